@@ -1,0 +1,1 @@
+"""Forecasting models (Toto, Kronos) as Flax modules, their configs and weight conversion."""
