@@ -23,7 +23,10 @@ from typing import NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
+from jaxsim import diagnostics, maxdiff, strategies
+from jaxsim.errors import ConfigError
 from jaxsim.profit import CRYPTO_TRADING_FEE, TRADING_FEE
+from jaxsim.returns import window_returns
 
 Array = jax.Array
 
@@ -92,7 +95,102 @@ class StrategyConfig:
         return 365 if self.crypto else 252
 
 
+def _check_shapes(inputs: SimulationInputs) -> None:
+    for name in ("pred_close", "pred_high", "pred_low", "band_close"):
+        shape = jnp.shape(getattr(inputs, name))
+        if shape != (N_PREDICTIONS,):
+            raise ConfigError(f"SimulationInputs.{name} must have shape ({N_PREDICTIONS},), got {shape}")
+    shape = jnp.shape(inputs.prices)
+    if len(shape) != 2 or shape[1] != len(PRICE_COLUMNS) or shape[0] < 15:
+        raise ConfigError(f"SimulationInputs.prices must have shape (W >= 15, 5), got {shape}")
+    if jnp.shape(inputs.prices_valid) != shape[:1]:
+        raise ConfigError(f"SimulationInputs.prices_valid must have shape {shape[:1]}, "
+                          f"got {jnp.shape(inputs.prices_valid)}")
+
+
 def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: StrategyConfig,
                         optimizer: Optimizer) -> dict[str, Array]:
-    """Every numeric per-simulation record field of spec 7.1 (filled in by the strategy modules)."""
-    raise NotImplementedError("evaluate_simulation lands in the next commit")
+    r"""Every numeric per-simulation record field of spec 7.1 for one simulation.
+
+    From the price window (rows e-W+1..e) it derives, as spec 1.3/3/4/5.7:
+    aX = r_X[e-6..e-1] (the actual movements), R = r_C[e-5..e] (``actual_returns``), the
+    close-relative offsets kH, kL of rows e-7..e-2, the last prices X[e], ATR-14 and the 20-day
+    dollar volume. Forecasts fX = P_X[0..5]; ``predicted_X`` = X[e] (1 + P_X[6]) (Toto semantics,
+    spec 10.3). All eight strategies are evaluated; none mutates its inputs (spec 10.4 not reproduced).
+
+    Fields (scalars unless noted): ``close``, ``predicted_close``, ``predicted_high``,
+    ``predicted_low``, ``toto_expected_move_pct`` and ``raw_expected_move_pct`` (= P_C[6], a fraction
+    as in the original), ``kronos_expected_move_pct`` (0: Kronos diagnostics are not run),
+    ``calibrated_expected_move_pct``, ``calibration_slope``, ``calibration_intercept``,
+    ``realized_volatility_pct``, ``dollar_vol_20d``, ``atr_pct_14``, ``spread_bps_estimate``,
+    ``{close,high,low}_val_loss``, ``close_ci_band`` (7,), the strategy fields of
+    :mod:`jaxsim.strategies` and :mod:`jaxsim.maxdiff` (``maxdiffprofit_profit_values`` and
+    ``maxdiffalwayson_profit_values`` are (6,)).
+
+    Args:
+      inputs: one :class:`SimulationInputs`.
+      fee: trading fee (dynamic scalar; :func:`default_fee` gives the original's).
+      spread: SPREAD, the ask/bid ratio (dynamic scalar; 1.05 when no quote was cached).
+      config: static :class:`StrategyConfig`.
+      optimizer: multiplier optimizer (static), e.g. :func:`jaxsim.maxdiff.grid_optimizer`.
+
+    Returns:
+      dict of float32 / int32 / bool arrays; ``jax.vmap`` it over simulations and stocks.
+    """
+    _check_shapes(inputs)
+    f32 = jnp.float32
+    prices = jnp.asarray(inputs.prices, f32)
+    valid = jnp.asarray(inputs.prices_valid, bool)
+    high, low, close, volume = prices[:, 1], prices[:, 2], prices[:, 3], prices[:, 4]
+    pc, ph, pl = (jnp.asarray(x, f32) for x in (inputs.pred_close, inputs.pred_high, inputs.pred_low))
+    crypto, days = config.crypto, config.days_per_year
+
+    r_close, r_high, r_low = (window_returns(x, valid) for x in (close, high, low))
+    # window index j holds row e-W+1+j, so rows e-6..e-1 are [-7:-1] and e-5..e are [-6:]
+    ac, ah, al = r_close[-7:-1], r_high[-7:-1], r_low[-7:-1]
+    actual_returns = r_close[-6:]
+    fc, fh, fl = pc[:N_DAYS], ph[:N_DAYS], pl[:N_DAYS]
+    k_high, k_low = maxdiff.close_relative_offsets(high[-8:-2], low[-8:-2], close[-8:-2])
+    predicted = {name: x[-1] * (1.0 + p[-1]) for name, x, p in
+                 (("close", close, pc), ("high", high, ph), ("low", low, pl))}
+    enough_history = jnp.sum(valid) >= N_DAYS + 2
+
+    slope, intercept, calibrated = diagnostics.calibration(pc, actual_returns)
+    use_volume = crypto or config.equity_volume
+    record: dict[str, Array] = {
+        "close": close[-1],
+        "predicted_close": predicted["close"],
+        "predicted_high": predicted["high"],
+        "predicted_low": predicted["low"],
+        "toto_expected_move_pct": pc[-1],
+        "kronos_expected_move_pct": jnp.zeros((), f32),
+        "raw_expected_move_pct": pc[-1],
+        "calibrated_expected_move_pct": calibrated,
+        "calibration_slope": slope,
+        "calibration_intercept": intercept,
+        "realized_volatility_pct": diagnostics.realized_volatility_pct(actual_returns),
+        "dollar_vol_20d": (diagnostics.dollar_volume_20d(close, volume, valid) if use_volume
+                           else jnp.zeros((), f32)),
+        "atr_pct_14": diagnostics.atr_pct_14(high, low, close, valid),
+        "spread_bps_estimate": diagnostics.spread_bps_estimate(spread),
+        "close_val_loss": diagnostics.val_loss(ac, fc),
+        "high_val_loss": diagnostics.val_loss(ah, fh),
+        "low_val_loss": diagnostics.val_loss(al, fl),
+        "close_ci_band": jnp.asarray(inputs.band_close, f32),
+    }
+    limit_args = (ac, ah, al, fh, fl, k_high, k_low, predicted["high"], predicted["low"])
+    record.update(maxdiff.maxdiff_strategy(*limit_args, fee=fee, optimizer=optimizer, crypto=crypto,
+                                           days_per_year=days, enough_history=enough_history))
+    record.update(maxdiff.maxdiff_always_on_strategy(*limit_args, fee=fee, optimizer=optimizer,
+                                                     crypto=crypto, days_per_year=days,
+                                                     enough_history=enough_history))
+    signal_kw = dict(fee=fee, spread=spread, days_per_year=days)
+    record.update(strategies.simple_strategy(fc, actual_returns, crypto=crypto, **signal_kw))
+    record.update(strategies.all_signals_strategy(fc, fh, fl, actual_returns, crypto=crypto, **signal_kw))
+    record.update(strategies.buy_hold_strategy(fc, actual_returns, **signal_kw))
+    record.update(strategies.unprofit_shutdown_strategy(fc, actual_returns, crypto=crypto, **signal_kw))
+    record.update(strategies.entry_takeprofit_strategy(fc, fh, fl, ac, ah, al, fee=fee,
+                                                       days_per_year=days))
+    record.update(strategies.highlow_strategy(fc, fh, fl, ac, ah, al, fee=fee, crypto=crypto,
+                                              days_per_year=days))
+    return record
