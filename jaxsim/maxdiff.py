@@ -1,4 +1,4 @@
-"""MaxDiff and MaxDiff always-on (spec 5.7, 5.8) and a dense-grid baseline multiplier optimizer.
+r"""MaxDiff and MaxDiff always-on (spec 5.7, 5.8) and a dense-grid baseline multiplier optimizer.
 
 Both strategies trade limit orders at the predicted high/low levels expressed relative to the
 PREVIOUS CLOSE: the High/Low forecasts and actuals (changes of the High/Low series) are shifted by the
