@@ -108,8 +108,8 @@ def _check_shapes(inputs: SimulationInputs) -> None:
                           f"got {jnp.shape(inputs.prices_valid)}")
 
 
-def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: StrategyConfig,
-                        optimizer: Optimizer) -> dict[str, Array]:
+def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: StrategyConfig = StrategyConfig(),
+                        optimizer: Optimizer | None = None) -> dict[str, Array]:
     r"""Every numeric per-simulation record field of spec 7.1 for one simulation.
 
     From the price window (rows e-W+1..e) it derives, as spec 1.3/3/4/5.7:
@@ -132,7 +132,7 @@ def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: Strate
       fee: trading fee (dynamic scalar; :func:`default_fee` gives the original's).
       spread: SPREAD, the ask/bid ratio (dynamic scalar; 1.05 when no quote was cached).
       config: static :class:`StrategyConfig`.
-      optimizer: multiplier optimizer (static), e.g. :func:`jaxsim.maxdiff.grid_optimizer`.
+      optimizer: multiplier optimizer (static); None uses :func:`jaxsim.maxdiff.default_optimizer`.
 
     Returns:
       dict of float32 / int32 / bool arrays; ``jax.vmap`` it over simulations and stocks.

@@ -15,7 +15,7 @@ def prices(rng, n=22):
     high = close * (1 + 0.01 * rng.random(n))
     low = close * (1 - 0.01 * rng.random(n))
     volume = rng.integers(1_000, 100_000, n).astype(float)
-    return high.astype(np.float32), low.astype(np.float32), close.astype(np.float32), volume.astype(np.float32)
+    return tuple(x.astype(np.float32) for x in (high, low, close, volume))
 
 
 def pandas_atr_pct(high, low, close):

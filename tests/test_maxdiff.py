@@ -230,3 +230,10 @@ def test_vmap_equals_per_simulation_and_jit_equals_eager():
         for name, want in ref.items():
             np.testing.assert_allclose(np.asarray(batched[name][s]), np.asarray(want), rtol=1e-5,
                                        atol=1e-7, err_msg=name)
+
+
+def test_default_optimizer_is_the_61_point_grid():
+    out = maxdiff_strategy(**case_c(), fee=C["fee"], close_at_eod=False)  # optimizer=None
+    np.testing.assert_allclose([float(out["maxdiffprofit_profit_high_multiplier"]),
+                                float(out["maxdiffprofit_profit_low_multiplier"])], [0.001, 0.003], atol=1e-7)
+    assert_golden(np.sum(np.asarray(out["maxdiffprofit_profit_values"])), 0.0705)  # 61-grid optimum

@@ -76,7 +76,7 @@ def test_index_mapping_and_record_fields():
     ac, ah, al = r_c[-7:-1], r_h[-7:-1], r_l[-7:-1]  # r_X[e-6..e-1]
     big_r = r_c[-6:]  # R = r_C[e-5..e]
     fc, fh, fl = inp.pred_close[:6], inp.pred_high[:6], inp.pred_low[:6]
-    close = lambda got, want: np.testing.assert_allclose(np.asarray(got), want, rtol=2e-5, atol=1e-7)  # noqa: E731
+    close = partial(np.testing.assert_allclose, rtol=2e-5, atol=1e-7)
     close(out["close"], c[-1])
     close(out["predicted_close"], c[-1] * (1 + inp.pred_close[6]))
     close(out["predicted_high"], h[-1] * (1 + inp.pred_high[6]))
@@ -133,7 +133,7 @@ def test_bad_shapes_raise_config_error():
                 inp._replace(prices=inp.prices[-10:], prices_valid=inp.prices_valid[-10:]),
                 inp._replace(prices_valid=inp.prices_valid[:-1])):
         with pytest.raises(ConfigError):
-            evaluate_simulation(bad, fee=0.0005, spread=1.0, config=StrategyConfig(), optimizer=fixed_optimizer)
+            evaluate_simulation(bad, fee=0.0005, spread=1.0, optimizer=fixed_optimizer)
 
 
 def stack(items):
