@@ -114,3 +114,11 @@ def test_jit_and_vmap_over_leading_axes():
         for j in range(4):
             np.testing.assert_allclose(got[i, j], float(aggregate(x[i, j], "trimmed_mean_10")), atol=1e-9)
     np.testing.assert_allclose(np.asarray(jax.vmap(band)(x[0])), [float(band(r)) for r in x[0]], atol=1e-9)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import jaxsim.aggregate
+
+    assert doctest.testmod(jaxsim.aggregate).failed == 0

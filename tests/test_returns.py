@@ -52,3 +52,11 @@ def test_jit_and_vmap():
     batched = jax.jit(jax.vmap(return_transform))(x)
     for k in range(3):
         np.testing.assert_allclose(np.asarray(batched[k]), np.asarray(return_transform(x[k])), atol=1e-7)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import jaxsim.returns
+
+    assert doctest.testmod(jaxsim.returns).failed == 0
