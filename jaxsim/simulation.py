@@ -101,8 +101,8 @@ def _check_shapes(inputs: SimulationInputs) -> None:
         if shape != (N_PREDICTIONS,):
             raise ConfigError(f"SimulationInputs.{name} must have shape ({N_PREDICTIONS},), got {shape}")
     shape = jnp.shape(inputs.prices)
-    if len(shape) != 2 or shape[1] != len(PRICE_COLUMNS) or shape[0] < 15:
-        raise ConfigError(f"SimulationInputs.prices must have shape (W >= 15, 5), got {shape}")
+    if len(shape) != 2 or shape[1] != len(PRICE_COLUMNS) or shape[0] < 20:
+        raise ConfigError(f"SimulationInputs.prices must have shape (W >= 20, 5), got {shape}")
     if jnp.shape(inputs.prices_valid) != shape[:1]:
         raise ConfigError(f"SimulationInputs.prices_valid must have shape {shape[:1]}, "
                           f"got {jnp.shape(inputs.prices_valid)}")
