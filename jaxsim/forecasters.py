@@ -42,6 +42,8 @@ __all__ = [
     "toto",
     "kronos",
     "context_keys",
+    "register_forecaster",
+    "point_and_band",
 ]
 
 Array = jax.Array
@@ -139,14 +141,14 @@ class Forecaster:
         raise NotImplementedError
 
 
-def _register(cls):
+def register_forecaster(cls):
     """Register a forecaster dataclass as a pytree: ``params`` dynamic, every other field static."""
     cls = dataclasses.dataclass(frozen=True)(cls)
     meta = [f.name for f in dataclasses.fields(cls) if f.name != "params"]
     return jax.tree_util.register_dataclass(cls, data_fields=["params"], meta_fields=meta)
 
 
-@_register
+@register_forecaster
 class NaiveForecaster(Forecaster):
     """Zero-return baseline: every forecast is 0 (tomorrow looks like today)."""
 
@@ -157,7 +159,7 @@ class NaiveForecaster(Forecaster):
         return Forecast(point=jnp.zeros(context.shape[:2], jnp.float32))
 
 
-@_register
+@register_forecaster
 class HistoricalMeanForecaster(Forecaster):
     """Mean of the context's valid returns (the drift baseline)."""
 
@@ -169,7 +171,7 @@ class HistoricalMeanForecaster(Forecaster):
         return Forecast(point=jnp.where(valid[None], context, 0.0).sum(-1) / count[None])
 
 
-@_register
+@register_forecaster
 class FunctionForecaster(Forecaster):
     """A user-supplied pure JAX function ``fn(context (L,), valid (L,), key) -> (S,) or ()``.
 
@@ -196,7 +198,7 @@ class FunctionForecaster(Forecaster):
         return Forecast(samples=out)
 
 
-@_register
+@register_forecaster
 class TotoForecaster(Forecaster):
     """Toto one-step forecasts: one forward per unique context, S draws from the next-step mixture.
 
