@@ -57,14 +57,15 @@ def soft_step(x, temperature, *, strict):
 
 
 def soft_clip(x, lo, hi, temperature):
-    r"""Softplus clamp: ``lo + T softplus((x - lo)/T)`` then ``hi - T softplus((hi - y)/T)``.
+    r"""Softplus clamp ``y = x + T softplus((lo - x)/T) - T softplus((x - hi)/T)``.
 
-    Within ``T ln 2`` of ``clip(x, lo, hi)`` everywhere, equal in the limit ``T -> 0``, and with a
-    non-zero gradient below ``lo`` so a search that starts in a clamped region can leave it.
+    Within ``T ln 2`` of ``clip(x, lo, hi)`` everywhere (for ``hi - lo >> T``), equal in the limit
+    ``T -> 0``, bit-identical to ``x`` well inside the bounds (written as corrections to ``x``, so
+    a level that exactly touches a price stays exactly touching in float32), with a gradient that
+    fades like ``exp((x - lo)/T)`` below ``lo`` instead of vanishing abruptly.
     """
     t = jnp.asarray(temperature, jnp.float32)
-    y = lo + t * jax.nn.softplus((x - lo) / t)
-    return hi - t * jax.nn.softplus((hi - y) / t)
+    return x + t * jax.nn.softplus((lo - x) / t) - t * jax.nn.softplus((x - hi) / t)
 
 
 def soft_profit_values(close, high, high_pred, low, low_pred, positions, *, temperature,
