@@ -165,16 +165,13 @@ def problem_candidates(problem: MultiplierProblem, *, bound=BOUND):
 
 
 def _best_on_grid(values, mh, ml):
-    """Argmax of ``values (Nh, Nl)``; exact ties go to the smallest ``|mh| + |ml|``."""
+    """Argmax of ``values (Nh, Nl)``; exact ties go to the smallest ``|mh| + |ml|``; NaN loses."""
+    values = jnp.where(jnp.isnan(values), -jnp.inf, values)
     best = jnp.max(values)
     size = jnp.abs(mh)[:, None] + jnp.abs(ml)[None, :]
     idx = jnp.argmin(jnp.where(values >= best, size, jnp.inf))
     i, j = jnp.unravel_index(idx, values.shape)
     return jnp.stack([mh[i], ml[j]]), best
-
-
-def _solve_on_candidates(grid_fn, mh, ml):
-    return _best_on_grid(grid_fn(mh, ml), mh, ml)
 
 
 def exact_optimizer(*, bounds=BOUND):
@@ -199,8 +196,7 @@ def exact_optimizer(*, bounds=BOUND):
                   fee=TRADING_FEE):
         problem = make_problem(close, high, high_pred, low, low_pred, positions)
         mh, ml = problem_candidates(problem, bound=bounds)
-        grid_fn = lambda a, b: _grid_values(problem, a, b, close_at_eod=close_at_eod, fee=fee)
-        return _solve_on_candidates(grid_fn, mh, ml)[0]
+        return _best_on_grid(_grid_values(problem, mh, ml, close_at_eod=close_at_eod, fee=fee), mh, ml)[0]
 
     return optimizer
 
@@ -263,6 +259,7 @@ def _search(exact_fn, grid_fn, soft_fn, cands, cfg: SearchConfig, opt):
     b = cfg.bounds
     g = jnp.linspace(-b, b, cfg.grid, dtype=jnp.float32)
     coarse = grid_fn(g, g)
+    coarse = jnp.where(jnp.isnan(coarse), -jnp.inf, coarse)
     _, top = jax.lax.top_k(coarse.ravel(), cfg.starts)
     i, j = jnp.unravel_index(top, coarse.shape)
     starts = jnp.stack([g[i], g[j]], axis=-1)  # (starts, 2)
@@ -323,10 +320,15 @@ def optax_optimizer(*, bounds=BOUND, grid=16, starts=8, steps=120, optimizer=Non
        objective ``J_T`` (:func:`surrogate_objective`) while the temperature anneals geometrically
        from ``T_0`` to ``T_1``: ``m <- Pi_[-b,b]^2(m + u_t)``, ``(u_t, s) = opt.update(-grad J_{T_t}(m), s)``.
        Every iterate is scored with the exact ``J``; each start keeps its best exact point.
-    3. Polish: for the ``polish`` best starts, evaluate the exact ``J`` at the ``2 w x 2 w`` nearest
-       breakpoint candidates (:func:`axis_candidates`, ``w = polish_width``): the corners of the
-       cell the ascent ended in and of its neighbours, approached from inside.
+    3. Exact polish of the ``polish`` best ascents: ``line_sweeps`` rounds of exact line search
+       over the breakpoint candidates of one axis at a time (:func:`axis_candidates`, the
+       ``2 line_width`` nearest), then the ``2 w x 2 w`` nearest candidate pairs
+       (``w = polish_width``): the corners of the cell reached and of its neighbours, approached
+       from inside. On one axis ``J`` is piecewise affine, so its best candidate is exact.
     4. Return the point with the largest exact ``J`` (never worse than the best grid point).
+
+    On 1,000 real-data cases the ascent alone (``line_sweeps=0``) is within 1e-5 of the exact
+    supremum in ~93-97% of cases, with the polish in >= 99% (``benchmarks/optimizer_quality.py``).
 
     Args:
       bounds: keyword-only ``b``.
@@ -338,6 +340,8 @@ def optax_optimizer(*, bounds=BOUND, grid=16, starts=8, steps=120, optimizer=Non
       temperatures: ``(T_0, T_1)`` of the geometric annealing, in return units.
       polish: how many of the best ascents are polished.
       polish_width: candidates taken on each side of a polished point, per axis.
+      line_sweeps: rounds of per-axis exact line search in the polish (0 disables it).
+      line_width: candidates taken on each side in a line search.
 
     Returns:
       ``optimizer(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,
@@ -400,7 +404,7 @@ def tune_multipliers(problems: MultiplierProblem, *, optimizer=None, steps=300,
       fee: fee per unit of position.
       bounds: ``b``.
       shared: one pair for the batch (True) or one per problem (False).
-      grid, starts, polish, polish_width: as in :func:`optax_optimizer`.
+      grid, starts, polish, polish_width, line_sweeps, line_width: as in :func:`optax_optimizer`.
 
     Returns:
       ``(2,)`` float32 ``(mh, ml)`` if ``shared`` else ``(..., 2)``; each is the best *exact* point found.
