@@ -145,9 +145,12 @@ def run_backtest(args) -> int:
         check_history(prices, args.sims)
         key = jax.random.key(args.seed + i)
         result = backtest(prices, forecaster, symbol=prices.symbol, key=key, **kwargs)
-        print(f"Backtest summary for {prices.symbol} ({args.sims} simulations, model {args.model})")
-        print(result.summary.to_string())
-        print(f"best strategy: {result.best_strategy}")
+        if hasattr(result, "summary_text"):
+            print(result.summary_text())
+        else:
+            print(f"Backtest summary for {prices.symbol} ({args.sims} simulations, model {args.model})")
+            print(result.summary.to_string())
+            print(f"Best strategy: {result.best_strategy}")
         if args.out:
             out = Path(args.out) if len(series) == 1 else Path(args.out) / prices.symbol
             result.save(out)
