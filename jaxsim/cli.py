@@ -96,7 +96,8 @@ def _load_series(args) -> list:
         data_dir = Path(args.data_dir or ".")
         series = []
         for sym in [s.strip() for s in args.symbols.split(",") if s.strip()]:
-            candidates = [data_dir / f"{sym}{ext}" for ext in (".csv", ".csv.gz", ".parquet")]
+            candidates = [data_dir / f"{name}{ext}" for name in dict.fromkeys((sym, sym.upper(), sym.lower()))
+                          for ext in (".csv", ".csv.gz", ".parquet")]
             found = next((c for c in candidates if c.is_file()), None)
             if found is None:
                 raise FileNotFoundError(f"no price file for {sym} in {data_dir} (looked for {sym}.csv/.csv.gz/.parquet)")
@@ -144,9 +145,12 @@ def run_backtest(args) -> int:
         check_history(prices, args.sims)
         key = jax.random.key(args.seed + i)
         result = backtest(prices, forecaster, symbol=prices.symbol, key=key, **kwargs)
-        print(f"Backtest summary for {prices.symbol} ({args.sims} simulations, model {args.model})")
-        print(result.summary.to_string())
-        print(f"best strategy: {result.best_strategy}")
+        if hasattr(result, "summary_text"):
+            print(result.summary_text())
+        else:
+            print(f"Backtest summary for {prices.symbol} ({args.sims} simulations, model {args.model})")
+            print(result.summary.to_string())
+            print(f"Best strategy: {result.best_strategy}")
         if args.out:
             out = Path(args.out) if len(series) == 1 else Path(args.out) / prices.symbol
             result.save(out)
