@@ -1,4 +1,5 @@
-"""The ``jaxsim`` command line: ``jaxsim data show``, ``jaxsim data samples``, ``jaxsim backtest``.
+"""The ``jaxsim`` command line: ``jaxsim data show``, ``jaxsim data samples``, ``jaxsim backtest``,
+``jaxsim bench``.
 
 A thin shell: flags map onto library arguments, library errors (:class:`~jaxsim.errors.JaxsimError`)
 become a one-line ``error: ...`` on stderr with exit code 2, and no logic lives here.
@@ -199,7 +200,32 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--out", metavar="DIR", help="write results to DIR")
     bt.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     bt.set_defaults(func=run_backtest)
+
+    bench = sub.add_parser("bench", help="benchmarks that need only the package (tables + PNG plots)")
+    bench.add_argument("suite", nargs="?", default="all", choices=("e2e", "scaling", "optimizer", "all"),
+                       help="e2e: jaxsim side of the end-to-end settings; scaling: time/memory sweeps; "
+                            "optimizer: jitted MaxDiff optimisers (default: all)")
+    bench.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run of a few minutes)")
+    bench.add_argument("--out", metavar="DIR", default="bench-results", help="output folder (default bench-results)")
+    bench.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                       help="bfloat16: bf16 weights and bf16 matmul precision (meant for GPUs)")
+    bench.set_defaults(func=cmd_bench)
     return parser
+
+
+def cmd_bench(args) -> int:
+    """``jaxsim bench``: run package-only benchmark suites, print their markdown, write files to --out.
+
+    The comparison against the PyTorch reference needs its own environment: ``benchmarks/bench_e2e.py``.
+    """
+    from jaxsim import bench_suites
+
+    suites = bench_suites.SUITES if args.suite == "all" else (args.suite,)
+    for name in suites:
+        result = bench_suites.run_suite(name, args.out, quick=args.quick, dtype=args.dtype)
+        print(result["markdown"])
+    print(f"written to {args.out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

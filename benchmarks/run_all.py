@@ -1,0 +1,145 @@
+"""Regenerate every benchmark table and plot, then benchmarks/README.md, with one command.
+
+    PYTHONPATH=. /work/venv/bin/python benchmarks/run_all.py            # full (about an hour on 2 CPUs)
+    PYTHONPATH=. /work/venv/bin/python benchmarks/run_all.py --quick    # smoke mode (minutes)
+
+Each benchmark runs in its own process (own XLA flags, memory returned between them) and writes into
+``--out`` (default ``benchmarks/results``):
+
+* ``bench_e2e.py``: jaxsim vs the original's Toto call pattern (needs the reference venv);
+* ``jaxsim bench scaling`` (:func:`jaxsim.bench_suites.scaling_suite`): time / memory sweeps;
+* ``bench_optimizer.py`` and ``optimizer_quality.py``: the MaxDiff optimisers against DIRECT;
+* the other helpers' scripts when present (``bench_backtest.py``, ``bench_kronos.py``, ``bench_toto.py``):
+  their stdout becomes ``<name>.md``.
+
+A benchmark that fails is listed in the README with its error instead of stopping the others.
+``--only NAME[,NAME]`` runs a subset and keeps the other results. ``--dtype bfloat16`` is passed to the
+jaxsim-side suites (meant for GPUs; the default device is used, so the same command runs on CUDA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+
+
+def jobs(a) -> dict[str, dict]:
+    """name -> dict(cmd, md (file the README shows), capture (stdout -> md))."""
+    q = ["--quick"] if a.quick else []
+    out = str(a.out)
+    table = {
+        "e2e": dict(cmd=[PY, str(HERE / "bench_e2e.py"), "--out", out, "--dtype", a.dtype, *q], md="e2e.md"),
+        "scaling": dict(cmd=[PY, "-m", "jaxsim.cli", "bench", "scaling", "--out", out, "--dtype", a.dtype, *q],
+                        md="scaling.md", quiet=True),
+        "optimizer": dict(cmd=[PY, str(HERE / "bench_optimizer.py"), "--sims", "10" if a.quick else "50",
+                               "--repeats", "1" if a.quick else "5"], md="optimizer.md", capture=True),
+        "optimizer_quality": dict(cmd=[PY, str(HERE / "optimizer_quality.py"), "--cases", "20" if a.quick else "500",
+                                       "--out", str(Path(out) / "optimizer_quality.md")], md="optimizer_quality.md"),
+    }
+    for name in ("bench_backtest", "bench_kronos", "bench_toto"):  # the other helpers' scripts, as they are
+        script = HERE / f"{name}.py"
+        if script.exists():
+            table[name.removeprefix("bench_")] = dict(cmd=[PY, str(script), *(q if _takes_quick(script) else [])],
+                                                      md=f"{name.removeprefix('bench_')}.md", capture=True)
+    return table
+
+
+def _takes_quick(script: Path) -> bool:
+    return "--quick" in script.read_text()
+
+
+def run_job(name: str, job: dict, out: Path, timeout: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(job["cmd"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout)
+        ok, err = proc.returncode == 0, proc.stderr[-2000:]
+        stdout = proc.stdout
+    except subprocess.TimeoutExpired:
+        ok, err, stdout = False, f"timed out after {timeout} s", ""
+    seconds = time.perf_counter() - t0
+    if ok and job.get("capture"):
+        (out / job["md"]).write_text(f"# {name}\n\n`{' '.join(Path(c).name if '/' in c else c for c in job['cmd'])}`"
+                                     f"\n\n{stdout}\n")
+    print(f"[{'ok' if ok else 'FAILED'}] {name} ({seconds:.0f} s)", flush=True)
+    if not ok:
+        print(err, file=sys.stderr)
+    return dict(name=name, ok=ok, seconds=seconds, error=None if ok else err)
+
+
+SECTIONS = [  # README order: (job name, section title)
+    ("e2e", "End to end against the original call pattern"),
+    ("scaling", "Scaling: simulations, stocks, context, samples; compile vs run; cost per context vs the FLOP bound"),
+    ("optimizer", "MaxDiff optimisers: time against the DIRECT loop"),
+    ("optimizer_quality", "MaxDiff optimisers: quality against DIRECT"),
+    ("backtest", "Full backtest with Toto Base (backtest helper)"),
+    ("toto", "Toto forward (toto helper)"),
+    ("kronos", "Kronos (kronos helper)"),
+]
+
+
+def write_readme(out: Path, statuses: dict[str, dict], quick: bool) -> Path:
+    rel = os.path.relpath(out, HERE)
+    parts = ["# Benchmarks\n\n",
+             "Regenerate everything (tables, plots, this file): `PYTHONPATH=. python benchmarks/run_all.py` "
+             "(`--quick` for a smoke run; `--dtype bfloat16` for the bf16 variant on a GPU). Package-only "
+             "suites also run as `jaxsim bench [e2e|scaling|optimizer|all] [--quick] [--out DIR]`. Every table "
+             "carries its device, versions, date and machine load. The machine these were measured on is a shared "
+             "2-core CPU box with other jobs running: ratios measured side by side in one run are the numbers to "
+             "read; absolute times hold only for the stated device and load. No GPU was available, so the GPU "
+             "(float32 / bfloat16) variant has not been measured: the same commands run unchanged on a CUDA jaxlib "
+             "(the default device is used; `--dtype bfloat16` casts weights to bf16 and sets bf16 matmul "
+             "precision).\n\n"]
+    if quick:
+        parts.append("**These results are from `--quick` (smoke sizes), not the full run.**\n\n")
+    for name, title in SECTIONS:
+        md = out / f"{name}.md"
+        status = statuses.get(name)
+        if not md.exists() and not status:
+            continue
+        parts.append(f"## {title}\n\n")
+        if status and not status["ok"]:
+            parts.append(f"_Last run failed: {status['error'].strip().splitlines()[-1] if status['error'] else '?'}_\n\n")
+        if md.exists():
+            body = md.read_text()
+            lines = body.splitlines()
+            if lines and lines[0].startswith("# "):  # demote the file's own title
+                body = "\n".join(lines[1:])
+            body = body.replace("](e2e.png)", f"]({rel}/e2e.png)").replace("](scaling.png)", f"]({rel}/scaling.png)")
+            parts.append(body.strip() + f"\n\n(source: [{rel}/{name}.md]({rel}/{name}.md))\n\n")
+    path = HERE / "README.md"
+    path.write_text("".join(parts))
+    return path
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--only", default="", help="comma-separated job names (default: all)")
+    ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    ap.add_argument("--timeout", type=int, default=3600, help="per benchmark, seconds")
+    a = ap.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    table = jobs(a)
+    names = [n for n in a.only.split(",") if n] or list(table)
+    statuses = {}
+    for name in names:
+        if name not in table:
+            raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(table)}")
+        statuses[name] = run_job(name, table[name], a.out, a.timeout)
+    print(f"README: {write_readme(a.out, statuses, a.quick)}")
+    if not all(s["ok"] for s in statuses.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
