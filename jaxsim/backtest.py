@@ -191,8 +191,9 @@ def _prepare(prices, *, n_sims, symbol, fee, spread, max_context) -> _Prepared:
 
 
 def _with_samples(forecaster, num_samples):
-    """Apply ``num_samples`` to forecasters that sample a model (Toto, Kronos); user functions keep theirs."""
-    if getattr(forecaster, "samples_from_model", False) or forecaster.kind in ("toto", "kronos"):
+    """Apply ``num_samples`` to Toto (draws per context). User functions keep theirs; Kronos averages
+    its own ``sample_count`` paths (as the original) and ignores it."""
+    if forecaster.kind == "toto":
         if forecaster.num_samples != num_samples:
             return dataclasses.replace(forecaster, num_samples=int(num_samples))
     return forecaster
@@ -200,7 +201,7 @@ def _with_samples(forecaster, num_samples):
 
 def _stamps(forecaster, dates) -> np.ndarray:
     if getattr(forecaster, "needs_stamps", False):
-        from jaxsim.models.kronos_data import time_features
+        from jaxsim.models.kronos_predict import time_features
 
         return np.asarray(time_features(dates), np.float32)
     return np.zeros((len(dates), 0), np.float32)
@@ -246,7 +247,7 @@ def backtest(prices, forecaster: Forecaster, *, n_sims: int = 50, symbol: str | 
       protocol: ``"legacy"`` (multipliers fitted in-sample, as the original) or ``"walk_forward"``
         (fitted on an earlier window, :mod:`jaxsim.walk_forward`).
       targets: forecast targets (default close, high, low; add ``"open"`` to forecast it too).
-      num_samples: draws per context for model forecasters (Toto, Kronos); default 3072.
+      num_samples: draws per context for Toto (default 3072); Kronos averages its own sample_count.
       aggregate: sample aggregation spec (spec 2.4), default ``"trimmed_mean_10"``.
       fee: per-side trading fee; None picks the original's rule (0.0015 for the 5 crypto symbols,
         else 0.0005: a fee of 0.0005 costs 5 bps of the position per charged side).
