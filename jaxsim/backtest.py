@@ -26,7 +26,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import sys
 import time
+import types
 from typing import Callable, Mapping, Sequence
 
 import jax
@@ -364,3 +366,15 @@ def _progress(total: int, enabled: bool):
 
         return _Null()
     return tqdm(total=total, desc="backtest chunks", leave=False)
+
+
+class _CallableModule(types.ModuleType):
+    """``jaxsim.backtest`` is both this module and the function: importing the submodule rebinds the
+    package attribute ``jaxsim.backtest`` to the module, so the module itself forwards calls to
+    :func:`backtest` and ``jaxsim.backtest(prices, forecaster, ...)`` works either way."""
+
+    def __call__(self, *args, **kwargs):
+        return backtest(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
