@@ -136,8 +136,8 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
     for x in setup.targets:
         # X[e] * (1 + P_X[6]): the forecast of the move INTO row e applied to row e (bug 10.3, kept).
         records.setdefault(f"predicted_{x}", last[:, PRICE_COLUMN[x]] * (1.0 + preds[x][:, 6]))
+        records.setdefault(f"{x}_predictions", preds[x][:, :6])  # P_X[0..5] (spec 2.5 x_predictions)
     records.setdefault("close", last[:, PRICE_COLUMN["close"]])
-    records["close_predictions_all"] = preds["close"]
     return records
 
 
