@@ -108,6 +108,11 @@ def test_naive_forecaster_records_equal_the_math_by_hand_and_do_not_retrace(aem,
     assert trace_count() == traces, "backtest program retraced on a second stock of the same shape"
     assert second.metadata["compiled"] is False
     assert "predicted_open" not in first.records  # Open is forecast only when asked for
+    # the public spelling jaxsim.backtest(...) works although jaxsim.backtest is also the module
+    import jaxsim
+
+    pd.testing.assert_frame_equal(jaxsim.backtest(aem, forecasters.naive(), n_sims=N, optimizer=OPT).records,
+                                  first.records)
     for prices, result in ((aem, first), (alny, second)):
         for k in (0, N - 1):
             _assert_row_equals(result.records, k, _by_hand(prices, k, lambda x, t: 0.0))
