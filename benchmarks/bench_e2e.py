@@ -133,11 +133,13 @@ def main() -> None:
     jt_after = jax_side(prices, cfg, params, a.sims, a.samples, a.repeats)  # again after the reference: drift check
     jax_run = min(jt.run_s, jt_after.run_s)
     result = jt.output
-    ours = np.array(result.records["close_predictions_all"].tolist(), np.float64)  # (N, 7), row k = simulation k
-    rp = np.asarray(r_full["points"])[:, 0, :]  # Close: (N, 7)
-    bands = np.asarray(r_full["bands"])[:, 0, :]
+    # x_predictions = P_X[0..5] per simulation (row k = simulation k), reference points (N, 4, 7)
+    names = [t.lower() for t in r_full["targets"]]
+    ours = np.stack([np.array(result.records[f"{x}_predictions"].tolist(), np.float64) for x in names], axis=1)
+    rp = np.asarray(r_full["points"])[:, :, :6]
+    bands = np.asarray(r_full["bands"])[:, :, :6]
     agree = {}
-    if ours is not None and ours.shape == rp.shape:
+    if ours.shape == rp.shape:
         diff = np.abs(ours - rp)
         # standard error of a trimmed mean of S draws, with sigma from the band (P60-P40 = 0.2533 sigma if normal)
         se = np.maximum(bands, 1e-12) / 0.2533 / np.sqrt(r_full["num_samples"])
@@ -225,7 +227,7 @@ def main() -> None:
             lines.append(".")
         lines.append("\n")
     if agree:
-        lines.append(f"\nSame weights, same data: |jaxsim - reference| of the close point forecasts (N x 7): median "
+        lines.append(f"\nSame weights, same data: |jaxsim - reference| of the point forecasts (N x 4 targets x 6 origins): median "
                      f"{agree['median_abs_diff']:.2e}, max {agree['max_abs_diff']:.2e}, against a median P60-P40 band "
                      f"of {agree['median_band']:.2e}; in approximate standard errors of a {r['num_samples']}-draw "
                      f"trimmed mean: median {agree['median_z']:.2f}, max {agree['max_z']:.2f} (the draws differ: "

@@ -44,16 +44,17 @@ def jobs(a) -> dict[str, dict]:
         "optimizer_quality": dict(cmd=[PY, str(HERE / "optimizer_quality.py"), "--cases", "20" if a.quick else "500",
                                        "--out", str(Path(out) / "optimizer_quality.md")], md="optimizer_quality.md"),
     }
-    for name in ("bench_backtest", "bench_kronos", "bench_toto"):  # the other helpers' scripts, as they are
+    # the other helpers' scripts, run as they are (stdout -> <name>.md); smoke arguments in quick mode
+    others = {"bench_backtest": (["--reps", "2"], ["--sims", "5", "--samples", "64", "--reps", "1",
+                                                   "--max-context", "256"]),
+              "bench_toto": ([], ["--reps", "1", "--skip-forecast-ref"]),
+              "bench_kronos": ([], ["--quick"])}
+    for name, (full, quick) in others.items():
         script = HERE / f"{name}.py"
         if script.exists():
-            table[name.removeprefix("bench_")] = dict(cmd=[PY, str(script), *(q if _takes_quick(script) else [])],
+            table[name.removeprefix("bench_")] = dict(cmd=[PY, str(script), *(quick if a.quick else full)],
                                                       md=f"{name.removeprefix('bench_')}.md", capture=True)
     return table
-
-
-def _takes_quick(script: Path) -> bool:
-    return "--quick" in script.read_text()
 
 
 def run_job(name: str, job: dict, out: Path, timeout: int) -> dict:
