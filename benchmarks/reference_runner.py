@@ -155,18 +155,19 @@ def cmd_run(args) -> dict:
         one_call(forecaster, returns(prices["Close"])[1:n_rows - 8], num_samples, spb)
     points = np.full((args.sims, len(TARGETS), 7), np.nan)
     bands = np.full_like(points, np.nan)
-    call_s, agg_s, lengths = [], 0.0, []
+    call_s, call_cpu_s, agg_s, lengths = [], [], 0.0, []
     stop = False
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for k in range(args.sims):
         e = n_rows - 2 - k  # simulation k keeps rows 0..e
         for xi, x in enumerate(TARGETS):
             y = returns(prices[x][: e + 1])[1:]  # y = r[1..e]
             for j in range(7, 0, -1):
                 context = y[:-j]  # r[1..e-j]
-                t1 = time.perf_counter()
+                t1, c1 = time.perf_counter(), time.process_time()
                 draws = one_call(forecaster, context, num_samples, spb)
                 t2 = time.perf_counter()
+                call_cpu_s.append(time.process_time() - c1)
                 points[k, xi, 7 - j] = trimmed_mean(draws)
                 bands[k, xi, 7 - j] = max(float(np.percentile(draws, 60) - np.percentile(draws, 40)), 0.0)
                 agg_s += time.perf_counter() - t2
@@ -179,14 +180,16 @@ def cmd_run(args) -> dict:
                 break
         if stop:
             break
-    total_s = time.perf_counter() - t0
+    total_s, total_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     from importlib.metadata import version
 
     return dict(
         mode="full" if not stop else "per_call", checkpoint=str(args.checkpoint), csv=str(args.csv), n_rows=n_rows,
         sims=args.sims, num_samples=num_samples, samples_per_batch=spb, targets=list(TARGETS), calls=len(call_s),
-        calls_full=args.sims * len(TARGETS) * 7, total_s=total_s, load_s=load_s, aggregate_s=agg_s,
+        calls_full=args.sims * len(TARGETS) * 7, total_s=total_s, total_cpu_s=total_cpu_s, load_s=load_s,
+        aggregate_s=agg_s,
         call_s_median=statistics.median(call_s), call_s_mean=statistics.fmean(call_s), call_s=call_s,
+        call_cpu_s_median=statistics.median(call_cpu_s), call_cpu_s=call_cpu_s,
         context_len_min=min(lengths), context_len_max=max(lengths), points=points.tolist(), bands=bands.tolist(),
         threads=torch.get_num_threads(), loadavg=os.getloadavg(),
         versions={k: version(k) for k in ("toto-ts", "torch", "numpy")}, python=sys.version.split()[0],
@@ -218,7 +221,7 @@ def main(argv=None) -> None:
     if getattr(args, "out", None) and args.cmd == "run":
         Path(args.out).write_text(text)
     print(text if args.cmd == "weights" else json.dumps({k: v for k, v in result.items()
-                                                         if k not in ("points", "bands", "call_s")}))
+                                                         if k not in ("points", "bands", "call_s", "call_cpu_s")}))
 
 
 if __name__ == "__main__":

@@ -98,7 +98,20 @@ def write_readme(out: Path, statuses: dict[str, dict], quick: bool) -> Path:
              "read; absolute times hold only for the stated device and load. No GPU was available, so the GPU "
              "(float32 / bfloat16) variant has not been measured: the same commands run unchanged on a CUDA jaxlib "
              "(the default device is used; `--dtype bfloat16` casts weights to bf16 and sets bf16 matmul "
-             "precision).\n\n"]
+             "precision).\n\n"
+             "What each part measures:\n\n"
+             "- **End to end** (`bench_e2e.py`): one real stock, the original's per-stock call pattern "
+             "(`reference_runner.py`, inside the PyTorch reference venv: 28 `TotoForecaster.forecast` calls per "
+             "simulation, S samples each, no cache) against `jaxsim.backtest(...)` with the same seeded random "
+             "weights (converted by jaxsim's converter), side by side in one run. Reduced setting measured on both "
+             "sides; Base: the reference's measured per-call time x its call count, labelled EXTRAPOLATED.\n"
+             "- **Scaling** (`jaxsim bench scaling`): one compiled walk-forward program per row; compile and warm "
+             "run separately; XLA's memory accounting of the program; Toto FLOPs per forward from the config "
+             "(`jaxsim.bench.toto_forward_flops`, 2 FLOP per MAC, anchors.md 4.2; checked against XLA's own cost "
+             "analysis in `tests/test_bench.py`) against the device's dense matmul peak measured in the same run.\n"
+             "- **Optimizers**: the jitted MaxDiff multiplier optimisers against the original's scipy DIRECT loop "
+             "(time and objective reached).\n"
+             "- **Backtest / Toto / Kronos**: the other components' own benchmark scripts, run as they are.\n\n"]
     if quick:
         parts.append("**These results are from `--quick` (smoke sizes), not the full run.**\n\n")
     for name, title in SECTIONS:
@@ -108,7 +121,8 @@ def write_readme(out: Path, statuses: dict[str, dict], quick: bool) -> Path:
             continue
         parts.append(f"## {title}\n\n")
         if status and not status["ok"]:
-            parts.append(f"_Last run failed: {status['error'].strip().splitlines()[-1] if status['error'] else '?'}_\n\n")
+            last = status["error"].strip().splitlines()[-1] if status["error"] else "?"
+            parts.append(f"_Last run failed: {last}_\n\n")
         if md.exists():
             body = md.read_text()
             lines = body.splitlines()

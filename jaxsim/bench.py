@@ -100,12 +100,14 @@ def header_markdown(env: dict[str, Any], extra: str = "") -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
-    """Compile time (s), median run time (s), every run (s) and the output of the last run."""
+    """Compile time (s), median run time (s), every run (s), the output of the last run, and the
+    median process CPU time of a run (s; all threads; robust to other processes on a shared machine)."""
 
     compile_s: float
     run_s: float
     runs: tuple[float, ...]
     output: Any = dataclasses.field(default=None, repr=False, compare=False)
+    cpu_s: float = float("nan")
 
 
 def time_compiled(jitted, *args, repeats: int = 3, static_kwargs: dict | None = None) -> tuple[Timing, Any]:
@@ -145,13 +147,14 @@ def time_call(fn: Callable[[], Any], repeats: int = 3) -> Timing:
     t0 = time.perf_counter()
     out = jax.block_until_ready(fn())
     first = time.perf_counter() - t0
-    runs = []
+    runs, cpus = [], []
     for _ in range(max(repeats, 1)):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = jax.block_until_ready(fn())
         runs.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
     run = statistics.median(runs)
-    return Timing(max(first - run, 0.0), run, tuple(runs), out)
+    return Timing(max(first - run, 0.0), run, tuple(runs), out, statistics.median(cpus))
 
 
 def peak_rss_mib() -> float:
