@@ -55,6 +55,7 @@ def parse_args(argv=None):
     ap.add_argument("--base-calls", type=int, default=3, help="reference Base calls to time (0: skip Base)")
     ap.add_argument("--ref-python", default=REF_PYTHON)
     ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+    ap.add_argument("--replot", action="store_true", help="only redraw e2e.png from e2e.json in --out")
     ap.add_argument("--skip-defaults", action="store_true", help="skip jaxsim's Base N=50 S=3072 measurement")
     a = ap.parse_args(argv)
     if a.quick:
@@ -109,7 +110,23 @@ def jax_side(prices, config, params, sims, samples, repeats):
     return timing
 
 
+def plot(path, rows, ratio, base, env):
+    """Bar chart of the rows (log seconds); extrapolated reference bars are hatched and labelled."""
+    from jaxsim import bench
+
+    labels = [f"{x['side'].split(' (')[0].replace(' backtest() warm', '')}\n{x['setting']}" for x in rows]
+    notes = [("extrapolated " if "EXTRA" in x["kind"] else "") + f"{x['seconds']:.3g} s" for x in rows]
+    bench.plot_bars(path, labels, [x["seconds"] for x in rows], ylabel="wall seconds per stock (log)",
+                    title=f"one stock end to end: reduced setting {ratio:.0f}x measured"
+                          + (f", Base {base['ratio']:.0f}x extrapolated" if base else ""),
+                    footer=bench.header_markdown(env).strip("_"), annotate=notes)
+
+
 def main() -> None:
+    if ARGS.replot:  # redraw e2e.png from e2e.json (no measurement)
+        saved = json.loads((Path(ARGS.out) / "e2e.json").read_text())
+        plot(Path(ARGS.out) / "e2e.png", saved["rows"], saved["ratio"], saved["base"], saved["env"])
+        return
     from jaxsim import bench
     from jaxsim.data import load_prices
     from jaxsim.models.toto import TOTO_BASE
@@ -180,8 +197,9 @@ def main() -> None:
         base["ratio"] = base["ref_extrapolated_s"] / base["jax_s"]
         base["ratio_cpu"] = base["ref_extrapolated_cpu_s"] / base["jax_cpu_s"]
         # the original's defaults: N = 50, S = 3072 in batches of 384 -> 8 batches per call, 1400 calls
-        base["ref_default_extrapolated_s"] = rb["call_s_median"] * (3072 / min(a.spb, a.samples)) * 1400 \
-            if a.samples >= min(a.spb, 3072) else None
+        # per-sample cost of the measured calls (S samples each) x 3072 samples x 1400 calls
+        base["ref_default_extrapolated_s"] = rb["call_s_median"] * (3072 / rb["num_samples"]) * 1400
+        base["ref_default_extrapolated_cpu_s"] = rb["call_cpu_s_median"] * (3072 / rb["num_samples"]) * 1400
         rows += [
             dict(setting=f"Toto Base, N={a.sims}, S={a.samples}", side="reference (toto-ts, torch)",
                  kind=f"EXTRAPOLATED: {rb['call_s_median']:.2f} s/call (median of {rb['calls']}) x {calls} calls",
@@ -195,9 +213,10 @@ def main() -> None:
                         ratio_default=base["ref_default_extrapolated_s"] / jd.run_s)
             rows += [
                 dict(setting="Toto Base, N=50, S=3072 (original defaults)", side="reference (toto-ts, torch)",
-                     kind=f"EXTRAPOLATED: {rb['call_s_median']:.2f} s per {min(a.spb, a.samples)}-sample batch x "
-                          f"{3072 // min(a.spb, a.samples)} batches x 1400 calls", calls=1400,
-                     seconds=base["ref_default_extrapolated_s"], compile_s=None),
+                     kind=f"EXTRAPOLATED: {rb['call_s_median']:.2f} s per {rb['num_samples']}-sample call x "
+                          f"{3072 / rb['num_samples']:g} x 1400 calls", calls=1400,
+                     seconds=base["ref_default_extrapolated_s"], cpu_s=base["ref_default_extrapolated_cpu_s"],
+                     compile_s=None),
                 dict(setting="Toto Base, N=50, S=3072 (original defaults)", side="jaxsim backtest() warm",
                      kind="measured", calls=4 * 56, seconds=jd.run_s, cpu_s=jd.cpu_s, compile_s=jd.compile_s),
             ]
@@ -205,7 +224,7 @@ def main() -> None:
     cols = [("setting", "setting", ""), ("side", "side", ""), ("kind", "how", ""), ("calls", "model calls", "d"),
             ("seconds", "wall time (s)", ".3f"), ("cpu_s", "CPU time (s)", ".3f"),
             ("compile_s", "jaxsim compile (s)", ".2f")]
-    lines = ["# End to end: jaxsim vs the original's Toto call pattern\n",
+    lines = ["# End to end: jaxsim vs the original's Toto call pattern\n\n",
              f"One stock: {Path(a.csv).stem} ({n_rows} daily rows, contexts {r['context_len_min']}-"
              f"{r['context_len_max']} returns), 4 targets x 7 rolling origins per simulation, trimmed_mean_10. "
              f"Reference: toto-ts {r['versions']['toto-ts']}, torch {r['versions']['torch']}, "
@@ -245,13 +264,7 @@ def main() -> None:
     lines.append("\n![e2e](e2e.png)\n")
     text = "".join(lines)
     (out / "e2e.md").write_text(text)
-    labels = [f"{x['side'].split(' (')[0].replace(' backtest() warm', '')}\n{x['setting']}" for x in rows]
-    notes = [("extrapolated " if "EXTRA" in x["kind"] else "") + f"{x['seconds']:.3g} s" for x in rows]
-    bench.plot_bars(out / "e2e.png", labels, [x["seconds"] for x in rows], ylabel="seconds per stock (log)",
-                    title=f"one stock end to end: reduced setting {ratio:.0f}x measured"
-                          + (f", Base {base['ratio']:.0f}x extrapolated" if base else ""),
-                    footer=bench.header_markdown(env).strip("_"),
-                    annotate=notes)
+    plot(out / "e2e.png", rows, ratio, base, env)
     reference = {k: v for k, v in r_full.items() if k not in ("points", "bands")}
     bench.write_json(out / "e2e.json", dict(env=env, args=vars(a), rows=rows, ratio=ratio, ratio_cpu=ratio_cpu,
                                             ratio_with_compile=ratio_cold, base=base, agreement=agree,

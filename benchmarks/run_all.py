@@ -151,6 +151,7 @@ def main(argv=None) -> None:
         if name not in table:
             raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(table)}")
         statuses[name] = run_job(name, table[name], a.out, a.timeout)
+        write_readme(a.out, statuses, a.quick)  # after every job: an interrupted run leaves a consistent README
     print(f"README: {write_readme(a.out, statuses, a.quick)}")
     if not all(s["ok"] for s in statuses.values()):
         sys.exit(1)

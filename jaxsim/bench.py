@@ -22,6 +22,7 @@ import platform
 import resource
 import statistics
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -324,8 +325,8 @@ def plot_lines(path, panels: Sequence[dict], title: str = "", footer: str = "") 
     if title:
         fig.suptitle(title, fontsize=11)
     if footer:
-        fig.text(0.01, 0.005, footer, fontsize=6, alpha=0.7)
-    fig.tight_layout(rect=(0, 0.04 if footer else 0, 1, 1))
+        fig.text(0.01, 0.005, textwrap.fill(footer, 200), fontsize=6, alpha=0.7)
+    fig.tight_layout(rect=(0, 0.06 if footer else 0, 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -337,8 +338,12 @@ def plot_bars(path, labels: Sequence[str], values: Sequence[float], *, ylabel: s
               footer: str = "", logy: bool = True, annotate: Sequence[str] | None = None) -> Path:
     """Save a bar chart (log scale by default) with optional per-bar annotations."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels)), 4.0))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.8 * len(labels)), 4.6))
     bars = ax.bar(range(len(labels)), values, color=["#c44e52" if "reference" in x else "#4c72b0" for x in labels])
+    for bar, text in zip(bars, annotate or []):
+        if text.startswith("extrapolated"):  # extrapolated values are hatched, never mistaken for measurements
+            bar.set_hatch("//")
+            bar.set_alpha(0.6)
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=7)
     ax.set_ylabel(ylabel)
@@ -346,10 +351,10 @@ def plot_bars(path, labels: Sequence[str], values: Sequence[float], *, ylabel: s
         ax.set_yscale("log")
     for bar, text in zip(bars, annotate or []):
         ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=7)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=9)
     if footer:
-        fig.text(0.01, 0.005, footer, fontsize=6, alpha=0.7)
-    fig.tight_layout(rect=(0, 0.04 if footer else 0, 1, 1))
+        fig.text(0.01, 0.005, textwrap.fill(footer, 150), fontsize=6, alpha=0.7)
+    fig.tight_layout(rect=(0, 0.06 if footer else 0, 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -191,12 +191,12 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
     peak = bench.matmul_peak(1024 if quick else 2048, "bfloat16" if dtype in ("bfloat16", "bf16") else "float32")
     fc_cache = {}
 
-    def point(sims, stocks, context, samples, cfg=config):
+    def point(sims, stocks, context, samples, cfg=config, reps=repeats):
         key = (cfg, samples)
         if key not in fc_cache:
             fc_cache[key] = toto_forecaster(cfg, num_samples=samples, dtype=dtype)
         row = backtest_stats(_replicas(prices, stocks), fc_cache[key], n_sims=sims, max_context=context,
-                             repeats=repeats, dtype=dtype)
+                             repeats=reps, dtype=dtype)
         row["peak_fraction"] = row["gflops_per_s"] * 1e9 / peak["flops_per_s"]
         log.info("scaling point %s", row)
         return row
@@ -211,7 +211,7 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
             row = dict(seen[key], sweep=axis, value=v, model="bench-small")
             rows.append(row)
     if base_point and not quick:
-        row = point(50, 1, 1024, 3072, cfg=TOTO_BASE)
+        row = point(50, 1, 1024, 3072, cfg=TOTO_BASE, reps=min(repeats, 2))
         row.update(sweep="base", value=1024, model="Toto Base")
         rows.append(row)
     # the model alone: cost per unique context against the FLOP bound
@@ -219,7 +219,8 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
     model_params = toto_forecaster(model_cfg, num_samples=1, dtype=dtype).params
     model_rows = []
     for b in (MODEL_BATCHES_QUICK if quick else MODEL_BATCHES_FULL):
-        row = forecast_stats(model_cfg, model_params, batch=b, context=base["context"], repeats=repeats, dtype=dtype)
+        row = forecast_stats(model_cfg, model_params, batch=b, context=base["context"], repeats=min(repeats, 2),
+                             dtype=dtype)
         row.update(model=model_name, peak_fraction=row["gflops_per_s"] * 1e9 / peak["flops_per_s"],
                    bound_ms=1e3 * row["model_flops"] / row["batch"] / peak["flops_per_s"])
         model_rows.append(row)
