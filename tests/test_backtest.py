@@ -213,3 +213,19 @@ def test_many_stocks_sharded_over_4_devices_equal_single_stock_calls(aem, alny, 
     again = backtest({"ALNY": alny, "AEM": aem, "CART": cart}, CUSTOM, n_sims=N, key=key, optimizer=OPT)
     assert trace_count() == traces
     _assert_same_records(again["CART"].records, many["CART"].records)
+
+
+def test_cli_backtest_prints_the_summary_and_writes_results(daily_dir, tmp_path, capsys):
+    from jaxsim.cli import main
+
+    out = tmp_path / "res"
+    code = main(["backtest", "--csv", str(daily_dir / "AEM.csv"), "--model", "naive", "--sims", str(N),
+                 "--protocol", "walk_forward", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert f"Backtest summary for AEM ({N} simulations, protocol walk_forward)" in text
+    for column in ("Return", "Sharpe", "AnnualRet", "FinalDay"):
+        assert column in text
+    assert "MaxDiff: baseline=" in text and "MaxDiffAlwaysOn: baseline=" in text and "-> adjusted=" in text
+    assert sorted(p.name for p in out.iterdir()) == ["equity.png", "metadata.json", "records.csv", "summary.csv"]
+    assert len(pd.read_csv(out / "records.csv")) == N
