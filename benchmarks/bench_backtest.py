@@ -73,8 +73,15 @@ def main() -> None:
     jax.block_until_ready(fjit(fc, stock, jax.random.key(1)))
     forecast_s = time.perf_counter() - t0
 
+    # matmul FLOPs of the forward passes: 2 x (weights per token) x tokens, weights = 12 layers of
+    # QKV, O, SwiGLU in/out (the head and unembed run on one position per context only)
+    d, h = TOTO_BASE.embed_dim, TOTO_BASE.mlp_hidden_dim
+    per_token = TOTO_BASE.num_layers * (3 * d * d + d * d + d * 2 * h + h * d) + TOTO_BASE.patch_size * d
+    tokens = sum(3 * g.size * g.length // TOTO_BASE.patch_size for g in groups)
+    flops = 2.0 * per_token * tokens
     print(f"first call {first_s:.1f} s -> compile ~{first_s - warm_s:.1f} s; warm {warm_s:.2f} s "
-          f"(runs {', '.join(f'{w:.2f}' for w in warm)}); forecast stage warm {forecast_s:.2f} s")
+          f"(runs {', '.join(f'{w:.2f}' for w in warm)}); forecast stage warm {forecast_s:.2f} s "
+          f"= {flops / 1e9:.0f} GFLOP of matmuls at {flops / forecast_s / 1e9:.0f} GFLOP/s")
     print(first.summary_text())
 
 
