@@ -5,7 +5,7 @@ low), 3,072 draws per context, trimmed_mean_10, the whole history as context. Th
 ~290 s per stock on a GPU for this (224 Toto calls after its disk cache, 3,072 samples each).
 
     PYTHONPATH=. python benchmarks/bench_backtest.py [--symbol AEM] [--sims 50] [--samples 3072]
-                                                     [--reps 3] [--max-context C]
+                                                     [--reps 3] [--max-context C] [--rows R]
 
 Prints: rows, contexts per target, compile time (first call minus the warm median), warm time
 (median of ``--reps`` calls), the forecast stage alone (warm), and the device.
@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxsim import forecasters
 from jaxsim.backtest import backtest
-from jaxsim.data import load_prices
+from jaxsim.data import Prices, load_prices
 from jaxsim.forecasters import StockArrays
 from jaxsim.models.toto import TOTO_BASE, init_toto
 from jaxsim.windows import ForecastGrid, context_groups
@@ -39,9 +39,15 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=3072)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--max-context", type=int, default=None)
+    ap.add_argument("--rows", type=int, default=None,
+                    help="keep only the last ROWS rows (the original downloaded 4 years: ~1000 rows)")
     args = ap.parse_args()
 
     prices = load_prices(Path(args.data_dir) / f"{args.symbol}.csv", symbol=args.symbol)
+    if args.rows:
+        keep = slice(len(prices) - args.rows, None)
+        prices = Prices(prices.symbol, prices.dates[keep], prices.open[keep], prices.high[keep], prices.low[keep],
+                        prices.close[keep], None if prices.volume is None else prices.volume[keep])
     params = init_toto(TOTO_BASE, jax.random.key(0))
     fc = forecasters.toto(config=TOTO_BASE, params=params, num_samples=args.samples)
     grid = ForecastGrid(len(prices), args.sims, args.max_context)
