@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from jaxsim import forecasters
-from jaxsim.backtest import backtest
+from jaxsim.engine import backtest
 from jaxsim.data import Prices, load_prices
 from jaxsim.forecasters import StockArrays
 from jaxsim.models.toto import TOTO_BASE, init_toto

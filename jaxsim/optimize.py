@@ -231,7 +231,7 @@ class SearchConfig(NamedTuple):
     polish_starts: bool = False
 
 
-def default_optimizer(steps, learning_rate=5e-4):
+def default_adam(steps, learning_rate=5e-4):
     """``optax.adam`` with a cosine-decayed step size: large moves first, fine ones at low ``T``."""
     return optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=0.02))
 
@@ -345,7 +345,7 @@ def optax_optimizer(*, bounds=BOUND, grid=16, starts=16, steps=120, optimizer=No
       grid: coarse lattice size per axis.
       starts: number of ascents.
       steps: optax steps per ascent.
-      optimizer: an ``optax.GradientTransformation`` (default :func:`default_optimizer`, adam
+      optimizer: an ``optax.GradientTransformation`` (default :func:`default_adam`, adam
         with cosine decay from 5e-4).
       temperatures: ``(T_0, T_1)`` of the geometric annealing, in return units.
       polish: how many of the best ascents are polished.
@@ -362,7 +362,7 @@ def optax_optimizer(*, bounds=BOUND, grid=16, starts=16, steps=120, optimizer=No
                           f"temperatures={temperatures}")
     cfg = SearchConfig(bounds, grid, starts, steps, tuple(temperatures), polish, polish_width,
                        line_sweeps, line_width)
-    opt = default_optimizer(steps) if optimizer is None else optimizer
+    opt = default_adam(steps) if optimizer is None else optimizer
 
     def run(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False, fee=TRADING_FEE):
         problem = make_problem(close, high, high_pred, low, low_pred, positions)
@@ -422,7 +422,7 @@ def tune_multipliers(problems: MultiplierProblem, *, optimizer=None, steps=300,
     """
     cfg = SearchConfig(bounds, grid, starts, steps, tuple(temperatures), polish, polish_width,
                        line_sweeps, line_width, polish_starts=True)
-    opt = default_optimizer(steps) if optimizer is None else optimizer
+    opt = default_adam(steps) if optimizer is None else optimizer
     problems = MultiplierProblem(*(jnp.asarray(a, jnp.float32) for a in problems))
 
     @jax.jit

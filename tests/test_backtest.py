@@ -12,11 +12,11 @@ import pytest
 
 from jaxsim import forecasters
 from jaxsim.aggregate import aggregate, band
-from jaxsim.backtest import backtest, backtest_many, trace_count
+from jaxsim.engine import backtest, backtest_many, trace_count
 from jaxsim.data import Prices, load_prices
 from jaxsim.errors import InsufficientHistoryError
 from jaxsim.forecasters import TARGET_IDS, Forecast, Forecaster, register_forecaster
-from jaxsim.maxdiff import grid_optimizer
+from jaxsim.optimize import grid_optimizer
 from jaxsim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
 from jaxsim.walk_forward import FIT_LAG
 
@@ -108,7 +108,7 @@ def test_naive_forecaster_records_equal_the_math_by_hand_and_do_not_retrace(aem,
     assert trace_count() == traces, "backtest program retraced on a second stock of the same shape"
     assert second.metadata["compiled"] is False
     assert "predicted_open" not in first.records  # Open is forecast only when asked for
-    # the public spelling jaxsim.backtest(...) works although jaxsim.backtest is also the module
+    # the public spelling jaxsim.backtest(...) is the same function
     import jaxsim
 
     pd.testing.assert_frame_equal(jaxsim.backtest(aem, forecasters.naive(), n_sims=N, optimizer=OPT).records,
