@@ -5,7 +5,7 @@ low), 3,072 draws per context, trimmed_mean_10, the whole history as context. Th
 ~290 s per stock on a GPU for this (224 Toto calls after its disk cache, 3,072 samples each).
 
     PYTHONPATH=. python benchmarks/bench_backtest.py [--symbol AEM] [--sims 50] [--samples 3072]
-                                                     [--reps 3] [--max-context C]
+                                                     [--reps 3] [--max-context C] [--rows R]
 
 Prints: rows, contexts per target, compile time (first call minus the warm median), warm time
 (median of ``--reps`` calls), the forecast stage alone (warm), and the device.
@@ -22,8 +22,8 @@ import jax
 import numpy as np
 
 from jaxsim import forecasters
-from jaxsim.backtest import backtest
-from jaxsim.data import load_prices
+from jaxsim.engine import backtest
+from jaxsim.data import Prices, load_prices
 from jaxsim.forecasters import StockArrays
 from jaxsim.models.toto import TOTO_BASE, init_toto
 from jaxsim.windows import ForecastGrid, context_groups
@@ -39,9 +39,15 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=3072)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--max-context", type=int, default=None)
+    ap.add_argument("--rows", type=int, default=None,
+                    help="keep only the last ROWS rows (the original downloaded 4 years: ~1000 rows)")
     args = ap.parse_args()
 
     prices = load_prices(Path(args.data_dir) / f"{args.symbol}.csv", symbol=args.symbol)
+    if args.rows:
+        keep = slice(len(prices) - args.rows, None)
+        prices = Prices(prices.symbol, prices.dates[keep], prices.open[keep], prices.high[keep], prices.low[keep],
+                        prices.close[keep], None if prices.volume is None else prices.volume[keep])
     params = init_toto(TOTO_BASE, jax.random.key(0))
     fc = forecasters.toto(config=TOTO_BASE, params=params, num_samples=args.samples)
     grid = ForecastGrid(len(prices), args.sims, args.max_context)
@@ -73,8 +79,15 @@ def main() -> None:
     jax.block_until_ready(fjit(fc, stock, jax.random.key(1)))
     forecast_s = time.perf_counter() - t0
 
+    # matmul FLOPs of the forward passes: 2 x (weights per token) x tokens, weights = 12 layers of
+    # QKV, O, SwiGLU in/out (the head and unembed run on one position per context only)
+    d, h = TOTO_BASE.embed_dim, TOTO_BASE.mlp_hidden_dim
+    per_token = TOTO_BASE.num_layers * (3 * d * d + d * d + d * 2 * h + h * d) + TOTO_BASE.patch_size * d
+    tokens = sum(3 * g.size * g.length // TOTO_BASE.patch_size for g in groups)
+    flops = 2.0 * per_token * tokens
     print(f"first call {first_s:.1f} s -> compile ~{first_s - warm_s:.1f} s; warm {warm_s:.2f} s "
-          f"(runs {', '.join(f'{w:.2f}' for w in warm)}); forecast stage warm {forecast_s:.2f} s")
+          f"(runs {', '.join(f'{w:.2f}' for w in warm)}); forecast stage warm {forecast_s:.2f} s "
+          f"= {flops / 1e9:.0f} GFLOP of matmuls at {flops / forecast_s / 1e9:.0f} GFLOP/s")
     print(first.summary_text())
 
 

@@ -7,6 +7,12 @@ Public names:
 
 * :func:`load_prices`, :class:`Prices`: daily OHLC(V) from CSV/Parquet/DataFrame, validated.
 * :func:`sample`, :func:`available_samples`: bundled public-domain sample series (offline).
+* :func:`backtest`, :func:`backtest_many`, :class:`BacktestResult`: the one-call walk-forward backtest
+  of one stock or many (:mod:`jaxsim.engine`, :mod:`jaxsim.report`).
+* :mod:`jaxsim.forecasters`: ``naive()``, ``historical_mean()``, ``toto(dir)``, ``kronos(dir, tok)``,
+  ``from_function(fn)``, ``default()`` (the embedded model).
+* :func:`tune_multipliers`, :func:`optax_optimizer`, :func:`exact_optimizer`,
+  :func:`surrogate_objective`: MaxDiff multiplier optimisation (:mod:`jaxsim.optimize`).
 * :mod:`jaxsim.errors`: the typed errors (``JaxsimError``, ``PriceDataError``, ...).
 """
 
@@ -16,22 +22,34 @@ from jaxsim import errors as errors
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it (imported on first attribute access)
+# public name -> module that defines it (imported on first attribute access); a name equal to the
+# module's last component is the module itself
 _LAZY = {
     "Prices": "jaxsim.data",
     "load_prices": "jaxsim.data",
     "sample": "jaxsim.data",
     "available_samples": "jaxsim.data",
+    "backtest": "jaxsim.engine",
+    "backtest_many": "jaxsim.engine",
+    "BacktestResult": "jaxsim.report",
+    "forecasters": "jaxsim.forecasters",
+    "tune_multipliers": "jaxsim.optimize",
+    "optax_optimizer": "jaxsim.optimize",
+    "exact_optimizer": "jaxsim.optimize",
+    "surrogate_objective": "jaxsim.optimize",
 }
 
-__all__ = ["Prices", "load_prices", "sample", "available_samples", "errors"]
+__all__ = ["Prices", "load_prices", "sample", "available_samples", "errors", "backtest", "backtest_many",
+           "BacktestResult", "forecasters", "tune_multipliers", "optax_optimizer", "exact_optimizer",
+           "surrogate_objective"]
 
 
 def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'jaxsim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module.rsplit(".", 1)[-1] == name else getattr(imported, name)
     globals()[name] = value  # cache: later lookups skip __getattr__
     return value
 

@@ -128,8 +128,8 @@ def _make_forecaster(forecasters, args):
 def run_backtest(args) -> int:
     """Backtest the selected series, print each summary table, optionally save the results.
 
-    One series runs :func:`jaxsim.backtest.backtest`; several (``--symbols``) run one multi-stock
-    call, :func:`jaxsim.backtest.backtest_many` (stock i uses ``fold_in(key(seed), i)``). For each
+    One series runs :func:`jaxsim.engine.backtest`; several (``--symbols``) run one multi-stock
+    call, :func:`jaxsim.engine.backtest_many` (stock i uses ``fold_in(key(seed), i)``). For each
     stock it prints the original's "Backtest summary for SYM (N simulations)" table (Strategy,
     Return, Sharpe, AnnualRet, FinalDay), row 0's ``MaxDiff: baseline=... optimized=...`` and
     ``MaxDiffAlwaysOn`` lines and the best strategy; ``--out DIR`` writes records.csv, summary.csv,
@@ -139,7 +139,7 @@ def run_backtest(args) -> int:
         import jax
 
         from jaxsim import forecasters
-        from jaxsim.backtest import backtest, backtest_many
+        from jaxsim.engine import backtest, backtest_many
     except ImportError as e:
         print(f"error: the backtest engine is not available in this installation ({e})", file=sys.stderr)
         return 2

@@ -52,36 +52,14 @@ def close_relative_offsets(high: Array, low: Array, close: Array) -> tuple[Array
     return offset(h), offset(l)
 
 
-def grid_optimizer(n: int = 61, bound: float = MULTIPLIER_BOUND):
-    """Baseline multiplier optimizer: the best point of an ``n x n`` grid over ``[-bound, bound]^2``.
-
-    Every grid point is scored with the exact objective (vmapped, no loops); ties go to the first
-    point in (mh, ml) row-major order. With n = 61 the step is 0.001.
-
-    Returns:
-      an optimizer ``(close, high, high_pred, low, low_pred, positions, *, close_at_eod, fee) -> (2,)``.
-    """
-    axis = jnp.linspace(-bound, bound, n, dtype=f32)
-    points = jnp.stack(jnp.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
-
-    def optimizer(close, high, high_pred, low, low_pred, positions, *, close_at_eod: bool, fee):
-        positions = jnp.asarray(positions, f32).reshape(-1, jnp.shape(close)[-1])
-
-        def objective(m):
-            pf = jax.vmap(lambda q: profit_values(close, high, high_pred + m[0], low, low_pred + m[1],
-                                                  q, close_at_eod=close_at_eod, fee=fee))(positions)
-            return jnp.sum(pf)
-
-        return points[jnp.argmax(jax.vmap(objective)(points))]
-
-    return optimizer
-
-
 @functools.cache
 def default_optimizer():
-    """The optimizer used when none is passed: :func:`grid_optimizer` with n = 61 (built lazily so
-    that importing jaxsim does no JAX work)."""
-    return grid_optimizer()
+    """The optimizer used when none is passed: :func:`jaxsim.optimize.optax_optimizer` with its
+    defaults (multi-start annealed surrogate ascent, exact re-scoring). Built lazily and cached, so
+    importing jaxsim does no JAX work and the object is a stable static argument."""
+    from jaxsim.optimize import optax_optimizer
+
+    return optax_optimizer()
 
 
 def _levels(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low):

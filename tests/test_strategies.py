@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from jaxsim import maxdiff, strategies as S
+from jaxsim.optimize import grid_optimizer
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 D = GOLDEN["D_strategies"]
@@ -206,7 +207,7 @@ def test_conformance_all_eight_strategies(crypto):
     x = rng.normal(0, 0.01, (9, sims, 6)).astype(np.float32)
     x[7:] = np.abs(x[7:])  # kH, kL >= 0
     fee, days = (0.0015, 365) if crypto else (0.0005, 252)
-    optimizer = maxdiff.grid_optimizer(n=21)
+    optimizer = grid_optimizer(21)
     run = partial(run_all_eight, spread=1.001, crypto=crypto, days=days, optimizer=optimizer)
     batched = jax.jit(jax.vmap(run, in_axes=(1, None)))(x, fee)
     for prefix in STRATEGY_PREFIXES:

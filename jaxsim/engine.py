@@ -26,9 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import sys
 import time
-import types
 from typing import Callable, Mapping, Sequence
 
 import jax
@@ -36,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import ConfigError
+from jaxsim.maxdiff import default_optimizer
 from jaxsim.forecasters import PRICE_COLUMN, Forecaster, StockArrays, point_and_band
 from jaxsim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
 from jaxsim.windows import ForecastGrid, price_windows, sim_forecast_index, trim_start
@@ -56,24 +55,6 @@ _TRACES = {"count": 0}
 def trace_count() -> int:
     """How many times the backtest program has been traced (compiled) in this process."""
     return _TRACES["count"]
-
-
-@functools.lru_cache(maxsize=None)
-def default_optimizer():
-    """The default multiplier optimizer (one cached instance, so it is a stable static argument).
-
-    The exact optimizer of :mod:`jaxsim.optimize` (global optimum of the piecewise-linear objective)
-    when available, else the 61 x 61 grid of :mod:`jaxsim.maxdiff`. Neither reproduces DIRECT's
-    multipliers exactly (spec 6).
-    """
-    try:
-        from jaxsim.optimize import exact_optimizer
-
-        return exact_optimizer()
-    except ImportError:  # optimizer branch not merged
-        from jaxsim.maxdiff import grid_optimizer
-
-        return grid_optimizer()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,15 +347,3 @@ def _progress(total: int, enabled: bool):
 
         return _Null()
     return tqdm(total=total, desc="backtest chunks", leave=False)
-
-
-class _CallableModule(types.ModuleType):
-    """``jaxsim.backtest`` is both this module and the function: importing the submodule rebinds the
-    package attribute ``jaxsim.backtest`` to the module, so the module itself forwards calls to
-    :func:`backtest` and ``jaxsim.backtest(prices, forecaster, ...)`` works either way."""
-
-    def __call__(self, *args, **kwargs):
-        return backtest(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
