@@ -101,7 +101,7 @@ def jax_side(prices, config, params, sims, samples, repeats):
     import jax
 
     from jaxsim import bench, bench_suites
-    from jaxsim.backtest import backtest
+    from jaxsim.engine import backtest
 
     fc = bench_suites.toto_forecaster(config, num_samples=samples, params=params, dtype=ARGS.dtype)
     with bench_suites._precision(ARGS.dtype):

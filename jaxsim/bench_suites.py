@@ -3,7 +3,7 @@ setting, and the multiplier optimisers. Each suite returns rows and writes a mar
 and a JSON under an output folder; ``jaxsim bench`` and ``benchmarks/run_all.py`` call them.
 
 Programs are timed as compiled executables (:func:`jaxsim.bench.time_compiled`): the walk-forward
-program of :mod:`jaxsim.backtest` is lowered once per setting, so compile time, run time and XLA's
+program of :mod:`jaxsim.engine` is lowered once per setting, so compile time, run time and XLA's
 memory accounting are reported separately. Weights are seeded random (``init_toto``): timings do not
 depend on weight values. ``dtype="bfloat16"`` casts the weights to bfloat16 and runs under
 ``jax.default_matmul_precision("bfloat16")`` (bf16 operands, f32 accumulation: tensor cores on GPUs;
@@ -71,7 +71,7 @@ def _stock_batch(prices_list, n_sims, max_context, targets, aggregate):
     import jax
     import jax.numpy as jnp
 
-    from jaxsim import backtest as bt
+    from jaxsim import engine as bt
     from jaxsim.forecasters import StockArrays
 
     preps = [bt._prepare(p, n_sims=n_sims, symbol=None, fee=None, spread=None, max_context=max_context)
@@ -109,7 +109,7 @@ def backtest_stats(prices_list: Sequence, forecaster, *, n_sims: int, max_contex
       ``model_flops`` (Toto forwards, :func:`jaxsim.bench.toto_forward_flops`), ``gflops_per_s``,
       ``per_context_ms``.
     """
-    from jaxsim import backtest as bt
+    from jaxsim import engine as bt
     from jaxsim.windows import context_groups
 
     setup, args = _stock_batch(list(prices_list), n_sims, max_context, tuple(targets), aggregate)
@@ -274,14 +274,14 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
 
 
 def e2e_jax_suite(out_dir, *, quick: bool = False, dtype: str = "float32", prices=None, repeats: int = 3) -> dict:
-    """The jaxsim side of the end-to-end settings through the public :func:`jaxsim.backtest.backtest`.
+    """The jaxsim side of the end-to-end settings through the public :func:`jaxsim.engine.backtest`.
 
     Settings: bench-small N=10 S=256 (the reduced setting of ``benchmarks/bench_e2e.py``), Base N=10
     S=256 and Base N=50 S=3072 (the original's defaults), four targets, the whole history of the
     bundled AAPL sample unless ``prices`` is given. The comparison against the PyTorch reference
     needs the reference venv: ``benchmarks/bench_e2e.py``.
     """
-    from jaxsim.backtest import backtest
+    from jaxsim.engine import backtest
     from jaxsim.data import sample
     from jaxsim.models.toto import TOTO_BASE
 
