@@ -8,7 +8,8 @@ Each benchmark runs in its own process (own XLA flags, memory returned between t
 
 * ``bench_e2e.py``: jaxsim vs the original's Toto call pattern (needs the reference venv);
 * ``jaxsim bench scaling`` (:func:`jaxsim.bench_suites.scaling_suite`): time / memory sweeps;
-* ``bench_optimizer.py`` and ``optimizer_quality.py``: the MaxDiff optimisers against DIRECT;
+* ``bench_optimizer.py`` and ``optimizer_quality.py``: the MaxDiff optimisers against DIRECT (written to
+  ``optimizer_bench.md`` / ``optimizer_quality.md``; ``optimizer.md`` is the optimizer helper's own write-up);
 * the other helpers' scripts when present (``bench_backtest.py``, ``bench_kronos.py``, ``bench_toto.py``):
   their stdout becomes ``<name>.md``.
 
@@ -40,7 +41,7 @@ def jobs(a) -> dict[str, dict]:
         "scaling": dict(cmd=[PY, "-m", "jaxsim.cli", "bench", "scaling", "--out", out, "--dtype", a.dtype, *q],
                         md="scaling.md", quiet=True),
         "optimizer": dict(cmd=[PY, str(HERE / "bench_optimizer.py"), "--sims", "10" if a.quick else "50",
-                               "--repeats", "1" if a.quick else "5"], md="optimizer.md", capture=True),
+                               "--repeats", "1" if a.quick else "5"], md="optimizer_bench.md", capture=True),
         "optimizer_quality": dict(cmd=[PY, str(HERE / "optimizer_quality.py"), "--cases", "20" if a.quick else "500",
                                        "--out", str(Path(out) / "optimizer_quality.md")], md="optimizer_quality.md"),
     }
@@ -48,7 +49,8 @@ def jobs(a) -> dict[str, dict]:
     others = {"bench_backtest": (["--reps", "2"], ["--sims", "5", "--samples", "64", "--reps", "1",
                                                    "--max-context", "256"]),
               "bench_toto": ([], ["--reps", "1", "--skip-forecast-ref"]),
-              "bench_kronos": ([], ["--quick"])}
+              "bench_kronos": (["--samples", "1,10,160", "--ref-reps", "1,1,1", "--reps", "3"],
+                               ["--samples", "1", "--ref-reps", "1", "--reps", "1"])}
     for name, (full, quick) in others.items():
         script = HERE / f"{name}.py"
         if script.exists():
@@ -79,7 +81,7 @@ def run_job(name: str, job: dict, out: Path, timeout: int) -> dict:
 SECTIONS = [  # README order: (job name, section title)
     ("e2e", "End to end against the original call pattern"),
     ("scaling", "Scaling: simulations, stocks, context, samples; compile vs run; cost per context vs the FLOP bound"),
-    ("optimizer", "MaxDiff optimisers: time against the DIRECT loop"),
+    ("optimizer_bench", "MaxDiff optimisers: time against the DIRECT loop"),
     ("optimizer_quality", "MaxDiff optimisers: quality against DIRECT"),
     ("backtest", "Full backtest with Toto Base (backtest helper)"),
     ("toto", "Toto forward (toto helper)"),
@@ -110,13 +112,14 @@ def write_readme(out: Path, statuses: dict[str, dict], quick: bool) -> Path:
              "(`jaxsim.bench.toto_forward_flops`, 2 FLOP per MAC, anchors.md 4.2; checked against XLA's own cost "
              "analysis in `tests/test_bench.py`) against the device's dense matmul peak measured in the same run.\n"
              "- **Optimizers**: the jitted MaxDiff multiplier optimisers against the original's scipy DIRECT loop "
-             "(time and objective reached).\n"
+             "(time and objective reached); the optimizer helper's 1000-case write-up is "
+             f"[{rel}/optimizer.md]({rel}/optimizer.md).\n"
              "- **Backtest / Toto / Kronos**: the other components' own benchmark scripts, run as they are.\n\n"]
     if quick:
         parts.append("**These results are from `--quick` (smoke sizes), not the full run.**\n\n")
     for name, title in SECTIONS:
         md = out / f"{name}.md"
-        status = statuses.get(name)
+        status = statuses.get(name.removesuffix("_bench"))
         if not md.exists() and not status:
             continue
         parts.append(f"## {title}\n\n")

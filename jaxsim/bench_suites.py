@@ -188,7 +188,13 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
     base = dict(sims=10 if quick else 50, stocks=1, context=512 if quick else 1024, samples=256)
     repeats = 1 if quick else repeats
     env = bench.environment()
-    peak = bench.matmul_peak(1024 if quick else 2048, "bfloat16" if dtype in ("bfloat16", "bf16") else "float32")
+    peak_dtype = "bfloat16" if dtype in ("bfloat16", "bf16") else "float32"
+    sizes = (512, 1024) if quick else (1024, 2048, 4096)  # CPU dot throughput varies a lot with the size
+
+    def measure_peak():
+        return max((bench.matmul_peak(n, peak_dtype, repeats=5) for n in sizes), key=lambda m: m["flops_per_s"])
+
+    peak = measure_peak()
     fc_cache = {}
 
     def point(sims, stocks, context, samples, cfg=config, reps=repeats):
@@ -214,6 +220,11 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
         row = point(50, 1, 1024, 3072, cfg=TOTO_BASE, reps=min(repeats, 2))
         row.update(sweep="base", value=1024, model="Toto Base")
         rows.append(row)
+    again = measure_peak()  # the machine is shared: keep the faster of two measurements
+    if again["flops_per_s"] > peak["flops_per_s"]:
+        peak = again
+        for row in rows:
+            row["peak_fraction"] = row["gflops_per_s"] * 1e9 / peak["flops_per_s"]
     # the model alone: cost per unique context against the FLOP bound
     model_cfg, model_name = (config, "bench-small") if quick else (TOTO_BASE, "Toto Base")
     model_params = toto_forecaster(model_cfg, num_samples=1, dtype=dtype).params
@@ -236,7 +247,8 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
             "AAPL sample. 'contexts' = unique contexts forecast (stocks x 4 x (N+6)); 'program memory' = XLA's "
             "arguments + outputs + temporaries; 'model GFLOP/s' counts only the Toto forwards (anchors.md 4.2) "
             "over the whole program time, so it is a lower bound on the model's rate. Measured matmul peak: "
-            f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']} jnp.dot {peak['n']}^2).\n\n"
+            f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']} jnp.dot {peak['n']}^2, the fastest of sizes "
+            f"{', '.join(map(str, sizes))} and of 5 calls each, best of two measurements in the run).\n\n"
             + bench.markdown_table(rows, cols)
             + f"\n## Cost per unique context: the model alone ({model_name}, context {base['context']})\n\n"
             "One jitted next-step forecast (`next_step_mixture`) of a batch of contexts; 'bound' = FLOPs per "
