@@ -232,7 +232,7 @@ def main() -> None:
              f"S={r['num_samples']} in batches of {r['samples_per_batch']}, no cache. jaxsim: one compiled "
              f"program per stock (N+6 unique contexts per target, one forward each, S draws from the mixture, "
              f"then the 8 strategies and the MaxDiff optimiser), {a.threads or 'all'} XLA thread(s), {a.dtype}. "
-             "Same seeded random weights on both sides (reference venv -> hub folder -> jaxsim converter).\n",
+             "Same seeded random weights on both sides (reference venv -> hub folder -> jaxsim converter).\n\n",
              bench.markdown_table(rows, cols),
              f"\n**Measured ratio at the reduced setting: {ratio:.0f}x** (reference {r['total_s']:.1f} s / jaxsim "
              f"{jax_run:.3f} s warm); **{ratio_cpu:.0f}x in process CPU time** (reference {r['total_cpu_s']:.1f} s / "
