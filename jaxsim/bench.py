@@ -299,21 +299,27 @@ def _pyplot():
     return plt
 
 
-def plot_lines(path, panels: Sequence[dict], title: str = "", footer: str = "") -> Path:
+def plot_lines(path, panels: Sequence[dict], title: str = "", footer: str = "", ncols: int = 3) -> Path:
     """Save a row of line panels as PNG.
 
     Args:
       path: output file.
       panels: dicts with ``series`` (label -> (xs, ys)), ``xlabel``, ``ylabel``, optional ``logx``,
-        ``logy``, ``title``.
+        ``logy``, ``title``; laid out ``ncols`` per row.
       title: figure title; footer: small text under the panels (device, versions, date).
 
     Returns:
       The path written.
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
+    from matplotlib.ticker import NullFormatter
+
+    ncols = min(ncols, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes.flat, panels):
         for label, (xs, ys) in panel["series"].items():
             ax.plot(xs, ys, marker="o", ms=3, label=label)
         ax.set_xlabel(panel.get("xlabel", ""))
@@ -321,6 +327,7 @@ def plot_lines(path, panels: Sequence[dict], title: str = "", footer: str = "") 
         ax.set_title(panel.get("title", ""), fontsize=10)
         if panel.get("logx"):
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         if panel.get("logy"):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)

@@ -260,6 +260,21 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
                 ("gflops_per_s", "GFLOP/s", ".1f"), ("peak_fraction", "of matmul peak", ".1%"),
                 ("peak_mib", "program memory (MiB)", ".1f")])
             + "\n" + bench.header_markdown(env) + "\n\n![scaling](scaling.png)\n")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_scaling(out_dir / "scaling.png", rows, model_rows, env)
+    (out_dir / "scaling.md").write_text(text)
+    bench.write_json(out_dir / "scaling.json", dict(env=env, matmul_peak=peak, dtype=dtype, rows=rows,
+                                                    model_rows=model_rows))
+    return dict(env=env, rows=rows, model_rows=model_rows, matmul_peak=peak, markdown=text)
+
+
+def plot_scaling(path, rows, model_rows, env):
+    """The scaling figure: time vs each swept axis, program memory, and the model's cost per context.
+
+    Also usable on a saved ``scaling.json`` (``plot_scaling(path, **{k: d[k] for k in ...})``).
+    """
+    sweeps = ("sims", "stocks", "context", "samples")
+    model_name = model_rows[0].get("model", "model") if model_rows else "model"
     panels = []
     for axis, label in (("sims", "simulations N"), ("stocks", "stocks"), ("context", "context cap"),
                         ("samples", "samples S")):
@@ -277,12 +292,7 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
                                "FLOP bound at matmul peak": (bx, [r["bound_ms"] for r in model_rows])},
                        xlabel="contexts per call", ylabel="ms per context", logx=True, logy=True,
                        title=f"{model_name}: cost per context"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    bench.plot_lines(out_dir / "scaling.png", panels, title="jaxsim one-call backtest scaling", footer=_footer(env))
-    (out_dir / "scaling.md").write_text(text)
-    bench.write_json(out_dir / "scaling.json", dict(env=env, matmul_peak=peak, dtype=dtype, rows=rows,
-                                                    model_rows=model_rows))
-    return dict(env=env, rows=rows, model_rows=model_rows, matmul_peak=peak, markdown=text)
+    bench.plot_lines(path, panels, title="jaxsim one-call backtest scaling", footer=_footer(env))
 
 
 def e2e_jax_suite(out_dir, *, quick: bool = False, dtype: str = "float32", prices=None, repeats: int = 3) -> dict:
