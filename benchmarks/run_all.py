@@ -89,6 +89,39 @@ SECTIONS = [  # README order: (job name, section title)
 ]
 
 
+def headline(out: Path) -> str:
+    """Key numbers read back from the saved JSON results (empty when absent)."""
+    import json
+
+    lines = []
+    e2e, scaling = out / "e2e.json", out / "scaling.json"
+    if e2e.exists():
+        d = json.loads(e2e.read_text())
+        rows = d["rows"]
+        lines.append(f"- End to end, one stock, bench-small Toto, N={d['args']['sims']}, S={d['args']['samples']}: "
+                     f"**{d['ratio']:.0f}x measured** (reference {rows[0]['seconds']:.1f} s vs jaxsim "
+                     f"{rows[1]['seconds']:.3f} s warm; {d.get('ratio_cpu', float('nan')):.0f}x in CPU time; "
+                     f"jaxsim compile {rows[1]['compile_s']:.1f} s once).")
+        base = d.get("base") or {}
+        if base:
+            text = (f"- Toto Base, same setting: **{base['ratio']:.0f}x, EXTRAPOLATED** (reference per-call time x "
+                    f"{base['calls']} calls vs jaxsim {base['jax_s']:.2f} s measured)")
+            if base.get("ratio_default"):
+                text += (f"; at the original's defaults (N=50, S=3072): {base['ratio_default']:.0f}x EXTRAPOLATED "
+                         f"(jaxsim {base['jax_default_s']:.1f} s measured per stock)")
+            lines.append(text + ". Both sides on this CPU; the original itself ran Toto on a GPU (about 290 s "
+                         "per stock at its defaults, anchors.md 4.3), which no measurement here reproduces.")
+    if scaling.exists():
+        d = json.loads(scaling.read_text())
+        if d.get("model_rows"):
+            m = max(d["model_rows"], key=lambda r: r["batch"])
+            lines.append(f"- Toto Base forward, {m['batch']} contexts of {m['context']}: {m['per_context_ms']:.1f} ms "
+                         f"per context against a FLOP bound of {m['bound_ms']:.1f} ms "
+                         f"({m['peak_fraction']:.0%} of the measured {d['matmul_peak']['flops_per_s'] / 1e9:.0f} "
+                         "GFLOP/s matmul peak).")
+    return ("Headline numbers (CPU, see each table for conditions):\n\n" + "\n".join(lines) + "\n\n") if lines else ""
+
+
 def write_readme(out: Path, statuses: dict[str, dict], quick: bool) -> Path:
     rel = os.path.relpath(out, HERE)
     parts = ["# Benchmarks\n\n",
@@ -117,6 +150,7 @@ def write_readme(out: Path, statuses: dict[str, dict], quick: bool) -> Path:
              "- **Backtest / Toto / Kronos**: the other components' own benchmark scripts, run as they are.\n\n"]
     if quick:
         parts.append("**These results are from `--quick` (smoke sizes), not the full run.**\n\n")
+    parts.append(headline(out))
     for name, title in SECTIONS:
         md = out / f"{name}.md"
         status = statuses.get(name.removesuffix("_bench"))
@@ -145,8 +179,12 @@ def main(argv=None) -> None:
     ap.add_argument("--only", default="", help="comma-separated job names (default: all)")
     ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     ap.add_argument("--timeout", type=int, default=3600, help="per benchmark, seconds")
+    ap.add_argument("--readme-only", action="store_true", help="only rewrite README.md from the saved results")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.readme_only:
+        print(f"README: {write_readme(a.out, {}, a.quick)}")
+        return
     table = jobs(a)
     names = [n for n in a.only.split(",") if n] or list(table)
     statuses = {}
