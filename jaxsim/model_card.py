@@ -9,6 +9,16 @@ def _row(name: str, s: dict) -> str:
             f"{s['mae_zero'] * 1e4:.2f} | {s['mae_hist'] * 1e4:.2f} | {better} |")
 
 
+def _verdict(o: dict) -> str:
+    nll = ("better" if o["nll"] < o["nll_gauss"] else "worse")
+    rel = o["mae"] / min(o["mae_zero"], o["mae_hist"]) - 1.0
+    mae = (f"{abs(rel):.1%} {'worse' if rel > 0 else 'better'} in MAE than the better of the zero-return and "
+           "historical-mean forecasts")
+    return (f"**In short:** over all {o['n']} held-out returns its predictive distribution is {nll} than a "
+            f"Gaussian fitted to each context (NLL {o['nll']:.4f} vs {o['nll_gauss']:.4f} nats), while its point "
+            f"forecast (mixture mean) is {mae} -- the usual picture for daily stock returns.")
+
+
 def render_model_card(rec: dict) -> str:
     """Markdown model card: what it is and is not, data, held-out dates, training, held-out metrics."""
     tc, mc, data, ho = rec["train_config"], rec["model_config"], rec["data"], rec["heldout"]
@@ -65,9 +75,12 @@ def render_model_card(rec: dict) -> str:
         f"- Optimizer: AdamW (peak lr {tc['learning_rate']}, warmup {tc['warmup_steps']}, cosine to 10%, "
         f"weight decay {tc['weight_decay']}, clip {tc['clip_norm']}); seed {tc['seed']}.",
         f"- Final training NLL (mean of the last {tc['log_every']} steps): {last['nll']:.4f} nats/return;"
-        f" training took {rec['train_seconds']:.0f} s ({rec['backend']}, jax {rec['jax_version']}).",
+        f" training took {rec['train_seconds']:.0f} s wall ({rec['backend']}, jax {rec['jax_version']}; a shared"
+        " 2-core VM under heavy load from other jobs, so expect less on an idle machine).",
         "",
         "## Held-out evaluation (one-step-ahead, every held-out day)",
+        _verdict(ho["overall"]),
+        "",
         "Each held-out return r[j] is forecast from its whole history r[..j-1], left-padded to a multiple of",
         "64 exactly as the backtester's forecaster does. NLL in nats per return (lower is better); MAE in",
         "basis points of the model's mixture mean vs the zero-return and historical-mean baselines,",

@@ -273,6 +273,21 @@ def train(tc: TrainConfig, *, series=None, params=None, progress: Callable[[str]
     return config, params, history
 
 
+def reproducibility_check(params, config: TotoConfig, series, tc: TrainConfig) -> dict:
+    """Per-origin forecasts of one small slice of the held-out set, for tests to recompute cheaply:
+    the first padded-length group of the first series' last column (one compile to re-check)."""
+    from jaxsim.train_data import heldout_origins
+    from jaxsim.train_eval import score_series
+
+    s, column = series[0], tc.columns[-1]
+    length, js = next(iter(heldout_origins(s, config.patch_size).items()))
+    sc = score_series(params, config, s, (column,), tc.eval_chunk)[column]
+    keep = np.isin(sc["j"], js)
+    return dict(symbol=s.symbol, column=column, padded_length=length, j=[int(j) for j in sc["j"][keep]],
+                mean=[float(v) for v in sc["mean"][keep]], nll=[float(v) for v in sc["nll"][keep]],
+                mae=float(np.mean(sc["ae"][keep])))
+
+
 def run(tc: TrainConfig, out_dir, *, name: str = "jaxsim-toto-tiny", preset: str = "default", progress=None) -> dict:
     """Train, evaluate on the held-out dates, and write ``out_dir`` (weights, training.json, MODEL_CARD.md).
 
@@ -289,6 +304,7 @@ def run(tc: TrainConfig, out_dir, *, name: str = "jaxsim-toto-tiny", preset: str
     if progress:
         progress("evaluating on the held-out dates ...")
     metrics = evaluate(params, config, series, tc.columns, tc.eval_chunk)
+    check = reproducibility_check(params, config, series, tc)
     record = dict(
         name=name, preset=preset, train_config=tc.to_json(), model_config=dataclasses.asdict(config),
         parameters=count_params(params), history=history, train_seconds=round(train_seconds, 1),
@@ -299,7 +315,7 @@ def run(tc: TrainConfig, out_dir, *, name: str = "jaxsim-toto-tiny", preset: str
                                          first_heldout=str(s.dates[s.train_end]), last_heldout=str(s.dates[-1]),
                                          train_returns=int(s.train_end),
                                          heldout_returns=int(len(s.dates) - s.train_end)) for s in series}),
-        heldout=metrics, jax_version=jax.__version__, backend=jax.default_backend())
+        heldout=metrics, check=check, jax_version=jax.__version__, backend=jax.default_backend())
     out = Path(out_dir)
     weights.save(out, model="toto", config=dataclasses.asdict(config), params=jax.device_get(params),
                  meta=dict(source="trained by jaxsim (jaxsim train)", name=name))
