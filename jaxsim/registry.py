@@ -42,17 +42,16 @@ def _checkout_weights() -> Path:
 def bundled_dir() -> Path:
     """The folder holding ``manifest.json`` and the embedded model: ``<repo>/weights`` in a checkout
     or editable install, the ``jaxsim.bundled_weights`` package data in a wheel install."""
-    local = _checkout_weights()
-    if (local / "manifest.json").is_file():
-        return local
-    try:
-        from importlib.resources import files
-
-        root = files(BUNDLED_PACKAGE)
-        path = Path(str(root))
+    for path in (_checkout_weights(), Path(__file__).resolve().parent / "bundled_weights"):
         if (path / "manifest.json").is_file():
             return path
-    except (ImportError, TypeError):
+    try:  # any other importer (editable installs map the package onto weights/)
+        from importlib.resources import files
+
+        manifest = files(BUNDLED_PACKAGE).joinpath("manifest.json")  # a namespace package: no __init__
+        if manifest.is_file():
+            return Path(str(manifest)).parent
+    except (ImportError, TypeError, ValueError):
         pass
     raise CheckpointError("jaxsim's bundled weights are missing from this installation (no weights/manifest.json "
                           "in the checkout and no jaxsim.bundled_weights package data)")

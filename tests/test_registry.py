@@ -139,8 +139,9 @@ def test_wheel_ships_the_manifest_and_embedded_model(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "*.egg-info", "build", "dist", "__pycache__",
                                                              ".pytest_cache", "tests", "notebooks", "benchmarks"))
-    # offline with the environment's setuptools when it has one, else pip's isolated build (PyPI)
-    flags = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
+    # offline with the environment's setuptools when it can build wheels, else pip's isolated build (PyPI)
+    offline = importlib.util.find_spec("setuptools") and importlib.util.find_spec("wheel")
+    flags = ["--no-build-isolation"] if offline else []
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *flags, "-q",
                            "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
