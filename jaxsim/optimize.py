@@ -165,16 +165,13 @@ def problem_candidates(problem: MultiplierProblem, *, bound=BOUND):
 
 
 def _best_on_grid(values, mh, ml):
-    """Argmax of ``values (Nh, Nl)``; exact ties go to the smallest ``|mh| + |ml|``."""
+    """Argmax of ``values (Nh, Nl)``; exact ties go to the smallest ``|mh| + |ml|``; NaN loses."""
+    values = jnp.where(jnp.isnan(values), -jnp.inf, values)
     best = jnp.max(values)
     size = jnp.abs(mh)[:, None] + jnp.abs(ml)[None, :]
     idx = jnp.argmin(jnp.where(values >= best, size, jnp.inf))
     i, j = jnp.unravel_index(idx, values.shape)
     return jnp.stack([mh[i], ml[j]]), best
-
-
-def _solve_on_candidates(grid_fn, mh, ml):
-    return _best_on_grid(grid_fn(mh, ml), mh, ml)
 
 
 def exact_optimizer(*, bounds=BOUND):
@@ -199,8 +196,7 @@ def exact_optimizer(*, bounds=BOUND):
                   fee=TRADING_FEE):
         problem = make_problem(close, high, high_pred, low, low_pred, positions)
         mh, ml = problem_candidates(problem, bound=bounds)
-        grid_fn = lambda a, b: _grid_values(problem, a, b, close_at_eod=close_at_eod, fee=fee)
-        return _solve_on_candidates(grid_fn, mh, ml)[0]
+        return _best_on_grid(_grid_values(problem, mh, ml, close_at_eod=close_at_eod, fee=fee), mh, ml)[0]
 
     return optimizer
 
@@ -225,16 +221,17 @@ class SearchConfig(NamedTuple):
 
     bounds: float = BOUND
     grid: int = 16
-    starts: int = 8
+    starts: int = 16
     steps: int = 120
     temperatures: tuple = (1e-3, 1e-5)
-    polish: int = 4
-    polish_width: int = 4
+    polish: int = 16
+    polish_width: int = 6
     line_sweeps: int = 2
     line_width: int = 32
+    polish_starts: bool = False
 
 
-def default_optimizer(steps, learning_rate=2e-3):
+def default_optimizer(steps, learning_rate=5e-4):
     """``optax.adam`` with a cosine-decayed step size: large moves first, fine ones at low ``T``."""
     return optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=0.02))
 
@@ -263,6 +260,7 @@ def _search(exact_fn, grid_fn, soft_fn, cands, cfg: SearchConfig, opt):
     b = cfg.bounds
     g = jnp.linspace(-b, b, cfg.grid, dtype=jnp.float32)
     coarse = grid_fn(g, g)
+    coarse = jnp.where(jnp.isnan(coarse), -jnp.inf, coarse)
     _, top = jax.lax.top_k(coarse.ravel(), cfg.starts)
     i, j = jnp.unravel_index(top, coarse.shape)
     starts = jnp.stack([g[i], g[j]], axis=-1)  # (starts, 2)
@@ -308,12 +306,15 @@ def _search(exact_fn, grid_fn, soft_fn, cands, cfg: SearchConfig, opt):
     pm, pv = jax.vmap(polish)(ends[order], values[order])
     all_m = jnp.concatenate([ends, pm])
     all_v = jnp.concatenate([values, pv])
+    if cfg.polish_starts:  # also polish the grid starts themselves (pooled objectives are rugged)
+        sm, sv = jax.vmap(polish)(starts, coarse.ravel()[top])
+        all_m, all_v = jnp.concatenate([all_m, sm]), jnp.concatenate([all_v, sv])
     k = jnp.argmax(all_v)
     return all_m[k], all_v[k]
 
 
-def optax_optimizer(*, bounds=BOUND, grid=16, starts=8, steps=120, optimizer=None,
-                    temperatures=(1e-3, 1e-5), polish=4, polish_width=4, line_sweeps=2,
+def optax_optimizer(*, bounds=BOUND, grid=16, starts=16, steps=120, optimizer=None,
+                    temperatures=(1e-3, 1e-5), polish=16, polish_width=6, line_sweeps=2,
                     line_width=32):
     r"""Multi-start annealed surrogate ascent with optax, re-scored exactly (MaxDiff's default).
 
@@ -323,10 +324,21 @@ def optax_optimizer(*, bounds=BOUND, grid=16, starts=8, steps=120, optimizer=Non
        objective ``J_T`` (:func:`surrogate_objective`) while the temperature anneals geometrically
        from ``T_0`` to ``T_1``: ``m <- Pi_[-b,b]^2(m + u_t)``, ``(u_t, s) = opt.update(-grad J_{T_t}(m), s)``.
        Every iterate is scored with the exact ``J``; each start keeps its best exact point.
-    3. Polish: for the ``polish`` best starts, evaluate the exact ``J`` at the ``2 w x 2 w`` nearest
-       breakpoint candidates (:func:`axis_candidates`, ``w = polish_width``): the corners of the
-       cell the ascent ended in and of its neighbours, approached from inside.
+    3. Exact polish of the ``polish`` best ascents: ``line_sweeps`` rounds of exact line search
+       over the breakpoint candidates of one axis at a time (:func:`axis_candidates`, the
+       ``2 line_width`` nearest), then the ``2 w x 2 w`` nearest candidate pairs
+       (``w = polish_width``): the corners of the cell reached and of its neighbours, approached
+       from inside. On one axis ``J`` is piecewise affine, so its best candidate is exact.
     4. Return the point with the largest exact ``J`` (never worse than the best grid point).
+
+    On 1,000 real-data six-day cases (``benchmarks/results/optimizer.md``) the default is within
+    1e-5 of the exact supremum in 99.8-100% of cases and never below DIRECT. Ablation: the ascent
+    alone ends 1e-4-1e-3 short (it stops inside the cell, off the strict-fill limit; 4-13% within
+    1e-5); ascent + local corner polish 97.9-98.9%; grid + local polish without ascent 96.5-98.2%;
+    with the line search the ascent adds nothing measurable on single simulations, but it does on
+    pooled objectives (:func:`tune_multipliers`). For single six-day problems
+    :func:`exact_optimizer` is exact and ~10x cheaper; this search is the scalable, differentiable
+    path.
 
     Args:
       bounds: keyword-only ``b``.
@@ -334,10 +346,12 @@ def optax_optimizer(*, bounds=BOUND, grid=16, starts=8, steps=120, optimizer=Non
       starts: number of ascents.
       steps: optax steps per ascent.
       optimizer: an ``optax.GradientTransformation`` (default :func:`default_optimizer`, adam
-        with cosine decay from 2e-3).
+        with cosine decay from 5e-4).
       temperatures: ``(T_0, T_1)`` of the geometric annealing, in return units.
       polish: how many of the best ascents are polished.
       polish_width: candidates taken on each side of a polished point, per axis.
+      line_sweeps: rounds of per-axis exact line search in the polish (0 disables it).
+      line_width: candidates taken on each side in a line search.
 
     Returns:
       ``optimizer(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,
@@ -375,7 +389,7 @@ def _search_problem(problem, cfg, opt, *, close_at_eod, fee):
 
 def tune_multipliers(problems: MultiplierProblem, *, optimizer=None, steps=300,
                      temperatures=(1e-3, 1e-5), close_at_eod=False, fee=TRADING_FEE, bounds=BOUND,
-                     shared=True, grid=16, starts=8, polish=4, polish_width=4,
+                     shared=True, grid=16, starts=16, polish=16, polish_width=6,
                      line_sweeps=2, line_width=32):
     r"""Fits multipliers over a batch of problems (simulations and/or stocks) with optax.
 
@@ -386,7 +400,8 @@ def tune_multipliers(problems: MultiplierProblem, *, optimizer=None, steps=300,
         m^\star = \arg\max_{m \in [-b, b]^2} \sum_{n} J_n(m)
 
     by the search of :func:`optax_optimizer` applied to the summed objective (surrogate ascent with
-    the user's optax ``optimizer``, exact re-scoring and corner polish on the pooled breakpoints).
+    the user's optax ``optimizer``, exact re-scoring and polish on the pooled breakpoints; the grid
+    starts are polished too, since the pooled objective has many more local maxima).
     ``shared=False`` fits each problem independently (vmapped). Compiled once per call; wrap the
     call site in your own loop over calls, not over problems.
 
@@ -400,13 +415,13 @@ def tune_multipliers(problems: MultiplierProblem, *, optimizer=None, steps=300,
       fee: fee per unit of position.
       bounds: ``b``.
       shared: one pair for the batch (True) or one per problem (False).
-      grid, starts, polish, polish_width: as in :func:`optax_optimizer`.
+      grid, starts, polish, polish_width, line_sweeps, line_width: as in :func:`optax_optimizer`.
 
     Returns:
       ``(2,)`` float32 ``(mh, ml)`` if ``shared`` else ``(..., 2)``; each is the best *exact* point found.
     """
     cfg = SearchConfig(bounds, grid, starts, steps, tuple(temperatures), polish, polish_width,
-                       line_sweeps, line_width)
+                       line_sweeps, line_width, polish_starts=True)
     opt = default_optimizer(steps) if optimizer is None else optimizer
     problems = MultiplierProblem(*(jnp.asarray(a, jnp.float32) for a in problems))
 
