@@ -226,9 +226,12 @@ def fetch(name: str, dest: str | Path, *, timeout: float = 3.0, do_convert: bool
 
 
 def convert(src: str | Path, dst: str | Path, *, name: str | None = None) -> Path:
-    """Convert a hub folder into ``dst/<name>`` (Toto or Kronos, detected from ``config.json``).
+    """Convert a hub folder into ``dst/<name>`` (Toto, Kronos model or Kronos tokenizer, detected from
+    ``config.json``).
 
-    A source whose name is in the manifest with a published sha256 must match it.
+    ``name`` defaults to the manifest entry whose sha256 the file has (else the converter's default
+    for Toto, the source folder name without ``-hub`` for Kronos). A source whose name has a
+    published sha256 must match it.
     """
     src = Path(src)
     cfg_path = src / "config.json"
@@ -238,20 +241,25 @@ def convert(src: str | Path, dst: str | Path, *, name: str | None = None) -> Pat
         cfg = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{cfg_path}: unreadable JSON: {e}") from None
-    if name is not None and (src / "model.safetensors").is_file():
-        manifest = load_manifest()
-        if name in manifest and manifest[name].get("sha256"):
-            check = verify(src, name, manifest)
-            if not check.ok:
-                raise CheckpointError("\n".join(check.lines))
+    manifest = load_manifest()
+    if name is None and (src / "model.safetensors").is_file():  # a known release names itself
+        digest = weights.sha256_file(src / "model.safetensors")
+        name = next((n for n, e in manifest.items() if e.get("sha256") == digest), None)
+    if name is not None and name in manifest and manifest[name].get("sha256"):
+        check = verify(src, name, manifest)
+        if not check.ok:
+            raise CheckpointError("\n".join(check.lines))
     if "embed_dim" in cfg and "patch_size" in cfg:
         from jaxsim.models.toto_checkpoint import convert_toto_checkpoint
 
         return convert_toto_checkpoint(src, dst, name=name)
     if "s1_bits" in cfg:
         try:
-            from jaxsim.models import kronos_checkpoint
+            from jaxsim.models.kronos_checkpoint import convert_kronos_checkpoint
         except ImportError:
             raise CheckpointError("the Kronos converter is not available in this installation") from None
-        return kronos_checkpoint.convert_kronos_checkpoint(src, dst, name=name)
+        kind = "tokenizer" if "d_in" in cfg else "model"
+        folder = name or src.name.removesuffix("-hub")
+        hub_id = manifest.get(folder, {}).get("hub_id")
+        return convert_kronos_checkpoint(src, Path(dst) / folder, kind=kind, hub_id=hub_id)
     raise CheckpointError(f"{cfg_path}: not a Toto or Kronos config (keys: {', '.join(sorted(cfg))})")

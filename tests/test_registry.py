@@ -152,3 +152,25 @@ def test_wheel_ships_the_manifest_and_embedded_model(tmp_path):
     assert {base + f for f in ("config.json", "params.safetensors", "manifest.json", "MODEL_CARD.md",
                                 "training.json")} <= names
     assert "jaxsim/registry.py" in names and "jaxsim/sample_data/AAPL.csv.gz" in names
+
+
+def test_kronos_hub_folders_verify_and_convert(tmp_path):
+    """The committed Kronos-mini / Tokenizer-2k fixtures have the official layout and file size but
+    random weights: claimed as the official release they fail verification and conversion; unclaimed
+    they convert (model and tokenizer detected from config.json) into verifiable jaxsim folders."""
+    kronos = FIXTURES.parent / "kronos"
+    mini, tok = kronos / "mini", kronos / "tokenizer-2k"
+    official = registry.load_manifest()["kronos-mini"]
+    assert (mini / "model.safetensors").stat().st_size == official["bytes"]
+    res = registry.verify(mini, "kronos-mini")
+    assert not res.ok and "MISMATCH" in res.lines[-1]
+    with pytest.raises(CheckpointError, match="MISMATCH"):
+        registry.convert(mini, tmp_path, name="kronos-mini")
+    own = {"kronos-mini": dict(official, sha256=weights.sha256_file(mini / "model.safetensors"))}
+    assert registry.verify(mini, manifest=own).ok  # matched by sha256
+    out = registry.convert(mini, tmp_path)
+    assert out == tmp_path / "mini" and registry.verify(out).ok
+    out = registry.convert(tok, tmp_path)
+    assert out == tmp_path / "tokenizer-2k" and registry.verify(out).ok
+    assert json.loads((out / "config.json").read_text())["model"] != json.loads(
+        (tmp_path / "mini" / "config.json").read_text())["model"]
