@@ -112,15 +112,15 @@ class WindowSampler:
         self.columns = tuple(columns)
         self.rng = np.random.default_rng(seed)
 
-    def _ends(self, length: int) -> list[tuple[int, int]]:
-        """(stock, min end) pairs of stocks whose training part holds at least ``length`` returns."""
-        return [(i, length) for i, s in enumerate(self.series) if s.train_end >= length]
+    def _long_enough(self, length: int) -> list[int]:
+        """Indices of the series whose training part holds at least ``length`` returns."""
+        return [i for i, s in enumerate(self.series) if s.train_end >= length]
 
     def _draw(self, batch: int, n_patches: int):
         """Random (stock, end, pad) triples; window = returns[end - (W - pad) : end]."""
         w = n_patches * self.patch
         pads = self.rng.integers(0, self.patch, size=batch)
-        ok = self._ends(w)
+        ok = self._long_enough(w)
         if not ok:
             longest = max(s.train_end for s in self.series)
             raise InsufficientHistoryError(f"no series has {w} training returns for a {n_patches}-patch "
@@ -128,7 +128,7 @@ class WindowSampler:
         stocks = self.rng.integers(0, len(ok), size=batch)
         out = []
         for b in range(batch):
-            i, _ = ok[stocks[b]]
+            i = ok[stocks[b]]
             need = w - int(pads[b])
             end = int(self.rng.integers(need, self.series[i].train_end + 1))
             out.append((i, end, int(pads[b])))

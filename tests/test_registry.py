@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 from jaxsim import cli, registry
 from jaxsim.errors import CheckpointError, ConfigError
