@@ -9,6 +9,20 @@ def _row(name: str, s: dict) -> str:
             f"{s['mae_zero'] * 1e4:.2f} | {s['mae_hist'] * 1e4:.2f} | {better} |")
 
 
+def _overrides(rec: dict) -> str:
+    """CLI flags that turn the preset into this run's train_config."""
+    from jaxsim.train import PRESETS
+
+    preset = PRESETS.get(rec.get("preset", "default"))
+    tc = rec["train_config"]
+    flags = {"steps": "--steps", "seed": "--seed", "learning_rate": "--lr", "objective": "--objective",
+             "init_from": "--init-from"}
+    if preset is None:
+        return ""
+    base = preset.to_json()
+    return "".join(f" {flag} {tc[k]}" for k, flag in flags.items() if tc.get(k) != base.get(k))
+
+
 def _verdict(o: dict) -> str:
     nll = ("better" if o["nll"] < o["nll_gauss"] else "worse")
     rel = o["mae"] / min(o["mae_zero"], o["mae_hist"]) - 1.0
@@ -26,11 +40,14 @@ def render_model_card(rec: dict) -> str:
     series = data["series"]
     first_ho = min(v["first_heldout"] for v in series.values())
     last_ho = max(v["last_heldout"] for v in series.values())
+    embedded = rec["name"] == "jaxsim-toto-tiny"
+    origin = "trained from scratch" if not tc.get("init_from") else f"fine-tuned from `{tc['init_from']}`"
     lines = [
-        f"# {rec['name']}: jaxsim's embedded demo forecaster",
+        f"# {rec['name']}: " + ("jaxsim's embedded demo forecaster" if embedded else
+                                "a Toto-architecture model trained by jaxsim"),
         "",
         "## What it is",
-        f"A **small Toto-architecture model** ({rec['parameters']:,} parameters, float32) trained from scratch by",
+        f"A **small Toto-architecture model** ({rec['parameters']:,} parameters, float32) {origin} by",
         "jaxsim's own JAX/optax training loop on the bundled public-domain daily prices. It exists so that",
         "`jaxsim backtest` gives real, model-based probabilistic forecasts on a fresh machine with no",
         "network and no official weights. It uses the official model's architecture and conventions exactly",
@@ -40,7 +57,7 @@ def render_model_card(rec: dict) -> str:
         "",
         "## What it is not",
         "- **Not Datadog's Toto-Open-Base-1.0** (151 M parameters, trained on ~2 trillion observability",
-        f"  points); this is {rec['parameters'] / 151_306_080:.2%} of its size, trained for minutes on four stocks.",
+        f"  points); this is {rec['parameters'] / 151_306_080:.2%} of its size, trained for minutes on {len(data['symbols'])} stock(s).",
         "- Not a good stock forecaster: daily returns are close to unpredictable, and the held-out table",
         "  below shows how it compares with trivial baselines. Its value is a calibrated-ish return",
         "  distribution (volatility, fat tails) for the pipeline, not alpha.",
@@ -75,8 +92,8 @@ def render_model_card(rec: dict) -> str:
         f"- Optimizer: AdamW (peak lr {tc['learning_rate']}, warmup {tc['warmup_steps']}, cosine to 10%, "
         f"weight decay {tc['weight_decay']}, clip {tc['clip_norm']}); seed {tc['seed']}.",
         f"- Final training NLL (mean of the last {tc['log_every']} steps): {last['nll']:.4f} nats/return;"
-        f" training took {rec['train_seconds']:.0f} s wall ({rec['backend']}, jax {rec['jax_version']}; a shared"
-        " 2-core VM under heavy load from other jobs, so expect less on an idle machine).",
+        f" training took {rec['train_seconds']:.0f} s wall ({rec['backend']}, jax {rec['jax_version']}"
+        + ("; a 2-core VM shared with other heavy jobs, so expect less on an idle machine)." if embedded else ")."),
         "",
         "## Held-out evaluation (one-step-ahead, every held-out day)",
         _verdict(ho["overall"]),
@@ -97,7 +114,7 @@ def render_model_card(rec: dict) -> str:
         "",
         "## Reproduce",
         "```",
-        f"jaxsim train --config {rec.get('preset', 'default')} --out weights/{rec['name']}",
+        f"jaxsim train --config {rec.get('preset', 'default')}{_overrides(rec)} --out weights/{rec['name']}",
         "```",
         "rewrites this folder from scratch (all seeds fixed; host-side window sampling uses a seeded NumPy",
         "generator). On the machine that produced it (a 2-core x86 CPU VM, jax/jaxlib 0.10.2) a second run",
