@@ -199,7 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--out", metavar="DIR", help="write results to DIR")
     bt.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     bt.set_defaults(func=run_backtest)
+    _add_weight_commands(sub)
     return parser
+
+
+def _add_weight_commands(sub) -> None:
+    """``jaxsim weights ...`` and ``jaxsim train`` (implemented in :mod:`jaxsim.cli_weights`)."""
+    from jaxsim.cli_weights import add_commands
+
+    add_commands(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
