@@ -109,8 +109,7 @@ def _load_series(args) -> list:
 def _make_forecaster(forecasters, args):
     name = args.model
     if name == "default":
-        # The embedded default forecaster; the naive one until a bundled model is provided.
-        return getattr(forecasters, "default", forecasters.naive)()
+        return forecasters.default()  # the embedded model trained by jaxsim (weights/jaxsim-toto-tiny)
     if name == "naive":
         return forecasters.naive()
     if name == "historical-mean":

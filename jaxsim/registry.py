@@ -65,15 +65,6 @@ def default_weights_dir() -> Path:
     return path
 
 
-def default_forecaster(num_samples: int = 3072):
-    """``jaxsim.forecasters.toto`` on the embedded default model."""
-    from jaxsim import forecasters
-    from jaxsim.models.toto_checkpoint import load_toto
-
-    config, params = load_toto(default_weights_dir())
-    return forecasters.toto(config=config, params=params, num_samples=num_samples)
-
-
 def load_manifest(path: str | Path | None = None) -> dict[str, dict]:
     """``{name: entry}`` of the official checkpoints (``weights/manifest.json``)."""
     path = Path(path) if path is not None else bundled_dir() / "manifest.json"

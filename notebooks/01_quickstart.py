@@ -33,7 +33,8 @@ import matplotlib.pyplot as plt
 
 import jaxsim
 from jaxsim import registry
-from jaxsim.backtest import backtest
+from jaxsim import forecasters
+from jaxsim.engine import backtest
 
 print("jaxsim", jaxsim.__version__, "| jax", jax.__version__, "| devices:", jax.devices())
 
@@ -56,7 +57,7 @@ prices.to_frame().tail()
 # `NUM_SAMPLES` values from it and aggregates them (trimmed mean by default).
 
 # %%
-forecaster = registry.default_forecaster(num_samples=NUM_SAMPLES)
+forecaster = forecasters.default(num_samples=NUM_SAMPLES)
 print(registry.default_weights_dir())
 print(forecaster.config)
 
