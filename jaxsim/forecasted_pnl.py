@@ -6,8 +6,10 @@ column, non-finite values dropped. With n finite values and their mean m:
 * n < 4: the forecasted P&L is m;
 * m < 0: it is m (no model call);
 * otherwise it is the median of draws of the next value of the series from the backtest's own
-  forecaster, 512 draws (the first 256 when n < 7); a forecaster that does not forecast return series
-  (Kronos needs OHLCV frames), a model error or a non-finite median gives m.
+  forecaster (Toto: 512 draws; a user function: its own draws; a point forecaster: its point), only
+  the first 256 draws when n < 7; a forecaster that does not forecast return series (Kronos needs
+  OHLCV frames), a model error or a non-finite median gives m. ``metadata["forecasted_pnl_source"]``
+  of a backtest result names the rule used per strategy.
 
 Order of the series. The original feeds the column in ROW order, row 0 the most recent, so its
 "next value" extrapolates into the past (bug 10.11). The legacy protocol keeps that; the
