@@ -129,7 +129,7 @@ def run_backtest(args) -> int:
     One series runs :func:`jaxsim.engine.backtest`; several (``--symbols``) run one multi-stock
     call, :func:`jaxsim.engine.backtest_many` (stock i uses ``fold_in(key(seed), i)``). For each
     stock it prints the original's "Backtest summary for SYM (N simulations)" table (Strategy,
-    Return, Sharpe, AnnualRet, FinalDay), row 0's ``MaxDiff: baseline=... optimized=...`` and
+    Return, Sharpe, AnnualRet, ForecastRet, FinalDay), row 0's ``MaxDiff: baseline=... optimized=...`` and
     ``MaxDiffAlwaysOn`` lines and the best strategy; ``--out DIR`` writes records.csv, summary.csv,
     metadata.json and equity.png (in DIR/SYMBOL for several stocks).
     """

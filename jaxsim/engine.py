@@ -9,6 +9,9 @@ Program for one stock (a pure function of forecaster params, price arrays and a 
 5. ``walk_forward`` only: MaxDiff and always-on are re-scored with multipliers and eod policy fitted
    on an earlier, non-overlapping window (:mod:`jaxsim.walk_forward`).
 
+After it, in one more jitted call per batch of stocks, each strategy's forecasted P&L (spec 7.2 step
+3, :mod:`jaxsim.forecasted_pnl`) is forecast from its ``avg_daily_return`` column.
+
 The stock axis is a ``jax.vmap`` of that program; a single stock is a batch of one. The program is
 jitted with the :class:`BacktestSetup` static, so it compiles once per distinct setup and input
 shape (T, N, S, forecaster config) and a second stock of the same shape does not retrace.
@@ -200,6 +203,23 @@ def _to_host(out, b):
     return {k: np.asarray(v[b]) for k, v in out.items()}
 
 
+def _forecasted_pnl(forecaster, out, keys, protocol):
+    """Spec 7.2 step 3 for a batch of stocks (one model call): adds ``<name>_forecasted_pnl`` columns
+    (one value broadcast to the N rows) to ``out`` and returns each stock's metadata entries."""
+    from jaxsim.forecasted_pnl import forecasted_pnl, strategy_series
+    from jaxsim.report import STRATEGIES
+
+    prefixes = [prefix for _, prefix, _ in STRATEGIES]
+    chronological = protocol == "walk_forward"
+    values, sources = forecasted_pnl(forecaster, strategy_series(out, prefixes), keys, chronological=chronological)
+    n_rows = out[f"{prefixes[0]}_avg_daily_return"].shape[-1]
+    for j, prefix in enumerate(prefixes):
+        out[f"{prefix}_forecasted_pnl"] = np.repeat(values[:, j, None], n_rows, axis=1)
+    order = "chronological" if chronological else "row order, newest first (bug 10.11)"
+    return [{"forecasted_pnl_source": {name: str(sources[b, j]) for j, (name, _, _) in enumerate(STRATEGIES)},
+             "forecasted_pnl_order": order} for b in range(len(values))]
+
+
 def _result(prep: _Prepared, setup: BacktestSetup, arrays, forecaster, n_sims, extra):
     from jaxsim.report import BacktestResult
 
@@ -259,8 +279,10 @@ def backtest(prices, forecaster: Forecaster, *, n_sims: int = 50, symbol: str | 
     out = run_program(forecaster, stocks, [prep.fee], [prep.spread], keys, setup)
     out = jax.block_until_ready(out)
     seconds = time.perf_counter() - t0
-    return _result(prep, setup, _to_host(jax.device_get(out), 0), forecaster, n_sims,
-                   {"seconds": seconds, "compiled": trace_count() > traces})
+    out = {k: np.asarray(v) for k, v in jax.device_get(out).items()}
+    pnl_meta = _forecasted_pnl(forecaster, out, keys, protocol)
+    return _result(prep, setup, _to_host(out, 0), forecaster, n_sims,
+                   {"seconds": seconds, "compiled": trace_count() > traces, **pnl_meta[0]})
 
 
 def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, *, n_sims: int = 50,
@@ -321,11 +343,13 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, *, n_sims:
         t0 = time.perf_counter()
         out = jax.device_get(jax.block_until_ready(run_program(params, *args, setup)))
         seconds = time.perf_counter() - t0
+        out = {k: np.asarray(v) for k, v in out.items()}
+        pnl_meta = _forecasted_pnl(forecaster, out, keys, protocol)
         for b, i in enumerate(chunk):
             if names[i] not in results:
                 results[names[i]] = _result(preps[i], setup, _to_host(out, b), forecaster, n_sims,
                                             {"seconds_chunk": seconds, "chunk_stocks": len(chunk),
-                                             "devices": len(devices)})
+                                             "devices": len(devices), **pnl_meta[b]})
         bar.update(1)
     bar.close()
     return {name: results[name] for name in names}
