@@ -96,7 +96,8 @@ def _load_series(args) -> list:
         data_dir = Path(args.data_dir or ".")
         series = []
         for sym in [s.strip() for s in args.symbols.split(",") if s.strip()]:
-            candidates = [data_dir / f"{sym}{ext}" for ext in (".csv", ".csv.gz", ".parquet")]
+            candidates = [data_dir / f"{name}{ext}" for name in dict.fromkeys((sym, sym.upper(), sym.lower()))
+                          for ext in (".csv", ".csv.gz", ".parquet")]
             found = next((c for c in candidates if c.is_file()), None)
             if found is None:
                 raise FileNotFoundError(f"no price file for {sym} in {data_dir} (looked for {sym}.csv/.csv.gz/.parquet)")
