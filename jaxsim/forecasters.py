@@ -276,7 +276,7 @@ def toto(weights_dir=None, *, config=None, params=None, num_samples: int = 3072)
       A :class:`TotoForecaster`.
     """
     if weights_dir is not None:
-        from jaxsim.models.toto import load_toto
+        from jaxsim.models.toto_checkpoint import load_toto
 
         config, params = load_toto(weights_dir)
     if config is None or params is None:
