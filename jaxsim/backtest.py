@@ -177,8 +177,13 @@ class _Prepared:
 
 
 def _prepare(prices, *, n_sims, symbol, fee, spread, max_context) -> _Prepared:
+    from jaxsim.data import Prices
+    from jaxsim.errors import PriceDataError
     from jaxsim.simulation import default_fee, is_crypto
 
+    if not isinstance(prices, Prices):
+        raise PriceDataError(f"backtest needs jaxsim.data.Prices (load it with jaxsim.load_prices(...)); "
+                             f"got {type(prices).__name__}")
     symbol = symbol if symbol is not None else getattr(prices, "symbol", None)
     volume = prices.volume if prices.volume is not None else np.zeros_like(prices.close)
     table = np.stack([prices.open, prices.high, prices.low, prices.close, volume], axis=1).astype(np.float32)
