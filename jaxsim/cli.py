@@ -125,33 +125,45 @@ def _make_forecaster(forecasters, args):
 
 
 def run_backtest(args) -> int:
-    """Run ``jaxsim.backtest.backtest`` for each selected series and print its summary table."""
+    """Backtest the selected series, print each summary table, optionally save the results.
+
+    One series runs :func:`jaxsim.backtest.backtest`; several (``--symbols``) run one multi-stock
+    call, :func:`jaxsim.backtest.backtest_many` (stock i uses ``fold_in(key(seed), i)``). For each
+    stock it prints the original's "Backtest summary for SYM (N simulations)" table (Strategy,
+    Return, Sharpe, AnnualRet, FinalDay), row 0's ``MaxDiff: baseline=... optimized=...`` and
+    ``MaxDiffAlwaysOn`` lines and the best strategy; ``--out DIR`` writes records.csv, summary.csv,
+    metadata.json and equity.png (in DIR/SYMBOL for several stocks). ``--symbols`` with ``--out`` is
+    a resumable chunked run instead (:func:`_run_symbols`, :func:`jaxsim.runs.run_many`).
+    """
     try:
         import jax
 
         from jaxsim import forecasters
-        from jaxsim.backtest import backtest
+        from jaxsim.backtest import backtest, backtest_many
     except ImportError as e:
         print(f"error: the backtest engine is not available in this installation ({e})", file=sys.stderr)
         return 2
     from jaxsim.data import check_history
 
     forecaster = _make_forecaster(forecasters, args)
-    kwargs = {"n_sims": args.sims, "protocol": args.protocol, "max_context": args.max_context}
+    kwargs = {"n_sims": args.sims, "protocol": args.protocol, "key": jax.random.key(args.seed),
+              "max_context": getattr(args, "max_context", None)}
     if args.samples is not None:
         kwargs["num_samples"] = args.samples
     if args.symbols and args.out:
         return _run_symbols(args, forecaster, kwargs)
     series = _load_series(args)
-    for i, prices in enumerate(series):
+    for prices in series:
         check_history(prices, args.sims)
-        key = jax.random.key(args.seed + i)
-        result = backtest(prices, forecaster, symbol=prices.symbol, key=key, **kwargs)
-        print(f"Backtest summary for {prices.symbol} ({args.sims} simulations, model {args.model})")
-        print(result.summary.to_string())
-        print(f"best strategy: {result.best_strategy}")
+    if len(series) == 1:
+        results = {series[0].symbol: backtest(series[0], forecaster, symbol=series[0].symbol, **kwargs)}
+    else:
+        results = backtest_many(series, forecaster, **kwargs)
+    for symbol, result in results.items():
+        print(result.summary_text())
+        print()
         if args.out:
-            out = Path(args.out) if len(series) == 1 else Path(args.out) / prices.symbol
+            out = Path(args.out) if len(results) == 1 else Path(args.out) / symbol
             result.save(out)
             print(f"saved to {out}")
     return 0
@@ -163,8 +175,6 @@ def _run_symbols(args, forecaster, kwargs) -> int:
     Each stock is written to ``OUT/<SYMBOL>/`` once complete; re-running the same command skips the
     finished stocks. Exit code 1 when any stock failed (each failure is listed).
     """
-    import jax
-
     from jaxsim.runs import run_many
 
     data_dir = Path(args.data_dir or ".")
@@ -173,8 +183,8 @@ def _run_symbols(args, forecaster, kwargs) -> int:
         candidates = [data_dir / f"{name}{ext}" for name in dict.fromkeys((sym, sym.upper(), sym.lower()))
                       for ext in (".csv", ".csv.gz", ".parquet")]
         sources[sym.upper()] = next((c for c in candidates if c.is_file()), candidates[0])
-    report = run_many(sources, args.out, forecaster=forecaster, key=jax.random.key(args.seed),
-                      chunk_size=args.chunk_size, adjusted=args.adjusted, progress=True, **kwargs)
+    report = run_many(sources, args.out, forecaster=forecaster, chunk_size=args.chunk_size,
+                      adjusted=args.adjusted, progress=True, **kwargs)
     for sym in report.done:
         print(f"{sym}: written to {Path(args.out) / sym}")
     for sym, error in report.failed.items():

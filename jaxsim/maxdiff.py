@@ -1,4 +1,4 @@
-"""MaxDiff and MaxDiff always-on (spec 5.7, 5.8) and a dense-grid baseline multiplier optimizer.
+r"""MaxDiff and MaxDiff always-on (spec 5.7, 5.8) and a dense-grid baseline multiplier optimizer.
 
 Both strategies trade limit orders at the predicted high/low levels expressed relative to the
 PREVIOUS CLOSE: the High/Low forecasts and actuals (changes of the High/Low series) are shifted by the
@@ -23,6 +23,8 @@ named ``maxdiff_<what>`` (and ``maxdiffalwayson_<what>``); ``maxdiff_primary_sid
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -75,6 +77,13 @@ def grid_optimizer(n: int = 61, bound: float = MULTIPLIER_BOUND):
     return optimizer
 
 
+@functools.cache
+def default_optimizer():
+    """The optimizer used when none is passed: :func:`grid_optimizer` with n = 61 (built lazily so
+    that importing jaxsim does no JAX work)."""
+    return grid_optimizer()
+
+
 def _levels(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low):
     c, ah, al, fh, fl, kh, kl = (jnp.asarray(x, f32) for x in (actual_close, actual_high, actual_low,
                                                               high_pred, low_pred, k_high, k_low))
@@ -82,6 +91,7 @@ def _levels(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, 
 
 
 def _multipliers(optimizer, c, h, hp, l, lp, positions, eod, fee):
+    optimizer = default_optimizer() if optimizer is None else optimizer
     m = jnp.asarray(optimizer(c, h, hp, l, lp, positions, close_at_eod=eod, fee=fee), f32)
     return jnp.where(jnp.isfinite(m), m, 0.0)  # non-finite offsets map to 0
 
@@ -119,7 +129,7 @@ def _candidates(close_at_eod):
 
 
 def maxdiff_strategy(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low,
-                     high_price, low_price, *, fee, optimizer, crypto: bool = False,
+                     high_price, low_price, *, fee, optimizer=None, crypto: bool = False,
                      days_per_year=252, close_at_eod: bool | None = None,
                      enough_history=True) -> dict[str, Array]:
     r"""MaxDiff (5.7): one position a day at the predicted levels, multipliers fitted per eod policy.
@@ -142,7 +152,8 @@ def maxdiff_strategy(actual_close, actual_high, actual_low, high_pred, low_pred,
       high_pred, low_pred: fH, fL, ``(days,)``.
       k_high, k_low: close-relative offsets kH, kL of :func:`close_relative_offsets`, ``(days,)``.
       high_price, low_price: predicted High/Low prices H[e](1+P_H[6]), L[e](1+P_L[6]) (scalars).
-      fee: dynamic scalar. optimizer: the protocol of :mod:`jaxsim.simulation` (static).
+      fee: dynamic scalar. optimizer: the protocol of :mod:`jaxsim.simulation` (static);
+        None uses :func:`default_optimizer`.
       crypto, days_per_year, close_at_eod: static.
       enough_history: bool scalar; False (fewer than days+2 rows) gives the all-zero result.
 
@@ -191,7 +202,7 @@ def maxdiff_strategy(actual_close, actual_high, actual_low, high_pred, low_pred,
 
 
 def maxdiff_always_on_strategy(actual_close, actual_high, actual_low, high_pred, low_pred, k_high,
-                               k_low, high_price, low_price, *, fee, optimizer, crypto: bool = False,
+                               k_low, high_price, low_price, *, fee, optimizer=None, crypto: bool = False,
                                days_per_year=252, close_at_eod: bool | None = None,
                                enough_history=True) -> dict[str, Array]:
     r"""MaxDiff always-on (5.8): a buy AND a sell order every day, no validity mask.

@@ -48,6 +48,14 @@ def profit_values(close, high, high_pred, low, low_pred, positions, *, close_at_
     Returns:
       float32 array ``(days,)`` of daily P&L.
 
+    Example (golden case A, days 0-2: both levels crossed, high not reached, low not filled):
+      >>> import jax.numpy as jnp
+      >>> pf = profit_values(close=jnp.array([0.01, 0.01, 0.01]), high=jnp.array([0.03, 0.015, 0.03]),
+      ...                    high_pred=jnp.array([0.02, 0.02, 0.02]), low=jnp.array([-0.03, -0.03, -0.005]),
+      ...                    low_pred=jnp.array([-0.02, -0.02, -0.02]), positions=jnp.array([1.0, 1.0, 1.0]))
+      >>> [round(float(v), 6) for v in pf]
+      [0.0395, 0.03, 0.0]
+
     Note: kept quirks of the original (spec 10.5): in eod mode an *unfilled* trade pays the fee
     when the opposite level is crossed; intraday, a filled long that exits at the close pays none.
     """
@@ -77,3 +85,38 @@ def total_profit(close, high, high_pred, low, low_pred, positions, *, close_at_e
     ``calculate_trading_profit_torch_with_entry_buysell`` and the MaxDiff objective."""
     return jnp.sum(profit_values(close, high, high_pred, low, low_pred, positions,
                                  close_at_eod=close_at_eod, fee=fee))
+
+
+# Legacy helpers of loss_utils (spec 5.9, golden case B). NOT used by the backtester; kept for parity.
+
+def legacy_trading_profits_list(y, positions, *, fee=TRADING_FEE):
+    r"""Per-element :math:`q_+ y + q_- y - |q|\,fee` (``get_trading_profits_list``, fee 0.0005)."""
+    y, q = (jnp.asarray(a, jnp.float32) for a in (y, positions))
+    return jnp.clip(q, 0.0, 10.0) * y + jnp.clip(q, -10.0, 0.0) * y - jnp.abs(q) * fee
+
+
+def legacy_trading_profit(y, positions, *, fee=TRADING_FEE):
+    """Mean of :func:`legacy_trading_profits_list` (``calculate_trading_profit_torch``)."""
+    return jnp.mean(legacy_trading_profits_list(y, positions, fee=fee))
+
+
+def legacy_trading_profit_buy_only(y, positions, *, fee=TRADING_FEE):
+    r"""Mean of :math:`q_+ y - |q|\,fee` (``calculate_trading_profit_torch_buy_only``)."""
+    y, q = (jnp.asarray(a, jnp.float32) for a in (y, positions))
+    return jnp.mean(jnp.clip(q, 0.0, 10.0) * y - jnp.abs(q) * fee)
+
+
+def legacy_buysell_profit_values(close, high, high_pred, low, low_pred, positions):
+    r"""Older PF variant without an entry-fill test (``..._with_buysell_profit_values``):
+
+    .. math::
+
+        q_+ (hp'[hp' \le h] + c\,[hp' > h]) + q_- (lp'[lp' \ge l] + c\,[lp' < l]) - 0.0005\,|q|.
+    """
+    f32 = jnp.float32
+    c, h, hp, l, lp, q = (jnp.asarray(a, f32) for a in (close, high, high_pred, low, low_pred, positions))
+    hp = jnp.clip(hp, 0.0, 10.0)
+    lp = jnp.clip(lp, -1.0, 0.0)
+    long = jnp.clip(q, 0.0, 10.0) * jnp.where(hp <= h, hp, c)
+    short = jnp.clip(q, -10.0, 0.0) * jnp.where(lp >= l, lp, c)
+    return long + short - jnp.abs(q) * TRADING_FEE

@@ -101,15 +101,15 @@ def _check_shapes(inputs: SimulationInputs) -> None:
         if shape != (N_PREDICTIONS,):
             raise ConfigError(f"SimulationInputs.{name} must have shape ({N_PREDICTIONS},), got {shape}")
     shape = jnp.shape(inputs.prices)
-    if len(shape) != 2 or shape[1] != len(PRICE_COLUMNS) or shape[0] < 15:
-        raise ConfigError(f"SimulationInputs.prices must have shape (W >= 15, 5), got {shape}")
+    if len(shape) != 2 or shape[1] != len(PRICE_COLUMNS) or shape[0] < 20:
+        raise ConfigError(f"SimulationInputs.prices must have shape (W >= 20, 5), got {shape}")
     if jnp.shape(inputs.prices_valid) != shape[:1]:
         raise ConfigError(f"SimulationInputs.prices_valid must have shape {shape[:1]}, "
                           f"got {jnp.shape(inputs.prices_valid)}")
 
 
-def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: StrategyConfig,
-                        optimizer: Optimizer) -> dict[str, Array]:
+def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: StrategyConfig = StrategyConfig(),
+                        optimizer: Optimizer | None = None) -> dict[str, Array]:
     r"""Every numeric per-simulation record field of spec 7.1 for one simulation.
 
     From the price window (rows e-W+1..e) it derives, as spec 1.3/3/4/5.7:
@@ -132,7 +132,7 @@ def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: Strate
       fee: trading fee (dynamic scalar; :func:`default_fee` gives the original's).
       spread: SPREAD, the ask/bid ratio (dynamic scalar; 1.05 when no quote was cached).
       config: static :class:`StrategyConfig`.
-      optimizer: multiplier optimizer (static), e.g. :func:`jaxsim.maxdiff.grid_optimizer`.
+      optimizer: multiplier optimizer (static); None uses :func:`jaxsim.maxdiff.default_optimizer`.
 
     Returns:
       dict of float32 / int32 / bool arrays; ``jax.vmap`` it over simulations and stocks.
