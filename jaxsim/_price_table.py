@@ -134,6 +134,29 @@ def _numeric(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return num.to_numpy(np.float64), bad
 
 
+def _local_date(value):
+    try:
+        t = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return pd.NaT
+    return t.tz_localize(None) if t.tzinfo is not None else t
+
+
+def _parse_dates(raw: pd.Series) -> pd.Series:
+    """datetime64 dates, NaT where unparseable; time zones dropped keeping the local calendar date."""
+    with warnings.catch_warnings():  # "could not infer format": bad cells are reported as problems
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            dates = pd.to_datetime(raw, errors="coerce")
+        except (ValueError, TypeError):  # mixed UTC offsets (e.g. -05:00 and -04:00 across DST)
+            dates = pd.Series([_local_date(v) for v in raw], dtype="datetime64[ns]")
+    if not pd.api.types.is_datetime64_any_dtype(dates):
+        dates = pd.Series([_local_date(v) for v in raw], dtype="datetime64[ns]")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)  # keep the exchange's local calendar date
+    return dates.reset_index(drop=True)
+
+
 def to_canonical(frame: pd.DataFrame, *, symbol: str, adjusted: bool, line_offset: int | None) -> pd.DataFrame:
     """Map ``frame``'s columns to the canonical frame (see module docstring); input is not modified."""
     cols = _match_columns(frame, symbol)
@@ -152,11 +175,7 @@ def to_canonical(frame: pd.DataFrame, *, symbol: str, adjusted: bool, line_offse
             f" (index {type(frame.index).__name__}); accepted: {_SPELLINGS}")
 
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-    with warnings.catch_warnings():  # "could not infer format": bad cells are reported below
-        warnings.simplefilter("ignore", UserWarning)
-        dates = pd.to_datetime(raw_dates, errors="coerce")
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_localize(None)  # keep the exchange's local calendar date
+    dates = _parse_dates(raw_dates)
     out["date"] = dates.dt.floor("D").astype("datetime64[s]")
     out["bad_date"] = dates.isna().to_numpy() & raw_dates.notna().to_numpy()
 

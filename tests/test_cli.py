@@ -119,3 +119,12 @@ def test_backtest_without_engine_says_so(monkeypatch, capsys):
     code = run_backtest(build_parser().parse_args(["backtest"]))
     assert code == 2
     assert capsys.readouterr().err.startswith("error: the backtest engine is not available")
+
+
+def test_readme_example_is_the_real_output(capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = readme.split("$ jaxsim data show AAPL\n", 1)[1].split("```", 1)[0]
+    code, out, _ = _run(capsys, "data", "show", "AAPL")
+    assert code == 0 and out == shown

@@ -352,3 +352,14 @@ def test_any_row_order_loads_to_the_same_series(perm, seed):
     np.testing.assert_array_equal(a.dates, b.dates)
     np.testing.assert_array_equal(a.close, b.close)
     np.testing.assert_array_equal(a.close, close.astype(np.float32))
+
+
+def test_time_zones_keep_the_local_calendar_date():
+    # yfinance-style exports carry UTC offsets that change with daylight saving time
+    df = pd.DataFrame({"Date": ["2020-03-06 00:00:00-05:00", "2020-03-09 00:00:00-04:00", "2020-03-10 00:00:00+09:00"],
+                       "Open": [1.0, 2, 3], "High": [2.0, 3, 4], "Low": [1.0, 1, 1], "Close": [1.5, 2, 3]})
+    p = load_prices(df)
+    assert [str(d) for d in p.dates] == ["2020-03-06", "2020-03-09", "2020-03-10"]
+    idx = pd.DatetimeIndex(["2021-01-04", "2021-01-05"]).tz_localize("Asia/Tokyo")
+    q = load_prices(df.iloc[:2].drop(columns="Date").set_index(idx))
+    assert [str(d) for d in q.dates] == ["2021-01-04", "2021-01-05"]
