@@ -122,8 +122,10 @@ def causal_patch_scaler(x: Array, valid: Array, config: TotoConfig,
     series is shifted by its first valid value r (loc is shift-equivariant, scale shift-invariant),
     each patch gets a two-pass mean and centred M2, and patches are combined with Chan's merge in an
     associative scan, whose terms are all non-negative. There is no catastrophic cancellation, so the
-    error stays at a few float32 ulps (measured in ``tests/test_toto.py``: level 1e6 random walk plus
-    noise over 4096 steps, loc and scale within ~1e-7 relative of float64).
+    error stays at float32 rounding level. Measured against float64 on 4096-step series (level 1e6
+    random walk + noise, 1e5 + 1e-2 noise, 5e5 + unit noise; P = 8 and 64): loc within 4e-8 and
+    scale within 1.5e-7 relative, where a plain float32 cumulative-sum formula is off by 13% to 3000x
+    in scale. Pure JAX, so it runs inside any jit without x64.
 
     Args:
       x: values, shape ``(T,)``, T % P == 0, invalid entries already zero.

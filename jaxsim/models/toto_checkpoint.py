@@ -193,9 +193,10 @@ def convert_toto_checkpoint(src_dir, dst_dir, *, name: str | None = None) -> Pat
 
     src = Path(src_dir)
     cfg_path, st_path = src / "config.json", src / "model.safetensors"
-    for f in (cfg_path, st_path):
-        if not f.is_file():
-            raise CheckpointError(f"{src}: missing {f.name} (expected the hub layout: config.json + model.safetensors)")
+    absent = [f.name for f in (cfg_path, st_path) if not f.is_file()]
+    if absent:
+        raise CheckpointError(f"{src}: missing {' and '.join(absent)} "
+                              "(expected the hub layout: config.json + model.safetensors)")
     try:
         hub = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
