@@ -265,7 +265,8 @@ def _settings(forecaster, key, **options) -> dict:
                        "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else repr(config),
                        "fn": None if fn is None else f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}",
                        "params_sha256": _params_digest(forecaster)},
-        "key": np.asarray(jax.random.key_data(key)).tolist(),
+        "key": np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+                          else key).tolist(),
         **options}, default=str))
 
 

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import jax
+import jaxsim
 import numpy as np
 import pytest
 
@@ -17,6 +18,8 @@ from jaxsim.backtest import backtest, backtest_many
 from reliability_helpers import CAP, N_SIMS, SAMPLED, assert_records_close, numeric_columns, synthetic_prices
 
 ROOT = Path(__file__).resolve().parents[1]
+# where the jaxsim under test lives (the checkout, or site-packages when CI tests the installed wheel)
+PACKAGE_ROOT = str(Path(jaxsim.__file__).resolve().parents[1])
 KEY = 5
 
 
@@ -80,7 +83,7 @@ def test_device_count_does_not_matter(tmp_path):
     procs = {}
     for count in (1, 4):
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}",
-                   PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), JAX_PLATFORMS="cpu")
+                   PYTHONPATH=os.pathsep.join([PACKAGE_ROOT, str(ROOT / "tests")]), JAX_PLATFORMS="cpu")
         procs[count] = subprocess.Popen([sys.executable, "-c", _DEVICE_SCRIPT, str(tmp_path / f"d{count}.npz"),
                                          str(count)], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     for count, p in procs.items():

@@ -28,7 +28,8 @@ from jaxsim.data import Prices, load_prices, required_rows
 from reliability_helpers import CAP, EVENTS, HIST, N_SIMS, NAIVE, SAMPLED, non_finite_fields, synthetic_frame
 
 PROPS = settings(deadline=None, max_examples=int(os.environ.get("JAXSIM_PROP_EXAMPLES", 25)),
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], derandomize=True)
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], derandomize=True,
+                 database=None)
 LENGTHS = (45, 60, 250, 20_000)  # all >= 45 rows: one compiled program per forecaster under the cap
 LEVELS = (1e-4, 0.37, 50.0, 9_999.0, 1e6)
 VOLS = (0.0, 1e-4, 0.02, 0.15)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import jax
+import jaxsim
 import pytest
 
 from jaxsim import runs
@@ -20,6 +21,8 @@ from jaxsim.runs import DONE, MANIFEST, is_complete, read_manifest, run_many, st
 from reliability_helpers import CAP, N_SIMS, SAMPLED, assert_records_close, synthetic_frame
 
 ROOT = Path(__file__).resolve().parents[1]
+# where the jaxsim under test lives (the checkout, or site-packages when CI tests the installed wheel)
+PACKAGE_ROOT = str(Path(jaxsim.__file__).resolve().parents[1])
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG")
 OPTIONS = dict(forecaster=SAMPLED, chunk_size=4, n_sims=N_SIMS, max_context=CAP)
 
@@ -212,7 +215,7 @@ def test_killed_process_resumes(tmp_path):
     """SIGKILL a run part way (no cleanup code runs), then resume in this process."""
     paths = _write_csvs(tmp_path / "data")
     out = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), JAX_PLATFORMS="cpu")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_ROOT, str(ROOT / "tests")]), JAX_PLATFORMS="cpu")
     proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(tmp_path / "data"), str(out)], env=env,
                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
@@ -248,3 +251,12 @@ def test_cli_symbols_run_is_resumable(tmp_path, capsys):
     assert "AAA" in first and "3 written" in first
     assert main(argv) == 0
     assert "3 already complete" in capsys.readouterr().out
+
+
+def test_raw_uint32_key_is_accepted_and_recorded(tmp_path):
+    paths = _write_csvs(tmp_path / "data", SYMBOLS[:1])
+    out = tmp_path / "run"
+    first = run_many(paths, out, key=jax.random.PRNGKey(3), **OPTIONS)
+    assert first.done == ("AAA",)
+    assert read_manifest(out)["settings"]["key"] == [0, 3]
+    assert run_many(paths, out, key=jax.random.PRNGKey(3), **OPTIONS).skipped == ("AAA",)
