@@ -178,22 +178,18 @@ def _toto_convert(src, dst_root):
 
 CONVERTERS = {"toto": (TOTO_HUB, _toto_convert, load_toto)}
 try:  # the Kronos converter lands on its own branch
-    from jaxsim.models.kronos_checkpoint import convert_kronos_checkpoint, load_kronos  # noqa: F401
-
-    KRONOS_HUB = FIXTURES / "kronos" / "mini"
-
-    def _kronos_convert(src, dst_root):
-        return convert_kronos_checkpoint(src, Path(dst_root) / "conv", kind="model")
-
-    def _kronos_load(folder):
-        from jaxsim.models.kronos_checkpoint import _load_one
-
-        return _load_one(folder, "kronos")
-
-    if KRONOS_HUB.is_dir():
-        CONVERTERS["kronos"] = (KRONOS_HUB, _kronos_convert, _kronos_load)
-except ImportError:
-    pass
+    from jaxsim.models import kronos_checkpoint as kc
+except ImportError:  # pragma: no cover
+    kc = None
+if kc is not None:
+    for _kind, _sub in (("model", "mini"), ("tokenizer", "tokenizer-2k")):
+        _hub = FIXTURES / "kronos" / _sub
+        if _hub.is_dir():
+            CONVERTERS[f"kronos-{_kind}"] = (
+                _hub,
+                lambda src, dst, _kind=_kind: kc.convert_kronos_checkpoint(src, Path(dst) / "conv", kind=_kind),
+                lambda folder, _kind=_kind: kc._load_one(folder, kc.MODEL_KIND if _kind == "model"
+                                                          else kc.TOKENIZER_KIND))
 
 
 def _edit_state(src: Path, edit) -> None:
@@ -222,7 +218,7 @@ CORRUPTIONS = {
     "not_safetensors": (lambda s: (s / "model.safetensors").write_bytes(b"\x00" * 64), "cannot be read"),
     "missing_tensor": (lambda s: _edit_state(s, lambda st: st.pop(_largest(st))), ""),
     "extra_tensor": (lambda s: _edit_state(s, lambda st: st.update({"model.surplus.weight": np.ones((2, 2), np.float32)})),
-                     "model.surplus.weight"),
+                     "surplus"),
     "wrong_shape": (lambda s: _edit_state(s, lambda st: st.update({_largest(st): st[_largest(st)][..., :-1].copy()})), ""),
     "config_mismatch": (_scale_config, ""),
     "missing_config": (lambda s: (s / "config.json").unlink(), "missing config.json"),
@@ -230,12 +226,29 @@ CORRUPTIONS = {
 }
 
 
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """converter name -> a weights root holding one good conversion ``conv`` (made once per module)."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            hub, convert, _ = CONVERTERS[name]
+            root = tmp_path_factory.mktemp(name)
+            assert convert(hub, root) == root / "conv"
+            cache[name] = root
+        return cache[name]
+
+    return get
+
+
 @pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
 @pytest.mark.parametrize("converter", sorted(CONVERTERS))
-def test_converter_rejects_corrupt_source_and_writes_nothing(tmp_path, converter, corruption):
+def test_converter_rejects_corrupt_source_and_writes_nothing(tmp_path, converted, converter, corruption):
     hub, convert, load = CONVERTERS[converter]
     dst = tmp_path / "weights"
-    good = convert(hub, dst)  # an earlier good conversion at the same destination
+    shutil.copytree(converted(converter), dst)  # an earlier good conversion at the same destination
+    good = dst / "conv"
     before = _tree_bytes(dst)
     src = _copy(hub, tmp_path / "src")
     corrupt, words = CORRUPTIONS[corruption]
@@ -266,3 +279,41 @@ def test_toto_unsupported_hub_config(tmp_path):
         _toto_convert(src, tmp_path / "weights")
     assert "stride 4" in str(info.value) and "unknown config keys rope" in str(info.value)
     assert not (tmp_path / "weights").exists() or not any((tmp_path / "weights").iterdir())
+
+
+@pytest.mark.skipif(kc is None or not (FIXTURES / "kronos" / "mini").is_dir(), reason="Kronos fixtures absent")
+def test_kronos_sha256_claim_and_pairing(tmp_path):
+    hub_id = next(iter(kc.KNOWN_SHA256.values()))
+    with pytest.raises(CheckpointError, match="sha256"):
+        kc.convert_kronos_checkpoint(FIXTURES / "kronos" / "mini", tmp_path / "m", hub_id=hub_id)
+    assert not (tmp_path / "m").exists() and list(tmp_path.iterdir()) == []
+    # a tokenizer folder where a model is expected, and the reverse
+    with pytest.raises(CheckpointError, match="tokenizer checkpoint"):
+        kc.convert_kronos_checkpoint(FIXTURES / "kronos" / "tokenizer-2k", tmp_path / "m", kind="model")
+    with pytest.raises(CheckpointError, match="not a tokenizer"):
+        kc.convert_kronos_checkpoint(FIXTURES / "kronos" / "mini", tmp_path / "t", kind="tokenizer")
+    model = kc.convert_kronos_checkpoint(FIXTURES / "kronos" / "mini", tmp_path / "m")
+    tok = kc.convert_kronos_checkpoint(FIXTURES / "kronos" / "tokenizer-2k", tmp_path / "t", kind="tokenizer")
+    bundle = kc.load_kronos(model, tok)
+    assert bundle is not None
+    with pytest.raises(CheckpointError, match="expected"):
+        kc.load_kronos(tok, model)  # swapped folders
+
+
+@pytest.mark.skipif(kc is None or not (FIXTURES / "kronos" / "mini").is_dir(), reason="Kronos fixtures absent")
+@pytest.mark.parametrize("change", ["config_mismatch", "truncated", "bad_config_field"])
+def test_kronos_weight_folder_errors(tmp_path, change):
+    folder = kc.convert_kronos_checkpoint(FIXTURES / "kronos" / "mini", tmp_path / "m")
+    if change == "config_mismatch":
+        cfg = json.loads((folder / weights.CONFIG_FILE).read_text())
+        cfg["config"]["d_model"] *= 2
+        (folder / weights.CONFIG_FILE).write_text(json.dumps(cfg))
+    elif change == "truncated":
+        data = (folder / weights.PARAMS_FILE).read_bytes()
+        (folder / weights.PARAMS_FILE).write_bytes(data[:1000])
+    else:
+        cfg = json.loads((folder / weights.CONFIG_FILE).read_text())
+        cfg["config"]["rope_scaling"] = 2.0
+        (folder / weights.CONFIG_FILE).write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError):
+        kc._load_one(folder, kc.MODEL_KIND)
