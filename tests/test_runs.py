@@ -260,3 +260,33 @@ def test_raw_uint32_key_is_accepted_and_recorded(tmp_path):
     assert first.done == ("AAA",)
     assert read_manifest(out)["settings"]["key"] == [0, 3]
     assert run_many(paths, out, key=jax.random.PRNGKey(3), **OPTIONS).skipped == ("AAA",)
+
+
+def test_stocks_stream_through_in_chunks(tmp_path, monkeypatch):
+    """At most one chunk of loaded prices is alive at a time and no batch exceeds chunk_size stocks."""
+    import gc
+    import weakref
+
+    import jaxsim.backtest as bt
+
+    alive, peak, batches = weakref.WeakSet(), {"n": 0}, []
+    real_load, real_many = runs._load, bt.backtest_many
+
+    def load(*a, **kw):
+        gc.collect()
+        prices = real_load(*a, **kw)
+        alive.add(prices)
+        peak["n"] = max(peak["n"], len(alive))
+        return prices
+
+    def many(prices, *a, **kw):
+        batches.append(len(prices))
+        return real_many(prices, *a, **kw)
+
+    monkeypatch.setattr(runs, "_load", load)
+    monkeypatch.setattr(bt, "backtest_many", many)
+    symbols = tuple(f"S{i:02d}" for i in range(10))
+    report = run_many(_write_csvs(tmp_path / "data", symbols), tmp_path / "run", **OPTIONS)
+    assert report.done == symbols
+    assert batches == [4, 4, 2]
+    assert peak["n"] <= OPTIONS["chunk_size"] + 1
