@@ -27,7 +27,7 @@ pessimistic; 1000 rows per stock, N = 50, max_context = 256, Toto draws 256, one
     toto-tiny     100    64         3039          591    114.5      0.9     100
     toto-tiny     500    64         3024          605    232.5      2.2     500
 
-Peak memory follows the chunk size (about 24 MiB per stock in a chunk: the compiled program's
+Peak memory follows the chunk size (about 30 MiB per stock in a chunk: the compiled program's
 buffers for 50 simulations x 8 strategies and the multiplier optimizer), not the number of stocks.
 """
 
