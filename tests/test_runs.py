@@ -253,13 +253,11 @@ def test_cli_symbols_run_is_resumable(tmp_path, capsys):
     assert "3 already complete" in capsys.readouterr().out
 
 
-def test_raw_uint32_key_is_accepted_and_recorded(tmp_path):
-    paths = _write_csvs(tmp_path / "data", SYMBOLS[:1])
-    out = tmp_path / "run"
-    first = run_many(paths, out, key=jax.random.PRNGKey(3), **OPTIONS)
-    assert first.done == ("AAA",)
-    assert read_manifest(out)["settings"]["key"] == [0, 3]
-    assert run_many(paths, out, key=jax.random.PRNGKey(3), **OPTIONS).skipped == ("AAA",)
+def test_raw_uint32_key_is_accepted_and_recorded():
+    """Old-style uint32 keys work like typed keys (recorded in the settings, folded per stock)."""
+    raw, typed = jax.random.PRNGKey(3), jax.random.key(3)
+    assert runs._settings(SAMPLED, raw)["key"] == [0, 3] == runs._settings(SAMPLED, typed)["key"]
+    assert (jax.random.key_data(stock_key(typed, "AAA")) == stock_key(raw, "AAA")).all()
 
 
 def test_stocks_stream_through_in_chunks(tmp_path, monkeypatch):
