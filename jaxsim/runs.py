@@ -371,7 +371,9 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                 fail(symbol, e, "load")
         save_manifest()
 
-        bar = _bar(sum(map(len, groups.values())), progress)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(map(len, groups.values())), desc="stocks", leave=False, disable=not progress)
         options = dict(n_sims=int(n_sims), protocol=protocol, targets=targets, num_samples=num_samples,
                        aggregate=aggregate, fee=fee, spread=spread, max_context=max_context,
                        chunk_size=int(chunk_size), progress=False)
@@ -423,21 +425,3 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
     return RunReport(out, tuple(s for s in order if s in done), tuple(skipped),
                      {s: failed[s] for s in order if s in failed})
 
-
-def _bar(total: int, enabled: bool):
-    if enabled:
-        try:
-            from tqdm.auto import tqdm
-
-            return tqdm(total=total, desc="stocks", leave=False)
-        except ImportError:  # pragma: no cover
-            pass
-
-    class _Null:
-        def update(self, _):
-            pass
-
-        def close(self):
-            pass
-
-    return _Null()
