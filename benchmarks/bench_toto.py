@@ -7,7 +7,7 @@
 2. One-context forecast, ctx 1000 (padded to 1024), Hp = 1, S = 3072 samples: jaxsim (one pass + 3072
    draws, spec 3.4) vs ``TotoForecaster.forecast`` with samples_per_batch 384 (8 batched passes).
 The reference runs in its venv as a subprocess, after the jaxsim part, never concurrently. Both sides
-use 2 threads; the machine may be shared, so quote the load average printed with the numbers.
+use 2 threads (``--threads 1`` for both: steadier when the machine is shared); the machine may be shared, so quote the load average printed with the numbers.
 """
 
 from __future__ import annotations
@@ -21,9 +21,15 @@ import sys
 import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+if __name__ == "__main__" and "--threads" in sys.argv:  # must be set before jax is imported
+    _n = sys.argv[sys.argv.index("--threads") + 1]
+    if _n == "1":
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,6 +54,8 @@ def main() -> None:
     ap.add_argument("--forecast-ref-reps", type=int, default=1)
     ap.add_argument("--skip-forecast-ref", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=2, choices=[1, 2],
+                    help="threads for both sides (1: steadier numbers on a shared machine)")
     args = ap.parse_args()
     res: dict = dict(device=str(jax.devices()[0]), jax=jax.__version__, load_before=os.getloadavg())
     cfg = TOTO_BASE
@@ -84,7 +92,8 @@ def main() -> None:
     ref_dir = ROOT / "tools" / "reference"
 
     def ref(*a):
-        out = subprocess.run([args.ref_python, str(ref_dir / "toto_bench_ref.py"), *a], check=True,
+        out = subprocess.run([args.ref_python, str(ref_dir / "toto_bench_ref.py"), "--threads",
+                              str(args.threads), *a], check=True,
                              capture_output=True, text=True, env=env, cwd=ref_dir)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -99,7 +108,7 @@ def main() -> None:
 
     med = {k[:-8]: statistics.median(v) for k, v in res.items() if k.endswith("_times_s")}
     res["medians_s"] = med
-    print(f"Toto benchmark ({res['device']}, jax {res['jax']}, torch {res.get('torch')}, 2 threads; "
+    print(f"Toto benchmark ({res['device']}, jax {res['jax']}, torch {res.get('torch')}, {args.threads} threads; "
           f"load avg before {res['load_before'][0]:.1f}, after {res['load_after'][0]:.1f})")
     print(f"  backbone B=64 T=512: jaxsim {med['jaxsim_backbone']:.3f} s (compile+first "
           f"{res['jaxsim_backbone_compile_and_first_s']:.1f} s), reference {med['ref_backbone']:.3f} s, "

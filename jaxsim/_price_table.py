@@ -146,6 +146,7 @@ def _parse_dates(raw: pd.Series) -> pd.Series:
     """datetime64 dates, NaT where unparseable; time zones dropped keeping the local calendar date."""
     with warnings.catch_warnings():  # "could not infer format": bad cells are reported as problems
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # pandas 2: mixed offsets (handled below)
         try:
             dates = pd.to_datetime(raw, errors="coerce")
         except (ValueError, TypeError):  # mixed UTC offsets (e.g. -05:00 and -04:00 across DST)

@@ -26,7 +26,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import sys
 import time
+import types
 from typing import Callable, Mapping, Sequence
 
 import jax
@@ -134,8 +136,8 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
     for x in setup.targets:
         # X[e] * (1 + P_X[6]): the forecast of the move INTO row e applied to row e (bug 10.3, kept).
         records.setdefault(f"predicted_{x}", last[:, PRICE_COLUMN[x]] * (1.0 + preds[x][:, 6]))
+        records.setdefault(f"{x}_predictions", preds[x][:, :6])  # P_X[0..5] (spec 2.5 x_predictions)
     records.setdefault("close", last[:, PRICE_COLUMN["close"]])
-    records["close_predictions_all"] = preds["close"]
     return records
 
 
@@ -196,8 +198,9 @@ def _prepare(prices, *, n_sims, symbol, fee, spread, max_context) -> _Prepared:
 
 
 def _with_samples(forecaster, num_samples):
-    """Apply ``num_samples`` to forecasters that sample a model (Toto, Kronos); user functions keep theirs."""
-    if getattr(forecaster, "samples_from_model", False) or forecaster.kind in ("toto", "kronos"):
+    """Apply ``num_samples`` to Toto (draws per context). User functions keep theirs; Kronos averages
+    its own ``sample_count`` paths (as the original) and ignores it."""
+    if forecaster.kind == "toto":
         if forecaster.num_samples != num_samples:
             return dataclasses.replace(forecaster, num_samples=int(num_samples))
     return forecaster
@@ -205,7 +208,7 @@ def _with_samples(forecaster, num_samples):
 
 def _stamps(forecaster, dates) -> np.ndarray:
     if getattr(forecaster, "needs_stamps", False):
-        from jaxsim.models.kronos_data import time_features
+        from jaxsim.models.kronos_predict import time_features
 
         return np.asarray(time_features(dates), np.float32)
     return np.zeros((len(dates), 0), np.float32)
@@ -251,7 +254,7 @@ def backtest(prices, forecaster: Forecaster, *, n_sims: int = 50, symbol: str | 
       protocol: ``"legacy"`` (multipliers fitted in-sample, as the original) or ``"walk_forward"``
         (fitted on an earlier window, :mod:`jaxsim.walk_forward`).
       targets: forecast targets (default close, high, low; add ``"open"`` to forecast it too).
-      num_samples: draws per context for model forecasters (Toto, Kronos); default 3072.
+      num_samples: draws per context for Toto (default 3072); Kronos averages its own sample_count.
       aggregate: sample aggregation spec (spec 2.4), default ``"trimmed_mean_10"``.
       fee: per-side trading fee; None picks the original's rule (0.0015 for the 5 crypto symbols,
         else 0.0005: a fee of 0.0005 costs 5 bps of the position per charged side).
@@ -377,3 +380,15 @@ def _progress(total: int, enabled: bool):
 
         return _Null()
     return tqdm(total=total, desc="backtest chunks", leave=False)
+
+
+class _CallableModule(types.ModuleType):
+    """``jaxsim.backtest`` is both this module and the function: importing the submodule rebinds the
+    package attribute ``jaxsim.backtest`` to the module, so the module itself forwards calls to
+    :func:`backtest` and ``jaxsim.backtest(prices, forecaster, ...)`` works either way."""
+
+    def __call__(self, *args, **kwargs):
+        return backtest(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -143,6 +143,8 @@ class BacktestResult:
     @classmethod
     def from_arrays(cls, symbol, protocol, arrays, dates, metadata) -> "BacktestResult":
         records = records_frame(arrays, dates)
+        if "close_prediction_source" not in records:  # spec 7.1: which model produced the close forecast
+            records.insert(2, "close_prediction_source", metadata.get("forecaster", "unknown"))
         summary = summary_frame(records, protocol)
         limits = {k: float(records[k].iloc[0]) for k in LIMIT_PRICE_FIELDS if k in records}
         return cls(symbol, protocol, records, summary, best_strategy(summary), limits, dict(metadata))

@@ -108,6 +108,11 @@ def test_naive_forecaster_records_equal_the_math_by_hand_and_do_not_retrace(aem,
     assert trace_count() == traces, "backtest program retraced on a second stock of the same shape"
     assert second.metadata["compiled"] is False
     assert "predicted_open" not in first.records  # Open is forecast only when asked for
+    # the public spelling jaxsim.backtest(...) works although jaxsim.backtest is also the module
+    import jaxsim
+
+    pd.testing.assert_frame_equal(jaxsim.backtest(aem, forecasters.naive(), n_sims=N, optimizer=OPT).records,
+                                  first.records)
     for prices, result in ((aem, first), (alny, second)):
         for k in (0, N - 1):
             _assert_row_equals(result.records, k, _by_hand(prices, k, lambda x, t: 0.0))
@@ -183,14 +188,15 @@ def test_too_short_history_raises(aem):
 def _assert_same_records(a: pd.DataFrame, b: pd.DataFrame):
     assert list(a.columns) == list(b.columns)
     for name in a.columns:
-        if name == "date":
-            assert (a[name] == b[name]).all()
+        if name == "date" or isinstance(a[name].iloc[0], str):
+            assert (a[name] == b[name]).all(), name
             continue
         np.testing.assert_allclose(np.stack(a[name].map(np.asarray)).astype(np.float64),
                                    np.stack(b[name].map(np.asarray)).astype(np.float64),
                                    rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.slow
 def test_many_stocks_sharded_over_4_devices_equal_single_stock_calls(aem, alny, cart, custom_result):
     assert len(jax.devices()) == 4, "conftest sets 4 fake CPU devices"
     key = jax.random.key(5)
@@ -208,3 +214,32 @@ def test_many_stocks_sharded_over_4_devices_equal_single_stock_calls(aem, alny, 
     again = backtest({"ALNY": alny, "AEM": aem, "CART": cart}, CUSTOM, n_sims=N, key=key, optimizer=OPT)
     assert trace_count() == traces
     _assert_same_records(again["CART"].records, many["CART"].records)
+
+
+def test_cli_backtest_prints_the_summary_and_writes_results(daily_dir, tmp_path, capsys):
+    from jaxsim.cli import main
+
+    out = tmp_path / "res"
+    code = main(["backtest", "--csv", str(daily_dir / "AEM.csv"), "--model", "naive", "--sims", str(N),
+                 "--protocol", "walk_forward", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert f"Backtest summary for AEM ({N} simulations, protocol walk_forward)" in text
+    for column in ("Return", "Sharpe", "AnnualRet", "FinalDay"):
+        assert column in text
+    assert "MaxDiff: baseline=" in text and "MaxDiffAlwaysOn: baseline=" in text and "-> adjusted=" in text
+    assert sorted(p.name for p in out.iterdir()) == ["equity.png", "metadata.json", "records.csv", "summary.csv"]
+    assert len(pd.read_csv(out / "records.csv")) == N
+
+
+def test_chunked_multi_stock_run_equals_single_calls(daily_dir, aem):
+    # 5 stocks of one length, chunks of 4 (one per device): 2 chunks, the second padded by repetition
+    names = ["AEM", "ALNY", "ARGX", "BIDU", "BILL"]
+    stocks = [load_prices(daily_dir / f"{n}.csv", symbol=n) for n in names]
+    assert len({len(p) for p in stocks}) == 1
+    many = backtest_many(stocks, forecasters.naive(), n_sims=N, optimizer=OPT, chunk_size=4)
+    assert list(many) == names
+    assert {r.metadata["chunk_stocks"] for r in many.values()} == {4}
+    for i in (0, 4):  # first stock of each chunk
+        single = backtest(stocks[i], forecasters.naive(), n_sims=N, optimizer=OPT)
+        _assert_same_records(many[names[i]].records, single.records)

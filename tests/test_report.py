@@ -60,6 +60,7 @@ def test_records_row0_is_most_recent_and_carries_limit_prices(result):
     assert result.limit_prices["maxdiffprofit_high_price"] == pytest.approx(101.0)
     assert result.limit_prices["maxdiffprofit_low_price"] == pytest.approx(99.0)
     assert len(result.records["maxdiffprofit_profit_values"].iloc[0]) == 6
+    assert (result.records["close_prediction_source"] == "naive").all()
     # 7.2 step 2: walk-forward constants broadcast to every row
     assert result.records["walk_forward_oos_sharpe"].nunique() == 1
     assert result.records["walk_forward_oos_sharpe"].iloc[0] == pytest.approx(
