@@ -92,13 +92,14 @@ def synthetic_prices(symbol: str, n: int = 120, seed: int = 0, **kw):
 
 
 def numeric_columns(records: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Every numeric record field as a float64 array (list cells stacked), dates excluded."""
+    """Every numeric record field as a float64 array (list cells stacked); dates and text excluded."""
     out = {}
     for name in records.columns:
         col = records[name]
-        if name == "date" or col.dtype == object and not isinstance(col.iloc[0], list):
-            continue
-        out[name] = np.asarray(col.tolist(), np.float64)
+        if isinstance(col.iloc[0], list):
+            out[name] = np.asarray(col.tolist(), np.float64)
+        elif name != "date" and (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            out[name] = col.to_numpy(np.float64)
     return out
 
 

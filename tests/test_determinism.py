@@ -12,7 +12,8 @@ from reliability_helpers import CAP, HIST, N_SIMS, SAMPLED, numeric_columns, syn
 # Fields computed from prices only: identical whatever the key.
 PRICE_ONLY = ("close", "atr_pct_14", "dollar_vol_20d", "realized_volatility_pct", "spread_bps_estimate")
 # Fields that are (functions of) the sampled forecasts: must move when the key changes.
-SAMPLED_FIELDS = ("close_predictions_all", "predicted_close", "predicted_high", "predicted_low", "close_ci_band")
+SAMPLED_FIELDS = ("close_predictions", "high_predictions", "low_predictions", "predicted_close", "predicted_high",
+                  "predicted_low", "close_ci_band")
 
 
 def _run(prices, forecaster, seed):
