@@ -163,8 +163,13 @@ class _Prepared:
 
 
 def _prepare(prices, *, n_sims, symbol, fee, spread, max_context) -> _Prepared:
+    from jaxsim.data import Prices
+    from jaxsim.errors import PriceDataError
     from jaxsim.simulation import default_fee, is_crypto
 
+    if not isinstance(prices, Prices):
+        raise PriceDataError(f"backtest needs jaxsim.data.Prices (load it with jaxsim.load_prices(...)); "
+                             f"got {type(prices).__name__}")
     symbol = symbol if symbol is not None else getattr(prices, "symbol", None)
     volume = prices.volume if prices.volume is not None else np.zeros_like(prices.close)
     table = np.stack([prices.open, prices.high, prices.low, prices.close, volume], axis=1).astype(np.float32)
@@ -288,14 +293,17 @@ def backtest(prices, forecaster: Forecaster, *, n_sims: int = 50, symbol: str | 
 def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, *, n_sims: int = 50,
                   protocol: str = "legacy", targets=None, num_samples: int = 3072,
                   aggregate: str = "trimmed_mean_10", fee=None, spread=None, key=None, max_context=None,
-                  optimizer=None, chunk_size: int | None = None, devices=None, progress: bool = True):
+                  optimizer=None, chunk_size: int | None = None, devices=None, progress: bool = True,
+                  keys=None):
     """Backtest many stocks: a vmapped stock axis sharded over devices, in chunks.
 
     Stock i (in input order) uses ``jax.random.fold_in(key, i)``, so its result equals
     ``backtest(prices[i], ..., key=jax.random.fold_in(key, i))``. Stocks are grouped by (rows after
     trimming, crypto rule); each group runs in chunks of ``chunk_size`` stocks (default: all of the
     group, rounded up to a multiple of the device count), with a tqdm bar when there is more than
-    one chunk. ``fee``/``spread`` may be scalars or per-stock sequences.
+    one chunk. ``fee``/``spread`` may be scalars or per-stock sequences. ``keys`` (one PRNG key per
+    stock) overrides the ``fold_in(key, i)`` rule, so a caller that batches a subset of a larger run
+    (a resumed :func:`jaxsim.runs.run_many`) keeps each stock's draws.
 
     Returns:
       dict symbol -> :class:`jaxsim.report.BacktestResult`, in input order.
@@ -310,6 +318,9 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, *, n_sims:
     fees = list(fee) if isinstance(fee, (list, tuple)) else [fee] * n
     spreads = list(spread) if isinstance(spread, (list, tuple)) else [spread] * n
     key = jax.random.key(0) if key is None else key
+    stock_keys = None if keys is None else list(keys)
+    if stock_keys is not None and len(stock_keys) != n:
+        raise ConfigError(f"backtest_many: got {len(stock_keys)} keys for {n} stocks")
     forecaster = _with_samples(forecaster, num_samples)
     preps = [_prepare(p, n_sims=n_sims, symbol=s, fee=f, spread=sp, max_context=max_context)
              for p, s, f, sp in zip(items, names, fees, spreads)]
@@ -337,7 +348,10 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, *, n_sims:
                        protocol=protocol, optimizer=optimizer)
         stocks = StockArrays(np.stack([preps[i].prices for i in chunk]),
                              np.stack([_stamps(forecaster, preps[i].dates) for i in chunk]))
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(chunk, jnp.uint32))
+        if stock_keys is None:
+            keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(chunk, jnp.uint32))
+        else:
+            keys = jnp.stack([stock_keys[i] for i in chunk])
         args = jax.device_put((stocks, np.array([preps[i].fee for i in chunk], np.float32),
                                np.array([preps[i].spread for i in chunk], np.float32), keys), along_stocks)
         t0 = time.perf_counter()
