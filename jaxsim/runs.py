@@ -1,6 +1,6 @@
 """Resumable multi-stock runs: load, group, chunk, backtest, write each stock atomically, resume.
 
-:func:`run_many` is the imperative shell around :func:`jaxsim.backtest.backtest_many` for runs of
+:func:`run_many` is the imperative shell around :func:`jaxsim.engine.backtest_many` for runs of
 hundreds of stocks that write to disk and may be interrupted. Layout of ``out_dir``::
 
     manifest.json      run settings + per-stock status, rewritten atomically after every chunk
@@ -301,7 +301,7 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
       forecaster: from :mod:`jaxsim.forecasters`.
       chunk_size: stocks per compiled batch (rounded up to the device count); bounds memory.
       n_sims, protocol, targets, num_samples, aggregate, fee, spread, max_context: as in
-        :func:`jaxsim.backtest.backtest` (fee/spread scalars or None for the per-symbol rule).
+        :func:`jaxsim.engine.backtest` (fee/spread scalars or None for the per-symbol rule).
       key: PRNG key of the run (default ``jax.random.key(0)``); stock s uses :func:`stock_key`.
       adjusted, clean: passed to :func:`jaxsim.data.load_prices` for path/DataFrame sources.
       plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock).
@@ -318,7 +318,7 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
     """
     import jax
 
-    from jaxsim.backtest import backtest_many
+    from jaxsim.engine import backtest_many
     from jaxsim.simulation import PRICE_WINDOW, is_crypto
     from jaxsim.windows import ForecastGrid, trim_start
 

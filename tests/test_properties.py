@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jaxsim import errors
-from jaxsim.backtest import backtest
+from jaxsim.engine import backtest
 from jaxsim.data import Prices, load_prices, required_rows
 from reliability_helpers import CAP, EVENTS, HIST, N_SIMS, NAIVE, SAMPLED, non_finite_fields, synthetic_frame
 
