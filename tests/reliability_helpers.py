@@ -112,13 +112,14 @@ def non_finite_fields(result) -> list[str]:
     return bad
 
 
-def assert_records_close(a, b, *, rtol=1e-5, atol=1e-6, skip=("walk_forward_",), rows=None):
-    """Every numeric field of two results' records agrees (optionally on the first ``rows`` rows)."""
+def assert_records_close(a, b, *, rtol=1e-5, atol=1e-6, skip=("walk_forward_",), skip_suffix=(), rows=None):
+    """Every numeric field of two results' records agrees (optionally on the first ``rows`` rows);
+    fields starting with ``skip`` or ending with ``skip_suffix`` are not compared."""
     ca, cb = numeric_columns(a.records), numeric_columns(b.records)
     assert set(ca) == set(cb)
     bad = []
     for k in sorted(ca):
-        if k.startswith(skip):
+        if k.startswith(skip) or (skip_suffix and k.endswith(skip_suffix)):
             continue
         x, y = ca[k][:rows], cb[k][:rows]
         if x.shape != y.shape or not np.allclose(x, y, rtol=rtol, atol=atol, equal_nan=True):

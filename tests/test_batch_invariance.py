@@ -55,12 +55,14 @@ def test_explicit_keys_follow_the_stock_not_its_position():
 
 
 def test_number_of_simulations_does_not_change_the_common_ones():
-    """Simulation k (k = 0 most recent) is the same whether N = 5 or N = 8 run (walk-forward means aside)."""
+    """Simulation k (k = 0 most recent) is the same whether N = 5 or N = 8 run. Per-stock aggregates
+    over all N simulations (the walk-forward means and the forecasted P&L of spec 7.2) legitimately
+    change with N and are left out."""
     prices = _stocks([2])[0]
     key = jax.random.key(KEY)
     five = backtest(prices, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=key)
     eight = backtest(prices, SAMPLED, n_sims=8, max_context=CAP, key=key)
-    assert_records_close(five, eight, rows=N_SIMS)
+    assert_records_close(five, eight, rows=N_SIMS, skip_suffix=("_forecasted_pnl",))
     assert eight.n_sims == 8
 
 
