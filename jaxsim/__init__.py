@@ -9,6 +9,8 @@ Public names:
 * :func:`sample`, :func:`available_samples`: bundled public-domain sample series (offline).
 * :func:`backtest`, :func:`backtest_many`, :class:`BacktestResult`: the one-call walk-forward backtest
   of one stock or many (:mod:`jaxsim.engine`, :mod:`jaxsim.report`).
+* :func:`run_many`, :class:`RunReport`: resumable, chunked multi-stock runs that write each stock's
+  results atomically (:mod:`jaxsim.runs`).
 * :mod:`jaxsim.forecasters`: ``naive()``, ``historical_mean()``, ``toto(dir)``, ``kronos(dir, tok)``,
   ``from_function(fn)``, ``default()`` (the embedded model).
 * :func:`tune_multipliers`, :func:`optax_optimizer`, :func:`exact_optimizer`,
@@ -33,6 +35,8 @@ _LAZY = {
     "backtest_many": "jaxsim.engine",
     "BacktestResult": "jaxsim.report",
     "forecasters": "jaxsim.forecasters",
+    "run_many": "jaxsim.runs",
+    "RunReport": "jaxsim.runs",
     "tune_multipliers": "jaxsim.optimize",
     "optax_optimizer": "jaxsim.optimize",
     "exact_optimizer": "jaxsim.optimize",
@@ -40,7 +44,7 @@ _LAZY = {
 }
 
 __all__ = ["Prices", "load_prices", "sample", "available_samples", "errors", "backtest", "backtest_many",
-           "BacktestResult", "forecasters", "tune_multipliers", "optax_optimizer", "exact_optimizer",
+           "BacktestResult", "forecasters", "run_many", "RunReport", "tune_multipliers", "optax_optimizer", "exact_optimizer",
            "surrogate_objective"]
 
 

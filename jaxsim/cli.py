@@ -110,8 +110,7 @@ def _load_series(args) -> list:
 def _make_forecaster(forecasters, args):
     name = args.model
     if name == "default":
-        # The embedded default forecaster; the naive one until a bundled model is provided.
-        return getattr(forecasters, "default", forecasters.naive)()
+        return forecasters.default()  # the embedded model trained by jaxsim (weights/jaxsim-toto-tiny)
     if name == "naive":
         return forecasters.naive()
     if name == "historical-mean":
@@ -131,9 +130,10 @@ def run_backtest(args) -> int:
     One series runs :func:`jaxsim.engine.backtest`; several (``--symbols``) run one multi-stock
     call, :func:`jaxsim.engine.backtest_many` (stock i uses ``fold_in(key(seed), i)``). For each
     stock it prints the original's "Backtest summary for SYM (N simulations)" table (Strategy,
-    Return, Sharpe, AnnualRet, FinalDay), row 0's ``MaxDiff: baseline=... optimized=...`` and
+    Return, Sharpe, AnnualRet, ForecastRet, FinalDay), row 0's ``MaxDiff: baseline=... optimized=...`` and
     ``MaxDiffAlwaysOn`` lines and the best strategy; ``--out DIR`` writes records.csv, summary.csv,
-    metadata.json and equity.png (in DIR/SYMBOL for several stocks).
+    metadata.json and equity.png (in DIR/SYMBOL for several stocks). ``--symbols`` with ``--out`` is
+    a resumable chunked run instead (:func:`_run_symbols`, :func:`jaxsim.runs.run_many`).
     """
     try:
         import jax
@@ -145,12 +145,14 @@ def run_backtest(args) -> int:
         return 2
     from jaxsim.data import check_history
 
-    series = _load_series(args)
     forecaster = _make_forecaster(forecasters, args)
     kwargs = {"n_sims": args.sims, "protocol": args.protocol, "key": jax.random.key(args.seed),
               "max_context": getattr(args, "max_context", None)}
     if args.samples is not None:
         kwargs["num_samples"] = args.samples
+    if args.symbols and args.out:
+        return _run_symbols(args, forecaster, kwargs)
+    series = _load_series(args)
     for prices in series:
         check_history(prices, args.sims)
     if len(series) == 1:
@@ -165,6 +167,31 @@ def run_backtest(args) -> int:
             result.save(out)
             print(f"saved to {out}")
     return 0
+
+
+def _run_symbols(args, forecaster, kwargs) -> int:
+    """``--symbols`` with ``--out``: a resumable chunked run (:func:`jaxsim.runs.run_many`).
+
+    Each stock is written to ``OUT/<SYMBOL>/`` once complete; re-running the same command skips the
+    finished stocks. Exit code 1 when any stock failed (each failure is listed).
+    """
+    from jaxsim.runs import run_many
+
+    data_dir = Path(args.data_dir or ".")
+    sources = {}
+    for sym in dict.fromkeys(s.strip() for s in args.symbols.split(",") if s.strip()):
+        candidates = [data_dir / f"{name}{ext}" for name in dict.fromkeys((sym, sym.upper(), sym.lower()))
+                      for ext in (".csv", ".csv.gz", ".parquet")]
+        sources[sym.upper()] = next((c for c in candidates if c.is_file()), candidates[0])
+    report = run_many(sources, args.out, forecaster=forecaster, chunk_size=args.chunk_size,
+                      adjusted=args.adjusted, progress=True, **kwargs)
+    for sym in report.done:
+        print(f"{sym}: written to {Path(args.out) / sym}")
+    for sym, error in report.failed.items():
+        print(f"{sym}: FAILED: {error}", file=sys.stderr)
+    print(f"{len(report.done)} written, {len(report.skipped)} already complete, {len(report.failed)} failed "
+          f"(manifest: {Path(args.out) / 'manifest.json'})")
+    return 1 if report.failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,7 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--sims", type=int, default=50, metavar="N", help="number of simulations (default 50)")
     bt.add_argument("--samples", type=int, metavar="S", help="forecast samples per context")
     bt.add_argument("--protocol", choices=PROTOCOLS, default="legacy", help="legacy (the original) or walk_forward")
-    bt.add_argument("--out", metavar="DIR", help="write results to DIR")
+    bt.add_argument("--out", metavar="DIR", help="write results to DIR (with --symbols: a resumable run, "
+                    "one folder per symbol; re-running skips finished symbols)")
+    bt.add_argument("--max-context", type=int, metavar="C", help="cap the forecast context at C returns "
+                    "(default: the whole history, as the original)")
+    bt.add_argument("--chunk-size", type=int, default=64, metavar="K",
+                    help="stocks per compiled batch with --symbols (default 64)")
     bt.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     bt.set_defaults(func=run_backtest)
 
@@ -210,7 +242,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                        help="bfloat16: bf16 weights and bf16 matmul precision (meant for GPUs)")
     bench.set_defaults(func=cmd_bench)
+    _add_weight_commands(sub)
     return parser
+
+
+def _add_weight_commands(sub) -> None:
+    """``jaxsim weights ...`` and ``jaxsim train`` (implemented in :mod:`jaxsim.cli_weights`)."""
+    from jaxsim.cli_weights import add_commands
+
+    add_commands(sub)
 
 
 def cmd_bench(args) -> int:

@@ -9,6 +9,9 @@ Program for one stock (a pure function of forecaster params, price arrays and a 
 5. ``walk_forward`` only: MaxDiff and always-on are re-scored with multipliers and eod policy fitted
    on an earlier, non-overlapping window (:mod:`jaxsim.walk_forward`).
 
+After it, in one more jitted call per batch of stocks, each strategy's forecasted P&L (spec 7.2 step
+3, :mod:`jaxsim.forecasted_pnl`) is forecast from its ``avg_daily_return`` column.
+
 The stock axis is a ``jax.vmap`` of that program; a single stock is a batch of one. The program is
 jitted with the :class:`BacktestSetup` static, so it compiles once per distinct setup and input
 shape (T, N, S, forecaster config) and a second stock of the same shape does not retrace.
@@ -160,8 +163,13 @@ class _Prepared:
 
 
 def _prepare(prices, *, n_sims, symbol, fee, spread, max_context) -> _Prepared:
+    from jaxsim.data import Prices
+    from jaxsim.errors import PriceDataError
     from jaxsim.simulation import default_fee, is_crypto
 
+    if not isinstance(prices, Prices):
+        raise PriceDataError(f"backtest needs jaxsim.data.Prices (load it with jaxsim.load_prices(...)); "
+                             f"got {type(prices).__name__}")
     symbol = symbol if symbol is not None else getattr(prices, "symbol", None)
     volume = prices.volume if prices.volume is not None else np.zeros_like(prices.close)
     table = np.stack([prices.open, prices.high, prices.low, prices.close, volume], axis=1).astype(np.float32)
@@ -198,6 +206,23 @@ def _setup(prep: _Prepared, *, n_sims, max_context, targets, aggregate, protocol
 
 def _to_host(out, b):
     return {k: np.asarray(v[b]) for k, v in out.items()}
+
+
+def _forecasted_pnl(forecaster, out, keys, protocol):
+    """Spec 7.2 step 3 for a batch of stocks (one model call): adds ``<name>_forecasted_pnl`` columns
+    (one value broadcast to the N rows) to ``out`` and returns each stock's metadata entries."""
+    from jaxsim.forecasted_pnl import forecasted_pnl, strategy_series
+    from jaxsim.report import STRATEGIES
+
+    prefixes = [prefix for _, prefix, _ in STRATEGIES]
+    chronological = protocol == "walk_forward"
+    values, sources = forecasted_pnl(forecaster, strategy_series(out, prefixes), keys, chronological=chronological)
+    n_rows = out[f"{prefixes[0]}_avg_daily_return"].shape[-1]
+    for j, prefix in enumerate(prefixes):
+        out[f"{prefix}_forecasted_pnl"] = np.repeat(values[:, j, None], n_rows, axis=1)
+    order = "chronological" if chronological else "row order, newest first (bug 10.11)"
+    return [{"forecasted_pnl_source": {name: str(sources[b, j]) for j, (name, _, _) in enumerate(STRATEGIES)},
+             "forecasted_pnl_order": order} for b in range(len(values))]
 
 
 def _result(prep: _Prepared, setup: BacktestSetup, arrays, forecaster, n_sims, extra):
@@ -259,21 +284,26 @@ def backtest(prices, forecaster: Forecaster, *, n_sims: int = 50, symbol: str | 
     out = run_program(forecaster, stocks, [prep.fee], [prep.spread], keys, setup)
     out = jax.block_until_ready(out)
     seconds = time.perf_counter() - t0
-    return _result(prep, setup, _to_host(jax.device_get(out), 0), forecaster, n_sims,
-                   {"seconds": seconds, "compiled": trace_count() > traces})
+    out = {k: np.asarray(v) for k, v in jax.device_get(out).items()}
+    pnl_meta = _forecasted_pnl(forecaster, out, keys, protocol)
+    return _result(prep, setup, _to_host(out, 0), forecaster, n_sims,
+                   {"seconds": seconds, "compiled": trace_count() > traces, **pnl_meta[0]})
 
 
 def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, *, n_sims: int = 50,
                   protocol: str = "legacy", targets=None, num_samples: int = 3072,
                   aggregate: str = "trimmed_mean_10", fee=None, spread=None, key=None, max_context=None,
-                  optimizer=None, chunk_size: int | None = None, devices=None, progress: bool = True):
+                  optimizer=None, chunk_size: int | None = None, devices=None, progress: bool = True,
+                  keys=None):
     """Backtest many stocks: a vmapped stock axis sharded over devices, in chunks.
 
     Stock i (in input order) uses ``jax.random.fold_in(key, i)``, so its result equals
     ``backtest(prices[i], ..., key=jax.random.fold_in(key, i))``. Stocks are grouped by (rows after
     trimming, crypto rule); each group runs in chunks of ``chunk_size`` stocks (default: all of the
     group, rounded up to a multiple of the device count), with a tqdm bar when there is more than
-    one chunk. ``fee``/``spread`` may be scalars or per-stock sequences.
+    one chunk. ``fee``/``spread`` may be scalars or per-stock sequences. ``keys`` (one PRNG key per
+    stock) overrides the ``fold_in(key, i)`` rule, so a caller that batches a subset of a larger run
+    (a resumed :func:`jaxsim.runs.run_many`) keeps each stock's draws.
 
     Returns:
       dict symbol -> :class:`jaxsim.report.BacktestResult`, in input order.
@@ -288,6 +318,9 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, *, n_sims:
     fees = list(fee) if isinstance(fee, (list, tuple)) else [fee] * n
     spreads = list(spread) if isinstance(spread, (list, tuple)) else [spread] * n
     key = jax.random.key(0) if key is None else key
+    stock_keys = None if keys is None else list(keys)
+    if stock_keys is not None and len(stock_keys) != n:
+        raise ConfigError(f"backtest_many: got {len(stock_keys)} keys for {n} stocks")
     forecaster = _with_samples(forecaster, num_samples)
     preps = [_prepare(p, n_sims=n_sims, symbol=s, fee=f, spread=sp, max_context=max_context)
              for p, s, f, sp in zip(items, names, fees, spreads)]
@@ -315,17 +348,22 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, *, n_sims:
                        protocol=protocol, optimizer=optimizer)
         stocks = StockArrays(np.stack([preps[i].prices for i in chunk]),
                              np.stack([_stamps(forecaster, preps[i].dates) for i in chunk]))
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(chunk, jnp.uint32))
+        if stock_keys is None:
+            keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(chunk, jnp.uint32))
+        else:
+            keys = jnp.stack([stock_keys[i] for i in chunk])
         args = jax.device_put((stocks, np.array([preps[i].fee for i in chunk], np.float32),
                                np.array([preps[i].spread for i in chunk], np.float32), keys), along_stocks)
         t0 = time.perf_counter()
         out = jax.device_get(jax.block_until_ready(run_program(params, *args, setup)))
         seconds = time.perf_counter() - t0
+        out = {k: np.asarray(v) for k, v in out.items()}
+        pnl_meta = _forecasted_pnl(forecaster, out, keys, protocol)
         for b, i in enumerate(chunk):
             if names[i] not in results:
                 results[names[i]] = _result(preps[i], setup, _to_host(out, b), forecaster, n_sims,
                                             {"seconds_chunk": seconds, "chunk_stocks": len(chunk),
-                                             "devices": len(devices)})
+                                             "devices": len(devices), **pnl_meta[b]})
         bar.update(1)
     bar.close()
     return {name: results[name] for name in names}

@@ -38,6 +38,7 @@ __all__ = [
     "Forecaster",
     "naive",
     "historical_mean",
+    "default",
     "from_function",
     "toto",
     "kronos",
@@ -276,7 +277,7 @@ def toto(weights_dir=None, *, config=None, params=None, num_samples: int = 3072)
       A :class:`TotoForecaster`.
     """
     if weights_dir is not None:
-        from jaxsim.models.toto import load_toto
+        from jaxsim.models.toto_checkpoint import load_toto
 
         config, params = load_toto(weights_dir)
     if config is None or params is None:
@@ -284,6 +285,15 @@ def toto(weights_dir=None, *, config=None, params=None, num_samples: int = 3072)
     if num_samples < 1:
         raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
     return TotoForecaster(config=config, num_samples=int(num_samples), params=params)
+
+
+def default(num_samples: int = 3072) -> TotoForecaster:
+    """The embedded default forecaster: a small Toto-architecture model trained by jaxsim on the
+    bundled public-domain sample data (``weights/jaxsim-toto-tiny``, see its MODEL_CARD.md). It lets
+    the pipeline run offline with real forecasts; it is not the official Toto."""
+    from jaxsim.registry import default_weights_dir
+
+    return toto(default_weights_dir(), num_samples=num_samples)
 
 
 def kronos(weights_dir, tokenizer_dir, **options):

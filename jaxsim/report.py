@@ -5,11 +5,12 @@ Everything here runs after the compiled program has returned (numpy and pandas o
 * ``records``: one row per simulation, row 0 the most recent (spec 7.1 names; 7.2 step 2's
   walk-forward constants broadcast to every row). Six-day series (``*_profit_values``,
   ``close_ci_band``) are lists in one cell each.
-* ``summary``: one row per strategy (spec 7.2 step 4, without ForecastRet): column means of
+* ``summary``: one row per strategy (spec 7.2 step 4): column means of
   ``*_return`` [total over the 6 days: compounded for the four signal strategies (E_cmp), summed for
   entry/take-profit, highlow and both MaxDiffs (E_sum)], ``*_sharpe`` [ddof 1 in E_cmp, ddof 0 in
-  E_sum, times sqrt(252) or sqrt(365)], ``*_annual_return`` [mean daily x 252 or 365] and the
-  final-day field [for entry/take-profit and highlow it is total/6, bug 10.10, kept].
+  E_sum, times sqrt(252) or sqrt(365)], ``*_annual_return`` [mean daily x 252 or 365],
+  ``*_forecasted_pnl`` [ForecastRet: the forecast of the next daily return, 7.2 step 3,
+  :mod:`jaxsim.forecasted_pnl`; NaN when the records lack it] and the final-day field [for entry/take-profit and highlow it is total/6, bug 10.10, kept].
   ``summary.attrs["protocol"]`` says which protocol ran.
 * ``best_strategy``: spec 7.2 step 5.
 """
@@ -65,13 +66,15 @@ def records_frame(arrays: dict[str, np.ndarray], dates) -> pd.DataFrame:
 
 
 def summary_frame(records: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    """Per-strategy column means (spec 7.2 step 4): Return, Sharpe, AnnualRet, FinalDay."""
+    """Per-strategy column means (spec 7.2 step 4): Return, Sharpe, AnnualRet, ForecastRet, FinalDay."""
     rows = []
     for name, prefix, final in STRATEGIES:
+        forecast = f"{prefix}_forecasted_pnl"
         rows.append({"Strategy": name,
                      "Return": records[f"{prefix}_return"].mean(),
                      "Sharpe": records[f"{prefix}_sharpe"].mean(),
                      "AnnualRet": records[f"{prefix}_annual_return"].mean(),
+                     "ForecastRet": records[forecast].mean() if forecast in records else np.nan,
                      "FinalDay": records[final].mean()})
     frame = pd.DataFrame(rows).set_index("Strategy")
     frame.attrs["protocol"] = protocol
@@ -126,10 +129,11 @@ class BacktestResult:
       symbol: the symbol (or None).
       protocol: ``"legacy"`` or ``"walk_forward"``.
       records: per-simulation DataFrame, row 0 the most recent.
-      summary: per-strategy DataFrame (Return, Sharpe, AnnualRet, FinalDay).
+      summary: per-strategy DataFrame (Return, Sharpe, AnnualRet, ForecastRet, FinalDay).
       best_strategy: name of the best strategy (7.2 step 5).
       limit_prices: row 0's MaxDiff / always-on limit prices and predicted close/high/low.
-      metadata: run settings (forecaster, targets, fee, spread, N, sample count, timings).
+      metadata: run settings (forecaster, targets, fee, spread, N, sample count, timings) and, per
+        strategy, which rule gave the forecasted P&L (``forecasted_pnl_source``).
     """
 
     symbol: str | None

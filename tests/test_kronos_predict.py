@@ -17,8 +17,8 @@ from scipy import stats
 
 from jaxsim.errors import ConfigError, PriceDataError
 from jaxsim.models.kronos_checkpoint import load_kronos
-from jaxsim.models.kronos_predict import (filter_logits, frame_to_features, future_dates, normalize,
-                                          predict, time_features)
+from jaxsim.models.kronos_predict import (_predict, filter_logits, frame_to_features, future_dates,
+                                          normalize, predict, time_features)
 
 FIX = Path(__file__).parent / "fixtures" / "kronos"
 COLS = ("open", "high", "low", "close", "volume", "amount")
@@ -69,6 +69,12 @@ def test_greedy_predictions_match_reference(bundle, regime):
     np.testing.assert_allclose(paths[:, 0], paths[:, 1], rtol=1e-6)  # greedy: identical paths
     np.testing.assert_allclose(want[2], single, rtol=1e-6)  # predict == predict_batch (reference)
     assert np.abs(want[:, :, :4] - mu[:, None, :4]).max() > 0.1  # predictions move away from the mean
+    if regime == "equal":  # temperature, top_p and clip are traced: no recompilation
+        compiled = _predict._cache_size()
+        m2, p2 = predict(bundle, x, xs, ys, pred_len=want.shape[1], key=jax.random.PRNGKey(8), sample_count=2,
+                         temperature=0.7, top_k=1, top_p=0.5, max_context=meta["C"], clip=2.0)
+        assert _predict._cache_size() == compiled
+        assert np.abs(np.asarray(m2) - np.asarray(mean)).max() > 0  # clip 2 changes the inputs
 
 
 def test_filter_matches_reference_probabilities(unit):

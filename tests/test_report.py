@@ -20,6 +20,7 @@ def _arrays(seed=0):
         for metric in ("return", "sharpe", "avg_daily_return", "annual_return"):
             arrays[f"{prefix}_{metric}"] = rng.normal(0, 0.01, N).astype(np.float32)
         arrays[final] = rng.normal(0, 0.01, N).astype(np.float32)
+        arrays[f"{prefix}_forecasted_pnl"] = np.full(N, rng.normal(0, 0.01), np.float32)  # broadcast (7.2 step 3)
     for name in ("maxdiff", "maxdiffalwayson"):
         arrays[f"{name}_baseline_return"] = rng.normal(0, 0.01, N).astype(np.float32)
         arrays[f"{name}_optimized_return"] = rng.normal(0, 0.01, N).astype(np.float32)
@@ -45,7 +46,7 @@ def result():
 def test_summary_is_the_column_means_per_strategy(result):
     arrays = _arrays()
     summary = result.summary
-    assert list(summary.columns) == ["Return", "Sharpe", "AnnualRet", "FinalDay"]
+    assert list(summary.columns) == ["Return", "Sharpe", "AnnualRet", "ForecastRet", "FinalDay"]
     assert len(summary) == 8 and summary.attrs["protocol"] == "walk_forward"
     for name, prefix, final in STRATEGIES:
         np.testing.assert_allclose(summary.loc[name, "Return"], arrays[f"{prefix}_return"].mean(), rtol=1e-6)
@@ -53,6 +54,15 @@ def test_summary_is_the_column_means_per_strategy(result):
         np.testing.assert_allclose(summary.loc[name, "AnnualRet"], arrays[f"{prefix}_annual_return"].mean(),
                                    rtol=1e-6)
         np.testing.assert_allclose(summary.loc[name, "FinalDay"], arrays[final].mean(), rtol=1e-6)
+        np.testing.assert_allclose(summary.loc[name, "ForecastRet"], arrays[f"{prefix}_forecasted_pnl"][0],
+                                   rtol=1e-6)
+    assert "ForecastRet" in result.summary_text().splitlines()[1]
+
+
+def test_summary_without_forecasted_pnl_columns_has_nan_forecast_ret():
+    arrays = {k: v for k, v in _arrays().items() if not k.endswith("_forecasted_pnl")}
+    summary = BacktestResult.from_arrays("TEST", "legacy", arrays, DATES, {}).summary
+    assert summary["ForecastRet"].isna().all() and summary["Return"].notna().all()
 
 
 def test_records_row0_is_most_recent_and_carries_limit_prices(result):

@@ -188,6 +188,10 @@ def hub_to_params(state: dict[str, np.ndarray], kind: str, cfg) -> dict[str, Any
         n = expected[path][0][0] if path in expected else len(layers)
         if sorted(layers) != list(range(n)):
             raise CheckpointError(f"{path}: layer indices {sorted(layers)} but the config has {n} layers")
+        if len({layers[i].shape for i in range(n)}) > 1:  # np.stack would raise a bare ValueError
+            want = tuple(expected[path][0][1:]) if path in expected else None
+            shapes = "; ".join(f"layer {i}: {tuple(layers[i].shape)}" for i in range(n))
+            raise CheckpointError(f"{path}: layers have different shapes ({shapes}); expected {want}")
         flat[path] = np.stack([layers[i] for i in range(n)])
     weights.check_tree(flat, expected, f"Kronos {kind} checkpoint")
     return weights.unflatten({k: np.ascontiguousarray(v, np.float32) for k, v in flat.items()})

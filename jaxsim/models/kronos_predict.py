@@ -25,14 +25,13 @@ Host-side helpers (pandas, dates) are at the end: ``frame_to_features``, ``time_
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import ConfigError, PriceDataError
-from jaxsim.models.kronos import Kronos, KronosConfig, KronosTokenizer, KronosTokenizerConfig, empty_kv
+from jaxsim.models.kronos import Kronos, KronosConfig, KronosTokenizer, empty_kv
 
 Array = jax.Array
 FEATURES = ("open", "high", "low", "close", "volume", "amount")

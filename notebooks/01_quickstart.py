@@ -1,0 +1,95 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Quickstart: sample data, one-call backtest, summary, equity plot
+#
+# Everything here runs offline: the price series is a bundled public-domain sample and the forecaster
+# is jaxsim's **embedded demo model** (`weights/jaxsim-toto-tiny`, a small Toto-architecture model
+# trained by `jaxsim train`; see its `MODEL_CARD.md`, it is *not* the official Toto). With converted
+# official weights, swap in `forecasters.toto("weights/toto-open-base-1.0")`.
+#
+# `FULL = False` keeps the run small (CI executes this notebook); set `FULL = True` for the
+# original's 50 simulations and 3072 samples per forecast.
+
+# %%
+FULL = False
+N_SIMS = 50 if FULL else 5
+NUM_SAMPLES = 3072 if FULL else 128
+
+# %%
+import jax
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+import jaxsim
+from jaxsim import registry
+from jaxsim import forecasters
+from jaxsim.engine import backtest
+
+print("jaxsim", jaxsim.__version__, "| jax", jax.__version__, "| devices:", jax.devices())
+
+# %% [markdown]
+# ## Data
+# Bundled samples are real daily OHLCV (Quandl WIKI, public domain). `load_prices` reads your own
+# CSV/Parquet files with the same validation.
+
+# %%
+print(jaxsim.available_samples())
+prices = jaxsim.sample("AAPL")
+prices
+
+# %%
+prices.to_frame().tail()
+
+# %% [markdown]
+# ## Forecaster: the embedded model
+# One forward pass per context gives the next-day Student-T mixture; the backtester draws
+# `NUM_SAMPLES` values from it and aggregates them (trimmed mean by default).
+
+# %%
+forecaster = forecasters.default(num_samples=NUM_SAMPLES)
+print(registry.default_weights_dir())
+print(forecaster.config)
+
+# %% [markdown]
+# ## One call: the whole walk-forward backtest
+# `N_SIMS` simulations, each ending one day earlier; eight strategies per simulation, compiled into
+# one XLA program.
+
+# %%
+result = backtest(prices, forecaster, n_sims=N_SIMS, num_samples=NUM_SAMPLES, key=jax.random.key(0))
+print(result.summary_text())
+
+# %%
+assert result.summary.shape[0] == 8 and result.n_sims == N_SIMS
+result.summary
+
+# %% [markdown]
+# ## Equity per strategy
+# Chained final-day P&L of consecutive simulations (oldest first).
+
+# %%
+fig = result.plot()
+plt.show()
+
+# %% [markdown]
+# With `FULL = True`, compare with the zero-return baseline forecaster on the same days (a second
+# compiled program, skipped in the small CI run):
+
+# %%
+if FULL:
+    from jaxsim import forecasters
+
+    naive = backtest(prices, forecasters.naive(), n_sims=N_SIMS, key=jax.random.key(0))
+    print(naive.summary[["Return", "Sharpe"]].join(result.summary[["Return", "Sharpe"]], lsuffix="_naive",
+                                                         rsuffix="_model"))
