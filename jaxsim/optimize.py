@@ -309,7 +309,14 @@ def _search(exact_fn, grid_fn, soft_fn, cands, cfg: SearchConfig, opt):
     if cfg.polish_starts:  # also polish the grid starts themselves (pooled objectives are rugged)
         sm, sv = jax.vmap(polish)(starts, coarse.ravel()[top])
         all_m, all_v = jnp.concatenate([all_m, sm]), jnp.concatenate([all_v, sv])
-    k = jnp.argmax(all_v)
+    # (0, 0) competes too, and exact ties go to the smallest |mh| + |ml| (as in _best_on_grid): a flat
+    # objective (no fills at any offset) reports "no shift" rather than an arbitrary corner.
+    zero = jnp.zeros((1, 2), jnp.float32)
+    all_m = jnp.concatenate([all_m, zero])
+    all_v = jnp.concatenate([all_v, exact_fn(zero[0])[None]])
+    all_v = jnp.where(jnp.isnan(all_v), -jnp.inf, all_v)
+    size = jnp.sum(jnp.abs(all_m), axis=-1)
+    k = jnp.argmin(jnp.where(all_v >= jnp.max(all_v), size, jnp.inf))
     return all_m[k], all_v[k]
 
 

@@ -193,3 +193,13 @@ def test_bad_configuration_raises():
         O.optax_optimizer(grid=2, starts=8)
     with pytest.raises(ConfigError):
         O.make_problem(np.zeros(6), np.zeros(6), np.zeros(6), np.zeros(6), np.zeros(6), np.zeros(5))
+
+
+def test_flat_objective_reports_no_shift():
+    """No fill at any offset (all positions flat): every point ties and the optimizers return (0, 0)."""
+    rng = np.random.default_rng(3)
+    c, h, hp, l, lp = rng.normal(0, 0.01, (5, 6)).astype(np.float32)
+    flat = np.zeros((1, 6), np.float32)
+    for opt in (_OPTAX, _EXACT):
+        m = opt(c, h, hp, l, lp, flat, close_at_eod=False, fee=0.0005)
+        np.testing.assert_array_equal(np.asarray(m), [0.0, 0.0])
