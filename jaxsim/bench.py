@@ -335,14 +335,7 @@ def plot_lines(path, panels: Sequence[dict], title: str = "", footer: str = "", 
             ax.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=11)
-    if footer:
-        fig.text(0.01, 0.005, textwrap.fill(footer, 200), fontsize=6, alpha=0.7)
-    fig.tight_layout(rect=(0, 0.06 if footer else 0, 1, 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_figure(plt, fig, path, footer, width=200)
 
 
 def plot_bars(path, labels: Sequence[str], values: Sequence[float], *, ylabel: str, title: str = "",
@@ -363,8 +356,13 @@ def plot_bars(path, labels: Sequence[str], values: Sequence[float], *, ylabel: s
     for bar, text in zip(bars, annotate or []):
         ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=7)
     ax.set_title(title, fontsize=9)
+    return _save_figure(plt, fig, path, footer, width=150)
+
+
+def _save_figure(plt, fig, path, footer: str, *, width: int) -> Path:
+    """Footer (device and conditions), tight layout, PNG at 110 dpi; folders created."""
     if footer:
-        fig.text(0.01, 0.005, textwrap.fill(footer, 150), fontsize=6, alpha=0.7)
+        fig.text(0.01, 0.005, textwrap.fill(footer, width), fontsize=6, alpha=0.7)
     fig.tight_layout(rect=(0, 0.06 if footer else 0, 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
