@@ -1,6 +1,6 @@
 """End to end: jaxsim's one-call backtest against the original's Toto call pattern, in one run.
 
-    PYTHONPATH=. /work/venv/bin/python benchmarks/bench_e2e.py [--quick] [--out benchmarks/results]
+    PYTHONPATH=. python benchmarks/bench_e2e.py [--quick] [--out benchmarks/results]
 
 Reduced setting, MEASURED on both sides: a seeded random bench-small Toto (P=64, D=64, 2 layers, K=8)
 built in the PyTorch reference venv by ``reference_runner.py weights`` and converted with jaxsim's own
@@ -36,8 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DAILY = next((p for p in (ROOT.parent / "shared/data/daily", ROOT.parent.parent / "shared/data/daily")
               if p.is_dir()), ROOT.parent / "shared/data/daily")
-REF_PYTHON = next((p for p in ("/work/ref/.venv-ref-toto/bin/python", "/work/ref/.venv-ref-toto-bench/bin/python")
-                   if Path(p).exists()), "/work/ref/.venv-ref-toto/bin/python")
+REF_PYTHON = str(ROOT / ".venv-ref-toto/bin/python")  # built by tools/reference/setup_toto_ref.sh
 RUNNER = Path(__file__).resolve().parent / "reference_runner.py"
 
 

@@ -1,6 +1,6 @@
 """Kronos: jaxsim vs the official PyTorch predictor, side by side in one run on this machine.
 
-    PYTHONPATH=. /work/venv/bin/python benchmarks/bench_kronos.py [--ref-venv /work/ref/.venv-ref-kronos]
+    PYTHONPATH=. python benchmarks/bench_kronos.py [--ref-venv .venv-ref-kronos]
         [--model small] [--samples 1,10,160] [--json out.json]
 
 Kronos-small + Tokenizer-base with seeded random (perturbed) weights, lookback 400, pred_len 7,
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--ref-venv", type=Path, default=Path("/work/ref/.venv-ref-kronos"))
+    ap.add_argument("--ref-venv", type=Path, default=Path(".venv-ref-kronos"))
     ap.add_argument("--model", default="small")
     ap.add_argument("--samples", default="1,10,160")
     ap.add_argument("--ref-reps", default="3,3,1", help="reference repetitions per sample count (0: skip)")

@@ -1,6 +1,6 @@
 """Toto speed, jaxsim vs the toto-ts reference, side by side in one run (Base config, random weights).
 
-    PYTHONPATH=. /work/venv/bin/python benchmarks/bench_toto.py [--ref-python PATH] [--skip-forecast-ref]
+    PYTHONPATH=. python benchmarks/bench_toto.py [--ref-python PATH] [--skip-forecast-ref]
 
 1. Backbone forward, B = 64, V = 1, T = 512 (scaler, 12 layers, unembed, head on every position, mixture
    mean): jaxsim jitted (compile time reported separately) vs reference eager torch; medians of reps.
@@ -49,7 +49,7 @@ def timed(fn, reps):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ref-python", default="/work/ref/.venv-ref-toto/bin/python")
+    ap.add_argument("--ref-python", default=".venv-ref-toto/bin/python")
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--forecast-ref-reps", type=int, default=1)
     ap.add_argument("--skip-forecast-ref", action="store_true")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-# ../shared beside the checkout (main: /work/main -> /work/shared); worktrees sit one level deeper
+# ../shared beside the checkout (or one level further up from a nested worktree)
 DAILY = next((p for p in (ROOT.parent / "shared/data/daily", ROOT.parent.parent / "shared/data/daily")
               if p.is_dir()), ROOT.parent / "shared/data/daily")
 DAYS = 6

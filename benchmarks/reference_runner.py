@@ -1,7 +1,7 @@
 """The original's Toto call pattern, timed with the official toto-ts code (run INSIDE the reference venv).
 
-    /work/ref/.venv-ref-toto/bin/python benchmarks/reference_runner.py weights --config small --out DIR
-    /work/ref/.venv-ref-toto/bin/python benchmarks/reference_runner.py run --checkpoint DIR \
+    .venv-ref-toto/bin/python benchmarks/reference_runner.py weights --config small --out DIR
+    .venv-ref-toto/bin/python benchmarks/reference_runner.py run --checkpoint DIR \
         --csv ../shared/data/daily/CRDO.csv --sims 10 --samples 256 --out ref.json
 
 ``weights`` builds a seeded, randomly initialised toto-ts model (every parameter perturbed) and saves it

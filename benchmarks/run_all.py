@@ -1,7 +1,7 @@
 """Regenerate every benchmark table and plot, then benchmarks/README.md, with one command.
 
-    PYTHONPATH=. /work/venv/bin/python benchmarks/run_all.py            # full (about an hour on 2 CPUs)
-    PYTHONPATH=. /work/venv/bin/python benchmarks/run_all.py --quick    # smoke mode (minutes)
+    PYTHONPATH=. python benchmarks/run_all.py            # full (about an hour on 2 CPUs)
+    PYTHONPATH=. python benchmarks/run_all.py --quick    # smoke mode (minutes)
 
 Each benchmark runs in its own process (own XLA flags, memory returned between them) and writes into
 ``--out`` (default ``benchmarks/results``):

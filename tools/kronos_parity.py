@@ -1,7 +1,7 @@
 """Kronos parity for the larger released configs (small, base; mini too), against the official code.
 
-    PYTHONPATH=. /work/venv/bin/python tools/kronos_parity.py [--models small,base]
-        [--ref-venv /work/ref/.venv-ref-kronos] [--work /work/ref/tmp/kronos_parity] [--json out.json]
+    PYTHONPATH=. python tools/kronos_parity.py [--models small,base]
+        [--ref-venv .venv-ref-kronos] [--work /tmp/jaxsim-kronos-parity] [--json out.json]
 
 For each model the reference venv writes seeded, perturbed random weights in the hub layout plus goldens
 (tools/reference/kronos_fixtures.py: tokenizer, decode_s1/s2, sampling filter, greedy end-to-end in the
@@ -84,8 +84,8 @@ def check(folder: Path, model: str) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="small,base")
-    ap.add_argument("--ref-venv", type=Path, default=Path("/work/ref/.venv-ref-kronos"))
-    ap.add_argument("--work", type=Path, default=Path("/work/ref/tmp/kronos_parity"))
+    ap.add_argument("--ref-venv", type=Path, default=Path(".venv-ref-kronos"))
+    ap.add_argument("--work", type=Path, default=Path("/tmp/jaxsim-kronos-parity"))
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--regenerate", action="store_true")
     args = ap.parse_args(argv)

@@ -1,6 +1,6 @@
 """Base-config (151,306,080 parameters) parity of jaxsim's Toto against toto-ts, regenerated from a seed.
 
-    PYTHONPATH=. /work/venv/bin/python tools/toto_base_parity.py [--ref-python /work/ref/.venv-ref-toto/bin/python]
+    PYTHONPATH=. python tools/toto_base_parity.py [--ref-python .venv-ref-toto/bin/python]
 
 Step 1 runs ``tools/reference/toto_fixtures.py --config base`` inside the reference venv: it builds a
 seeded random Base model (every parameter perturbed), saves it in the hub layout (605 MB, in a temporary
@@ -44,7 +44,7 @@ def series_rel(a, e):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ref-python", default="/work/ref/.venv-ref-toto/bin/python")
+    ap.add_argument("--ref-python", default=".venv-ref-toto/bin/python")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--workdir", type=Path, default=None, help="keep the generated files here")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers here")

@@ -1,7 +1,7 @@
 """Toto-Open-Base-1.0 in Flax linen, read top to bottom: config, scaler, rotary/xPos, attention,
 SwiGLU, layer, backbone, mixture head, and the full-sequence forward.
 
-Follows ``/work/shared/specs/toto.md`` (section numbers below refer to it). Letters: B batch,
+Follows the Toto specification (``specs/toto.md`` of the shared project material) (section numbers below refer to it). Letters: B batch,
 V variates, T time steps, P patch size, N = T/P patches, D model width, H heads, hd = D/H,
 F MLP hidden width, K mixture components, L layers, s = spacewise_every_n_layers.
 

@@ -1,6 +1,6 @@
 """Time the official KronosPredictor (run inside the reference venv; called by benchmarks/bench_kronos.py).
 
-    /work/ref/.venv-ref-kronos/bin/python tools/reference/kronos_bench_ref.py --out DIR \
+    .venv-ref-kronos/bin/python tools/reference/kronos_bench_ref.py --out DIR \
         [--model small] [--lookback 400] [--pred-len 7] [--max-context 512] [--samples 1,10,160]
 
 Saves a seeded, perturbed random-init model + tokenizer in the hub layout under DIR, the input frame

@@ -1,6 +1,6 @@
 """Generate Kronos parity fixtures with the official PyTorch code (run inside the reference venv).
 
-    /work/ref/.venv-ref-kronos/bin/python tools/reference/kronos_fixtures.py \
+    .venv-ref-kronos/bin/python tools/reference/kronos_fixtures.py \
         --model mini --out tests/fixtures/kronos [--seed 0]
 
 Builds a randomly initialised tokenizer and predictor of a released config (spec 8.4), perturbs every

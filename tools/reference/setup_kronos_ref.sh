@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build the PyTorch reference environment for Kronos parity fixtures (kronos.md section 8.1).
-# It lives OUTSIDE the repository (default /work/ref/.venv-ref-kronos) and is never imported by jaxsim.
+# Default location .venv-ref-kronos in the repository root (git-ignored); jaxsim never imports it.
 # Usage: bash tools/reference/setup_kronos_ref.sh [VENV_DIR]
 set -euo pipefail
-VENV="${1:-/work/ref/.venv-ref-kronos}"
+VENV="${1:-.venv-ref-kronos}"
 PY="${PYTHON:-python3}"
 mkdir -p "$(dirname "$VENV")"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build the PyTorch reference environment for Toto parity fixtures (spec toto.md section 5.1).
-# Usage: bash tools/reference/setup_toto_ref.sh [VENV_DIR]   (default /work/ref/.venv-ref-toto)
+# Usage: bash tools/reference/setup_toto_ref.sh [VENV_DIR]   (default .venv-ref-toto)
 # CPU only; torch is installed first so pip never pulls a CUDA wheel. Never installs into system Python.
 set -euo pipefail
-VENV="${1:-/work/ref/.venv-ref-toto}"
+VENV="${1:-.venv-ref-toto}"
 mkdir -p "$(dirname "$VENV")"
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install torch==2.13.0

@@ -1,8 +1,8 @@
 """Generate Toto parity fixtures with the official toto-ts code (run INSIDE the reference venv).
 
-    /work/ref/.venv-ref-toto/bin/python tools/reference/toto_fixtures.py --config small \
+    .venv-ref-toto/bin/python tools/reference/toto_fixtures.py --config small \
         --out tests/fixtures/toto
-    /work/ref/.venv-ref-toto/bin/python tools/reference/toto_fixtures.py --config base --out /tmp/toto_base
+    .venv-ref-toto/bin/python tools/reference/toto_fixtures.py --config base --out /tmp/toto_base
 
 A seeded, randomly initialised model (every parameter perturbed, so no bias is zero and no norm scale
 is one: identity-like values would hide mapping bugs) is saved in the hub layout with the FUSED MLP
