@@ -48,34 +48,8 @@ CONFIGS = {
 }
 TARGETS = ("Close", "Low", "High", "Open")  # the original's order
 CSV_COLUMN = {"Close": "close", "Low": "low", "High": "high", "Open": "open"}
-SCALER = "<class 'model.scaler.CausalPatchStdMeanScaler'>"
-MIXTURE = "<class 'model.distribution.MixtureOfStudentTsOutput'>"
-
-
-def hub_config(hp: dict) -> dict:
-    return dict(patch_size=hp["patch_size"], stride=hp["patch_size"], embed_dim=hp["embed_dim"],
-                num_layers=hp["num_layers"], num_heads=hp["num_heads"], mlp_hidden_dim=hp["mlp_hidden_dim"],
-                dropout=0.1, spacewise_every_n_layers=hp["spacewise_every_n_layers"], spacewise_first=False,
-                scaler_cls=SCALER, output_distribution_classes=[MIXTURE],
-                output_distribution_kwargs={"k_components": hp["k_components"]},
-                use_memory_efficient_attention=False, stabilize_with_global=True, scale_factor_exponent=10.0)
-
-
-def build_model(hp: dict, seed: int):
-    """A seeded random toto-ts model: default init, then every tensor perturbed (no zero bias, no unit scale)."""
-    from toto.model.toto import Toto
-
-    torch.manual_seed(seed)
-    toto = Toto(**hub_config(hp))
-    with torch.no_grad():
-        for name, p in toto.named_parameters():
-            if name.endswith("norm1.scale") or name.endswith("norm2.scale"):
-                p.copy_(1.0 + 0.3 * torch.randn_like(p))
-            elif name.endswith("bias"):
-                p.add_(0.05 * torch.randn_like(p))
-            else:
-                p.add_(0.3 * p.std() * torch.randn_like(p))
-    return toto.eval()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools" / "reference"))
+from toto_fixtures import build_model, hub_config  # noqa: E402  (same seeded, perturbed toto-ts model)
 
 
 def cmd_weights(args) -> dict:

@@ -4,7 +4,6 @@ The fixtures are a randomly initialised, perturbed Kronos-mini + Tokenizer-2k sa
 the hub layout, with unit goldens written by tools/reference/kronos_fixtures.py.
 """
 
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -14,19 +13,8 @@ import pytest
 from jaxsim.models.kronos import (KRONOS_BASE, KRONOS_MINI, KRONOS_SMALL, TOKENIZER_2K, TOKENIZER_BASE,
                                   Kronos, KronosTokenizer, apply_rope, codes_to_ids, count_params,
                                   empty_kv, ids_to_codes, init_kronos, init_tokenizer)
-from jaxsim.models.kronos_checkpoint import load_kronos
 
-FIX = Path(__file__).parent / "fixtures" / "kronos"
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    return load_kronos(FIX / "mini", FIX / "tokenizer-2k")
-
-
-@pytest.fixture(scope="module")
-def unit():
-    return dict(np.load(FIX / "unit_mini.npz"))
+from kronos_helpers import FIX, bundle, unit  # noqa: E402,F401  (pytest fixtures)
 
 
 def batched(module, method):

@@ -6,7 +6,6 @@ exactly and statistically (chi-square of JAX draws).
 """
 
 import json
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -16,22 +15,11 @@ import pytest
 from scipy import stats
 
 from jaxsim.errors import ConfigError, PriceDataError
-from jaxsim.models.kronos_checkpoint import load_kronos
 from jaxsim.models.kronos_predict import (_predict, filter_logits, frame_to_features, future_dates,
                                           normalize, predict, time_features)
 
-FIX = Path(__file__).parent / "fixtures" / "kronos"
+from kronos_helpers import FIX, bundle, unit  # noqa: E402,F401  (pytest fixtures)
 COLS = ("open", "high", "low", "close", "volume", "amount")
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    return load_kronos(FIX / "mini", FIX / "tokenizer-2k")
-
-
-@pytest.fixture(scope="module")
-def unit():
-    return dict(np.load(FIX / "unit_mini.npz"))
 
 
 @pytest.fixture(autouse=True)

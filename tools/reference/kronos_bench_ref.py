@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from kronos_fixtures import build, make_frame  # noqa: E402
+from kronos_fixtures import build_and_save, make_frame  # noqa: E402
 
 from kronos_finance._vendor.kronos_model import KronosPredictor  # noqa: E402
 
@@ -41,10 +41,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    tok, model = build(args.model, args.seed)
-    tok_name = "tokenizer-2k" if args.model == "mini" else "tokenizer-base"
-    tok.save_pretrained(out / tok_name)
-    model.save_pretrained(out / args.model)
+    tok, model, _ = build_and_save(args.model, args.seed, out)
     rng = np.random.default_rng(args.seed)
     L, P = args.lookback, args.pred_len
     df, dates = make_frame(rng, L + P, "D", "2023-01-02 04:00")

@@ -167,6 +167,15 @@ def unit_goldens(tok, model, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
+def build_and_save(name: str, seed: int, out: Path):
+    """Build the seeded, perturbed tokenizer + model pair and save both in hub layout under ``out``."""
+    tok, model = build(name, seed)
+    tok_name = "tokenizer-2k" if name == "mini" else "tokenizer-base"
+    tok.save_pretrained(out / tok_name)
+    model.save_pretrained(out / name)
+    return tok, model, tok_name
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=sorted(MODELS), default="mini")
@@ -177,10 +186,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(2)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    tok, model = build(args.model, args.seed)
-    tok_name = "tokenizer-2k" if args.model == "mini" else "tokenizer-base"
-    tok.save_pretrained(out / tok_name)
-    model.save_pretrained(out / args.model)
+    tok, model, tok_name = build_and_save(args.model, args.seed, out)
     np.savez_compressed(out / f"unit_{args.model}.npz", **unit_goldens(tok, model, args.seed))
     predictor = KronosPredictor(model, tok, device="cpu", max_context=512, clip=5)
     meta = {"model": args.model, "tokenizer": tok_name, "seed": args.seed, "pred_len": PRED_LEN,

@@ -30,17 +30,25 @@ BASE = dict(patch_size=64, embed_dim=768, num_layers=12, num_heads=12, mlp_hidde
             spacewise_every_n_layers=12, k_components=24)
 
 
+def hub_config(hp: dict, *, memory_efficient: bool = False) -> dict:
+    """Toto constructor kwargs (= the hub config.json) for the hyper-parameters ``hp``. The hub file says
+    ``use_memory_efficient_attention: true``; constructing without xFormers needs False (toto.md 5.2)."""
+    return dict(patch_size=hp["patch_size"], stride=hp["patch_size"], embed_dim=hp["embed_dim"],
+                num_layers=hp["num_layers"], num_heads=hp["num_heads"], mlp_hidden_dim=hp["mlp_hidden_dim"],
+                dropout=0.1, spacewise_every_n_layers=hp["spacewise_every_n_layers"], spacewise_first=False,
+                scaler_cls="<class 'model.scaler.CausalPatchStdMeanScaler'>",
+                output_distribution_classes=["<class 'model.distribution.MixtureOfStudentTsOutput'>"],
+                output_distribution_kwargs={"k_components": hp["k_components"]},
+                use_memory_efficient_attention=memory_efficient, stabilize_with_global=True,
+                scale_factor_exponent=10.0)
+
+
 def build_model(hp: dict, seed: int):
+    """A seeded random toto-ts model: default init, then every tensor perturbed."""
     from toto.model.toto import Toto
 
     torch.manual_seed(seed)
-    toto = Toto(patch_size=hp["patch_size"], stride=hp["patch_size"], embed_dim=hp["embed_dim"],
-                num_layers=hp["num_layers"], num_heads=hp["num_heads"], mlp_hidden_dim=hp["mlp_hidden_dim"],
-                dropout=0.1, spacewise_every_n_layers=hp["spacewise_every_n_layers"],
-                scaler_cls="<class 'model.scaler.CausalPatchStdMeanScaler'>",
-                output_distribution_classes=["<class 'model.distribution.MixtureOfStudentTsOutput'>"],
-                spacewise_first=False, output_distribution_kwargs={"k_components": hp["k_components"]},
-                use_memory_efficient_attention=False, stabilize_with_global=True, scale_factor_exponent=10.0)
+    toto = Toto(**hub_config(hp))
     with torch.no_grad():  # perturb everything: no zero bias, no unit norm scale survives
         for name, p in toto.named_parameters():
             if name.endswith("norm1.scale") or name.endswith("norm2.scale"):
@@ -60,13 +68,7 @@ def save_hub(toto, hp: dict, out: Path) -> None:
     sd = {k: v.contiguous() for k, v in toto.state_dict().items() if not k.endswith("rotary_emb.freqs")}
     sd = toto._map_state_dict_keys(sd, True)  # hub spelling: mlp.0.w12 / mlp.0.w3
     save_file(sd, str(out / "model.safetensors"))
-    cfg = dict(patch_size=hp["patch_size"], stride=hp["patch_size"], embed_dim=hp["embed_dim"],
-               num_layers=hp["num_layers"], num_heads=hp["num_heads"], mlp_hidden_dim=hp["mlp_hidden_dim"],
-               dropout=0.1, spacewise_every_n_layers=hp["spacewise_every_n_layers"], spacewise_first=False,
-               scaler_cls="<class 'model.scaler.CausalPatchStdMeanScaler'>",
-               output_distribution_classes=["<class 'model.distribution.MixtureOfStudentTsOutput'>"],
-               output_distribution_kwargs={"k_components": hp["k_components"]},
-               use_memory_efficient_attention=True, stabilize_with_global=True, scale_factor_exponent=10.0)
+    cfg = hub_config(hp, memory_efficient=True)
     (out / "config.json").write_text(json.dumps(cfg, indent=1))
 
 
