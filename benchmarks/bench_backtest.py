@@ -22,11 +22,11 @@ import jax
 import numpy as np
 
 from jaxsim import forecasters
-from jaxsim.engine import backtest
-from jaxsim.data import Prices, load_prices
-from jaxsim.forecasters import StockArrays
-from jaxsim.models.toto import TOTO_BASE, init_toto
-from jaxsim.windows import ForecastGrid, context_groups
+from jaxsim.engine.program import backtest
+from jaxsim.data.prices import Prices, load_prices
+from jaxsim.forecast import StockArrays
+from jaxsim.models.toto.model import TOTO_BASE, init_toto
+from jaxsim.forecast.grid import ForecastGrid, context_groups
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "daily"
 

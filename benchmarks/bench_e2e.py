@@ -84,7 +84,7 @@ def ref(cmd: list[str], timeout=7200) -> dict:
 
 def weights(config: str, work: Path):
     """Hub folder from the reference venv + jaxsim conversion (cached in ``work``)."""
-    from jaxsim.models.toto_checkpoint import convert_toto_checkpoint, load_toto
+    from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
 
     hub, dst = work / f"hub-{config}", work / "jaxsim"
     if not (hub / "model.safetensors").exists():
@@ -99,8 +99,9 @@ def jax_side(prices, config, params, sims, samples, repeats):
     """Time the public backtest() call: first call (compile + run) and warm calls."""
     import jax
 
-    from jaxsim import bench, bench_suites
-    from jaxsim.engine import backtest
+    from jaxsim.bench import harness as bench
+    from jaxsim.bench import suites as bench_suites
+    from jaxsim.engine.program import backtest
 
     fc = bench_suites.toto_forecaster(config, num_samples=samples, params=params, dtype=ARGS.dtype)
     with bench_suites._precision(ARGS.dtype):
@@ -111,7 +112,7 @@ def jax_side(prices, config, params, sims, samples, repeats):
 
 def plot(path, rows, ratio, base, env):
     """Bar chart of the rows (log seconds); extrapolated reference bars are hatched and labelled."""
-    from jaxsim import bench
+    from jaxsim.bench import harness as bench
 
     labels = [f"{x['side'].split(' (')[0].replace(' backtest() warm', '')}\n{x['setting']}" for x in rows]
     notes = [("extrapolated " if "EXTRA" in x["kind"] else "") + f"{x['seconds']:.3g} s" for x in rows]
@@ -126,9 +127,9 @@ def main() -> None:
         saved = json.loads((Path(ARGS.out) / "e2e.json").read_text())
         plot(Path(ARGS.out) / "e2e.png", saved["rows"], saved["ratio"], saved["base"], saved["env"])
         return
-    from jaxsim import bench
-    from jaxsim.data import load_prices
-    from jaxsim.models.toto import TOTO_BASE
+    from jaxsim.bench import harness as bench
+    from jaxsim.data.prices import load_prices
+    from jaxsim.models.toto.model import TOTO_BASE
 
     a = ARGS
     out, work = Path(a.out), Path(a.work)
@@ -182,7 +183,7 @@ def main() -> None:
         rb = ref(["run", "--checkpoint", str(bhub), "--csv", a.csv, "--sims", str(a.sims), "--samples",
                   str(a.samples), "--spb", str(a.spb), "--threads", str(a.threads or 2),
                   "--max-calls", str(a.base_calls)])
-        from jaxsim.models.toto_checkpoint import convert_toto_checkpoint, load_toto
+        from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
 
         if not (work / "jaxsim" / "hub-base" / "params.safetensors").exists():
             convert_toto_checkpoint(bhub, work / "jaxsim", name="hub-base")

@@ -26,8 +26,8 @@ import jax
 import numpy as np
 import pandas as pd
 
-from jaxsim.models.kronos_checkpoint import load_kronos
-from jaxsim.models.kronos_predict import frame_to_features, predict, time_features
+from jaxsim.models.kronos.checkpoint import load_kronos
+from jaxsim.models.kronos.predict import frame_to_features, predict, time_features
 
 ROOT = Path(__file__).resolve().parents[1]
 

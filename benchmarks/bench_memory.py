@@ -1,4 +1,4 @@
-"""Peak memory of a chunked multi-stock run (jaxsim.runs.run_many) with a small model.
+"""Peak memory of a chunked multi-stock run (jaxsim.engine.runs.run_many) with a small model.
 
 Builds S synthetic stocks as CSV files (block-bootstrap resamples of the real daily series in
 ../shared/data/daily when present, else random walks), then runs ``run_many`` over them in a fresh
@@ -89,12 +89,12 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
     import jax
     from jaxsim import forecasters
-    from jaxsim.runs import run_many
+    from jaxsim.engine.runs import run_many
     cfg = json.loads(sys.argv[1])
     if cfg["model"] == "naive":
         f = forecasters.naive()
     else:  # a tiny random Toto: 2 layers, width 64, patch 16
-        from jaxsim.models.toto import TotoConfig, init_toto
+        from jaxsim.models.toto.model import TotoConfig, init_toto
         c = TotoConfig(patch_size=16, embed_dim=64, num_layers=2, num_heads=4, mlp_hidden_dim=128,
                        spacewise_every_n_layers=2, k_components=4)
         f = forecasters.toto(config=c, params=init_toto(c, jax.random.key(0)), num_samples=cfg["samples"])

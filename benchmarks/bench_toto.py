@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jaxsim.models.toto import TOTO_BASE, init_toto, toto_forward  # noqa: E402
-from jaxsim.models.toto_forecast import forecast, mixture_mean, Mixture  # noqa: E402
+from jaxsim.models.toto.model import TOTO_BASE, init_toto, toto_forward# noqa: E402
+from jaxsim.models.toto.forecast import forecast, mixture_mean, Mixture# noqa: E402
 
 
 def timed(fn, reps):

@@ -5,10 +5,10 @@ low moves; predictions from a trailing-mean forecaster plus Gaussian noise; MaxD
 quantities of spec 5.7 step 3), and for both objectives (entry/exit P=1, always-on P=2) and both
 eod modes compares the exact objective reached by
 
-* ours   : ``jaxsim.optimize.optax_optimizer()`` (defaults), one jitted vmapped call per setting,
+* ours   : ``jaxsim.optimize.multipliers.optax_optimizer()`` (defaults), one jitted vmapped call per setting,
 * DIRECT : ``scipy.optimize.direct`` locally biased, maxfun 500 (entry/exit) / 240 (always-on),
   bounds +-0.03, other defaults, on a float32 numpy PF (bit-identical to the original's on golden C),
-* exact  : ``jaxsim.optimize.exact_optimizer()``.
+* exact  : ``jaxsim.optimize.multipliers.exact_optimizer()``.
 
 Writes a markdown table (stdout and ``--out``). scipy is needed (test extra).
 
@@ -80,7 +80,7 @@ def sample_cases(n, *, seed=0, daily_dir=DAILY, noise=0.5):
 
 
 def pf_numpy(c, h, hp, l, lp, q, close_at_eod, fee=np.float32(0.0005)):
-    """float32 numpy PF (spec 5.9), identical to jaxsim.profit.profit_values; for the DIRECT loop."""
+    """float32 numpy PF (spec 5.9), identical to jaxsim.sim.profit.profit_values; for the DIRECT loop."""
     hp = np.clip(hp, np.float32(0), np.float32(10))
     lp = np.clip(lp, np.float32(-1), np.float32(0))
     ql, qs = np.clip(q, 0, 10), np.clip(q, -10, 0)
@@ -109,7 +109,7 @@ def direct_solve(c, h, hp, l, lp, q, *, close_at_eod, maxfun):
 def run_ours_and_exact(cases, key, close_at_eod, optimizer=None):
     """Jitted, vmapped: (ours (n, 2), exact (n, 2), J ours (n,), J exact (n,), seconds ours)."""
     import jax
-    from jaxsim import optimize as O
+    from jaxsim.optimize import multipliers as O
 
     ours = optimizer or O.optax_optimizer()
     ex = O.exact_optimizer()

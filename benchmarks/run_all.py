@@ -7,7 +7,7 @@ Each benchmark runs in its own process (own XLA flags, memory returned between t
 ``--out`` (default ``benchmarks/results``):
 
 * ``bench_e2e.py``: jaxsim vs the original's Toto call pattern (needs the reference venv);
-* ``jaxsim bench scaling`` (:func:`jaxsim.bench_suites.scaling_suite`): time / memory sweeps;
+* ``jaxsim bench scaling`` (:func:`jaxsim.bench.suites.scaling_suite`): time / memory sweeps;
 * ``bench_optimizer.py`` and ``optimizer_quality.py``: the MaxDiff optimisers against DIRECT (written to
   ``optimizer_bench.md`` / ``optimizer_quality.md``; ``optimizer.md`` is the optimizer helper's own write-up);
 * the other helpers' scripts when present (``bench_backtest.py``, ``bench_kronos.py``, ``bench_toto.py``):
@@ -38,7 +38,7 @@ def jobs(a) -> dict[str, dict]:
     out = str(a.out)
     table = {
         "e2e": dict(cmd=[PY, str(HERE / "bench_e2e.py"), "--out", out, "--dtype", a.dtype, *q], md="e2e.md"),
-        "scaling": dict(cmd=[PY, "-m", "jaxsim.cli", "bench", "scaling", "--out", out, "--dtype", a.dtype, *q],
+        "scaling": dict(cmd=[PY, "-m", "jaxsim.cli.app", "bench", "scaling", "--out", out, "--dtype", a.dtype, *q],
                         md="scaling.md", quiet=True),
         "optimizer": dict(cmd=[PY, str(HERE / "bench_optimizer.py"), "--sims", "10" if a.quick else "50",
                                "--repeats", "1" if a.quick else "5"], md="optimizer_bench.md", capture=True),
@@ -142,7 +142,7 @@ def write_readme(out: Path, statuses: dict[str, dict], quick: bool) -> Path:
              "sides; Base: the reference's measured per-call time x its call count, labelled EXTRAPOLATED.\n"
              "- **Scaling** (`jaxsim bench scaling`): one compiled walk-forward program per row; compile and warm "
              "run separately; XLA's memory accounting of the program; Toto FLOPs per forward from the config "
-             "(`jaxsim.bench.toto_forward_flops`, 2 FLOP per MAC, anchors.md 4.2; checked against XLA's own cost "
+             "(`jaxsim.bench.harness.toto_forward_flops`, 2 FLOP per MAC, anchors.md 4.2; checked against XLA's own cost "
              "analysis in `tests/test_bench.py`) against the device's dense matmul peak measured in the same run.\n"
              "- **Optimizers**: the jitted MaxDiff multiplier optimisers against the original's scipy DIRECT loop "
              "(time and objective reached); the optimizer helper's 1000-case write-up is "

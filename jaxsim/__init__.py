@@ -8,13 +8,13 @@ Public names:
 * :func:`load_prices`, :class:`Prices`: daily OHLC(V) from CSV/Parquet/DataFrame, validated.
 * :func:`sample`, :func:`available_samples`: bundled public-domain sample series (offline).
 * :func:`backtest`, :func:`backtest_many`, :class:`BacktestResult`: the one-call walk-forward backtest
-  of one stock or many (:mod:`jaxsim.engine`, :mod:`jaxsim.report`).
+  of one stock or many (:mod:`jaxsim.engine.program`, :mod:`jaxsim.engine.result`).
 * :func:`run_many`, :class:`RunReport`: resumable, chunked multi-stock runs that write each stock's
-  results atomically (:mod:`jaxsim.runs`).
-* :mod:`jaxsim.forecasters`: ``naive()``, ``historical_mean()``, ``toto(dir)``, ``kronos(dir, tok)``,
+  results atomically (:mod:`jaxsim.engine.runs`).
+* :mod:`jaxsim.forecasters` (the package :mod:`jaxsim.forecast`): ``naive()``, ``historical_mean()``, ``toto(dir)``, ``kronos(dir, tok)``,
   ``from_function(fn)``, ``default()`` (the embedded model).
 * :func:`tune_multipliers`, :func:`optax_optimizer`, :func:`exact_optimizer`,
-  :func:`surrogate_objective`: MaxDiff multiplier optimisation (:mod:`jaxsim.optimize`).
+  :func:`surrogate_objective`: MaxDiff multiplier optimisation (:mod:`jaxsim.optimize.multipliers`).
 * :mod:`jaxsim.errors`: the typed errors (``JaxsimError``, ``PriceDataError``, ...).
 """
 
@@ -24,23 +24,25 @@ from jaxsim import errors as errors
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it (imported on first attribute access); a name equal to the
-# module's last component is the module itself
+# public name -> module that defines it (imported on first attribute access)
 _LAZY = {
-    "Prices": "jaxsim.data",
-    "load_prices": "jaxsim.data",
-    "sample": "jaxsim.data",
-    "available_samples": "jaxsim.data",
-    "backtest": "jaxsim.engine",
-    "backtest_many": "jaxsim.engine",
-    "BacktestResult": "jaxsim.report",
-    "forecasters": "jaxsim.forecasters",
-    "run_many": "jaxsim.runs",
-    "RunReport": "jaxsim.runs",
-    "tune_multipliers": "jaxsim.optimize",
-    "optax_optimizer": "jaxsim.optimize",
-    "exact_optimizer": "jaxsim.optimize",
-    "surrogate_objective": "jaxsim.optimize",
+    "Prices": "jaxsim.data.prices",
+    "load_prices": "jaxsim.data.prices",
+    "sample": "jaxsim.data.prices",
+    "available_samples": "jaxsim.data.prices",
+    "backtest": "jaxsim.engine.program",
+    "backtest_many": "jaxsim.engine.program",
+    "BacktestResult": "jaxsim.engine.result",
+    "run_many": "jaxsim.engine.runs",
+    "RunReport": "jaxsim.engine.runs",
+    "tune_multipliers": "jaxsim.optimize.multipliers",
+    "optax_optimizer": "jaxsim.optimize.multipliers",
+    "exact_optimizer": "jaxsim.optimize.multipliers",
+    "surrogate_objective": "jaxsim.optimize.multipliers",
+}
+# public name -> module that IS the value (``jaxsim.forecasters.toto(...)``)
+_LAZY_MODULES = {
+    "forecasters": "jaxsim.forecast",
 }
 
 __all__ = ["Prices", "load_prices", "sample", "available_samples", "errors", "backtest", "backtest_many",
@@ -49,14 +51,15 @@ __all__ = ["Prices", "load_prices", "sample", "available_samples", "errors", "ba
 
 
 def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(_LAZY_MODULES[name])
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
         raise AttributeError(f"module 'jaxsim' has no attribute {name!r}")
-    imported = importlib.import_module(module)
-    value = imported if module.rsplit(".", 1)[-1] == name else getattr(imported, name)
     globals()[name] = value  # cache: later lookups skip __getattr__
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))

@@ -4,6 +4,8 @@ Every error names the problem (and, for price data, the offending rows) so that 
 turns into silent garbage. All inherit from :class:`JaxsimError`, which is a ``ValueError``.
 """
 
+__all__ = ["JaxsimError", "PriceDataError", "InsufficientHistoryError", "CheckpointError", "ConfigError"]
+
 
 class JaxsimError(ValueError):
     """Base class of every error jaxsim raises on purpose."""

@@ -32,9 +32,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import jaxsim
-from jaxsim import registry
+from jaxsim.models import registry
 from jaxsim import forecasters
-from jaxsim.engine import backtest
+from jaxsim.engine.program import backtest
 
 print("jaxsim", jaxsim.__version__, "| jax", jax.__version__, "| devices:", jax.devices())
 

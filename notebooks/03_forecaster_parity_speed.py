@@ -33,10 +33,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsim import forecasters, registry
-from jaxsim.models.toto import toto_forward
-from jaxsim.models.toto_checkpoint import convert_toto_checkpoint, load_toto
-from jaxsim.models.toto_forecast import forecast, mixture_mean, next_step_mixture, sample_mixture
+from jaxsim import forecasters
+from jaxsim.models import registry
+from jaxsim.models.toto.model import toto_forward
+from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
+from jaxsim.models.toto.forecast import forecast, mixture_mean, next_step_mixture, sample_mixture
 
 FIXTURES = Path("..") / "tests" / "fixtures" / "toto"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxsim.models.kronos_checkpoint import load_kronos
+from jaxsim.models.kronos.checkpoint import load_kronos
 
 FIX = Path(__file__).parent / "fixtures" / "kronos"
 

@@ -86,7 +86,7 @@ def synthetic_frame(n: int, seed: int, *, level: float = 50.0, vol: float = 0.02
 
 
 def synthetic_prices(symbol: str, n: int = 120, seed: int = 0, **kw):
-    from jaxsim.data import load_prices
+    from jaxsim.data.prices import load_prices
 
     return load_prices(synthetic_frame(n, seed, **kw), symbol=symbol)
 

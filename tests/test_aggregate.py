@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim.aggregate import AggregationSpec, aggregate, band, parse_aggregation
+from jaxsim.forecast.aggregate import AggregationSpec, aggregate, band, parse_aggregation
 from jaxsim.errors import ConfigError
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
@@ -119,6 +119,6 @@ def test_jit_and_vmap_over_leading_axes():
 def test_docstring_examples():
     import doctest
 
-    import jaxsim.aggregate
+    import jaxsim.forecast.aggregate
 
-    assert doctest.testmod(jaxsim.aggregate).failed == 0
+    assert doctest.testmod(jaxsim.forecast.aggregate).failed == 0

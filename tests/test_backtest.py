@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 
 from jaxsim import forecasters
-from jaxsim.aggregate import aggregate, band
-from jaxsim.engine import backtest, backtest_many, trace_count
-from jaxsim.data import Prices, load_prices
+from jaxsim.forecast.aggregate import aggregate, band
+from jaxsim.engine.program import backtest, backtest_many, trace_count
+from jaxsim.data.prices import Prices, load_prices
 from jaxsim.errors import InsufficientHistoryError
-from jaxsim.forecasters import TARGET_IDS, Forecast, Forecaster, register_forecaster
-from jaxsim.optimize import grid_optimizer
-from jaxsim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
-from jaxsim.walk_forward import FIT_LAG
+from jaxsim.forecast import TARGET_IDS, Forecast, Forecaster, register_forecaster
+from jaxsim.optimize.multipliers import grid_optimizer
+from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
+from jaxsim.engine.walk_forward import FIT_LAG
 
 N = 8
 S = 32
@@ -217,7 +217,7 @@ def test_many_stocks_sharded_over_4_devices_equal_single_stock_calls(aem, alny, 
 
 
 def test_cli_backtest_prints_the_summary_and_writes_results(daily_dir, tmp_path, capsys):
-    from jaxsim.cli import main
+    from jaxsim.cli.app import main
 
     out = tmp_path / "res"
     code = main(["backtest", "--csv", str(daily_dir / "AEM.csv"), "--model", "naive", "--sims", str(N),

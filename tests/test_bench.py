@@ -1,4 +1,4 @@
-"""Smoke tests of the benchmark harness (jaxsim.bench, jaxsim.bench_suites) at tiny sizes.
+"""Smoke tests of the benchmark harness (jaxsim.bench.harness, jaxsim.bench.suites) at tiny sizes.
 
 Structure and numbers (FLOP counts, memory accounting, table text) are asserted; timings never are.
 """
@@ -12,8 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim import bench, bench_suites
-from jaxsim.models.toto import TOTO_BASE, TotoConfig, count_params, init_toto
+from jaxsim.bench import harness as bench
+from jaxsim.bench import suites as bench_suites
+from jaxsim.models.toto.model import TOTO_BASE, TotoConfig, count_params, init_toto
 
 TINY = TotoConfig(patch_size=16, embed_dim=32, num_layers=2, num_heads=2, mlp_hidden_dim=64,
                   spacewise_every_n_layers=2, k_components=3)
@@ -40,7 +41,7 @@ def test_reference_call_flops_is_samples_times_full_forward():
 
 
 def test_flop_count_agrees_with_xla_cost_analysis():
-    from jaxsim.models.toto_forecast import next_step_mixture
+    from jaxsim.models.toto.forecast import next_step_mixture
 
     params = init_toto(TINY, jax.random.key(0))
     program = jax.jit(lambda p, c, v: next_step_mixture(p, TINY, c, v))
@@ -96,7 +97,7 @@ def test_plots_write_png(tmp_path):
 
 
 def test_backtest_stats_counts_contexts_and_flops():
-    from jaxsim.data import sample
+    from jaxsim.data.prices import sample
 
     prices = sample("AAPL")
     fc = bench_suites.toto_forecaster(TINY, num_samples=8)
@@ -108,7 +109,7 @@ def test_backtest_stats_counts_contexts_and_flops():
 
 
 def test_cli_bench_parser():
-    from jaxsim.cli import build_parser, cmd_bench
+    from jaxsim.cli.app import build_parser, cmd_bench
 
     args = build_parser().parse_args(["bench", "scaling", "--quick", "--out", "x", "--dtype", "bfloat16"])
     assert args.func is cmd_bench and args.suite == "scaling" and args.quick and args.dtype == "bfloat16"

@@ -20,7 +20,7 @@ from safetensors.numpy import load_file, save_file
 from jaxsim import forecasters
 from jaxsim.errors import CheckpointError
 from jaxsim.models import weights
-from jaxsim.models.toto_checkpoint import convert_toto_checkpoint, load_toto
+from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TOTO_HUB = FIXTURES / "toto" / "checkpoint"
@@ -178,7 +178,7 @@ def _toto_convert(src, dst_root):
 
 CONVERTERS = {"toto": (TOTO_HUB, _toto_convert, load_toto)}
 try:  # the Kronos converter lands on its own branch
-    from jaxsim.models import kronos_checkpoint as kc
+    from jaxsim.models.kronos import checkpoint as kc
 except ImportError:  # pragma: no cover
     kc = None
 if kc is not None:
@@ -260,7 +260,7 @@ def test_converter_rejects_corrupt_source_and_writes_nothing(tmp_path, converted
 
 
 def test_toto_sha256_mismatch_with_the_published_hash(tmp_path, monkeypatch):
-    import jaxsim.models.toto_checkpoint as tc
+    import jaxsim.models.toto.checkpoint as tc
 
     monkeypatch.setitem(tc.KNOWN_SHA256, "conv", "0" * 64)
     with pytest.raises(CheckpointError, match="differs from the published"):

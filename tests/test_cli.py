@@ -1,10 +1,10 @@
-"""jaxsim.cli: `data show`, `data samples`, backtest flags; run in-process through main([...])."""
+"""jaxsim.cli.app: `data show`, `data samples`, backtest flags; run in-process through main([...])."""
 
 import sys
 
 import pytest
 
-from jaxsim.cli import _load_series, build_parser, main, run_backtest
+from jaxsim.cli.app import _load_series, build_parser, main, run_backtest
 
 GOOD = """Date,Open,High,Low,Close,Volume
 2020-01-02,10.0,11.0,9.5,10.5,1000
@@ -115,7 +115,7 @@ def test_backtest_series_selection(tmp_path):
 
 
 def test_backtest_without_engine_says_so(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "jaxsim.engine", None)  # makes the lazy import fail
+    monkeypatch.setitem(sys.modules, "jaxsim.engine.program", None)  # makes the lazy import fail
     code = run_backtest(build_parser().parse_args(["backtest"]))
     assert code == 2
     assert capsys.readouterr().err.startswith("error: the backtest engine is not available")

@@ -1,4 +1,4 @@
-"""jaxsim.data (and its private helper jaxsim._price_table): loading, validation, cleaning, samples."""
+"""jaxsim.data.prices (and its private helper jaxsim.data.table): loading, validation, cleaning, samples."""
 
 import csv
 import gzip
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxsim
-from jaxsim.data import Prices, check_history, describe_prices, load_prices, required_rows
+from jaxsim.data.prices import Prices, check_history, describe_prices, load_prices, required_rows
 from jaxsim.errors import ConfigError, InsufficientHistoryError, JaxsimError, PriceDataError
 
 GOOD = """Date,Open,High,Low,Close,Volume
@@ -228,7 +228,7 @@ def test_structural_errors(tmp_path):
 
 def test_open_outside_range_is_a_warning_not_an_error(tmp_path, caplog):
     path = _write(tmp_path, _mutate(3, "2020-01-03,12.0,11.5,10.0,11.0,1100"))
-    with caplog.at_level(logging.WARNING, logger="jaxsim.data"):
+    with caplog.at_level(logging.WARNING, logger="jaxsim.data.prices"):
         p = load_prices(path)
     assert len(p) == 5
     assert "Open outside [Low, High] in 1 row: 2020-01-03 (line 3)" in caplog.text
@@ -310,7 +310,7 @@ def test_check_history_boundary():
 
 def test_sample_aapl_matches_file_and_split_is_raw():
     p = jaxsim.sample("aapl")
-    rows = _raw_rows(Path(jaxsim.__file__).parent / "sample_data" / "AAPL.csv.gz")
+    rows = _raw_rows(Path(jaxsim.__file__).parent / "data" / "sample_data" / "AAPL.csv.gz")
     assert p.symbol == "AAPL" and len(p) == len(rows) == 3270
     assert (str(p.dates[0]), str(p.dates[-1])) == ("2000-03-01", "2013-03-01")
     assert p.close[0] == np.float32(130.31) and p.close[-1] == np.float32(430.47)
@@ -319,7 +319,7 @@ def test_sample_aapl_matches_file_and_split_is_raw():
 
 
 def test_sample_adjusted_scales_by_adj_close():
-    rows = _raw_rows(Path(jaxsim.__file__).parent / "sample_data" / "GOOG.csv.gz")
+    rows = _raw_rows(Path(jaxsim.__file__).parent / "data" / "sample_data" / "GOOG.csv.gz")
     p = jaxsim.sample("GOOG", adjusted=True)
     adj = np.array([r["Adj Close"] for r in rows], float)
     factor = adj / np.array([r["Close"] for r in rows], float)

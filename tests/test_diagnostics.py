@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jaxsim import diagnostics as dg
+from jaxsim.sim import diagnostics as dg
 
 
 def prices(rng, n=22):

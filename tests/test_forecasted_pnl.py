@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from jaxsim import forecasters
-from jaxsim.forecasted_pnl import FEW_DRAWS, PNL_KEY_SALT, forecasted_pnl
-from jaxsim.forecasters import Forecast, Forecaster, register_forecaster
-from jaxsim.report import STRATEGIES
+from jaxsim.engine.forecasted_pnl import FEW_DRAWS, PNL_KEY_SALT, forecasted_pnl
+from jaxsim.forecast import Forecast, Forecaster, register_forecaster
+from jaxsim.engine.result import STRATEGIES
 
 S = 512
 KEY = jax.random.key(7)
@@ -130,8 +130,8 @@ def test_batch_of_stocks_equals_one_stock_at_a_time():
 
 
 def test_tiny_random_toto_pads_each_series_to_its_patch_multiple():
-    from jaxsim.models import toto as toto_model
-    from jaxsim.models import toto_forecast
+    from jaxsim.models.toto import model as toto_model
+    from jaxsim.models.toto import forecast as toto_forecast
 
     config = toto_model.TOTO_SMALL  # patch 8: 10 values are left-padded to 16
     params = jax.jit(toto_model.init_toto, static_argnums=0)(config, jax.random.key(1))
@@ -161,10 +161,10 @@ def test_tiny_random_toto_pads_each_series_to_its_patch_multiple():
 
 
 def test_backtest_broadcasts_forecasted_pnl_and_reports_forecast_ret(daily_dir):
-    from jaxsim.data import load_prices
-    from jaxsim.engine import backtest
-    from jaxsim.forecasted_pnl import strategy_series
-    from jaxsim.optimize import grid_optimizer
+    from jaxsim.data.prices import load_prices
+    from jaxsim.engine.program import backtest
+    from jaxsim.engine.forecasted_pnl import strategy_series
+    from jaxsim.optimize.multipliers import grid_optimizer
 
     aem = load_prices(daily_dir / "AEM.csv", symbol="AEM")
     opt = grid_optimizer(11)

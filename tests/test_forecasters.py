@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from jaxsim import forecasters
-from jaxsim.forecasters import TARGET_IDS, Forecast, Forecaster, StockArrays, register_forecaster
-from jaxsim.windows import ForecastGrid
+from jaxsim.forecast import TARGET_IDS, Forecast, Forecaster, StockArrays, register_forecaster
+from jaxsim.forecast.grid import ForecastGrid
 
 
 def _stock(n_rows, seed=0):
@@ -109,8 +109,8 @@ def test_forecasters_are_pytrees_with_static_config():
 
 
 def test_batched_toto_equals_one_context_at_a_time():
-    from jaxsim.models import toto as toto_model
-    from jaxsim.models import toto_forecast
+    from jaxsim.models.toto import model as toto_model
+    from jaxsim.models.toto import forecast as toto_forecast
 
     config = toto_model.TOTO_SMALL  # patch 8: the contexts span two padded lengths
     params = jax.jit(toto_model.init_toto, static_argnums=0)(config, jax.random.key(1))  # faster than eager

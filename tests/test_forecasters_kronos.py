@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from jaxsim.errors import ConfigError
-from jaxsim.forecasters import StockArrays
-from jaxsim.forecasters_kronos import kronos
-from jaxsim.models.kronos import KRONOS_MINI, TOKENIZER_2K, init_kronos, init_tokenizer
-from jaxsim.models.kronos_checkpoint import KronosBundle
-from jaxsim.models.kronos_predict import predict, time_features
-from jaxsim.windows import ForecastGrid
+from jaxsim.forecast import StockArrays
+from jaxsim.forecast.kronos_forecaster import kronos
+from jaxsim.models.kronos.model import KRONOS_MINI, TOKENIZER_2K, init_kronos, init_tokenizer
+from jaxsim.models.kronos.checkpoint import KronosBundle
+from jaxsim.models.kronos.predict import predict, time_features
+from jaxsim.forecast.grid import ForecastGrid
 
 T = 40
 LOOKBACK = 12

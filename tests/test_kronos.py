@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim.models.kronos import (KRONOS_BASE, KRONOS_MINI, KRONOS_SMALL, TOKENIZER_2K, TOKENIZER_BASE,
-                                  Kronos, KronosTokenizer, apply_rope, codes_to_ids, count_params,
-                                  empty_kv, ids_to_codes, init_kronos, init_tokenizer)
+from jaxsim.models.kronos.model import (KRONOS_BASE, KRONOS_MINI, KRONOS_SMALL, TOKENIZER_2K, TOKENIZER_BASE,
+                                        Kronos, KronosTokenizer, apply_rope, codes_to_ids, count_params,
+                                        empty_kv, ids_to_codes, init_kronos, init_tokenizer)
 
 from kronos_helpers import FIX, bundle, unit  # noqa: E402,F401  (pytest fixtures)
 

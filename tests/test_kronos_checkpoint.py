@@ -10,8 +10,8 @@ from safetensors.numpy import load_file, save_file
 
 from jaxsim.errors import CheckpointError
 from jaxsim.models import weights
-from jaxsim.models.kronos import KRONOS_MINI, TOKENIZER_2K
-from jaxsim.models.kronos_checkpoint import convert_kronos_checkpoint, load_kronos
+from jaxsim.models.kronos.model import KRONOS_MINI, TOKENIZER_2K
+from jaxsim.models.kronos.checkpoint import convert_kronos_checkpoint, load_kronos
 
 FIX = Path(__file__).parent / "fixtures" / "kronos"
 

@@ -15,8 +15,8 @@ import pytest
 from scipy import stats
 
 from jaxsim.errors import ConfigError, PriceDataError
-from jaxsim.models.kronos_predict import (_predict, filter_logits, frame_to_features, future_dates,
-                                          normalize, predict, time_features)
+from jaxsim.models.kronos.predict import (_predict, filter_logits, frame_to_features, future_dates, normalize,
+                                          predict, time_features)
 
 from kronos_helpers import FIX, bundle, unit  # noqa: E402,F401  (pytest fixtures)
 COLS = ("open", "high", "low", "close", "volume", "amount")

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim.metrics import DEFAULT_SPREAD, evaluate_daily_returns, evaluate_signals, signal_cost
+from jaxsim.sim.metrics import DEFAULT_SPREAD, evaluate_daily_returns, evaluate_signals, signal_cost
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 D = GOLDEN["D_strategies"]

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxsim import optimize as O
+from jaxsim.optimize import multipliers as O
 from jaxsim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -40,8 +40,8 @@ def test_import_is_light_and_reads_no_data_files():
 
 
 def test_data_layer_and_cli_do_not_import_jax():
-    r = _probe("jaxsim.load_prices; jaxsim.sample; import jaxsim.cli")
-    assert "jaxsim.data" in r["modules"] and "jaxsim.cli" in r["modules"]
+    r = _probe("jaxsim.load_prices; jaxsim.sample; import jaxsim.cli.app")
+    assert "jaxsim.data.prices" in r["modules"] and "jaxsim.cli.app" in r["modules"]
     assert "jax" not in r["modules"] and "flax" not in r["modules"]
 
 
@@ -62,14 +62,14 @@ def test_metadata_matches_pyproject():
     assert meta["project"]["scripts"]["jaxsim"] == "jaxsim.cli:main"
     assert "pytest>=8" in meta["project"]["optional-dependencies"]["test"]
     assert any(d.startswith("jax[cuda12]") for d in meta["project"]["optional-dependencies"]["cuda"])
-    out = subprocess.run([sys.executable, "-m", "jaxsim.cli", "--version"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "jaxsim.cli.app", "--version"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"jaxsim {jaxsim.__version__}"
 
 
 def test_sample_files_match_provenance():
     """Every bundled file is listed in PROVENANCE.md with its true sha256 and row count."""
-    data = files("jaxsim") / "sample_data"
+    data = files("jaxsim.data") / "sample_data"
     provenance = (data / "PROVENANCE.md").read_text()
     assert "public domain" in provenance.lower() and "bokeh-sampledata" in provenance
     table = re.findall(r"^\| `(\w+)\.csv\.gz` \| [^|]+ \| ([\d,]+) \|.*`([0-9a-f]{64})` \|$", provenance, re.M)

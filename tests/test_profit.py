@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from jaxsim import profit
-from jaxsim.profit import profit_values, total_profit
+from jaxsim.sim import profit
+from jaxsim.sim.profit import profit_values, total_profit
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 ARGS = ("close", "high", "high_pred", "low", "low_pred")

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jaxsim import errors
-from jaxsim.engine import backtest
-from jaxsim.data import Prices, load_prices, required_rows
+from jaxsim.engine.program import backtest
+from jaxsim.data.prices import Prices, load_prices, required_rows
 from reliability_helpers import CAP, EVENTS, HIST, N_SIMS, NAIVE, SAMPLED, non_finite_fields, synthetic_frame
 
 PROPS = settings(deadline=None, max_examples=int(os.environ.get("JAXSIM_PROP_EXAMPLES", 25)),

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxsim import cli, registry
+from jaxsim.cli import app as cli
+from jaxsim.models import registry
 from jaxsim.errors import CheckpointError, ConfigError
 from jaxsim.models import weights
 from toto_helpers import FIXTURES
@@ -150,7 +151,7 @@ def test_wheel_ships_the_manifest_and_embedded_model(tmp_path):
     assert "jaxsim/bundled_weights/manifest.json" in names
     assert {base + f for f in ("config.json", "params.safetensors", "manifest.json", "MODEL_CARD.md",
                                 "training.json")} <= names
-    assert "jaxsim/registry.py" in names and "jaxsim/sample_data/AAPL.csv.gz" in names
+    assert "jaxsim/models/registry.py" in names and "jaxsim/data/sample_data/AAPL.csv.gz" in names
 
 
 def test_kronos_hub_folders_verify_and_convert(tmp_path):

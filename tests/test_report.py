@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jaxsim.report import STRATEGIES, BacktestResult, best_strategy, equity_curves, summary_frame
+from jaxsim.engine.result import STRATEGIES, BacktestResult, best_strategy, equity_curves, summary_frame
 
 N = 5
 

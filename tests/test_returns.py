@@ -6,7 +6,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxsim.returns import return_transform, target_frame, validation_block, window_returns
+from jaxsim.sim.returns import return_transform, target_frame, validation_block, window_returns
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 
@@ -57,6 +57,6 @@ def test_jit_and_vmap():
 def test_docstring_examples():
     import doctest
 
-    import jaxsim.returns
+    import jaxsim.sim.returns
 
-    assert doctest.testmod(jaxsim.returns).failed == 0
+    assert doctest.testmod(jaxsim.sim.returns).failed == 0

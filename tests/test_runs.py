@@ -15,9 +15,9 @@ import jax
 import jaxsim
 import pytest
 
-from jaxsim import runs
+from jaxsim.engine import runs
 from jaxsim.errors import ConfigError
-from jaxsim.runs import DONE, MANIFEST, is_complete, read_manifest, run_many, stock_key
+from jaxsim.engine.runs import DONE, MANIFEST, is_complete, read_manifest, run_many, stock_key
 from reliability_helpers import CAP, N_SIMS, SAMPLED, assert_records_close, synthetic_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,8 +85,8 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
 
 
 def test_stock_result_equals_a_single_backtest_with_its_key(tmp_path):
-    from jaxsim.engine import backtest
-    from jaxsim.data import load_prices
+    from jaxsim.engine.program import backtest
+    from jaxsim.data.prices import load_prices
 
     paths = _write_csvs(tmp_path / "data", SYMBOLS[:2])
     run_many(paths, tmp_path / "run", key=jax.random.key(9), **OPTIONS)
@@ -124,7 +124,7 @@ def test_bad_stocks_fail_alone_and_are_retried(tmp_path):
 
 
 def test_a_failing_chunk_is_retried_stock_by_stock(tmp_path, monkeypatch):
-    import jaxsim.engine as bt
+    import jaxsim.engine.program as bt
 
     real = bt.backtest_many
 
@@ -203,7 +203,7 @@ def test_corrupt_manifest_and_incomplete_done_file_are_reported(tmp_path):
 _KILL_SCRIPT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from jaxsim.runs import run_many
+    from jaxsim.engine.runs import run_many
     from reliability_helpers import CAP, N_SIMS, SAMPLED
     paths = sorted(Path(sys.argv[1]).glob("*.csv"))
     run_many(paths, sys.argv[2], forecaster=SAMPLED, chunk_size=4, n_sims=N_SIMS, max_context=CAP,
@@ -240,7 +240,7 @@ def test_killed_process_resumes(tmp_path):
 
 
 def test_cli_symbols_run_is_resumable(tmp_path, capsys):
-    from jaxsim.cli import main
+    from jaxsim.cli.app import main
 
     _write_csvs(tmp_path / "data", SYMBOLS[:3])
     argv = ["backtest", "--symbols", "AAA,BBB,CCC", "--data-dir", str(tmp_path / "data"), "--out",
@@ -265,7 +265,7 @@ def test_stocks_stream_through_in_chunks(tmp_path, monkeypatch):
     import gc
     import weakref
 
-    import jaxsim.engine as bt
+    import jaxsim.engine.program as bt
 
     alive, peak, batches = weakref.WeakSet(), {"n": 0}, []
     real_load, real_many = runs._load, bt.backtest_many

@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim import strategies as S
+from jaxsim.sim import strategies as S
 from jaxsim.errors import ConfigError
-from jaxsim.simulation import (PRICE_WINDOW, SimulationInputs, StrategyConfig, default_fee,
-                               evaluate_simulation, is_crypto)
+from jaxsim.sim.simulation import (PRICE_WINDOW, SimulationInputs, StrategyConfig, default_fee,
+                                   evaluate_simulation, is_crypto)
 
 W = PRICE_WINDOW
 STRATEGIES = ("simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown",

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim.profit import profit_values
-from jaxsim.surrogate import soft_clip, soft_profit_values, soft_step, soft_total_profit
+from jaxsim.sim.profit import profit_values
+from jaxsim.sim.surrogate import soft_clip, soft_profit_values, soft_step, soft_total_profit
 
 # Golden case A (spec 11.A): hand-made days incl. an exact touch (day 7) and clamped levels (day 8).
 A = dict(

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from jaxsim.errors import ConfigError
-from jaxsim.models.toto import (TOTO_BASE, TOTO_SMALL, TotoConfig, causal_patch_scaler, count_params,
-                                param_shapes, rotary_xpos, scale_series, toto_forward)
-from jaxsim.models.toto_checkpoint import convert_toto_checkpoint, load_toto
+from jaxsim.models.toto.model import (TOTO_BASE, TOTO_SMALL, TotoConfig, causal_patch_scaler, count_params,
+                                      param_shapes, rotary_xpos, scale_series, toto_forward)
+from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
 from toto_helpers import FIXTURES, reference, rel_err
 
 CASES = ["b2v3_pad_groups", "b1v2_long_offset", "b1v1_returns", "b2v4_alt_groups"]

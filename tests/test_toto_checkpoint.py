@@ -10,8 +10,8 @@ from safetensors.numpy import load_file, save_file
 
 from jaxsim.errors import CheckpointError
 from jaxsim.models import weights
-from jaxsim.models.toto import TOTO_SMALL, count_params
-from jaxsim.models.toto_checkpoint import config_from_hub, convert_toto_checkpoint, hub_to_params, load_toto
+from jaxsim.models.toto.model import TOTO_SMALL, count_params
+from jaxsim.models.toto.checkpoint import config_from_hub, convert_toto_checkpoint, hub_to_params, load_toto
 from toto_helpers import FIXTURES
 
 SRC = FIXTURES / "checkpoint"

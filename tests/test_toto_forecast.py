@@ -8,9 +8,9 @@ import pytest
 from scipy import stats
 
 from jaxsim.errors import ConfigError
-from jaxsim.models.toto import TOTO_SMALL, toto_forward
-from jaxsim.models.toto_checkpoint import convert_toto_checkpoint, load_toto
-from jaxsim.models.toto_forecast import (Mixture, forecast, left_pad, mixture_mean, next_step_mixture,
+from jaxsim.models.toto.model import TOTO_SMALL, toto_forward
+from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
+from jaxsim.models.toto.forecast import (Mixture, forecast, left_pad, mixture_mean, next_step_mixture,
                                          replace_extreme_values, sample_mixture)
 from toto_helpers import FIXTURES, reference, series_rel_err
 

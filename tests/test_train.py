@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxsim import registry, train
+from jaxsim.models import registry
+from jaxsim.training import loop as train
 from jaxsim.errors import ConfigError
-from jaxsim.models.toto import TOTO_SMALL
-from jaxsim.models.toto_checkpoint import convert_toto_checkpoint, load_toto
-from jaxsim.models.toto_forecast import Mixture, mixture_mean, next_step_mixture
-from jaxsim.train_data import COLUMNS, WindowSampler, fractional_changes, heldout_origins, load_series
-from jaxsim.train_eval import mixture_log_prob
+from jaxsim.models.toto.model import TOTO_SMALL
+from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
+from jaxsim.models.toto.forecast import Mixture, mixture_mean, next_step_mixture
+from jaxsim.training.data import COLUMNS, WindowSampler, fractional_changes, heldout_origins, load_series
+from jaxsim.training.evaluate import mixture_log_prob
 from toto_helpers import FIXTURES
 
 TINY = train.PRESETS["tiny"]
@@ -128,7 +129,7 @@ def test_pnl_objective_and_train_config_validation():
         train.TrainConfig(objective="sharpe")
     with pytest.raises(ConfigError):
         train.TrainConfig(columns=("volume",))
-    from jaxsim.cli_weights import PRESET_NAMES
+    from jaxsim.cli.weights import PRESET_NAMES
 
     assert set(PRESET_NAMES) == set(train.PRESETS)
 

@@ -7,14 +7,8 @@ import numpy as np
 import pytest
 
 from jaxsim.errors import InsufficientHistoryError
-from jaxsim.windows import (
-    ForecastGrid,
-    context_groups,
-    gather_contexts,
-    price_windows,
-    sim_forecast_index,
-    trim_start,
-)
+from jaxsim.forecast.grid import (ForecastGrid, context_groups, gather_contexts, price_windows,
+                                  sim_forecast_index, trim_start)
 
 
 def test_origins_are_the_n_plus_6_targets_of_all_simulations():

@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxsim.models.kronos import Kronos, KronosTokenizer, codes_to_ids
-from jaxsim.models.kronos_checkpoint import load_kronos
-from jaxsim.models.kronos_predict import filter_logits, frame_to_features, predict, time_features
+from jaxsim.models.kronos.model import Kronos, KronosTokenizer, codes_to_ids
+from jaxsim.models.kronos.checkpoint import load_kronos
+from jaxsim.models.kronos.predict import filter_logits, frame_to_features, predict, time_features
 
 ROOT = Path(__file__).resolve().parents[1]
 COLS = ("open", "high", "low", "close", "volume", "amount")

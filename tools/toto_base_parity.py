@@ -25,9 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jaxsim.models.toto import toto_forward  # noqa: E402
-from jaxsim.models.toto_checkpoint import convert_toto_checkpoint, load_toto  # noqa: E402
-from jaxsim.models.toto_forecast import forecast  # noqa: E402
+from jaxsim.models.toto.model import toto_forward# noqa: E402
+from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto# noqa: E402
+from jaxsim.models.toto.forecast import forecast# noqa: E402
 
 
 def rel(a, e, floor=0.0):

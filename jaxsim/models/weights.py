@@ -21,6 +21,9 @@ import numpy as np
 
 from jaxsim.errors import CheckpointError
 
+__all__ = ["PARAMS_FILE", "CONFIG_FILE", "MANIFEST_FILE", "SEP", "sha256_file", "flatten", "unflatten",
+           "check_tree", "save", "load"]
+
 PARAMS_FILE = "params.safetensors"
 CONFIG_FILE = "config.json"
 MANIFEST_FILE = "manifest.json"

@@ -1,0 +1,235 @@
+"""The backtest result: per-simulation records, the per-strategy summary, best strategy, plot, save.
+
+Everything here runs after the compiled program has returned (numpy and pandas only).
+
+* ``records``: one row per simulation, row 0 the most recent (spec 7.1 names; 7.2 step 2's
+  walk-forward constants broadcast to every row). Six-day series (``*_profit_values``,
+  ``close_ci_band``) are lists in one cell each.
+* ``summary``: one row per strategy (spec 7.2 step 4): column means of
+  ``*_return`` [total over the 6 days: compounded for the four signal strategies (E_cmp), summed for
+  entry/take-profit, highlow and both MaxDiffs (E_sum)], ``*_sharpe`` [ddof 1 in E_cmp, ddof 0 in
+  E_sum, times sqrt(252) or sqrt(365)], ``*_annual_return`` [mean daily x 252 or 365],
+  ``*_forecasted_pnl`` [ForecastRet: the forecast of the next daily return, 7.2 step 3,
+  :mod:`jaxsim.engine.forecasted_pnl`; NaN when the records lack it] and the final-day field [for entry/take-profit and highlow it is total/6, bug 10.10, kept].
+  ``summary.attrs["protocol"]`` says which protocol ran.
+* ``best_strategy``: spec 7.2 step 5.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["STRATEGIES", "BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
+
+# (display name, record prefix, final-day field), in the original's table order.
+STRATEGIES = (
+    ("simple", "simple_strategy", "simple_strategy_finalday"),
+    ("all_signals", "all_signals_strategy", "all_signals_strategy_finalday"),
+    ("buy_hold", "buy_hold", "buy_hold_finalday"),
+    ("unprofit_shutdown", "unprofit_shutdown", "unprofit_shutdown_finalday"),
+    ("entry_takeprofit", "entry_takeprofit", "entry_takeprofit_finalday"),
+    ("highlow", "highlow", "highlow_finalday_return"),
+    ("maxdiff", "maxdiff", "maxdiff_finalday_return"),
+    ("maxdiffalwayson", "maxdiffalwayson", "maxdiffalwayson_finalday_return"),
+)
+# 7.2 step 5: candidates, and the tie order (first wins).
+BEST_TIE_ORDER = ("highlow", "entry_takeprofit", "maxdiff", "all_signals", "simple")
+LIMIT_PRICE_FIELDS = ("maxdiffprofit_high_price", "maxdiffprofit_low_price", "maxdiffalwayson_high_price",
+                      "maxdiffalwayson_low_price", "predicted_close", "predicted_high", "predicted_low")
+
+
+def records_frame(arrays: dict[str, np.ndarray], dates) -> pd.DataFrame:
+    """Per-simulation DataFrame from ``(N, ...)`` arrays; ``dates`` are the rows e_k (``(N,)``)."""
+    n = len(dates)
+    columns: dict[str, Any] = {"date": pd.to_datetime(np.asarray(dates))}
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.ndim == 1:
+            columns[name] = value
+        else:
+            columns[name] = [row.tolist() for row in value.reshape(n, -1)]
+    frame = pd.DataFrame(columns)
+    # 7.2 step 2: walk-forward constants broadcast to every row.
+    frame["walk_forward_oos_sharpe"] = frame["simple_strategy_sharpe"].mean()
+    frame["walk_forward_turnover"] = frame["simple_strategy_return"].abs().mean()
+    for name in ("highlow", "entry_takeprofit", "maxdiff", "maxdiffalwayson"):
+        frame[f"walk_forward_{name}_sharpe"] = frame[f"{name}_sharpe"].mean()
+    return frame
+
+
+def summary_frame(records: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """Per-strategy column means (spec 7.2 step 4): Return, Sharpe, AnnualRet, ForecastRet, FinalDay."""
+    rows = []
+    for name, prefix, final in STRATEGIES:
+        forecast = f"{prefix}_forecasted_pnl"
+        rows.append({"Strategy": name,
+                     "Return": records[f"{prefix}_return"].mean(),
+                     "Sharpe": records[f"{prefix}_sharpe"].mean(),
+                     "AnnualRet": records[f"{prefix}_annual_return"].mean(),
+                     "ForecastRet": records[forecast].mean() if forecast in records else np.nan,
+                     "FinalDay": records[final].mean()})
+    frame = pd.DataFrame(rows).set_index("Strategy")
+    frame.attrs["protocol"] = protocol
+    return frame
+
+
+def best_strategy(summary: pd.DataFrame) -> str:
+    """Argmax of mean return over simple, all_signals, entry_takeprofit, highlow, maxdiff (7.2 step 5).
+
+    A non-finite mean counts as -inf; ties go to highlow > entry_takeprofit > maxdiff > all_signals >
+    simple.
+    """
+    best, best_value = None, -np.inf
+    for name in BEST_TIE_ORDER:
+        value = float(summary.loc[name, "Return"])
+        value = value if np.isfinite(value) else -np.inf
+        if best is None or value > best_value:
+            best, best_value = name, value
+    return best
+
+
+def equity_curves(records: pd.DataFrame) -> pd.DataFrame:
+    """Chronological equity per strategy: cumprod(1 + final-day P&L) over simulations, oldest first.
+
+    Consecutive simulations' final days are consecutive trading days, so the final-day fields form a
+    daily P&L series without overlap (for entry/take-profit and highlow the field is the 6-day
+    average, bug 10.10).
+    """
+    chrono = records.iloc[::-1]
+    curves = {name: np.cumprod(1.0 + chrono[final].to_numpy(np.float64)) for name, _, final in STRATEGIES}
+    return pd.DataFrame(curves, index=pd.DatetimeIndex(chrono["date"]))
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write via a temporary file in the same folder, then rename over ``path`` (atomic on POSIX)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@dataclasses.dataclass
+class BacktestResult:
+    """Result of one stock's backtest.
+
+    Attributes:
+      symbol: the symbol (or None).
+      protocol: ``"legacy"`` or ``"walk_forward"``.
+      records: per-simulation DataFrame, row 0 the most recent.
+      summary: per-strategy DataFrame (Return, Sharpe, AnnualRet, ForecastRet, FinalDay).
+      best_strategy: name of the best strategy (7.2 step 5).
+      limit_prices: row 0's MaxDiff / always-on limit prices and predicted close/high/low.
+      metadata: run settings (forecaster, targets, fee, spread, N, sample count, timings) and, per
+        strategy, which rule gave the forecasted P&L (``forecasted_pnl_source``).
+    """
+
+    symbol: str | None
+    protocol: str
+    records: pd.DataFrame
+    summary: pd.DataFrame
+    best_strategy: str
+    limit_prices: dict[str, float]
+    metadata: dict[str, Any]
+
+    @classmethod
+    def from_arrays(cls, symbol, protocol, arrays, dates, metadata) -> "BacktestResult":
+        records = records_frame(arrays, dates)
+        if "close_prediction_source" not in records:  # spec 7.1: which model produced the close forecast
+            records.insert(2, "close_prediction_source", metadata.get("forecaster", "unknown"))
+        summary = summary_frame(records, protocol)
+        limits = {k: float(records[k].iloc[0]) for k in LIMIT_PRICE_FIELDS if k in records}
+        return cls(symbol, protocol, records, summary, best_strategy(summary), limits, dict(metadata))
+
+    @property
+    def n_sims(self) -> int:
+        return len(self.records)
+
+    def maxdiff_lines(self) -> list[str]:
+        """Row 0's log lines of spec 5.7 step 7 and 5.8 (4 decimals)."""
+        r = self.records.iloc[0]
+        lines = []
+        for label, name, mh, ml in (("MaxDiff", "maxdiff", "maxdiffprofit_profit_high_multiplier",
+                                     "maxdiffprofit_profit_low_multiplier"),
+                                    ("MaxDiffAlwaysOn", "maxdiffalwayson", "maxdiffalwayson_high_multiplier",
+                                     "maxdiffalwayson_low_multiplier")):
+            lines.append(f"{label}: baseline={r[f'{name}_baseline_return']:.4f} "
+                         f"optimized={r[f'{name}_optimized_return']:.4f} (mult_h={r[mh]:.4f} mult_l={r[ml]:.4f} "
+                         f"close_at_eod={bool(r[f'{name}_close_at_eod'])}) -> adjusted={r[f'{name}_return']:.4f}")
+        return lines
+
+    def summary_text(self) -> str:
+        """The table the original prints, plus the protocol and best strategy."""
+        title = (f"Backtest summary for {self.symbol or '?'} ({self.n_sims} simulations, "
+                 f"protocol {self.protocol})")
+        table = self.summary.to_string(float_format=lambda v: f"{v:.4f}")
+        return "\n".join([title, table, *self.maxdiff_lines(), f"Best strategy: {self.best_strategy}"])
+
+    def plot(self, ax=None):
+        """Equity curves per strategy (matplotlib Agg-safe); returns the figure."""
+        import matplotlib
+
+        if ax is None:
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        curves = equity_curves(self.records)
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(9, 5))
+        else:
+            fig = ax.figure
+        for name in curves.columns:
+            ax.plot(curves.index, curves[name], label=name)
+        ax.set_title(f"{self.symbol or ''} equity per strategy (final-day P&L, {self.protocol})")
+        ax.set_ylabel("equity (start = 1)")
+        ax.legend(fontsize=8, ncol=2)
+        fig.autofmt_xdate()
+        return fig
+
+    def save(self, directory) -> dict[str, Path]:
+        """Write ``records.csv``, ``summary.csv``, ``metadata.json`` and ``equity.png`` atomically.
+
+        Each file is written to a temporary file in ``directory`` and renamed into place, so a reader
+        never sees a partial file.
+
+        Returns:
+          the written paths by kind.
+        """
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"records": out / "records.csv", "summary": out / "summary.csv",
+                 "metadata": out / "metadata.json", "equity": out / "equity.png"}
+        _atomic_write(paths["records"], lambda p: self.records.to_csv(p, index=False))
+        _atomic_write(paths["summary"], lambda p: self.summary.to_csv(p))
+        meta = {"symbol": self.symbol, "protocol": self.protocol, "n_sims": self.n_sims,
+                "best_strategy": self.best_strategy, "limit_prices": self.limit_prices, **self.metadata}
+
+        def write_json(p):
+            with open(p, "w") as f:
+                json.dump(meta, f, indent=2, default=str)
+
+        _atomic_write(paths["metadata"], write_json)
+        fig = self.plot()
+
+        def write_png(p):
+            fig.savefig(p, format="png", dpi=100)
+
+        try:
+            _atomic_write(paths["equity"], write_png)
+        finally:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+        return paths

@@ -1,0 +1,427 @@
+"""Resumable multi-stock runs: load, group, chunk, backtest, write each stock atomically, resume.
+
+:func:`run_many` is the imperative shell around :func:`jaxsim.engine.program.backtest_many` for runs of
+hundreds of stocks that write to disk and may be interrupted. Layout of ``out_dir``::
+
+    manifest.json      run settings + per-stock status, rewritten atomically after every chunk
+    <SYMBOL>/          one folder per finished stock, renamed into place only once complete:
+        records.csv  summary.csv  metadata.json  [equity.png]  done.json
+    .lock              advisory lock held while a run writes
+
+Guarantees:
+
+* A stock folder appears only complete: it is written as ``.<SYMBOL>.*.tmp`` and renamed; its last
+  file, ``done.json``, lists the files with their sizes and sha256.
+* Re-running with the same settings skips every stock whose folder is complete and never deletes,
+  rewrites or touches it. A different setting (forecaster, N, key, ...) is refused, so one folder
+  never mixes runs.
+* A stock that fails (bad data, too short, a forecaster error) is recorded with its error in the
+  manifest and the others go on; failed stocks are retried by the next run.
+* Memory stays bounded: only one chunk's prices and results are alive at a time (a first pass keeps
+  each stock's shape key, not its data).
+* Stock ``s`` always uses the key ``fold_in(key, crc32(s))`` (:func:`stock_key`), so the results do
+  not depend on the chunk it lands in, on the other stocks, or on whether the run was resumed.
+
+Stocks are grouped by (rows the program reads, crypto rule) so one compiled program serves a whole
+group; every chunk is padded to ``chunk_size`` stocks, so the last chunk of a group compiles nothing
+new. Without ``max_context`` every distinct history length is its own group (and compile).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from jaxsim.errors import ConfigError, JaxsimError
+
+__all__ = ["RunReport", "run_many", "stock_key", "is_complete", "read_manifest", "MANIFEST", "DONE"]
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+DONE = "done.json"
+FORMAT = "jaxsim-run/1"
+_SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._^=-]*")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunReport:
+    """What one :func:`run_many` call did.
+
+    Attributes:
+      out_dir: the run folder.
+      done: symbols written by this call, in input order.
+      skipped: symbols already complete on disk (left untouched).
+      failed: symbol -> error message (``"<ErrorType>: <message>"``) for every stock that failed.
+    """
+
+    out_dir: Path
+    done: tuple[str, ...]
+    skipped: tuple[str, ...]
+    failed: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def stock_key(key, symbol: str):
+    """The PRNG key of ``symbol`` in a run with ``key``: ``fold_in(key, crc32(symbol))``."""
+    import jax
+
+    return jax.random.fold_in(key, np.uint32(zlib.crc32(symbol.encode())))
+
+
+def is_complete(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` holds a finished stock: ``done.json`` and every file it lists, sizes equal."""
+    folder = Path(folder)
+    try:
+        done = json.loads((folder / DONE).read_text())
+        return all((folder / name).stat().st_size == info["bytes"] for name, info in done["files"].items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def read_manifest(out_dir: str | os.PathLike) -> dict | None:
+    """The run manifest of ``out_dir`` (None when there is none). Raises ConfigError when unreadable."""
+    path = Path(out_dir) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path}: unreadable run manifest ({e}); move it away to start a new run") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a jaxsim run manifest (format {FORMAT!r} expected)")
+    return manifest
+
+
+# ----------------------------------------------------------------------------------------------------
+# Files
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Temporary file in the same folder, fsync, then os.replace (atomic on POSIX)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _json_bytes(obj) -> bytes:
+    return json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
+
+
+def _stock_files(result, plots: bool) -> dict[str, bytes]:
+    """The files of one stock folder (the layout of ``BacktestResult.save``)."""
+    meta = {"symbol": result.symbol, "protocol": result.protocol, "n_sims": result.n_sims,
+            "best_strategy": result.best_strategy, "limit_prices": result.limit_prices, **result.metadata}
+    files = {"records.csv": result.records.to_csv(index=False).encode(),
+             "summary.csv": result.summary.to_csv().encode(),
+             "metadata.json": _json_bytes(meta)}
+    if plots:
+        import io
+
+        import matplotlib.pyplot as plt
+
+        fig = result.plot()
+        buf = io.BytesIO()
+        try:
+            fig.savefig(buf, format="png", dpi=100)
+        finally:
+            plt.close(fig)
+        files["equity.png"] = buf.getvalue()
+    return files
+
+
+def _write_stock(out: Path, symbol: str, result, plots: bool) -> Path:
+    """Write one stock into a temporary sibling folder, then rename it to ``out/symbol``."""
+    final = out / symbol
+    if final.exists():
+        raise ConfigError(f"{final} exists but is not a complete stock folder (no valid {DONE}); "
+                          "it is left untouched: move it away to recompute this stock")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{symbol}.", suffix=".tmp", dir=out))
+    try:
+        files = _stock_files(result, plots)
+        for name, data in files.items():
+            _write_file(tmp / name, data)
+        done = {"symbol": symbol, "files": {n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+                                            for n, d in files.items()}}
+        _write_file(tmp / DONE, _json_bytes(done))
+        os.rename(tmp, final)  # never replaces a non-empty folder
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """An advisory lock on ``out/.lock`` (released when the process ends, even when killed)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows): no lock
+        yield
+        return
+    with open(out / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ConfigError(f"{out}: another run is writing to this folder") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sources and settings
+
+
+def _symbol_of(source) -> str:
+    from jaxsim.data.prices import Prices
+
+    if isinstance(source, Prices):
+        return source.symbol
+    if isinstance(source, (str, os.PathLike)):
+        name = Path(source).name
+        for suffix in (".csv.gz", ".csv", ".parquet", ".pq"):
+            if name.lower().endswith(suffix):
+                return name[: -len(suffix)].upper()
+        return name.upper()
+    raise ConfigError(f"run_many: cannot name a source of type {type(source).__name__}; pass a mapping "
+                      "symbol -> source")
+
+
+def _entries(sources) -> list[tuple[str, Any]]:
+    if isinstance(sources, Mapping):
+        entries = [(str(k), v) for k, v in sources.items()]
+    else:
+        entries = [(_symbol_of(s), s) for s in sources]
+    names = [s for s, _ in entries]
+    dup = sorted({s for s in names if names.count(s) > 1})
+    if dup:
+        raise ConfigError(f"run_many: duplicate symbols {dup}")
+    return entries
+
+
+def _load(symbol: str, source, adjusted: bool, clean: bool):
+    from jaxsim.data.prices import Prices, load_prices
+
+    if not _SYMBOL.fullmatch(symbol):
+        raise ConfigError(f"symbol {symbol!r} is not usable as a folder name (letters, digits, . _ ^ = -)")
+    if isinstance(source, Prices):
+        return source if source.symbol == symbol else Prices(symbol, source.dates, source.open, source.high,
+                                                             source.low, source.close, source.volume)
+    return load_prices(source, symbol=symbol, adjusted=adjusted, clean=clean)
+
+
+def _params_digest(forecaster) -> str | None:
+    import jax
+
+    leaves = jax.tree.leaves(getattr(forecaster, "params", None))
+    if not leaves:
+        return None
+    h = hashlib.sha256()
+    for leaf in leaves:
+        a = np.asarray(leaf)
+        h.update(str((a.shape, a.dtype)).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _settings(forecaster, key, **options) -> dict:
+    """What must match for a resumed run to be the same run (JSON-comparable)."""
+    import jax
+
+    from jaxsim import __version__
+
+    config = getattr(forecaster, "config", None)
+    fn = getattr(forecaster, "fn", None)
+    return json.loads(json.dumps({
+        "jaxsim": __version__,
+        "forecaster": {"kind": forecaster.kind, "class": type(forecaster).__name__,
+                       "num_samples": getattr(forecaster, "num_samples", None),
+                       "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else repr(config),
+                       "fn": None if fn is None else f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}",
+                       "params_sha256": _params_digest(forecaster)},
+        "key": np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+                          else key).tolist(),
+        **options}, default=str))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _error(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The runner
+
+
+def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathLike, *, forecaster,
+             chunk_size: int = 64, n_sims: int = 50, protocol: str = "legacy",
+             targets: Sequence[str] | None = None, num_samples: int = 3072, aggregate: str = "trimmed_mean_10",
+             fee: float | None = None, spread: float | None = None, key=None, max_context: int | None = None,
+             adjusted: bool = False, clean: bool = False, plots: bool = False, progress: bool = False,
+             on_stock: Callable[[str, Path], None] | None = None) -> RunReport:
+    """Backtest many stocks into ``out_dir``, chunked, atomically written and resumable.
+
+    Each stock's outputs go to ``out_dir/<SYMBOL>/`` (see the module docstring). Calling it again with
+    the same arguments skips the finished stocks and retries the failed ones.
+
+    Args:
+      sources: mapping symbol -> source, or a sequence of sources (file paths named by their stem,
+        or :class:`~jaxsim.data.prices.Prices` named by their symbol). A source is a path, a DataFrame or
+        a ``Prices``.
+      out_dir: run folder (created when missing).
+      forecaster: from :mod:`jaxsim.forecast.forecasters`.
+      chunk_size: stocks per compiled batch (rounded up to the device count); bounds memory.
+      n_sims, protocol, targets, num_samples, aggregate, fee, spread, max_context: as in
+        :func:`jaxsim.engine.program.backtest` (fee/spread scalars or None for the per-symbol rule).
+      key: PRNG key of the run (default ``jax.random.key(0)``); stock s uses :func:`stock_key`.
+      adjusted, clean: passed to :func:`jaxsim.data.prices.load_prices` for path/DataFrame sources.
+      plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock).
+      progress: a tqdm bar over stocks.
+      on_stock: called as ``on_stock(symbol, folder)`` after each stock folder is in place (an
+        exception from it stops the run; everything written so far stays).
+
+    Returns:
+      :class:`RunReport`.
+
+    Raises:
+      ConfigError: bad options, duplicate symbols, ``out_dir`` holding a run with other settings, or
+        another process writing to ``out_dir``.
+    """
+    import jax
+
+    from jaxsim.engine.program import backtest_many
+    from jaxsim.sim.simulation import PRICE_WINDOW, is_crypto
+    from jaxsim.forecast.grid import ForecastGrid, trim_start
+
+    if int(chunk_size) < 1:
+        raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
+    key = jax.random.key(0) if key is None else key
+    entries = _entries(sources)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = _settings(forecaster, key, n_sims=int(n_sims), protocol=protocol,
+                         targets=list(targets) if targets else None, num_samples=int(num_samples),
+                         aggregate=aggregate, fee=fee, spread=spread, max_context=max_context,
+                         adjusted=bool(adjusted), clean=bool(clean))
+    with _locked(out):
+        manifest = read_manifest(out)
+        if manifest is not None and manifest.get("settings") != settings:
+            old = manifest.get("settings") or {}
+            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            raise ConfigError(f"{out} holds a run with other settings (differs in: {', '.join(diff)}); "
+                              "use a new out_dir to keep both")
+        manifest = manifest or {"format": FORMAT, "created": _now(), "settings": settings, "stocks": {}}
+        stocks: dict = manifest["stocks"]
+
+        def save_manifest():
+            manifest["updated"] = _now()
+            _write_file(out / MANIFEST, _json_bytes(manifest))
+
+        done, skipped, failed = [], [], {}
+
+        def fail(symbol, e, stage):
+            failed[symbol] = _error(e)
+            stocks[symbol] = {"status": "failed", "stage": stage, "error": failed[symbol], "at": _now()}
+            log.warning("%s failed (%s): %s", symbol, stage, failed[symbol])
+
+        # Pass 1: skip finished stocks; load the others once for validation and their shape key.
+        sources_of, groups = dict(entries), {}
+        for symbol, source in entries:
+            if is_complete(out / symbol):
+                skipped.append(symbol)
+                if stocks.get(symbol, {}).get("status") != "done":  # written, manifest not yet updated
+                    stocks[symbol] = {"status": "done", "at": _now(), "recovered": True}
+                continue
+            try:
+                prices = _load(symbol, source, adjusted, clean)
+                rows = len(prices)
+                ForecastGrid(rows, int(n_sims), max_context)  # InsufficientHistoryError when too short
+                shape = rows - trim_start(rows, int(n_sims), max_context, PRICE_WINDOW)
+                groups.setdefault((shape, is_crypto(symbol)), []).append(symbol)
+            except (JaxsimError, OSError) as e:
+                fail(symbol, e, "load")
+        save_manifest()
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(map(len, groups.values())), desc="stocks", leave=False, disable=not progress)
+        options = dict(n_sims=int(n_sims), protocol=protocol, targets=targets, num_samples=num_samples,
+                       aggregate=aggregate, fee=fee, spread=spread, max_context=max_context,
+                       chunk_size=int(chunk_size), progress=False)
+
+        def run_chunk(chunk):
+            prices = {s: _load(s, sources_of[s], adjusted, clean) for s in chunk}
+            return backtest_many(prices, forecaster, keys=[stock_key(key, s) for s in chunk], **options)
+
+        try:
+            for members in groups.values():
+                for j in range(0, len(members), int(chunk_size)):
+                    chunk = members[j:j + int(chunk_size)]
+                    try:
+                        results = run_chunk(chunk)
+                    except Exception as e:  # isolate the failing stock(s); same padded shape, no recompile
+                        log.warning("chunk of %d stocks failed (%s); retrying them one by one", len(chunk), _error(e))
+                        results = {}
+                        for s in chunk:
+                            try:
+                                results.update(run_chunk([s]))
+                            except Exception as e1:
+                                fail(s, e1, "backtest")
+                    for s in chunk:
+                        if s not in results:
+                            bar.update(1)
+                            continue
+                        result = results.pop(s)
+                        try:
+                            folder = _write_stock(out, s, result, plots)
+                        except (JaxsimError, OSError) as e:
+                            fail(s, e, "write")
+                        else:
+                            r = result.records
+                            stocks[s] = {"status": "done", "at": _now(), "n_sims": int(len(r)),
+                                         "first_sim_date": str(r["date"].iloc[-1].date()),
+                                         "last_sim_date": str(r["date"].iloc[0].date()),
+                                         "best_strategy": result.best_strategy}
+                            done.append(s)
+                            failed.pop(s, None)
+                            if on_stock is not None:
+                                on_stock(s, folder)
+                        bar.update(1)
+                    del results
+                    save_manifest()
+        finally:
+            bar.close()
+            save_manifest()
+    order = [s for s, _ in entries]
+    return RunReport(out, tuple(s for s in order if s in done), tuple(skipped),
+                     {s: failed[s] for s in order if s in failed})
+

@@ -1,0 +1,17 @@
+"""Forecasts at every origin of the walk-forward grid.
+
+:mod:`.interface` (what a forecaster answers), :mod:`.grid` (the origins and their contexts),
+:mod:`.aggregate` (draws -> point and band), :mod:`.forecasters` (naive, historical mean, user
+function, Toto, the embedded default) and :mod:`.kronos`.
+"""
+
+from jaxsim.forecast.forecasters import (FunctionForecaster, HistoricalMeanForecaster, NaiveForecaster,
+                                         TotoForecaster, default, from_function, historical_mean, kronos,
+                                         naive, toto)
+from jaxsim.forecast.grid import ForecastGrid
+from jaxsim.forecast.interface import (PRICE_COLUMN, TARGET_IDS, Forecast, Forecaster, StockArrays,
+                                       context_keys, point_and_band, register_forecaster)
+
+__all__ = ["naive", "historical_mean", "from_function", "toto", "kronos", "default", "Forecaster", "Forecast",
+           "StockArrays", "ForecastGrid", "register_forecaster", "context_keys", "point_and_band", "TARGET_IDS",
+           "PRICE_COLUMN", "NaiveForecaster", "HistoricalMeanForecaster", "FunctionForecaster", "TotoForecaster"]

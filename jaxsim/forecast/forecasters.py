@@ -1,0 +1,177 @@
+"""Forecasters behind one small interface: one-step forecasts at every origin of a forecast grid.
+
+The interface (:class:`Forecaster`, :class:`Forecast`, keys) is :mod:`jaxsim.forecast.interface`.
+
+Kinds: :func:`naive` (zero return), :func:`historical_mean` (mean of the context's valid returns),
+:func:`from_function` (a user JAX function, vmapped), :func:`toto` (converted Toto weights),
+:func:`kronos` (see :mod:`jaxsim.forecast.kronos_forecaster`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxsim.errors import ConfigError
+from jaxsim.forecast.interface import Forecast, Forecaster, register_forecaster
+
+__all__ = ["NaiveForecaster", "HistoricalMeanForecaster", "FunctionForecaster", "TotoForecaster",
+           "naive", "historical_mean", "default", "from_function", "toto", "kronos"]
+
+
+@register_forecaster
+class NaiveForecaster(Forecaster):
+    """Zero-return baseline: every forecast is 0 (tomorrow looks like today)."""
+
+    params: Any = ()
+    kind = "naive"
+
+    def forecast_group(self, context, valid, keys):
+        return Forecast(point=jnp.zeros(context.shape[:2], jnp.float32))
+
+
+@register_forecaster
+class HistoricalMeanForecaster(Forecaster):
+    """Mean of the context's valid returns (the drift baseline)."""
+
+    params: Any = ()
+    kind = "historical_mean"
+
+    def forecast_group(self, context, valid, keys):
+        count = jnp.maximum(valid.sum(-1), 1).astype(jnp.float32)
+        return Forecast(point=jnp.where(valid[None], context, 0.0).sum(-1) / count[None])
+
+
+@register_forecaster
+class FunctionForecaster(Forecaster):
+    """A user-supplied pure JAX function ``fn(context (L,), valid (L,), key) -> (S,) or ()``.
+
+    All contexts are left-padded to the longest one (one group): ``fn`` must honour ``valid``.
+    A scalar output is a point forecast; a ``(num_samples,)`` output is a vector of draws.
+    """
+
+    fn: Callable = None
+    num_samples: int | None = None
+    params: Any = ()
+    kind = "function"
+
+    def forecast_group(self, context, valid, keys):
+        per_context = jax.vmap(self.fn, in_axes=(0, 0, 0))  # over origins
+        out = jax.vmap(per_context, in_axes=(0, None, 0))(context, valid, keys)  # over targets
+        out = jnp.asarray(out, jnp.float32)
+        if out.ndim == 2:
+            return Forecast(point=out)
+        if out.ndim != 3 or (self.num_samples is not None and out.shape[-1] != self.num_samples):
+            raise ConfigError(
+                f"from_function: fn must return a scalar or ({self.num_samples},) draws per context, "
+                f"got per-context shape {out.shape[2:]}"
+            )
+        return Forecast(samples=out)
+
+
+@register_forecaster
+class TotoForecaster(Forecaster):
+    """Toto one-step forecasts: one forward per unique context, S draws from the next-step mixture.
+
+    Contexts are grouped by their padded length (next multiple of the patch, 64), exactly as the
+    official forecaster pads each one alone; a group of n origins over X targets is one forward of
+    batch X*n. Because the forecast horizon is one step (<= one patch), all S sample chains of the
+    official sampler would see the same prefill output, so one forward plus S draws from the last
+    position's mixture has the official distribution (toto spec 3.4).
+    """
+
+    config: Any = None
+    num_samples: int = 3072
+    params: Any = None
+    kind = "toto"
+
+    @property
+    def pad_multiple(self):
+        return int(self.config.patch_size)
+
+    def forecast_group(self, context, valid, keys):
+        from jaxsim.models.toto import forecast as toto_forecast
+
+        n_targets, n, length = context.shape
+        flat = context.reshape(n_targets * n, length)
+        flat_valid = jnp.broadcast_to(valid[None], (n_targets, n, length)).reshape(n_targets * n, length)
+        mixture = toto_forecast.next_step_mixture(self.params, self.config, flat, flat_valid)
+
+        def draw_one(k, m):
+            one = jax.tree_util.tree_map(lambda a: a[None], m)
+            return toto_forecast.sample_mixture(k, one, self.num_samples)[0]
+
+        draws = jax.vmap(draw_one)(keys.reshape(n_targets * n, *keys.shape[2:]), mixture)
+        return Forecast(samples=draws.reshape(n_targets, n, self.num_samples))
+
+
+def naive() -> NaiveForecaster:
+    """Zero-return forecaster: predicts r_X[t] = 0 for every target and origin."""
+    return NaiveForecaster()
+
+
+def historical_mean() -> HistoricalMeanForecaster:
+    """Forecasts r_X[t] as the mean of the context's returns r_X[1..t-1] (capped by max_context)."""
+    return HistoricalMeanForecaster()
+
+
+def from_function(fn: Callable, num_samples: int | None = None) -> FunctionForecaster:
+    """Wrap a pure JAX function as a forecaster.
+
+    Args:
+      fn: ``fn(context, valid, key)`` with ``context`` a float32 ``(L,)`` left-padded vector of returns
+        (zeros where padded), ``valid`` its bool mask and ``key`` a per-context PRNG key; it returns
+        ``num_samples`` draws ``(S,)`` or a scalar point forecast. jaxsim vmaps it over origins and
+        targets; it must be traceable (no Python branches on values). Keep ``fn`` the same object
+        between calls to reuse the compiled program.
+      num_samples: the number of draws ``fn`` returns (None for a point forecast; checked).
+
+    Returns:
+      A :class:`FunctionForecaster`.
+    """
+    if not callable(fn):
+        raise ConfigError("from_function needs a callable fn(context, valid, key)")
+    return FunctionForecaster(fn=fn, num_samples=num_samples)
+
+
+def toto(weights_dir=None, *, config=None, params=None, num_samples: int = 3072) -> TotoForecaster:
+    """Toto forecaster from a converted weight folder (``weights/<name>/``) or an in-memory model.
+
+    Args:
+      weights_dir: folder written by the Toto converter (``config.json``, ``params.safetensors``).
+      config: a ``TotoConfig`` (with ``params``) instead of a folder, e.g. from ``init_toto``.
+      params: the parameter pytree matching ``config``.
+      num_samples: draws per context S (the original's default 3072).
+
+    Returns:
+      A :class:`TotoForecaster`.
+    """
+    if weights_dir is not None:
+        from jaxsim.models.toto.checkpoint import load_toto
+
+        config, params = load_toto(weights_dir)
+    if config is None or params is None:
+        raise ConfigError("toto() needs weights_dir, or both config and params")
+    if num_samples < 1:
+        raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
+    return TotoForecaster(config=config, num_samples=int(num_samples), params=params)
+
+
+def default(num_samples: int = 3072) -> TotoForecaster:
+    """The embedded default forecaster: a small Toto-architecture model trained by jaxsim on the
+    bundled public-domain sample data (``weights/jaxsim-toto-tiny``, see its MODEL_CARD.md). It lets
+    the pipeline run offline with real forecasts; it is not the official Toto."""
+    from jaxsim.models.registry import default_weights_dir
+
+    return toto(default_weights_dir(), num_samples=num_samples)
+
+
+def kronos(weights_dir, tokenizer_dir, **options):
+    """Kronos forecaster (one-step forecasts at each rolling origin); see :mod:`jaxsim.forecast.kronos_forecaster`."""
+    from jaxsim.forecast.kronos_forecaster import kronos as _kronos
+
+    return _kronos(weights_dir, tokenizer_dir, **options)
+
+

@@ -1,0 +1,282 @@
+"""Forecasting with Toto: next-step mixture, sampling, analytic mean, and autoregressive decoding.
+
+Mirrors ``TotoForecaster`` (spec section 3). For a horizon Hp <= P every sample chain of the reference
+sees the same context, so one forward pass per context plus S draws from the last-step mixture gives
+the reference's distribution (spec 3.4) at a tiny fraction of its cost; this is what
+:func:`next_step_mixture` + :func:`sample_mixture` do. Longer horizons decode patch by patch, either
+with a KV cache that reproduces the reference's cached path (rotated keys cached with the xPos power
+of the call that made them, spec 1.5/3.3) or by full recomputation (the reference's
+``use_kv_cache=False``). Mean mode feeds back the analytic mixture mean and is deterministic.
+PRNG keys are explicit; nothing here reads global state.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsim.errors import ConfigError
+from jaxsim.models.toto.model import TotoConfig, TotoModel, patch_ids, scale_series
+
+__all__ = ["Mixture", "replace_extreme_values", "mixture_mean", "sample_mixture", "left_pad",
+           "next_step_mixture", "forecast"]
+
+Array = jax.Array
+_EXTREME = float(np.finfo(np.float32).max) / 2
+
+
+class Mixture(NamedTuple):
+    """Predictive distribution X = affine_loc + affine_scale * Y, Y ~ sum_k w_k StudentT(df_k, loc_k, scale_k).
+
+    df/loc/scale/weights have shape ``(..., K)``; affine_loc/affine_scale (the scaler's patch
+    statistics) have shape ``(...)``.
+    """
+
+    df: Array
+    loc: Array
+    scale: Array
+    weights: Array
+    affine_loc: Array
+    affine_scale: Array
+
+
+def replace_extreme_values(x: Array) -> Array:
+    """NaN, +/-inf and |x| >= float32_max / 2 become 0.0 (upstream ``replace_extreme_values``)."""
+    return jnp.where(jnp.isfinite(x) & (jnp.abs(x) < _EXTREME), x, 0.0)
+
+
+def mixture_mean(mixture: Mixture) -> Array:
+    """E[X] = loc + scale * sum_k w_k mu_k (Student-T means exist since df > 2); extremes -> 0."""
+    base = jnp.sum(mixture.weights * mixture.loc, axis=-1)
+    return replace_extreme_values(base * mixture.affine_scale + mixture.affine_loc)
+
+
+def sample_mixture(key: Array, mixture: Mixture, num_samples: int) -> Array:
+    """Draw ``num_samples`` values per distribution: shape ``(..., S)`` float32.
+
+    k ~ Cat(w); Z ~ N(0,1); C ~ Chi2(df_k) = 2 Gamma(df_k / 2); Y = mu_k + s_k Z / sqrt(C / df_k);
+    X = affine_loc + affine_scale * Y; extreme values -> 0 (spec 1.8). Drawing only the chosen
+    component has the same law as torch's draw-all-then-gather.
+    """
+    k_cat, k_norm, k_gamma = jax.random.split(key, 3)
+    batch = mixture.weights.shape[:-1]
+    shape = batch + (num_samples,)
+    logits = jnp.log(mixture.weights)[..., None, :]  # (..., 1, K)
+    comp = jax.random.categorical(k_cat, logits, axis=-1, shape=shape)[..., None]  # (..., S, 1)
+
+    def pick(a):
+        return jnp.take_along_axis(jnp.broadcast_to(a[..., None, :], shape + a.shape[-1:]), comp, -1)[..., 0]
+
+    df, mu, s = pick(mixture.df), pick(mixture.loc), pick(mixture.scale)
+    z = jax.random.normal(k_norm, shape)
+    chi2 = 2.0 * jax.random.gamma(k_gamma, df / 2.0)
+    y = mu + s * z / jnp.sqrt(chi2 / df)
+    return replace_extreme_values(mixture.affine_loc[..., None] + mixture.affine_scale[..., None] * y)
+
+
+def left_pad(context, patch: int):
+    """Left-pad a 1-D context with zeros to a multiple of ``patch`` (at least one patch).
+
+    Non-finite values count as missing (value 0, invalid). Works on NumPy (host) or JAX arrays.
+
+    Returns:
+      ``(values (Tpad,), valid (Tpad,))``.
+    """
+    xp = np if isinstance(context, np.ndarray) else jnp
+    context = xp.asarray(context, dtype=xp.float32)
+    length = context.shape[-1]
+    pad = max(math.ceil(length / patch), 1) * patch - length
+    valid = xp.isfinite(context)
+    values = xp.where(valid, context, 0.0)
+    return xp.pad(values, (pad, 0)), xp.pad(valid, (pad, 0))
+
+
+def _model_mixture(model_out, loc, scale) -> Mixture:
+    return Mixture(model_out.df, model_out.loc, model_out.scale, model_out.weights, loc, scale)
+
+
+def next_step_mixture(params, config: TotoConfig, context: Array, valid: Array) -> Mixture:
+    """The predictive mixture of the step right after each context, one forward pass per context.
+
+    Args:
+      params: Toto parameters.
+      config: model config (static).
+      context: ``(B, T)`` univariate contexts left-padded with zeros, T % P == 0.
+      valid: bool ``(B, T)``, False on pads.
+
+    Returns:
+      :class:`Mixture` with ``(B, K)`` components and ``(B,)`` affine loc/scale. Only the last token's
+      first sub-step (output position T - P, which predicts time T) goes through unembed and head.
+    """
+    p = config.patch_size
+    b, t = context.shape
+    y, loc, scale = scale_series(context[:, None, :], valid[:, None, :], config)
+    model = TotoModel(config)
+    h, _ = model.apply({"params": params}, y.reshape(b, 1, t // p, p),
+                       jnp.zeros((b, 1, t // p), jnp.int32), method=TotoModel.encode)
+    out = model.apply({"params": params}, h[:, 0, -1], 1, method=TotoModel.output)  # (B, 1, K)
+    out = jax.tree.map(lambda a: a[:, 0], out)
+    return _model_mixture(out, loc[:, 0, -1], scale[:, 0, -1])
+
+
+# ----------------------------------------------------------------------------------------------
+# Autoregressive decoding
+
+
+def _mean_draw(key, mixture: Mixture) -> Array:
+    del key
+    return mixture_mean(mixture)
+
+
+def _sample_draw(key, mixture: Mixture) -> Array:
+    return sample_mixture(key, mixture, 1)[..., 0]
+
+
+def _decode(params, config: TotoConfig, x, valid, ids, n0: int, steps: int, key, draw, use_kv_cache: bool):
+    """Generate ``steps`` patches after ``n0`` context patches; returns ``(B, V, steps * P)``.
+
+    ``x, valid, ids``: ``(B, V, (n0 + steps) P)`` buffers with the context first and zeros after.
+    The scaler always runs over the whole buffer with the global statistics from the first n0 patches
+    (``scaling_prefix_length``); future slots are invalid so they never touch earlier statistics.
+    """
+    c = config
+    p, model = c.patch_size, TotoModel(config)
+    b, v, ttot = x.shape
+    ntot = ttot // p
+    ids_p = patch_ids(ids, p)  # (B, V, Ntot): future patches already carry the last id
+    keys = jax.random.split(key, steps)
+
+    def enc(y_p, ids_q, offset, cache):
+        return model.apply({"params": params}, y_p, ids_q, offset, cache, method=TotoModel.encode)
+
+    def emit(h_tok, loc_p, scale_p, k, x, valid, n):
+        """Mixture of token n's P sub-steps -> values for patch n + 1, written into the buffers."""
+        out = model.apply({"params": params}, h_tok, method=TotoModel.output)  # (B, V, P, K)
+        mix = _model_mixture(out, jnp.broadcast_to(loc_p[..., None], (b, v, p)),
+                             jnp.broadcast_to(scale_p[..., None], (b, v, p)))
+        vals = draw(k, mix)  # (B, V, P)
+        x = jax.lax.dynamic_update_slice_in_dim(x, vals.astype(x.dtype), (n + 1) * p, axis=2)
+        valid = jax.lax.dynamic_update_slice_in_dim(valid, jnp.ones((b, v, p), bool), (n + 1) * p, axis=2)
+        return vals, x, valid
+
+    def stats(x, valid):
+        y, loc, scale = scale_series(x, valid, c, n0)
+        return y.reshape(b, v, ntot, p), loc[..., ::p], scale[..., ::p]  # (B,V,Ntot,P), (B,V,Ntot)
+
+    if use_kv_cache:
+        shape = (c.num_blocks, c.time_layers_per_block, b * v, ntot, c.num_heads, c.head_dim)
+        cache = (jnp.zeros(shape, jnp.float32), jnp.zeros(shape, jnp.float32)) if shape[1] else None
+        y_p, loc_p, scale_p = stats(x, valid)
+        h, cache = enc(y_p[:, :, :n0], ids_p[:, :, :n0], 0, cache)  # prefill: causal, offset 0
+        first, x, valid = emit(h[:, :, -1], loc_p[:, :, n0 - 1], scale_p[:, :, n0 - 1], keys[0], x, valid, n0 - 1)
+
+        def step(carry, inp):
+            x, valid, cache = carry
+            n, k = inp  # n: index of the newest patch, fed alone at rotary offset n
+            y_p, loc_p, scale_p = stats(x, valid)
+            y_new = jax.lax.dynamic_slice_in_dim(y_p, n, 1, axis=2)
+            ids_new = jax.lax.dynamic_slice_in_dim(ids_p, n, 1, axis=2)
+            h, cache = enc(y_new, ids_new, n, cache)
+            vals, x, valid = emit(h[:, :, 0], loc_p[:, :, n], scale_p[:, :, n], k, x, valid, n)
+            return (x, valid, cache), vals
+
+        rest = (jnp.arange(n0, n0 + steps - 1), keys[1:])
+        _, later = jax.lax.scan(step, (x, valid, cache), rest)
+    else:
+        # Full recomputation over the whole buffer: causal attention and the per-patch scaler make
+        # future slots irrelevant, and in one call the xPos offset cancels in q.k, so this equals
+        # re-running the growing sequence (reference use_kv_cache=False) up to float rounding.
+        def step(carry, inp):
+            x, valid = carry
+            n, k = inp
+            y_p, loc_p, scale_p = stats(x, valid)
+            h, _ = enc(y_p, ids_p, 0, None)
+            h_tok = jax.lax.dynamic_index_in_dim(h, n, axis=2, keepdims=False)
+            vals, x, valid = emit(h_tok, jax.lax.dynamic_index_in_dim(loc_p, n, 2, False),
+                                  jax.lax.dynamic_index_in_dim(scale_p, n, 2, False), k, x, valid, n)
+            return (x, valid), vals
+
+        _, allv = jax.lax.scan(step, (x, valid), (jnp.arange(n0 - 1, n0 + steps - 1), keys))
+        first, later = allv[0], allv[1:]
+    gen = jnp.concatenate([first[None], later], axis=0)  # (steps, B, V, P)
+    return gen.transpose(1, 2, 0, 3).reshape(b, v, steps * p)
+
+
+@partial(jax.jit, static_argnames=("config", "prediction_length", "num_samples", "use_kv_cache",
+                                   "samples_per_batch"))
+def _forecast_padded(params, config: TotoConfig, x, valid, ids, key, *, prediction_length: int,
+                     num_samples: int | None, use_kv_cache: bool, samples_per_batch: int | None):
+    p = config.patch_size
+    b, v, t0 = x.shape
+    n0, hp = t0 // p, prediction_length
+    steps = math.ceil(hp / p)
+    grow = lambda a, fill: jnp.concatenate(  # noqa: E731
+        [a, jnp.broadcast_to(fill, (b, v, steps * p)).astype(a.dtype)], axis=2)
+    xb, vb, ib = grow(x, 0.0), grow(valid, False), grow(ids, ids[..., -1:])
+    if num_samples is None:
+        mean = _decode(params, config, xb, vb, ib, n0, steps, key, _mean_draw, use_kv_cache)[..., :hp]
+        return mean, None
+    if hp <= p:  # spec 3.4: all chains share the first patch's context -> one pass, S draws per step
+        y, loc, scale = scale_series(x, valid, config)
+        model = TotoModel(config)
+        h, _ = model.apply({"params": params}, y.reshape(b, v, n0, p), patch_ids(ids, p),
+                           method=TotoModel.encode)
+        out = model.apply({"params": params}, h[:, :, -1], hp, method=TotoModel.output)  # (B,V,Hp,K)
+        mix = _model_mixture(out, jnp.broadcast_to(loc[..., -1:], (b, v, hp)),
+                             jnp.broadcast_to(scale[..., -1:], (b, v, hp)))
+        samples = sample_mixture(key, mix, num_samples)  # (B, V, Hp, S)
+        return samples.mean(-1), samples
+    # Hp > P: S independent chains, each with its own cache, in chunks of samples_per_batch
+    spb = samples_per_batch or num_samples
+    chunks = num_samples // spb
+
+    def run_chunk(k):
+        tile = lambda a: jnp.broadcast_to(a[None], (spb,) + a.shape).reshape((spb * b,) + a.shape[1:])  # noqa: E731
+        gen = _decode(params, config, tile(xb), tile(vb), tile(ib), n0, steps, k, _sample_draw, use_kv_cache)
+        return gen.reshape(spb, b, v, steps * p)[..., :hp]
+
+    draws = jax.lax.map(run_chunk, jax.random.split(key, chunks))  # (chunks, spb, B, V, Hp)
+    samples = draws.reshape(num_samples, b, v, hp).transpose(1, 2, 3, 0)
+    return samples.mean(-1), samples
+
+
+def forecast(params, config: TotoConfig, context, valid, ids, prediction_length: int, *, key=None,
+             num_samples: int | None = None, use_kv_cache: bool = True,
+             samples_per_batch: int | None = None):
+    """Forecast ``prediction_length`` steps after each ``(B, V, T)`` context (``TotoForecaster.forecast``).
+
+    Contexts are left-padded with zeros to a multiple of P (invalid; ids repeat the first column).
+    Mean mode (``num_samples=None``) feeds back the analytic mean and is deterministic; sample mode
+    needs ``key`` and returns S draws per step whose average is the mean (as upstream). For Hp <= P
+    one pass serves all samples; longer horizons run S chains (``samples_per_batch`` at a time).
+    Compiled once per (config, shapes, horizon, S, mode).
+
+    Returns:
+      ``(mean (B, V, Hp), samples (B, V, Hp, S) or None)``.
+    """
+    p = config.patch_size
+    if prediction_length < 1:
+        raise ConfigError(f"prediction_length must be >= 1, got {prediction_length}")
+    if num_samples is not None:
+        if key is None:
+            raise ConfigError("sampling needs an explicit PRNG key")
+        if samples_per_batch and num_samples % samples_per_batch:
+            raise ConfigError(f"num_samples {num_samples} is not a multiple of samples_per_batch {samples_per_batch}")
+    context = jnp.asarray(context, jnp.float32)
+    valid = jnp.asarray(valid, bool) & jnp.isfinite(context)
+    ids = jnp.broadcast_to(jnp.asarray(ids, jnp.int32), context.shape)
+    pad = (-context.shape[-1]) % p
+    if pad:
+        context = jnp.pad(context, ((0, 0), (0, 0), (pad, 0)))
+        valid = jnp.pad(valid, ((0, 0), (0, 0), (pad, 0)))
+        ids = jnp.pad(ids, ((0, 0), (0, 0), (pad, 0)), mode="edge")
+    context = jnp.where(valid, context, 0.0)
+    return _forecast_padded(params, config, context, valid, ids,
+                            jax.random.key(0) if key is None else key, prediction_length=prediction_length,
+                            num_samples=num_samples, use_kv_cache=use_kv_cache,
+                            samples_per_batch=samples_per_batch)

@@ -1,0 +1,126 @@
+"""The core profit function PF of the original backtester (spec section 5.9).
+
+P&L is in units of a fraction of the previous close: a long that buys at ``lp'`` and sells at
+``hp'`` earns ``hp' - lp'`` (not divided by the entry price). :func:`profit_values` mirrors
+``loss_utils.calculate_profit_torch_with_entry_buysell_profit_values``; its sum over days
+(:func:`total_profit`) is the MaxDiff multiplier objective.
+
+Functions are written for one example, ``(days,)`` vectors, and batch with ``jax.vmap``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+__all__ = ["TRADING_FEE", "CRYPTO_TRADING_FEE", "profit_values", "total_profit",
+           "legacy_trading_profits_list", "legacy_trading_profit", "legacy_trading_profit_buy_only",
+           "legacy_buysell_profit_values"]
+
+TRADING_FEE = 0.0005  # the original's loss_utils.TRADING_FEE, charged once per filled trade
+CRYPTO_TRADING_FEE = 0.0015  # fee for the five active crypto symbols (spec 1.2)
+
+
+def profit_values(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,
+                  fee=TRADING_FEE):
+    r"""Daily P&L of limit entries at the predicted low/high with take-profit or close exits.
+
+    With ``hp' = clip(hp, 0, 10)``, ``lp' = clip(lp, -1, 0)``, ``q+ = clip(q, 0, 10)``,
+    ``q- = clip(q, -10, 0)``, ``BuyFill = [lp' > l]`` and ``SellFill = [hp' < h]``:
+
+    .. math::
+
+        \text{eod:}\quad PF = q_+ (c - lp')\,BuyFill + q_- (c - hp')\,SellFill
+              - fee\,|q|\,[BuyFill \lor SellFill]
+
+        \text{intraday:}\quad PF = q_+ BuyFill\,\big((hp' - lp')[hp' \le h] + (c - lp')[hp' > h]\big)
+              + q_- SellFill\,\big((lp' - hp')[lp' \ge l] + (c - hp')[lp' < l]\big)
+              - fee\,|q|\,[BuyFill \land SellFill]
+
+    Fills are strict (the price must go *through* the limit) while the take-profit tests are
+    non-strict (touching the target is enough), exactly as the original compares them.
+
+    Args:
+      close: realised close-to-close change ``c``, shape ``(days,)``.
+      high: realised high relative to the previous close ``h``, shape ``(days,)``.
+      high_pred: predicted high level ``hp`` (sell limit / take-profit), shape ``(days,)``.
+      low: realised low relative to the previous close ``l``, shape ``(days,)``.
+      low_pred: predicted low level ``lp`` (buy limit / take-profit), shape ``(days,)``.
+      positions: position ``q`` per day (+1 long, -1 short, 0 flat; sizes allowed), ``(days,)``.
+      close_at_eod: keyword-only; True exits every filled position at the close.
+      fee: keyword-only; fee per unit of position, charged once (one side).
+
+    Returns:
+      float32 array ``(days,)`` of daily P&L.
+
+    Example (golden case A, days 0-2: both levels crossed, high not reached, low not filled):
+      >>> import jax.numpy as jnp
+      >>> pf = profit_values(close=jnp.array([0.01, 0.01, 0.01]), high=jnp.array([0.03, 0.015, 0.03]),
+      ...                    high_pred=jnp.array([0.02, 0.02, 0.02]), low=jnp.array([-0.03, -0.03, -0.005]),
+      ...                    low_pred=jnp.array([-0.02, -0.02, -0.02]), positions=jnp.array([1.0, 1.0, 1.0]))
+      >>> [round(float(v), 6) for v in pf]
+      [0.0395, 0.03, 0.0]
+
+    Note: kept quirks of the original (spec 10.5): in eod mode an *unfilled* trade pays the fee
+    when the opposite level is crossed; intraday, a filled long that exits at the close pays none.
+    """
+    f32 = jnp.float32
+    c, h, hp, l, lp, q = (jnp.asarray(a, f32) for a in (close, high, high_pred, low, low_pred, positions))
+    fee = jnp.asarray(fee, f32)
+    hp = jnp.clip(hp, 0.0, 10.0)
+    lp = jnp.clip(lp, -1.0, 0.0)
+    q_long = jnp.clip(q, 0.0, 10.0)
+    q_short = jnp.clip(q, -10.0, 0.0)
+    buy_fill = lp > l
+    sell_fill = hp < h
+    if close_at_eod:
+        pnl = q_long * (c - lp) * buy_fill + q_short * (c - hp) * sell_fill
+        traded = buy_fill | sell_fill
+    else:
+        long_exit = jnp.where(hp <= h, hp - lp, c - lp)
+        short_exit = jnp.where(lp >= l, lp - hp, c - hp)
+        pnl = q_long * buy_fill * long_exit + q_short * sell_fill * short_exit
+        traded = buy_fill & sell_fill
+    return pnl - fee * jnp.abs(q) * traded
+
+
+def total_profit(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,
+                 fee=TRADING_FEE):
+    """Sum over days of :func:`profit_values`: the original's
+    ``calculate_trading_profit_torch_with_entry_buysell`` and the MaxDiff objective."""
+    return jnp.sum(profit_values(close, high, high_pred, low, low_pred, positions,
+                                 close_at_eod=close_at_eod, fee=fee))
+
+
+# Legacy helpers of loss_utils (spec 5.9, golden case B). NOT used by the backtester; kept for parity.
+
+def legacy_trading_profits_list(y, positions, *, fee=TRADING_FEE):
+    r"""Per-element :math:`q_+ y + q_- y - |q|\,fee` (``get_trading_profits_list``, fee 0.0005)."""
+    y, q = (jnp.asarray(a, jnp.float32) for a in (y, positions))
+    return jnp.clip(q, 0.0, 10.0) * y + jnp.clip(q, -10.0, 0.0) * y - jnp.abs(q) * fee
+
+
+def legacy_trading_profit(y, positions, *, fee=TRADING_FEE):
+    """Mean of :func:`legacy_trading_profits_list` (``calculate_trading_profit_torch``)."""
+    return jnp.mean(legacy_trading_profits_list(y, positions, fee=fee))
+
+
+def legacy_trading_profit_buy_only(y, positions, *, fee=TRADING_FEE):
+    r"""Mean of :math:`q_+ y - |q|\,fee` (``calculate_trading_profit_torch_buy_only``)."""
+    y, q = (jnp.asarray(a, jnp.float32) for a in (y, positions))
+    return jnp.mean(jnp.clip(q, 0.0, 10.0) * y - jnp.abs(q) * fee)
+
+
+def legacy_buysell_profit_values(close, high, high_pred, low, low_pred, positions):
+    r"""Older PF variant without an entry-fill test (``..._with_buysell_profit_values``):
+
+    .. math::
+
+        q_+ (hp'[hp' \le h] + c\,[hp' > h]) + q_- (lp'[lp' \ge l] + c\,[lp' < l]) - 0.0005\,|q|.
+    """
+    f32 = jnp.float32
+    c, h, hp, l, lp, q = (jnp.asarray(a, f32) for a in (close, high, high_pred, low, low_pred, positions))
+    hp = jnp.clip(hp, 0.0, 10.0)
+    lp = jnp.clip(lp, -1.0, 0.0)
+    long = jnp.clip(q, 0.0, 10.0) * jnp.where(hp <= h, hp, c)
+    short = jnp.clip(q, -10.0, 0.0) * jnp.where(lp >= l, lp, c)
+    return long + short - jnp.abs(q) * TRADING_FEE

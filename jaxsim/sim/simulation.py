@@ -1,0 +1,202 @@
+"""One walk-forward simulation: inputs, static strategy config, and the per-simulation record.
+
+Simulation k of a stock looks at its rows up to e = T-2-k (spec 1.2). Everything it needs after the
+forecast step is packed in :class:`SimulationInputs` (7 forecasts per target, a 22-row price window);
+:func:`evaluate_simulation` turns one such input into every numeric field of the result record of
+spec 7.1 (scalars and small fixed-shape arrays). It is written for one simulation and batched with
+``jax.vmap`` over simulations and stocks at the boundary.
+
+Optimizer protocol (spec section 6; used by MaxDiff, :mod:`jaxsim.sim.maxdiff`): an optimizer is a callable
+``optimizer(close, high, high_pred, low, low_pred, positions, *, close_at_eod, fee) -> (2,)`` returning
+``(mh, ml)`` in ``[-0.03, 0.03]^2`` that (approximately) maximises
+``sum_p sum_i PF(close, high, high_pred + mh, low, low_pred + ml, positions[p]; close_at_eod, fee)``.
+``positions`` has shape ``(P, days)``: ``P = 1`` for MaxDiff entry/exit, ``P = 2`` for always-on (a buy
+row of +1 and a sell row of -1, or 0 for crypto). ``close_at_eod`` is a static Python bool; all other
+inputs are per-simulation ``(days,)`` vectors (vmap outside).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+
+from jaxsim.sim import diagnostics
+from jaxsim.sim import maxdiff
+from jaxsim.sim import strategies
+from jaxsim.errors import ConfigError
+from jaxsim.sim.profit import CRYPTO_TRADING_FEE, TRADING_FEE
+from jaxsim.sim.returns import window_returns
+
+__all__ = ["PRICE_WINDOW", "N_PREDICTIONS", "N_DAYS", "PRICE_COLUMNS", "MULTIPLIER_BOUND", "CRYPTO_SYMBOLS",
+           "is_crypto", "default_fee", "SimulationInputs", "Optimizer", "StrategyConfig",
+           "evaluate_simulation"]
+
+Array = jax.Array
+
+PRICE_WINDOW = 22  # rows e-21..e: 20-day dollar volume, ATR-14 (15 rows), 8-row strategy window
+N_PREDICTIONS = 7  # P_X[i] forecasts r_X[e-6+i], i = 0..6
+N_DAYS = 6  # evaluation days t_i = e-6+i, i = 0..5
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+MULTIPLIER_BOUND = 0.03  # |mh|, |ml| <= 0.03 (spec 6)
+
+# The ACTIVE crypto list of src/fixtures.py (spec 1.2). Other *USD symbols (e.g. DOGEUSD) are stocks here.
+CRYPTO_SYMBOLS = frozenset({"BNBUSD", "BTCUSD", "ETHUSD", "PAXGUSD", "UNIUSD"})
+
+
+def is_crypto(symbol: str) -> bool:
+    """True for the five active crypto symbols of spec 1.2 (crypto fee, 365 days, no shorts)."""
+    return symbol.upper() in CRYPTO_SYMBOLS
+
+
+def default_fee(symbol: str) -> float:
+    """Trading fee of a symbol: 0.0015 for the five crypto symbols, else 0.0005 (spec 1.2)."""
+    return CRYPTO_TRADING_FEE if is_crypto(symbol) else TRADING_FEE
+
+
+class SimulationInputs(NamedTuple):
+    """Inputs of one walk-forward simulation k; e = its last row (T-2-k).
+
+    Attributes:
+      pred_close: ``(7,)`` P_C[i] = forecast of r_C[e-6+i], i = 0..6.
+      pred_high: ``(7,)`` P_H (changes of the High series vs the previous High, spec 4).
+      pred_low: ``(7,)`` P_L.
+      band_close: ``(7,)`` P60-P40 band of the close draws (diagnostic ``close_ci_band``).
+      prices: ``(W, 5)`` rows e-W+1..e of [open, high, low, close, volume], W = PRICE_WINDOW = 22.
+      prices_valid: ``(W,)`` bool, False for rows before the start of the data.
+    """
+
+    pred_close: Array
+    pred_high: Array
+    pred_low: Array
+    band_close: Array
+    prices: Array
+    prices_valid: Array
+
+
+class Optimizer(Protocol):
+    """Multiplier optimizer protocol (see the module docstring)."""
+
+    def __call__(self, close: Array, high: Array, high_pred: Array, low: Array, low_pred: Array,
+                 positions: Array, *, close_at_eod: bool, fee) -> Array: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategyConfig:
+    """Static switches of the strategy stage (hashable; usable as a static jit argument).
+
+    Attributes:
+      crypto: crypto rules (no shorts, 365 days per year). The fee is passed separately.
+      equity_volume: the original drops Volume for equities, so ``dollar_vol_20d`` is always 0 there;
+        set True to compute it from the given volume anyway (a deliberate deviation).
+    """
+
+    crypto: bool = False
+    equity_volume: bool = False
+
+    @property
+    def days_per_year(self) -> int:
+        return 365 if self.crypto else 252
+
+
+def _check_shapes(inputs: SimulationInputs) -> None:
+    for name in ("pred_close", "pred_high", "pred_low", "band_close"):
+        shape = jnp.shape(getattr(inputs, name))
+        if shape != (N_PREDICTIONS,):
+            raise ConfigError(f"SimulationInputs.{name} must have shape ({N_PREDICTIONS},), got {shape}")
+    shape = jnp.shape(inputs.prices)
+    if len(shape) != 2 or shape[1] != len(PRICE_COLUMNS) or shape[0] < 20:
+        raise ConfigError(f"SimulationInputs.prices must have shape (W >= 20, 5), got {shape}")
+    if jnp.shape(inputs.prices_valid) != shape[:1]:
+        raise ConfigError(f"SimulationInputs.prices_valid must have shape {shape[:1]}, "
+                          f"got {jnp.shape(inputs.prices_valid)}")
+
+
+def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: StrategyConfig = StrategyConfig(),
+                        optimizer: Optimizer | None = None) -> dict[str, Array]:
+    r"""Every numeric per-simulation record field of spec 7.1 for one simulation.
+
+    From the price window (rows e-W+1..e) it derives, as spec 1.3/3/4/5.7:
+    aX = r_X[e-6..e-1] (the actual movements), R = r_C[e-5..e] (``actual_returns``), the
+    close-relative offsets kH, kL of rows e-7..e-2, the last prices X[e], ATR-14 and the 20-day
+    dollar volume. Forecasts fX = P_X[0..5]; ``predicted_X`` = X[e] (1 + P_X[6]) (Toto semantics,
+    spec 10.3). All eight strategies are evaluated; none mutates its inputs (spec 10.4 not reproduced).
+
+    Fields (scalars unless noted): ``close``, ``predicted_close``, ``predicted_high``,
+    ``predicted_low``, ``toto_expected_move_pct`` and ``raw_expected_move_pct`` (= P_C[6], a fraction
+    as in the original), ``kronos_expected_move_pct`` (0: Kronos diagnostics are not run),
+    ``calibrated_expected_move_pct``, ``calibration_slope``, ``calibration_intercept``,
+    ``realized_volatility_pct``, ``dollar_vol_20d``, ``atr_pct_14``, ``spread_bps_estimate``,
+    ``{close,high,low}_val_loss``, ``close_ci_band`` (7,), the strategy fields of
+    :mod:`jaxsim.sim.strategies` and :mod:`jaxsim.sim.maxdiff` (``maxdiffprofit_profit_values`` and
+    ``maxdiffalwayson_profit_values`` are (6,)).
+
+    Args:
+      inputs: one :class:`SimulationInputs`.
+      fee: trading fee (dynamic scalar; :func:`default_fee` gives the original's).
+      spread: SPREAD, the ask/bid ratio (dynamic scalar; 1.05 when no quote was cached).
+      config: static :class:`StrategyConfig`.
+      optimizer: multiplier optimizer (static); None uses :func:`jaxsim.sim.maxdiff.default_optimizer`.
+
+    Returns:
+      dict of float32 / int32 / bool arrays; ``jax.vmap`` it over simulations and stocks.
+    """
+    _check_shapes(inputs)
+    f32 = jnp.float32
+    prices = jnp.asarray(inputs.prices, f32)
+    valid = jnp.asarray(inputs.prices_valid, bool)
+    high, low, close, volume = prices[:, 1], prices[:, 2], prices[:, 3], prices[:, 4]
+    pc, ph, pl = (jnp.asarray(x, f32) for x in (inputs.pred_close, inputs.pred_high, inputs.pred_low))
+    crypto, days = config.crypto, config.days_per_year
+
+    r_close, r_high, r_low = (window_returns(x, valid) for x in (close, high, low))
+    # window index j holds row e-W+1+j, so rows e-6..e-1 are [-7:-1] and e-5..e are [-6:]
+    ac, ah, al = r_close[-7:-1], r_high[-7:-1], r_low[-7:-1]
+    actual_returns = r_close[-6:]
+    fc, fh, fl = pc[:N_DAYS], ph[:N_DAYS], pl[:N_DAYS]
+    k_high, k_low = maxdiff.close_relative_offsets(high[-8:-2], low[-8:-2], close[-8:-2])
+    predicted = {name: x[-1] * (1.0 + p[-1]) for name, x, p in
+                 (("close", close, pc), ("high", high, ph), ("low", low, pl))}
+    enough_history = jnp.sum(valid) >= N_DAYS + 2
+
+    slope, intercept, calibrated = diagnostics.calibration(pc, actual_returns)
+    use_volume = crypto or config.equity_volume
+    record: dict[str, Array] = {
+        "close": close[-1],
+        "predicted_close": predicted["close"],
+        "predicted_high": predicted["high"],
+        "predicted_low": predicted["low"],
+        "toto_expected_move_pct": pc[-1],
+        "kronos_expected_move_pct": jnp.zeros((), f32),
+        "raw_expected_move_pct": pc[-1],
+        "calibrated_expected_move_pct": calibrated,
+        "calibration_slope": slope,
+        "calibration_intercept": intercept,
+        "realized_volatility_pct": diagnostics.realized_volatility_pct(actual_returns),
+        "dollar_vol_20d": (diagnostics.dollar_volume_20d(close, volume, valid) if use_volume
+                           else jnp.zeros((), f32)),
+        "atr_pct_14": diagnostics.atr_pct_14(high, low, close, valid),
+        "spread_bps_estimate": diagnostics.spread_bps_estimate(spread),
+        "close_val_loss": diagnostics.val_loss(ac, fc),
+        "high_val_loss": diagnostics.val_loss(ah, fh),
+        "low_val_loss": diagnostics.val_loss(al, fl),
+        "close_ci_band": jnp.asarray(inputs.band_close, f32),
+    }
+    limit_args = (ac, ah, al, fh, fl, k_high, k_low, predicted["high"], predicted["low"])
+    record.update(maxdiff.maxdiff_strategy(*limit_args, fee=fee, optimizer=optimizer, crypto=crypto,
+                                           days_per_year=days, enough_history=enough_history))
+    record.update(maxdiff.maxdiff_always_on_strategy(*limit_args, fee=fee, optimizer=optimizer,
+                                                     crypto=crypto, days_per_year=days,
+                                                     enough_history=enough_history))
+    signal_kw = dict(fee=fee, spread=spread, days_per_year=days)
+    record.update(strategies.simple_strategy(fc, actual_returns, crypto=crypto, **signal_kw))
+    record.update(strategies.all_signals_strategy(fc, fh, fl, actual_returns, crypto=crypto, **signal_kw))
+    record.update(strategies.buy_hold_strategy(fc, actual_returns, **signal_kw))
+    record.update(strategies.unprofit_shutdown_strategy(fc, actual_returns, crypto=crypto, **signal_kw))
+    record.update(strategies.entry_takeprofit_strategy(fc, fh, fl, ac, ah, al, fee=fee,
+                                                       days_per_year=days))
+    record.update(strategies.highlow_strategy(fc, fh, fl, ac, ah, al, fee=fee, crypto=crypto,
+                                              days_per_year=days))
+    return record

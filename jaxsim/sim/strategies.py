@@ -1,0 +1,265 @@
+"""The six signal and limit-order strategies of one simulation (spec 5.1-5.6).
+
+Notation of spec 4: for the six evaluation days i = 0..5, fC, fH, fL are the forecasts of r_C, r_H,
+r_L at t_i; aC, aH, aL the realised changes r_X[t_i]; R_i = r_C[t_i + 1] (``actual_returns``).
+High/Low quantities are changes of the High (Low) series versus the previous High (Low).
+
+Kept as the original computes it (spec 10.2): simple, all-signals, buy & hold and unprofit shutdown
+are scored on R, one day LATER than the day their forecast targets; entry+take-profit and highlow use
+the aligned aC/aH/aL. Deliberate deviation (spec 10.4): the original's entry+take-profit subtracts
+its fee in place from an element of the shared forecast/actual tensors, so highlow (which runs next)
+sees altered inputs. That mutation is NOT reproduced: every function here is pure.
+
+Each ``*_strategy`` function returns the record fields of spec 7.1 for its strategy
+(``<name>_return``, ``_sharpe``, ``_avg_daily_return``, ``_annual_return`` and a final-day field).
+All functions take one simulation's ``(days,)`` vectors; vmap outside.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxsim.sim.metrics import DEFAULT_SPREAD, ReturnMetrics, evaluate_daily_returns, evaluate_signals
+
+__all__ = ["simple_signals", "simple_strategy", "all_signals", "all_signals_strategy",
+           "buy_hold_signals", "buy_hold_strategy", "unprofit_shutdown_signals",
+           "unprofit_shutdown_strategy", "entry_takeprofit_daily", "entry_takeprofit_strategy",
+           "highlow_daily", "highlow_strategy"]
+
+Array = jax.Array
+f32 = jnp.float32
+
+
+def _vec(*xs):
+    return tuple(jnp.asarray(x, f32) for x in xs)
+
+
+def _fields(name: str, m: ReturnMetrics) -> dict[str, Array]:
+    return {f"{name}_return": m.total, f"{name}_sharpe": m.sharpe,
+            f"{name}_avg_daily_return": m.avg_daily, f"{name}_annual_return": m.annual}
+
+
+def _signal_finalday(signals: Array, returns: Array, fee, spread) -> Array:
+    """``s_5 R_5 - 2 fee SPREAD`` (the original's final-day field of 5.1, 5.2, 5.4)."""
+    fee, spread = _vec(fee, spread)
+    return signals[-1] * returns[-1] - 2.0 * fee * spread
+
+
+# --------------------------------------------------------------------------------------------- 5.1
+def simple_signals(close_pred: Array, *, crypto: bool = False) -> Array:
+    r"""Simple signals :math:`s_i = +1` if :math:`fC_i > 0` else :math:`-1` (fC = 0 -> short);
+    crypto: 1 if :math:`fC_i > 0` else 0. Shape ``(days,)``."""
+    (fc,) = _vec(close_pred)
+    return jnp.where(fc > 0, 1.0, 0.0 if crypto else -1.0).astype(f32)
+
+
+def simple_strategy(close_pred: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD,
+                    crypto: bool = False, days_per_year=252) -> dict[str, Array]:
+    r"""Simple strategy (5.1): :math:`E_{cmp}(s, R)` with :math:`s_i = \operatorname{sgn}^{\pm}(fC_i)`.
+
+    .. math::
+
+        s_i = \begin{cases} +1 & fC_i > 0 \\ -1\ (\text{crypto: } 0) & fC_i \le 0 \end{cases},\qquad
+        \text{finalday} = s_5 R_5 - 2\,fee\,SPREAD.
+
+    Args:
+      close_pred: fC, ``(days,)``.
+      returns: R = r_C[t_i + 1], ``(days,)``.
+      fee, spread: dynamic scalars; crypto, days_per_year: static.
+
+    Returns:
+      ``simple_strategy_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+    """
+    (r,) = _vec(returns)
+    s = simple_signals(close_pred, crypto=crypto)
+    m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
+    return {**_fields("simple_strategy", m),
+            "simple_strategy_finalday": _signal_finalday(s, r, fee, spread)}
+
+
+# --------------------------------------------------------------------------------------------- 5.2
+def all_signals(close_pred: Array, high_pred: Array, low_pred: Array, *, crypto: bool = False) -> Array:
+    r""":math:`s_i = +1` if fC, fH, fL are all > 0; -1 (stocks only) if all < 0; else 0."""
+    fc, fh, fl = _vec(close_pred, high_pred, low_pred)
+    long = (fc > 0) & (fh > 0) & (fl > 0)
+    short = (fc < 0) & (fh < 0) & (fl < 0) & (not crypto)
+    return jnp.where(long, 1.0, jnp.where(short, -1.0, 0.0)).astype(f32)
+
+
+def all_signals_strategy(close_pred: Array, high_pred: Array, low_pred: Array, returns: Array, *,
+                         fee, spread=DEFAULT_SPREAD, crypto: bool = False,
+                         days_per_year=252) -> dict[str, Array]:
+    r"""All-signals strategy (5.2): :math:`E_{cmp}(s, R)` with
+
+    .. math::
+
+        s_i = [fC_i > 0 \land fH_i > 0 \land fL_i > 0] - [\text{stock}]\,[fC_i < 0 \land fH_i < 0
+        \land fL_i < 0],\qquad \text{finalday} = s_5 R_5 - 2\,fee\,SPREAD.
+
+    Returns:
+      ``all_signals_strategy_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+    """
+    (r,) = _vec(returns)
+    s = all_signals(close_pred, high_pred, low_pred, crypto=crypto)
+    m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
+    return {**_fields("all_signals_strategy", m),
+            "all_signals_strategy_finalday": _signal_finalday(s, r, fee, spread)}
+
+
+# --------------------------------------------------------------------------------------------- 5.3
+def buy_hold_signals(close_pred: Array) -> Array:
+    r""":math:`b_i = [fC_i > 0]` (fC = 0 -> flat)."""
+    (fc,) = _vec(close_pred)
+    return (fc > 0).astype(f32)
+
+
+def buy_hold_strategy(close_pred: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD,
+                      days_per_year=252) -> dict[str, Array]:
+    r"""Buy & hold (5.3). Sharpe, avg and annual come from :math:`E_{cmp}(b, R)`,
+    :math:`b_i = [fC_i > 0]`, but the return is an unconditional hold (ignores b and SPREAD):
+
+    .. math::
+
+        \text{buy\_hold\_return} = \prod_i (1 + R_i) - 1 - fee,\qquad
+        \text{buy\_hold\_finalday} = R_5 - fee.
+
+    Returns:
+      ``buy_hold_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+    """
+    r, fee_ = _vec(returns, fee)
+    m = evaluate_signals(buy_hold_signals(close_pred), r, fee=fee, spread=spread,
+                         days_per_year=days_per_year)
+    out = _fields("buy_hold", m)
+    out["buy_hold_return"] = jnp.prod(1.0 + r) - 1.0 - fee_
+    out["buy_hold_finalday"] = r[-1] - fee_
+    return out
+
+
+# --------------------------------------------------------------------------------------------- 5.4
+def unprofit_shutdown_signals(close_pred: Array, returns: Array, *, crypto: bool = False) -> Array:
+    r"""Unprofit-shutdown state machine (lax.scan over days).
+
+    .. math::
+
+        s_0 = 1,\qquad s_i = \begin{cases} \operatorname{sgn}(fC_i)\,[\text{correct}_{i-1}] & s_{i-1} \ne 0\\
+        \operatorname{sgn}(fC_i) & s_{i-1} = 0\end{cases},\quad
+        \text{correct}_j = (R_j > 0 \land fC_j > 0) \lor (R_j < 0 \land fC_j < 0).
+
+    Crypto: negative signals are set to 0 AFTER the loop (the loop itself used the -1s).
+    """
+    fc, r = _vec(close_pred, returns)
+    correct = ((r > 0) & (fc > 0)) | ((r < 0) & (fc < 0))
+
+    def step(prev, x):
+        f, was_correct = x
+        s = jnp.where((prev == 0) | was_correct, jnp.sign(f), 0.0)
+        return s, s
+
+    first = jnp.ones((), f32)
+    _, rest = jax.lax.scan(step, first, (fc[1:], correct[:-1]))
+    s = jnp.concatenate([first[None], rest])
+    return jnp.maximum(s, 0.0) if crypto else s
+
+
+def unprofit_shutdown_strategy(close_pred: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD,
+                               crypto: bool = False, days_per_year=252) -> dict[str, Array]:
+    r"""Unprofit shutdown (5.4): :math:`E_{cmp}(s, R)` with the state machine of
+    :func:`unprofit_shutdown_signals`; finalday = :math:`s_5 R_5 - 2\,fee\,SPREAD`.
+
+    Returns:
+      ``unprofit_shutdown_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+    """
+    (r,) = _vec(returns)
+    s = unprofit_shutdown_signals(close_pred, r, crypto=crypto)
+    m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
+    return {**_fields("unprofit_shutdown", m),
+            "unprofit_shutdown_finalday": _signal_finalday(s, r, fee, spread)}
+
+
+# ------------------------------------------------------------------------------------- 5.5 / 5.6
+def _side_switch_fees(side: Array, fee) -> Array:
+    r"""Fee memory of 5.5/5.6, vectorised: the remembered side is the previous day's side (reset to
+    none = 0 on a flat day), so day i pays :math:`fee\,[side_i \ne 0 \land side_i \ne side_{i-1}]
+    (1 + [side_{i-1} \ne 0])` (open, plus close of the previous side)."""
+    (fee,) = _vec(fee)
+    prev = jnp.concatenate([jnp.zeros((1,), f32), side[:-1]])
+    switched = (side != 0) & (side != prev)
+    return jnp.where(switched, fee * (1.0 + (prev != 0)), 0.0)
+
+
+def _truncate(*xs):
+    n = min(x.shape[-1] for x in xs)
+    return tuple(x[:n] for x in xs)
+
+
+def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low,
+                           *, fee) -> Array:
+    r"""Daily P&L of entry + take-profit (5.5); shorts also for crypto (no crypto flag).
+
+    .. math::
+
+        side_i = +1 \text{ if } fC_i > 0 \text{ else } -1,\qquad
+        g_i = \begin{cases} fH_i\,[aH_i \ge fH_i] + aC_i\,[aH_i < fH_i] & side_i = +1\\
+        -fL_i\,[aL_i \le fL_i] - aC_i\,[aL_i > fL_i] & side_i = -1\end{cases}
+
+    minus ``fee`` when the side differs from the previous day's, plus another ``fee`` if there was a
+    previous side.
+    """
+    fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close,
+                                             actual_high, actual_low))
+    side = jnp.where(fc > 0, 1.0, -1.0).astype(f32)
+    buy = jnp.where(ah >= fh, fh, ac)
+    short = jnp.where(al <= fl, -fl, -ac)
+    return jnp.where(side > 0, buy, short) - _side_switch_fees(side, fee)
+
+
+def entry_takeprofit_strategy(close_pred, high_pred, low_pred, actual_close, actual_high,
+                              actual_low, *, fee, days_per_year=252) -> dict[str, Array]:
+    r"""Entry + take-profit (5.5): :math:`E_{sum}(g)` of :func:`entry_takeprofit_daily`;
+    ``entry_takeprofit_finalday`` = total / len(g) (an average, spec 10.10).
+
+    Returns:
+      ``entry_takeprofit_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+    """
+    g = entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low,
+                               fee=fee)
+    m = evaluate_daily_returns(g, days_per_year)
+    return {**_fields("entry_takeprofit", m), "entry_takeprofit_finalday": m.total / g.shape[-1]}
+
+
+def highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee,
+                  crypto: bool = False) -> Array:
+    r"""Daily P&L of highlow (5.6): limit entry at the predicted low (long) / high (short), exit at
+    the close.
+
+    .. math::
+
+        g_i = \begin{cases} aC_i - (fL_i\,[aL_i \le fL_i] + aC_i\,[aL_i > fL_i]) & fC_i > 0\\
+        (fH_i\,[aH_i \ge fH_i] + aC_i\,[aH_i < fH_i]) - aC_i & fC_i < 0,\ \text{stock}\\
+        0\ (\text{side reset to none}) & \text{otherwise}\end{cases}
+
+    with the side-switch fees of 5.5 (an unfilled limit still trades at the close and pays).
+    """
+    fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close,
+                                             actual_high, actual_low))
+    short_ok = (fc < 0) & (not crypto)
+    side = jnp.where(fc > 0, 1.0, jnp.where(short_ok, -1.0, 0.0)).astype(f32)
+    buy = ac - jnp.where(al <= fl, fl, ac)
+    short = jnp.where(ah >= fh, fh, ac) - ac
+    g = jnp.where(side > 0, buy, jnp.where(side < 0, short, 0.0))
+    return g - _side_switch_fees(side, fee)
+
+
+def highlow_strategy(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee,
+                     crypto: bool = False, days_per_year=252) -> dict[str, Array]:
+    r"""Highlow (5.6): :math:`E_{sum}(g)` of :func:`highlow_daily`;
+    ``highlow_finalday_return`` = total / len(g) (spec 10.10).
+
+    Returns:
+      ``highlow_{return,sharpe,avg_daily_return,annual_return}`` and ``highlow_finalday_return``.
+    """
+    g = highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, fee=fee,
+                      crypto=crypto)
+    m = evaluate_daily_returns(g, days_per_year)
+    return {**_fields("highlow", m), "highlow_finalday_return": m.total / g.shape[-1]}
