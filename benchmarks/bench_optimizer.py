@@ -4,7 +4,7 @@ original's scipy DIRECT loop over the same 200 problems, in one run. Prints a ma
     PYTHONPATH=. python benchmarks/bench_optimizer.py [--sims 50] [--repeats 5]
 
 Problems are real-data six-day cases (see optimizer_quality.py; needs ../shared/data/daily and
-scipy). The jitted program runs ``jaxsim.optimize.multipliers.optax_optimizer()`` (and, in a second program,
+scipy). The jitted program runs ``jaxsim.optimize.optax_optimizer()`` (and, in a second program,
 ``exact_optimizer()``) vmapped over simulations for the four (objective, eod) settings; its compile
 time is reported separately from the steady-state time (median of ``--repeats`` calls). DIRECT uses
 the original's settings (locally biased, maxfun 500 entry/exit, 240 always-on) on a float32 numpy PF.
@@ -65,7 +65,7 @@ def main():
     a = ap.parse_args()
 
     import jax
-    from jaxsim.optimize import multipliers as O
+    import jaxsim.optimize as O
 
     cases = quality.sample_cases(a.sims, seed=a.seed)
     args = tuple(jax.numpy.asarray(cases[k]) for k in ("c", "h", "hp", "l", "lp", "q_ee", "q_ao"))

@@ -5,10 +5,10 @@ low moves; predictions from a trailing-mean forecaster plus Gaussian noise; MaxD
 quantities of spec 5.7 step 3), and for both objectives (entry/exit P=1, always-on P=2) and both
 eod modes compares the exact objective reached by
 
-* ours   : ``jaxsim.optimize.multipliers.optax_optimizer()`` (defaults), one jitted vmapped call per setting,
+* ours   : ``jaxsim.optimize.optax_optimizer()`` (defaults), one jitted vmapped call per setting,
 * DIRECT : ``scipy.optimize.direct`` locally biased, maxfun 500 (entry/exit) / 240 (always-on),
   bounds +-0.03, other defaults, on a float32 numpy PF (bit-identical to the original's on golden C),
-* exact  : ``jaxsim.optimize.multipliers.exact_optimizer()``.
+* exact  : ``jaxsim.optimize.exact_optimizer()``.
 
 Writes a markdown table (stdout and ``--out``). scipy is needed (test extra).
 
@@ -109,7 +109,7 @@ def direct_solve(c, h, hp, l, lp, q, *, close_at_eod, maxfun):
 def run_ours_and_exact(cases, key, close_at_eod, optimizer=None):
     """Jitted, vmapped: (ours (n, 2), exact (n, 2), J ours (n,), J exact (n,), seconds ours)."""
     import jax
-    from jaxsim.optimize import multipliers as O
+    import jaxsim.optimize as O
 
     ours = optimizer or O.optax_optimizer()
     ex = O.exact_optimizer()

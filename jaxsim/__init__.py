@@ -14,7 +14,7 @@ Public names:
 * :mod:`jaxsim.forecasters` (the package :mod:`jaxsim.forecast`): ``naive()``, ``historical_mean()``, ``toto(dir)``, ``kronos(dir, tok)``,
   ``from_function(fn)``, ``default()`` (the embedded model).
 * :func:`tune_multipliers`, :func:`optax_optimizer`, :func:`exact_optimizer`,
-  :func:`surrogate_objective`: MaxDiff multiplier optimisation (:mod:`jaxsim.optimize.multipliers`).
+  :func:`surrogate_objective`: MaxDiff multiplier optimisation (:mod:`jaxsim.optimize`).
 * :mod:`jaxsim.errors`: the typed errors (``JaxsimError``, ``PriceDataError``, ...).
 """
 
@@ -35,10 +35,10 @@ _LAZY = {
     "BacktestResult": "jaxsim.engine.result",
     "run_many": "jaxsim.engine.runs",
     "RunReport": "jaxsim.engine.runs",
-    "tune_multipliers": "jaxsim.optimize.multipliers",
-    "optax_optimizer": "jaxsim.optimize.multipliers",
-    "exact_optimizer": "jaxsim.optimize.multipliers",
-    "surrogate_objective": "jaxsim.optimize.multipliers",
+    "tune_multipliers": "jaxsim.optimize",
+    "optax_optimizer": "jaxsim.optimize",
+    "exact_optimizer": "jaxsim.optimize",
+    "surrogate_objective": "jaxsim.optimize",
 }
 # public name -> module that IS the value (``jaxsim.forecasters.toto(...)``)
 _LAZY_MODULES = {

@@ -40,8 +40,8 @@ import optax
 from scipy.optimize import Bounds, direct
 
 import jaxsim
-from jaxsim.optimize.multipliers import (BOUND, exact_objective, exact_optimizer, make_problem,
-                                         optax_optimizer, surrogate_objective)
+from jaxsim.optimize import (BOUND, exact_objective, exact_optimizer, make_problem,
+                             optax_optimizer, surrogate_objective)
 
 # %% [markdown]
 # ## A MaxDiff problem from real prices

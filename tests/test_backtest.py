@@ -16,7 +16,7 @@ from jaxsim.engine.program import backtest, backtest_many, trace_count
 from jaxsim.data.prices import Prices, load_prices
 from jaxsim.errors import InsufficientHistoryError
 from jaxsim.forecast import TARGET_IDS, Forecast, Forecaster, register_forecaster
-from jaxsim.optimize.multipliers import grid_optimizer
+from jaxsim.optimize import grid_optimizer
 from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
 from jaxsim.engine.walk_forward import FIT_LAG
 

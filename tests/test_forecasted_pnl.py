@@ -164,7 +164,7 @@ def test_backtest_broadcasts_forecasted_pnl_and_reports_forecast_ret(daily_dir):
     from jaxsim.data.prices import load_prices
     from jaxsim.engine.program import backtest
     from jaxsim.engine.forecasted_pnl import strategy_series
-    from jaxsim.optimize.multipliers import grid_optimizer
+    from jaxsim.optimize import grid_optimizer
 
     aem = load_prices(daily_dir / "AEM.csv", symbol="AEM")
     opt = grid_optimizer(11)

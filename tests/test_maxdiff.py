@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim.optimize.multipliers import grid_optimizer
+from jaxsim.optimize import grid_optimizer
 from jaxsim.sim.maxdiff import close_relative_offsets, maxdiff_always_on_strategy, maxdiff_strategy
 from jaxsim.sim.metrics import evaluate_daily_returns
 from jaxsim.sim.profit import profit_values, total_profit

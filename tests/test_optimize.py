@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxsim.optimize import multipliers as O
+import jaxsim.optimize as O
 from jaxsim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +172,7 @@ def test_tune_multipliers_shared_and_independent():
     problems = O.MultiplierProblem(*(a[None] * scales[:, None] for a in base[:5]),
                                    jnp.broadcast_to(O.make_problem(*base).positions, (4, 1, 6)))
     small = dict(grid=12, starts=4, polish=4)
-    shared = O.tune_multipliers(problems, optimizer=optax.adam(1e-3), steps=40, **small)
+    shared = O.tune_multipliers(problems, tx=optax.adam(1e-3), steps=40, **small)
     assert shared.shape == (2,) and bool(jnp.all(jnp.abs(shared) <= 0.03))
     j = float(O.exact_objective(shared, problems))
     # beats the baseline, a 61x61 shared grid, and every per-problem optimum applied to all problems
@@ -203,3 +203,46 @@ def test_flat_objective_reports_no_shift():
     for opt in (_OPTAX, _EXACT):
         m = opt(c, h, hp, l, lp, flat, close_at_eod=False, fee=0.0005)
         np.testing.assert_array_equal(np.asarray(m), [0.0, 0.0])
+
+
+def test_optimizers_are_hashable_values():
+    assert O.exact_optimizer() == O.exact_optimizer() and hash(O.exact_optimizer()) == hash(O.exact_optimizer())
+    assert O.optax_optimizer() == O.optax_optimizer() and hash(O.optax_optimizer()) == hash(O.optax_optimizer())
+    assert O.grid_optimizer(41) == O.grid_optimizer(41) != O.grid_optimizer(42)
+    assert O.optax_optimizer(grid=8, starts=8) != O.optax_optimizer()
+    assert O.exact_optimizer(bounds=0.02) != O.exact_optimizer()
+    tx = optax.adam(1e-3)
+    assert O.optax_optimizer(tx=tx) == O.optax_optimizer(tx=tx) != O.optax_optimizer()
+    from jaxsim.sim.maxdiff import default_optimizer
+
+    assert default_optimizer() == O.optax_optimizer()
+
+
+@pytest.mark.parametrize("make", [O.exact_optimizer, O.optax_optimizer], ids=["exact", "optax"])
+def test_two_optimizer_instances_share_one_compiled_backtest(make):
+    import jaxsim
+    from jaxsim.engine.program import trace_count
+
+    prices = jaxsim.sample("AAPL").tail(200)
+    before = trace_count()
+    first = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=5, optimizer=make())
+    after_first = trace_count()
+    second = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=5, optimizer=make())
+    assert after_first - before <= 1 and trace_count() == after_first
+    np.testing.assert_array_equal(first.records["maxdiff_return"].to_numpy(),
+                                  second.records["maxdiff_return"].to_numpy())
+
+
+def test_tune_multipliers_compiles_once_per_shape():
+    from jaxsim.optimize.tuning import trace_count
+
+    base = _args(np.asarray([C_POS], np.float32))
+    problems = O.MultiplierProblem(*(jnp.broadcast_to(a, (3,) + a.shape) for a in base[:5]),
+                                   jnp.broadcast_to(O.make_problem(*base).positions, (3, 1, 6)))
+    small = dict(grid=8, starts=4, polish=4, steps=10)
+    before = trace_count()
+    a = O.tune_multipliers(problems, **small)
+    mid = trace_count()
+    b = O.tune_multipliers(jax.tree.map(lambda x: x * 1.1, problems), fee=0.001, **small)
+    assert mid - before == 1 and trace_count() == mid
+    assert a.shape == b.shape == (2,)

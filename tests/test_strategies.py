@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 from jaxsim.sim import maxdiff
 from jaxsim.sim import strategies as S
-from jaxsim.optimize.multipliers import grid_optimizer
+from jaxsim.optimize import grid_optimizer
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 D = GOLDEN["D_strategies"]

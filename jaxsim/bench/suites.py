@@ -347,7 +347,7 @@ def optimizer_suite(out_dir, *, quick: bool = False, prices=None, repeats: int =
     import jax
     import jax.numpy as jnp
 
-    from jaxsim.optimize import multipliers as optimize
+    from jaxsim import optimize
     from jaxsim.data.prices import sample
 
     out_dir = Path(out_dir)

@@ -57,10 +57,10 @@ def close_relative_offsets(high: Array, low: Array, close: Array) -> tuple[Array
 
 @functools.cache
 def default_optimizer():
-    """The optimizer used when none is passed: :func:`jaxsim.optimize.multipliers.optax_optimizer` with its
+    """The optimizer used when none is passed: :func:`jaxsim.optimize.search.optax_optimizer` with its
     defaults (multi-start annealed surrogate ascent, exact re-scoring). Built lazily and cached, so
     importing jaxsim does no JAX work and the object is a stable static argument."""
-    from jaxsim.optimize.multipliers import optax_optimizer
+    from jaxsim.optimize.search import optax_optimizer
 
     return optax_optimizer()
 
