@@ -42,6 +42,7 @@ def _numpy_block_length(x):
     return min((2 * G**2 / (2 * g0**2)) ** (1 / 3) * n ** (1 / 3), b_max)
 
 
+block_length = jax.jit(optimal_block_length)
 GRID = [(phi, n, seed) for phi in (0.0, 0.3, 0.5, 0.8, 0.95) for n in (200, 500, 2000) for seed in range(3)]
 
 
@@ -49,7 +50,7 @@ def test_block_length_matches_numpy_transcription():
     with jax.enable_x64(True):
         for phi, n, seed in GRID:
             x = _ar1(phi, n, seed)
-            got = float(optimal_block_length(jnp.asarray(x)))
+            got = float(block_length(jnp.asarray(x)))
             assert got == pytest.approx(_numpy_block_length(x), rel=1e-9), (phi, n, seed)
 
 
@@ -61,7 +62,7 @@ def test_block_length_matches_arch():
     with jax.enable_x64(True):
         for phi, n, seed in GRID:
             x = _ar1(phi, n, seed)
-            got = float(optimal_block_length(jnp.asarray(x)))
+            got = float(block_length(jnp.asarray(x)))
             agree += got == pytest.approx(arch_block_length(x)["stationary"].iloc[0], rel=1e-9)
     assert agree >= 42
 
@@ -106,12 +107,13 @@ def test_mask_resamples_only_valid_days():
 
 def test_ci_is_reproducible_and_brackets_the_estimate():
     r = jnp.asarray(np.random.default_rng(4).normal(5e-4, 0.01, 400), jnp.float32)
-    a = bootstrap_ci(jax.random.PRNGKey(7), r, n_resamples=300)
-    b = bootstrap_ci(jax.random.PRNGKey(7), r, n_resamples=300)
+    ci = jax.jit(bootstrap_ci, static_argnames="n_resamples")
+    a = ci(jax.random.PRNGKey(7), r, n_resamples=300)
+    b = ci(jax.random.PRNGKey(7), r, n_resamples=300)
     for f in a.estimate._fields:
         assert float(getattr(a.lower, f)) == float(getattr(b.lower, f))
         assert float(getattr(a.lower, f)) < float(getattr(a.estimate, f)) < float(getattr(a.upper, f))
-    batched = jax.vmap(lambda x: bootstrap_ci(jax.random.PRNGKey(7), x, n_resamples=300))(jnp.stack([r, r]))
+    batched = jax.jit(jax.vmap(lambda x: bootstrap_ci(jax.random.PRNGKey(7), x, n_resamples=300)))(jnp.stack([r, r]))
     assert float(batched.lower.sharpe[1]) == float(a.lower.sharpe)
 
 

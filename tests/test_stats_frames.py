@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from jaxsim.errors import ConfigError
-from jaxsim.stats import STAT_LABELS, bootstrap_frame, stats_frame, verdict
+from jaxsim.stats import STAT_LABELS, bootstrap_frame, daily_verdict, stats_frame, verdict
 
 ROWS = ["Start", "End", "Duration", "Exposure Time [%]", "Return [%]", "Buy & Hold Return [%]", "Return (Ann.) [%]",
         "Volatility (Ann.) [%]", "CAGR [%]", "Sharpe Ratio", "Sortino Ratio", "Calmar Ratio", "Max. Drawdown [%]",
@@ -18,7 +18,8 @@ def _daily(T=300):
     idx = pd.bdate_range("2021-03-01", periods=T)
     df = pd.DataFrame({"maxdiff": rng.normal(8e-4, 0.01, T), "buy_hold": rng.normal(2e-4, 0.012, T)}, index=idx)
     df.iloc[:20, 0] = np.nan  # maxdiff starts later (not fitted yet)
-    close = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.01, T + 5))), index=pd.bdate_range("2021-02-22", periods=T + 5))
+    close = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.01, T + 5))),
+                      index=pd.bdate_range("2021-02-22", periods=T + 5))
     return df, close
 
 
@@ -27,7 +28,8 @@ def test_stats_frame_rows_units_and_values():
     table = stats_frame(df, close=close)
     assert list(table.index) == ROWS and list(table.columns) == ["maxdiff", "buy_hold"]
     assert list(STAT_LABELS.values()) == ROWS[3:]
-    assert table.loc["Start", "maxdiff"] == df.index[0] and table.loc["Duration", "buy_hold"] == df.index[-1] - df.index[0]
+    assert table.loc["Start", "maxdiff"] == df.index[0]
+    assert table.loc["Duration", "buy_hold"] == df.index[-1] - df.index[0]
     r = df["maxdiff"].dropna().to_numpy()
     assert table.loc["Return [%]", "maxdiff"] == pytest.approx(100 * (np.prod(1 + r) - 1), rel=1e-4)
     assert table.loc["# Trades", "maxdiff"] == len(r)
@@ -59,12 +61,14 @@ def test_bootstrap_frame():
     for stat in ("Mean Daily Return [%]", "Sharpe Ratio", "CAGR [%]"):
         lo, est, hi = (t.loc[(stat, p)] for p in ("lower", "estimate", "upper"))
         assert np.all(lo < est) and np.all(est < hi)
-    assert t.loc[("Mean Daily Return [%]", "estimate"), "maxdiff"] == pytest.approx(100 * df["maxdiff"].mean(), rel=1e-5)
+    mean = t.loc[("Mean Daily Return [%]", "estimate"), "maxdiff"]
+    assert mean == pytest.approx(100 * df["maxdiff"].mean(), rel=1e-5)
 
 
 def test_verdict_rule():
     names = ["simple", "maxdiff", "buy_hold"]
-    assert verdict(names, [-1e-4, -2e-5, -3e-4], [0.1, 0.5, 0.2]) == "no strategy beats zero at 95% (3 strategies tried)"
+    assert (verdict(names, [-1e-4, -2e-5, -3e-4], [0.1, 0.5, 0.2])
+            == "no strategy beats zero at 95% (3 strategies tried)")
     assert (verdict(names, [-1e-4, 2e-5, 1e-5], [0.1, 0.9, 1.2], dsr=0.974, n_trials=8)
             == "buy_hold beats zero at 95% (DSR 0.97 after 8 strategies tried)")
     assert (verdict(names, [-1e-4, 2e-5, -1e-5], [0.1, 0.9, 1.2], dsr=0.61, n_trials=8)
@@ -72,3 +76,18 @@ def test_verdict_rule():
     assert verdict(["a"], [1e-4], [1.0], level=0.9) == "a beats zero at 90% (1 strategy tried)"
     with pytest.raises(ConfigError, match="one name"):
         verdict(names, [0.0], [0.0, 1.0, 2.0])
+
+
+def test_exposure_frame_and_daily_verdict():
+    df, _ = _daily()
+    exposure = pd.DataFrame({"maxdiff": True}, index=df.index[::2])  # missing rows/columns: no position
+    table = stats_frame(df, exposure=exposure)
+    assert table.loc["Exposure Time [%]", "maxdiff"] == pytest.approx(100 * df["maxdiff"][::2].notna().sum() / 280)
+    assert table.loc["Exposure Time [%]", "buy_hold"] == 0.0 and table.loc["# Trades", "buy_hold"] == 0
+    noise = pd.DataFrame(np.random.default_rng(5).normal(0, 0.01, (250, 4)), index=df.index[:250],
+                         columns=list("abcd"))
+    line = daily_verdict(jax.random.PRNGKey(0), noise, n_resamples=200)
+    assert line == "no strategy beats zero at 95% (4 strategies tried)"
+    edge = noise.assign(a=noise["a"] + 0.006)
+    line = daily_verdict(jax.random.PRNGKey(0), edge, n_resamples=200, n_trials=8)
+    assert line.startswith("a beats zero at 95% (DSR ") and line.endswith(" after 8 strategies tried)")

@@ -139,8 +139,8 @@ def test_mask_equals_deleting_the_days():
 def test_batched_equals_vmapped_and_exposure_input():
     r = np.stack([_series(s, T=200) for s in range(3)])
     exposure = np.ones_like(r, bool)  # an explicit exposure counts the flat days too
-    batched = P.performance_stats(jnp.asarray(r), exposure=jnp.asarray(exposure))
-    vmapped = jax.vmap(lambda x, e: P.performance_stats(x, exposure=e))(jnp.asarray(r), jnp.asarray(exposure))
+    batched = jax.jit(lambda x, e: P.performance_stats(x, exposure=e))(jnp.asarray(r), jnp.asarray(exposure))
+    vmapped = jax.jit(jax.vmap(lambda x, e: P.performance_stats(x, exposure=e)))(jnp.asarray(r), jnp.asarray(exposure))
     for f in P.PerformanceStats._fields:
         np.testing.assert_allclose(np.asarray(getattr(batched, f)), np.asarray(getattr(vmapped, f)), rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(batched.exposure_time_pct), 100.0)

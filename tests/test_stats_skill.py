@@ -37,7 +37,8 @@ def test_fair_crps_and_single_draw():
     pair = np.abs(x[:, :, None] - x[:, None, :]).sum((1, 2))
     want = np.abs(x - y[:, None]).mean(1) - pair / (2 * 9 * 8)
     with jax.enable_x64(True):
-        np.testing.assert_allclose(np.asarray(crps_ensemble(jnp.asarray(x), jnp.asarray(y), fair=True)), want, rtol=1e-12)
+        fair = crps_ensemble(jnp.asarray(x), jnp.asarray(y), fair=True)
+        np.testing.assert_allclose(np.asarray(fair), want, rtol=1e-12)
         one = crps_ensemble(jnp.asarray(x[:, :1]), jnp.asarray(y))
         np.testing.assert_allclose(np.asarray(one), np.abs(x[:, 0] - y), rtol=1e-12)
 
@@ -88,9 +89,14 @@ def test_without_draws_and_vmapped_over_targets():
     point, y, draws, mask = _case(3)
     s = forecast_skill(jnp.asarray(point), jnp.asarray(y), jnp.asarray(mask))
     assert np.isnan(float(s.crps)) and np.isnan(float(s.coverage_80)) and int(s.pit_counts.sum()) == 0
+    lo, hi = point - 0.01, point + 0.01
+    banded = forecast_skill(jnp.asarray(point), jnp.asarray(y), jnp.asarray(mask), band=(lo, hi))
+    inside = (y >= lo) & (y <= hi)
+    assert float(banded.coverage_80) == pytest.approx(np.mean(inside[mask]), rel=1e-6)
     X = 3
     P = jnp.asarray(np.stack([point] * X)), jnp.asarray(np.stack([y] * X))
-    batched = jax.vmap(lambda p, o, d: forecast_skill(p, o, jnp.asarray(mask), d))(*P, jnp.asarray(np.stack([draws] * X)))
+    D = jnp.asarray(np.stack([draws] * X))
+    batched = jax.vmap(lambda p, o, d: forecast_skill(p, o, jnp.asarray(mask), d))(*P, D)
     assert batched.pit_counts.shape == (X, 10) and batched.mae.shape == (X,)
     one = forecast_skill(jnp.asarray(point), jnp.asarray(y), jnp.asarray(mask), jnp.asarray(draws))
     assert float(batched.crps[2]) == pytest.approx(float(one.crps), rel=1e-6)

@@ -27,9 +27,9 @@ __all__ = ["STAT_LABELS", "PerformanceStats", "performance_stats", "BootstrapSta
            "bootstrap_distribution", "optimal_block_length", "percentile_interval", "stationary_bootstrap_indices",
            "SelectionStats", "selection_stats", "PBOResult", "pbo_cscv", "probabilistic_sharpe_ratio",
            "expected_max_sharpe", "deflated_sharpe_ratio", "SkillStats", "forecast_skill", "crps_ensemble", "verdict",
-           "stats_frame", "bootstrap_frame"]
+           "stats_frame", "bootstrap_frame", "daily_verdict"]
 
-_FRAMES = {"stats_frame", "bootstrap_frame"}
+_FRAMES = {"stats_frame", "bootstrap_frame", "daily_verdict"}
 
 
 def __getattr__(name: str):

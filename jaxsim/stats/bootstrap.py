@@ -48,7 +48,8 @@ def optimal_block_length(x: Array, mask: Array | None = None) -> Array:
     Args:
       x: ``(T,)`` series; mask: ``(T,)`` valid days (default: finite days).
     Returns:
-      the block length (float scalar, not rounded; NaN for a constant series).
+      the block length (float scalar, not rounded, may be < 1 for anti-persistent series: the
+      bootstrap floors it at 1; NaN for a constant series).
     """
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):

@@ -7,6 +7,8 @@ per strategy, the day's simple return as a fraction, and NaN on days a strategy 
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,8 +17,25 @@ import pandas as pd
 from jaxsim.errors import ConfigError
 from jaxsim.stats.bootstrap import BootstrapStats, bootstrap_ci
 from jaxsim.stats.performance import PERIODS_PER_YEAR, STAT_LABELS, performance_stats
+from jaxsim.stats.selection import selection_stats
+from jaxsim.stats.verdict import verdict
 
-__all__ = ["stats_frame", "bootstrap_frame"]
+__all__ = ["stats_frame", "bootstrap_frame", "daily_verdict"]
+
+
+# compiled once per input shape and option set (the shell's jit boundary; the core functions stay plain)
+@partial(jax.jit, static_argnames=("periods_per_year",))
+def _table_stats(values, exposure, close, years, periods_per_year):
+    return performance_stats(values, exposure=exposure, close=close, years=years, periods_per_year=periods_per_year)
+
+
+@partial(jax.jit, static_argnames=("n_resamples", "level", "periods_per_year"))
+def _column_cis(key, values, n_resamples, level, periods_per_year=PERIODS_PER_YEAR):  # values (T, N)
+    return jax.vmap(lambda r: bootstrap_ci(key, r, n_resamples=n_resamples, level=level,
+                                           periods_per_year=periods_per_year), in_axes=1)(values)
+
+
+_selection = jax.jit(selection_stats)
 
 
 def _as_frame(daily) -> tuple[pd.DataFrame, bool]:
@@ -60,13 +79,13 @@ def stats_frame(daily: pd.DataFrame | pd.Series, *, exposure: pd.DataFrame | pd.
     exp = None
     if exposure is not None:
         e, _ = _as_frame(exposure)
-        exp = jnp.asarray(e.reindex(index=df.index, columns=df.columns).fillna(False).to_numpy(bool).T)
+        aligned = e.reindex(index=df.index, columns=df.columns).astype("boolean").fillna(False)
+        exp = jnp.asarray(aligned.to_numpy(bool).T)
     start, end = df.index[0], df.index[-1]
     duration = end - start
     years = duration / pd.Timedelta(days=365.25)
     c = None if close is None else jnp.asarray(_buy_hold_closes(close, df.index))
-    s = jax.device_get(performance_stats(jnp.asarray(values), exposure=exp, close=c, years=years,
-                                         periods_per_year=periods_per_year))
+    s = jax.device_get(_table_stats(jnp.asarray(values), exp, c, years, periods_per_year))
     out = pd.DataFrame(index=["Start", "End", "Duration", *STAT_LABELS.values()], columns=df.columns, dtype=object)
     out.loc["Start"], out.loc["End"], out.loc["Duration"] = start, end, duration
     for field, label in STAT_LABELS.items():
@@ -84,10 +103,10 @@ def bootstrap_frame(key: jax.Array, daily: pd.DataFrame | pd.Series, *, n_resamp
     """
     df, _ = _as_frame(daily)
     _check_index(df)
-    x = jnp.asarray(df.to_numpy(dtype=np.float64).T)
-    ci = jax.device_get(jax.vmap(lambda r: bootstrap_ci(key, r, n_resamples=n_resamples, level=level,
-                                                        periods_per_year=periods_per_year))(x))
-    labels = {"mean_daily": ("Mean Daily Return [%]", 100.0), "sharpe": ("Sharpe Ratio", 1.0), "cagr": ("CAGR [%]", 100.0)}
+    ci = jax.device_get(_column_cis(key, jnp.asarray(df.to_numpy(dtype=np.float64)), n_resamples, level,
+                                    periods_per_year))
+    labels = {"mean_daily": ("Mean Daily Return [%]", 100.0), "sharpe": ("Sharpe Ratio", 1.0),
+              "cagr": ("CAGR [%]", 100.0)}
     rows, data = [], []
     for field in BootstrapStats._fields:
         label, scale = labels[field]
@@ -97,3 +116,17 @@ def bootstrap_frame(key: jax.Array, daily: pd.DataFrame | pd.Series, *, n_resamp
     rows.append(("Block Length", "estimate"))
     data.append(np.asarray(ci.block_length, np.float64))
     return pd.DataFrame(np.stack(data), index=pd.MultiIndex.from_tuples(rows), columns=df.columns)
+
+
+def daily_verdict(key: jax.Array, daily: pd.DataFrame, *, n_trials: int | None = None, n_resamples: int = 1000,
+                  level: float = 0.95) -> str:
+    """The :func:`jaxsim.stats.verdict.verdict` line of a daily-returns frame: bootstrap intervals of
+    each column's mean daily return (same ``key`` for every column), the DSR of the best-Sharpe column
+    given ``n_trials`` (default: the number of columns)."""
+    df, _ = _as_frame(daily)
+    _check_index(df)
+    x = jnp.asarray(df.to_numpy(dtype=np.float64))
+    ci = _column_cis(key, x, n_resamples, level)
+    sel = _selection(x, n_trials=len(df.columns) if n_trials is None else n_trials)
+    lower, sharpe, dsr = jax.device_get((ci.lower.mean_daily, sel.sharpe, sel.dsr))
+    return verdict(list(df.columns), lower, sharpe, dsr=float(dsr), n_trials=int(sel.n_trials), level=level)

@@ -157,7 +157,8 @@ def annual_volatility(returns: Array, mask: Array | None = None,
     g = geometric_mean_return(returns, mask)
     s2 = masked_var(r, m, ddof=1)
     base = jnp.square(1 + g)
-    return jnp.exp(0.5 * periods_per_year * jnp.log(base)) * jnp.sqrt(jnp.expm1(periods_per_year * jnp.log1p(s2 / base)))
+    growth = jnp.exp(0.5 * periods_per_year * jnp.log(base))  # (1 + g) ** P
+    return growth * jnp.sqrt(jnp.expm1(periods_per_year * jnp.log1p(s2 / base)))
 
 
 def cagr(returns: Array, mask: Array | None = None, years: Array | float | None = None,
@@ -183,7 +184,8 @@ def sharpe_ratio(returns: Array, mask: Array | None = None, periods_per_year: fl
 
     NaN when the volatility is 0. For the empyrical value see :func:`arithmetic_sharpe_ratio`.
     """
-    return annual_return(returns, mask, periods_per_year) / _nan_if_zero(annual_volatility(returns, mask, periods_per_year))
+    vol = annual_volatility(returns, mask, periods_per_year)
+    return annual_return(returns, mask, periods_per_year) / _nan_if_zero(vol)
 
 
 def _downside_deviation(r: Array, m: Array) -> Array:
@@ -191,7 +193,8 @@ def _downside_deviation(r: Array, m: Array) -> Array:
 
 
 def sortino_ratio(returns: Array, mask: Array | None = None, periods_per_year: float = PERIODS_PER_YEAR) -> Array:
-    r"""backtesting.py's Sortino ratio: :math:`\big((1+g)^P-1\big) / \big(\sqrt{P}\sqrt{\tfrac1n\sum\min(r_t,0)^2}\big)`.
+    r"""backtesting.py's Sortino ratio:
+    :math:`\big((1+g)^P-1\big) / \big(\sqrt{P}\sqrt{\tfrac1n\sum\min(r_t,0)^2}\big)`.
 
     +-inf when no day lost (division by a zero downside deviation, as backtesting.py).
     """

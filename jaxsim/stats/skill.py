@@ -87,11 +87,13 @@ class SkillStats(NamedTuple):
 
 
 def forecast_skill(point: Array, realised: Array, mask: Array | None = None, draws: Array | None = None,
-                   n_bins: int = 10) -> SkillStats:
+                   band: tuple[Array, Array] | None = None, n_bins: int = 10) -> SkillStats:
     """:class:`SkillStats` of ``point`` ``(T,)`` forecasts against ``realised`` ``(T,)`` (see the module doc).
 
-    ``draws`` ``(T, S)`` are optional: without them the CRPS, coverage and PIT fields are NaN / 0;
-    a day is valid when ``mask`` and every input of that day are finite.
+    ``draws`` ``(T, S)`` are optional: without them the CRPS and PIT fields are NaN / 0. ``band``
+    ``(q0.1 (T,), q0.9 (T,))`` gives the 10-90% band directly (e.g. a quantile forecaster's);
+    otherwise it is the draws' quantiles, and without either the coverage is NaN. A day is valid
+    when ``mask`` holds and every input of that day is finite.
     """
     f = jnp.asarray(point)
     if not jnp.issubdtype(f.dtype, jnp.floating):
@@ -114,15 +116,19 @@ def forecast_skill(point: Array, realised: Array, mask: Array | None = None, dra
     acc = jnp.where(n_dir > 0, hits.astype(f.dtype) / jnp.maximum(n_dir, 1).astype(f.dtype), jnp.nan)
     pval = binomial_sf(hits, n_dir).astype(f.dtype)
     nan = jnp.full((), jnp.nan, f.dtype)
+    lo = hi = None
+    if band is not None:
+        lo, hi = (jnp.asarray(b, f.dtype) for b in band)
     if draws is None:
-        crps, cov, pit = nan, nan, jnp.zeros(n_bins, jnp.int32)
+        crps, pit = nan, jnp.zeros(n_bins, jnp.int32)
     else:
         d = jnp.where(m[:, None], draws, 0)
         crps = masked_mean(crps_ensemble(d, y), m)
-        lo, hi = jnp.quantile(d, jnp.array([0.1, 0.9], f.dtype), axis=-1)
-        cov = masked_mean(((y >= lo) & (y <= hi)).astype(f.dtype), m)
+        if band is None:
+            lo, hi = jnp.quantile(d, jnp.array([0.1, 0.9], f.dtype), axis=-1)
         u = pit_values(d, y)
         bins = jnp.clip(jnp.floor(u * n_bins).astype(jnp.int32), 0, n_bins - 1)  # F = 1 goes in the top bin
         pit = jnp.zeros(n_bins, jnp.int32).at[bins].add(m.astype(jnp.int32))
+    cov = nan if lo is None else masked_mean(((y >= lo) & (y <= hi)).astype(f.dtype), m)
     return SkillStats(masked_count(m), mae, rmse, mae0, rmse0, skill(mae, mae0), skill(rmse, rmse0), n_dir, acc, pval,
                       crps, mae0, skill(crps, mae0), cov, pit)
