@@ -42,7 +42,7 @@ from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups, gat
 from jaxsim.forecast.interface import context_keys, target_returns  # noqa: E402
 from jaxsim.forecast.prefix import prefix_mixtures, prefix_plan  # noqa: E402
 from jaxsim.models.toto import forecast as toto_forecast  # noqa: E402
-from jaxsim.models.toto.model import TOTO_BASE, init_toto  # noqa: E402
+from jaxsim.models.toto.model import TOTO_BASE, TOTO_SMALL, init_toto  # noqa: E402
 
 TARGETS = ("close", "high", "low")
 
@@ -92,13 +92,15 @@ def main() -> None:
     ap.add_argument("--per-context-max-s", type=float, default=300.0,
                     help="extrapolate a per-context run predicted to take longer than this (compile + run)")
     ap.add_argument("--min-context", type=int, default=64)
+    ap.add_argument("--skip-floor", action="store_true", help="do not time the floor (a check run)")
+    ap.add_argument("--config", choices=["base", "small"], default="base", help="small: a smoke test")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
 
     env = harness.environment()
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(harness.header_markdown(env), "\n", uptime, flush=True)
-    config = TOTO_BASE
+    config = TOTO_BASE if args.config == "base" else TOTO_SMALL
     prices = jaxsim.load_prices(args.csv)
     table = np.stack([prices.open, prices.high, prices.low, prices.close,
                       np.zeros_like(prices.close) if prices.volume is None else prices.volume], 1)
@@ -117,8 +119,11 @@ def main() -> None:
     val = jnp.broadcast_to(jnp.asarray(one_valid), (rows, full))
     last = np.full(rows, full // config.patch_size - 1)
     floor_fn = jax.jit(lambda p, c, v: toto_forecast.prefix_step_mixtures(p, config, c, v, np.arange(rows), last))
-    floor_t, _ = harness.time_compiled(floor_fn, params, ctx, val, repeats=args.reps)
     floor_flops = rows * harness.toto_forward_flops(config, full)
+    if args.skip_floor:
+        floor_t = harness.Timing(float("nan"), float("nan"), ())
+    else:
+        floor_t, _ = harness.time_compiled(floor_fn, params, ctx, val, repeats=args.reps)
     print(f"floor: {rows} passes of {full}: {floor_t.run_s:.2f} s (compile {floor_t.compile_s:.1f} s)", flush=True)
 
     results, rate = [], None
@@ -176,7 +181,8 @@ def main() -> None:
     floor = dict(passes=rows, padded_length=full, run_s=floor_t.run_s, compile_s=floor_t.compile_s,
                  gflop=floor_flops / 1e9, peak_frac=floor_flops / floor_t.run_s / peak["flops_per_s"])
     payload = dict(env=env, uptime_before=uptime, uptime_after=uptime_after, loadavg_after=env_after["loadavg"],
-                   config="TOTO_BASE random weights", stock=Path(args.csv).stem, rows=n_rows, targets=TARGETS,
+                   config=f"TOTO_{args.config.upper()} random weights", stock=Path(args.csv).stem, rows=n_rows,
+                   targets=TARGETS,
                    samples=args.samples, reps=args.reps, matmul_peak=peak, floor=floor, results=results)
     args.out.mkdir(parents=True, exist_ok=True)
     harness.write_json(args.out / "prefix.json", payload)
@@ -190,24 +196,26 @@ def main() -> None:
             ("stage_speedup", "stage x", ".1f"), ("prefix_over_floor", "prefix/floor", ".2f"),
             ("prefix_peak_frac", "prefix % peak", ".0%"), ("per_context_peak_frac", "per-ctx % peak", ".0%")]
     footer = harness.header_markdown(env, f"after: {uptime_after}")
-    md = ["# Forecast stage: per-context vs prefix-shared (Toto Base, random weights)", "",
+    md = [f"# Forecast stage: per-context vs prefix-shared (Toto {args.config}, random weights)", "",
           f"{Path(args.csv).stem}, {n_rows} rows, targets {', '.join(TARGETS)}, {args.samples} draws per origin, "
           f"median of {args.reps} warm run(s); compile times apart. Passes = mixtures only; stage = passes + "
           "draws (same sampler and keys on both paths). `extrapolated`: not run, estimated linearly from the "
           "previous N (run time in forward FLOPs, compile time in padded lengths).", "",
           harness.markdown_table(results, cols),
-          f"Floor: {rows} full-length passes (64 classes x 3 targets, padded length {full}): "
+          f"Floor: {rows} full-length passes ({config.patch_size} classes x 3 targets, padded length {full}): "
           f"{floor_t.run_s:.2f} s run, {floor_t.compile_s:.1f} s compile, {floor['gflop']:.0f} GFLOP, "
           f"{floor['peak_frac']:.0%} of the measured matmul peak ({peak['flops_per_s'] / 1e9:.1f} GFLOP/s, "
           "2048^2 float32).", "", f"Load before: `{uptime}`", "", footer, ""]
     (args.out / "prefix.md").write_text("\n".join(md))
     xs = [r["n_sims"] for r in results]
+    guessed = [r["n"] for r in results if r["per_context_note"] == "extrapolated"]
+    per_ctx = "per-context" + (f" (extrapolated at N={', '.join(guessed)})" if guessed else "")
     harness.plot_lines(args.out / "prefix.png", [
-        dict(series={"per-context": (xs, [r["per_context_stage_s"] for r in results]),
+        dict(series={per_ctx: (xs, [r["per_context_stage_s"] for r in results]),
                      "prefix-shared": (xs, [r["prefix_stage_s"] for r in results])},
              xlabel="N simulations", ylabel="forecast stage (s)", title="forecast stage (passes + draws)",
              logy=True),
-        dict(series={"per-context": (xs, [r["per_context_run_s"] for r in results]),
+        dict(series={per_ctx: (xs, [r["per_context_run_s"] for r in results]),
                      "prefix-shared": (xs, [r["prefix_run_s"] for r in results])},
              xlabel="N simulations", ylabel="forward passes (s)", title="forward passes only", logy=True),
     ], title="Toto Base forecast stage vs N (AEM, 3 targets)", footer=footer, ncols=2)

@@ -25,8 +25,8 @@ import numpy as np
 from jaxsim.errors import ConfigError
 
 __all__ = ["TotoConfig", "TOTO_BASE", "TOTO_SMALL", "causal_patch_stats", "clamp_bounds", "causal_patch_scaler",
-           "scale_series", "rotary_xpos", "RMSNorm", "SwiGLU", "Attention", "Layer", "Block", "MixtureParams", "TotoModel", "init_toto",
-           "param_shapes", "count_params", "patch_ids", "toto_forward"]
+           "scale_series", "rotary_xpos", "RMSNorm", "SwiGLU", "Attention", "Layer", "Block", "MixtureParams",
+           "TotoModel", "init_toto", "param_shapes", "count_params", "patch_ids", "toto_forward"]
 
 Array = jax.Array
 
