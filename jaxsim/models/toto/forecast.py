@@ -21,10 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import ConfigError
-from jaxsim.models.toto.model import TotoConfig, TotoModel, patch_ids, scale_series
+from jaxsim.models.toto.model import (TotoConfig, TotoModel, causal_patch_stats, clamp_bounds, patch_ids,
+                                      scale_series)
 
 __all__ = ["Mixture", "replace_extreme_values", "mixture_mean", "sample_mixture", "left_pad",
-           "next_step_mixture", "forecast"]
+           "next_step_mixture", "prefix_step_mixtures", "prefix_scale", "forecast"]
 
 Array = jax.Array
 _EXTREME = float(np.finfo(np.float32).max) / 2
@@ -122,6 +123,77 @@ def next_step_mixture(params, config: TotoConfig, context: Array, valid: Array) 
     out = model.apply({"params": params}, h[:, 0, -1], 1, method=TotoModel.output)  # (B, 1, K)
     out = jax.tree.map(lambda a: a[:, 0], out)
     return _model_mixture(out, loc[:, 0, -1], scale[:, 0, -1])
+
+
+def prefix_step_mixtures(params, config: TotoConfig, context: Array, valid: Array, rows, tokens
+                         ) -> tuple[Mixture, Array]:
+    """Next-step mixtures of many prefixes of each context from ONE forward pass per context.
+
+    Toto is causal at patch granularity: the scaler's patch statistics use points up to the end of
+    each patch, time-wise attention is causal (the xPos factor of q.k depends only on the distance
+    in a full-sequence call) and the space-wise layer mixes variates within a patch. So the hidden
+    state of token n of a left-padded context equals that of the last token of its prefix ending
+    with patch n, padded the same way; output position (n, sub-step 0) is that prefix's
+    next-step mixture (:func:`next_step_mixture` on the prefix alone, up to float rounding).
+
+    The one non-causal piece is the global-stabilisation clamp of the scale: the prefix ending with
+    patch n clamps every one of its patches with its own global std sigma_g,n. Here the model input
+    is scaled with the unclamped std, the returned affine scale is clamped with sigma_g,n (exact),
+    and ``exact`` says where the prefix's clamp would leave every one of its patches unchanged, i.e.
+    where the shared input equals the prefix's own input. The upper bound sigma_g,n 10^e cannot bind
+    while the count c_n < 10^(2e) (sigma_j <= sqrt(c_n) sigma_g,n for j <= n); the lower bound
+    max(m, sigma_g,n 10^-e) binds only when sigma_g,n > sqrt(m) 10^e (|x| of order 3e9 for Base).
+
+    Args:
+      params: Toto parameters.
+      config: model config (static).
+      context: ``(B, T)`` univariate contexts left-padded with zeros, T % P == 0.
+      valid: bool ``(B, T)``, False on pads.
+      rows: int ``(M,)`` (static or traced) row of each requested prefix.
+      tokens: int ``(M,)`` index of the token that ends each prefix (prefix length (token+1) P).
+
+    Returns:
+      ``(mixture, exact)``: :class:`Mixture` with ``(M, K)`` components and ``(M,)`` affine loc/scale,
+      and bool ``(M,)``. Only the M requested tokens go through unembed (first sub-step) and head.
+    """
+    p = config.patch_size
+    b, t = context.shape
+    finite = jnp.isfinite(context)
+    valid = valid & finite
+    x = jnp.where(valid, context, 0.0).astype(jnp.float32)
+    loc_p, sigma_p, sigma_g = jax.vmap(lambda a, w: causal_patch_stats(a, w, config))(x, valid)  # (B, N)
+    y = (x - jnp.repeat(loc_p, p, axis=-1)) / jnp.repeat(sigma_p, p, axis=-1)
+    model = TotoModel(config)
+    h, _ = model.apply({"params": params}, y.reshape(b, 1, t // p, p),
+                       jnp.zeros((b, 1, t // p), jnp.int32), method=TotoModel.encode)  # (B, 1, N, D)
+    rows, tokens = jnp.asarray(rows), jnp.asarray(tokens)
+    out = model.apply({"params": params}, h[rows, 0, tokens], 1, method=TotoModel.output)  # (M, 1, K)
+    out = jax.tree.map(lambda a: a[:, 0], out)
+    scale, exact = prefix_scale(config, sigma_p, sigma_g, rows, tokens)
+    return _model_mixture(out, loc_p[rows, tokens], scale), exact
+
+
+def prefix_scale(config: TotoConfig, sigma: Array, sigma_global: Array, rows, tokens) -> tuple[Array, Array]:
+    """Clamped scale of the prefixes ending at ``(rows, tokens)`` and whether their clamp is a no-op.
+
+    Args:
+      config: model config.
+      sigma, sigma_global: ``(B, N)`` unclamped per-patch std and prefix global std
+        (:func:`jaxsim.models.toto.model.causal_patch_stats`).
+      rows, tokens: int ``(M,)``.
+
+    Returns:
+      ``(scale (M,), exact (M,) bool)``: exact where every patch 0..n of the prefix lies inside its
+      clamp bounds (so clamping with them changes nothing).
+    """
+    rows, tokens = jnp.asarray(rows), jnp.asarray(tokens)
+    scale = sigma[rows, tokens]
+    if not config.stabilize_with_global:
+        return scale, jnp.ones(rows.shape, bool)
+    lo, hi = clamp_bounds(sigma_global[rows, tokens], config)
+    top = jax.lax.cummax(sigma, axis=1)[rows, tokens]  # over the prefix's patches 0..n
+    bottom = jax.lax.cummin(sigma, axis=1)[rows, tokens]
+    return jnp.clip(scale, lo, hi), (bottom >= lo) & (top <= hi)
 
 
 # ----------------------------------------------------------------------------------------------

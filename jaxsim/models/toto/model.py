@@ -24,9 +24,9 @@ import numpy as np
 
 from jaxsim.errors import ConfigError
 
-__all__ = ["TotoConfig", "TOTO_BASE", "TOTO_SMALL", "causal_patch_scaler", "scale_series", "rotary_xpos",
-           "RMSNorm", "SwiGLU", "Attention", "Layer", "Block", "MixtureParams", "TotoModel", "init_toto",
-           "param_shapes", "count_params", "patch_ids", "toto_forward"]
+__all__ = ["TotoConfig", "TOTO_BASE", "TOTO_SMALL", "causal_patch_stats", "clamp_bounds", "causal_patch_scaler",
+           "scale_series", "rotary_xpos", "RMSNorm", "SwiGLU", "Attention", "Layer", "Block", "MixtureParams",
+           "TotoModel", "init_toto", "param_shapes", "count_params", "patch_ids", "toto_forward"]
 
 Array = jax.Array
 
@@ -113,14 +113,13 @@ def _merge_stats(a, b):
     return n, ma + delta * (nb * inv), qa + qb + delta * delta * (na * nb * inv)
 
 
-def causal_patch_scaler(x: Array, valid: Array, config: TotoConfig,
-                        prefix_patches: Array | int | None = None) -> tuple[Array, Array]:
-    """Causal patch std-mean statistics of one series.
+def causal_patch_stats(x: Array, valid: Array, config: TotoConfig) -> tuple[Array, Array, Array]:
+    """Causal per-patch statistics of one series, before the global-stabilisation clamp.
 
-    For patch n the statistics are those of all valid points up to its last step t = nP + P - 1:
-    mean mu and Bessel variance M2 / max(c - 1, 1), with sigma = sqrt(var + m) (min scale on the
-    variance), clamped to [max(m, sigma_g 10^-e), sigma_g 10^e] by the population std sigma_g of the
-    first ``prefix_patches`` patches (all patches when None).
+    For patch n, over all valid points up to its last step t = nP + P - 1: the mean mu_n, the
+    min-scaled Bessel std sigma_n = sqrt(M2_n / max(c_n - 1, 1) + m), and the min-scaled population
+    std sigma_g,n = sqrt(M2_n / max(c_n, 1) + m), which is the global statistic the clamp uses when
+    the context ends with patch n. Every entry depends only on patches 0..n (prefix statistics).
 
     Upstream accumulates in float64. Here everything is float32 but exact-shift and merge based: the
     series is shifted by its first valid value r (loc is shift-equivariant, scale shift-invariant),
@@ -134,11 +133,10 @@ def causal_patch_scaler(x: Array, valid: Array, config: TotoConfig,
     Args:
       x: values, shape ``(T,)``, T % P == 0, invalid entries already zero.
       valid: bool ``(T,)``.
-      config: model config (P, m, e, global stabilisation).
-      prefix_patches: number of leading patches for the global statistics (int, may be traced).
+      config: model config (P, m).
 
     Returns:
-      ``(loc, scale)``, each ``(N,)`` float32: the statistics of each patch.
+      ``(loc, sigma, sigma_global)``, each ``(N,)`` float32.
     """
     p = config.patch_size
     n_patches = x.shape[-1] // p
@@ -156,11 +154,40 @@ def causal_patch_scaler(x: Array, valid: Array, config: TotoConfig,
     m = config.min_scale
     loc = jnp.where(c_n > 0, r + mu_n, 0.0)
     sigma = jnp.sqrt(m2_n / jnp.maximum(c_n - 1.0, 1.0) + m)
+    sigma_global = jnp.sqrt(m2_n / jnp.maximum(c_n, 1.0) + m)
+    return loc, sigma, sigma_global
+
+
+def clamp_bounds(sigma_global: Array, config: TotoConfig) -> tuple[Array, Array]:
+    """Global-stabilisation bounds [max(m, sigma_g 10^-e), sigma_g 10^e] for a global std sigma_g."""
+    factor = 10.0 ** config.scale_factor_exponent
+    return jnp.maximum(config.min_scale, sigma_global / factor), sigma_global * factor
+
+
+def causal_patch_scaler(x: Array, valid: Array, config: TotoConfig,
+                        prefix_patches: Array | int | None = None) -> tuple[Array, Array]:
+    """Causal patch std-mean statistics of one series (:func:`causal_patch_stats`, then the clamp).
+
+    For patch n the statistics are those of all valid points up to its last step t = nP + P - 1:
+    mean mu and Bessel variance M2 / max(c - 1, 1), with sigma = sqrt(var + m) (min scale on the
+    variance), clamped to [max(m, sigma_g 10^-e), sigma_g 10^e] by the population std sigma_g of the
+    first ``prefix_patches`` patches (all patches when None).
+
+    Args:
+      x: values, shape ``(T,)``, T % P == 0, invalid entries already zero.
+      valid: bool ``(T,)``.
+      config: model config (P, m, e, global stabilisation).
+      prefix_patches: number of leading patches for the global statistics (int, may be traced).
+
+    Returns:
+      ``(loc, scale)``, each ``(N,)`` float32: the statistics of each patch.
+    """
+    n_patches = x.shape[-1] // config.patch_size
+    loc, sigma, sigma_global = causal_patch_stats(x, valid, config)
     if config.stabilize_with_global:
         g = n_patches - 1 if prefix_patches is None else jnp.asarray(prefix_patches) - 1
-        sigma_g = jnp.sqrt(m2_n[g] / jnp.maximum(c_n[g], 1.0) + m)
-        factor = 10.0 ** config.scale_factor_exponent
-        sigma = jnp.clip(sigma, jnp.maximum(m, sigma_g / factor), sigma_g * factor)
+        lo, hi = clamp_bounds(sigma_global[g], config)
+        sigma = jnp.clip(sigma, lo, hi)
     return loc, sigma
 
 

@@ -1,0 +1,218 @@
+"""Prefix-shared Toto forecasts: every origin of an expanding walk-forward from at most P passes per target.
+
+Origin t forecasts r_X[t] from the context r_X[1..t-1] (length t-1), left-padded with zeros to the
+next multiple of the patch P (the official forecaster's rule, :mod:`jaxsim.forecast.grid`). Two
+contexts whose lengths agree modulo P get the same left padding, and the shorter one is a prefix of
+the longer (both start at r_X[1]). Toto is causal at patch granularity, so one forward pass over the
+longest context of a length class gives, at token n (sub-step 0), the next-step mixture of the
+class's context that ends with patch n
+(:func:`jaxsim.models.toto.forecast.prefix_step_mixtures`). An expanding walk-forward (no context
+cap) therefore needs at most P passes per target, whatever N is: ``min(P, N+6)`` classes, each one
+pass over about the full history.
+
+The passes are batched by padded length (the class longest contexts are the most recent
+``min(P, N+6)`` origins, so at most two padded lengths) and only the tokens that end an origin's
+context go through the unembedding and head. Draws use the per-context keys of
+:func:`jaxsim.forecast.interface.context_keys` and the same per-context sampler as
+:class:`jaxsim.forecast.forecasters.TotoForecaster`, so an origin's draws do not depend on N or on
+the path taken (up to float rounding of the mixture).
+
+The global-stabilisation clamp of the scaler is the one statistic of the whole context: the affine
+scale of each origin is clamped with its own prefix statistics (exact), and
+:func:`prefix_clamp_exact` reports, per origin, whether that origin's clamp leaves every one of
+its patches unchanged (then the shared pass input equals the origin's own input). With the Toto
+scaler settings (min scale 0.1, exponent 10) it is true unless |returns| reach about 3e9.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsim.errors import ConfigError
+from jaxsim.forecast.grid import ContextGroup, ForecastGrid
+from jaxsim.forecast.interface import Forecast, context_keys
+
+__all__ = ["PrefixPass", "is_prefix_shareable", "prefix_plan", "prefix_mixtures", "prefix_clamp_exact",
+           "prefix_forecast", "prefix_passes_floor"]
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefixPass:
+    """One batched forward: the longest contexts of the length classes that share a padded length.
+
+    Attributes:
+      length: padded length L of every row (a multiple of P).
+      row_origins: ``(m,)`` origin t of each row's context r_X[t-L..t-1] (valid from r_X[1] on).
+      served: ``(n,)`` indices o (into ``grid.origins``) of the origins this pass serves.
+      rows: ``(n,)`` row of each served origin.
+      tokens: ``(n,)`` token that ends each served origin's padded context.
+    """
+
+    length: int
+    row_origins: np.ndarray
+    served: np.ndarray
+    rows: np.ndarray
+    tokens: np.ndarray
+
+
+def is_prefix_shareable(grid: ForecastGrid, config=None) -> bool:
+    """Whether every origin of ``grid`` can be served by the prefix-shared passes.
+
+    Needs an expanding context (no ``max_context`` cap: a sliding window is not a prefix of the next
+    one). With a Toto ``config`` it also checks that the scaler's upper clamp bound cannot bind,
+    i.e. that the longest count T satisfies sqrt(T) <= 10^e (sigma_j <= sqrt(c) sigma_g).
+    """
+    if grid.max_context is not None:
+        return False
+    if config is not None and config.stabilize_with_global:
+        return grid.n_rows <= 10.0 ** (2 * config.scale_factor_exponent)
+    return True
+
+
+def prefix_plan(grid: ForecastGrid, patch: int) -> tuple[PrefixPass, ...]:
+    """Static plan: length classes (context length mod P), their passes, and each origin's token.
+
+    Returns:
+      Passes ordered by padded length; their ``served`` indices tile ``[0, N+6)``.
+    """
+    if not is_prefix_shareable(grid):
+        raise ConfigError("prefix-shared forecasts need an expanding context (max_context=None); "
+                          "use the per-context path for a capped context")
+    if patch < 1:
+        raise ConfigError(f"patch size must be >= 1, got {patch}")
+    origins = grid.origins
+    lengths = origins - 1  # context r_X[1..t-1]
+    residue = lengths % patch
+    # longest context of each class: the latest origin with that residue
+    longest = {int(c): int(origins[residue == c].max()) for c in np.unique(residue)}
+    padded_of_class = {c: -(-(t - 1) // patch) * patch for c, t in longest.items()}
+    passes = []
+    for length in sorted(set(padded_of_class.values())):
+        classes = sorted(c for c, v in padded_of_class.items() if v == length)
+        row_origins = np.array([longest[c] for c in classes])
+        served = np.flatnonzero(np.isin(residue, classes))
+        rows = np.array([classes.index(int(residue[o])) for o in served])
+        # the origin's padded length is L minus the whole patches it lacks against its row
+        own_padded = length - (row_origins[rows] - origins[served])
+        passes.append(PrefixPass(length, row_origins, served, rows, own_padded // patch - 1))
+    return tuple(passes)
+
+
+def _pass_contexts(returns: Array, grid: ForecastGrid, ps: PrefixPass) -> tuple[Array, Array]:
+    """``(X, m, L)`` rows r_X[t-L..t-1] (zeros before r_X[1]) and their ``(m, L)`` mask."""
+    index = ps.row_origins[:, None] - ps.length + np.arange(ps.length)[None, :]
+    valid = index >= 1
+    context = jnp.where(valid[None], jnp.asarray(returns)[:, np.clip(index, 0, grid.n_rows - 1)], 0.0)
+    return context.astype(jnp.float32), jnp.asarray(valid)
+
+
+def _per_pass(params, config, returns, grid):
+    """(mixture, served) per pass, the mixture with a leading (X, n) layout."""
+    from jaxsim.models.toto.forecast import prefix_step_mixtures
+
+    n_targets = returns.shape[0]
+    out = []
+    for ps in prefix_plan(grid, config.patch_size):  # static: at most two padded lengths
+        context, valid = _pass_contexts(returns, grid, ps)
+        m = context.shape[1]
+        flat = context.reshape(n_targets * m, ps.length)
+        flat_valid = jnp.broadcast_to(valid[None], context.shape).reshape(n_targets * m, ps.length)
+        # requested (row, token) pairs of all targets: row x*m + r
+        rows = (np.arange(n_targets)[:, None] * m + ps.rows[None, :]).reshape(-1)
+        tokens = np.broadcast_to(ps.tokens[None, :], (n_targets, ps.served.size)).reshape(-1)
+        mixture, _ = prefix_step_mixtures(params, config, flat, flat_valid, rows, tokens)
+        shape = (n_targets, ps.served.size)
+        out.append((jax.tree.map(lambda a: a.reshape(shape + a.shape[1:]), mixture), ps.served))
+    return out
+
+
+def _in_origin_order(parts, served):
+    """Concatenate per-pass ``(X, n, ...)`` arrays and put the origins back in grid order."""
+    order = np.argsort(np.concatenate(served))
+    return jnp.concatenate(parts, axis=1)[:, order]
+
+
+def prefix_mixtures(params, config, returns: Array, grid: ForecastGrid):
+    """Next-step Student-T mixture of every origin, from one pass per length class and target.
+
+    Args:
+      params: Toto parameters.
+      config: a ``TotoConfig`` (static).
+      returns: ``(X, T)`` r_X per target (row t = r_X[t]; r_X[0] is never read).
+      grid: static geometry with ``max_context=None``.
+
+    Returns:
+      :class:`jaxsim.models.toto.forecast.Mixture` with ``(X, N+6, K)`` components and ``(X, N+6)``
+      affine loc/scale; row o is the mixture of r_X[grid.origins[o]].
+    """
+    parts = _per_pass(params, config, returns, grid)
+    served = [p[1] for p in parts]
+    return jax.tree.map(lambda *a: _in_origin_order(a, served), *[p[0] for p in parts])
+
+
+def prefix_clamp_exact(config, returns: Array, grid: ForecastGrid) -> Array:
+    """Per origin, whether its scaler clamp leaves all its patches unchanged: bool ``(X, N+6)``.
+
+    Where True the shared pass sees exactly the origin's own model input (see the module notes).
+    Runs the scaler only.
+    """
+    from jaxsim.models.toto.forecast import prefix_scale
+    from jaxsim.models.toto.model import causal_patch_stats
+
+    n_targets = returns.shape[0]
+    parts, served = [], []
+    for ps in prefix_plan(grid, config.patch_size):
+        context, valid = _pass_contexts(returns, grid, ps)
+        valid = valid[None] & jnp.isfinite(context)
+        x = jnp.where(valid, context, 0.0)
+        stats = jax.vmap(jax.vmap(lambda a, w: causal_patch_stats(a, w, config)))
+        _, sigma, sigma_g = stats(x, valid)  # (X, m, N)
+        exact = jax.vmap(lambda s, g: prefix_scale(config, s, g, ps.rows, ps.tokens)[1])(sigma, sigma_g)
+        parts.append(exact.reshape(n_targets, ps.served.size))
+        served.append(ps.served)
+    return _in_origin_order(parts, served)
+
+
+def prefix_forecast(params, config, num_samples: int, returns: Array, grid: ForecastGrid, key: Array,
+                    targets: tuple[str, ...]) -> Forecast:
+    """Draws of r_X[t] at every origin via the prefix-shared passes.
+
+    Args:
+      params: Toto parameters.
+      config: a ``TotoConfig`` (static).
+      num_samples: S draws per origin (static).
+      returns: ``(X, T)`` r_X per target, in the order of ``targets``.
+      grid: static geometry with ``max_context=None``.
+      key: the stock's PRNG key; origin t of target X draws with ``fold_in(fold_in(key, id_X), T-1-t)``.
+      targets: static target names (their ids fix the keys).
+
+    Returns:
+      :class:`Forecast` with ``samples (X, N+6, S)``.
+    """
+    from jaxsim.models.toto.forecast import sample_mixture
+
+    if returns.shape[0] != len(targets):
+        raise ConfigError(f"returns has {returns.shape[0]} rows but {len(targets)} targets were named")
+    mixture = prefix_mixtures(params, config, returns, grid)
+    keys = context_keys(key, grid, targets, ContextGroup(0, grid.n_origins, 0))  # (X, N+6)
+
+    def draw_one(k, m):  # the per-context sampler of TotoForecaster: a batch of one distribution
+        return sample_mixture(k, jax.tree.map(lambda a: a[None], m), num_samples)[0]
+
+    n_targets, n = keys.shape
+    flat = jax.tree.map(lambda a: a.reshape((n_targets * n,) + a.shape[2:]), mixture)
+    draws = jax.vmap(draw_one)(keys.reshape(n_targets * n), flat)
+    return Forecast(samples=draws.reshape(n_targets, n, num_samples))
+
+
+def prefix_passes_floor(grid: ForecastGrid, patch: int) -> tuple[int, int]:
+    """``(passes per target, padded length)`` of the prefix path: ``min(P, N+6)`` classes; the floor of
+    the benchmark is P passes at the full padded length ceil((T-3)/P) P."""
+    classes = min(patch, grid.n_origins)
+    return classes, -(-(grid.n_rows - 3) // patch) * patch
