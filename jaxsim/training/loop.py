@@ -141,7 +141,8 @@ def make_step(config: TotoConfig, tc: TrainConfig, optimizer: optax.GradientTran
     @jax.jit
     def step(params, opt_state, x, valid, extras):
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, valid, extras)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes its int32 step count with floats
+            updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss, aux
 
     return step
