@@ -326,19 +326,33 @@ def _defined(tree: ast.Module) -> set[str]:
     return names
 
 
-def _lazy_names(tree: ast.Module) -> dict[str, tuple[str, bool]]:
-    """For a module with a PEP 562 ``__getattr__``: name -> (jaxsim module, is the value the module
-    itself) from its module-level str -> module dicts (``_LAZY = {"backtest": "jaxsim.engine.program"}``;
-    a dict whose variable ends in ``_MODULES`` maps names to modules that are the value)."""
-    if not any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body):
+def _lazy_names(tree: ast.Module) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """For a module with a PEP 562 ``__getattr__``: name -> (jaxsim modules it may come from, whether the
+    value is the module itself).
+
+    Two shapes are read: module-level str -> module dicts (``_LAZY = {"backtest": "jaxsim.engine.program"}``;
+    a dict whose variable ends in ``_MODULES`` maps names to modules that are the value), and module-level
+    sets/tuples of names that ``__getattr__`` reads, served from the modules named in its body.
+    """
+    getattr_fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"), None)
+    if getattr_fn is None:
         return {}
+    used = {n.id for n in ast.walk(getattr_fn) if isinstance(n, ast.Name)}
+    sources = tuple(sorted({n.value for n in ast.walk(getattr_fn) if isinstance(n, ast.Constant)
+                            and isinstance(n.value, str) and n.value.split(".")[0] == "jaxsim"}))
     lazy = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        var = node.targets[0].id
+        if isinstance(node.value, ast.Dict):
             table = ast.literal_eval(node.value)
             if table and all(isinstance(v, str) and v.split(".")[0] == "jaxsim" for v in table.values()):
-                is_module = any(isinstance(t, ast.Name) and t.id.endswith("_MODULES") for t in node.targets)
-                lazy.update({k: (v, is_module) for k, v in table.items()})
+                lazy.update({k: ((v,), var.endswith("_MODULES")) for k, v in table.items()})
+        elif isinstance(node.value, (ast.Set, ast.Tuple, ast.List)) and var in used and sources:
+            names = ast.literal_eval(node.value)
+            if names and all(isinstance(v, str) for v in names):
+                lazy.update({k: (sources, False) for k in names})
     return lazy
 
 
@@ -357,11 +371,12 @@ def test_every_module_has_an_all_naming_only_what_it_defines():
         missing = [n for n in exported if n not in defined and n not in lazy]
         if missing:
             problems.append(f"{where}: __all__ names {missing} that it does not define")
-        for lazy_name, (module, is_module) in lazy.items():  # each lazy name is there to be found
-            if module not in _modules():
-                problems.append(f"{where}: lazy {lazy_name!r} -> {module}, which does not exist")
-            elif not is_module and lazy_name not in (_all_names(_tree(_modules()[module])) or []):
-                problems.append(f"{where}: lazy {lazy_name!r} is not in {module}.__all__")
+        for lazy_name, (sources, is_module) in lazy.items():  # each lazy name is there to be found
+            missing_modules = [m for m in sources if m not in _modules()]
+            if missing_modules:
+                problems.append(f"{where}: lazy {lazy_name!r} -> {missing_modules}, which do not exist")
+            elif not is_module and not any(lazy_name in (_all_names(_tree(_modules()[m])) or []) for m in sources):
+                problems.append(f"{where}: lazy {lazy_name!r} is not in the __all__ of {', '.join(sources)}")
     assert not problems, "\n".join(problems)
 
 
@@ -371,6 +386,11 @@ def test_the_checks_see_what_they_look_for(tmp_path):
                      "def f():\n    Z = 3\n__all__ = ['X', 'Y', 'c', 'f']\n")
     assert _defined(tree) >= {"os", "c", "X", "Y", "f"} and "Z" not in _defined(tree)
     assert _all_names(tree) == ["X", "Y", "c", "f"]
+    lazy = ast.parse("import importlib\n_LAZY = {'a': 'jaxsim.x'}\n_MODS_MODULES = {'m': 'jaxsim.m'}\n"
+                     "_SET = {'b'}\ndef __getattr__(name):\n    if name in _SET:\n"
+                     "        return importlib.import_module('jaxsim.y')\n")
+    assert _lazy_names(lazy) == {"a": (("jaxsim.x",), False), "m": (("jaxsim.m",), True),
+                                 "b": (("jaxsim.y",), False)}
     # a re-export in a package __init__ leads to the module that defines the name
     assert _defining_module("jaxsim.data", "load_prices") == "jaxsim.data.prices"
     assert _defining_module("jaxsim.data", "prices") == "jaxsim.data.prices"

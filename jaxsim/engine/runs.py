@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 from jaxsim import __version__
 from jaxsim.data.prices import Prices, load_prices
 from jaxsim.engine.atomic import write_file, write_folder
-from jaxsim.engine.program import backtest_many
+from jaxsim.engine import program  # called as program.backtest_many: a replaced one is seen
 from jaxsim.errors import ConfigError, JaxsimError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
 from jaxsim.sim.simulation import PRICE_WINDOW, is_crypto
@@ -321,7 +321,7 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
 
         def run_chunk(chunk):
             prices = {s: _load(s, sources_of[s], adjusted, clean) for s in chunk}
-            return backtest_many(prices, forecaster, keys=[stock_key(key, s) for s in chunk], **options)
+            return program.backtest_many(prices, forecaster, keys=[stock_key(key, s) for s in chunk], **options)
 
         try:
             for members in groups.values():
