@@ -1,4 +1,5 @@
-"""Test-wide settings: 4 fake CPU devices (sharding code runs in CI), shared data discovery."""
+"""Test-wide settings: 4 fake CPU devices (sharding code runs in CI), shared data discovery, strict
+promotion for the modules marked ``pytestmark = pytest.mark.strict_promotion``."""
 
 import os
 
@@ -27,3 +28,29 @@ def daily_dir(shared_dir) -> Path:
     if not d.is_dir():
         pytest.skip("../shared/data/daily is not present")
     return d
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "strict_promotion(rank=True): run under jax_numpy_dtype_promotion="
+                            "'strict' (no silent int->float or bool->float) and, unless rank=False, "
+                            "jax_numpy_rank_promotion='raise' (no implicit rank broadcasting)")
+
+
+@pytest.fixture(autouse=True)
+def _strict_promotion(request):
+    """Strict dtype and rank promotion while a marked test runs (traces inside it are checked).
+
+    Opt-in per module (``pytestmark = pytest.mark.strict_promotion``): a module is marked once every
+    function it exercises is explicit about dtypes (and ranks; ``rank=False`` where Flax-style
+    broadcasting of a ``(D,)`` scale over ``(..., D)`` stays). Module- and session-scoped fixtures
+    are computed outside this context.
+    """
+    marker = request.node.get_closest_marker("strict_promotion")
+    if marker is None:
+        yield
+        return
+    import jax
+
+    rank = "raise" if marker.kwargs.get("rank", True) else "allow"
+    with jax.numpy_dtype_promotion("strict"), jax.numpy_rank_promotion(rank):
+        yield

@@ -11,6 +11,8 @@ import pytest
 from jaxsim.forecast.aggregate import AggregationSpec, aggregate, band, parse_aggregation
 from jaxsim.errors import ConfigError
 
+pytestmark = pytest.mark.strict_promotion
+
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 E = GOLDEN["E_aggregation"]
 SAMPLES = np.asarray(E["samples"], np.float32)

@@ -15,6 +15,8 @@ import jaxsim
 from jaxsim.data.prices import Prices, check_history, describe_prices, load_prices, required_rows
 from jaxsim.errors import ConfigError, InsufficientHistoryError, JaxsimError, PriceDataError
 
+pytestmark = pytest.mark.strict_promotion
+
 GOOD = """Date,Open,High,Low,Close,Volume
 2020-01-02,10.0,11.0,9.5,10.5,1000
 2020-01-03,10.5,11.5,10.0,11.0,1100

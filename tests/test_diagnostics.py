@@ -9,6 +9,8 @@ import pytest
 
 from jaxsim.sim import diagnostics as dg
 
+pytestmark = pytest.mark.strict_promotion
+
 
 def prices(rng, n=22):
     close = 100 * np.cumprod(1 + 0.02 * rng.normal(size=n))

@@ -16,6 +16,8 @@ from jaxsim.models.kronos.model import (KRONOS_BASE, KRONOS_MINI, KRONOS_SMALL, 
 
 from kronos_helpers import FIX, bundle, unit  # noqa: E402,F401  (pytest fixtures)
 
+pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
+
 
 def batched(module, method):
     """jit(vmap(module.method)) as a function of (params, *batched args)."""

@@ -13,6 +13,8 @@ from jaxsim.models import weights
 from jaxsim.models.kronos.model import KRONOS_MINI, TOKENIZER_2K
 from jaxsim.models.kronos.checkpoint import convert_kronos_checkpoint, load_kronos
 
+pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
+
 FIX = Path(__file__).parent / "fixtures" / "kronos"
 
 

@@ -19,6 +19,8 @@ from jaxsim.models.kronos.predict import (_predict, filter_logits, frame_to_feat
                                           predict, time_features)
 
 from kronos_helpers import FIX, bundle, unit  # noqa: E402,F401  (pytest fixtures)
+
+pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
 COLS = ("open", "high", "low", "close", "volume", "amount")
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from jaxsim.sim.metrics import DEFAULT_SPREAD, evaluate_daily_returns, evaluate_signals, signal_cost
 
+pytestmark = pytest.mark.strict_promotion
+
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 D = GOLDEN["D_strategies"]
 

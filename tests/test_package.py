@@ -40,9 +40,22 @@ def test_import_is_light_and_reads_no_data_files():
 
 
 def test_data_layer_and_cli_do_not_import_jax():
-    r = _probe("jaxsim.load_prices; jaxsim.sample; import jaxsim.cli.app")
-    assert "jaxsim.data.prices" in r["modules"] and "jaxsim.cli.app" in r["modules"]
+    r = _probe("jaxsim.load_prices; jaxsim.sample; import jaxsim.cli.app; jaxsim.cli.app.build_parser()")
+    assert {"jaxsim.data.prices", "jaxsim.cli.app", "jaxsim.cli.weights"} <= set(r["modules"])
     assert "jax" not in r["modules"] and "flax" not in r["modules"]
+
+
+def test_importing_any_module_does_no_jax_work():
+    """Every module imports without starting a JAX backend (no arrays built at import), so a user can
+    still choose the platform after ``import jaxsim...``."""
+    code = ("import importlib, pkgutil, jaxsim\n"
+            "names = [m.name for m in pkgutil.walk_packages(jaxsim.__path__, 'jaxsim.')]\n"
+            "for name in names: importlib.import_module(name)\n"
+            "from jax._src import xla_bridge\n"
+            "print(len(names), xla_bridge.backends_are_initialized())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    n, started = out.stdout.split()
+    assert int(n) > 40 and started == "False", out.stdout
 
 
 def test_public_names_are_documented_and_in_readme():

@@ -14,6 +14,8 @@ from hypothesis import given, settings, strategies as st
 from jaxsim.sim import profit
 from jaxsim.sim.profit import profit_values, total_profit
 
+pytestmark = pytest.mark.strict_promotion
+
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 ARGS = ("close", "high", "high_pred", "low", "low_pred")
 

@@ -136,3 +136,17 @@ def test_save_writes_every_file_atomically(result, tmp_path):
         pd.DataFrame.to_csv = original
     assert paths["records"].read_text() == before  # the failed write did not touch the old file
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
+
+
+def test_saved_results_are_readable_by_colleagues(result, tmp_path):
+    """Under a 022 umask the folder is 0755 and every file 0644 (not mkstemp's 0600 / 0700)."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        paths = result.save(tmp_path / "runs" / "one")
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(tmp_path / "runs") == mode(tmp_path / "runs" / "one") == 0o755
+    assert {mode(p) for p in paths.values()} == {0o644} and len(paths) == 4

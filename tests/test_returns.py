@@ -5,8 +5,11 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
 from jaxsim.sim.returns import return_transform, target_frame, validation_block, window_returns
+
+pytestmark = pytest.mark.strict_promotion
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 

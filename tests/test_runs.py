@@ -15,7 +15,7 @@ import jax
 import jaxsim
 import pytest
 
-from jaxsim.engine import runs
+from jaxsim.engine import atomic, runs
 from jaxsim.errors import ConfigError
 from jaxsim.engine.runs import DONE, MANIFEST, is_complete, read_manifest, run_many, stock_key
 from reliability_helpers import CAP, N_SIMS, SAMPLED, assert_records_close, synthetic_frame
@@ -142,7 +142,7 @@ def test_a_failing_chunk_is_retried_stock_by_stock(tmp_path, monkeypatch):
 
 
 def test_write_failure_leaves_no_partial_folder(tmp_path, monkeypatch):
-    real, calls = runs._write_file, {"n": 0}
+    real, calls = atomic.write_file, {"n": 0}
 
     def failing(path, data):
         calls["n"] += 1
@@ -150,7 +150,7 @@ def test_write_failure_leaves_no_partial_folder(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(runs, "_write_file", failing)
+    monkeypatch.setattr(atomic, "write_file", failing)
     paths = _write_csvs(tmp_path / "data", SYMBOLS[:3])
     out = tmp_path / "run"
     report = run_many(paths, out, **OPTIONS)

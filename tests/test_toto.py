@@ -12,6 +12,8 @@ from jaxsim.models.toto.model import (TOTO_BASE, TOTO_SMALL, TotoConfig, causal_
 from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
 from toto_helpers import FIXTURES, reference, rel_err
 
+pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
+
 CASES = ["b2v3_pad_groups", "b1v2_long_offset", "b1v1_returns", "b2v4_alt_groups"]
 
 

@@ -14,6 +14,8 @@ from jaxsim.models.toto.model import TOTO_SMALL, count_params
 from jaxsim.models.toto.checkpoint import config_from_hub, convert_toto_checkpoint, hub_to_params, load_toto
 from toto_helpers import FIXTURES
 
+pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
+
 SRC = FIXTURES / "checkpoint"
 
 

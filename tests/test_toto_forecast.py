@@ -14,6 +14,8 @@ from jaxsim.models.toto.forecast import (Mixture, forecast, left_pad, mixture_me
                                          replace_extreme_values, sample_mixture)
 from toto_helpers import FIXTURES, reference, series_rel_err
 
+pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
+
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):

@@ -20,6 +20,8 @@ from jaxsim.training.data import COLUMNS, WindowSampler, fractional_changes, hel
 from jaxsim.training.evaluate import mixture_log_prob
 from toto_helpers import FIXTURES
 
+pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
+
 TINY = train.PRESETS["tiny"]
 
 

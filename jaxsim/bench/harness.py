@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from jaxsim import __version__
+
 __all__ = [
     "environment",
     "header_markdown",
@@ -53,8 +55,6 @@ def environment() -> dict[str, Any]:
     """Device, versions, date and machine load: the header every benchmark table carries."""
     import jax
     import numpy as np
-
-    from jaxsim import __version__
 
     def version(name):
         try:

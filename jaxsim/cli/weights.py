@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from pathlib import Path
+
+from jaxsim.models import registry  # no JAX: the converters it calls are imported when used
 
 __all__ = ["PRESET_NAMES", "cmd_weights_list", "cmd_weights_verify", "cmd_weights_fetch",
            "cmd_weights_convert", "cmd_train", "add_commands"]
@@ -15,8 +18,6 @@ PRESET_NAMES = ("default", "tiny")
 
 def cmd_weights_list(args) -> int:
     """Print the official checkpoints of the manifest and the embedded default model."""
-    from jaxsim.models import registry
-
     rows = registry.list_checkpoints(args.root)
     print(f"{'name':24s} {'hub id':34s} {'params':>12s} {'bytes':>12s} {'sha256':14s} converted")
     for r in rows:
@@ -33,8 +34,6 @@ def cmd_weights_list(args) -> int:
 
 def cmd_weights_verify(args) -> int:
     """Exit 0 when the folder verifies, 1 when it does not."""
-    from jaxsim.models import registry
-
     result = registry.verify(args.folder, args.name)
     for line in result.lines:
         print(line)
@@ -44,8 +43,6 @@ def cmd_weights_verify(args) -> int:
 
 def cmd_weights_fetch(args) -> int:
     """Download + verify + convert, or exit 2 at once with the manual steps."""
-    from jaxsim.models import registry
-
     try:
         out = registry.fetch(args.name, args.dest, timeout=args.timeout, do_convert=not args.no_convert)
     except registry.FetchUnavailableError as e:
@@ -56,8 +53,6 @@ def cmd_weights_fetch(args) -> int:
 
 
 def cmd_weights_convert(args) -> int:
-    from jaxsim.models import registry
-
     out = registry.convert(args.src, args.dst, name=args.name)
     print(f"wrote {out}")
     return 0
@@ -65,9 +60,7 @@ def cmd_weights_convert(args) -> int:
 
 def cmd_train(args) -> int:
     """Train (or fine-tune) a Toto-architecture model and write weights, training.json, MODEL_CARD.md."""
-    from pathlib import Path
-
-    from jaxsim.training import loop as train
+    from jaxsim.training import loop as train  # JAX: imported only when training
 
     tc = train.PRESETS[args.config]
     changes = {k: v for k, v in dict(steps=args.steps, seed=args.seed, objective=args.objective,

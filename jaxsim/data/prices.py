@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from importlib.resources import as_file, files
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ __all__ = [
     "check_history",
     "sample",
     "available_samples",
+    "sample_dir",
 ]
 
 log = logging.getLogger(__name__)
@@ -322,10 +324,13 @@ def describe_prices(source, *, symbol: str | None = None, adjusted: bool = False
     return PriceSummary(symbol, rows, first, last, last_close, problems, order, prices)
 
 
-def _sample_dir():
-    from importlib.resources import files
-
+def sample_dir():
+    """The folder of the bundled samples (an ``importlib.resources`` Traversable: use
+    ``importlib.resources.as_file`` on a file in it for a real path)."""
     return files("jaxsim.data") / "sample_data"
+
+
+_sample_dir = sample_dir  # old internal name, until jaxsim.cli.app imports sample_dir
 
 
 def available_samples() -> tuple[str, ...]:
@@ -334,7 +339,7 @@ def available_samples() -> tuple[str, ...]:
     The samples are real daily OHLCV from Quandl's public-domain WIKI prices as redistributed by
     the bokeh-sampledata package (see ``jaxsim/data/sample_data/PROVENANCE.md``).
     """
-    return tuple(sorted(p.name[: -len(".csv.gz")] for p in _sample_dir().iterdir() if p.name.endswith(".csv.gz")))
+    return tuple(sorted(p.name[: -len(".csv.gz")] for p in sample_dir().iterdir() if p.name.endswith(".csv.gz")))
 
 
 def sample(symbol: str = "AAPL", *, adjusted: bool = False) -> Prices:
@@ -357,7 +362,5 @@ def sample(symbol: str = "AAPL", *, adjusted: bool = False) -> Prices:
     names = available_samples()
     if sym not in names:
         raise ConfigError(f"no bundled sample {symbol!r}; available samples: {', '.join(names)}")
-    from importlib.resources import as_file
-
-    with as_file(_sample_dir() / f"{sym}.csv.gz") as path:
+    with as_file(sample_dir() / f"{sym}.csv.gz") as path:
         return load_prices(path, symbol=sym, adjusted=adjusted)

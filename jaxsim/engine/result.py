@@ -18,14 +18,15 @@ Everything here runs after the compiled program has returned (numpy and pandas o
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from jaxsim.engine.atomic import write_folder
 
 __all__ = ["STRATEGIES", "BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
 
@@ -108,19 +109,6 @@ def equity_curves(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(curves, index=pd.DatetimeIndex(chrono["date"]))
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temporary file in the same folder, then rename over ``path`` (atomic on POSIX)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 @dataclasses.dataclass
 class BacktestResult:
     """Result of one stock's backtest.
@@ -198,38 +186,37 @@ class BacktestResult:
         fig.autofmt_xdate()
         return fig
 
+    def files(self, plot: bool = True) -> dict[str, bytes]:
+        """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json`` [and ``equity.png``]."""
+        meta = {"symbol": self.symbol, "protocol": self.protocol, "n_sims": self.n_sims,
+                "best_strategy": self.best_strategy, "limit_prices": self.limit_prices, **self.metadata}
+        files = {"records.csv": self.records.to_csv(index=False).encode(),
+                 "summary.csv": self.summary.to_csv().encode(),
+                 "metadata.json": json.dumps(meta, indent=2, default=str).encode()}
+        if plot:
+            import matplotlib.pyplot as plt
+
+            fig = self.plot()
+            buf = io.BytesIO()
+            try:
+                fig.savefig(buf, format="png", dpi=100)
+            finally:
+                plt.close(fig)
+            files["equity.png"] = buf.getvalue()
+        return files
+
     def save(self, directory) -> dict[str, Path]:
         """Write ``records.csv``, ``summary.csv``, ``metadata.json`` and ``equity.png`` atomically.
 
-        Each file is written to a temporary file in ``directory`` and renamed into place, so a reader
-        never sees a partial file.
+        Every file is rendered first, then written with :func:`jaxsim.engine.atomic.write_folder`: a
+        new folder appears complete, and in an existing one each file is replaced by a rename, so a
+        reader never sees a partial file and a failed save leaves the previous files as they were.
+        Permissions follow the umask (0644 / 0755 under 022).
 
         Returns:
           the written paths by kind.
         """
         out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"records": out / "records.csv", "summary": out / "summary.csv",
-                 "metadata": out / "metadata.json", "equity": out / "equity.png"}
-        _atomic_write(paths["records"], lambda p: self.records.to_csv(p, index=False))
-        _atomic_write(paths["summary"], lambda p: self.summary.to_csv(p))
-        meta = {"symbol": self.symbol, "protocol": self.protocol, "n_sims": self.n_sims,
-                "best_strategy": self.best_strategy, "limit_prices": self.limit_prices, **self.metadata}
-
-        def write_json(p):
-            with open(p, "w") as f:
-                json.dump(meta, f, indent=2, default=str)
-
-        _atomic_write(paths["metadata"], write_json)
-        fig = self.plot()
-
-        def write_png(p):
-            fig.savefig(p, format="png", dpi=100)
-
-        try:
-            _atomic_write(paths["equity"], write_png)
-        finally:
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
-        return paths
+        files = self.files(plot=True)
+        write_folder(out, files, exist_ok=True)
+        return {name.split(".")[0]: out / name for name in files}

@@ -37,15 +37,21 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import jax
 import numpy as np
+from tqdm.auto import tqdm
 
+from jaxsim import __version__
+from jaxsim.data.prices import Prices, load_prices
+from jaxsim.engine.atomic import write_file, write_folder
+from jaxsim.engine import program  # called as program.backtest_many: a replaced one is seen
 from jaxsim.errors import ConfigError, JaxsimError
+from jaxsim.forecast.grid import ForecastGrid, trim_start
+from jaxsim.sim.simulation import PRICE_WINDOW, is_crypto
 
 __all__ = ["RunReport", "run_many", "stock_key", "is_complete", "read_manifest", "MANIFEST", "DONE"]
 
@@ -80,8 +86,6 @@ class RunReport:
 
 def stock_key(key, symbol: str):
     """The PRNG key of ``symbol`` in a run with ``key``: ``fold_in(key, crc32(symbol))``."""
-    import jax
-
     return jax.random.fold_in(key, np.uint32(zlib.crc32(symbol.encode())))
 
 
@@ -113,66 +117,21 @@ def read_manifest(out_dir: str | os.PathLike) -> dict | None:
 # Files
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    """Temporary file in the same folder, fsync, then os.replace (atomic on POSIX)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _json_bytes(obj) -> bytes:
     return json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
 
 
-def _stock_files(result, plots: bool) -> dict[str, bytes]:
-    """The files of one stock folder (the layout of ``BacktestResult.save``)."""
-    meta = {"symbol": result.symbol, "protocol": result.protocol, "n_sims": result.n_sims,
-            "best_strategy": result.best_strategy, "limit_prices": result.limit_prices, **result.metadata}
-    files = {"records.csv": result.records.to_csv(index=False).encode(),
-             "summary.csv": result.summary.to_csv().encode(),
-             "metadata.json": _json_bytes(meta)}
-    if plots:
-        import io
-
-        import matplotlib.pyplot as plt
-
-        fig = result.plot()
-        buf = io.BytesIO()
-        try:
-            fig.savefig(buf, format="png", dpi=100)
-        finally:
-            plt.close(fig)
-        files["equity.png"] = buf.getvalue()
-    return files
-
-
 def _write_stock(out: Path, symbol: str, result, plots: bool) -> Path:
-    """Write one stock into a temporary sibling folder, then rename it to ``out/symbol``."""
+    """Write one stock's folder ``out/symbol`` atomically (the files of ``BacktestResult.save`` and
+    ``done.json`` last, listing them)."""
     final = out / symbol
     if final.exists():
         raise ConfigError(f"{final} exists but is not a complete stock folder (no valid {DONE}); "
                           "it is left untouched: move it away to recompute this stock")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{symbol}.", suffix=".tmp", dir=out))
-    try:
-        files = _stock_files(result, plots)
-        for name, data in files.items():
-            _write_file(tmp / name, data)
-        done = {"symbol": symbol, "files": {n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()}
-                                            for n, d in files.items()}}
-        _write_file(tmp / DONE, _json_bytes(done))
-        os.rename(tmp, final)  # never replaces a non-empty folder
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+    files = result.files(plot=plots)
+    files[DONE] = _json_bytes({"symbol": symbol, "files": {
+        n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files.items()}})
+    return write_folder(final, files)
 
 
 @contextlib.contextmanager
@@ -199,8 +158,6 @@ def _locked(out: Path):
 
 
 def _symbol_of(source) -> str:
-    from jaxsim.data.prices import Prices
-
     if isinstance(source, Prices):
         return source.symbol
     if isinstance(source, (str, os.PathLike)):
@@ -226,8 +183,6 @@ def _entries(sources) -> list[tuple[str, Any]]:
 
 
 def _load(symbol: str, source, adjusted: bool, clean: bool):
-    from jaxsim.data.prices import Prices, load_prices
-
     if not _SYMBOL.fullmatch(symbol):
         raise ConfigError(f"symbol {symbol!r} is not usable as a folder name (letters, digits, . _ ^ = -)")
     if isinstance(source, Prices):
@@ -237,8 +192,6 @@ def _load(symbol: str, source, adjusted: bool, clean: bool):
 
 
 def _params_digest(forecaster) -> str | None:
-    import jax
-
     leaves = jax.tree.leaves(getattr(forecaster, "params", None))
     if not leaves:
         return None
@@ -252,10 +205,6 @@ def _params_digest(forecaster) -> str | None:
 
 def _settings(forecaster, key, **options) -> dict:
     """What must match for a resumed run to be the same run (JSON-comparable)."""
-    import jax
-
-    from jaxsim import __version__
-
     config = getattr(forecaster, "config", None)
     fn = getattr(forecaster, "fn", None)
     return json.loads(json.dumps({
@@ -316,12 +265,6 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
       ConfigError: bad options, duplicate symbols, ``out_dir`` holding a run with other settings, or
         another process writing to ``out_dir``.
     """
-    import jax
-
-    from jaxsim.engine.program import backtest_many
-    from jaxsim.sim.simulation import PRICE_WINDOW, is_crypto
-    from jaxsim.forecast.grid import ForecastGrid, trim_start
-
     if int(chunk_size) < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     key = jax.random.key(0) if key is None else key
@@ -344,7 +287,7 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
 
         def save_manifest():
             manifest["updated"] = _now()
-            _write_file(out / MANIFEST, _json_bytes(manifest))
+            write_file(out / MANIFEST, _json_bytes(manifest))
 
         done, skipped, failed = [], [], {}
 
@@ -371,8 +314,6 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                 fail(symbol, e, "load")
         save_manifest()
 
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=sum(map(len, groups.values())), desc="stocks", leave=False, disable=not progress)
         options = dict(n_sims=int(n_sims), protocol=protocol, targets=targets, num_samples=num_samples,
                        aggregate=aggregate, fee=fee, spread=spread, max_context=max_context,
@@ -380,7 +321,7 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
 
         def run_chunk(chunk):
             prices = {s: _load(s, sources_of[s], adjusted, clean) for s in chunk}
-            return backtest_many(prices, forecaster, keys=[stock_key(key, s) for s in chunk], **options)
+            return program.backtest_many(prices, forecaster, keys=[stock_key(key, s) for s in chunk], **options)
 
         try:
             for members in groups.values():

@@ -152,7 +152,7 @@ def verify(folder: str | Path, name: str | None = None, manifest: dict | None = 
         try:
             model, _, _, meta = weights.load(folder, verify=True)
             if model == "toto":
-                from jaxsim.models.toto.checkpoint import load_toto
+                from jaxsim.models.toto.checkpoint import load_toto  # JAX; the CLI parser imports registry
 
                 load_toto(folder)
         except CheckpointError as e:
@@ -245,7 +245,7 @@ def convert(src: str | Path, dst: str | Path, *, name: str | None = None) -> Pat
         if not check.ok:
             raise CheckpointError("\n".join(check.lines))
     if "embed_dim" in cfg and "patch_size" in cfg:
-        from jaxsim.models.toto.checkpoint import convert_toto_checkpoint
+        from jaxsim.models.toto.checkpoint import convert_toto_checkpoint  # JAX: imported when used
 
         return convert_toto_checkpoint(src, dst, name=name)
     if "s1_bits" in cfg:

@@ -60,8 +60,8 @@ def dollar_volume_20d(close: Array, volume: Array, valid: Array) -> Array:
     """``dollar_vol_20d`` = mean of Close * Volume over the last 20 (valid) rows, 0 if none."""
     c, v = jnp.asarray(close, f32)[-DOLLAR_VOLUME_WINDOW:], jnp.asarray(volume, f32)[-DOLLAR_VOLUME_WINDOW:]
     ok = jnp.asarray(valid, bool)[-DOLLAR_VOLUME_WINDOW:]
-    n = jnp.sum(ok)
-    return jnp.where(n > 0, jnp.sum(jnp.where(ok, c * v, 0.0)) / jnp.maximum(n, 1), 0.0)
+    n = jnp.sum(ok).astype(f32)
+    return jnp.where(n > 0, jnp.sum(jnp.where(ok, c * v, 0.0)) / jnp.maximum(n, 1.0), 0.0)
 
 
 def spread_bps_estimate(spread) -> Array:

@@ -40,7 +40,7 @@ class ReturnMetrics(NamedTuple):
 
 def _finite_mean(x: Array) -> Array:
     finite = jnp.isfinite(x)
-    count = jnp.sum(finite)
+    count = jnp.sum(finite).astype(x.dtype)
     return jnp.where(count > 0, jnp.sum(jnp.where(finite, x, 0.0)) / jnp.maximum(count, 1), 0.0)
 
 

@@ -72,15 +72,16 @@ def profit_values(close, high, high_pred, low, low_pred, positions, *, close_at_
     q_short = jnp.clip(q, -10.0, 0.0)
     buy_fill = lp > l
     sell_fill = hp < h
+    buy, sell = buy_fill.astype(f32), sell_fill.astype(f32)  # 1/0 multipliers (NaN * 0 stays NaN)
     if close_at_eod:
-        pnl = q_long * (c - lp) * buy_fill + q_short * (c - hp) * sell_fill
+        pnl = q_long * (c - lp) * buy + q_short * (c - hp) * sell
         traded = buy_fill | sell_fill
     else:
         long_exit = jnp.where(hp <= h, hp - lp, c - lp)
         short_exit = jnp.where(lp >= l, lp - hp, c - hp)
-        pnl = q_long * buy_fill * long_exit + q_short * sell_fill * short_exit
+        pnl = q_long * buy * long_exit + q_short * sell * short_exit
         traded = buy_fill & sell_fill
-    return pnl - fee * jnp.abs(q) * traded
+    return pnl - fee * jnp.abs(q) * traded.astype(f32)
 
 
 def total_profit(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,

@@ -185,7 +185,7 @@ def _side_switch_fees(side: Array, fee) -> Array:
     (fee,) = _vec(fee)
     prev = jnp.concatenate([jnp.zeros((1,), f32), side[:-1]])
     switched = (side != 0) & (side != prev)
-    return jnp.where(switched, fee * (1.0 + (prev != 0)), 0.0)
+    return jnp.where(switched, fee * (1.0 + (prev != 0).astype(f32)), 0.0)
 
 
 def _truncate(*xs):

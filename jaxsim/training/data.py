@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from jaxsim.data.prices import sample
 from jaxsim.errors import ConfigError, InsufficientHistoryError
 
 __all__ = ["COLUMNS", "StockSeries", "fractional_changes", "stock_series", "load_series", "Batch",
@@ -78,8 +79,6 @@ def stock_series(prices, holdout_start: str) -> StockSeries:
 def load_series(symbols: Sequence[str], holdout_start: str, *, adjusted: bool = True) -> list[StockSeries]:
     """The bundled samples ``symbols`` as :class:`StockSeries` (adjusted prices by default, so
     splits do not appear as -50% days)."""
-    from jaxsim.data.prices import sample
-
     return [stock_series(sample(s, adjusted=adjusted), holdout_start) for s in symbols]
 
 

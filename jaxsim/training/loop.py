@@ -38,11 +38,15 @@ import numpy as np
 import optax
 
 from jaxsim.errors import ConfigError
+from jaxsim.models import weights
+from jaxsim.models.toto.checkpoint import load_toto
 from jaxsim.models.toto.model import TotoConfig, count_params, init_toto, toto_forward
 from jaxsim.models.toto.forecast import Mixture
+from jaxsim.sim.surrogate import soft_profit_values
 from jaxsim.training.config import PRESETS, TINY_TOTO, TrainConfig
-from jaxsim.training.data import COLUMNS, WindowSampler, load_series
-from jaxsim.training.evaluate import evaluate, mixture_log_prob
+from jaxsim.training.data import COLUMNS, WindowSampler, heldout_origins, load_series
+from jaxsim.training.evaluate import evaluate, mixture_log_prob, score_series
+from jaxsim.training.model_card import render_model_card
 
 __all__ = ["init_params", "nll_loss", "pnl_objective", "make_optimizer", "make_step", "train",
            "reproducibility_check", "run"]
@@ -94,8 +98,6 @@ def pnl_objective(params, config: TotoConfig, x, valid, extras, temperature):
     ``high``, ``low``, ``k_high``, ``k_low`` each ``(B, T)``. Token n's sub-step 0 forecasts step
     (n+1)P, the step right after its patch, as the backtester's one-step forecast does.
     """
-    from jaxsim.sim.surrogate import soft_profit_values
-
     p = config.patch_size
     b2, t = x.shape
     b = b2 // 2
@@ -139,7 +141,8 @@ def make_step(config: TotoConfig, tc: TrainConfig, optimizer: optax.GradientTran
     @jax.jit
     def step(params, opt_state, x, valid, extras):
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, valid, extras)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes its int32 step count with floats
+            updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss, aux
 
     return step
@@ -163,8 +166,6 @@ def train(tc: TrainConfig, *, series=None, params=None, progress: Callable[[str]
     """
     config = tc.model
     if tc.init_from is not None and params is None:
-        from jaxsim.models.toto.checkpoint import load_toto
-
         config, params = load_toto(tc.init_from)
     if params is None:
         params = init_params(config, jax.random.key(tc.seed))
@@ -206,9 +207,6 @@ def train(tc: TrainConfig, *, series=None, params=None, progress: Callable[[str]
 def reproducibility_check(params, config: TotoConfig, series, tc: TrainConfig) -> dict:
     """Per-origin forecasts of one small slice of the held-out set, for tests to recompute cheaply:
     the first padded-length group of the first series' last column (one compile to re-check)."""
-    from jaxsim.training.data import heldout_origins
-    from jaxsim.training.evaluate import score_series
-
     s, column = series[0], tc.columns[-1]
     length, js = next(iter(heldout_origins(s, config.patch_size).items()))
     sc = score_series(params, config, s, (column,), tc.eval_chunk)[column]
@@ -224,9 +222,6 @@ def run(tc: TrainConfig, out_dir, *, name: str = "jaxsim-toto-tiny", preset: str
     Returns:
       The ``training.json`` record.
     """
-    from jaxsim.models import weights
-    from jaxsim.training.model_card import render_model_card
-
     t0 = time.perf_counter()
     series = load_series(tc.symbols, tc.holdout_start, adjusted=tc.adjusted)
     config, params, history = train(tc, series=series, progress=progress)

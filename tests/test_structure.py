@@ -1,0 +1,402 @@
+"""The package's shape, read from the source with ``ast`` (nothing is imported): no import cycles between
+jaxsim modules, no use of another module's underscored names (benchmarks and tools included), an
+``__all__`` in every module naming only what the module defines."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "jaxsim"
+CLIENTS = (ROOT / "benchmarks", ROOT / "tools")  # scripts that use the package but are not part of it
+
+
+@dataclasses.dataclass(frozen=True)
+class Import:
+    """One ``import`` statement's view of a jaxsim module: ``from module import name`` (name None for
+    ``import module``), where it stands and whether it runs at import time."""
+
+    module: str
+    name: str | None
+    line: int
+    local: bool  # inside a function body: runs when the function is called
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+@functools.cache
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def _is_package(module: str) -> bool:
+    return _modules()[module].name == "__init__.py"
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _resolve(node: ast.ImportFrom, importer: str, importer_is_package: bool) -> str:
+    """The absolute module of ``from ... import`` (relative imports resolved against the importer)."""
+    if not node.level:
+        return node.module or ""
+    base = importer.split(".")
+    base = base if importer_is_package else base[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _imports(path: Path, importer: str = "") -> list[Import]:
+    """Every import of a jaxsim module in ``path`` (``if TYPE_CHECKING:`` blocks never run: skipped)."""
+    found: list[Import] = []
+    is_package = path.name == "__init__.py"
+
+    def visit(node: ast.AST, local: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                for sub in child.orelse:
+                    visit_stmt(sub, local)
+                continue
+            visit_stmt(child, local)
+
+    def visit_stmt(child: ast.AST, local: bool) -> None:
+        if isinstance(child, ast.Import):
+            for alias in child.names:
+                if alias.name.split(".")[0] == "jaxsim":
+                    found.append(Import(alias.name, None, child.lineno, local))
+        elif isinstance(child, ast.ImportFrom):
+            module = _resolve(child, importer, is_package)
+            if module.split(".")[0] == "jaxsim":
+                for alias in child.names:
+                    found.append(Import(module, alias.name, child.lineno, local))
+        visit(child, local or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(_tree(path), False)
+    return found
+
+
+def _bindings(module: str) -> dict[str, Import]:
+    """Names a package ``__init__`` binds by ``from X import name`` at module level (its re-exports)."""
+    return {alias: imp for imp in _imports(_modules()[module], module) if not imp.local and imp.name
+            for alias in [_alias_of(module, imp)]}
+
+
+def _alias_of(module: str, imp: Import) -> str:
+    for node in ast.walk(_tree(_modules()[module])):
+        if isinstance(node, ast.ImportFrom) and node.lineno == imp.line:
+            for alias in node.names:
+                if alias.name == imp.name:
+                    return alias.asname or alias.name
+    return imp.name
+
+
+def _defining_module(package: str, name: str, seen: frozenset = frozenset()) -> str:
+    """The module behind ``from package import name``: a submodule, or where a re-export comes from."""
+    if f"{package}.{name}" in _modules():
+        return f"{package}.{name}"
+    if package in _modules() and _is_package(package) and package not in seen:
+        bound = _bindings(package).get(name)
+        if bound is not None and bound.module in _modules():
+            return _defining_module(bound.module, bound.name, seen | {package}) if _is_package(
+                bound.module) else bound.module
+    return package
+
+
+def _ancestors(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _import_time_edges() -> dict[str, set[str]]:
+    """importer -> the jaxsim modules its module-level imports execute.
+
+    ``import a.b.c`` runs ``a``, ``a.b`` (their ``__init__``) and ``a.b.c``; ``from p import name``
+    runs ``p`` and, when ``name`` is a submodule or a re-export, the module behind it. The importer's
+    own ancestor packages are already importing when it runs, so they are no edge: a submodule that
+    imports a name its package ``__init__`` re-exports depends on the module behind the name.
+    """
+    graph: dict[str, set[str]] = {m: set() for m in _modules()}
+    for module, path in _modules().items():
+        own = set(_ancestors(module)) | {module}
+        for imp in _imports(path, module):
+            if not imp.local:
+                target = imp.module if imp.name is None else _defining_module(imp.module, imp.name)
+                runs = {imp.module, target, *_ancestors(imp.module), *_ancestors(target)}
+                graph[module] |= {m for m in runs if m in _modules()} - own
+    return graph
+
+
+def _dependency_edges() -> dict[str, set[str]]:
+    """importer -> the jaxsim modules that define what it imports, module-level and function-local.
+
+    A function-local import runs when the function is called, when every package is long imported, so
+    here a package ``__init__`` is a hub that leads to the module behind each re-exported name.
+    """
+    graph: dict[str, set[str]] = {m: set() for m in _modules()}
+    for module, path in _modules().items():
+        for imp in _imports(path, module):
+            target = imp.module if imp.name is None else _defining_module(imp.module, imp.name)
+            if target in _modules() and target != module:
+                graph[module].add(target)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return found
+
+
+def _describe(cycle: list[str], graph: dict[str, set[str]]) -> str:
+    members = set(cycle)
+    return "; ".join(f"{m} -> {', '.join(sorted(graph[m] & members))}" for m in cycle)
+
+
+def test_no_import_cycles_at_import_time():
+    """Module-level imports, as Python executes them (package ``__init__`` files included)."""
+    graph = _import_time_edges()
+    cycles = _cycles(graph)
+    assert not cycles, "import cycles:\n" + "\n".join(_describe(c, graph) for c in cycles)
+
+
+def test_no_dependency_cycles_hidden_in_function_local_imports():
+    """Module-level and function-local imports together: no two modules need each other."""
+    graph = _dependency_edges()
+    cycles = _cycles(graph)
+    assert not cycles, "dependency cycles:\n" + "\n".join(_describe(c, graph) for c in cycles)
+
+
+def test_the_cycle_finder_sees_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _sources() -> list[tuple[str, Path]]:
+    clients = [(str(p.relative_to(ROOT)), p) for d in CLIENTS if d.is_dir() for p in sorted(d.rglob("*.py"))]
+    return list(_modules().items()) + clients
+
+
+def _where(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+
+
+def _private_uses(name: str, path: Path) -> list[str]:
+    """``from jaxsim.x import _y`` and ``m._y`` where ``m`` names a jaxsim module other than ``name``."""
+    tree = _tree(path)
+    uses = []
+    for imp in _imports(path, name if name in _modules() else ""):
+        if imp.name and _private(imp.name) and imp.module != name:
+            uses.append(f"{_where(path)}:{imp.line}: from {imp.module} import {imp.name}")
+    aliases: dict[str, str] = {}  # local name -> jaxsim module it refers to (anywhere in the file)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "jaxsim":
+                    aliases[alias.asname] = alias.name if alias.asname else None
+                    if not alias.asname:
+                        aliases["jaxsim"] = "jaxsim"
+        elif isinstance(node, ast.ImportFrom):
+            module = _resolve(node, name, path.name == "__init__.py")
+            for alias in node.names:
+                if f"{module}.{alias.name}" in _modules():
+                    aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
+    aliases = {k: v for k, v in aliases.items() if k and v}
+
+    def dotted(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Name):
+            return aliases.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = dotted(node.value)
+            return f"{base}.{node.attr}" if base else None
+        return None
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            module = dotted(node.value)
+            if module in _modules() and module != name:
+                uses.append(f"{_where(path)}:{node.lineno}: {module}.{node.attr}")
+    return uses
+
+
+def test_no_module_uses_another_modules_underscored_names():
+    uses = [u for name, path in _sources() for u in _private_uses(name, path)]
+    assert not uses, "underscored names used across modules (make a public name instead):\n" + "\n".join(uses)
+
+
+def _all_names(tree: ast.Module) -> list[str] | None:
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign) and node.value is not None else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            value = ast.literal_eval(node.value)
+            assert isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+            return list(value)
+    return None
+
+
+def _defined(tree: ast.Module) -> set[str]:
+    """Names bound at module level (assignments, defs, classes, imports; inside if/try/with/for too)."""
+    names: set[str] = set()
+
+    def targets(node: ast.AST) -> None:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                names.add(sub.id)
+
+    def visit(body) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    names.add(alias.asname or alias.name.split(".")[0])
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                    targets(t)
+            elif isinstance(node, (ast.For, ast.AsyncFor)):
+                targets(node.target)
+                visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None:
+                        targets(item.optional_vars)
+                visit(node.body)
+            elif isinstance(node, ast.If):
+                visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+                for handler in node.handlers:
+                    visit(handler.body)
+                visit(node.orelse)
+                visit(node.finalbody)
+
+    visit(tree.body)
+    return names
+
+
+def _lazy_names(tree: ast.Module) -> dict[str, tuple[tuple[str, ...], bool]]:
+    """For a module with a PEP 562 ``__getattr__``: name -> (jaxsim modules it may come from, whether the
+    value is the module itself).
+
+    Two shapes are read: module-level str -> module dicts (``_LAZY = {"backtest": "jaxsim.engine.program"}``;
+    a dict whose variable ends in ``_MODULES`` maps names to modules that are the value), and module-level
+    sets/tuples of names that ``__getattr__`` reads, served from the modules named in its body.
+    """
+    getattr_fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"), None)
+    if getattr_fn is None:
+        return {}
+    used = {n.id for n in ast.walk(getattr_fn) if isinstance(n, ast.Name)}
+    sources = tuple(sorted({n.value for n in ast.walk(getattr_fn) if isinstance(n, ast.Constant)
+                            and isinstance(n.value, str) and n.value.split(".")[0] == "jaxsim"}))
+    lazy = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        var = node.targets[0].id
+        if isinstance(node.value, ast.Dict):
+            table = ast.literal_eval(node.value)
+            if table and all(isinstance(v, str) and v.split(".")[0] == "jaxsim" for v in table.values()):
+                lazy.update({k: ((v,), var.endswith("_MODULES")) for k, v in table.items()})
+        elif isinstance(node.value, (ast.Set, ast.Tuple, ast.List)) and var in used and sources:
+            names = ast.literal_eval(node.value)
+            if names and all(isinstance(v, str) for v in names):
+                lazy.update({k: (sources, False) for k in names})
+    return lazy
+
+
+def test_every_module_has_an_all_naming_only_what_it_defines():
+    problems = []
+    for name, path in _modules().items():
+        tree = _tree(path)
+        exported = _all_names(tree)
+        where = path.relative_to(ROOT)
+        if exported is None:
+            problems.append(f"{where}: no __all__")
+            continue
+        if len(exported) != len(set(exported)):
+            problems.append(f"{where}: __all__ repeats names")
+        defined, lazy = _defined(tree), _lazy_names(tree)
+        missing = [n for n in exported if n not in defined and n not in lazy]
+        if missing:
+            problems.append(f"{where}: __all__ names {missing} that it does not define")
+        for lazy_name, (sources, is_module) in lazy.items():  # each lazy name is there to be found
+            missing_modules = [m for m in sources if m not in _modules()]
+            if missing_modules:
+                problems.append(f"{where}: lazy {lazy_name!r} -> {missing_modules}, which do not exist")
+            elif not is_module and not any(lazy_name in (_all_names(_tree(_modules()[m])) or []) for m in sources):
+                problems.append(f"{where}: lazy {lazy_name!r} is not in the __all__ of {', '.join(sources)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_checks_see_what_they_look_for(tmp_path):
+    """The helpers on small sources: private uses, re-exports and __all__ parsing."""
+    tree = ast.parse("import os\nfrom a import b as c\nX: int = 1\nif os:\n    Y = 2\n"
+                     "def f():\n    Z = 3\n__all__ = ['X', 'Y', 'c', 'f']\n")
+    assert _defined(tree) >= {"os", "c", "X", "Y", "f"} and "Z" not in _defined(tree)
+    assert _all_names(tree) == ["X", "Y", "c", "f"]
+    lazy = ast.parse("import importlib\n_LAZY = {'a': 'jaxsim.x'}\n_MODS_MODULES = {'m': 'jaxsim.m'}\n"
+                     "_SET = {'b'}\ndef __getattr__(name):\n    if name in _SET:\n"
+                     "        return importlib.import_module('jaxsim.y')\n")
+    assert _lazy_names(lazy) == {"a": (("jaxsim.x",), False), "m": (("jaxsim.m",), True),
+                                 "b": (("jaxsim.y",), False)}
+    # a re-export in a package __init__ leads to the module that defines the name
+    assert _defining_module("jaxsim.data", "load_prices") == "jaxsim.data.prices"
+    assert _defining_module("jaxsim.data", "prices") == "jaxsim.data.prices"
+    script = tmp_path / "script.py"
+    script.write_text("import jaxsim.data.prices as p\nfrom jaxsim.engine import program\n"
+                      "from jaxsim.data.prices import _x\np._y\nprogram._z\np.public\n")
+    _tree.cache_clear()
+    uses = [u.split(": ", 1)[1] for u in _private_uses("script", script)]
+    assert uses == ["from jaxsim.data.prices import _x", "jaxsim.data.prices._y", "jaxsim.engine.program._z"]
