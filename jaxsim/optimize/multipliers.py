@@ -41,7 +41,7 @@ __all__ = ["BOUND", "MultiplierProblem", "make_problem", "exact_objective", "sur
            "axis_candidates", "problem_candidates", "exact_optimizer", "grid_optimizer", "SearchConfig",
            "default_adam", "optax_optimizer", "tune_multipliers"]
 
-BOUND = 0.03  # the original's multiplier bounds, [-0.03, 0.03]^2
+from jaxsim.sim.profit import MULTIPLIER_BOUND as BOUND  # noqa: E402 -- the original's bounds, [-0.03, 0.03]^2
 _NUDGE_ULPS = 4.0  # how far inside a cell a corner is evaluated, in float32 ulps of the levels
 
 
