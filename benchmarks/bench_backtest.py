@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from jaxsim import forecasters
-from jaxsim.engine.program import backtest
+from jaxsim.engine.api import backtest
 from jaxsim.data.prices import Prices, load_prices
 from jaxsim.forecast import StockArrays
 from jaxsim.models.toto.model import TOTO_BASE, init_toto

@@ -101,10 +101,10 @@ def jax_side(prices, config, params, sims, samples, repeats):
 
     from jaxsim.bench import harness as bench
     from jaxsim.bench import suites as bench_suites
-    from jaxsim.engine.program import backtest
+    from jaxsim.engine.api import backtest
 
     fc = bench_suites.toto_forecaster(config, num_samples=samples, params=params, dtype=ARGS.dtype)
-    with bench_suites._precision(ARGS.dtype):
+    with bench_suites.precision(ARGS.dtype):
         timing = bench.time_call(lambda: backtest(prices, fc, n_sims=sims, targets=bench_suites.ALL_TARGETS,
                                                   num_samples=samples, key=jax.random.key(0)), repeats=repeats)
     return timing

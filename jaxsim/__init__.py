@@ -8,7 +8,9 @@ Public names:
 * :func:`load_prices`, :class:`Prices`: daily OHLC(V) from CSV/Parquet/DataFrame, validated.
 * :func:`sample`, :func:`available_samples`: bundled public-domain sample series (offline).
 * :func:`backtest`, :func:`backtest_many`, :class:`BacktestResult`: the one-call walk-forward backtest
-  of one stock or many (:mod:`jaxsim.engine.program`, :mod:`jaxsim.engine.result`).
+  of one stock or many (:mod:`jaxsim.engine.api`, :mod:`jaxsim.engine.result`).
+* :class:`BacktestConfig`: every setting of a backtest with its default and the reason for it
+  (:mod:`jaxsim.config`); the entry points take ``config=`` or the same settings as keywords.
 * :func:`run_many`, :class:`RunReport`: resumable, chunked multi-stock runs that write each stock's
   results atomically (:mod:`jaxsim.engine.runs`).
 * :mod:`jaxsim.forecasters` (the package :mod:`jaxsim.forecast`): ``naive()``, ``historical_mean()``, ``toto(dir)``, ``kronos(dir, tok)``,
@@ -30,8 +32,9 @@ _LAZY = {
     "load_prices": "jaxsim.data.prices",
     "sample": "jaxsim.data.prices",
     "available_samples": "jaxsim.data.prices",
-    "backtest": "jaxsim.engine.program",
-    "backtest_many": "jaxsim.engine.program",
+    "backtest": "jaxsim.engine.api",
+    "backtest_many": "jaxsim.engine.api",
+    "BacktestConfig": "jaxsim.config",
     "BacktestResult": "jaxsim.engine.result",
     "run_many": "jaxsim.engine.runs",
     "RunReport": "jaxsim.engine.runs",
@@ -46,7 +49,7 @@ _LAZY_MODULES = {
 }
 
 __all__ = ["Prices", "load_prices", "sample", "available_samples", "errors", "backtest", "backtest_many",
-           "BacktestResult", "forecasters", "run_many", "RunReport", "tune_multipliers", "optax_optimizer", "exact_optimizer",
+           "BacktestConfig", "BacktestResult", "forecasters", "run_many", "RunReport", "tune_multipliers", "optax_optimizer", "exact_optimizer",
            "surrogate_objective"]
 
 

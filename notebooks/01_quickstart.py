@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import jaxsim
 from jaxsim.models import registry
 from jaxsim import forecasters
-from jaxsim.engine.program import backtest
+from jaxsim.engine.api import backtest
 
 print("jaxsim", jaxsim.__version__, "| jax", jax.__version__, "| devices:", jax.devices())
 

@@ -12,7 +12,8 @@ import pytest
 
 from jaxsim import forecasters
 from jaxsim.forecast.aggregate import aggregate, band
-from jaxsim.engine.program import backtest, backtest_many, trace_count
+from jaxsim.engine.api import backtest, backtest_many
+from jaxsim.engine.program import trace_count
 from jaxsim.data.prices import Prices, load_prices
 from jaxsim.errors import InsufficientHistoryError
 from jaxsim.forecast import TARGET_IDS, Forecast, Forecaster, register_forecaster
@@ -126,6 +127,9 @@ class Counting(Forecaster):
     pad_multiple = 64
     kind = "counting"
     seen = []
+
+    def forecasts_return_series(self):
+        return False  # count only the price contexts (not the forecasted-P&L series)
 
     def forecast_group(self, context, valid, keys):
         jax.debug.callback(lambda v: Counting.seen.append(np.asarray(v).sum(-1)), valid[None].repeat(context.shape[0], 0))

@@ -14,7 +14,7 @@ import jaxsim
 import numpy as np
 import pytest
 
-from jaxsim.engine.program import backtest, backtest_many
+from jaxsim.engine.api import backtest, backtest_many
 from reliability_helpers import CAP, N_SIMS, SAMPLED, assert_records_close, numeric_columns, synthetic_prices
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def test_number_of_simulations_does_not_change_the_common_ones():
 
 _DEVICE_SCRIPT = textwrap.dedent("""
     import sys, numpy as np, jax
-    from jaxsim.engine.program import backtest_many
+    from jaxsim.engine.api import backtest_many
     from reliability_helpers import CAP, N_SIMS, SAMPLED, numeric_columns, synthetic_prices
     assert len(jax.devices()) == int(sys.argv[2]), jax.devices()
     stocks = [synthetic_prices(f"B{s}", 100 + 37 * s, seed=s, vol=0.01 + 0.01 * (s % 3),

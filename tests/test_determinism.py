@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from jaxsim.engine.program import backtest, backtest_many
+from jaxsim.engine.api import backtest, backtest_many
 from reliability_helpers import CAP, HIST, N_SIMS, SAMPLED, numeric_columns, synthetic_prices
 
 # Fields computed from prices only: identical whatever the key.

@@ -1,6 +1,7 @@
 """Forecasted P&L (spec 7.2 step 3): the rules (< 4 values, negative mean, model, fallbacks), values
 equal to the same forecast computed by hand (row order for legacy, bug 10.11; chronological for
-walk-forward), 256 draws for short series, a tiny random Toto, and the backtest's ForecastRet column."""
+walk-forward), 256 draws for short series, a tiny random Toto, and the backtest's ForecastRet column
+(computed inside the one compiled program)."""
 
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from jaxsim import forecasters
 from jaxsim.engine.forecasted_pnl import FEW_DRAWS, PNL_KEY_SALT, forecasted_pnl
 from jaxsim.forecast import Forecast, Forecaster, register_forecaster
-from jaxsim.engine.result import STRATEGIES
+from jaxsim.sim.strategy_table import STRATEGIES
 
 S = 512
 KEY = jax.random.key(7)
@@ -71,10 +72,19 @@ class _Boom(Exception):
 
 
 def _raises(context, valid, key):
-    raise _Boom("the model must not be called")
+    raise _Boom("a broken forecaster")
 
 
-def test_few_values_and_negative_mean_give_the_mean_without_a_model_call():
+SENTINEL = 123.0
+
+
+def _sentinel(context, valid, key):
+    return jnp.full((S,), SENTINEL)
+
+
+def test_few_values_and_negative_mean_give_the_mean_whatever_the_model_says():
+    # The model runs inside the program on every series; the mean rules are masks, so its draws must
+    # not leak into the strategies they do not apply to.
     series = _series()
     series[0, 0] = -np.abs(series[0, 0])  # negative mean
     series[0, 1, 3:] = np.nan  # 3 finite values
@@ -83,15 +93,21 @@ def test_few_values_and_negative_mean_give_the_mean_without_a_model_call():
     others = list(range(5, 8))
     series[0, others] = -np.abs(series[0, others])
     series[0, 2] = -np.abs(series[0, 2])
-    values, sources = forecasted_pnl(forecasters.from_function(_raises, num_samples=S), series, KEY[None],
+    values, sources = forecasted_pnl(forecasters.from_function(_sentinel, num_samples=S), series, KEY[None],
                                      chronological=False)
     assert list(sources[0]) == ["mean_negative", "mean_few_values", "mean_negative", "mean_few_values",
-                                "mean_model_error"] + ["mean_negative"] * 3
-    for j in (0, 1, 2, 4, 5, 6, 7):
+                                "model"] + ["mean_negative"] * 3
+    for j in (0, 1, 2, 5, 6, 7):
         row = series[0, j]
         np.testing.assert_allclose(values[0, j], row[np.isfinite(row)].mean(), rtol=1e-12)
+    assert values[0, 4] == SENTINEL  # the inf is dropped; 9 finite values, positive mean: the model
     assert np.isnan(values[0, 3])  # the mean of no values, as the original's pandas mean
-    assert series[0, 4, 2] == np.inf and np.isfinite(values[0, 4])  # non-finite values are dropped
+    assert series[0, 4, 2] == np.inf
+
+
+def test_a_forecaster_that_raises_is_an_error_not_a_silent_mean():
+    with pytest.raises(_Boom):
+        forecasted_pnl(forecasters.from_function(_raises, num_samples=S), _series(), KEY[None], chronological=False)
 
 
 @register_forecaster
@@ -162,7 +178,7 @@ def test_tiny_random_toto_pads_each_series_to_its_patch_multiple():
 
 def test_backtest_broadcasts_forecasted_pnl_and_reports_forecast_ret(daily_dir):
     from jaxsim.data.prices import load_prices
-    from jaxsim.engine.program import backtest
+    from jaxsim.engine.api import backtest
     from jaxsim.engine.forecasted_pnl import strategy_series
     from jaxsim.optimize import grid_optimizer
 
@@ -171,10 +187,10 @@ def test_backtest_broadcasts_forecasted_pnl_and_reports_forecast_ret(daily_dir):
     result = backtest(aem, NOISY_LAST, n_sims=8, key=KEY, optimizer=opt, protocol="walk_forward")
     rec, summary = result.records, result.summary
     assert list(summary.columns) == ["Return", "Sharpe", "AnnualRet", "ForecastRet", "FinalDay"]
-    prefixes = [p for _, p, _ in STRATEGIES]
+    prefixes = [p for _, p, *_ in STRATEGIES]
     series = strategy_series({c: rec[c].to_numpy() for c in rec}, prefixes)[None]
     want, sources = forecasted_pnl(NOISY_LAST, series, KEY[None], chronological=True)
-    for j, (name, prefix, _) in enumerate(STRATEGIES):
+    for j, (name, prefix, *_) in enumerate(STRATEGIES):
         column = rec[f"{prefix}_forecasted_pnl"].to_numpy()
         assert (column == column[0]).all()  # broadcast to every row
         np.testing.assert_allclose(column[0], want[0, j], rtol=1e-6)

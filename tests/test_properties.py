@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jaxsim import errors
-from jaxsim.engine.program import backtest
+from jaxsim.engine.api import backtest
 from jaxsim.data.prices import Prices, load_prices, required_rows
 from reliability_helpers import CAP, EVENTS, HIST, N_SIMS, NAIVE, SAMPLED, non_finite_fields, synthetic_frame
 

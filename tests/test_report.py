@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jaxsim.engine.result import STRATEGIES, BacktestResult, best_strategy, equity_curves, summary_frame
+from jaxsim.sim.strategy_table import STRATEGIES
+from jaxsim.engine.result import BacktestResult, best_strategy, equity_curves, summary_frame
 
 N = 5
 
@@ -16,7 +17,7 @@ N = 5
 def _arrays(seed=0):
     rng = np.random.default_rng(seed)
     arrays = {}
-    for _, prefix, final in STRATEGIES:
+    for _, prefix, final, _ in STRATEGIES:
         for metric in ("return", "sharpe", "avg_daily_return", "annual_return"):
             arrays[f"{prefix}_{metric}"] = rng.normal(0, 0.01, N).astype(np.float32)
         arrays[final] = rng.normal(0, 0.01, N).astype(np.float32)
@@ -48,7 +49,7 @@ def test_summary_is_the_column_means_per_strategy(result):
     summary = result.summary
     assert list(summary.columns) == ["Return", "Sharpe", "AnnualRet", "ForecastRet", "FinalDay"]
     assert len(summary) == 8 and summary.attrs["protocol"] == "walk_forward"
-    for name, prefix, final in STRATEGIES:
+    for name, prefix, final, _ in STRATEGIES:
         np.testing.assert_allclose(summary.loc[name, "Return"], arrays[f"{prefix}_return"].mean(), rtol=1e-6)
         np.testing.assert_allclose(summary.loc[name, "Sharpe"], arrays[f"{prefix}_sharpe"].mean(), rtol=1e-6)
         np.testing.assert_allclose(summary.loc[name, "AnnualRet"], arrays[f"{prefix}_annual_return"].mean(),
@@ -79,7 +80,7 @@ def test_records_row0_is_most_recent_and_carries_limit_prices(result):
 
 def _summary_with(returns: dict) -> pd.DataFrame:
     rows = {name: {"Return": returns.get(name, -1.0), "Sharpe": 0, "AnnualRet": 0, "FinalDay": 0}
-            for name, _, _ in STRATEGIES}
+            for name, *_ in STRATEGIES}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

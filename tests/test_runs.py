@@ -85,7 +85,7 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
 
 
 def test_stock_result_equals_a_single_backtest_with_its_key(tmp_path):
-    from jaxsim.engine.program import backtest
+    from jaxsim.engine.api import backtest
     from jaxsim.data.prices import load_prices
 
     paths = _write_csvs(tmp_path / "data", SYMBOLS[:2])
@@ -124,7 +124,7 @@ def test_bad_stocks_fail_alone_and_are_retried(tmp_path):
 
 
 def test_a_failing_chunk_is_retried_stock_by_stock(tmp_path, monkeypatch):
-    import jaxsim.engine.program as bt
+    import jaxsim.engine.api as bt
 
     real = bt.backtest_many
 
@@ -265,7 +265,7 @@ def test_stocks_stream_through_in_chunks(tmp_path, monkeypatch):
     import gc
     import weakref
 
-    import jaxsim.engine.program as bt
+    import jaxsim.engine.api as bt
 
     alive, peak, batches = weakref.WeakSet(), {"n": 0}, []
     real_load, real_many = runs._load, bt.backtest_many

@@ -3,7 +3,7 @@ setting, and the multiplier optimisers. Each suite returns rows and writes a mar
 and a JSON under an output folder; ``jaxsim bench`` and ``benchmarks/run_all.py`` call them.
 
 Programs are timed as compiled executables (:func:`jaxsim.bench.harness.time_compiled`): the walk-forward
-program of :mod:`jaxsim.engine.program` is lowered once per setting, so compile time, run time and XLA's
+program of :mod:`jaxsim.engine.program` (:data:`~jaxsim.engine.program.compiled_program`) is lowered once per setting, so compile time, run time and XLA's
 memory accounting are reported separately. Weights are seeded random (``init_toto``): timings do not
 depend on weight values. ``dtype="bfloat16"`` casts the weights to bfloat16 and runs under
 ``jax.default_matmul_precision("bfloat16")`` (bf16 operands, f32 accumulation: tensor cores on GPUs;
@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxsim.bench import harness as bench
 
-__all__ = ["TOTO_BENCH_SMALL", "toto_forecaster", "backtest_stats", "forecast_stats", "scaling_suite", "e2e_jax_suite",
+__all__ = ["TOTO_BENCH_SMALL", "precision", "toto_forecaster", "backtest_stats", "forecast_stats", "scaling_suite", "e2e_jax_suite",
            "optimizer_suite", "run_suite", "SUITES"]
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def _small_config():
 TOTO_BENCH_SMALL = _small_config()  # 355,808 parameters; benchmarks/reference_runner.py "small"
 
 
-def _precision(dtype: str):
+def precision(dtype: str):
     import jax
 
     if dtype in ("bfloat16", "bf16"):
@@ -71,15 +71,15 @@ def _stock_batch(prices_list, n_sims, max_context, targets, aggregate):
     import jax
     import jax.numpy as jnp
 
-    from jaxsim.engine import program as bt
+    from jaxsim.config import BacktestConfig
+    from jaxsim.engine.api import make_setup, prepare_stock
     from jaxsim.forecast.interface import StockArrays
 
-    preps = [bt._prepare(p, n_sims=n_sims, symbol=None, fee=None, spread=None, max_context=max_context)
-             for p in prices_list]
+    config = BacktestConfig(n_sims=n_sims, max_context=max_context, targets=targets, aggregate=aggregate)
+    preps = [prepare_stock(p, config) for p in prices_list]
     if len({len(p.prices) for p in preps}) != 1:
         raise ValueError("backtest_stats needs stocks with the same number of rows after trimming")
-    setup = bt._setup(preps[0], n_sims=n_sims, max_context=max_context, targets=targets, aggregate=aggregate,
-                      protocol="legacy", optimizer=None)
+    setup = make_setup(preps[0], config)
     b = len(preps)
     stocks = StockArrays(jnp.asarray(np.stack([p.prices for p in preps])),
                          jnp.zeros((b, len(preps[0].prices), 0), jnp.float32))
@@ -109,12 +109,12 @@ def backtest_stats(prices_list: Sequence, forecaster, *, n_sims: int, max_contex
       ``model_flops`` (Toto forwards, :func:`jaxsim.bench.harness.toto_forward_flops`), ``gflops_per_s``,
       ``per_context_ms``.
     """
-    from jaxsim.engine import program as bt
+    from jaxsim.engine.program import compiled_program
     from jaxsim.forecast.grid import context_groups
 
     setup, args = _stock_batch(list(prices_list), n_sims, max_context, tuple(targets), aggregate)
-    with _precision(dtype):
-        timing, compiled = bench.time_compiled(bt._compiled_program, forecaster, *args, repeats=repeats,
+    with precision(dtype):
+        timing, compiled = bench.time_compiled(compiled_program, forecaster, *args, repeats=repeats,
                                                static_kwargs=dict(setup=setup))
     mem = bench.program_memory(compiled)
     b, x = len(prices_list), len(targets)
@@ -124,7 +124,7 @@ def backtest_stats(prices_list: Sequence, forecaster, *, n_sims: int, max_contex
     flops = float("nan")
     if config is not None:
         flops = float(b * x * sum(g.size * bench.toto_forward_flops(config, g.length) for g in groups))
-    return dict(stocks=b, sims=n_sims, samples=getattr(forecaster, "num_samples", None),
+    return dict(stocks=b, sims=n_sims, samples=forecaster.draws_per_context(),
                 context=int(max(g.length for g in groups)), contexts=contexts, compile_s=timing.compile_s,
                 run_s=timing.run_s, runs=list(timing.runs), **mem, model_flops=flops,
                 gflops_per_s=flops / timing.run_s / 1e9, per_context_ms=1e3 * timing.run_s / contexts)
@@ -159,7 +159,7 @@ def forecast_stats(config, params, *, batch: int, context: int, repeats: int = 3
     x = 0.02 * jax.random.normal(jax.random.key(1), (batch, context), jnp.float32)
     valid = jnp.ones((batch, context), bool)
     program = jax.jit(lambda p, c, v: next_step_mixture(p, config, c, v))
-    with _precision(dtype):
+    with precision(dtype):
         timing, compiled = bench.time_compiled(program, params, x, valid, repeats=repeats)
     flops = float(batch * bench.toto_forward_flops(config, context))
     return dict(batch=batch, context=context, compile_s=timing.compile_s, run_s=timing.run_s,
@@ -296,14 +296,14 @@ def plot_scaling(path, rows, model_rows, env):
 
 
 def e2e_jax_suite(out_dir, *, quick: bool = False, dtype: str = "float32", prices=None, repeats: int = 3) -> dict:
-    """The jaxsim side of the end-to-end settings through the public :func:`jaxsim.engine.program.backtest`.
+    """The jaxsim side of the end-to-end settings through the public :func:`jaxsim.engine.api.backtest`.
 
     Settings: bench-small N=10 S=256 (the reduced setting of ``benchmarks/bench_e2e.py``), Base N=10
     S=256 and Base N=50 S=3072 (the original's defaults), four targets, the whole history of the
     bundled AAPL sample unless ``prices`` is given. The comparison against the PyTorch reference
     needs the reference venv: ``benchmarks/bench_e2e.py``.
     """
-    from jaxsim.engine.program import backtest
+    from jaxsim.engine.api import backtest
     from jaxsim.data.prices import sample
     from jaxsim.models.toto.model import TOTO_BASE
 
@@ -319,9 +319,9 @@ def e2e_jax_suite(out_dir, *, quick: bool = False, dtype: str = "float32", price
     rows = []
     for name, cfg, n_sims, samples in settings:
         fc = toto_forecaster(cfg, num_samples=samples, dtype=dtype)
-        with _precision(dtype):
-            timing = bench.time_call(lambda: backtest(prices, fc, n_sims=n_sims, targets=ALL_TARGETS,
-                                                      num_samples=samples).records, repeats=repeats)
+        with precision(dtype):
+            timing = bench.time_call(lambda: backtest(prices, fc, n_sims=n_sims, targets=ALL_TARGETS).records,
+                                     repeats=repeats)
         rows.append(dict(model=name, sims=n_sims, samples=samples, rows=len(prices.close), compile_s=timing.compile_s,
                          run_s=timing.run_s, contexts=4 * (n_sims + 6), original_calls=28 * n_sims))
     cols = [("model", "model", ""), ("sims", "N", "d"), ("samples", "S", "d"), ("rows", "rows", "d"),

@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 from jaxsim import __version__
+from jaxsim.config import PROTOCOLS, BacktestConfig
 from jaxsim.errors import JaxsimError
 
-__all__ = ["MODELS", "PROTOCOLS", "cmd_data_show", "cmd_data_samples", "run_backtest", "build_parser",
+__all__ = ["MODELS", "cmd_data_show", "cmd_data_samples", "backtest_config", "run_backtest", "build_parser",
            "cmd_bench", "main"]
 
 MODELS = ("default", "naive", "historical-mean", "toto", "kronos")
-PROTOCOLS = ("legacy", "walk_forward")
 
 
 def _resolve_source(spec: str):
@@ -38,12 +38,12 @@ def _resolve_source(spec: str):
 
 def cmd_data_show(args) -> int:
     """Print a summary and every problem of one price source; exit 1 when it would be rejected."""
-    from jaxsim.data.prices import _sample_dir, describe_prices
+    from jaxsim.data.prices import describe_prices, sample_dir
     from importlib.resources import as_file
 
     path = _resolve_source(args.source)
     if path is None:
-        with as_file(_sample_dir() / f"{args.source.upper()}.csv.gz") as p:
+        with as_file(sample_dir() / f"{args.source.upper()}.csv.gz") as p:
             s = describe_prices(p, symbol=args.source.upper(), adjusted=args.adjusted, clean=args.clean)
         origin = f"bundled sample {args.source.upper()}"
     else:
@@ -111,9 +111,14 @@ def _load_series(args) -> list:
 
 
 def _make_forecaster(forecasters, args):
+    """The forecaster of ``--model``; ``--samples`` is its draws per context (Toto) or averaged
+    sample paths (Kronos' ``sample_count``)."""
     name = args.model
+    samples = {} if args.samples is None else {"num_samples": args.samples}
+    if name in ("naive", "historical-mean") and args.samples is not None:
+        raise JaxsimError(f"--samples does not apply to --model {name} (a point forecaster)")
     if name == "default":
-        return forecasters.default()  # the embedded model trained by jaxsim (weights/jaxsim-toto-tiny)
+        return forecasters.default(**samples)  # the embedded model trained by jaxsim (weights/jaxsim-toto-tiny)
     if name == "naive":
         return forecasters.naive()
     if name == "historical-mean":
@@ -121,17 +126,24 @@ def _make_forecaster(forecasters, args):
     if name == "toto":
         if not args.weights:
             raise JaxsimError("--model toto needs --weights DIR (a converted Toto weight folder)")
-        return forecasters.toto(args.weights)
+        return forecasters.toto(args.weights, **samples)
     if not (args.weights and args.tokenizer):
         raise JaxsimError("--model kronos needs --weights DIR and --tokenizer DIR")
-    return forecasters.kronos(args.weights, args.tokenizer)
+    options = {} if args.samples is None else {"sample_count": args.samples}
+    return forecasters.kronos(args.weights, args.tokenizer, **options)
+
+
+def backtest_config(args) -> BacktestConfig:
+    """The :class:`~jaxsim.config.BacktestConfig` of the ``backtest`` flags (the seed is ``--seed``)."""
+    return BacktestConfig(n_sims=args.sims, protocol=args.protocol, max_context=getattr(args, "max_context", None),
+                          seed=args.seed)
 
 
 def run_backtest(args) -> int:
     """Backtest the selected series, print each summary table, optionally save the results.
 
-    One series runs :func:`jaxsim.engine.program.backtest`; several (``--symbols``) run one multi-stock
-    call, :func:`jaxsim.engine.program.backtest_many` (stock i uses ``fold_in(key(seed), i)``). For each
+    One series runs :func:`jaxsim.engine.api.backtest`; several (``--symbols``) run one multi-stock
+    call, :func:`jaxsim.engine.api.backtest_many` (stock i uses ``fold_in(key(seed), i)``). For each
     stock it prints the original's "Backtest summary for SYM (N simulations)" table (Strategy,
     Return, Sharpe, AnnualRet, ForecastRet, FinalDay), row 0's ``MaxDiff: baseline=... optimized=...`` and
     ``MaxDiffAlwaysOn`` lines and the best strategy; ``--out DIR`` writes records.csv, summary.csv,
@@ -139,29 +151,24 @@ def run_backtest(args) -> int:
     a resumable chunked run instead (:func:`_run_symbols`, :func:`jaxsim.engine.runs.run_many`).
     """
     try:
-        import jax
-
         from jaxsim import forecasters
-        from jaxsim.engine.program import backtest, backtest_many
+        from jaxsim.engine.api import backtest, backtest_many
     except ImportError as e:
         print(f"error: the backtest engine is not available in this installation ({e})", file=sys.stderr)
         return 2
     from jaxsim.data.prices import check_history
 
     forecaster = _make_forecaster(forecasters, args)
-    kwargs = {"n_sims": args.sims, "protocol": args.protocol, "key": jax.random.key(args.seed),
-              "max_context": getattr(args, "max_context", None)}
-    if args.samples is not None:
-        kwargs["num_samples"] = args.samples
+    config = backtest_config(args)
     if args.symbols and args.out:
-        return _run_symbols(args, forecaster, kwargs)
+        return _run_symbols(args, forecaster, config)
     series = _load_series(args)
     for prices in series:
         check_history(prices, args.sims)
     if len(series) == 1:
-        results = {series[0].symbol: backtest(series[0], forecaster, symbol=series[0].symbol, **kwargs)}
+        results = {series[0].symbol: backtest(series[0], forecaster, config, symbol=series[0].symbol)}
     else:
-        results = backtest_many(series, forecaster, **kwargs)
+        results = backtest_many(series, forecaster, config)
     for symbol, result in results.items():
         print(result.summary_text())
         print()
@@ -172,7 +179,7 @@ def run_backtest(args) -> int:
     return 0
 
 
-def _run_symbols(args, forecaster, kwargs) -> int:
+def _run_symbols(args, forecaster, config) -> int:
     """``--symbols`` with ``--out``: a resumable chunked run (:func:`jaxsim.engine.runs.run_many`).
 
     Each stock is written to ``OUT/<SYMBOL>/`` once complete; re-running the same command skips the
@@ -186,8 +193,8 @@ def _run_symbols(args, forecaster, kwargs) -> int:
         candidates = [data_dir / f"{name}{ext}" for name in dict.fromkeys((sym, sym.upper(), sym.lower()))
                       for ext in (".csv", ".csv.gz", ".parquet")]
         sources[sym.upper()] = next((c for c in candidates if c.is_file()), candidates[0])
-    report = run_many(sources, args.out, forecaster=forecaster, chunk_size=args.chunk_size,
-                      adjusted=args.adjusted, progress=True, **kwargs)
+    report = run_many(sources, args.out, forecaster=forecaster, config=config, chunk_size=args.chunk_size,
+                      adjusted=args.adjusted, progress=True)
     for sym in report.done:
         print(f"{sym}: written to {Path(args.out) / sym}")
     for sym, error in report.failed.items():
@@ -225,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--weights", metavar="DIR", help="converted model weight folder (toto, kronos)")
     bt.add_argument("--tokenizer", metavar="DIR", help="converted Kronos tokenizer folder")
     bt.add_argument("--sims", type=int, default=50, metavar="N", help="number of simulations (default 50)")
-    bt.add_argument("--samples", type=int, metavar="S", help="forecast samples per context")
+    bt.add_argument("--samples", type=int, metavar="S", help="forecast samples per context (Toto draws; Kronos "
+                    "sample paths averaged; default: the model's own, 3072 for Toto)")
     bt.add_argument("--protocol", choices=PROTOCOLS, default="legacy", help="legacy (the original) or walk_forward")
     bt.add_argument("--out", metavar="DIR", help="write results to DIR (with --symbols: a resumable run, "
                     "one folder per symbol; re-running skips finished symbols)")

@@ -330,7 +330,6 @@ def sample_dir():
     return files("jaxsim.data") / "sample_data"
 
 
-_sample_dir = sample_dir  # old internal name, until jaxsim.cli.app imports sample_dir
 
 
 def available_samples() -> tuple[str, ...]:

@@ -1,7 +1,8 @@
-"""The compiled backtest: the pure program and its shell (:mod:`.program`), the walk-forward
-protocol, forecasted P&L, results (:mod:`.result`) and resumable multi-stock runs (:mod:`.runs`)."""
+"""The compiled backtest: the pure program (:mod:`.program`), its shell API (:mod:`.api`), the
+walk-forward protocol, forecasted P&L, results (:mod:`.result`) and resumable multi-stock runs
+(:mod:`.runs`)."""
 
-from jaxsim.engine.program import backtest, backtest_many
+from jaxsim.engine.api import backtest, backtest_many
 from jaxsim.engine.result import BacktestResult
 from jaxsim.engine.runs import RunReport, run_many
 

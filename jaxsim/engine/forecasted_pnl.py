@@ -8,8 +8,15 @@ column, non-finite values dropped. With n finite values and their mean m:
 * otherwise it is the median of draws of the next value of the series from the backtest's own
   forecaster (Toto: 512 draws; a user function: its own draws; a point forecaster: its point), only
   the first 256 draws when n < 7; a forecaster that does not forecast return series (Kronos needs
-  OHLCV frames), a model error or a non-finite median gives m. ``metadata["forecasted_pnl_source"]``
-  of a backtest result names the rule used per strategy.
+  OHLCV frames, :meth:`Forecaster.forecasts_return_series`) or a non-finite median gives m.
+  ``metadata["forecasted_pnl_source"]`` of a backtest result names the rule used per strategy.
+
+Inside the program. :func:`stock_forecasted_pnl` runs inside the one compiled backtest program,
+after the strategy records: the rules are masks (``jnp.where``), the model is called on all eight
+series of a stock whatever the rules pick (its draws are then ignored where a mean rule applies),
+and the rule used is a small int per strategy (:data:`SOURCES` names them) that the shell maps to a
+name after its one ``device_get``. A forecaster that raises while being traced makes the backtest
+raise (the original fell back to the mean on any model error; a broken forecaster is an error here).
 
 Order of the series. The original feeds the column in ROW order, row 0 the most recent, so its
 "next value" extrapolates into the past (bug 10.11). The legacy protocol keeps that; the
@@ -30,29 +37,29 @@ so a stock's result does not depend on the other stocks of a multi-stock run.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import logging
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["MODEL_KINDS", "PNL_KEY_SALT", "strategy_series", "model_medians", "forecasted_pnl"]
+from jaxsim.models.toto.forecast import left_pad
 
-log = logging.getLogger(__name__)
+__all__ = ["PNL_KEY_SALT", "MIN_VALUES", "FEW_VALUES", "FEW_DRAWS", "SOURCES", "strategy_series",
+           "stock_forecasted_pnl", "source_names", "forecasted_pnl"]
 
-# Forecasters that map return contexts to draws or points (Kronos needs OHLCV frames).
-MODEL_KINDS = ("naive", "historical_mean", "function", "toto")
 PNL_KEY_SALT = 0x504E4C  # "PNL": separates these keys from the backtest's per-context keys
 MIN_VALUES = 4  # fewer finite values: the mean
-FEW_VALUES = 7  # fewer finite values: 256 draws instead of 512
-DRAWS, FEW_DRAWS = 512, 256
+FEW_VALUES = 7  # fewer finite values: the median of the first 256 draws
+FEW_DRAWS = 256
+# Rule used per strategy, by code (the program returns the code, the shell the name).
+SOURCES = ("model", "mean_few_values", "mean_negative", "mean_unsupported_forecaster", "mean_model_nonfinite")
+MODEL, FEW, NEGATIVE, UNSUPPORTED, NONFINITE = range(len(SOURCES))
 
 
-def strategy_series(arrays, prefixes) -> np.ndarray:
-    """The ``<prefix>_avg_daily_return`` columns, ``(..., P, N)`` float64, in row order."""
-    return np.stack([np.asarray(arrays[f"{p}_avg_daily_return"], np.float64) for p in prefixes], axis=-2)
+def strategy_series(arrays, prefixes):
+    """The ``<prefix>_avg_daily_return`` columns stacked, ``(..., P, N)`` in row order (numpy or JAX)."""
+    if all(isinstance(arrays[f"{p}_avg_daily_return"], np.ndarray) for p in prefixes):
+        return np.stack([np.asarray(arrays[f"{p}_avg_daily_return"], np.float64) for p in prefixes], axis=-2)
+    return jnp.stack([arrays[f"{p}_avg_daily_return"] for p in prefixes], axis=-2)
 
 
 def _contexts(series, chronological: bool, multiple: int | None):
@@ -61,8 +68,6 @@ def _contexts(series, chronological: bool, multiple: int | None):
     Finite values keep their order and move to the right end (NaN dropped, as the original), then
     ``left_pad`` pads to a multiple of ``multiple`` (N when None: no extra padding).
     """
-    from jaxsim.models.toto.forecast import left_pad
-
     if chronological:  # rows are newest first
         series = series[:, ::-1]
     order = jnp.argsort(jnp.isfinite(series), axis=-1, stable=True)  # non-finite first, order kept
@@ -70,79 +75,79 @@ def _contexts(series, chronological: bool, multiple: int | None):
     return jax.vmap(lambda s: left_pad(s, multiple or series.shape[-1]))(compact)
 
 
-def _stock_medians(forecaster, series, key, chronological):
-    """Median of the model's draws for each series ``(P, N)`` -> ``((P,), (P,))`` (all, first 256)."""
+def _model_point(forecaster, series, count, key, chronological):
+    """The model's forecast of each series ``(P, N)``: the median of its draws (of the first 256 when
+    fewer than 7 values are finite), or its point forecast."""
     context, valid = _contexts(series, chronological, forecaster.pad_multiple)
     base = jax.random.fold_in(key, PNL_KEY_SALT)
     keys = jax.vmap(lambda j: jax.random.fold_in(base, j))(jnp.arange(series.shape[0], dtype=jnp.uint32))
     out = forecaster.forecast_group(context[None], valid, keys[None])
     if out.samples is None:  # a point forecast: its own median
-        return out.point[0], out.point[0]
+        return out.point[0]
     draws = out.samples[0]
-    return jnp.median(draws, axis=-1), jnp.median(draws[..., :FEW_DRAWS], axis=-1)
+    return jnp.where(count < FEW_VALUES, jnp.median(draws[..., :FEW_DRAWS], axis=-1), jnp.median(draws, axis=-1))
 
 
-@functools.partial(jax.jit, static_argnames=("chronological",))
-def model_medians(forecaster, series, keys, chronological: bool):
-    """Model medians for a batch of stocks (one compiled call).
+def stock_forecasted_pnl(forecaster, series, key, *, chronological: bool):
+    """Forecasted P&L of one stock's strategies (traceable; runs inside the backtest program).
 
     Args:
-      forecaster: a return-series forecaster (kind in ``MODEL_KINDS``).
-      series: ``(B, P, N)`` per-strategy daily returns in row order (row 0 the most recent).
-      keys: ``(B,)`` backtest keys of the stocks.
+      forecaster: the backtest's forecaster (:meth:`~jaxsim.forecast.interface.Forecaster.series_forecaster`
+        picks the one used on the series).
+      series: ``(P, N)`` float32 per-strategy ``avg_daily_return`` columns, row 0 the most recent.
+      key: the stock's backtest key.
       chronological: feed the series oldest first (walk-forward) instead of in row order (legacy).
 
     Returns:
-      ``(median, median_few)``, both ``(B, P)`` float32: over all draws, and over the first 256.
+      ``(values, codes)``: float32 ``(P,)`` and int32 ``(P,)`` indices into :data:`SOURCES`.
     """
     series = jnp.asarray(series, jnp.float32)
-    return jax.vmap(_stock_medians, in_axes=(None, 0, 0, None))(forecaster, series, keys, chronological)
+    finite = jnp.isfinite(series)
+    count = finite.sum(-1)
+    mean = jnp.where(finite, series, 0.0).sum(-1) / count  # NaN without values (pandas' mean of nothing)
+    code = jnp.where(count < MIN_VALUES, FEW, jnp.where(mean < 0, NEGATIVE, MODEL))
+    if forecaster.forecasts_return_series():  # static: the forecaster's kind
+        point = _model_point(forecaster.series_forecaster(series.shape[-1]), series, count, key, chronological)
+        code = jnp.where((code == MODEL) & ~jnp.isfinite(point), NONFINITE, code)
+    else:
+        point = mean
+        code = jnp.where(code == MODEL, UNSUPPORTED, code)
+    return jnp.where(code == MODEL, point, mean), code.astype(jnp.int32)
 
 
-def _model_forecaster(forecaster, n_values: int):
-    if forecaster.kind == "toto":
-        return dataclasses.replace(forecaster, num_samples=FEW_DRAWS if n_values < FEW_VALUES else DRAWS)
-    return forecaster
+def source_names(codes) -> np.ndarray:
+    """Map source codes (any shape) to their names (object array of the same shape)."""
+    return np.asarray(SOURCES, dtype=object)[np.asarray(codes)]
+
+
+def _batched(forecaster, series, keys, chronological):
+    return jax.vmap(lambda s, k: stock_forecasted_pnl(forecaster, s, k, chronological=chronological))(series, keys)
+
+
+_batched_jit = jax.jit(_batched, static_argnames=("chronological",))
 
 
 def forecasted_pnl(forecaster, series, keys, *, chronological: bool):
-    """Forecasted P&L of each stock and strategy (the rules of the module docstring).
+    """Forecasted P&L of a batch of stocks outside a backtest (the rules of the module docstring).
+
+    The backtest itself computes it inside its program (:func:`stock_forecasted_pnl`); this is the
+    same function jitted over a stock axis, for series from elsewhere. The mean rules' values are
+    recomputed in float64 here (the program works in float32).
 
     Args:
-      forecaster: the backtest's forecaster.
+      forecaster: a forecaster.
       series: ``(B, P, N)`` per-strategy ``avg_daily_return`` columns, row 0 the most recent.
       keys: ``(B,)`` backtest keys of the stocks.
       chronological: series order fed to the model (see the module docstring).
 
     Returns:
-      ``(values, sources)``: float64 ``(B, P)`` and a ``(B, P)`` array of source names
-      (``model``, ``mean_few_values``, ``mean_negative``, ``mean_unsupported_forecaster``,
-      ``mean_model_error``, ``mean_model_nonfinite``).
+      ``(values, sources)``: float64 ``(B, P)`` and a ``(B, P)`` array of names from :data:`SOURCES`.
     """
     series = np.asarray(series, np.float64)
+    values, codes = jax.device_get(_batched_jit(forecaster, jnp.asarray(series, jnp.float32), keys,
+                                                 chronological=bool(chronological)))
     finite = np.isfinite(series)
-    count = finite.sum(-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(finite, series, 0.0).sum(-1) / count
-    sources = np.where(count < MIN_VALUES, "mean_few_values",
-                       np.where(mean < 0, "mean_negative", "model")).astype(object)
-    values = mean.copy()
-    wanted = sources == "model"
-    if not wanted.any():
-        return values, sources
-    if forecaster.kind not in MODEL_KINDS:
-        sources[wanted] = "mean_unsupported_forecaster"
-        return values, sources
-    try:
-        median, median_few = jax.device_get(
-            model_medians(_model_forecaster(forecaster, series.shape[-1]), series, keys, chronological))
-    except Exception as e:  # noqa: BLE001 -- the original falls back to the mean on any error
-        log.warning("forecasted P&L: model call failed (%s: %s); using the mean", type(e).__name__, e)
-        sources[wanted] = "mean_model_error"
-        return values, sources
-    point = np.where(count < FEW_VALUES, median_few, median).astype(np.float64)
-    bad = wanted & ~np.isfinite(point)
-    sources[bad] = "mean_model_nonfinite"
-    use = wanted & ~bad
-    values[use] = point[use]
-    return values, sources
+        mean = np.where(finite, series, 0.0).sum(-1) / finite.sum(-1)
+    values = np.where(codes == MODEL, np.asarray(values, np.float64), mean)
+    return values, source_names(codes)

@@ -27,22 +27,10 @@ import numpy as np
 import pandas as pd
 
 from jaxsim.engine.atomic import write_folder
+from jaxsim.sim.strategy_table import BEST_TIE_ORDER, STRATEGIES
 
-__all__ = ["STRATEGIES", "BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
+__all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
 
-# (display name, record prefix, final-day field), in the original's table order.
-STRATEGIES = (
-    ("simple", "simple_strategy", "simple_strategy_finalday"),
-    ("all_signals", "all_signals_strategy", "all_signals_strategy_finalday"),
-    ("buy_hold", "buy_hold", "buy_hold_finalday"),
-    ("unprofit_shutdown", "unprofit_shutdown", "unprofit_shutdown_finalday"),
-    ("entry_takeprofit", "entry_takeprofit", "entry_takeprofit_finalday"),
-    ("highlow", "highlow", "highlow_finalday_return"),
-    ("maxdiff", "maxdiff", "maxdiff_finalday_return"),
-    ("maxdiffalwayson", "maxdiffalwayson", "maxdiffalwayson_finalday_return"),
-)
-# 7.2 step 5: candidates, and the tie order (first wins).
-BEST_TIE_ORDER = ("highlow", "entry_takeprofit", "maxdiff", "all_signals", "simple")
 LIMIT_PRICE_FIELDS = ("maxdiffprofit_high_price", "maxdiffprofit_low_price", "maxdiffalwayson_high_price",
                       "maxdiffalwayson_low_price", "predicted_close", "predicted_high", "predicted_low")
 
@@ -69,24 +57,25 @@ def records_frame(arrays: dict[str, np.ndarray], dates) -> pd.DataFrame:
 def summary_frame(records: pd.DataFrame, protocol: str) -> pd.DataFrame:
     """Per-strategy column means (spec 7.2 step 4): Return, Sharpe, AnnualRet, ForecastRet, FinalDay."""
     rows = []
-    for name, prefix, final in STRATEGIES:
-        forecast = f"{prefix}_forecasted_pnl"
-        rows.append({"Strategy": name,
-                     "Return": records[f"{prefix}_return"].mean(),
-                     "Sharpe": records[f"{prefix}_sharpe"].mean(),
-                     "AnnualRet": records[f"{prefix}_annual_return"].mean(),
+    for s in STRATEGIES:
+        forecast = f"{s.prefix}_forecasted_pnl"
+        rows.append({"Strategy": s.name,
+                     "Return": records[f"{s.prefix}_return"].mean(),
+                     "Sharpe": records[f"{s.prefix}_sharpe"].mean(),
+                     "AnnualRet": records[f"{s.prefix}_annual_return"].mean(),
                      "ForecastRet": records[forecast].mean() if forecast in records else np.nan,
-                     "FinalDay": records[final].mean()})
+                     "FinalDay": records[s.final_day].mean()})
     frame = pd.DataFrame(rows).set_index("Strategy")
     frame.attrs["protocol"] = protocol
     return frame
 
 
 def best_strategy(summary: pd.DataFrame) -> str:
-    """Argmax of mean return over simple, all_signals, entry_takeprofit, highlow, maxdiff (7.2 step 5).
+    """Argmax of mean return over the candidates of :data:`jaxsim.sim.strategy_table.STRATEGIES`
+    (7.2 step 5).
 
-    A non-finite mean counts as -inf; ties go to highlow > entry_takeprofit > maxdiff > all_signals >
-    simple.
+    A non-finite mean counts as -inf; ties go by the table's tie order (highlow > entry_takeprofit >
+    maxdiff > all_signals > simple).
     """
     best, best_value = None, -np.inf
     for name in BEST_TIE_ORDER:
@@ -105,7 +94,7 @@ def equity_curves(records: pd.DataFrame) -> pd.DataFrame:
     average, bug 10.10).
     """
     chrono = records.iloc[::-1]
-    curves = {name: np.cumprod(1.0 + chrono[final].to_numpy(np.float64)) for name, _, final in STRATEGIES}
+    curves = {s.name: np.cumprod(1.0 + chrono[s.final_day].to_numpy(np.float64)) for s in STRATEGIES}
     return pd.DataFrame(curves, index=pd.DatetimeIndex(chrono["date"]))
 
 

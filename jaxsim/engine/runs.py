@@ -1,6 +1,6 @@
 """Resumable multi-stock runs: load, group, chunk, backtest, write each stock atomically, resume.
 
-:func:`run_many` is the imperative shell around :func:`jaxsim.engine.program.backtest_many` for runs of
+:func:`run_many` is the imperative shell around :func:`jaxsim.engine.api.backtest_many` for runs of
 hundreds of stocks that write to disk and may be interrupted. Layout of ``out_dir``::
 
     manifest.json      run settings + per-stock status, rewritten atomically after every chunk
@@ -37,7 +37,6 @@ import json
 import logging
 import os
 import re
-import zlib
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -46,9 +45,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxsim import __version__
+from jaxsim.config import BacktestConfig, resolve_config
 from jaxsim.data.prices import Prices, load_prices
+from jaxsim.engine import api  # called as api.backtest_many: a replaced one is seen
 from jaxsim.engine.atomic import write_file, write_folder
-from jaxsim.engine import program  # called as program.backtest_many: a replaced one is seen
+from jaxsim.engine.api import stock_key
 from jaxsim.errors import ConfigError, JaxsimError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
 from jaxsim.sim.simulation import PRICE_WINDOW, is_crypto
@@ -82,11 +83,6 @@ class RunReport:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-def stock_key(key, symbol: str):
-    """The PRNG key of ``symbol`` in a run with ``key``: ``fold_in(key, crc32(symbol))``."""
-    return jax.random.fold_in(key, np.uint32(zlib.crc32(symbol.encode())))
 
 
 def is_complete(folder: str | os.PathLike) -> bool:
@@ -210,7 +206,7 @@ def _settings(forecaster, key, **options) -> dict:
     return json.loads(json.dumps({
         "jaxsim": __version__,
         "forecaster": {"kind": forecaster.kind, "class": type(forecaster).__name__,
-                       "num_samples": getattr(forecaster, "num_samples", None),
+                       "num_samples": forecaster.draws_per_context(),
                        "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else repr(config),
                        "fn": None if fn is None else f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}",
                        "params_sha256": _params_digest(forecaster)},
@@ -232,11 +228,9 @@ def _error(e: BaseException) -> str:
 
 
 def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathLike, *, forecaster,
-             chunk_size: int = 64, n_sims: int = 50, protocol: str = "legacy",
-             targets: Sequence[str] | None = None, num_samples: int = 3072, aggregate: str = "trimmed_mean_10",
-             fee: float | None = None, spread: float | None = None, key=None, max_context: int | None = None,
-             adjusted: bool = False, clean: bool = False, plots: bool = False, progress: bool = False,
-             on_stock: Callable[[str, Path], None] | None = None) -> RunReport:
+             config: BacktestConfig | None = None, chunk_size: int = 64, key=None, adjusted: bool = False,
+             clean: bool = False, plots: bool = False, progress: bool = False,
+             on_stock: Callable[[str, Path], None] | None = None, **settings) -> RunReport:
     """Backtest many stocks into ``out_dir``, chunked, atomically written and resumable.
 
     Each stock's outputs go to ``out_dir/<SYMBOL>/`` (see the module docstring). Calling it again with
@@ -248,10 +242,11 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
         a ``Prices``.
       out_dir: run folder (created when missing).
       forecaster: from :mod:`jaxsim.forecast.forecasters`.
+      config: a :class:`jaxsim.config.BacktestConfig`; ``**settings`` are its fields as keywords
+        (as in :func:`jaxsim.engine.api.backtest`; fee/spread scalars or None for the per-symbol
+        rule). The stock key rule is always ``"symbol"`` here (``stock_key="index"`` is refused).
       chunk_size: stocks per compiled batch (rounded up to the device count); bounds memory.
-      n_sims, protocol, targets, num_samples, aggregate, fee, spread, max_context: as in
-        :func:`jaxsim.engine.program.backtest` (fee/spread scalars or None for the per-symbol rule).
-      key: PRNG key of the run (default ``jax.random.key(0)``); stock s uses :func:`stock_key`.
+      key: PRNG key of the run (default ``jax.random.key(config.seed)``); stock s uses :func:`stock_key`.
       adjusted, clean: passed to :func:`jaxsim.data.prices.load_prices` for path/DataFrame sources.
       plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock).
       progress: a tqdm bar over stocks.
@@ -265,15 +260,25 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
       ConfigError: bad options, duplicate symbols, ``out_dir`` holding a run with other settings, or
         another process writing to ``out_dir``.
     """
+    config = resolve_config(config, settings)
+    if config.stock_key == "index":
+        raise ConfigError("run_many derives each stock's key from its symbol (stock_key='symbol'), so a resumed "
+                          "run does not depend on its chunks; stock_key='index' is not supported here")
+    if isinstance(config.fee, tuple) or isinstance(config.spread, tuple):
+        raise ConfigError("run_many takes one fee and one spread (or None for the per-symbol rule), "
+                          "not per-stock sequences")
     if int(chunk_size) < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
-    key = jax.random.key(0) if key is None else key
+    key = jax.random.key(config.seed) if key is None else key
+    forecaster = api.with_config_samples(forecaster, config)
     entries = _entries(sources)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    settings = _settings(forecaster, key, n_sims=int(n_sims), protocol=protocol,
-                         targets=list(targets) if targets else None, num_samples=int(num_samples),
-                         aggregate=aggregate, fee=fee, spread=spread, max_context=max_context,
+    n_sims, max_context = config.n_sims, config.max_context
+    settings = _settings(forecaster, key, n_sims=n_sims, protocol=config.protocol,
+                         targets=list(config.targets), num_samples=config.num_samples,
+                         aggregate=config.aggregate, fee=config.fee, spread=config.spread, max_context=max_context,
+                         optimizer=None if config.optimizer is None else repr(config.optimizer),
                          adjusted=bool(adjusted), clean=bool(clean))
     with _locked(out):
         manifest = read_manifest(out)
@@ -307,21 +312,18 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             try:
                 prices = _load(symbol, source, adjusted, clean)
                 rows = len(prices)
-                ForecastGrid(rows, int(n_sims), max_context)  # InsufficientHistoryError when too short
-                shape = rows - trim_start(rows, int(n_sims), max_context, PRICE_WINDOW)
+                ForecastGrid(rows, n_sims, max_context)  # InsufficientHistoryError when too short
+                shape = rows - trim_start(rows, n_sims, max_context, PRICE_WINDOW)
                 groups.setdefault((shape, is_crypto(symbol)), []).append(symbol)
             except (JaxsimError, OSError) as e:
                 fail(symbol, e, "load")
         save_manifest()
 
         bar = tqdm(total=sum(map(len, groups.values())), desc="stocks", leave=False, disable=not progress)
-        options = dict(n_sims=int(n_sims), protocol=protocol, targets=targets, num_samples=num_samples,
-                       aggregate=aggregate, fee=fee, spread=spread, max_context=max_context,
-                       chunk_size=int(chunk_size), progress=False)
-
         def run_chunk(chunk):
             prices = {s: _load(s, sources_of[s], adjusted, clean) for s in chunk}
-            return program.backtest_many(prices, forecaster, keys=[stock_key(key, s) for s in chunk], **options)
+            return api.backtest_many(prices, forecaster, config, keys=[stock_key(key, s) for s in chunk],
+                                     chunk_size=int(chunk_size), progress=False)
 
         try:
             for members in groups.values():

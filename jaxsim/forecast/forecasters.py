@@ -9,6 +9,7 @@ Kinds: :func:`naive` (zero return), :func:`historical_mean` (mean of the context
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -16,9 +17,17 @@ import jax.numpy as jnp
 
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.interface import Forecast, Forecaster, register_forecaster
+from jaxsim.forecast.kronos_forecaster import kronos
+from jaxsim.models.registry import default_weights_dir
+from jaxsim.models.toto import forecast as toto_forecast
+from jaxsim.models.toto.checkpoint import load_toto
 
 __all__ = ["NaiveForecaster", "HistoricalMeanForecaster", "FunctionForecaster", "TotoForecaster",
-           "naive", "historical_mean", "default", "from_function", "toto", "kronos"]
+           "naive", "historical_mean", "default", "from_function", "toto", "kronos", "SERIES_DRAWS",
+           "SERIES_FEW_DRAWS", "SERIES_FEW_VALUES"]
+
+# Toto's draws on a strategy's P&L series (forecasted P&L): 512, or 256 below 7 values.
+SERIES_DRAWS, SERIES_FEW_DRAWS, SERIES_FEW_VALUES = 512, 256, 7
 
 
 @register_forecaster
@@ -57,6 +66,9 @@ class FunctionForecaster(Forecaster):
     params: Any = ()
     kind = "function"
 
+    def draws_per_context(self):
+        return self.num_samples
+
     def forecast_group(self, context, valid, keys):
         per_context = jax.vmap(self.fn, in_axes=(0, 0, 0))  # over origins
         out = jax.vmap(per_context, in_axes=(0, None, 0))(context, valid, keys)  # over targets
@@ -91,9 +103,19 @@ class TotoForecaster(Forecaster):
     def pad_multiple(self):
         return int(self.config.patch_size)
 
-    def forecast_group(self, context, valid, keys):
-        from jaxsim.models.toto import forecast as toto_forecast
+    def draws_per_context(self):
+        return self.num_samples
 
+    def with_draws_per_context(self, num_samples):
+        if int(num_samples) < 1:
+            raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
+        return dataclasses.replace(self, num_samples=int(num_samples))
+
+    def series_forecaster(self, n_values):
+        # The original forecasts a strategy's P&L series with 512 draws (256 for fewer than 7 values).
+        return self.with_draws_per_context(SERIES_FEW_DRAWS if n_values < SERIES_FEW_VALUES else SERIES_DRAWS)
+
+    def forecast_group(self, context, valid, keys):
         n_targets, n, length = context.shape
         flat = context.reshape(n_targets * n, length)
         flat_valid = jnp.broadcast_to(valid[None], (n_targets, n, length)).reshape(n_targets * n, length)
@@ -149,8 +171,6 @@ def toto(weights_dir=None, *, config=None, params=None, num_samples: int = 3072)
       A :class:`TotoForecaster`.
     """
     if weights_dir is not None:
-        from jaxsim.models.toto.checkpoint import load_toto
-
         config, params = load_toto(weights_dir)
     if config is None or params is None:
         raise ConfigError("toto() needs weights_dir, or both config and params")
@@ -163,15 +183,7 @@ def default(num_samples: int = 3072) -> TotoForecaster:
     """The embedded default forecaster: a small Toto-architecture model trained by jaxsim on the
     bundled public-domain sample data (``weights/jaxsim-toto-tiny``, see its MODEL_CARD.md). It lets
     the pipeline run offline with real forecasts; it is not the official Toto."""
-    from jaxsim.models.registry import default_weights_dir
-
     return toto(default_weights_dir(), num_samples=num_samples)
 
-
-def kronos(weights_dir, tokenizer_dir, **options):
-    """Kronos forecaster (one-step forecasts at each rolling origin); see :mod:`jaxsim.forecast.kronos_forecaster`."""
-    from jaxsim.forecast.kronos_forecaster import kronos as _kronos
-
-    return _kronos(weights_dir, tokenizer_dir, **options)
 
 

@@ -32,9 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import ConfigError, InsufficientHistoryError
+from jaxsim.layout import ORIGINS_PER_SIM
 
 __all__ = [
-    "ORIGINS_PER_SIM",
     "ForecastGrid",
     "ContextGroup",
     "context_groups",
@@ -43,9 +43,6 @@ __all__ = [
     "price_windows",
     "trim_start",
 ]
-
-# Simulation k uses the forecasts of 7 rolling origins e-6..e (spec 2.2).
-ORIGINS_PER_SIM = 7
 
 
 @dataclasses.dataclass(frozen=True)

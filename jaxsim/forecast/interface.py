@@ -23,20 +23,21 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxsim.errors import ConfigError
+from jaxsim.layout import PRICE_COLUMN
 from jaxsim.forecast.aggregate import aggregate, band, parse_aggregation
 from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups, gather_contexts
 from jaxsim.sim.returns import return_transform
 
-__all__ = ["TARGET_IDS", "PRICE_COLUMN", "StockArrays", "Forecast", "Forecaster", "register_forecaster",
+__all__ = ["TARGET_IDS", "StockArrays", "Forecast", "Forecaster", "register_forecaster",
            "context_keys", "target_returns", "point_and_band"]
 
 Array = jax.Array
 
 # Fixed per-target ids: the keys of close/high/low do not change when open is requested too.
 TARGET_IDS = {"close": 0, "high": 1, "low": 2, "open": 3}
-# Column of each target in the (T, 5) price array [open, high, low, close, volume].
-PRICE_COLUMN = {"open": 0, "high": 1, "low": 2, "close": 3}
 
 
 class StockArrays(NamedTuple):
@@ -79,6 +80,10 @@ def target_returns(prices: Array, targets: tuple[str, ...]) -> Array:
 class Forecaster:
     """Base class. Subclasses are frozen dataclasses with a dynamic ``params`` field.
 
+    A forecaster owns its settings and answers the engine's questions by methods:
+    :meth:`draws_per_context`, :meth:`with_draws_per_context`, :meth:`needs_calendar_features`,
+    :meth:`calendar_features` and :meth:`forecasts_return_series`.
+
     Class attributes:
       pad_multiple: contexts are left-padded to a multiple of this (None: one group padded to the
         longest context, for forecasters on which padding has no effect).
@@ -87,6 +92,36 @@ class Forecaster:
 
     pad_multiple: int | None = None
     kind: str = "forecaster"
+
+    def draws_per_context(self) -> int | None:
+        """Draws S returned per context (None: point forecasts)."""
+        return None
+
+    def with_draws_per_context(self, num_samples: int) -> "Forecaster":
+        """This forecaster drawing ``num_samples`` per context; ConfigError when its draw count is not
+        a setting (point forecasters, user functions, Kronos' averaged paths)."""
+        raise ConfigError(f"the {self.kind} forecaster has no per-context draw count to override "
+                          f"(it returns {self.draws_per_context() or 'point'} forecasts); set it where the "
+                          "forecaster is built")
+
+    def needs_calendar_features(self) -> bool:
+        """True when :meth:`forecast` reads ``StockArrays.stamps`` (calendar features of the dates)."""
+        return False
+
+    def calendar_features(self, dates) -> np.ndarray:
+        """``(T, F)`` float32 calendar features of ``dates`` for ``StockArrays.stamps`` (``(T, 0)``
+        when :meth:`needs_calendar_features` is False)."""
+        return np.zeros((len(dates), 0), np.float32)
+
+    def forecasts_return_series(self) -> bool:
+        """True when :meth:`forecast_group` maps return contexts to forecasts (used to forecast each
+        strategy's P&L series); False for forecasters that need whole OHLCV frames (Kronos). By
+        default: whether the subclass implements :meth:`forecast_group`."""
+        return type(self).forecast_group is not Forecaster.forecast_group
+
+    def series_forecaster(self, n_values: int) -> "Forecaster":
+        """The forecaster used on a strategy's P&L series of ``n_values`` values (itself by default)."""
+        return self
 
     def forecast(self, stock: StockArrays, grid: ForecastGrid, targets: tuple[str, ...], key: Array) -> Forecast:
         """Forecasts of ``r_X[t]`` for every origin t of ``grid`` and every target X.

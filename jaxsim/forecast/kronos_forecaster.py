@@ -33,8 +33,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import ConfigError
-from jaxsim.forecast.interface import PRICE_COLUMN, Forecast, Forecaster, StockArrays, register_forecaster
 from jaxsim.forecast.grid import ForecastGrid
+from jaxsim.forecast.interface import Forecast, Forecaster, StockArrays, register_forecaster
+from jaxsim.layout import PRICE_COLUMN
+from jaxsim.models.kronos.checkpoint import KronosBundle, load_kronos
+from jaxsim.models.kronos.predict import predict, time_features
 
 __all__ = ["KronosForecaster", "kronos"]
 
@@ -57,12 +60,17 @@ class KronosForecaster(Forecaster):
     window: int = 512  # the predictor's sliding window C (>= lookback + 1: no slide for one step)
     params: Any = None  # (model_params, tokenizer_params)
     kind = "kronos"
-    needs_stamps = True
+
+    def needs_calendar_features(self):
+        return True
+
+    def calendar_features(self, dates):
+        return np.asarray(time_features(dates), np.float32)
+
+    def forecasts_return_series(self):
+        return False  # it reads OHLCV frames, not a return context
 
     def forecast(self, stock: StockArrays, grid: ForecastGrid, targets: tuple[str, ...], key) -> Forecast:
-        from jaxsim.models.kronos.checkpoint import KronosBundle
-        from jaxsim.models.kronos.predict import predict
-
         bundle = KronosBundle(self.model_config, self.tokenizer_config, *self.params)
         prices = stock.prices
         close = prices[:, 3]
@@ -119,8 +127,6 @@ def kronos(weights_dir=None, tokenizer_dir=None, *, bundle=None, **options) -> K
     if bundle is None:
         if weights_dir is None or tokenizer_dir is None:
             raise ConfigError("kronos() needs weights_dir and tokenizer_dir, or bundle=")
-        from jaxsim.models.kronos.checkpoint import load_kronos
-
         bundle = load_kronos(weights_dir, tokenizer_dir)
     unknown = set(options) - set(DEFAULTS) - {"window"}
     if unknown:

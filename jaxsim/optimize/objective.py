@@ -19,13 +19,13 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.errors import ConfigError
-from jaxsim.sim.profit import TRADING_FEE, profit_values
+from jaxsim.sim.profit import MULTIPLIER_BOUND, TRADING_FEE, profit_values
 from jaxsim.sim.surrogate import soft_profit_values
 
 __all__ = ["BOUND", "MultiplierProblem", "make_problem", "exact_objective", "surrogate_objective",
            "grid_values", "best_on_grid"]
 
-BOUND = 0.03  # the original's multiplier bounds, [-0.03, 0.03]^2
+BOUND = MULTIPLIER_BOUND  # the original's multiplier bounds, [-0.03, 0.03]^2 (defined once, in sim.profit)
 
 
 class MultiplierProblem(NamedTuple):

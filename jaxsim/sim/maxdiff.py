@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.sim.metrics import evaluate_daily_returns
-from jaxsim.sim.profit import profit_values
+from jaxsim.sim.profit import MULTIPLIER_BOUND, profit_values
 
 __all__ = ["MULTIPLIER_BOUND", "OPTIMIZED_WEIGHT", "close_relative_offsets", "default_optimizer",
            "maxdiff_strategy", "maxdiff_always_on_strategy"]
@@ -38,7 +38,6 @@ __all__ = ["MULTIPLIER_BOUND", "OPTIMIZED_WEIGHT", "close_relative_offsets", "de
 Array = jax.Array
 f32 = jnp.float32
 
-MULTIPLIER_BOUND = 0.03
 OPTIMIZED_WEIGHT = 0.3  # adjusted = baseline + 0.3 * optimised (5.7 step 6)
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-__all__ = ["TRADING_FEE", "CRYPTO_TRADING_FEE", "profit_values", "total_profit",
+__all__ = ["TRADING_FEE", "CRYPTO_TRADING_FEE", "MULTIPLIER_BOUND", "profit_values", "total_profit",
            "legacy_trading_profits_list", "legacy_trading_profit", "legacy_trading_profit_buy_only",
            "legacy_buysell_profit_values"]
 
 TRADING_FEE = 0.0005  # the original's loss_utils.TRADING_FEE, charged once per filled trade
 CRYPTO_TRADING_FEE = 0.0015  # fee for the five active crypto symbols (spec 1.2)
+# The MaxDiff multipliers (mh, ml) shift PF's predicted high/low levels within [-0.03, 0.03]^2, as the original.
+MULTIPLIER_BOUND = 0.03
 
 
 def profit_values(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,

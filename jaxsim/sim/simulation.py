@@ -27,20 +27,17 @@ from jaxsim.sim import diagnostics
 from jaxsim.sim import maxdiff
 from jaxsim.sim import strategies
 from jaxsim.errors import ConfigError
+from jaxsim.layout import ORIGINS_PER_SIM, PRICE_COLUMNS
 from jaxsim.sim.profit import CRYPTO_TRADING_FEE, TRADING_FEE
 from jaxsim.sim.returns import window_returns
 
-__all__ = ["PRICE_WINDOW", "N_PREDICTIONS", "N_DAYS", "PRICE_COLUMNS", "MULTIPLIER_BOUND", "CRYPTO_SYMBOLS",
-           "is_crypto", "default_fee", "SimulationInputs", "Optimizer", "StrategyConfig",
-           "evaluate_simulation"]
+__all__ = ["PRICE_WINDOW", "N_DAYS", "CRYPTO_SYMBOLS", "is_crypto", "default_fee", "SimulationInputs",
+           "Optimizer", "StrategyConfig", "evaluate_simulation"]
 
 Array = jax.Array
 
 PRICE_WINDOW = 22  # rows e-21..e: 20-day dollar volume, ATR-14 (15 rows), 8-row strategy window
-N_PREDICTIONS = 7  # P_X[i] forecasts r_X[e-6+i], i = 0..6
-N_DAYS = 6  # evaluation days t_i = e-6+i, i = 0..5
-PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
-MULTIPLIER_BOUND = 0.03  # |mh|, |ml| <= 0.03 (spec 6)
+N_DAYS = 6  # evaluation days t_i = e-6+i, i = 0..5 (P_X[i] forecasts r_X[e-6+i], i = 0..6)
 
 # The ACTIVE crypto list of src/fixtures.py (spec 1.2). Other *USD symbols (e.g. DOGEUSD) are stocks here.
 CRYPTO_SYMBOLS = frozenset({"BNBUSD", "BTCUSD", "ETHUSD", "PAXGUSD", "UNIUSD"})
@@ -104,8 +101,8 @@ class StrategyConfig:
 def _check_shapes(inputs: SimulationInputs) -> None:
     for name in ("pred_close", "pred_high", "pred_low", "band_close"):
         shape = jnp.shape(getattr(inputs, name))
-        if shape != (N_PREDICTIONS,):
-            raise ConfigError(f"SimulationInputs.{name} must have shape ({N_PREDICTIONS},), got {shape}")
+        if shape != (ORIGINS_PER_SIM,):
+            raise ConfigError(f"SimulationInputs.{name} must have shape ({ORIGINS_PER_SIM},), got {shape}")
     shape = jnp.shape(inputs.prices)
     if len(shape) != 2 or shape[1] != len(PRICE_COLUMNS) or shape[0] < 20:
         raise ConfigError(f"SimulationInputs.prices must have shape (W >= 20, 5), got {shape}")

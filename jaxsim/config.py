@@ -1,0 +1,152 @@
+"""Every setting of a backtest in one frozen, hashable value: :class:`BacktestConfig`.
+
+:func:`jaxsim.backtest`, :func:`jaxsim.backtest_many` and :func:`jaxsim.run_many` take
+``config=BacktestConfig(...)``; their keyword arguments (``n_sims=10``, ...) are a convenience that
+builds the config (:func:`resolve_config`). Pure Python: the command line imports it to build its
+parser without loading JAX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from jaxsim.errors import ConfigError
+from jaxsim.layout import PRICE_COLUMN
+
+__all__ = ["PROTOCOLS", "DEFAULT_TARGETS", "STOCK_KEY_RULES", "BacktestConfig", "FIELDS", "resolve_config"]
+
+PROTOCOLS = ("legacy", "walk_forward")
+DEFAULT_TARGETS = ("close", "high", "low")
+STOCK_KEY_RULES = ("index", "symbol")
+
+
+def _per_stock(value, name):
+    """A fee/spread: None, a float, or a per-stock tuple of floats/None (lists become tuples)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return tuple(None if v is None else float(v) for v in value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, None or a per-stock sequence, got {value!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class BacktestConfig:
+    """The settings of a walk-forward backtest (frozen and hashable; equal when the settings are).
+
+    Attributes:
+      n_sims: N simulations per stock (default 50: the original's default, about the last ten weeks
+        of trading; simulation k ends at row T-2-k).
+      protocol: ``"legacy"`` (default: MaxDiff's multipliers fitted in-sample on the days they are
+        scored on, as the original) or ``"walk_forward"`` (fitted on an earlier, non-overlapping
+        window, :mod:`jaxsim.engine.walk_forward`).
+      targets: forecast targets (default close, high, low: the series the eight strategies read;
+        add ``"open"`` to forecast it too). Close is required.
+      aggregate: how a context's draws become a point forecast (default ``"trimmed_mean_10"``: the
+        original's aggregation, a mean with the top and bottom 10% dropped).
+      fee: per-side trading fee. None (default) is the original's per-symbol rule: 0.0015 for the
+        five crypto symbols, else 0.0005 (5 bps of the position per charged side). A per-stock tuple
+        is accepted by the multi-stock entry points.
+      spread: the ask/bid ratio the original calls SPREAD. None (default) is its value at import,
+        :data:`jaxsim.sim.metrics.DEFAULT_SPREAD`; the original's cached-data path used 1.05.
+      max_context: cap on the forecast context length (default None: the whole history, as the
+        original; a cap makes stocks of different lengths share one compiled program).
+      optimizer: the MaxDiff multiplier search (default None: the default optimizer,
+        :func:`jaxsim.sim.maxdiff.default_optimizer`). It is part of the compile key, so pass the
+        same (or an equal) object to reuse the compiled program.
+      num_samples: an explicit override of the forecaster's draws per context (default None: the
+        forecaster's own setting, e.g. ``toto(dir, num_samples=256)`` draws 256). Recorded in the
+        result metadata; only forecasters that draw samples accept it.
+      seed: the run's PRNG seed when no ``key=`` is passed (default 0): the key is
+        ``jax.random.key(seed)``.
+      stock_key: how a stock's key is derived from the run key in a multi-stock call. ``"index"``:
+        stock i of the call gets ``fold_in(key, i)`` (so it equals a one-stock backtest with that
+        key); ``"symbol"``: ``fold_in(key, crc32(symbol))`` (independent of which other stocks run).
+        None (default) is the entry point's rule: ``"index"`` for :func:`jaxsim.backtest_many`,
+        ``"symbol"`` for :func:`jaxsim.run_many` (a resumed run must not depend on its chunks). A
+        one-stock :func:`jaxsim.backtest` uses the key itself.
+    """
+
+    n_sims: int = 50
+    protocol: str = "legacy"
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    aggregate: str = "trimmed_mean_10"
+    fee: Any = None
+    spread: Any = None
+    max_context: int | None = None
+    optimizer: Any = None
+    num_samples: int | None = None
+    seed: int = 0
+    stock_key: str | None = None
+
+    def __post_init__(self):
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        if isinstance(self.n_sims, bool) or int(self.n_sims) != self.n_sims or self.n_sims < 1:
+            raise ConfigError(f"n_sims must be an integer >= 1, got {self.n_sims!r}")
+        put("n_sims", int(self.n_sims))
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        targets = DEFAULT_TARGETS if self.targets is None else self.targets
+        targets = (targets,) if isinstance(targets, str) else tuple(targets)
+        bad = [x for x in targets if x not in PRICE_COLUMN]
+        if bad or "close" not in targets or len(set(targets)) != len(targets):
+            raise ConfigError(f"targets must be distinct names from {tuple(PRICE_COLUMN)} including 'close', "
+                              f"got {targets}")
+        put("targets", targets)
+        if not isinstance(self.aggregate, str):
+            raise ConfigError(f"aggregate must be an aggregation spec string, got {self.aggregate!r}")
+        put("fee", _per_stock(self.fee, "fee"))
+        put("spread", _per_stock(self.spread, "spread"))
+        if self.max_context is not None:
+            if int(self.max_context) != self.max_context or self.max_context < 1:
+                raise ConfigError(f"max_context must be an integer >= 1 or None, got {self.max_context!r}")
+            put("max_context", int(self.max_context))
+        if self.num_samples is not None:
+            if int(self.num_samples) != self.num_samples or self.num_samples < 1:
+                raise ConfigError(f"num_samples must be an integer >= 1 or None, got {self.num_samples!r}")
+            put("num_samples", int(self.num_samples))
+        put("seed", int(self.seed))
+        if self.stock_key is not None and self.stock_key not in STOCK_KEY_RULES:
+            raise ConfigError(f"stock_key must be one of {STOCK_KEY_RULES} or None, got {self.stock_key!r}")
+
+    def replace(self, **changes) -> "BacktestConfig":
+        """A copy with ``changes`` applied (validated like a new config)."""
+        return dataclasses.replace(self, **changes)
+
+    def fee_of(self, i: int):
+        """Stock i's fee setting (None: the per-symbol rule)."""
+        return self.fee[i] if isinstance(self.fee, tuple) else self.fee
+
+    def spread_of(self, i: int):
+        """Stock i's spread setting (None: the default SPREAD)."""
+        return self.spread[i] if isinstance(self.spread, tuple) else self.spread
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(BacktestConfig))
+
+
+def resolve_config(config: BacktestConfig | None, settings: dict) -> BacktestConfig:
+    """The config of a call: ``config``, or one built from keyword ``settings``.
+
+    Precedence: a keyword given together with ``config`` must equal the config's value (so
+    ``backtest(p, f, config=c, n_sims=c.n_sims)`` is fine); a conflicting one raises ConfigError
+    rather than silently winning or losing.
+    """
+    unknown = sorted(set(settings) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown backtest settings {unknown}; known: {list(FIELDS)}")
+    if config is None:
+        return BacktestConfig(**settings)
+    if not isinstance(config, BacktestConfig):
+        raise ConfigError(f"config must be a jaxsim.BacktestConfig, got {type(config).__name__}")
+    given = BacktestConfig(**{**{f: getattr(config, f) for f in FIELDS}, **settings})  # normalised
+    conflicts = sorted(k for k in settings if getattr(given, k) != getattr(config, k))
+    if conflicts:
+        raise ConfigError(f"settings {conflicts} given both in config= and as keywords with different values; "
+                          "pass each setting once")
+    return config

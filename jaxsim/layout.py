@@ -1,0 +1,14 @@
+"""The array layout every layer shares: the columns of a price row and the forecasts of a simulation.
+
+Pure Python (no JAX, no numpy), so the data layer, the configuration and the command line can
+import it without loading an array library.
+"""
+
+__all__ = ["PRICE_COLUMNS", "PRICE_COLUMN", "ORIGINS_PER_SIM"]
+
+# Columns of the (T, 5) price array a backtest runs on (volume 0 when the data has none).
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+# Column of each forecastable price series (the forecast targets) in that array.
+PRICE_COLUMN = {name: PRICE_COLUMNS.index(name) for name in ("open", "high", "low", "close")}
+# Simulation k (last row e) uses the one-step forecasts of r_X[e-6..e]: 7 rolling origins.
+ORIGINS_PER_SIM = 7
