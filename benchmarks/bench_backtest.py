@@ -1,6 +1,6 @@
 """Full one-stock backtest with Toto at the Base configuration (random weights): compile and warm time.
 
-The setting of the original's default run (spec 0, 2.2): N = 50 simulations, 3 targets (close, high,
+The setting of the original's default run (docs/backtest.md#overview, #rolling-origin-forecasts): N = 50 simulations, 3 targets (close, high,
 low), 3,072 draws per context, trimmed_mean_10, the whole history as context. The original needed
 ~290 s per stock on a GPU for this (224 Toto calls after its disk cache, 3,072 samples each).
 

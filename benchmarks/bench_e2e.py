@@ -18,7 +18,7 @@ random Toto-Open-Base-1.0-shaped model (a few calls on the same stock) times its
 against jaxsim's measured Base backtest (random Base weights; timings do not depend on the values).
 
 Both sides use the same number of threads (``--threads``, default 1: on a shared 2-core machine a
-2-thread torch collapses under contention, toto.md 5.3; XLA is limited to one thread by XLA_FLAGS).
+2-thread torch collapses under contention, docs/models.md#toto-reference-env; XLA is limited to one thread by XLA_FLAGS).
 Writes ``e2e.md``, ``e2e.png`` and ``e2e.json`` to ``--out``.
 """
 

@@ -5,7 +5,7 @@
 1. Backbone forward, B = 64, V = 1, T = 512 (scaler, 12 layers, unembed, head on every position, mixture
    mean): jaxsim jitted (compile time reported separately) vs reference eager torch; medians of reps.
 2. One-context forecast, ctx 1000 (padded to 1024), Hp = 1, S = 3072 samples: jaxsim (one pass + 3072
-   draws, spec 3.4) vs ``TotoForecaster.forecast`` with samples_per_batch 384 (8 batched passes).
+   draws, docs/models.md#toto-one-step-sampling) vs ``TotoForecaster.forecast`` with samples_per_batch 384 (8 batched passes).
 The reference runs in its venv as a subprocess, after the jaxsim part, never concurrently. Both sides
 use 2 threads (``--threads 1`` for both: steadier when the machine is shared); the machine may be shared, so quote the load average printed with the numbers.
 """

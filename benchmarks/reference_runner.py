@@ -8,7 +8,7 @@
 in the hub layout (``config.json`` + ``model.safetensors``); jaxsim converts the same folder with its
 own converter, so both sides forecast with identical weights.
 
-``run`` does what the original backtester does for one stock (backtest.md 1.2, 1.3, 2.2; toto.md 4):
+``run`` does what the original backtester does for one stock (docs/backtest.md#walk-forward-geometry, #return-transform, #rolling-origin-forecasts; docs/backtest.md#rolling-origin-forecasts):
 for each simulation k = 0..N-1 it keeps rows 0..e (e = T-2-k), and for each target Close, Low, High,
 Open it forms the returns r[1..e] and, for the origins j = 7..1, calls
 ``TotoForecaster.forecast(context = r[1..e-j], prediction_length=1, num_samples=S,
@@ -39,10 +39,10 @@ CONFIGS = {
     # bench-small: Base's patch (64), one time-wise + one space-wise layer, narrow (355,808 parameters)
     "small": dict(patch_size=64, embed_dim=64, num_layers=2, num_heads=2, mlp_hidden_dim=128,
                   spacewise_every_n_layers=2, k_components=8),
-    # the test preset of toto.md 5.2 (patch 8)
+    # the test preset of docs/models.md#toto-config (patch 8)
     "tiny": dict(patch_size=8, embed_dim=64, num_layers=4, num_heads=4, mlp_hidden_dim=128,
                  spacewise_every_n_layers=2, k_components=3),
-    # Toto-Open-Base-1.0 (toto.md 2.1), 151,306,080 parameters
+    # Toto-Open-Base-1.0 (docs/models.md#toto-config), 151,306,080 parameters
     "base": dict(patch_size=64, embed_dim=768, num_layers=12, num_heads=12, mlp_hidden_dim=3072,
                  spacewise_every_n_layers=12, k_components=24),
 }
@@ -87,7 +87,7 @@ def read_prices(csv_path) -> dict[str, np.ndarray]:
 
 
 def returns(x: np.ndarray) -> np.ndarray:
-    """r[0] = 1 (unused), r[t] = x[t]/x[t-1] - 1; 0 where x[t-1] == 0; non-finite -> 0 (backtest.md 1.3)."""
+    """r[0] = 1 (unused), r[t] = x[t]/x[t-1] - 1; 0 where x[t-1] == 0; non-finite -> 0 (docs/backtest.md#return-transform)."""
     r = np.ones_like(x)
     prev = x[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -96,7 +96,7 @@ def returns(x: np.ndarray) -> np.ndarray:
 
 
 def trimmed_mean(draws: np.ndarray, fraction: float = 0.10) -> float:
-    """Sort, drop floor(S f) at each end, mean (toto.md 4: aggregate_with_spec 'trimmed_mean_10')."""
+    """Sort, drop floor(S f) at each end, mean (docs/backtest.md#aggregation-specs: aggregate_with_spec 'trimmed_mean_10')."""
     s = np.sort(np.asarray(draws, np.float64))
     cut = int(np.floor(len(s) * fraction))
     return float(s[cut:len(s) - cut].mean() if cut else s.mean())

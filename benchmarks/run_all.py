@@ -110,7 +110,7 @@ def headline(out: Path) -> str:
                 text += (f"; at the original's defaults (N=50, S=3072): {base['ratio_default']:.0f}x EXTRAPOLATED "
                          f"(jaxsim {base['jax_default_s']:.1f} s measured per stock)")
             lines.append(text + ". Both sides on this CPU; the original itself ran Toto on a GPU (about 290 s "
-                         "per stock at its defaults, anchors.md 4.3), which no measurement here reproduces.")
+                         "per stock at its defaults, docs/backtest.md#unique-contexts), which no measurement here reproduces.")
     if scaling.exists():
         d = json.loads(scaling.read_text())
         if d.get("model_rows"):
@@ -142,7 +142,7 @@ def write_readme(out: Path, statuses: dict[str, dict], quick: bool) -> Path:
              "sides; Base: the reference's measured per-call time x its call count, labelled EXTRAPOLATED.\n"
              "- **Scaling** (`jaxsim bench scaling`): one compiled walk-forward program per row; compile and warm "
              "run separately; XLA's memory accounting of the program; Toto FLOPs per forward from the config "
-             "(`jaxsim.bench.harness.toto_forward_flops`, 2 FLOP per MAC, anchors.md 4.2; checked against XLA's own cost "
+             "(`jaxsim.bench.harness.toto_forward_flops`, 2 FLOP per MAC, docs/models.md#flop-counts; checked against XLA's own cost "
              "analysis in `tests/test_bench.py`) against the device's dense matmul peak measured in the same run.\n"
              "- **Optimizers**: the jitted MaxDiff multiplier optimisers against the original's scipy DIRECT loop "
              "(time and objective reached); the optimizer helper's 1000-case write-up is "

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 02 · Gradient-based MaxDiff multiplier tuning
 #
-# MaxDiff (spec 5.7) shifts the predicted high/low limit levels by multipliers `m = (mh, ml)` in
+# MaxDiff (docs/backtest.md#maxdiff) shifts the predicted high/low limit levels by multipliers `m = (mh, ml)` in
 # `[-0.03, 0.03]^2` chosen to maximise the summed profit function `J(m) = sum_i PF(...)`. `PF` is
 # piecewise linear with jumps (limit orders fill or not), so its gradient is zero almost everywhere.
 # jaxsim adds a smooth surrogate `J_T` (sigmoid fills of width `T`) that converges to `J` as
@@ -45,7 +45,7 @@ from jaxsim.optimize import (BOUND, exact_objective, exact_optimizer, make_probl
 
 # %% [markdown]
 # ## A MaxDiff problem from real prices
-# Quantities of spec 5.7 step 3, relative to the previous close. The forecasts of the high and low
+# Quantities of docs/backtest.md#maxdiff-offsets, relative to the previous close. The forecasts of the high and low
 # returns here are simply the mean of the previous 20 days (any forecaster works the same way).
 
 # %%

@@ -1,4 +1,4 @@
-"""Sample aggregation specs of spec 2.4: golden case E, the 10.12 decision, numpy parity, errors."""
+"""Sample aggregation specs of docs/backtest.md#aggregation-specs: golden case E, the docs/deviations.md#quantile-plus-std decision, numpy parity, errors."""
 
 import json
 from pathlib import Path

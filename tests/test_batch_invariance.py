@@ -56,7 +56,7 @@ def test_explicit_keys_follow_the_stock_not_its_position():
 
 def test_number_of_simulations_does_not_change_the_common_ones():
     """Simulation k (k = 0 most recent) is the same whether N = 5 or N = 8 run. Per-stock aggregates
-    over all N simulations (the walk-forward means and the forecasted P&L of spec 7.2) legitimately
+    over all N simulations (the walk-forward means and the forecasted P&L of docs/backtest.md#summary-table) legitimately
     change with N and are left out."""
     prices = _stocks([2])[0]
     key = jax.random.key(KEY)

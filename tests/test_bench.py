@@ -21,7 +21,7 @@ TINY = TotoConfig(patch_size=16, embed_dim=32, num_layers=2, num_heads=2, mlp_hi
 
 
 def test_toto_flops_match_anchors_base():
-    # anchors.md 4.2: L=512 every position unembedded 2.49 GFLOP, last patch only 1.90 GFLOP, L=2048 10.0 GFLOP
+    # docs/models.md#flop-counts: L=512 every position unembedded 2.49 GFLOP, last patch only 1.90 GFLOP, L=2048 10.0 GFLOP
     all_pos = bench.toto_forward_flops(TOTO_BASE, 512, unembed_tokens=8, substeps=64)
     last = bench.toto_forward_flops(TOTO_BASE, 512, unembed_tokens=1, substeps=64)
     long = bench.toto_forward_flops(TOTO_BASE, 2048, unembed_tokens=32, substeps=64)

@@ -292,7 +292,7 @@ def test_clean_on_good_data_changes_nothing(tmp_path):
 
 def test_required_rows_formula():
     assert required_rows(50) == 59
-    assert required_rows(50, 512) == 570  # anchors.md 5: "50 sims + 7 horizons + context 512 ~ 570 rows"
+    assert required_rows(50, 512) == 570  # docs/backtest.md#required-rows: "50 sims + 7 horizons + context 512 ~ 570 rows"
     assert required_rows(1) == 10
     with pytest.raises(ConfigError):
         required_rows(0)

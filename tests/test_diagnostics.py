@@ -1,4 +1,4 @@
-"""Per-simulation diagnostics of spec 2.5/3 against numpy/pandas references."""
+"""Per-simulation diagnostics of docs/backtest.md#forecast-fields, #diagnostics against numpy/pandas references."""
 
 import warnings
 

@@ -1,5 +1,5 @@
-"""Forecasted P&L (spec 7.2 step 3): the rules (< 4 values, negative mean, model, fallbacks), values
-equal to the same forecast computed by hand (row order for legacy, bug 10.11; chronological for
+"""Forecasted P&L (docs/backtest.md#forecasted-pnl): the rules (< 4 values, negative mean, model, fallbacks), values
+equal to the same forecast computed by hand (row order for legacy, docs/deviations.md#forecasted-pnl-order; chronological for
 walk-forward), 256 draws for short series, a tiny random Toto, and the backtest's ForecastRet column
 (computed inside the one compiled program)."""
 

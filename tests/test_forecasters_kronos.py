@@ -1,4 +1,4 @@
-"""Kronos as a rolling-origin one-step forecaster (fix of bug 10.1): origin t sees rows t-L..t-1 and
+"""Kronos as a rolling-origin one-step forecaster (fix of docs/deviations.md#kronos-aligned): origin t sees rows t-L..t-1 and
 predicts row t; r_X[t] = X_hat[t] / X[t-1] - 1; all targets from one call; per-origin keys."""
 
 import jax

@@ -1,4 +1,4 @@
-"""Kronos modules against goldens of the official PyTorch code (tests/fixtures/kronos, spec 8.4).
+"""Kronos modules against goldens of the official PyTorch code (tests/fixtures/kronos, docs/models.md#kronos-parity-plan).
 
 The fixtures are a randomly initialised, perturbed Kronos-mini + Tokenizer-2k saved by the reference in
 the hub layout, with unit goldens written by tools/reference/kronos_fixtures.py.

@@ -1,6 +1,6 @@
 """Kronos prediction procedure against the official predictor (fixtures from the reference venv).
 
-Greedy end-to-end parity in the three window regimes of spec 8.4 (no slide, L = C, L > C) for frames
+Greedy end-to-end parity in the three window regimes of docs/models.md#kronos-parity-plan (no slide, L = C, L > C) for frames
 with and without volume/amount; the sampling filter against the reference's filtered probabilities,
 exactly and statistically (chi-square of JAX draws).
 """

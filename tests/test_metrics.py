@@ -1,4 +1,4 @@
-"""E_sum and E_cmp of spec 4/5.0: golden case D (both E_cmp cases incl. the 0.523 factor), edge rules."""
+"""E_sum and E_cmp of docs/backtest.md#strategy-notation, #e-cmp: golden case D (both E_cmp cases incl. the 0.523 factor), edge rules."""
 
 import json
 from pathlib import Path

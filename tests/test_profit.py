@@ -1,4 +1,4 @@
-"""PF of spec 5.9: golden cases A, B and C's baseline sums, a naive per-day reference, jit/vmap."""
+"""PF of docs/backtest.md#profit-function: golden cases A, B and C's baseline sums, a naive per-day reference, jit/vmap."""
 
 import doctest
 import json
@@ -71,7 +71,7 @@ def test_golden_c_baseline_sums(eod):
 
 
 def naive_pf(c, h, hp, l, lp, q, eod, fee):
-    """Per-day Python transcription of the spec 5.9 formulas (float32 arithmetic)."""
+    """Per-day Python transcription of the docs/backtest.md#profit-function formulas (float32 arithmetic)."""
     f = np.float32
     out = []
     for ci, hi, hpi, li, lpi, qi in zip(c, h, hp, l, lp, q):

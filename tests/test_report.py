@@ -1,4 +1,4 @@
-"""Result object: summary means (spec 7.2 step 4), best strategy with tie order (step 5), equity curves,
+"""Result object: summary means (docs/backtest.md#summary-table), best strategy with tie order (docs/backtest.md#best-strategy), equity curves,
 limit prices of row 0, atomic save. Built from synthetic record arrays (no compile)."""
 
 import json
@@ -21,7 +21,7 @@ def _arrays(seed=0):
         for metric in ("return", "sharpe", "avg_daily_return", "annual_return"):
             arrays[f"{prefix}_{metric}"] = rng.normal(0, 0.01, N).astype(np.float32)
         arrays[final] = rng.normal(0, 0.01, N).astype(np.float32)
-        arrays[f"{prefix}_forecasted_pnl"] = np.full(N, rng.normal(0, 0.01), np.float32)  # broadcast (7.2 step 3)
+        arrays[f"{prefix}_forecasted_pnl"] = np.full(N, rng.normal(0, 0.01), np.float32)  # broadcast (docs/backtest.md#forecasted-pnl)
     for name in ("maxdiff", "maxdiffalwayson"):
         arrays[f"{name}_baseline_return"] = rng.normal(0, 0.01, N).astype(np.float32)
         arrays[f"{name}_optimized_return"] = rng.normal(0, 0.01, N).astype(np.float32)
@@ -72,7 +72,7 @@ def test_records_row0_is_most_recent_and_carries_limit_prices(result):
     assert result.limit_prices["maxdiffprofit_low_price"] == pytest.approx(99.0)
     assert len(result.records["maxdiffprofit_profit_values"].iloc[0]) == 6
     assert (result.records["close_prediction_source"] == "naive").all()
-    # 7.2 step 2: walk-forward constants broadcast to every row
+    # docs/backtest.md#walk-forward-stats: walk-forward constants broadcast to every row
     assert result.records["walk_forward_oos_sharpe"].nunique() == 1
     assert result.records["walk_forward_oos_sharpe"].iloc[0] == pytest.approx(
         result.records["simple_strategy_sharpe"].mean())

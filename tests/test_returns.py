@@ -1,4 +1,4 @@
-"""Return transform of spec 1.3: golden case F, edge cases, window validity, target frame."""
+"""Return transform of docs/backtest.md#return-transform: golden case F, edge cases, window validity, target frame."""
 
 import json
 from pathlib import Path

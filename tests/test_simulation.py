@@ -1,5 +1,5 @@
-"""evaluate_simulation: index mapping of spec 1.3/3/4/5.7 from the price window, record fields of
-7.1, crypto rules, vmap over simulations and stocks == per-simulation, jit == eager, input errors."""
+"""evaluate_simulation: index mapping of docs/backtest.md#return-transform, #diagnostics, #strategy-notation, #maxdiff from the price window, record fields of
+docs/backtest.md#record-fields, crypto rules, vmap over simulations and stocks == per-simulation, jit == eager, input errors."""
 
 from functools import partial
 

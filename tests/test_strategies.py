@@ -1,4 +1,4 @@
-"""Strategies 5.1-5.6 (golden case D, state-machine references, crypto rules, bug 10.4) and a
+"""Strategies of docs/backtest.md#strategies (golden case D, state-machine references, crypto rules, docs/deviations.md#no-inplace-fee-mutation) and a
 conformance suite running all eight strategies through jit, vmap and dtype checks."""
 
 import json
@@ -39,7 +39,7 @@ def test_golden_d_entry_takeprofit():
     out = S.entry_takeprofit_strategy(*args, fee=0.0005, days_per_year=252)
     assert_golden(out["entry_takeprofit_return"], g["total"])
     assert_golden(out["entry_takeprofit_sharpe"], g["sharpe"])
-    assert_golden(out["entry_takeprofit_finalday"], g["total"] / 6)  # an average (10.10)
+    assert_golden(out["entry_takeprofit_finalday"], g["total"] / 6)  # an average (docs/deviations.md#kept-finalday-average)
 
 
 @pytest.mark.parametrize("key,fee,crypto,days", [("highlow_stock_fee0.0005", 0.0005, False, 252),

@@ -41,7 +41,7 @@ def test_bad_config_is_rejected():
 
 
 def scaler_f64(x, valid, p, m=0.1, e=10.0):
-    """Independent float64 NumPy statement of spec 1.2 (Welford increments, stats at patch ends)."""
+    """Independent float64 NumPy statement of docs/models.md#toto-scaler (Welford increments, stats at patch ends)."""
     x, w = np.asarray(x, np.float64), np.asarray(valid, np.float64)
     c = np.cumsum(w)
     n = np.maximum(c, 1)
@@ -60,7 +60,7 @@ def test_scaler_stress_float64_quality(ref):
     """Level 1e6 random walk + noise, constant 1e5, 1e5 + 1e-2 noise; 4096 steps, P = 8.
 
     Measured here: loc within 6e-8 and scale within 3e-7 relative of float64 (a plain float32
-    cumsum is off by ~1e-3 in scale, spec pitfall 4)."""
+    cumsum is off by ~1e-3 in scale, spec docs/models.md#kronos-predict)."""
     x = ref["scaler/x"][0]
     loc, scale = jax.jit(jax.vmap(lambda a: causal_patch_scaler(a, jnp.ones(a.shape, bool), TOTO_SMALL)))(x)
     for v in range(3):
@@ -107,7 +107,7 @@ def test_rotary_xpos_power_centre_cancels():
     scores = lambda a, b: jnp.einsum("bshd,bthd->bhst", *rot(a, b, 0, cfg))  # noqa: E731
     np.testing.assert_allclose(scores(q[:, :3], k[:, :3]), scores(q, k)[..., :3, :3], rtol=1e-5, atol=1e-5)
     # ... but the keys themselves carry their call's centre: keys cached by an 8-step prefill differ
-    # from those of a 9-step call (this is why the KV path is not recomputation, spec 1.5)
+    # from those of a 9-step call (this is why the KV path is not recomputation, docs/models.md#toto-rotary)
     _, k8 = rot(q[:, :8], k[:, :8], 0, cfg)
     _, k9 = rot(q, k, 0, cfg)
     assert not np.allclose(k8, k9[:, :8], rtol=1e-4)

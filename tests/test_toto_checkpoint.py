@@ -36,7 +36,7 @@ def test_convert_and_load_roundtrip(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["source_sha256"] == weights.sha256_file(SRC / "model.safetensors")
     assert manifest["source_tensors"] == 2 + 4 * 10 + 2 + 8
-    # QKV permutation: upstream feature c*D + d*H + h  ->  jaxsim c*D + h*hd + d (pitfall 1)
+    # QKV permutation: upstream feature c*D + d*H + h  ->  jaxsim c*D + h*hd + d (docs/models.md#kronos-blocks)
     w = load_file(str(SRC / "model.safetensors"))["model.transformer.layers.0.attention.wQKV.weight"]
     k = np.asarray(params["blocks"]["time"]["attention"]["wQKV"]["kernel"][0, 0])  # layer 0 = block 0, time 0
     c, d, h = 1, 3, 2  # k, feature d of head h

@@ -1,4 +1,4 @@
-"""Forecast grid geometry (spec 1.2, 2.2): origins, slicing, left-padded contexts, groups, trimming."""
+"""Forecast grid geometry (docs/backtest.md#walk-forward-geometry, #rolling-origin-forecasts): origins, slicing, left-padded contexts, groups, trimming."""
 
 import math
 
@@ -15,7 +15,7 @@ def test_origins_are_the_n_plus_6_targets_of_all_simulations():
     grid = ForecastGrid(n_rows=100, n_sims=12)
     assert grid.n_origins == 18
     np.testing.assert_array_equal(grid.origins, np.arange(100 - 12 - 7, 99))
-    # the union over simulations k of their targets e-6..e (e = T-2-k), spec 2.2
+    # the union over simulations k of their targets e-6..e (e = T-2-k), docs/backtest.md#rolling-origin-forecasts
     wanted = sorted({e - 6 + i for e in (100 - 2 - np.arange(12)) for i in range(7)})
     np.testing.assert_array_equal(grid.origins, wanted)
 

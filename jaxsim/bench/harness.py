@@ -9,7 +9,7 @@ executable is called ``repeats`` times with ``jax.block_until_ready`` (the run t
 Memory is XLA's own accounting of the compiled program (arguments + outputs + temporaries), which is
 deterministic and per program, unlike the process's peak RSS (also reported, monotone over the run).
 
-FLOPs count 2 per multiply-accumulate, as in anchors.md section 4.2.
+FLOPs count 2 per multiply-accumulate, as in docs/models.md#flop-counts.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def program_memory(compiled) -> dict[str, float]:
 
 
 # ----------------------------------------------------------------------------------------------
-# FLOPs (anchors.md 4.2; 2 FLOP per multiply-accumulate)
+# FLOPs (docs/models.md#flop-counts; 2 FLOP per multiply-accumulate)
 
 
 def toto_forward_flops(config, context_len: int, *, unembed_tokens: int = 1, substeps: int = 1,

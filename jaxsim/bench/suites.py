@@ -245,7 +245,7 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
             f"row, compiled once (compile) and run warm (median of {repeats}). Defaults: N={base['sims']}, "
             f"1 stock, context cap {base['context']}, S={base['samples']}, 4 targets (close, high, low, open), "
             "AAPL sample. 'contexts' = unique contexts forecast (stocks x 4 x (N+6)); 'program memory' = XLA's "
-            "arguments + outputs + temporaries; 'model GFLOP/s' counts only the Toto forwards (anchors.md 4.2) "
+            "arguments + outputs + temporaries; 'model GFLOP/s' counts only the Toto forwards (docs/models.md#flop-counts) "
             "over the whole program time, so it is a lower bound on the model's rate. Measured matmul peak: "
             f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']} jnp.dot {peak['n']}^2, the fastest of sizes "
             f"{', '.join(map(str, sizes))} and of 5 calls each, best of two measurements in the run).\n\n"

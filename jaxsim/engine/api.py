@@ -131,7 +131,7 @@ def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecast
             "max_context": setup.grid.max_context, "first_date": str(prep.dates[0]),
             "last_date": str(prep.dates[-1]),
             "forecasted_pnl_source": {s.name: str(name) for s, name in zip(STRATEGIES, source_names(sources))},
-            "forecasted_pnl_order": "chronological" if chronological else "row order, newest first (bug 10.11)",
+            "forecasted_pnl_order": "chronological" if chronological else "row order, newest first (docs/deviations.md#forecasted-pnl-order)",
             **extra}
     return BacktestResult.from_arrays(prep.symbol, setup.protocol, arrays, prep.dates[setup.grid.ends], meta)
 
@@ -140,7 +140,7 @@ def backtest(prices, forecaster: Forecaster, config: BacktestConfig | None = Non
              key=None, **settings):
     """Walk-forward backtest of one stock (or several: a list or dict of ``Prices``).
 
-    Runs the N simulations of the original ``backtest_forecasts`` (spec 1.2): simulation k ends at
+    Runs the N simulations of the original ``backtest_forecasts`` (docs/backtest.md#walk-forward-geometry): simulation k ends at
     row T-2-k and scores eight strategies on its six evaluation days, then forecasts each strategy's
     P&L. The work is one compiled program (:mod:`jaxsim.engine.program`), compiled once per distinct
     setup and input shape.

@@ -1,4 +1,4 @@
-"""Forecasted P&L per strategy (spec 7.2 step 3): a one-step forecast of each strategy's daily return.
+"""Forecasted P&L per strategy (docs/backtest.md#forecasted-pnl): a one-step forecast of each strategy's daily return.
 
 For each of the eight strategies the series is that strategy's ``<name>_avg_daily_return`` record
 column, non-finite values dropped. With n finite values and their mean m:
@@ -19,7 +19,7 @@ name after its one ``device_get``. A forecaster that raises while being traced m
 raise (the original fell back to the mean on any model error; a broken forecaster is an error here).
 
 Order of the series. The original feeds the column in ROW order, row 0 the most recent, so its
-"next value" extrapolates into the past (bug 10.11). The legacy protocol keeps that; the
+"next value" extrapolates into the past (docs/deviations.md#forecasted-pnl-order). The legacy protocol keeps that; the
 ``walk_forward`` protocol feeds it chronologically (oldest first), so the forecast is of the day
 after the newest simulation.
 

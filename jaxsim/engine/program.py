@@ -3,12 +3,12 @@
 Program for one stock (a pure function of forecaster params, price arrays and a key):
 
 1. forecasts at the N+6 unique origins per target (:mod:`jaxsim.forecast.forecasters`, :mod:`jaxsim.forecast.grid`);
-2. draws -> point forecast (aggregation spec) and P60-P40 band (spec 2.2);
+2. draws -> point forecast (aggregation spec) and P60-P40 band (docs/backtest.md#draws-and-band);
 3. each simulation k gathers its 7 forecasts (origins N-1-k .. N+5-k) and its price window;
-4. ``jax.vmap(evaluate_simulation)`` over the N simulations gives the spec 7.1 record fields;
+4. ``jax.vmap(evaluate_simulation)`` over the N simulations gives the docs/backtest.md#record-fields record fields;
 5. ``walk_forward`` only: MaxDiff and always-on are re-scored with multipliers and eod policy fitted
    on an earlier, non-overlapping window (:mod:`jaxsim.engine.walk_forward`);
-6. each strategy's forecasted P&L (spec 7.2 step 3, :mod:`jaxsim.engine.forecasted_pnl`) is
+6. each strategy's forecasted P&L (docs/backtest.md#forecasted-pnl, :mod:`jaxsim.engine.forecasted_pnl`) is
    forecast from its ``avg_daily_return`` column, in the same program.
 
 The stock axis is a ``jax.vmap`` of that program; a single stock is a batch of one. The program is
@@ -56,7 +56,7 @@ class BacktestSetup:
     Attributes:
       grid: walk-forward geometry (T, N, context cap).
       targets: forecast targets, e.g. ``("close", "high", "low")``; close is required.
-      aggregate: sample aggregation spec (spec 2.4), e.g. ``"trimmed_mean_10"``.
+      aggregate: sample aggregation spec (docs/backtest.md#aggregation-specs), e.g. ``"trimmed_mean_10"``.
       protocol: ``"legacy"`` or ``"walk_forward"``.
       strategy: static strategy switches (crypto rule).
       optimizer: multiplier optimizer (a stable object: it is part of the compile key; None: the
@@ -86,7 +86,7 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
     ``setup``. Row k is simulation k (k = 0: the most recent, ending at row T-2).
 
     Returns:
-      ``(records, pnl_sources)``: a dict of ``(N, ...)`` arrays named as in spec 7.1 (with the
+      ``(records, pnl_sources)``: a dict of ``(N, ...)`` arrays named as in docs/backtest.md#record-fields (with the
       ``<prefix>_forecasted_pnl`` columns, one value broadcast to the N rows), and int32 ``(8,)``
       codes of :data:`jaxsim.engine.forecasted_pnl.SOURCES` in the order of
       :data:`jaxsim.sim.strategy_table.STRATEGIES`.
@@ -97,7 +97,7 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
     index = sim_forecast_index(grid)  # (N, 7) origin of r_X[e-6+i]
     preds = {x: point[i][index] for i, x in enumerate(setup.targets)}
     close_band = width[setup.targets.index("close")][index]
-    zeros = jnp.zeros_like(preds["close"])  # the original fills missing high/low with zeros (spec 2.5)
+    zeros = jnp.zeros_like(preds["close"])  # the original fills missing high/low with zeros (docs/backtest.md#forecast-fields)
     windows, valid = price_windows(stock.prices, grid, PRICE_WINDOW)
     inputs = SimulationInputs(preds["close"], preds.get("high", zeros), preds.get("low", zeros), close_band,
                               windows, valid)
@@ -112,9 +112,9 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
                                             optimizer=setup.optimizer))
     last = windows[:, -1, :]  # row e of each simulation
     for x in setup.targets:
-        # X[e] * (1 + P_X[6]): the forecast of the move INTO row e applied to row e (bug 10.3, kept).
+        # X[e] * (1 + P_X[6]): the forecast of the move INTO row e applied to row e (docs/deviations.md#kept-predicted-price).
         records.setdefault(f"predicted_{x}", last[:, PRICE_COLUMN[x]] * (1.0 + preds[x][:, 6]))
-        records.setdefault(f"{x}_predictions", preds[x][:, :6])  # P_X[0..5] (spec 2.5 x_predictions)
+        records.setdefault(f"{x}_predictions", preds[x][:, :6])  # P_X[0..5] (docs/backtest.md#forecast-fields x_predictions)
     records.setdefault("close", last[:, PRICE_COLUMN["close"]])
     prefixes = [s.prefix for s in STRATEGIES]
     values, sources = stock_forecasted_pnl(forecaster, strategy_series(records, prefixes), key,

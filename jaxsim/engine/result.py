@@ -2,17 +2,17 @@
 
 Everything here runs after the compiled program has returned (numpy and pandas only).
 
-* ``records``: one row per simulation, row 0 the most recent (spec 7.1 names; 7.2 step 2's
+* ``records``: one row per simulation, row 0 the most recent (docs/backtest.md#record-fields names; docs/backtest.md#walk-forward-stats's
   walk-forward constants broadcast to every row). Six-day series (``*_profit_values``,
   ``close_ci_band``) are lists in one cell each.
-* ``summary``: one row per strategy (spec 7.2 step 4): column means of
+* ``summary``: one row per strategy (docs/backtest.md#summary-table): column means of
   ``*_return`` [total over the 6 days: compounded for the four signal strategies (E_cmp), summed for
   entry/take-profit, highlow and both MaxDiffs (E_sum)], ``*_sharpe`` [ddof 1 in E_cmp, ddof 0 in
   E_sum, times sqrt(252) or sqrt(365)], ``*_annual_return`` [mean daily x 252 or 365],
-  ``*_forecasted_pnl`` [ForecastRet: the forecast of the next daily return, 7.2 step 3,
-  :mod:`jaxsim.engine.forecasted_pnl`; NaN when the records lack it] and the final-day field [for entry/take-profit and highlow it is total/6, bug 10.10, kept].
+  ``*_forecasted_pnl`` [ForecastRet: the forecast of the next daily return, docs/backtest.md#forecasted-pnl,
+  :mod:`jaxsim.engine.forecasted_pnl`; NaN when the records lack it] and the final-day field [for entry/take-profit and highlow it is total/6, docs/deviations.md#kept-finalday-average].
   ``summary.attrs["protocol"]`` says which protocol ran.
-* ``best_strategy``: spec 7.2 step 5.
+* ``best_strategy``: docs/backtest.md#best-strategy.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def records_frame(arrays: dict[str, np.ndarray], dates) -> pd.DataFrame:
         else:
             columns[name] = [row.tolist() for row in value.reshape(n, -1)]
     frame = pd.DataFrame(columns)
-    # 7.2 step 2: walk-forward constants broadcast to every row.
+    # docs/backtest.md#walk-forward-stats: walk-forward constants broadcast to every row.
     frame["walk_forward_oos_sharpe"] = frame["simple_strategy_sharpe"].mean()
     frame["walk_forward_turnover"] = frame["simple_strategy_return"].abs().mean()
     for name in ("highlow", "entry_takeprofit", "maxdiff", "maxdiffalwayson"):
@@ -55,7 +55,7 @@ def records_frame(arrays: dict[str, np.ndarray], dates) -> pd.DataFrame:
 
 
 def summary_frame(records: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    """Per-strategy column means (spec 7.2 step 4): Return, Sharpe, AnnualRet, ForecastRet, FinalDay."""
+    """Per-strategy column means (docs/backtest.md#summary-table): Return, Sharpe, AnnualRet, ForecastRet, FinalDay."""
     rows = []
     for s in STRATEGIES:
         forecast = f"{s.prefix}_forecasted_pnl"
@@ -72,7 +72,7 @@ def summary_frame(records: pd.DataFrame, protocol: str) -> pd.DataFrame:
 
 def best_strategy(summary: pd.DataFrame) -> str:
     """Argmax of mean return over the candidates of :data:`jaxsim.sim.strategy_table.STRATEGIES`
-    (7.2 step 5).
+    (docs/backtest.md#best-strategy).
 
     A non-finite mean counts as -inf; ties go by the table's tie order (highlow > entry_takeprofit >
     maxdiff > all_signals > simple).
@@ -91,7 +91,7 @@ def equity_curves(records: pd.DataFrame) -> pd.DataFrame:
 
     Consecutive simulations' final days are consecutive trading days, so the final-day fields form a
     daily P&L series without overlap (for entry/take-profit and highlow the field is the 6-day
-    average, bug 10.10).
+    average, docs/deviations.md#kept-finalday-average).
     """
     chrono = records.iloc[::-1]
     curves = {s.name: np.cumprod(1.0 + chrono[s.final_day].to_numpy(np.float64)) for s in STRATEGIES}
@@ -107,7 +107,7 @@ class BacktestResult:
       protocol: ``"legacy"`` or ``"walk_forward"``.
       records: per-simulation DataFrame, row 0 the most recent.
       summary: per-strategy DataFrame (Return, Sharpe, AnnualRet, ForecastRet, FinalDay).
-      best_strategy: name of the best strategy (7.2 step 5).
+      best_strategy: name of the best strategy (docs/backtest.md#best-strategy).
       limit_prices: row 0's MaxDiff / always-on limit prices and predicted close/high/low.
       metadata: run settings (forecaster, targets, fee, spread, N, sample count, timings) and, per
         strategy, which rule gave the forecasted P&L (``forecasted_pnl_source``).
@@ -124,7 +124,7 @@ class BacktestResult:
     @classmethod
     def from_arrays(cls, symbol, protocol, arrays, dates, metadata) -> "BacktestResult":
         records = records_frame(arrays, dates)
-        if "close_prediction_source" not in records:  # spec 7.1: which model produced the close forecast
+        if "close_prediction_source" not in records:  # docs/backtest.md#record-fields: which model produced the close forecast
             records.insert(2, "close_prediction_source", metadata.get("forecaster", "unknown"))
         summary = summary_frame(records, protocol)
         limits = {k: float(records[k].iloc[0]) for k in LIMIT_PRICE_FIELDS if k in records}
@@ -135,7 +135,7 @@ class BacktestResult:
         return len(self.records)
 
     def maxdiff_lines(self) -> list[str]:
-        """Row 0's log lines of spec 5.7 step 7 and 5.8 (4 decimals)."""
+        """Row 0's log lines of docs/backtest.md#maxdiff-log-line, #maxdiff-always-on (4 decimals)."""
         r = self.records.iloc[0]
         lines = []
         for label, name, mh, ml in (("MaxDiff", "maxdiff", "maxdiffprofit_profit_high_multiplier",

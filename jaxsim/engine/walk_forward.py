@@ -2,7 +2,7 @@
 
 In the original (``legacy``) every simulation fits MaxDiff's multipliers (mh, ml) and its
 close-at-eod policy on the very six days it is scored on, so the "adjusted" numbers contain
-look-ahead (spec 10.6). Here simulation k (last row e, evaluation days t_i = e-6..e-1) instead uses
+look-ahead (docs/deviations.md#kept-in-sample-fit). Here simulation k (last row e, evaluation days t_i = e-6..e-1) instead uses
 the multipliers and eod policy that simulation ``k + 6`` fitted in-sample on ITS six days
 e-12..e-7. Those days all precede simulation k's first evaluation day e-6, and simulation k+6 only
 saw data up to row e-6 (its forecasts and prices end there), so nothing simulation k scores was used

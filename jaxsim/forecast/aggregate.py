@@ -1,4 +1,4 @@
-"""Sample aggregation specs of the Toto forecast step (spec 2.4).
+"""Sample aggregation specs of the Toto forecast step (docs/backtest.md#aggregation-specs).
 
 A spec string such as ``"trimmed_mean_10"`` is parsed once, at trace time, into a static
 :class:`AggregationSpec`; :func:`aggregate` then reduces a float32 ``(S,)`` vector of draws to one
@@ -8,7 +8,7 @@ centred draws (sums of ``x - c`` with ``c`` the middle draw), which keeps golden
 Fractions written > 1 are read as percentages (``trimmed_mean_10`` trims 10%, ``quantile_35`` is the
 0.35 quantile); this applies to the fraction parameters F, Q and W, not to the std multiplier K.
 
-Deviation (spec 10.12): the original matches ``quantile_`` before ``quantile_plus_std_`` and so reads
+Deviation (docs/deviations.md#quantile-plus-std): the original matches ``quantile_`` before ``quantile_plus_std_`` and so reads
 ``quantile_plus_std_Q_K`` as ``quantile_K``. Here it means what its name says, quantile(Q) + K * std.
 """
 
@@ -106,7 +106,7 @@ def parse_aggregation(spec: str | AggregationSpec) -> AggregationSpec:
     if s.startswith("upper_trimmed_mean_"):
         (f,) = _args(s, "upper_trimmed_mean_", 1)
         return AggregationSpec("upper_trimmed_mean", q=_fraction(spec, f))
-    # Checked before "quantile_" on purpose: the original's order shadows it (bug 10.12).
+    # Checked before "quantile_" on purpose: the original's order shadows it (docs/deviations.md#quantile-plus-std).
     if s.startswith("quantile_plus_std_"):
         q, k = _args(s, "quantile_plus_std_", 2)
         return AggregationSpec("quantile_plus_std", q=_fraction(spec, q), k=_number(spec, k))
@@ -143,7 +143,7 @@ def _mean(x: Array, centre: Array) -> Array:
 
 
 def aggregate(samples: Array, spec: str | AggregationSpec) -> Array:
-    r"""Point forecast of a vector of draws under an aggregation spec (spec 2.4).
+    r"""Point forecast of a vector of draws under an aggregation spec (docs/backtest.md#aggregation-specs).
 
     With sorted draws :math:`x_{(0)} \le \dots \le x_{(n-1)}`, e.g.
     ``trimmed_mean_F`` = mean of :math:`x_{(k)} .. x_{(n-1-k)}`, :math:`k = \lfloor nF \rfloor`;
@@ -195,7 +195,7 @@ def aggregate(samples: Array, spec: str | AggregationSpec) -> Array:
 
 
 def band(samples: Array) -> Array:
-    """Uncertainty band P60 - P40 of the draws (numpy linear percentiles), floored at 0 (spec 2.2).
+    """Uncertainty band P60 - P40 of the draws (numpy linear percentiles), floored at 0 (docs/backtest.md#draws-and-band).
 
     Args:
       samples: draws, shape ``(S,)``.

@@ -91,7 +91,7 @@ class TotoForecaster(Forecaster):
     official forecaster pads each one alone; a group of n origins over X targets is one forward of
     batch X*n. Because the forecast horizon is one step (<= one patch), all S sample chains of the
     official sampler would see the same prefill output, so one forward plus S draws from the last
-    position's mixture has the official distribution (toto spec 3.4).
+    position's mixture has the official distribution (docs/models.md#toto-one-step-sampling).
     """
 
     config: Any = None

@@ -1,6 +1,6 @@
 """The forecast grid: which contexts a walk-forward backtest forecasts, and how simulations slice them.
 
-Geometry (spec backtest.md 1.2, 2.2). A stock has T rows t = 0..T-1 and N simulations. Simulation k
+Geometry (docs/backtest.md#walk-forward-geometry, #rolling-origin-forecasts). A stock has T rows t = 0..T-1 and N simulations. Simulation k
 ends at row ``e = T-2-k`` and needs one-step forecasts of ``r_X[e-6..e]``; the forecast of
 ``r_X[t]`` (origin t) is made from the context ``r_X[1..t-1]``. The context depends on t only, so all
 N simulations together need the N+6 origins

@@ -73,7 +73,7 @@ def context_keys(key: Array, grid: ForecastGrid, targets: tuple[str, ...], group
 
 
 def target_returns(prices: Array, targets: tuple[str, ...]) -> Array:
-    """r_X per target, ``(X, T)`` (spec 1.3 transform of each requested column)."""
+    """r_X per target, ``(X, T)`` (docs/backtest.md#return-transform transform of each requested column)."""
     return jnp.stack([return_transform(prices[:, PRICE_COLUMN[x]]) for x in targets])
 
 
@@ -167,7 +167,7 @@ def register_forecaster(cls):
 
 
 def point_and_band(forecast: Forecast, aggregate_spec) -> tuple[Array, Array]:
-    """Reduce draws to point forecasts and P60-P40 bands (spec 2.2); a point forecast has band 0.
+    """Reduce draws to point forecasts and P60-P40 bands (docs/backtest.md#draws-and-band); a point forecast has band 0.
 
     Returns:
       ``(point, band)``, both ``(X, O)``.

@@ -1,11 +1,11 @@
-"""Kronos as a rolling-origin one-step forecaster (the fix of the original's bug 10.1).
+"""Kronos as a rolling-origin one-step forecaster (the fix of the original's docs/deviations.md#kronos-aligned).
 
-The original (spec 2.3) called Kronos once per simulation and target with ``pred_len = 7`` from the
+The original (docs/backtest.md#kronos-in-the-original) called Kronos once per simulation and target with ``pred_len = 7`` from the
 last row e, i.e. it forecast days e+1..e+7, and then scored those FUTURE forecasts against the
-realised changes of days e-6..e-1 as if they were Toto's rolling-origin forecasts (bug 10.1): every
+realised changes of days e-6..e-1 as if they were Toto's rolling-origin forecasts (docs/deviations.md#kronos-aligned): every
 strategy number in Kronos mode was noise. It also reported a 7-day-ahead price as "predicted price".
 
-Here Kronos is used exactly like Toto: for every origin t of the forecast grid (spec 2.2) it gets the
+Here Kronos is used exactly like Toto: for every origin t of the forecast grid (docs/backtest.md#rolling-origin-forecasts) it gets the
 OHLCV frame of rows ``t-L .. t-1`` (L = ``lookback``, the original's ``max_context`` hyper-parameter,
 or fewer rows near the start), with the calendar features of those rows and of row t, and predicts
 ONE step, row t. The forecast of ``r_X[t]`` is that prediction relative to the previous value of the
@@ -41,7 +41,7 @@ from jaxsim.models.kronos.predict import predict, time_features
 
 __all__ = ["KronosForecaster", "kronos"]
 
-# Defaults of the original's resolve_kronos_params when no hyper-parameter file exists (spec 8).
+# Defaults of the original's resolve_kronos_params when no hyper-parameter file exists (docs/backtest.md#hyperparameters).
 DEFAULTS = dict(temperature=0.152, top_p=0.83, top_k=20, sample_count=192, lookback=232, clip=1.85)
 
 
@@ -119,7 +119,7 @@ def kronos(weights_dir=None, tokenizer_dir=None, *, bundle=None, **options) -> K
       weights_dir: the Kronos model folder; tokenizer_dir: its tokenizer folder (``load_kronos``).
       bundle: an in-memory ``KronosBundle`` instead of folders (e.g. random init for tests).
       **options: ``sample_count`` (192), ``lookback`` (232 rows), ``temperature`` (0.152), ``top_p``
-        (0.83), ``top_k`` (20), ``clip`` (1.85): the original's defaults (spec 8); ``window`` (512).
+        (0.83), ``top_k`` (20), ``clip`` (1.85): the original's defaults (docs/backtest.md#hyperparameters); ``window`` (512).
 
     Returns:
       A :class:`KronosForecaster`.

@@ -2,7 +2,7 @@
 the location of the embedded default model.
 
 * ``weights/manifest.json`` lists the official checkpoints jaxsim can convert (hub id, revision
-  when known, parameter count, size and sha256 of ``model.safetensors``; spec checkpoints.md).
+  when known, parameter count, size and sha256 of ``model.safetensors``; docs/models.md#published-checkpoints).
 * :func:`verify` checks a folder: a hub download (``config.json`` + ``model.safetensors``) against
   the manifest's size and sha256, or a jaxsim weight folder against its own ``manifest.json`` (sha256
   of ``params.safetensors``) plus, for Toto, every tensor shape against its config.

@@ -1,4 +1,4 @@
-"""Per-simulation diagnostics that are not strategies (spec 2.5 and 3).
+"""Per-simulation diagnostics that are not strategies (docs/backtest.md#forecast-fields, #diagnostics).
 
 All functions take one simulation's vectors and return float32 scalars; vmap outside.
 """
@@ -73,7 +73,7 @@ def calibration(pred_close: Array, returns: Array) -> tuple[Array, Array, Array]
     r"""Least-squares line :math:`R \approx slope\,P_C[0..5] + intercept` (numpy polyfit deg 1) and
     ``calibrated_expected_move_pct`` = :math:`slope\,P_C[6] + intercept`.
 
-    Pairs the forecasts with the SHIFTED returns R as the original does (spec 3). With constant
+    Pairs the forecasts with the SHIFTED returns R as the original does (docs/backtest.md#diagnostics). With constant
     forecasts c != 0 polyfit's scaled least squares returns the minimum-norm solution
     slope = mean(R)/(2c), intercept = mean(R)/2, reproduced here; all-zero forecasts (polyfit yields
     NaN) fall back to slope 1, intercept 0 (a decision: the original's outcome there is a failure).

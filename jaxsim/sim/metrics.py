@@ -1,4 +1,4 @@
-"""Return evaluators of the strategy stage (spec 4 and 5.0): E_sum and E_cmp.
+"""Return evaluators of the strategy stage (docs/backtest.md#strategy-notation, #e-cmp): E_sum and E_cmp.
 
 * :func:`evaluate_daily_returns` (E_sum, the original's ``_evaluate_daily_returns``): summed total,
   ddof-0 Sharpe. Used by entry+take-profit, highlow, MaxDiff and always-on.
@@ -24,7 +24,7 @@ Array = jax.Array
 
 # The original's module-global SPREAD at import (ask/bid ratio); the backtest sets it per symbol.
 DEFAULT_SPREAD = 1.0008711461252937
-# Fee factor of E_cmp when long, short and flat all occur in the signals (spec 5.0).
+# Fee factor of E_cmp when long, short and flat all occur in the signals (docs/backtest.md#e-cmp).
 MIXED_FEE_FACTOR = 0.523
 
 
@@ -94,7 +94,7 @@ def signal_cost(signals: Array, *, fee, spread) -> Array:
 
 def evaluate_signals(signals: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD,
                      days_per_year=252) -> ReturnMetrics:
-    r"""E_cmp: net P&L of a signal series, compounded total and ddof-1 Sharpe (spec 5.0).
+    r"""E_cmp: net P&L of a signal series, compounded total and ddof-1 Sharpe (docs/backtest.md#e-cmp).
 
     .. math::
 

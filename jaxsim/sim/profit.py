@@ -1,4 +1,4 @@
-"""The core profit function PF of the original backtester (spec section 5.9).
+"""The core profit function PF of the original backtester (docs/backtest.md#profit-function).
 
 P&L is in units of a fraction of the previous close: a long that buys at ``lp'`` and sells at
 ``hp'`` earns ``hp' - lp'`` (not divided by the entry price). :func:`profit_values` mirrors
@@ -17,7 +17,7 @@ __all__ = ["TRADING_FEE", "CRYPTO_TRADING_FEE", "MULTIPLIER_BOUND", "profit_valu
            "legacy_buysell_profit_values"]
 
 TRADING_FEE = 0.0005  # the original's loss_utils.TRADING_FEE, charged once per filled trade
-CRYPTO_TRADING_FEE = 0.0015  # fee for the five active crypto symbols (spec 1.2)
+CRYPTO_TRADING_FEE = 0.0015  # fee for the five active crypto symbols (docs/backtest.md#crypto-rules)
 # The MaxDiff multipliers (mh, ml) shift PF's predicted high/low levels within [-0.03, 0.03]^2, as the original.
 MULTIPLIER_BOUND = 0.03
 
@@ -62,7 +62,7 @@ def profit_values(close, high, high_pred, low, low_pred, positions, *, close_at_
       >>> [round(float(v), 6) for v in pf]
       [0.0395, 0.03, 0.0]
 
-    Note: kept quirks of the original (spec 10.5): in eod mode an *unfilled* trade pays the fee
+    Note: kept quirks of the original (docs/deviations.md#kept-pf-fee-rules): in eod mode an *unfilled* trade pays the fee
     when the opposite level is crossed; intraday, a filled long that exits at the close pays none.
     """
     f32 = jnp.float32
@@ -94,7 +94,7 @@ def total_profit(close, high, high_pred, low, low_pred, positions, *, close_at_e
                                  close_at_eod=close_at_eod, fee=fee))
 
 
-# Legacy helpers of loss_utils (spec 5.9, golden case B). NOT used by the backtester; kept for parity.
+# Legacy helpers of loss_utils (docs/backtest.md#profit-function, golden case B). NOT used by the backtester; kept for parity.
 
 def legacy_trading_profits_list(y, positions, *, fee=TRADING_FEE):
     r"""Per-element :math:`q_+ y + q_- y - |q|\,fee` (``get_trading_profits_list``, fee 0.0005)."""

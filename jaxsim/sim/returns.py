@@ -1,4 +1,4 @@
-"""Return transform and target frame of one simulation (spec 1.3).
+"""Return transform and target frame of one simulation (docs/backtest.md#return-transform).
 
 Prices become day-over-day fractional changes ``r_X[t] = X[t]/X[t-1] - 1``; the first row carries the
 original's artefact ``r_X[0] = 1.0`` (never used downstream), a zero denominator gives 0 and NaN/inf

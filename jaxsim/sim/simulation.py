@@ -1,12 +1,12 @@
 """One walk-forward simulation: inputs, static strategy config, and the per-simulation record.
 
-Simulation k of a stock looks at its rows up to e = T-2-k (spec 1.2). Everything it needs after the
+Simulation k of a stock looks at its rows up to e = T-2-k (docs/backtest.md#walk-forward-geometry). Everything it needs after the
 forecast step is packed in :class:`SimulationInputs` (7 forecasts per target, a 22-row price window);
 :func:`evaluate_simulation` turns one such input into every numeric field of the result record of
-spec 7.1 (scalars and small fixed-shape arrays). It is written for one simulation and batched with
+docs/backtest.md#record-fields (scalars and small fixed-shape arrays). It is written for one simulation and batched with
 ``jax.vmap`` over simulations and stocks at the boundary.
 
-Optimizer protocol (spec section 6; used by MaxDiff, :mod:`jaxsim.sim.maxdiff`): an optimizer is a callable
+Optimizer protocol (docs/backtest.md#multiplier-search; used by MaxDiff, :mod:`jaxsim.sim.maxdiff`): an optimizer is a callable
 ``optimizer(close, high, high_pred, low, low_pred, positions, *, close_at_eod, fee) -> (2,)`` returning
 ``(mh, ml)`` in ``[-0.03, 0.03]^2`` that (approximately) maximises
 ``sum_p sum_i PF(close, high, high_pred + mh, low, low_pred + ml, positions[p]; close_at_eod, fee)``.
@@ -39,17 +39,17 @@ Array = jax.Array
 PRICE_WINDOW = 22  # rows e-21..e: 20-day dollar volume, ATR-14 (15 rows), 8-row strategy window
 N_DAYS = 6  # evaluation days t_i = e-6+i, i = 0..5 (P_X[i] forecasts r_X[e-6+i], i = 0..6)
 
-# The ACTIVE crypto list of src/fixtures.py (spec 1.2). Other *USD symbols (e.g. DOGEUSD) are stocks here.
+# The ACTIVE crypto list of src/fixtures.py (docs/backtest.md#crypto-rules). Other *USD symbols (e.g. DOGEUSD) are stocks here.
 CRYPTO_SYMBOLS = frozenset({"BNBUSD", "BTCUSD", "ETHUSD", "PAXGUSD", "UNIUSD"})
 
 
 def is_crypto(symbol: str) -> bool:
-    """True for the five active crypto symbols of spec 1.2 (crypto fee, 365 days, no shorts)."""
+    """True for the five active crypto symbols of docs/backtest.md#crypto-rules (crypto fee, 365 days, no shorts)."""
     return symbol.upper() in CRYPTO_SYMBOLS
 
 
 def default_fee(symbol: str) -> float:
-    """Trading fee of a symbol: 0.0015 for the five crypto symbols, else 0.0005 (spec 1.2)."""
+    """Trading fee of a symbol: 0.0015 for the five crypto symbols, else 0.0005 (docs/backtest.md#crypto-rules)."""
     return CRYPTO_TRADING_FEE if is_crypto(symbol) else TRADING_FEE
 
 
@@ -58,7 +58,7 @@ class SimulationInputs(NamedTuple):
 
     Attributes:
       pred_close: ``(7,)`` P_C[i] = forecast of r_C[e-6+i], i = 0..6.
-      pred_high: ``(7,)`` P_H (changes of the High series vs the previous High, spec 4).
+      pred_high: ``(7,)`` P_H (changes of the High series vs the previous High, docs/backtest.md#strategy-notation).
       pred_low: ``(7,)`` P_L.
       band_close: ``(7,)`` P60-P40 band of the close draws (diagnostic ``close_ci_band``).
       prices: ``(W, 5)`` rows e-W+1..e of [open, high, low, close, volume], W = PRICE_WINDOW = 22.
@@ -113,13 +113,13 @@ def _check_shapes(inputs: SimulationInputs) -> None:
 
 def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: StrategyConfig = StrategyConfig(),
                         optimizer: Optimizer | None = None) -> dict[str, Array]:
-    r"""Every numeric per-simulation record field of spec 7.1 for one simulation.
+    r"""Every numeric per-simulation record field of docs/backtest.md#record-fields for one simulation.
 
-    From the price window (rows e-W+1..e) it derives, as spec 1.3/3/4/5.7:
+    From the price window (rows e-W+1..e) it derives, as docs/backtest.md#return-transform, #diagnostics, #strategy-notation, #maxdiff:
     aX = r_X[e-6..e-1] (the actual movements), R = r_C[e-5..e] (``actual_returns``), the
     close-relative offsets kH, kL of rows e-7..e-2, the last prices X[e], ATR-14 and the 20-day
     dollar volume. Forecasts fX = P_X[0..5]; ``predicted_X`` = X[e] (1 + P_X[6]) (Toto semantics,
-    spec 10.3). All eight strategies are evaluated; none mutates its inputs (spec 10.4 not reproduced).
+    docs/deviations.md#kept-predicted-price). All eight strategies are evaluated; none mutates its inputs (docs/deviations.md#no-inplace-fee-mutation not reproduced).
 
     Fields (scalars unless noted): ``close``, ``predicted_close``, ``predicted_high``,
     ``predicted_low``, ``toto_expected_move_pct`` and ``raw_expected_move_pct`` (= P_C[6], a fraction

@@ -1,16 +1,16 @@
-"""The six signal and limit-order strategies of one simulation (spec 5.1-5.6).
+"""The six signal and limit-order strategies of one simulation (docs/backtest.md#strategies).
 
-Notation of spec 4: for the six evaluation days i = 0..5, fC, fH, fL are the forecasts of r_C, r_H,
+Notation of docs/backtest.md#strategy-notation: for the six evaluation days i = 0..5, fC, fH, fL are the forecasts of r_C, r_H,
 r_L at t_i; aC, aH, aL the realised changes r_X[t_i]; R_i = r_C[t_i + 1] (``actual_returns``).
 High/Low quantities are changes of the High (Low) series versus the previous High (Low).
 
-Kept as the original computes it (spec 10.2): simple, all-signals, buy & hold and unprofit shutdown
+Kept as the original computes it (docs/deviations.md#kept-one-day-shift): simple, all-signals, buy & hold and unprofit shutdown
 are scored on R, one day LATER than the day their forecast targets; entry+take-profit and highlow use
-the aligned aC/aH/aL. Deliberate deviation (spec 10.4): the original's entry+take-profit subtracts
+the aligned aC/aH/aL. Deliberate deviation (docs/deviations.md#no-inplace-fee-mutation): the original's entry+take-profit subtracts
 its fee in place from an element of the shared forecast/actual tensors, so highlow (which runs next)
 sees altered inputs. That mutation is NOT reproduced: every function here is pure.
 
-Each ``*_strategy`` function returns the record fields of spec 7.1 for its strategy
+Each ``*_strategy`` function returns the record fields of docs/backtest.md#record-fields for its strategy
 (``<name>_return``, ``_sharpe``, ``_avg_daily_return``, ``_annual_return`` and a final-day field).
 All functions take one simulation's ``(days,)`` vectors; vmap outside.
 """
@@ -217,7 +217,7 @@ def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual
 def entry_takeprofit_strategy(close_pred, high_pred, low_pred, actual_close, actual_high,
                               actual_low, *, fee, days_per_year=252) -> dict[str, Array]:
     r"""Entry + take-profit (5.5): :math:`E_{sum}(g)` of :func:`entry_takeprofit_daily`;
-    ``entry_takeprofit_finalday`` = total / len(g) (an average, spec 10.10).
+    ``entry_takeprofit_finalday`` = total / len(g) (an average, docs/deviations.md#kept-finalday-average).
 
     Returns:
       ``entry_takeprofit_{return,sharpe,avg_daily_return,annual_return,finalday}``.
@@ -254,7 +254,7 @@ def highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, ac
 def highlow_strategy(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee,
                      crypto: bool = False, days_per_year=252) -> dict[str, Array]:
     r"""Highlow (5.6): :math:`E_{sum}(g)` of :func:`highlow_daily`;
-    ``highlow_finalday_return`` = total / len(g) (spec 10.10).
+    ``highlow_finalday_return`` = total / len(g) (docs/deviations.md#kept-finalday-average).
 
     Returns:
       ``highlow_{return,sharpe,avg_daily_return,annual_return}`` and ``highlow_finalday_return``.

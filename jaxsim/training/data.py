@@ -1,7 +1,7 @@
 """Training data for jaxsim's own Toto-architecture models: return series and window batches.
 
 The backtester feeds Toto *fractional close-to-close changes* ``r_X[t] = X[t]/X[t-1] - 1`` of each
-price column X (spec backtest 1.3), one univariate context per call, left-padded with zeros to a
+price column X (docs/backtest.md#return-transform), one univariate context per call, left-padded with zeros to a
 multiple of the patch (64). Training uses the same units: every (symbol, column) pair of the
 bundled public-domain samples is one series ``r_X[1..T-1]`` (the artefact ``r_X[0] = 1`` is dropped),
 split by date into a training part and a held-out part (the last ~2 years).
@@ -40,7 +40,7 @@ class StockSeries:
       dates: ``(T-1,)`` datetime64[D], the date of each return.
       returns: ``(4, T-1)`` float32, r_X for X in :data:`COLUMNS` (open, high, low, close).
       k_high, k_low: ``(T-1,)`` float32 MaxDiff offsets of the previous row,
-        ``|1 - H[t-1]/C[t-1]|`` and ``|1 - L[t-1]/C[t-1]|`` (spec backtest 5.7 step 2).
+        ``|1 - H[t-1]/C[t-1]|`` and ``|1 - L[t-1]/C[t-1]|`` (docs/backtest.md#maxdiff-offsets).
       train_end: number of leading returns dated before the held-out start.
     """
 

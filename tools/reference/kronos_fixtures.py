@@ -3,7 +3,7 @@
     .venv-ref-kronos/bin/python tools/reference/kronos_fixtures.py \
         --model mini --out tests/fixtures/kronos [--seed 0]
 
-Builds a randomly initialised tokenizer and predictor of a released config (spec 8.4), perturbs every
+Builds a randomly initialised tokenizer and predictor of a released config (docs/models.md#kronos-parity-plan), perturbs every
 floating parameter by 0.02 N(0, 1) so unit norms and zero biases become informative, saves both in the
 hub layout (``save_pretrained``: config.json + model.safetensors), and writes goldens computed by the
 reference (``kronos_finance._vendor.kronos_model``, HEAD's code):

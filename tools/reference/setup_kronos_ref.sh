@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the PyTorch reference environment for Kronos parity fixtures (kronos.md section 8.1).
+# Build the PyTorch reference environment for Kronos parity fixtures (docs/models.md#kronos-reference-env).
 # Default location .venv-ref-kronos in the repository root (git-ignored); jaxsim never imports it.
 # Usage: bash tools/reference/setup_kronos_ref.sh [VENV_DIR]
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the PyTorch reference environment for Toto parity fixtures (spec toto.md section 5.1).
+# Build the PyTorch reference environment for Toto parity fixtures (docs/models.md#toto-reference-env).
 # Usage: bash tools/reference/setup_toto_ref.sh [VENV_DIR]   (default .venv-ref-toto)
 # CPU only; torch is installed first so pip never pulls a CUDA wheel. Never installs into system Python.
 set -euo pipefail

@@ -32,7 +32,7 @@ BASE = dict(patch_size=64, embed_dim=768, num_layers=12, num_heads=12, mlp_hidde
 
 def hub_config(hp: dict, *, memory_efficient: bool = False) -> dict:
     """Toto constructor kwargs (= the hub config.json) for the hyper-parameters ``hp``. The hub file says
-    ``use_memory_efficient_attention: true``; constructing without xFormers needs False (toto.md 5.2)."""
+    ``use_memory_efficient_attention: true``; constructing without xFormers needs False (docs/models.md#toto-config)."""
     return dict(patch_size=hp["patch_size"], stride=hp["patch_size"], embed_dim=hp["embed_dim"],
                 num_layers=hp["num_layers"], num_heads=hp["num_heads"], mlp_hidden_dim=hp["mlp_hidden_dim"],
                 dropout=0.1, spacewise_every_n_layers=hp["spacewise_every_n_layers"], spacewise_first=False,

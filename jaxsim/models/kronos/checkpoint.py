@@ -1,12 +1,12 @@
 """Strict conversion of official Kronos checkpoints (hub layout) to jaxsim weight folders, and loading.
 
 A hub folder holds ``config.json`` (constructor kwargs) and ``model.safetensors`` (the PyTorch
-``state_dict``, spec 5.3). The converter reads it with ``safetensors.numpy`` (no torch), maps every key
+``state_dict``, docs/models.md#kronos-checkpoint). The converter reads it with ``safetensors.numpy`` (no torch), maps every key
 to the Flax tree of :mod:`jaxsim.models.kronos.model` (Linear weights transposed, per-layer tensors stacked on a
 leading layer axis), checks the persistent buffers (``inv_freq``, BSQ ``basis``/``group_basis``) against
 their recomputed values when present, and fails on any missing, unexpected or mis-shaped tensor -- the
-reference loads non-strictly, we do not (pitfall 7.12). The source sha256 is recorded and matched
-against the published hashes of ``specs/checkpoints.md``.
+reference loads non-strictly, we do not (docs/models.md#kronos-checkpoint). The source sha256 is recorded and matched
+against the published hashes (``docs/models.md#published-checkpoints``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 HUB_WEIGHTS = "model.safetensors"
 HUB_CONFIG = "config.json"
 MODEL_KIND, TOKENIZER_KIND = "kronos", "kronos-tokenizer"
-# sha256 of the published model.safetensors files (specs/checkpoints.md).
+# sha256 of the published model.safetensors files (docs/models.md#published-checkpoints).
 KNOWN_SHA256 = {
     "a7d5f37e2e9fbd9891f7d7d4f72574512dd1f704fee14223e0a8cd0fbf54197c": "NeoQuasar/Kronos-mini",
     "b082dfcbd8e8c142a725c8bbb99781802f38fec81210e13479effb32b3c3e020": "NeoQuasar/Kronos-small",

@@ -3,13 +3,13 @@
 Kronos turns a window of normalised OHLCV+amount rows into pairs of discrete tokens (s1 coarse, s2 fine)
 with a causal transformer auto-encoder and a binary spherical quantizer (BSQ), then predicts the next
 pair with a decoder-only transformer: s1 from the trunk, s2 from a dependency layer that attends from
-the sampled s1 back over the trunk's context. Everything follows ``specs/kronos.md`` (sections 1-3).
+the sampled s1 back over the trunk's context. Everything follows ``docs/models.md`` (#kronos-blocks, #kronos-tokenizer, #kronos-predictor).
 
 Modules take one example (``(T, D)`` arrays, no batch axis) and are vmapped by the caller. Attention
 layers write their (RoPE-rotated) keys and values into a caller-supplied buffer and attend causally over
 it plus an optional shared prefix, so the same code serves a full window (a fresh buffer), a prefill
 whose keys/values are kept, and KV-cache decoding of a few new tokens after a prefix shared by all
-samples (spec section 7.7).
+samples (docs/models.md#kronos-kv-cache).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ __all__ = ["ROPE_BASE", "RMS_EPS", "DEP_HEADS", "TIME_TABLES", "KronosConfig", "
 Array = jax.Array
 ROPE_BASE = 10000.0
 RMS_EPS = 1e-5
-DEP_HEADS = 4  # the dependency layer always has 4 heads, whatever n_heads is (spec 3.4)
+DEP_HEADS = 4  # the dependency layer always has 4 heads, whatever n_heads is (docs/models.md#kronos-dependency-layer)
 TIME_TABLES = (("minute", 60), ("hour", 24), ("weekday", 7), ("day", 32), ("month", 13))
 
 
@@ -57,7 +57,7 @@ class KronosConfig:
         return 2 ** self.s2_bits
 
     def num_params(self) -> int:
-        """Parameter count, spec 5.2 formula (buffers excluded)."""
+        """Parameter count, docs/models.md#kronos-parameter-count formula (buffers excluded)."""
         d, f, n = self.d_model, self.ff_dim, self.n_layers
         v1, v2 = self.vocab_s1, self.vocab_s2
         block = 4 * d * d + 6 * d + 3 * d * f
@@ -67,7 +67,7 @@ class KronosConfig:
 
 @dataclasses.dataclass(frozen=True)
 class KronosTokenizerConfig:
-    """Tokenizer hyper-parameters. ``group_size`` only shapes a training buffer (spec 2.5)."""
+    """Tokenizer hyper-parameters. ``group_size`` only shapes a training buffer (docs/models.md#kronos-training-only)."""
     name: str = "kronos-tokenizer-base"
     d_in: int = 6
     d_model: int = 256
@@ -97,14 +97,14 @@ TOKENIZER_2K = KronosTokenizerConfig("kronos-tokenizer-2k", group_size=5)
 TOKENIZER_BASE = KronosTokenizerConfig("kronos-tokenizer-base", group_size=4)
 KRONOS_PRESETS = {c.name: c for c in (KRONOS_MINI, KRONOS_SMALL, KRONOS_BASE)}
 TOKENIZER_PRESETS = {c.name: c for c in (TOKENIZER_2K, TOKENIZER_BASE)}
-# Released pairings (spec 5.4): the model preset -> the tokenizer preset it was trained with.
+# Released pairings (docs/models.md#kronos-pairing): the model preset -> the tokenizer preset it was trained with.
 PAIRING = {"kronos-mini": "kronos-tokenizer-2k", "kronos-small": "kronos-tokenizer-base",
            "kronos-base": "kronos-tokenizer-base"}
 
 
 # -------------------------------------------------------------------------------- building blocks
 class RMSNorm(nn.Module):
-    """y = x / sqrt(mean(x^2) + 1e-5) * w, normalised in float32 (spec 1)."""
+    """y = x / sqrt(mean(x^2) + 1e-5) * w, normalised in float32 (docs/models.md#kronos-blocks)."""
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -234,14 +234,14 @@ def ids_to_codes(s1: Array, s2: Array, bits: int) -> Array:
 
 
 def codes_to_ids(z: Array, s1_bits: int) -> tuple[Array, Array]:
-    """Pre-sign quant_embed output -> (s1, s2): bit_k = [z_k > 0] (0 and NaN give bit 0, spec 2.3)."""
+    """Pre-sign quant_embed output -> (s1, s2): bit_k = [z_k > 0] (0 and NaN give bit 0, docs/models.md#kronos-encode)."""
     bits = (z > 0).astype(jnp.int32)
     weights = 2 ** jnp.arange(s1_bits, dtype=jnp.int32)
     return jnp.sum(bits[..., :s1_bits] * weights, -1), jnp.sum(bits[..., s1_bits:] * weights, -1)
 
 
 class KronosTokenizer(nn.Module):
-    """Causal transformer auto-encoder with a binary spherical quantizer (spec 2)."""
+    """Causal transformer auto-encoder with a binary spherical quantizer (docs/models.md#kronos-tokenizer)."""
     config: KronosTokenizerConfig
 
     def setup(self):
@@ -312,7 +312,7 @@ class HierarchicalEmbedding(nn.Module):
         return self.fusion_proj(jnp.concatenate([self.emb_s1(s1) * scale, self.emb_s2(s2) * scale], -1))
 
     def sibling(self, s1: Array) -> Array:
-        """The raw (unscaled) E1 row that queries the dependency layer (spec 3.4, pitfall 7.5)."""
+        """The raw (unscaled) E1 row that queries the dependency layer (docs/models.md#kronos-dependency-layer, docs/models.md#kronos-embedding-scale)."""
         return self.emb_s1(s1)
 
 
@@ -330,7 +330,7 @@ class TemporalEmbedding(nn.Module):
 
 
 class CrossAttention(nn.Module):
-    """Dependency-layer attention at inference: one query, no mask, RoPE is the identity (spec 3.4)."""
+    """Dependency-layer attention at inference: one query, no mask, RoPE is the identity (docs/models.md#kronos-dependency-layer)."""
     d_model: int
     n_heads: int = DEP_HEADS
 
@@ -383,7 +383,7 @@ class DualHead(nn.Module):
 
 
 class Kronos(nn.Module):
-    """The Kronos predictor (spec 3). Methods work on one sequence; ``__call__`` is decode_s1+s2."""
+    """The Kronos predictor (docs/models.md#kronos-predictor). Methods work on one sequence; ``__call__`` is decode_s1+s2."""
     config: KronosConfig
 
     def setup(self):

@@ -1,6 +1,6 @@
 """The official Kronos prediction procedure in pure JAX: normalise, tokenize, sample, decode, average.
 
-This reproduces ``KronosPredictor.predict``/``predict_batch`` (spec 4) for B series and S samples at once:
+This reproduces ``KronosPredictor.predict``/``predict_batch`` (docs/models.md#kronos-predict) for B series and S samples at once:
 per-series normalisation and clipping, tokenizer encode of the whole lookback L, P autoregressive steps
 drawing s1 then s2 with temperature / top-k / top-p filtered exactly as the reference, the decode window
 of the last min(L+P, C) tokens, and the mean over samples taken in normalised space. Raw sample paths
@@ -14,7 +14,7 @@ Exact speed-ups over the reference (none changes a result):
   through a KV cache: positions start at 0 and stay put, so cached states are exactly those the
   reference recomputes;
 * once the window slides, every position shifts (RoPE restarts at 0 in each window) and every state
-  changes, so those steps recompute the whole C-token window, like the reference (pitfall 7.7);
+  changes, so those steps recompute the whole C-token window, like the reference (docs/models.md#kronos-kv-cache);
 * the final decode runs the tokenizer decoder over the context rows of its window once per series and
   only the P generated rows per sample (the decoder is causal).
 
@@ -43,7 +43,7 @@ STD_EPS = 1e-5
 
 # ------------------------------------------------------------------------------------ normalisation
 def normalize(x: Array, clip) -> tuple[Array, Array, Array]:
-    """Per-column z-score over the context rows, then clip (spec 2.1).
+    """Per-column z-score over the context rows, then clip (docs/models.md#kronos-normalisation).
 
     x_hat = clip((x - mu) / (sigma + 1e-5), -clip, clip), sigma the population std (ddof 0).
 
@@ -61,7 +61,7 @@ def normalize(x: Array, clip) -> tuple[Array, Array, Array]:
 
 # ----------------------------------------------------------------------------------------- sampling
 def filter_logits(logits: Array, *, temperature, top_k: int, top_p) -> Array:
-    """The reference's ``sample_from_logits`` filter: temperature, then top-k OR top-p (spec 4).
+    """The reference's ``sample_from_logits`` filter: temperature, then top-k OR top-p (docs/models.md#kronos-predict).
 
     * ``l = logits / T``;
     * top_k > 0: keep every l >= the k-th largest value (ties kept) and ignore top_p;
@@ -242,7 +242,7 @@ def predict(bundle, x, x_stamp, y_stamp, *, pred_len: int, key: Array, sample_co
 
 # ------------------------------------------------------------------------------- host-side helpers
 def frame_to_features(df) -> np.ndarray:
-    """A pandas frame -> ``(L, 6)`` float32 [open, high, low, close, volume, amount] (spec 2.1).
+    """A pandas frame -> ``(L, 6)`` float32 [open, high, low, close, volume, amount] (docs/models.md#kronos-normalisation).
 
     Column names are matched case-insensitively. Missing volume -> volume and amount 0; missing amount
     -> volume * mean(open, high, low, close). Missing price columns or any NaN raise PriceDataError.
@@ -266,7 +266,7 @@ def frame_to_features(df) -> np.ndarray:
 
 
 def time_features(dates) -> np.ndarray:
-    """Dates -> ``(T, 5)`` float32 (minute, hour, weekday Mon=0, day 1-31, month 1-12) (spec 3.1)."""
+    """Dates -> ``(T, 5)`` float32 (minute, hour, weekday Mon=0, day 1-31, month 1-12) (docs/models.md#kronos-calendar-features)."""
     import pandas as pd
 
     idx = pd.DatetimeIndex(np.asarray(dates, dtype="datetime64[ns]"))
@@ -274,7 +274,7 @@ def time_features(dates) -> np.ndarray:
 
 
 def future_dates(dates, n: int) -> np.ndarray:
-    """The wrapper's future timestamps: last + k * median spacing, k = 1..n (spec 6.2)."""
+    """The wrapper's future timestamps: last + k * median spacing, k = 1..n (docs/models.md#kronos-wrapper)."""
     d = np.asarray(dates, dtype="datetime64[ns]")
     if d.size < 2:
         raise PriceDataError("need at least two dates to infer the spacing of future dates")

@@ -1,6 +1,6 @@
 """Toto hub checkpoint -> jaxsim weight folder, and loading it back without PyTorch.
 
-The hub layout (spec 2.3/2.4) is ``config.json`` (the upstream constructor's keyword arguments) plus
+The hub layout (docs/models.md#toto-checkpoint) is ``config.json`` (the upstream constructor's keyword arguments) plus
 ``model.safetensors`` (132 float32 tensors for Base). The MLP may be spelled with the fused xFormers
 names (``mlp.0.w12`` / ``mlp.0.w3``, as published) or the native ones (``mlp.0`` / ``mlp.2``);
 ``rotary_emb.freqs`` buffers are dropped. Anything else unexpected, missing or mis-shaped is
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 SCALER = "<class 'model.scaler.CausalPatchStdMeanScaler'>"
 MIXTURE = "<class 'model.distribution.MixtureOfStudentTsOutput'>"
 # sha256 of model.safetensors of known releases; the published Base hash is not known offline
-# (checkpoints.md), so it is recorded on first conversion and checked here once filled in.
+# (docs/models.md#published-checkpoints), so it is recorded on first conversion and checked here once filled in.
 KNOWN_SHA256: dict[str, str] = {}
 _METADATA_KEYS = {"use_memory_efficient_attention", "transformers_version", "pre_xformers_checkpoint",
                   "dropout", "stride"}

@@ -1,11 +1,11 @@
 """Forecasting with Toto: next-step mixture, sampling, analytic mean, and autoregressive decoding.
 
-Mirrors ``TotoForecaster`` (spec section 3). For a horizon Hp <= P every sample chain of the reference
+Mirrors ``TotoForecaster`` (docs/models.md#toto-forecasting). For a horizon Hp <= P every sample chain of the reference
 sees the same context, so one forward pass per context plus S draws from the last-step mixture gives
-the reference's distribution (spec 3.4) at a tiny fraction of its cost; this is what
+the reference's distribution (docs/models.md#toto-one-step-sampling) at a tiny fraction of its cost; this is what
 :func:`next_step_mixture` + :func:`sample_mixture` do. Longer horizons decode patch by patch, either
 with a KV cache that reproduces the reference's cached path (rotated keys cached with the xPos power
-of the call that made them, spec 1.5/3.3) or by full recomputation (the reference's
+of the call that made them, docs/models.md#toto-rotary, #toto-decoding) or by full recomputation (the reference's
 ``use_kv_cache=False``). Mean mode feeds back the analytic mixture mean and is deterministic.
 PRNG keys are explicit; nothing here reads global state.
 """
@@ -61,7 +61,7 @@ def sample_mixture(key: Array, mixture: Mixture, num_samples: int) -> Array:
     """Draw ``num_samples`` values per distribution: shape ``(..., S)`` float32.
 
     k ~ Cat(w); Z ~ N(0,1); C ~ Chi2(df_k) = 2 Gamma(df_k / 2); Y = mu_k + s_k Z / sqrt(C / df_k);
-    X = affine_loc + affine_scale * Y; extreme values -> 0 (spec 1.8). Drawing only the chosen
+    X = affine_loc + affine_scale * Y; extreme values -> 0 (docs/models.md#toto-sampling). Drawing only the chosen
     component has the same law as torch's draw-all-then-gather.
     """
     k_cat, k_norm, k_gamma = jax.random.split(key, 3)
@@ -293,7 +293,7 @@ def _forecast_padded(params, config: TotoConfig, x, valid, ids, key, *, predicti
     if num_samples is None:
         mean = _decode(params, config, xb, vb, ib, n0, steps, key, _mean_draw, use_kv_cache)[..., :hp]
         return mean, None
-    if hp <= p:  # spec 3.4: all chains share the first patch's context -> one pass, S draws per step
+    if hp <= p:  # docs/models.md#toto-one-step-sampling: all chains share the first patch's context -> one pass, S draws per step
         y, loc, scale = scale_series(x, valid, config)
         model = TotoModel(config)
         h, _ = model.apply({"params": params}, y.reshape(b, v, n0, p), patch_ids(ids, p),

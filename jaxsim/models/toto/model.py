@@ -1,13 +1,13 @@
 """Toto-Open-Base-1.0 in Flax linen, read top to bottom: config, scaler, rotary/xPos, attention,
 SwiGLU, layer, backbone, mixture head, and the full-sequence forward.
 
-Follows the Toto specification (``specs/toto.md`` of the shared project material) (section numbers below refer to it). Letters: B batch,
+Follows the description in ``docs/models.md`` (the anchors cited below are its sections). Letters: B batch,
 V variates, T time steps, P patch size, N = T/P patches, D model width, H heads, hd = D/H,
 F MLP hidden width, K mixture components, L layers, s = spacewise_every_n_layers.
 
 Parameters keep the torch shapes transposed (Dense kernels are ``(in, out)``) except the fused QKV
 projection, whose output features are stored head-major ``(c, h, d)`` here; the converter permutes the
-upstream ``(c, d, h)`` order once (pitfall 1). Layers are grouped in ``L/s`` blocks of
+upstream ``(c, d, h)`` order once (docs/models.md#kronos-blocks). Layers are grouped in ``L/s`` blocks of
 ``[TIME x (s-1), SPACE]``; both levels are ``nn.scan``-ned so XLA compiles one layer body per kind.
 """
 
@@ -32,7 +32,7 @@ Array = jax.Array
 
 
 # ----------------------------------------------------------------------------------------------
-# Configuration (spec 2.1)
+# Configuration (docs/models.md#toto-config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,11 +96,11 @@ class TotoConfig:
 
 TOTO_BASE = TotoConfig()  # Toto-Open-Base-1.0: 151,306,080 parameters
 TOTO_SMALL = TotoConfig(patch_size=8, embed_dim=64, num_layers=4, num_heads=4, mlp_hidden_dim=128,
-                        spacewise_every_n_layers=2, k_components=3)  # test preset (spec 5.2): 201,292
+                        spacewise_every_n_layers=2, k_components=3)  # test preset (docs/models.md#toto-config): 201,292
 
 
 # ----------------------------------------------------------------------------------------------
-# Causal patch std-mean scaler (spec 1.2), float64-quality in float32
+# Causal patch std-mean scaler (docs/models.md#toto-scaler), float64-quality in float32
 
 
 def _merge_stats(a, b):
@@ -195,7 +195,7 @@ def scale_series(x: Array, valid: Array, config: TotoConfig,
                  prefix_patches: Array | int | None = None) -> tuple[Array, Array, Array]:
     """Sanitise and normalise ``(B, V, T)`` series: returns y, loc, scale, each ``(B, V, T)``.
 
-    NaN/inf inputs become 0 and invalid before scaling (pitfall 6: upstream would turn every
+    NaN/inf inputs become 0 and invalid before scaling (docs/backtest.md#kronos-in-the-original: upstream would turn every
     statistic NaN; this port deliberately differs on such bad input).
     """
     finite = jnp.isfinite(x)
@@ -210,7 +210,7 @@ def scale_series(x: Array, valid: Array, config: TotoConfig,
 
 
 # ----------------------------------------------------------------------------------------------
-# Rotary embedding with xPos (spec 1.5)
+# Rotary embedding with xPos (docs/models.md#toto-rotary)
 
 
 def _rotary_tables(hd: int, theta: float):
@@ -248,7 +248,7 @@ def rotary_xpos(q: Array, k: Array, offset: Array | int, config: TotoConfig) -> 
 
 
 class RMSNorm(nn.Module):
-    """r(x) = x / sqrt(mean_D(x^2) + eps) * g, eps 1e-8, no bias (spec 1.4)."""
+    """r(x) = x / sqrt(mean_D(x^2) + eps) * g, eps 1e-8, no bias (docs/models.md#toto-layer)."""
 
     eps: float = 1e-8
 
@@ -259,7 +259,7 @@ class RMSNorm(nn.Module):
 
 
 class SwiGLU(nn.Module):
-    """u = W12 z; silu(gate) * value with the gate in the first half; then W3 (spec 1.4)."""
+    """u = W12 z; silu(gate) * value with the gate in the first half; then W3 (docs/models.md#toto-layer)."""
 
     hidden: int
     out: int
@@ -394,7 +394,7 @@ class TotoModel(nn.Module):
         return h, cache
 
     def head(self, z):
-        """Mixture parameters for vectors ``(..., D)`` (spec 1.7); eps = float32 machine epsilon."""
+        """Mixture parameters for vectors ``(..., D)`` (docs/models.md#toto-mixture-head); eps = float32 machine epsilon."""
         eps = jnp.finfo(z.dtype).eps
         return MixtureParams(
             df=2.0 + jnp.maximum(jax.nn.softplus(self.df(z)), eps),
@@ -448,7 +448,7 @@ def patch_ids(ids: Array, patch: int) -> Array:
 
 def toto_forward(params, config: TotoConfig, x: Array, valid: Array, ids: Array,
                  prefix_len: int | None = None) -> tuple[MixtureParams, Array, Array]:
-    """Full-sequence forward (spec 1.1): ``x, valid, ids (B,V,T)`` with T % P == 0.
+    """Full-sequence forward (docs/models.md#toto-forward): ``x, valid, ids (B,V,T)`` with T % P == 0.
 
     Returns the mixture parameters for every output position ``(B,V,T,K)`` and the scaler's loc and
     scale ``(B,V,T)``; output position i predicts time i + P, unscaled with loc[i], scale[i].
