@@ -18,7 +18,6 @@ Everything here runs after the compiled program has returned (numpy and pandas o
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from jaxsim.engine.atomic import write_folder
+from jaxsim.errors import ConfigError
 from jaxsim.sim.strategy_table import BEST_TIE_ORDER, STRATEGIES
 
 __all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
@@ -154,26 +154,47 @@ class BacktestResult:
         table = self.summary.to_string(float_format=lambda v: f"{v:.4f}")
         return "\n".join([title, table, *self.maxdiff_lines(), f"Best strategy: {self.best_strategy}"])
 
-    def plot(self, ax=None):
-        """Equity curves per strategy (matplotlib Agg-safe); returns the figure."""
-        import matplotlib
+    def plot(self, kind: str = "equity", *, prices=None, sim: int = 0, strategy: str = "maxdiff",
+             resolution: int = 81, key=None, n_resamples: int = 1000):
+        """A figure of the result (:mod:`jaxsim.engine.plots`); never touches pyplot or the backend.
 
-        if ax is None:
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        Args:
+          kind: ``"equity"`` (equity per strategy, drawdown panel, buy-and-hold), ``"fan"`` (one-step
+            forecast bands, point and realised return), ``"heatmap"`` (simulation ``sim``'s MaxDiff
+            objective ``J(mh, ml)`` with the chosen multipliers; needs ``prices``) or ``"bootstrap"``
+            (bootstrap distribution of each strategy's Sharpe ratio).
+          prices: the :class:`jaxsim.data.prices.Prices` the backtest ran on (heatmap; for equity, the
+            buy-and-hold line then starts from the close before the first day).
+          sim, strategy, resolution: heatmap: the simulation (0 = most recent), ``"maxdiff"`` or
+            ``"maxdiffalwayson"``, grid points per axis.
+          key, n_resamples: bootstrap: PRNG key (default ``jax.random.key(0)``) and resample count.
 
-        curves = equity_curves(self.records)
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(9, 5))
-        else:
-            fig = ax.figure
-        for name in curves.columns:
-            ax.plot(curves.index, curves[name], label=name)
-        ax.set_title(f"{self.symbol or ''} equity per strategy (final-day P&L, {self.protocol})")
-        ax.set_ylabel("equity (start = 1)")
-        ax.legend(fontsize=8, ncol=2)
-        fig.autofmt_xdate()
-        return fig
+        Returns:
+          a :class:`jaxsim.engine.plots.PlotFigure` (a matplotlib Figure; shows inline in Jupyter).
+        """
+        from jaxsim.engine import plot_data, plots
+
+        name = self.symbol or ""
+        if kind == "equity":
+            return plots.equity_figure(plot_data.daily_returns(self), plot_data.benchmark_close(self, prices),
+                                       title=f"{name} equity per strategy (final-day P&L, {self.protocol})")
+        if kind == "fan":
+            return plots.fan_figure(plot_data.forecast_frames(self),
+                                    title=f"{name} one-step forecasts ({self.metadata.get('forecaster', '?')})")
+        if kind == "heatmap":
+            if prices is None:
+                raise ConfigError("plot('heatmap') needs prices=: the Prices the backtest ran on")
+            land = plot_data.maxdiff_landscape(self, prices, sim=sim, strategy=strategy, resolution=resolution)
+            date = pd.Timestamp(self.records["date"].iloc[sim]).date()
+            return plots.heatmap_figure(land.mh, land.ml, land.values, land.chosen,
+                                        title=f"{name} {strategy} J(mh, ml), simulation {sim} ({date}, "
+                                              f"eod={land.close_at_eod}, {self.protocol})")
+        if kind == "bootstrap":
+            samples, estimates = plot_data.sharpe_bootstrap(plot_data.daily_returns(self), key,
+                                                            n_resamples=n_resamples)
+            return plots.bootstrap_figure(samples, estimates, title=f"{name} bootstrap Sharpe "
+                                                                     f"({n_resamples} stationary-bootstrap resamples)")
+        raise ConfigError(f"plot kind must be 'equity', 'fan', 'heatmap' or 'bootstrap', got {kind!r}")
 
     def files(self, plot: bool = True) -> dict[str, bytes]:
         """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json`` [and ``equity.png``]."""
@@ -183,15 +204,9 @@ class BacktestResult:
                  "summary.csv": self.summary.to_csv().encode(),
                  "metadata.json": json.dumps(meta, indent=2, default=str).encode()}
         if plot:
-            import matplotlib.pyplot as plt
+            from jaxsim.engine.plots import figure_png
 
-            fig = self.plot()
-            buf = io.BytesIO()
-            try:
-                fig.savefig(buf, format="png", dpi=100)
-            finally:
-                plt.close(fig)
-            files["equity.png"] = buf.getvalue()
+            files["equity.png"] = figure_png(self.plot("equity"))
         return files
 
     def save(self, directory) -> dict[str, Path]:
