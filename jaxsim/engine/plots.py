@@ -69,7 +69,7 @@ def equity_figure(daily: pd.DataFrame, benchmark: pd.Series | None = None, *, ti
     Args:
       daily: date x strategy daily simple returns (fractions; NaN: no value that day).
       benchmark: a close-price Series; drawn as buy-and-hold equity ``C_t / C_0`` (dashed black),
-        ``C_0`` the last close on or before the first date, on the dates of ``daily``.
+        ``C_0`` the last close before the first date (else the first close), on the dates of ``daily``.
       title: figure title.
 
     Returns:
@@ -88,8 +88,8 @@ def equity_figure(daily: pd.DataFrame, benchmark: pd.Series | None = None, *, ti
         ax_dd.plot(dd.index, dd[name].to_numpy(), label=str(name), color=colors[name], lw=0.9)
     if benchmark is not None:
         close = benchmark.astype(np.float64).sort_index()
-        base = close.loc[: daily.index[0]]
-        start = base.iloc[-1] if len(base) else close.iloc[0]
+        before = close[close.index < daily.index[0]]
+        start = before.iloc[-1] if len(before) else close.iloc[0]
         hold = close.reindex(daily.index, method="ffill") / start
         ax.plot(hold.index, hold.to_numpy(), "k--", lw=1.2, label="buy & hold")
         hold_dd = drawdown_from_equity(hold) * 100.0
