@@ -171,6 +171,19 @@ def test_result_plots_from_the_records(result):
         result.plot("heatmap")
 
 
+def test_files_write_the_requested_plots(result, tmp_path):
+    files = result.files(plot=("equity", "fan"))
+    assert {"equity.png", "fan.png"} <= set(files) and "bootstrap.png" not in files
+    assert all(files[k][:8] == b"\x89PNG\r\n\x1a\n" for k in ("equity.png", "fan.png"))
+    assert not any(k.endswith(".png") for k in result.files(plot=False))
+    with pytest.raises(ConfigError, match="heatmap"):
+        result.files(plot=("heatmap",))
+    paths = result.save(tmp_path / "r", plots=("fan",))
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["fan.png", "metadata.json", "records.csv",
+                                                                 "summary.csv"]
+    assert paths["fan"] == tmp_path / "r" / "fan.png"
+
+
 def test_result_bootstrap_plot_uses_the_stats_bootstrap(result):
     daily = plot_data.daily_returns(result)
     key = jax.random.key(3)

@@ -49,11 +49,14 @@ def daily_returns(result) -> pd.DataFrame:
     return frame
 
 
-def benchmark_close(result, prices=None) -> pd.Series:
+def benchmark_close(result, prices=None) -> pd.Series | None:
     """Close prices by date: from ``prices`` (a :class:`jaxsim.data.prices.Prices`) when given, so the
-    first day's move counts, else the records' ``close`` (each simulation's last close)."""
+    first day's move counts, else the records' ``close`` (each simulation's last close; None when
+    the records have none)."""
     if prices is not None:
         return pd.Series(np.asarray(prices.close, np.float64), index=pd.DatetimeIndex(prices.dates), name="close")
+    if "close" not in result.records:
+        return None
     chrono = result.records.iloc[::-1]
     return pd.Series(chrono["close"].to_numpy(np.float64), index=pd.DatetimeIndex(chrono["date"]), name="close")
 
@@ -66,6 +69,9 @@ def forecast_frames(result) -> dict[str, pd.DataFrame]:
     oldest simulation, whose previous close is not in the records). Only the close has the last
     close in the records.
     """
+    missing = [c for c in ("close", "predicted_close") if c not in result.records]
+    if missing:
+        raise ConfigError(f"the records have no {', '.join(missing)} column: no close forecast to plot")
     rec = result.records.iloc[::-1]
     close = rec["close"].to_numpy(np.float64)
     point = rec["predicted_close"].to_numpy(np.float64) / close - 1.0

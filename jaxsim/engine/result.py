@@ -196,21 +196,32 @@ class BacktestResult:
                                                                      f"({n_resamples} stationary-bootstrap resamples)")
         raise ConfigError(f"plot kind must be 'equity', 'fan', 'heatmap' or 'bootstrap', got {kind!r}")
 
-    def files(self, plot: bool = True) -> dict[str, bytes]:
-        """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json`` [and ``equity.png``]."""
+    def files(self, plot=True) -> dict[str, bytes]:
+        """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json`` [and ``<kind>.png``].
+
+        ``plot``: True writes ``equity.png``; a sequence of kinds of :meth:`plot` that need no prices
+        (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each; False none.
+        """
         meta = {"symbol": self.symbol, "protocol": self.protocol, "n_sims": self.n_sims,
                 "best_strategy": self.best_strategy, "limit_prices": self.limit_prices, **self.metadata}
         files = {"records.csv": self.records.to_csv(index=False).encode(),
                  "summary.csv": self.summary.to_csv().encode(),
                  "metadata.json": json.dumps(meta, indent=2, default=str).encode()}
-        if plot:
+        kinds = ("equity",) if plot is True else tuple(plot or ())
+        bad = [k for k in kinds if k not in ("equity", "fan", "bootstrap")]
+        if bad:
+            raise ConfigError(f"plots to write must be among 'equity', 'fan', 'bootstrap', got {bad}")
+        if kinds:
             from jaxsim.engine.plots import figure_png
 
-            files["equity.png"] = figure_png(self.plot("equity"))
+            for kind in kinds:
+                files[f"{kind}.png"] = figure_png(self.plot(kind))
         return files
 
-    def save(self, directory) -> dict[str, Path]:
+    def save(self, directory, plots=True) -> dict[str, Path]:
         """Write ``records.csv``, ``summary.csv``, ``metadata.json`` and ``equity.png`` atomically.
+
+        ``plots`` as :meth:`files`' ``plot`` (e.g. ``("equity", "fan")``).
 
         Every file is rendered first, then written with :func:`jaxsim.engine.atomic.write_folder`: a
         new folder appears complete, and in an existing one each file is replaced by a rename, so a
@@ -221,6 +232,6 @@ class BacktestResult:
           the written paths by kind.
         """
         out = Path(directory)
-        files = self.files(plot=True)
+        files = self.files(plot=plots)
         write_folder(out, files, exist_ok=True)
         return {name.split(".")[0]: out / name for name in files}

@@ -248,7 +248,8 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
       chunk_size: stocks per compiled batch (rounded up to the device count); bounds memory.
       key: PRNG key of the run (default ``jax.random.key(config.seed)``); stock s uses :func:`stock_key`.
       adjusted, clean: passed to :func:`jaxsim.data.prices.load_prices` for path/DataFrame sources.
-      plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock).
+      plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock); a tuple of plot kinds
+        (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each (:meth:`BacktestResult.files`).
       progress: a tqdm bar over stocks.
       on_stock: called as ``on_stock(symbol, folder)`` after each stock folder is in place (an
         exception from it stops the run; everything written so far stays).
