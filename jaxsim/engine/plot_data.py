@@ -42,7 +42,11 @@ LANDSCAPE_FIELDS = {
 
 
 def daily_returns(result) -> pd.DataFrame:
-    """Date x strategy daily P&L, oldest first: each simulation's final-day field (fractions)."""
+    """Date x strategy daily P&L, oldest first (fractions): the result's out-of-sample ``daily`` frame
+    where it has one, else each simulation's final-day field."""
+    daily = getattr(result, "daily", None)
+    if isinstance(daily, pd.DataFrame):
+        return daily
     chrono = result.records.iloc[::-1]
     frame = pd.DataFrame({s.name: chrono[s.final_day].to_numpy(np.float64) for s in STRATEGIES},
                          index=pd.DatetimeIndex(chrono["date"], name="date"))
@@ -55,6 +59,9 @@ def benchmark_close(result, prices=None) -> pd.Series | None:
     the records have none)."""
     if prices is not None:
         return pd.Series(np.asarray(prices.close, np.float64), index=pd.DatetimeIndex(prices.dates), name="close")
+    closes = getattr(result, "closes", None)  # the result's own closes (with the one before the first day)
+    if isinstance(closes, pd.Series) and len(closes):
+        return closes
     if "close" not in result.records:
         return None
     chrono = result.records.iloc[::-1]
@@ -62,13 +69,19 @@ def benchmark_close(result, prices=None) -> pd.Series | None:
 
 
 def forecast_frames(result) -> dict[str, pd.DataFrame]:
-    """Per target, date x (``point``, ``band``, ``realised``) of each simulation's last day e, oldest first.
+    """Per target, date x fields of each simulation's last day e, oldest first.
 
+    From the result's ``forecasts`` frame (date x (target, field): ``point``, ``band``, ``q0.1``,
+    ``q0.5``, ``q0.9``, ``realised``, ...) where it has one. Else from the records, the close only:
     ``point`` is the forecast of ``r_C[e]`` (``predicted_close / close - 1``), ``band`` the P60-P40
     width of its draws (``close_ci_band[6]``) and ``realised`` ``C[e] / C[e-1] - 1`` (NaN for the
     oldest simulation, whose previous close is not in the records). Only the close has the last
     close in the records.
     """
+    forecasts = getattr(result, "forecasts", None)
+    if isinstance(forecasts, pd.DataFrame) and len(forecasts.columns):
+        targets = list(dict.fromkeys(forecasts.columns.get_level_values(0)))
+        return {str(t): forecasts[t] for t in targets}
     missing = [c for c in ("close", "predicted_close") if c not in result.records]
     if missing:
         raise ConfigError(f"the records have no {', '.join(missing)} column: no close forecast to plot")
