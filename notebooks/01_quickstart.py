@@ -72,6 +72,12 @@ assert result.summary.shape[0] == 8 and result.n_sims == N_SIMS
 result.summary
 
 # %% [markdown]
+# The out-of-sample statistics of each strategy's daily P&L, with units (backtesting.py's rows):
+
+# %%
+result.stats() if hasattr(result, "stats") else result.summary
+
+# %% [markdown]
 # ## Plots
 # `result.plot(kind)` returns a matplotlib `Figure` (shown inline as a cell's last value). It never
 # imports pyplot or switches the backend, so your own plots keep working.

@@ -182,8 +182,9 @@ def test_files_write_the_requested_plots(result, tmp_path):
     with pytest.raises(ConfigError, match="heatmap"):
         result.files(plot=("heatmap",))
     paths = result.save(tmp_path / "r", plots=("fan",))
-    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["fan.png", "metadata.json", "records.csv",
-                                                                 "summary.csv"]
+    names = {p.name for p in (tmp_path / "r").iterdir()}
+    assert {"fan.png", "metadata.json", "records.csv", "summary.csv"} <= names
+    assert {n for n in names if n.endswith(".png")} == {"fan.png"}
     assert paths["fan"] == tmp_path / "r" / "fan.png"
 
 
@@ -197,6 +198,7 @@ def test_result_bootstrap_plot_uses_the_stats_bootstrap(result):
     ref, _ = bootstrap_distribution(key, x, n_resamples=64)
     np.testing.assert_allclose(samples["maxdiff"], np.asarray(ref.sharpe), rtol=1e-5)
     r = daily["maxdiff"].to_numpy()
+    r = r[np.isfinite(r)]  # days without a value are masked out
     np.testing.assert_allclose(estimates["maxdiff"], np.sqrt(252) * r.mean() / r.std(ddof=1), rtol=1e-4)
     fig = result.plot("bootstrap", key=key, n_resamples=64)
     assert len(fig.axes) == len(STRATEGIES)
