@@ -174,6 +174,28 @@ def test_result_plots_from_the_records(result):
         result.plot("heatmap")
 
 
+def test_adapters_prefer_the_results_own_frames(result):
+    """A result with out-of-sample ``daily`` / ``closes`` / ``forecasts`` frames is plotted from them."""
+    import types
+
+    idx = pd.bdate_range("2024-01-02", periods=5)
+    daily = pd.DataFrame({"simple": [0.01, np.nan, -0.02, 0.0, 0.01]}, index=idx)
+    closes = pd.Series([10.0, 10.1, 10.2, 10.0, 10.0, 10.1], index=pd.bdate_range("2024-01-01", periods=6))
+    cols = pd.MultiIndex.from_product([["close", "high"], ["point", "q0.1", "q0.5", "q0.9", "band", "realised"]],
+                                      names=["target", "field"])
+    forecasts = pd.DataFrame(np.arange(60.0).reshape(5, 12) / 1000, index=idx, columns=cols)
+    fake = types.SimpleNamespace(daily=daily, closes=closes, forecasts=forecasts, records=result.records)
+    assert plot_data.daily_returns(fake) is daily
+    assert plot_data.benchmark_close(fake) is closes
+    frames = plot_data.forecast_frames(fake)
+    assert list(frames) == ["close", "high"]
+    pd.testing.assert_frame_equal(frames["high"], forecasts["high"])
+    fig = plots.fan_figure(frames)
+    assert [len(ax.collections) for ax in fig.axes] == [2, 2]
+    hold = plots.equity_figure(daily, closes).axes[0].lines[1].get_ydata()
+    np.testing.assert_allclose(hold, closes.iloc[1:].to_numpy() / 10.0)
+
+
 def test_files_write_the_requested_plots(result, tmp_path):
     files = result.files(plot=("equity", "fan"))
     assert {"equity.png", "fan.png"} <= set(files) and "bootstrap.png" not in files
