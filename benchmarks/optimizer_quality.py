@@ -263,8 +263,11 @@ def main():
         import jaxsim.optimize as O
 
         variants = {"no ascent (ascents=0)": O.optax_optimizer(ascents=0),
-                    "one line sweep": O.optax_optimizer(line_sweeps=1),
-                    "8 starts": O.optax_optimizer(starts=8)}
+                    "8 ascent steps": O.optax_optimizer(steps=8),
+                    "lattice starts (16 x 16, 10 starts, 8 steps, polish all)":
+                        O.optax_optimizer(corners=False, starts=10, steps=8, polish_starts=True),
+                    "lattice starts, no ascent": O.optax_optimizer(corners=False, starts=10, ascents=0,
+                                                                   polish_starts=True)}
     res = study(a.cases, a.seed, direct=not a.no_direct, variants=variants)
     text = (f"Optimizer quality on {a.cases} real-data six-day cases (seed {a.seed}); differences of the exact "
             f"objective J (sum of daily PF); robust sup = brute force from inside the cells "

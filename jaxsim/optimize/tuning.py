@@ -71,6 +71,6 @@ def tune_multipliers(problems: MultiplierProblem, *, tx=None, steps=300, tempera
     """
     cfg = SearchConfig(float(bounds), int(grid), int(starts), int(steps), tuple(float(t) for t in temperatures),
                        int(polish), int(polish_width), int(line_sweeps), int(line_width), polish_starts=True,
-                       ascents=None)
+                       ascents=None, corners=False)
     problems = MultiplierProblem(*(jnp.asarray(a, jnp.float32) for a in problems))
     return _fit(problems, jnp.float32(fee), cfg=cfg, tx=tx, close_at_eod=bool(close_at_eod), shared=bool(shared))
