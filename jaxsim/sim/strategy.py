@@ -54,7 +54,7 @@ from jaxsim.sim.strategy_table import STRATEGIES, Strategy
 from jaxsim.sim.surrogate import soft_profit_values
 
 __all__ = ["KINDS", "FIRST_DAY_ROW", "StrategyInputs", "Limits", "Outcomes", "UserStrategy", "user_strategy",
-           "outcomes", "day_pnl", "soft_day_pnl", "strategy_fields", "strategy_records", "strategy_views",
+           "outcomes", "strategy_output", "day_pnl", "soft_day_pnl", "strategy_fields", "strategy_records", "strategy_views",
            "check_names", "strategy_table", "builtin_strategies"]
 
 Array = jax.Array
@@ -148,7 +148,8 @@ def outcomes(prices: Array, prices_valid: Array) -> Outcomes:
     return Outcomes(r_close[-6:], r_close[-7:-1], r_high[-7:-1] + k_high, r_low[-7:-1] - k_low)
 
 
-def _output(strategy: UserStrategy, inputs: StrategyInputs, params):
+def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None):
+    """The strategy's output for one simulation (``params`` None: its defaults), checked and float32."""
     out = strategy.fn(inputs, strategy.params if params is None else params)
     if strategy.kind == "limits":
         if not isinstance(out, Limits):
@@ -183,7 +184,7 @@ def strategy_fields(strategy: UserStrategy, inputs: StrategyInputs, params=None,
                     config: StrategyConfig = StrategyConfig()) -> dict[str, Array]:
     """The record fields of one simulation (see the module docstring); ``params`` None: the defaults."""
     realised = outcomes(inputs.prices, inputs.prices_valid)
-    out = _output(strategy, inputs, params)
+    out = strategy_output(strategy, inputs, params)
     name, days = strategy.name, config.days_per_year
     if strategy.kind == "signals":
         m = evaluate_signals(out, realised.returns, fee=fee, spread=spread, days_per_year=days)
