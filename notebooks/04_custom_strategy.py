@@ -43,6 +43,7 @@ from matplotlib.figure import Figure
 
 import jaxsim
 from jaxsim import forecasters
+from jaxsim.sim.strategy import limit_offsets
 from jaxsim.stats.frames import stats_frame
 
 # %% [markdown]
@@ -88,10 +89,13 @@ forecaster = forecasters.default(num_samples=256) if FULL else forecasters.from_
 def band(v, p):
     """Buy at predicted low - k x band, take profit at predicted high + k2 x band, every day.
 
-    Day i's orders may read forecasts P_X[<= i] and rows before t_i: `[:6]` are P_X[0..5]."""
+    Day i's orders may read forecasts P_X[<= i] and rows before t_i: `[:6]` are P_X[0..5]. The
+    High/Low forecasts are changes versus the previous High/Low; `limit_offsets` moves them to
+    levels relative to the previous close (as MaxDiff does)."""
+    k_high, k_low = limit_offsets(v)
     width = v.band["close"][:6]
-    return jaxsim.Limits(high=v.point["high"][:6] + p["k2"] * width,
-                         low=v.point["low"][:6] - p["k"] * width,
+    return jaxsim.Limits(high=v.point["high"][:6] + k_high + p["k2"] * width,
+                         low=v.point["low"][:6] - k_low - p["k"] * width,
                          positions=jnp.ones(6))
 
 
@@ -123,7 +127,10 @@ fig
 # One walk-forward backtest of the ten stocks with both the untuned and the tuned strategy (the tuned
 # one is `tuned.strategy`, renamed). Only the out-of-sample simulations are compared; each
 # simulation's final day is one trading day, so the final-day fields form daily series. The
-# portfolio is the equal-weight mean over stocks.
+# portfolio is the equal-weight mean over stocks. With `FULL = False` that is only 15 trading days
+# of a toy forecaster: read the numbers as a demonstration of the protocol, not as evidence. PF (for
+# this strategy and MaxDiff alike) lets a filled buy exit at its take-profit the same day whatever
+# the order of the intraday low and high, which flatters any strategy that trades both levels.
 
 # %%
 results = jaxsim.backtest_many(prices, forecaster, n_sims=N_SIMS, max_context=MAX_CONTEXT,

@@ -54,7 +54,7 @@ from jaxsim.sim.strategy_table import STRATEGIES, Strategy
 from jaxsim.sim.surrogate import soft_profit_values
 
 __all__ = ["KINDS", "FIRST_DAY_ROW", "StrategyInputs", "Limits", "Outcomes", "UserStrategy", "user_strategy",
-           "outcomes", "strategy_output", "day_pnl", "soft_day_pnl", "strategy_fields", "strategy_records", "strategy_views",
+           "outcomes", "limit_offsets", "strategy_output", "day_pnl", "soft_day_pnl", "strategy_fields", "strategy_records", "strategy_views",
            "check_names", "strategy_table", "builtin_strategies"]
 
 Array = jax.Array
@@ -146,6 +146,18 @@ def outcomes(prices: Array, prices_valid: Array) -> Outcomes:
     r_close, r_high, r_low = (window_returns(x, valid) for x in (close, high, low))
     k_high, k_low = maxdiff.close_relative_offsets(high[-8:-2], low[-8:-2], close[-8:-2])
     return Outcomes(r_close[-6:], r_close[-7:-1], r_high[-7:-1] + k_high, r_low[-7:-1] - k_low)
+
+
+def limit_offsets(inputs: StrategyInputs) -> tuple[Array, Array]:
+    """``(kH, kL)``, ``(6,)``: the close-relative offsets |1 - H/C|, |1 - L/C| of the row before each day.
+
+    A High (Low) forecast is a change versus the previous High (Low); ``fH + kH`` and ``fL - kL`` are
+    the predicted high and low relative to the previous close, the units of :class:`Limits`
+    (docs/backtest.md#maxdiff-offsets). They read rows t_i - 1 only.
+    """
+    prices = jnp.asarray(inputs.prices, f32)
+    rows = slice(FIRST_DAY_ROW - 1, FIRST_DAY_ROW - 1 + N_DAYS)
+    return maxdiff.close_relative_offsets(prices[rows, 1], prices[rows, 2], prices[rows, 3])
 
 
 def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None):
@@ -275,9 +287,7 @@ def _unprofit_shutdown(v, p):
 
 def _maxdiff_baseline(v, p):
     # MaxDiff's levels without multipliers (its baseline, docs/backtest.md#maxdiff)
-    prices = v.prices
-    high, low, close = prices[:, 1], prices[:, 2], prices[:, 3]
-    k_high, k_low = maxdiff.close_relative_offsets(high[-8:-2], low[-8:-2], close[-8:-2])
+    k_high, k_low = limit_offsets(v)
     hp, lp = v.point["high"][:N_DAYS] + k_high, v.point["low"][:N_DAYS] - k_low
     q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if p["crypto"] else -1.0)
     return Limits(hp, lp, jnp.where(lp < hp, q, 0.0))
