@@ -17,6 +17,10 @@ Public names:
   ``from_function(fn)``, ``default()`` (the embedded model).
 * :func:`tune_multipliers`, :func:`optax_optimizer`, :func:`exact_optimizer`,
   :func:`surrogate_objective`: MaxDiff multiplier optimisation (:mod:`jaxsim.optimize`).
+* :class:`UserStrategy`, :func:`user_strategy`, :class:`StrategyInputs`, :class:`Limits`: your own
+  strategy in the compiled program (:mod:`jaxsim.sim.strategy`; ``backtest(..., strategies=(s,))``);
+  :func:`tune`, :class:`TuneResult`, :func:`simulation_data`: walk-forward gradient tuning of its
+  parameters (:mod:`jaxsim.engine.tune`); :func:`check_no_lookahead`: the look-ahead guard rail.
 * :mod:`jaxsim.errors`: the typed errors (``JaxsimError``, ``PriceDataError``, ...).
 """
 
@@ -42,6 +46,14 @@ _LAZY = {
     "optax_optimizer": "jaxsim.optimize",
     "exact_optimizer": "jaxsim.optimize",
     "surrogate_objective": "jaxsim.optimize",
+    "UserStrategy": "jaxsim.sim.strategy",
+    "StrategyInputs": "jaxsim.sim.strategy",
+    "Limits": "jaxsim.sim.strategy",
+    "user_strategy": "jaxsim.sim.strategy",
+    "simulation_data": "jaxsim.engine.strategy_data",
+    "tune": "jaxsim.engine.tune",
+    "TuneResult": "jaxsim.engine.tune",
+    "check_no_lookahead": "jaxsim.engine.lookahead",
 }
 # public name -> module that IS the value (``jaxsim.forecasters.toto(...)``)
 _LAZY_MODULES = {
@@ -50,7 +62,8 @@ _LAZY_MODULES = {
 
 __all__ = ["Prices", "load_prices", "sample", "available_samples", "errors", "backtest", "backtest_many",
            "BacktestConfig", "BacktestResult", "forecasters", "run_many", "RunReport", "tune_multipliers", "optax_optimizer", "exact_optimizer",
-           "surrogate_objective"]
+           "surrogate_objective", "UserStrategy", "StrategyInputs", "Limits", "user_strategy", "simulation_data",
+           "tune", "TuneResult", "check_no_lookahead"]
 
 
 def __getattr__(name: str):

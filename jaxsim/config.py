@@ -68,6 +68,9 @@ class BacktestConfig:
         None (default) is the entry point's rule: ``"index"`` for :func:`jaxsim.backtest_many`,
         ``"symbol"`` for :func:`jaxsim.run_many` (a resumed run must not depend on its chunks). A
         one-stock :func:`jaxsim.backtest` uses the key itself.
+      strategies: extra user strategies run in the same compiled program
+        (:class:`jaxsim.sim.strategy.UserStrategy`, default none); each adds ``<name>_*`` record
+        fields and a summary row like a built-in. They are part of the compile key.
     """
 
     n_sims: int = 50
@@ -81,6 +84,7 @@ class BacktestConfig:
     num_samples: int | None = None
     seed: int = 0
     stock_key: str | None = None
+    strategies: tuple = ()
 
     def __post_init__(self):
         def put(name, value):
@@ -113,6 +117,7 @@ class BacktestConfig:
         put("seed", int(self.seed))
         if self.stock_key is not None and self.stock_key not in STOCK_KEY_RULES:
             raise ConfigError(f"stock_key must be one of {STOCK_KEY_RULES} or None, got {self.stock_key!r}")
+        put("strategies", () if self.strategies is None else tuple(self.strategies))
 
     def replace(self, **changes) -> "BacktestConfig":
         """A copy with ``changes`` applied (validated like a new config)."""

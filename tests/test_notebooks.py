@@ -15,8 +15,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 MIN_IMAGES = {"01_quickstart": 4, "02_multiplier_tuning": 3, "03_forecaster_parity_speed": 0}
 
 
-def test_the_three_notebooks_exist():
-    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_multiplier_tuning", "03_forecaster_parity_speed"]
+def test_the_notebooks_exist():
+    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_multiplier_tuning", "03_forecaster_parity_speed",
+                                           "04_custom_strategy"]
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ from jaxsim.layout import PRICE_COLUMNS
 from jaxsim.sim.maxdiff import default_optimizer
 from jaxsim.sim.metrics import DEFAULT_SPREAD
 from jaxsim.sim.simulation import PRICE_WINDOW, StrategyConfig, default_fee, is_crypto
-from jaxsim.sim.strategy_table import STRATEGIES
+from jaxsim.sim.strategy import check_names, strategy_table
 
 __all__ = ["PreparedStock", "prepare_stock", "make_setup", "stock_arrays", "stock_key", "with_config_samples",
            "backtest", "backtest_many"]
@@ -97,7 +97,8 @@ def make_setup(prep: PreparedStock, config: BacktestConfig) -> BacktestSetup:
     return BacktestSetup(grid=ForecastGrid(len(prep.prices), config.n_sims, config.max_context),
                          targets=config.targets, aggregate=config.aggregate, protocol=config.protocol,
                          strategy=StrategyConfig(crypto=prep.crypto),
-                         optimizer=default_optimizer() if config.optimizer is None else config.optimizer)
+                         optimizer=default_optimizer() if config.optimizer is None else config.optimizer,
+                         strategies=check_names(config.strategies))
 
 
 def stock_arrays(forecaster: Forecaster, preps: Sequence[PreparedStock]) -> StockArrays:
@@ -130,7 +131,9 @@ def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecast
             "n_rows": int(len(prep.prices) + prep.start), "rows_trimmed": prep.start,
             "max_context": setup.grid.max_context, "first_date": str(prep.dates[0]),
             "last_date": str(prep.dates[-1]),
-            "forecasted_pnl_source": {s.name: str(name) for s, name in zip(STRATEGIES, source_names(sources))},
+            "forecasted_pnl_source": {s.name: str(name) for s, name in
+                                      zip(strategy_table(setup.strategies), source_names(sources))},
+            "user_strategies": [s.name for s in setup.strategies],
             "forecasted_pnl_order": "chronological" if chronological else "row order, newest first (docs/deviations.md#forecasted-pnl-order)",
             **extra}
     return BacktestResult.from_arrays(prep.symbol, setup.protocol, arrays, prep.dates[setup.grid.ends], meta)

@@ -26,7 +26,7 @@ from jaxsim.errors import ConfigError
 from jaxsim.layout import ORIGINS_PER_SIM, PRICE_COLUMNS
 from jaxsim.optimize.objective import BOUND, exact_objective, grid_values, make_problem
 from jaxsim.sim.simulation import N_DAYS, PRICE_WINDOW, SimulationInputs
-from jaxsim.sim.strategy_table import STRATEGIES
+from jaxsim.sim.strategy_table import with_user
 from jaxsim.stats.bootstrap import bootstrap_distribution, default_statistics
 
 __all__ = ["daily_returns", "benchmark_close", "forecast_frames", "Landscape", "LANDSCAPE_FIELDS",
@@ -48,7 +48,8 @@ def daily_returns(result) -> pd.DataFrame:
     if isinstance(daily, pd.DataFrame):
         return daily
     chrono = result.records.iloc[::-1]
-    frame = pd.DataFrame({s.name: chrono[s.final_day].to_numpy(np.float64) for s in STRATEGIES},
+    frame = pd.DataFrame({s.name: chrono[s.final_day].to_numpy(np.float64)
+                          for s in with_user(result.metadata.get("user_strategies", ()))},
                          index=pd.DatetimeIndex(chrono["date"], name="date"))
     return frame
 

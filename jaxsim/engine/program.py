@@ -35,7 +35,7 @@ from jaxsim.forecast.grid import ForecastGrid, price_windows, sim_forecast_index
 from jaxsim.forecast.interface import Forecaster, StockArrays, point_and_band
 from jaxsim.layout import PRICE_COLUMN
 from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
-from jaxsim.sim.strategy_table import STRATEGIES
+from jaxsim.sim.strategy import strategy_records, strategy_table, strategy_views
 
 __all__ = ["BacktestSetup", "stock_program", "batched_program", "compiled_program", "run_program", "trace_count"]
 
@@ -61,6 +61,7 @@ class BacktestSetup:
       strategy: static strategy switches (crypto rule).
       optimizer: multiplier optimizer (a stable object: it is part of the compile key; None: the
         default optimizer).
+      strategies: extra user strategies (:class:`jaxsim.sim.strategy.UserStrategy`, hashable).
     """
 
     grid: ForecastGrid
@@ -69,6 +70,7 @@ class BacktestSetup:
     protocol: str = "legacy"
     strategy: StrategyConfig = StrategyConfig()
     optimizer: Callable = None
+    strategies: tuple = ()
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
@@ -116,7 +118,14 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
         records.setdefault(f"predicted_{x}", last[:, PRICE_COLUMN[x]] * (1.0 + preds[x][:, 6]))
         records.setdefault(f"{x}_predictions", preds[x][:, :6])  # P_X[0..5] (docs/backtest.md#forecast-fields x_predictions)
     records.setdefault("close", last[:, PRICE_COLUMN["close"]])
-    prefixes = [s.prefix for s in STRATEGIES]
+    # --- user strategies (jaxsim.sim.strategy): evaluated per simulation, merged as <name>_* fields;
+    # their forecasted P&L comes with the built-ins' below (strategy_table appends them to the eight).
+    if setup.strategies:
+        views = strategy_views(setup.targets, point, width, forecast.samples, index, windows, valid,
+                               draws=any(s.needs_draws for s in setup.strategies))
+        records.update(strategy_records(setup.strategies, views, fee=fee, spread=spread, config=setup.strategy))
+    prefixes = [s.prefix for s in strategy_table(setup.strategies)]
+    # --- end of user strategies
     values, sources = stock_forecasted_pnl(forecaster, strategy_series(records, prefixes), key,
                                            chronological=setup.protocol == "walk_forward")
     n = grid.n_sims

@@ -27,7 +27,7 @@ import pandas as pd
 
 from jaxsim.engine.atomic import write_folder
 from jaxsim.errors import ConfigError
-from jaxsim.sim.strategy_table import BEST_TIE_ORDER, STRATEGIES
+from jaxsim.sim.strategy_table import BEST_TIE_ORDER, STRATEGIES, with_user
 
 __all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
 
@@ -54,10 +54,13 @@ def records_frame(arrays: dict[str, np.ndarray], dates) -> pd.DataFrame:
     return frame
 
 
-def summary_frame(records: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    """Per-strategy column means (docs/backtest.md#summary-table): Return, Sharpe, AnnualRet, ForecastRet, FinalDay."""
+def summary_frame(records: pd.DataFrame, protocol: str, user: tuple | list = ()) -> pd.DataFrame:
+    """Per-strategy column means (docs/backtest.md#summary-table): Return, Sharpe, AnnualRet, ForecastRet, FinalDay.
+
+    ``user`` names the user strategies (:mod:`jaxsim.sim.strategy`) whose rows follow the eight built-ins.
+    """
     rows = []
-    for s in STRATEGIES:
+    for s in with_user(user):
         forecast = f"{s.prefix}_forecasted_pnl"
         rows.append({"Strategy": s.name,
                      "Return": records[f"{s.prefix}_return"].mean(),
@@ -86,7 +89,7 @@ def best_strategy(summary: pd.DataFrame) -> str:
     return best
 
 
-def equity_curves(records: pd.DataFrame) -> pd.DataFrame:
+def equity_curves(records: pd.DataFrame, user: tuple | list = ()) -> pd.DataFrame:
     """Chronological equity per strategy: cumprod(1 + final-day P&L) over simulations, oldest first.
 
     Consecutive simulations' final days are consecutive trading days, so the final-day fields form a
@@ -94,7 +97,7 @@ def equity_curves(records: pd.DataFrame) -> pd.DataFrame:
     average, docs/deviations.md#kept-finalday-average).
     """
     chrono = records.iloc[::-1]
-    curves = {s.name: np.cumprod(1.0 + chrono[s.final_day].to_numpy(np.float64)) for s in STRATEGIES}
+    curves = {s.name: np.cumprod(1.0 + chrono[s.final_day].to_numpy(np.float64)) for s in with_user(user)}
     return pd.DataFrame(curves, index=pd.DatetimeIndex(chrono["date"]))
 
 
@@ -126,7 +129,7 @@ class BacktestResult:
         records = records_frame(arrays, dates)
         if "close_prediction_source" not in records:  # docs/backtest.md#record-fields: which model produced the close forecast
             records.insert(2, "close_prediction_source", metadata.get("forecaster", "unknown"))
-        summary = summary_frame(records, protocol)
+        summary = summary_frame(records, protocol, metadata.get("user_strategies", ()))
         limits = {k: float(records[k].iloc[0]) for k in LIMIT_PRICE_FIELDS if k in records}
         return cls(symbol, protocol, records, summary, best_strategy(summary), limits, dict(metadata))
 
