@@ -66,8 +66,6 @@ def test_flags_that_do_not_apply(tmp_path):
         "--weights applies to --model toto or kronos, not naive (the flag would be ignored)")
     assert _error("--tokenizer", str(tmp_path)) == "--tokenizer applies to --model kronos only, not default"
     assert _error("--model", "naive", "--samples", "8").startswith("--samples applies to sampling models")
-    assert _error("--model", "kronos", "--weights", str(tmp_path), "--tokenizer", str(tmp_path),
-                  "--samples", "8").startswith("--samples does not apply to kronos")
     assert _error("--model", "toto") == "--model toto needs --weights DIR (a converted Toto weight folder)"
     assert _error("--model", "toto", "--weights", str(tmp_path / "w")) == f"--weights {tmp_path / 'w'}: no such folder"
     assert _error("--model", "kronos", "--weights", str(tmp_path)).startswith("--model kronos needs --weights DIR and")

@@ -85,10 +85,7 @@ def check_model_flags(args, model: str | None = None) -> None:
     if tokenizer and model != "kronos":
         raise UsageError(f"--tokenizer applies to --model kronos only, not {model}")
     if getattr(args, "samples", None) is not None and model in _POINT_MODELS:
-        raise UsageError(f"--samples applies to sampling models (default, toto); {model} makes point forecasts")
-    if getattr(args, "samples", None) is not None and model == "kronos":
-        raise UsageError("--samples does not apply to kronos, which averages its own sample_count paths "
-                         "(set it with --hyperparams kronos/<SYMBOL>.json)")
+        raise UsageError(f"--samples applies to sampling models (default, toto, kronos); {model} makes point forecasts")
     if model == "toto" and not weights:
         raise UsageError("--model toto needs --weights DIR (a converted Toto weight folder)")
     if model == "kronos" and not (weights and tokenizer):
