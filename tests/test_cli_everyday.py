@@ -111,6 +111,20 @@ def test_clean_short_history_and_unfitted_walk_forward(tmp_path):
     assert "optimized=" not in p.stdout and "no fitted window" in p.stdout
 
 
+def _close(a, b, rel=1e-6):
+    """Nested dicts of numbers equal to float32 rounding (the sharded multi-stock program is a separate
+    XLA executable; a different key would change them at the 1e-2 level)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _close(a[k], b[k], rel)
+    elif isinstance(a, float) and isinstance(b, float):
+        assert b == pytest.approx(a, rel=rel, abs=1e-7)
+    else:
+        assert a == b
+
+
+@pytest.mark.slow
 def test_one_key_rule_for_a_stock(tmp_path):
     """--csv, --symbols (in memory) and --symbols --out (resumable run_many) give the same numbers."""
     data = _csvs(tmp_path / "data", {"AAA": 150})
@@ -126,8 +140,9 @@ def test_one_key_rule_for_a_stock(tmp_path):
                "--out", tmp_path / "run", "--output-json", tmp_path / "run-{symbol}.json")
     assert run.returncode == 0, run.stderr
     a, b, c = (json.loads((tmp_path / f).read_text()) for f in ("single.json", "many-AAA.json", "run-AAA.json"))
-    assert a["strategies"] == b["strategies"] == c["strategies"]
-    assert a["jaxsim"]["limit_prices"] == b["jaxsim"]["limit_prices"] == c["jaxsim"]["limit_prices"]
+    for other in (b, c):
+        _close(a["strategies"], other["strategies"])
+        _close(a["jaxsim"]["limit_prices"], other["jaxsim"]["limit_prices"])
     assert a["strategies"]["simple"]["return"] is not None
 
 
@@ -236,6 +251,6 @@ def test_backtest_accepts_a_frame_a_path_or_a_sample_name(tmp_path):
     pd.testing.assert_frame_equal(from_path.summary, from_prices.summary)
     pd.testing.assert_frame_equal(from_frame.summary, from_prices.summary)
     ibm = jaxsim.backtest("ibm", forecasters.naive(), **kw)
-    assert ibm.symbol == "IBM" and str(ibm.records["date"].iloc[0].date()) == "2013-02-27"
+    assert ibm.symbol == "IBM" and str(ibm.records["date"].iloc[0].date()) == "2013-02-28"  # row T-2
     many = jaxsim.backtest_many({"AAA": path, "IBM": "IBM"}, forecasters.naive(), **kw)
     pd.testing.assert_frame_equal(many["IBM"].summary, ibm.summary)

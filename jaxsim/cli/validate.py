@@ -170,11 +170,18 @@ def check_out(out, symbols, *, multi: bool, force: bool = False) -> None:
                          f"(use another folder, or --force)")
 
 
-def check_output_json(path) -> None:
-    """``--output-json PATH``: a file path whose folder exists."""
+def check_output_json(path, *, multi: bool = False, label=None) -> None:
+    """``--output-json PATH``: a file path whose folder exists; with ``--symbols`` it holds ``{symbol}``."""
     if path is None:
+        if label is not None:
+            raise UsageError("--output-label applies to --output-json only")
         return
-    path = Path(path)
+    if multi and "{symbol}" not in str(path):
+        raise UsageError(f"--output-json {path}: with --symbols, put {{symbol}} in the path (one file per stock), "
+                         "e.g. out/{symbol}.json")
+    if multi and label is not None:
+        raise UsageError("--output-label names one stock; it does not apply to --symbols")
+    path = Path(str(path).replace("{symbol}", "SYMBOL"))
     if path.is_dir():
         raise UsageError(f"--output-json {path} is a folder; give a file name")
     if not path.parent.is_dir():
@@ -205,7 +212,10 @@ def validate_backtest(args, *, available_samples=()) -> dict[str, Path] | None:
     else:
         symbols = [args.symbol.upper()]
     check_out(getattr(args, "out", None), symbols, multi=files is not None, force=getattr(args, "force", False))
-    check_output_json(getattr(args, "output_json", None))
+    check_output_json(getattr(args, "output_json", None), multi=files is not None,
+                      label=getattr(args, "output_label", None))
+    if getattr(args, "plots", False) and not (files is not None and getattr(args, "out", None)):
+        raise UsageError("--plots applies to --symbols with --out (a single stock's --out always has equity.png)")
     return files
 
 
