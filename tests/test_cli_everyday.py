@@ -34,7 +34,7 @@ def _env(tmp_path: Path) -> dict:
 
 
 def _cmd(*argv) -> list[str]:
-    return [sys.executable, "-m", "jaxsim.cli", *map(str, argv)]
+    return [sys.executable, "-c", "import sys; from jaxsim.cli import main; sys.exit(main())", *map(str, argv)]
 
 
 def _cli(tmp_path, *argv, timeout=600) -> subprocess.CompletedProcess:

@@ -131,7 +131,7 @@ def summary_json(result, *, label: str | None = None, generated_at: _dt.datetime
 
 def write_output_json(path, result, *, label: str | None = None, generated_at=None) -> Path:
     """Write :func:`summary_json` to ``path`` atomically (temporary file, fsync, rename)."""
-    from jaxsim.atomic import write_bytes
+    from jaxsim.engine.atomic import write_file
 
     data = json.dumps(summary_json(result, label=label, generated_at=generated_at), indent=2).encode()
-    return write_bytes(path, data + b"\n")
+    return write_file(path, data + b"\n")

@@ -34,7 +34,7 @@ def save_prices(prices, path) -> Path:
 
     ``.csv.gz`` paths are gzip-compressed; any other name is written as plain CSV.
     """
-    from jaxsim.atomic import write_bytes
+    from jaxsim.engine.atomic import write_file
 
     path = Path(path)
     data = prices_csv(prices)
@@ -42,4 +42,4 @@ def save_prices(prices, path) -> Path:
         import gzip
 
         data = gzip.compress(data, mtime=0)
-    return write_bytes(path, data)
+    return write_file(path, data)

@@ -28,9 +28,10 @@ import functools
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Mapping
+
+from jaxsim.engine.atomic import write_file
 
 __all__ = ["CacheSettings", "default_cache_dir", "enable_compilation_cache", "disable_compilation_cache",
            "compilation_cache_dir", "set_compile_reporter", "compile_notice", "ProgramCache", "source_digest"]
@@ -275,7 +276,8 @@ class ProgramCache:
 
         with compile_notice(self._message):
             exported = export.export(jax.jit(flat))(*_raw(leaves, keys))
-            _write_atomic(path, exported.serialize())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_file(path, exported.serialize())  # a reader never sees a partial program
             return _ExportedCall(exported, keys, leaves)
 
 
@@ -298,19 +300,3 @@ class _ExportedCall:
         import jax
 
         return self._compiled(*_raw(jax.tree.leaves(args), self._keys))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Temporary file in the same folder, fsync, rename: a reader never sees a partial program."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
