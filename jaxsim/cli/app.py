@@ -191,14 +191,14 @@ def _print_cleaning(prices) -> None:
           file=sys.stderr)
 
 
-def _setup_cache(args) -> None:
-    """The compilation caches (on by default in the user's cache folder) and the compile reporter."""
+def _caching(args):
+    """The compilation caches (on by default in the user's cache folder) and the elapsed-time line
+    while a program compiles, for the duration of the command."""
     from jaxsim.cli.feedback import compile_reporter
-    from jaxsim.engine.compilation import CacheSettings, set_compile_reporter
+    from jaxsim.engine.compilation import CacheSettings, caching
 
-    folder = CacheSettings(getattr(args, "cache_dir", None), not getattr(args, "no_cache", False)).apply()
-    logging.getLogger(__name__).info("compilation cache: %s", folder or "off")
-    set_compile_reporter(compile_reporter())
+    settings = CacheSettings(getattr(args, "cache_dir", None), not getattr(args, "no_cache", False))
+    return caching(settings, compile_reporter())
 
 
 def run_backtest(args) -> int:
@@ -225,8 +225,7 @@ def run_backtest(args) -> int:
     except ImportError as e:
         print(f"error: the backtest engine is not available in this installation ({e})", file=sys.stderr)
         return 2
-    _setup_cache(args)
-    with graceful_interrupts() as stop:
+    with _caching(args), graceful_interrupts() as stop:
         if files is not None:
             return _run_symbols(args, forecasters, files, stop)
         return _run_one(args, forecasters, stop)

@@ -34,7 +34,7 @@ from typing import Any, Callable, ContextManager, Mapping
 from jaxsim.engine.atomic import write_file
 
 __all__ = ["CacheSettings", "default_cache_dir", "enable_compilation_cache", "disable_compilation_cache",
-           "compilation_cache_dir", "set_compile_reporter", "compile_notice", "ProgramCache", "source_digest"]
+           "compilation_cache_dir", "caching", "set_compile_reporter", "compile_notice", "ProgramCache", "source_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _reset_xla_cache()  # jax decides once per process whether its cache is used; decide again
     _STATE["dir"] = folder
     log.info("compilation cache: %s", folder)
     return folder
@@ -105,7 +106,37 @@ def disable_compilation_cache() -> None:
     import jax
 
     jax.config.update("jax_compilation_cache_dir", None)
+    _reset_xla_cache()
     _STATE["dir"] = None
+
+
+def _reset_xla_cache() -> None:
+    try:
+        from jax.experimental.compilation_cache import compilation_cache
+    except ImportError:  # pragma: no cover (older or newer jax): the setting applies from the next process
+        return
+    compilation_cache.reset_cache()
+
+
+@contextlib.contextmanager
+def caching(settings: "CacheSettings", reporter: Callable[[str], ContextManager] | None = None):
+    """Apply ``settings`` (and a compile reporter) for the body, then restore the previous state.
+
+    What the command line wraps around a command, so that calling it in-process (tests, notebooks)
+    leaves the process as it was.
+    """
+    before, previous_reporter = _STATE["dir"], _STATE["reporter"]
+    folder = settings.apply()
+    if reporter is not None:
+        set_compile_reporter(reporter)
+    try:
+        yield folder
+    finally:
+        set_compile_reporter(previous_reporter)
+        if before is None:
+            disable_compilation_cache()
+        elif before != folder:
+            enable_compilation_cache(before)
 
 
 def compilation_cache_dir() -> Path | None:
