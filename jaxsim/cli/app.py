@@ -312,6 +312,8 @@ def _run_symbols(args, forecasters, files, stop) -> int:
 
     def plan(groups):
         n = sum(len(m) for m in groups.values())
+        if n == 0:
+            return
         print(f"{n} stock(s) in {len(groups)} shape group(s): {len(groups)} backtest program(s) to compile "
               "(fewer when cached)" + ("" if len(groups) < 2 or args.max_context else
                                        "; --max-context C makes stocks of different lengths share one"),

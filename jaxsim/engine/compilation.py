@@ -260,7 +260,7 @@ class ProgramCache:
             try:
                 return self._exported(folder, leaves, tree, static, token, sig)
             except Exception as e:  # a stored program is an optimisation: fall back to compiling
-                log.warning("%s: cached program unusable (%s: %s); compiling it", self._name, type(e).__name__, e)
+                log.info("%s: program not storable (%s: %s); compiling it", self._name, type(e).__name__, e)
         with compile_notice(self._message):
             return self._jit.trace(*args, static).lower().compile()
 
