@@ -140,6 +140,11 @@ class BacktestResult:
     def maxdiff_lines(self) -> list[str]:
         """Row 0's log lines of docs/backtest.md#maxdiff-log-line, #maxdiff-always-on (4 decimals)."""
         r = self.records.iloc[0]
+        if "walk_forward_fitted" in self.records and not bool(r["walk_forward_fitted"]):
+            # walk_forward with N <= 6: row 0 has no earlier fitted window, nothing was optimised for it
+            return [f"{label}: no fitted window (walk_forward needs N >= 7 simulations): default multipliers "
+                    f"(0, 0) -> return={r[f'{name}_return']:.4f}"
+                    for label, name in (("MaxDiff", "maxdiff"), ("MaxDiffAlwaysOn", "maxdiffalwayson"))]
         lines = []
         for label, name, mh, ml in (("MaxDiff", "maxdiff", "maxdiffprofit_profit_high_multiplier",
                                      "maxdiffprofit_profit_low_multiplier"),
