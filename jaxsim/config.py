@@ -68,6 +68,9 @@ class BacktestConfig:
         None (default) is the entry point's rule: ``"index"`` for :func:`jaxsim.backtest_many`,
         ``"symbol"`` for :func:`jaxsim.run_many` (a resumed run must not depend on its chunks). A
         one-stock :func:`jaxsim.backtest` uses the key itself.
+      return_samples: also return the draws of each simulation's newest forecast (default False:
+        ``(N, S)`` floats per target; the quantiles 0.1/0.5/0.9, CRPS and PIT are always returned),
+        as :attr:`jaxsim.engine.result.BacktestResult.draws`.
     """
 
     n_sims: int = 50
@@ -81,6 +84,7 @@ class BacktestConfig:
     num_samples: int | None = None
     seed: int = 0
     stock_key: str | None = None
+    return_samples: bool = False
 
     def __post_init__(self):
         def put(name, value):
@@ -111,6 +115,7 @@ class BacktestConfig:
                 raise ConfigError(f"num_samples must be an integer >= 1 or None, got {self.num_samples!r}")
             put("num_samples", int(self.num_samples))
         put("seed", int(self.seed))
+        put("return_samples", bool(self.return_samples))
         if self.stock_key is not None and self.stock_key not in STOCK_KEY_RULES:
             raise ConfigError(f"stock_key must be one of {STOCK_KEY_RULES} or None, got {self.stock_key!r}")
 

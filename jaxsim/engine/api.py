@@ -97,7 +97,8 @@ def make_setup(prep: PreparedStock, config: BacktestConfig) -> BacktestSetup:
     return BacktestSetup(grid=ForecastGrid(len(prep.prices), config.n_sims, config.max_context),
                          targets=config.targets, aggregate=config.aggregate, protocol=config.protocol,
                          strategy=StrategyConfig(crypto=prep.crypto),
-                         optimizer=default_optimizer() if config.optimizer is None else config.optimizer)
+                         optimizer=default_optimizer() if config.optimizer is None else config.optimizer,
+                         return_samples=config.return_samples)
 
 
 def stock_arrays(forecaster: Forecaster, preps: Sequence[PreparedStock]) -> StockArrays:

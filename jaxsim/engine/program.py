@@ -29,6 +29,7 @@ import jax.numpy as jnp
 
 from jaxsim.config import DEFAULT_TARGETS, PROTOCOLS
 from jaxsim.engine.forecasted_pnl import stock_forecasted_pnl, strategy_series
+from jaxsim.engine.oos import oos_fields
 from jaxsim.engine.walk_forward import walk_forward_records
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ForecastGrid, price_windows, sim_forecast_index
@@ -61,6 +62,7 @@ class BacktestSetup:
       strategy: static strategy switches (crypto rule).
       optimizer: multiplier optimizer (a stable object: it is part of the compile key; None: the
         default optimizer).
+      return_samples: also return each simulation's newest forecast draws (``oos_<x>_draws``).
     """
 
     grid: ForecastGrid
@@ -69,6 +71,7 @@ class BacktestSetup:
     protocol: str = "legacy"
     strategy: StrategyConfig = StrategyConfig()
     optimizer: Callable = None
+    return_samples: bool = False
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
@@ -116,6 +119,8 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
         records.setdefault(f"predicted_{x}", last[:, PRICE_COLUMN[x]] * (1.0 + preds[x][:, 6]))
         records.setdefault(f"{x}_predictions", preds[x][:, :6])  # P_X[0..5] (docs/backtest.md#forecast-fields x_predictions)
     records.setdefault("close", last[:, PRICE_COLUMN["close"]])
+    records.update(oos_fields(forecast, point, width, index[:, 6], inputs, targets=setup.targets, fee=fee,
+                              config=setup.strategy, return_samples=setup.return_samples))
     prefixes = [s.prefix for s in STRATEGIES]
     values, sources = stock_forecasted_pnl(forecaster, strategy_series(records, prefixes), key,
                                            chronological=setup.protocol == "walk_forward")
