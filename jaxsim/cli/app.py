@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from jaxsim import __version__
+from jaxsim.cli.stats_commands import add_compare_parser, print_verdict
 from jaxsim.config import PROTOCOLS, BacktestConfig
 from jaxsim.errors import JaxsimError
 
@@ -171,6 +172,7 @@ def run_backtest(args) -> int:
         results = backtest_many(series, forecaster, config)
     for symbol, result in results.items():
         print(result.summary_text())
+        print_verdict(result, seed=args.seed)
         print()
         if args.out:
             out = Path(args.out) if len(results) == 1 else Path(args.out) / symbol
@@ -243,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stocks per compiled batch with --symbols (default 64)")
     bt.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     bt.set_defaults(func=run_backtest)
+    add_compare_parser(sub)
 
     bench = sub.add_parser("bench", help="benchmarks that need only the package (tables + PNG plots)")
     bench.add_argument("suite", nargs="?", default="all", choices=("e2e", "scaling", "optimizer", "all"),

@@ -118,8 +118,11 @@ def forecasts_frame(records: pd.DataFrame, oos: dict[str, np.ndarray], targets) 
             cols[(x, f"q{level:g}")] = q[:, j]
         for field in ("realised", "crps", "pit"):
             cols[(x, field)] = np.asarray(oos[f"{PREFIX}{x}_{field}"], np.float64)[::-1]
-    frame = pd.DataFrame(cols, index=_chrono_dates(records))
-    frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["target", "field"])
+    dates = _chrono_dates(records)
+    if not cols:
+        return pd.DataFrame(index=dates, columns=pd.MultiIndex.from_arrays([[], []], names=["target", "field"]))
+    frame = pd.DataFrame(cols, index=dates)
+    frame.columns.names = ["target", "field"]
     return frame
 
 
@@ -235,6 +238,8 @@ class Uncertainty:
       n_trials: strategies tried. pbo: probability of backtest overfitting (CSCV, ``n_blocks`` blocks;
         NaN when the series is too short).
       level: confidence level. verdict: the :func:`jaxsim.stats.verdict.verdict` line.
+      in_sample: strategies whose parameters were fitted on the days they are scored
+        (``daily.attrs["in_sample"]``: MaxDiff and always-on under ``legacy``).
     """
 
     bootstrap: pd.DataFrame
@@ -247,17 +252,20 @@ class Uncertainty:
     n_blocks: int
     level: float
     verdict: str
+    in_sample: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return {"best": self.best, "dsr": self.dsr, "sr0": self.sr0, "n_trials": self.n_trials, "pbo": self.pbo,
                 "n_blocks": self.n_blocks, "level": self.level, "verdict": self.verdict,
+                "in_sample": list(self.in_sample),
                 "selection": {k: {c: (bool(v) if c == "Beats Zero" else float(v)) for c, v in row.items()}
                               for k, row in self.selection.to_dict(orient="index").items()}}
 
     def __str__(self) -> str:
         pbo = "n/a" if not np.isfinite(self.pbo) else f"{self.pbo:.2f}"
+        note = f" [in sample under legacy: {', '.join(self.in_sample)}]" if self.in_sample else ""
         return (f"Verdict: {self.verdict}. Best Sharpe: {self.best} (DSR {self.dsr:.2f}); "
-                f"PBO {pbo} ({self.n_blocks} CSCV blocks)")
+                f"PBO {pbo} ({self.n_blocks} CSCV blocks){note}")
 
 
 def _pbo_blocks(n_days: int, wanted: int = 16) -> int:
@@ -302,4 +310,5 @@ def uncertainty(key, daily: pd.DataFrame, *, n_resamples: int = 1000, level: flo
     blocks = _pbo_blocks(len(complete), n_blocks)
     pbo = float(pbo_cscv(jnp.asarray(complete.to_numpy(np.float64)), n_blocks=blocks).pbo) if blocks else np.nan
     line = verdict(names, lower, sharpe, dsr=dsr, n_trials=n_tr, level=level)
-    return Uncertainty(boot, selection, best, dsr, sr0, n_tr, pbo, blocks, level, line)
+    return Uncertainty(boot, selection, best, dsr, sr0, n_tr, pbo, blocks, level, line,
+                       tuple(daily.attrs.get("in_sample", ())))

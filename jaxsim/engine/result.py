@@ -275,13 +275,27 @@ class BacktestResult:
         fig.autofmt_xdate()
         return fig
 
+    def table_files(self) -> dict[str, bytes]:
+        """The out-of-sample tables as files: ``daily.csv`` (date x strategy), ``stats.csv``
+        (:meth:`stats`), ``uncertainty.json`` (:meth:`uncertainty` with the default key, 1000
+        resamples), and, when the program returned forecasts, ``forecasts.csv`` (two header rows:
+        target, field) and ``skill.csv`` (:meth:`skill`)."""
+        files = {"daily.csv": self.daily.to_csv().encode(), "stats.csv": self.stats().to_csv().encode(),
+                 "uncertainty.json": json.dumps(self.uncertainty().as_dict(), indent=2, default=str).encode()}
+        if len(self.forecasts.columns):
+            files["forecasts.csv"] = self.forecasts.to_csv().encode()
+            files["skill.csv"] = self.skill().to_csv().encode()
+        return files
+
     def files(self, plot: bool = True) -> dict[str, bytes]:
-        """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json`` [and ``equity.png``]."""
+        """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json``, the
+        :meth:`table_files` [and ``equity.png``]."""
         meta = {"symbol": self.symbol, "protocol": self.protocol, "n_sims": self.n_sims,
                 "best_strategy": self.best_strategy, "limit_prices": self.limit_prices, **self.metadata}
         files = {"records.csv": self.records.to_csv(index=False).encode(),
                  "summary.csv": self.summary.to_csv().encode(),
                  "metadata.json": json.dumps(meta, indent=2, default=str).encode()}
+        files.update(self.table_files())
         if plot:
             import matplotlib.pyplot as plt
 
@@ -295,7 +309,8 @@ class BacktestResult:
         return files
 
     def save(self, directory) -> dict[str, Path]:
-        """Write ``records.csv``, ``summary.csv``, ``metadata.json`` and ``equity.png`` atomically.
+        """Write :meth:`files` (``records.csv``, ``summary.csv``, ``metadata.json``, the tables and
+        ``equity.png``) atomically.
 
         Every file is rendered first, then written with :func:`jaxsim.engine.atomic.write_folder`: a
         new folder appears complete, and in an existing one each file is replaced by a rename, so a
