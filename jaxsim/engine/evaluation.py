@@ -186,6 +186,7 @@ def skill_frame(forecasts: pd.DataFrame, draws: LabelledArray | None = None, n_b
     import jax
     import jax.numpy as jnp
 
+    from jaxsim.stats.masked import masked_mean
     from jaxsim.stats.skill import forecast_skill
 
     rows = {}
@@ -200,11 +201,13 @@ def skill_frame(forecasts: pd.DataFrame, draws: LabelledArray | None = None, n_b
             s = forecast_skill(point, realised, mask, band=(jnp.asarray(f["q0.1"].to_numpy()),
                                                             jnp.asarray(f["q0.9"].to_numpy())), n_bins=n_bins)
             m = np.asarray(mask) & np.isfinite(f["crps"].to_numpy())
-            crps = float(np.mean(f["crps"].to_numpy()[m])) if m.any() else np.nan
+            # the same float32 masked mean as the skill's naive score, so a zero forecast scores exactly 0
+            crps = masked_mean(jnp.asarray(np.nan_to_num(f["crps"].to_numpy()), point.dtype), jnp.asarray(m))
             u = f["pit"].to_numpy()[m]
             counts = np.bincount(np.clip(np.floor(u * n_bins).astype(int), 0, n_bins - 1), minlength=n_bins)
-            naive = float(s.crps_naive)
-            s = s._replace(crps=crps, crps_skill=1 - crps / naive if naive > 0 else np.nan, pit_counts=counts)
+            naive = s.crps_naive
+            s = s._replace(crps=crps, crps_skill=jnp.where(naive > 0, 1 - crps / jnp.where(naive > 0, naive, 1), jnp.nan),
+                           pit_counts=counts)
         s = jax.device_get(s)
         row = {}
         for field, label in SKILL_COLUMNS.items():
