@@ -21,12 +21,16 @@ Guarantees:
   manifest and the others go on; failed stocks are retried by the next run.
 * Memory stays bounded: only one chunk's prices and results are alive at a time (a first pass keeps
   each stock's shape key, not its data).
-* Stock ``s`` always uses the key ``fold_in(key, crc32(s))`` (:func:`stock_key`), so the results do
-  not depend on the chunk it lands in, on the other stocks, or on whether the run was resumed.
+* Stock ``s`` always uses the key ``fold_in(key, crc32(s))`` (:func:`stock_key`), the rule of
+  every entry point, so the results do not depend on the chunk it lands in, on the other stocks, on
+  whether the run was resumed, or on whether the stock ran alone (:func:`jaxsim.backtest`).
+* ``should_stop`` (e.g. set by Ctrl-C) is checked between chunks: the run stops there with every
+  finished stock in place; temporaries of a process killed mid-write are removed by the next run.
 
 Stocks are grouped by (rows the program reads, crypto rule) so one compiled program serves a whole
-group; every chunk is padded to ``chunk_size`` stocks, so the last chunk of a group compiles nothing
-new. Without ``max_context`` every distinct history length is its own group (and compile).
+group, and the groups run one after the other, so each distinct shape compiles once; every chunk of
+a group is padded to one size (``chunk_size``, or the group's size when smaller), so the last chunk
+compiles nothing new. Without ``max_context`` every distinct history length is its own group.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -76,12 +81,14 @@ class RunReport:
       done: symbols written by this call, in input order.
       skipped: symbols already complete on disk (left untouched).
       failed: symbol -> error message (``"<ErrorType>: <message>"``) for every stock that failed.
+      interrupted: ``should_stop`` stopped the run before every stock was done (a rerun resumes).
     """
 
     out_dir: Path
     done: tuple[str, ...]
     skipped: tuple[str, ...]
     failed: dict[str, str]
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -233,7 +240,9 @@ def _error(e: BaseException) -> str:
 def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathLike, *, forecaster,
              config: BacktestConfig | None = None, chunk_size: int = 64, key=None, adjusted: bool = False,
              clean: bool = False, plots: bool = False, progress: bool = False,
-             on_stock: Callable[[str, Path], None] | None = None, **settings) -> RunReport:
+             on_stock: Callable[[str, Path], None] | None = None, on_result: Callable | None = None,
+             on_plan: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
+             **settings) -> RunReport:
     """Backtest many stocks into ``out_dir``, chunked, atomically written and resumable.
 
     Each stock's outputs go to ``out_dir/<SYMBOL>/`` (see the module docstring). Calling it again with
@@ -251,10 +260,16 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
       chunk_size: stocks per compiled batch (rounded up to the device count); bounds memory.
       key: PRNG key of the run (default ``jax.random.key(config.seed)``); stock s uses :func:`stock_key`.
       adjusted, clean: passed to :func:`jaxsim.data.prices.load_prices` for path/DataFrame sources.
-      plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock).
+      plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock); a tuple of plot kinds
+        (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each (:meth:`BacktestResult.files`).
       progress: a tqdm bar over stocks.
       on_stock: called as ``on_stock(symbol, folder)`` after each stock folder is in place (an
         exception from it stops the run; everything written so far stays).
+      on_result: called as ``on_result(symbol, result)`` after each stock folder is in place.
+      on_plan: called once with ``{(rows, crypto): [symbols]}``, the shape groups still to run (each
+        compiles one program).
+      should_stop: checked before every chunk; when it returns True the run stops there (manifest
+        saved, ``RunReport.interrupted``) and a rerun resumes.
 
     Returns:
       :class:`RunReport`.
@@ -291,6 +306,12 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             raise ConfigError(f"{out} holds a run with other settings (differs in: {', '.join(diff)}); "
                               "use a new out_dir to keep both")
         manifest = manifest or {"format": FORMAT, "created": _now(), "settings": settings, "stocks": {}}
+        for stale in out.glob(".*.tmp"):  # left by a process killed (or abandoned on Ctrl-C) mid-write
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    stale.unlink()
         stocks: dict = manifest["stocks"]
 
         def save_manifest():
@@ -321,25 +342,34 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             except (JaxsimError, OSError) as e:
                 fail(symbol, e, "load")
         save_manifest()
+        if on_plan is not None:
+            on_plan({g: list(m) for g, m in groups.items()})
 
         bar = tqdm(total=sum(map(len, groups.values())), desc="stocks", leave=False, disable=not progress)
-        def run_chunk(chunk):
+        def run_chunk(chunk, size):
             prices = {s: _load(s, sources_of[s], adjusted, clean) for s in chunk}
             return api.backtest_many(prices, forecaster, config, keys=[stock_key(key, s) for s in chunk],
-                                     chunk_size=int(chunk_size), progress=False)
+                                     chunk_size=size, progress=False)
 
+        interrupted = False
         try:
             for members in groups.values():
-                for j in range(0, len(members), int(chunk_size)):
-                    chunk = members[j:j + int(chunk_size)]
+                # every chunk of a group is padded to one size, so a group is one program: chunk_size,
+                # or the whole group when it is smaller (a small group is not padded up to chunk_size)
+                size = min(int(chunk_size), len(members))
+                for j in range(0, len(members), size):
+                    if should_stop is not None and should_stop():
+                        interrupted = True
+                        break
+                    chunk = members[j:j + size]
                     try:
-                        results = run_chunk(chunk)
+                        results = run_chunk(chunk, size)
                     except Exception as e:  # isolate the failing stock(s); same padded shape, no recompile
                         log.warning("chunk of %d stocks failed (%s); retrying them one by one", len(chunk), _error(e))
                         results = {}
                         for s in chunk:
                             try:
-                                results.update(run_chunk([s]))
+                                results.update(run_chunk([s], size))
                             except Exception as e1:
                                 fail(s, e1, "backtest")
                     for s in chunk:
@@ -361,14 +391,18 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                             failed.pop(s, None)
                             if on_stock is not None:
                                 on_stock(s, folder)
+                            if on_result is not None:
+                                on_result(s, result)
                         bar.update(1)
                     del results
                     save_manifest()
+                if interrupted:
+                    break
         finally:
             bar.close()
             save_manifest()
         write_cross_stock_table(out)  # stocks.csv: one row per finished stock (this run's and earlier ones)
     order = [s for s, _ in entries]
     return RunReport(out, tuple(s for s in order if s in done), tuple(skipped),
-                     {s: failed[s] for s in order if s in failed})
+                     {s: failed[s] for s in order if s in failed}, interrupted)
 
