@@ -146,7 +146,7 @@ class BacktestResult:
     best_strategy: str
     limit_prices: dict[str, float]
     metadata: dict[str, Any]
-    oos: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
+    oos: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_arrays(cls, symbol, protocol, arrays, dates, metadata) -> "BacktestResult":
