@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from jaxsim import __version__
+from jaxsim.cli.stats_commands import add_compare_parser, print_verdict
 from jaxsim.config import PROTOCOLS, BacktestConfig
 from jaxsim.errors import JaxsimError
 
@@ -250,6 +251,7 @@ def _run_one(args, forecasters, stop) -> int:
     result = backtest(prices, forecaster, config, symbol=prices.symbol)
     stop.check()
     print(result.summary_text())
+    print_verdict(result, seed=args.seed)
     print()
     if args.out:
         result.save(args.out)
@@ -416,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "$XDG_CACHE_HOME/jaxsim/xla or ~/.cache/jaxsim/xla)")
     bt.add_argument("--no-cache", action="store_true", help="do not read or write compiled programs on disk")
     bt.set_defaults(func=run_backtest)
+    add_compare_parser(sub)
 
     bench = sub.add_parser("bench", help="benchmarks that need only the package (tables + PNG plots)")
     bench.add_argument("suite", nargs="?", default="all", choices=("e2e", "scaling", "optimizer", "all"),

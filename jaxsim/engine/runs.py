@@ -5,7 +5,9 @@ hundreds of stocks that write to disk and may be interrupted. Layout of ``out_di
 
     manifest.json      run settings + per-stock status, rewritten atomically after every chunk
     <SYMBOL>/          one folder per finished stock, renamed into place only once complete:
-        records.csv  summary.csv  metadata.json  [equity.png]  done.json
+        records.csv  summary.csv  metadata.json  daily.csv  stats.csv  uncertainty.json
+        forecasts.csv  skill.csv  [equity.png]  done.json
+    stocks.csv         the cross-stock table (jaxsim.engine.cross_stock), rewritten after every run
     .lock              advisory lock held while a run writes
 
 Guarantees:
@@ -54,6 +56,7 @@ from jaxsim.config import BacktestConfig, resolve_config
 from jaxsim.data.prices import Prices, load_prices
 from jaxsim.engine import api  # called as api.backtest_many: a replaced one is seen
 from jaxsim.engine.atomic import write_file, write_folder
+from jaxsim.engine.cross_stock import write_cross_stock_table
 from jaxsim.engine.api import stock_key
 from jaxsim.errors import ConfigError, JaxsimError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
@@ -397,6 +400,7 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
         finally:
             bar.close()
             save_manifest()
+        write_cross_stock_table(out)  # stocks.csv: one row per finished stock (this run's and earlier ones)
     order = [s for s, _ in entries]
     return RunReport(out, tuple(s for s in order if s in done), tuple(skipped),
                      {s: failed[s] for s in order if s in failed}, interrupted)
