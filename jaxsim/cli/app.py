@@ -133,6 +133,16 @@ def _make_forecaster(forecasters, args):
     return forecasters.kronos(args.weights, args.tokenizer, **options)
 
 
+def _sims(text: str):
+    """``--sims``: a positive integer, or ``all`` (the full history)."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sims must be an integer or 'all', got {text!r}") from None
+
+
 def backtest_config(args) -> BacktestConfig:
     """The :class:`~jaxsim.config.BacktestConfig` of the ``backtest`` flags (the seed is ``--seed``)."""
     return BacktestConfig(n_sims=args.sims, protocol=args.protocol, max_context=getattr(args, "max_context", None),
@@ -164,7 +174,8 @@ def run_backtest(args) -> int:
         return _run_symbols(args, forecaster, config)
     series = _load_series(args)
     for prices in series:
-        check_history(prices, args.sims)
+        check_history(prices, config.sims_for(len(prices)) if args.sims == "all" else args.sims,
+                      config.min_context if args.sims == "all" else 1)
     if len(series) == 1:
         results = {series[0].symbol: backtest(series[0], forecaster, config, symbol=series[0].symbol)}
     else:
@@ -231,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--model", choices=MODELS, default="default", help="forecaster (default: the embedded one)")
     bt.add_argument("--weights", metavar="DIR", help="converted model weight folder (toto, kronos)")
     bt.add_argument("--tokenizer", metavar="DIR", help="converted Kronos tokenizer folder")
-    bt.add_argument("--sims", type=int, default=50, metavar="N", help="number of simulations (default 50)")
+    bt.add_argument("--sims", type=_sims, default=50, metavar="N", help="number of simulations (default 50), or "
+                    "'all': every origin with at least 64 context returns (the full history)")
     bt.add_argument("--samples", type=int, metavar="S", help="forecast samples per context (Toto draws; Kronos "
                     "sample paths averaged; default: the model's own, 3072 for Toto)")
     bt.add_argument("--protocol", choices=PROTOCOLS, default="legacy", help="legacy (the original) or walk_forward")
@@ -287,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
     if getattr(args, "data_dir", None) and not getattr(args, "symbols", None):
         parser.error("--data-dir is only used with --symbols")
-    if getattr(args, "sims", 1) < 1 or (getattr(args, "samples", None) or 1) < 1:
+    if (getattr(args, "sims", 1) != "all" and getattr(args, "sims", 1) < 1) or (getattr(args, "samples", None) or 1) < 1:
         parser.error("--sims and --samples must be >= 1")
     try:
         return args.func(args)

@@ -31,13 +31,15 @@ from jaxsim.forecast.aggregate import aggregate, band, parse_aggregation
 from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups, gather_contexts
 from jaxsim.sim.returns import return_transform
 
-__all__ = ["TARGET_IDS", "StockArrays", "Forecast", "Forecaster", "register_forecaster",
-           "context_keys", "target_returns", "point_and_band"]
+__all__ = ["TARGET_IDS", "PER_CONTEXT", "PREFIX", "StockArrays", "Forecast", "Forecaster", "register_forecaster",
+           "context_keys", "target_returns", "point_and_band", "summarize_draws"]
 
 Array = jax.Array
 
 # Fixed per-target ids: the keys of close/high/low do not change when open is requested too.
 TARGET_IDS = {"close": 0, "high": 1, "low": 2, "open": 3}
+# Forecast paths (Forecaster.forecast_path): one forward per unique context, or Toto's prefix-shared passes.
+PER_CONTEXT, PREFIX = "per-context", "prefix"
 
 
 class StockArrays(NamedTuple):
@@ -123,6 +125,19 @@ class Forecaster:
         """The forecaster used on a strategy's P&L series of ``n_values`` values (itself by default)."""
         return self
 
+    def forecast_path(self, grid: ForecastGrid) -> str:
+        """Which path :meth:`forecast` takes on ``grid``: :data:`PER_CONTEXT` (every unique context
+        seen once) or :data:`PREFIX` (Toto without a context cap, :mod:`jaxsim.forecast.prefix`)."""
+        return PER_CONTEXT
+
+    def forecast_summary(self, stock: StockArrays, grid: ForecastGrid, targets: tuple[str, ...], key: Array,
+                         aggregate_spec, chunk: int | None = None) -> tuple[Array, Array]:
+        """Point forecasts and P60-P40 bands ``(X, N+6)`` each: :func:`point_and_band` of
+        :meth:`forecast`. Forecasters that can draw a chunk of origins at a time (Toto) override it
+        so the ``(X, N+6, S)`` draws never exist at once; ``chunk`` (static) is their chunk size."""
+        del chunk
+        return point_and_band(self.forecast(stock, grid, targets, key), aggregate_spec)
+
     def forecast(self, stock: StockArrays, grid: ForecastGrid, targets: tuple[str, ...], key: Array) -> Forecast:
         """Forecasts of ``r_X[t]`` for every origin t of ``grid`` and every target X.
 
@@ -181,3 +196,27 @@ def point_and_band(forecast: Forecast, aggregate_spec) -> tuple[Array, Array]:
     shape = forecast.samples.shape[:2]
     return point.reshape(shape), width.reshape(shape)
 
+
+
+def summarize_draws(draw, keys: Array, params, aggregate_spec, chunk: int | None) -> tuple[Array, Array]:
+    """Point and band of ``draw(key, p) -> (S,)`` at every entry of ``keys`` ``(X, O)`` and the pytree
+    ``params`` (leading ``(X, O)``), ``chunk`` entries at a time (None: all at once).
+
+    Each entry's draws, point and band are those of :func:`point_and_band` on the full draws (the
+    same per-entry function); only the ``(chunk, S)`` draws of one step are alive at a time.
+    """
+    spec = parse_aggregation(aggregate_spec)
+    shape = keys.shape
+    flat_keys = keys.reshape(-1)
+    flat = jax.tree.map(lambda a: a.reshape((flat_keys.shape[0],) + a.shape[2:]), params)
+
+    def one(args):
+        k, p = args
+        s = draw(k, p)
+        return aggregate(s, spec), band(s)
+
+    if chunk is None or chunk >= flat_keys.shape[0]:
+        point, width = jax.vmap(lambda k, p: one((k, p)))(flat_keys, flat)
+    else:
+        point, width = jax.lax.map(one, (flat_keys, flat), batch_size=int(chunk))
+    return point.reshape(shape), width.reshape(shape)
