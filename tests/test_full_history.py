@@ -22,6 +22,13 @@ OPT = grid_optimizer(11)  # a small grid keeps the tests fast; one object so pro
 N_DEPENDENT = ("_forecasted_pnl",)
 
 
+def _assert_close(a, b, name, rtol, atol):
+    if a.dtype.kind in "fc":
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=name)
+    else:
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 @pytest.fixture(scope="module")
 def tiny_toto():
     config = toto_model.TOTO_SMALL  # patch 8
@@ -77,9 +84,9 @@ def test_all_sims_on_a_bundled_sample_starts_at_min_context():
     assert result.metadata["n_sims_setting"] == "all" and result.metadata["forecast_path"] == "per-context"
     recent = jaxsim.backtest(prices, forecasters.naive(), n_sims=50, optimizer=OPT)
     full = result.records.iloc[:50]
-    for name in recent.records.columns:
+    for name in recent.records.columns:  # equal up to float rounding (the chunked stage compiles apart)
         if not name.endswith(N_DEPENDENT):
-            np.testing.assert_array_equal(full[name].to_numpy(), recent.records[name].to_numpy(), err_msg=name)
+            _assert_close(full[name].to_numpy(), recent.records[name].to_numpy(), name, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("protocol", ["legacy", "walk_forward"])
