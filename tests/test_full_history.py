@@ -85,7 +85,7 @@ def test_all_sims_on_a_bundled_sample_starts_at_min_context():
     recent = jaxsim.backtest(prices, forecasters.naive(), n_sims=50, optimizer=OPT)
     full = result.records.iloc[:50]
     for name in recent.records.columns:  # equal up to float rounding (the chunked stage compiles apart)
-        if not name.endswith(N_DEPENDENT):
+        if not name.endswith(N_DEPENDENT) and not name.startswith("walk_forward"):  # wf: summaries over N
             _assert_close(full[name].to_numpy(), recent.records[name].to_numpy(), name, rtol=1e-6, atol=1e-7)
 
 
@@ -130,10 +130,10 @@ def _temp_bytes(forecaster, prices, n_sims, chunk):
 
 
 def test_long_n_does_not_scale_temporaries_with_n_times_s(tiny_toto):
-    fc = tiny_toto.with_draws_per_context(1024)
-    prices = jaxsim.sample("MSFT")
-    short, long = 300, 900
-    small = _temp_bytes(fc, prices.tail(short + 8 + 64), "all", 128)
-    big = _temp_bytes(fc, prices.tail(long + 8 + 64), "all", 128)
-    draws = (long - short) * 3 * 1024 * 4  # what (X, N+6, S) float32 draws would add
-    assert big - small < 0.1 * draws, (small, big, draws)
+    # At N=900 the draws are reduced a chunk of origins at a time: raising S from 128 to 1024 adds
+    # far less than the (X, N+6, S) float32 draws would (the passes grow with T, not with S).
+    prices = jaxsim.sample("MSFT").tail(900 + 8 + 64)
+    few = _temp_bytes(tiny_toto.with_draws_per_context(128), prices, "all", 128)
+    many = _temp_bytes(tiny_toto.with_draws_per_context(1024), prices, "all", 128)
+    draws = 3 * (900 + 6) * (1024 - 128) * 4
+    assert many - few < 0.1 * draws, (few, many, draws)
