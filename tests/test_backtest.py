@@ -231,7 +231,9 @@ def test_cli_backtest_prints_the_summary_and_writes_results(daily_dir, tmp_path,
     for column in ("Return", "Sharpe", "AnnualRet", "FinalDay"):
         assert column in text
     assert "MaxDiff: baseline=" in text and "MaxDiffAlwaysOn: baseline=" in text and "-> adjusted=" in text
-    assert sorted(p.name for p in out.iterdir()) == ["equity.png", "metadata.json", "records.csv", "summary.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["daily.csv", "equity.png", "forecasts.csv", "metadata.json",
+                                                     "records.csv", "skill.csv", "stats.csv", "summary.csv",
+                                                     "uncertainty.json"]
     assert len(pd.read_csv(out / "records.csv")) == N
 
 
