@@ -158,10 +158,11 @@ def run_backtest(args) -> int:
         return 2
     from jaxsim.data.prices import check_history
 
+    distributed = _start_distributed(args)  # before any JAX computation (the forecaster's weights)
     forecaster = _make_forecaster(forecasters, args)
     config = backtest_config(args)
     if args.symbols and args.out:
-        return _run_symbols(args, forecaster, config)
+        return _run_symbols(args, forecaster, config, distributed)
     series = _load_series(args)
     for prices in series:
         check_history(prices, args.sims)
@@ -179,7 +180,23 @@ def run_backtest(args) -> int:
     return 0
 
 
-def _run_symbols(args, forecaster, config) -> int:
+def _start_distributed(args):
+    """``--distributed``: join the multi-process run (:mod:`jaxsim.engine.distributed`), else None."""
+    given = {k: getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")}
+    if not getattr(args, "distributed", False):
+        if any(v is not None for v in given.values()):
+            raise JaxsimError("--coordinator/--num-processes/--process-id need --distributed")
+        return None
+    if not (args.symbols and args.out):
+        raise JaxsimError("--distributed needs --symbols and --out (a resumable run folder shared by the processes)")
+    from jaxsim.engine.distributed import DistributedConfig, initialize
+
+    config = DistributedConfig.from_env(**given)
+    initialize(config)
+    return config
+
+
+def _run_symbols(args, forecaster, config, distributed=None) -> int:
     """``--symbols`` with ``--out``: a resumable chunked run (:func:`jaxsim.engine.runs.run_many`).
 
     Each stock is written to ``OUT/<SYMBOL>/`` once complete; re-running the same command skips the
@@ -194,7 +211,7 @@ def _run_symbols(args, forecaster, config) -> int:
                       for ext in (".csv", ".csv.gz", ".parquet")]
         sources[sym.upper()] = next((c for c in candidates if c.is_file()), candidates[0])
     report = run_many(sources, args.out, forecaster=forecaster, config=config, chunk_size=args.chunk_size,
-                      adjusted=args.adjusted, progress=True)
+                      adjusted=args.adjusted, progress=True, distributed=distributed)
     for sym in report.done:
         print(f"{sym}: written to {Path(args.out) / sym}")
     for sym, error in report.failed.items():
@@ -242,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--chunk-size", type=int, default=64, metavar="K",
                     help="stocks per compiled batch with --symbols (default 64)")
     bt.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    dist = bt.add_argument_group("across processes (jax.distributed; see README 'Across machines')")
+    dist.add_argument("--distributed", action="store_true", help="one of several processes sharing the --symbols "
+                      "run in --out (same command on every host; flags default to JAX_COORDINATOR_ADDRESS, "
+                      "JAX_NUM_PROCESSES, JAX_PROCESS_ID, else jax's SLURM/MPI detection)")
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address and a free port")
+    dist.add_argument("--num-processes", type=int, metavar="N", help="number of processes")
+    dist.add_argument("--process-id", type=int, metavar="I", help="this process's id, 0..N-1")
     bt.set_defaults(func=run_backtest)
 
     bench = sub.add_parser("bench", help="benchmarks that need only the package (tables + PNG plots)")

@@ -24,7 +24,18 @@ Guarantees:
 
 Stocks are grouped by (rows the program reads, crypto rule) so one compiled program serves a whole
 group; every chunk is padded to ``chunk_size`` stocks, so the last chunk of a group compiles nothing
-new. Without ``max_context`` every distinct history length is its own group (and compile).
+new. Without ``max_context`` every distinct history length is its own group (and compile): Toto's
+output depends on a context's left padding, so stocks of different lengths cannot share a program
+without changing their results, so they are bucketed by exact length.
+
+Across processes (``distributed=``, :mod:`jaxsim.engine.distributed`): each of P processes runs its
+share of the stocks (:func:`~jaxsim.engine.distributed.split_stocks`) on its local devices, writes
+its stock folders as above and its own part manifest ``.parts/part-<i>-of-<P>.json`` (atomically,
+after every chunk); after a barrier process 0 merges the parts into ``manifest.json``. A stock's
+folder does not depend on P, so a run resumes per stock with any process count.
+
+At the end of a run (process 0 when distributed) ``universe.csv`` is written: one row per finished
+stock of the whole folder (:func:`universe_table`).
 """
 
 from __future__ import annotations
@@ -50,16 +61,21 @@ from jaxsim.data.prices import Prices, load_prices
 from jaxsim.engine import api  # called as api.backtest_many: a replaced one is seen
 from jaxsim.engine.atomic import write_file, write_folder
 from jaxsim.engine.api import stock_key
+from jaxsim.engine.distributed import (DistributedConfig, barrier, initialize, resolve_distributed, split_stocks,
+                                       stock_rows)
 from jaxsim.errors import ConfigError, JaxsimError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
 from jaxsim.sim.simulation import PRICE_WINDOW, is_crypto
 
-__all__ = ["RunReport", "run_many", "stock_key", "is_complete", "read_manifest", "MANIFEST", "DONE"]
+__all__ = ["RunReport", "run_many", "stock_key", "is_complete", "read_manifest", "universe_table",
+           "DistributedConfig", "MANIFEST", "DONE", "UNIVERSE", "PARTS"]
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 DONE = "done.json"
+UNIVERSE = "universe.csv"
+PARTS = ".parts"
 FORMAT = "jaxsim-run/1"
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._^=-]*")
 
@@ -131,14 +147,14 @@ def _write_stock(out: Path, symbol: str, result, plots: bool) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(out: Path):
-    """An advisory lock on ``out/.lock`` (released when the process ends, even when killed)."""
+def _locked(out: Path, name: str = ".lock"):
+    """An advisory lock on ``out/<name>`` (released when the process ends, even when killed)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover (Windows): no lock
         yield
         return
-    with open(out / ".lock", "a+") as f:
+    with open(out / name, "a+") as f:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -227,10 +243,67 @@ def _error(e: BaseException) -> str:
 # The runner
 
 
+def universe_table(out_dir: str | os.PathLike) -> "pd.DataFrame":
+    """The cross-stock table of a run folder: one row per finished stock (sorted by symbol).
+
+    Columns: symbol, n_sims, first_sim_date, last_sim_date, best_strategy and the best strategy's
+    Return and Sharpe from the stock's ``summary.csv`` (the original's summary table), then
+    ``<Strategy>_Return`` for every strategy. Reads only finished stock folders.
+    """
+    import pandas as pd
+
+    out = Path(out_dir)
+    rows = []
+    for folder in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not is_complete(folder):
+            continue
+        meta = json.loads((folder / "metadata.json").read_text())
+        summary = pd.read_csv(folder / "summary.csv", index_col=0)
+        best = meta.get("best_strategy")
+        row = {"symbol": folder.name, "n_sims": meta.get("n_sims"), "first_date": meta.get("first_date"),
+               "last_date": meta.get("last_date"), "best_strategy": best,
+               "best_return": float(summary.loc[best, "Return"]) if best in summary.index else float("nan"),
+               "best_sharpe": float(summary.loc[best, "Sharpe"]) if best in summary.index else float("nan")}
+        row.update({f"{name}_Return": float(v) for name, v in summary["Return"].items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _write_universe(out: Path) -> None:
+    table = universe_table(out)
+    write_file(out / UNIVERSE, table.to_csv(index=False, float_format="%.10g").encode())
+
+
+def _part_path(out: Path, process: int, count: int) -> Path:
+    return out / PARTS / f"part-{process}-of-{count}.json"
+
+
+def _merge_parts(out: Path, manifest: dict, count: int, settings: dict) -> tuple[dict, set, set]:
+    """Process 0, after the barrier: fold every process's part manifest into ``manifest``; returns it
+    with the symbols the processes wrote and skipped."""
+    done, skipped = set(), set()
+    for i in range(count):
+        path = _part_path(out, i, count)
+        try:
+            part = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{path}: part manifest of process {i} unreadable after the barrier ({e})") from None
+        if part.get("settings") != settings:
+            raise ConfigError(f"{path}: process {i} ran with other settings; every process must get the same command")
+        manifest["stocks"].update(part["stocks"])
+        done.update(part.get("done", ()))
+        skipped.update(part.get("skipped", ()))
+    for symbol, entry in list(manifest["stocks"].items()):  # the disk is the truth about finished stocks
+        if is_complete(out / symbol) and entry.get("status") != "done":
+            manifest["stocks"][symbol] = {"status": "done", "at": _now(), "recovered": True}
+    return manifest, done, skipped
+
+
 def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathLike, *, forecaster,
              config: BacktestConfig | None = None, chunk_size: int = 64, key=None, adjusted: bool = False,
              clean: bool = False, plots: bool = False, progress: bool = False,
-             on_stock: Callable[[str, Path], None] | None = None, **settings) -> RunReport:
+             on_stock: Callable[[str, Path], None] | None = None,
+             distributed: DistributedConfig | bool | None = None, **settings) -> RunReport:
     """Backtest many stocks into ``out_dir``, chunked, atomically written and resumable.
 
     Each stock's outputs go to ``out_dir/<SYMBOL>/`` (see the module docstring). Calling it again with
@@ -240,21 +313,28 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
       sources: mapping symbol -> source, or a sequence of sources (file paths named by their stem,
         or :class:`~jaxsim.data.prices.Prices` named by their symbol). A source is a path, a DataFrame or
         a ``Prices``.
-      out_dir: run folder (created when missing).
+      out_dir: run folder (created when missing; with ``distributed`` a folder every process sees).
       forecaster: from :mod:`jaxsim.forecast.forecasters`.
       config: a :class:`jaxsim.config.BacktestConfig`; ``**settings`` are its fields as keywords
         (as in :func:`jaxsim.engine.api.backtest`; fee/spread scalars or None for the per-symbol
         rule). The stock key rule is always ``"symbol"`` here (``stock_key="index"`` is refused).
-      chunk_size: stocks per compiled batch (rounded up to the device count); bounds memory.
+      chunk_size: stocks per compiled batch (rounded up to the local device count); bounds memory.
       key: PRNG key of the run (default ``jax.random.key(config.seed)``); stock s uses :func:`stock_key`.
       adjusted, clean: passed to :func:`jaxsim.data.prices.load_prices` for path/DataFrame sources.
       plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock).
-      progress: a tqdm bar over stocks.
+      progress: a tqdm bar over stocks (with ETA).
       on_stock: called as ``on_stock(symbol, folder)`` after each stock folder is in place (an
         exception from it stops the run; everything written so far stays).
+      distributed: run as one of P processes (:mod:`jaxsim.engine.distributed`): a
+        :class:`~jaxsim.engine.distributed.DistributedConfig`, or True to take the coordinator,
+        process count and id from ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` /
+        ``JAX_PROCESS_ID`` or jax's cluster auto-detection (SLURM, ...). ``jax.distributed`` is
+        started here unless it already is; it must start before any JAX computation, so build a
+        forecaster with device parameters after :func:`jaxsim.engine.distributed.initialize`.
 
     Returns:
-      :class:`RunReport`.
+      :class:`RunReport`: of this process's share; process 0's covers every stock of the run
+      (``failed`` includes the other processes' failures).
 
     Raises:
       ConfigError: bad options, duplicate symbols, ``out_dir`` holding a run with other settings, or
@@ -269,6 +349,8 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                           "not per-stock sequences")
     if int(chunk_size) < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
+    dist = resolve_distributed(distributed)
+    process, count = initialize(dist) if dist is not None else (0, 1)
     key = jax.random.key(config.seed) if key is None else key
     forecaster = api.with_config_samples(forecaster, config)
     entries = _entries(sources)
@@ -280,7 +362,13 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                          aggregate=config.aggregate, fee=config.fee, spread=config.spread, max_context=max_context,
                          optimizer=None if config.optimizer is None else repr(config.optimizer),
                          adjusted=bool(adjusted), clean=bool(clean))
-    with _locked(out):
+    everyone = entries
+    sources_of_all = dict(entries)
+    if count > 1:
+        share = set(split_stocks([s for s, _ in entries], [stock_rows(src) for _, src in entries], count)[process])
+        entries = [(s, src) for s, src in entries if s in share]
+        (out / PARTS).mkdir(exist_ok=True)
+    with _locked(out, ".lock" if count == 1 else f".lock-{process}-of-{count}"):
         manifest = read_manifest(out)
         if manifest is not None and manifest.get("settings") != settings:
             old = manifest.get("settings") or {}
@@ -288,26 +376,37 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             raise ConfigError(f"{out} holds a run with other settings (differs in: {', '.join(diff)}); "
                               "use a new out_dir to keep both")
         manifest = manifest or {"format": FORMAT, "created": _now(), "settings": settings, "stocks": {}}
-        stocks: dict = manifest["stocks"]
+        stocks: dict = manifest["stocks"] if count == 1 else {}  # a process's part holds only its own stocks
+        part = {"format": FORMAT, "process": process, "processes": count, "settings": settings, "stocks": stocks}
 
         def save_manifest():
-            manifest["updated"] = _now()
-            write_file(out / MANIFEST, _json_bytes(manifest))
+            if count == 1:
+                manifest["updated"] = _now()
+                write_file(out / MANIFEST, _json_bytes(manifest))
+            else:
+                part["updated"] = _now()
+                write_file(_part_path(out, process, count), _json_bytes(part))
 
         done, skipped, failed = [], [], {}
+        part.update(done=done, skipped=skipped)
 
         def fail(symbol, e, stage):
             failed[symbol] = _error(e)
             stocks[symbol] = {"status": "failed", "stage": stage, "error": failed[symbol], "at": _now()}
+            if count > 1:
+                stocks[symbol]["process"] = process
             log.warning("%s failed (%s): %s", symbol, stage, failed[symbol])
 
         # Pass 1: skip finished stocks; load the others once for validation and their shape key.
         sources_of, groups = dict(entries), {}
+        known = manifest["stocks"]
         for symbol, source in entries:
             if is_complete(out / symbol):
                 skipped.append(symbol)
-                if stocks.get(symbol, {}).get("status") != "done":  # written, manifest not yet updated
+                if known.get(symbol, {}).get("status") != "done":  # written, manifest not yet updated
                     stocks[symbol] = {"status": "done", "at": _now(), "recovered": True}
+                elif count > 1:
+                    stocks[symbol] = known[symbol]
                 continue
             try:
                 prices = _load(symbol, source, adjusted, clean)
@@ -319,11 +418,12 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                 fail(symbol, e, "load")
         save_manifest()
 
-        bar = tqdm(total=sum(map(len, groups.values())), desc="stocks", leave=False, disable=not progress)
+        bar = tqdm(total=sum(map(len, groups.values())), desc="stocks" if count == 1 else f"stocks [{process}/{count}]",
+                   unit="stock", leave=False, disable=not progress)
         def run_chunk(chunk):
             prices = {s: _load(s, sources_of[s], adjusted, clean) for s in chunk}
             return api.backtest_many(prices, forecaster, config, keys=[stock_key(key, s) for s in chunk],
-                                     chunk_size=int(chunk_size), progress=False)
+                                     chunk_size=int(chunk_size), devices=jax.local_devices(), progress=False)
 
         try:
             for members in groups.values():
@@ -364,7 +464,25 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
         finally:
             bar.close()
             save_manifest()
-    order = [s for s, _ in entries]
-    return RunReport(out, tuple(s for s in order if s in done), tuple(skipped),
+    if count > 1:  # every part is written: meet, then process 0 merges them
+        barrier(f"jaxsim.run_many:{out.resolve()}")
+        if process == 0:
+            with _locked(out):
+                merged, done_all, skipped_all = _merge_parts(out, read_manifest(out) or manifest, count, settings)
+                merged["updated"] = _now()
+                write_file(out / MANIFEST, _json_bytes(merged))
+                _write_universe(out)
+            for i in range(count):
+                with contextlib.suppress(OSError):
+                    _part_path(out, i, count).unlink()
+            with contextlib.suppress(OSError):
+                (out / PARTS).rmdir()
+            done, skipped = list(done_all), list(skipped_all)
+            failed.update({s: v["error"] for s, v in merged["stocks"].items()
+                           if v.get("status") == "failed" and s in sources_of_all})
+        barrier(f"jaxsim.run_many.merged:{out.resolve()}")
+    else:
+        _write_universe(out)
+    order = [s for s, _ in everyone]
+    return RunReport(out, tuple(s for s in order if s in done), tuple(s for s in order if s in skipped),
                      {s: failed[s] for s in order if s in failed})
-
