@@ -16,10 +16,10 @@ or on its process: its key is ``fold_in(key, crc32(symbol))`` and it runs padded
 size, so the per-stock folders are the same bytes whatever the process count, and a run started
 with P processes resumes with any other count (finished stocks are skipped per stock).
 
-The barrier is :func:`jax.experimental.multihost_utils.sync_global_devices`, a collective over every
-process's devices (on CPU through the gloo collectives, the default of this JAX). A process that
-dies before the barrier leaves the others waiting until ``jax.distributed``'s heartbeat timeout
-ends them; a rerun (with any process count) then completes the missing stocks.
+The barrier (:func:`barrier`) is the coordination service's own, so processes that finish their
+shares far apart in time still meet (a device collective would not: on CPU, gloo gives up setting up
+its context after 30 s). A process that dies leaves the others to ``jax.distributed``'s heartbeat
+check, which ends them; a rerun (with any process count) then completes the missing stocks.
 """
 
 from __future__ import annotations
@@ -110,11 +110,27 @@ def initialize(config: DistributedConfig) -> tuple[int, int]:
     return jax.process_index(), jax.process_count()
 
 
-def barrier(name: str) -> None:
-    """Wait until every process reaches the barrier ``name`` (a collective over all devices)."""
-    from jax.experimental import multihost_utils
+def barrier(name: str, timeout_s: float = 7 * 24 * 3600) -> None:
+    """Wait until every process reaches the barrier ``name`` (at most ``timeout_s``).
 
-    multihost_utils.sync_global_devices(name)
+    It is the coordination service's barrier (the one ``jax.distributed`` itself uses for checkpoints
+    and shutdown): no devices or collectives are involved, so processes may arrive hours apart, which a
+    first collective cannot allow (gloo gives up setting up its context after 30 s). Names must be
+    unique within a run of the processes. Falls back to
+    :func:`jax.experimental.multihost_utils.sync_global_devices` where that service is unavailable.
+    """
+    try:
+        from jax._src import distributed as jax_distributed  # what jax.experimental.array_serialization uses
+
+        client = jax_distributed.global_state.client
+    except (ImportError, AttributeError):
+        client = None
+    if client is None:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+        return
+    client.wait_at_barrier(name, int(min(timeout_s, 2**31 / 1000 - 1) * 1000))
 
 
 def stock_rows(source) -> int:

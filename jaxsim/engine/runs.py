@@ -44,6 +44,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -75,6 +76,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 DONE = "done.json"
 UNIVERSE = "universe.csv"
+_BARRIERS = itertools.count()  # distinct barrier names for successive distributed runs of a process
 PARTS = ".parts"
 FORMAT = "jaxsim-run/1"
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._^=-]*")
@@ -465,7 +467,8 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             bar.close()
             save_manifest()
     if count > 1:  # every part is written: meet, then process 0 merges them
-        barrier(f"jaxsim.run_many:{out.resolve()}")
+        calls = next(_BARRIERS)  # every process makes the same calls, so the names agree
+        barrier(f"jaxsim.run_many.{calls}.parts:{out.resolve()}")
         if process == 0:
             with _locked(out):
                 merged, done_all, skipped_all = _merge_parts(out, read_manifest(out) or manifest, count, settings)
@@ -480,7 +483,7 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             done, skipped = list(done_all), list(skipped_all)
             failed.update({s: v["error"] for s, v in merged["stocks"].items()
                            if v.get("status") == "failed" and s in sources_of_all})
-        barrier(f"jaxsim.run_many.merged:{out.resolve()}")
+        barrier(f"jaxsim.run_many.{calls}.merged:{out.resolve()}")
     else:
         _write_universe(out)
     order = [s for s, _ in everyone]
