@@ -7,6 +7,10 @@ Public names:
 
 * :func:`load_prices`, :class:`Prices`: daily OHLC(V) from CSV/Parquet/DataFrame, validated.
 * :func:`sample`, :func:`available_samples`: bundled public-domain sample series (offline).
+* :func:`as_prices`: a Prices, DataFrame, file path or sample name as :class:`Prices` (what
+  :func:`backtest` accepts).
+* :func:`enable_compilation_cache`: keep compiled programs on disk for later processes
+  (:mod:`jaxsim.engine.compilation`; the command line turns it on by default).
 * :func:`backtest`, :func:`backtest_many`, :class:`BacktestResult`: the one-call walk-forward backtest
   of one stock or many (:mod:`jaxsim.engine.api`, :mod:`jaxsim.engine.result`).
 * :class:`BacktestConfig`: every setting of a backtest with its default and the reason for it
@@ -17,6 +21,10 @@ Public names:
   ``from_function(fn)``, ``default()`` (the embedded model).
 * :func:`tune_multipliers`, :func:`optax_optimizer`, :func:`exact_optimizer`,
   :func:`surrogate_objective`: MaxDiff multiplier optimisation (:mod:`jaxsim.optimize`).
+* :class:`UserStrategy`, :func:`user_strategy`, :class:`StrategyInputs`, :class:`Limits`: your own
+  strategy in the compiled program (:mod:`jaxsim.sim.strategy`; ``backtest(..., strategies=(s,))``);
+  :func:`tune`, :class:`TuneResult`, :func:`simulation_data`: walk-forward gradient tuning of its
+  parameters (:mod:`jaxsim.engine.tune`); :func:`check_no_lookahead`: the look-ahead guard rail.
 * :mod:`jaxsim.errors`: the typed errors (``JaxsimError``, ``PriceDataError``, ...).
 """
 
@@ -32,6 +40,8 @@ _LAZY = {
     "load_prices": "jaxsim.data.prices",
     "sample": "jaxsim.data.prices",
     "available_samples": "jaxsim.data.prices",
+    "as_prices": "jaxsim.data.prices",
+    "enable_compilation_cache": "jaxsim.engine.compilation",
     "backtest": "jaxsim.engine.api",
     "backtest_many": "jaxsim.engine.api",
     "BacktestConfig": "jaxsim.config",
@@ -42,15 +52,24 @@ _LAZY = {
     "optax_optimizer": "jaxsim.optimize",
     "exact_optimizer": "jaxsim.optimize",
     "surrogate_objective": "jaxsim.optimize",
+    "UserStrategy": "jaxsim.sim.strategy",
+    "StrategyInputs": "jaxsim.sim.strategy",
+    "Limits": "jaxsim.sim.strategy",
+    "user_strategy": "jaxsim.sim.strategy",
+    "simulation_data": "jaxsim.engine.strategy_data",
+    "tune": "jaxsim.engine.tune",
+    "TuneResult": "jaxsim.engine.tune",
+    "check_no_lookahead": "jaxsim.engine.lookahead",
 }
 # public name -> module that IS the value (``jaxsim.forecasters.toto(...)``)
 _LAZY_MODULES = {
     "forecasters": "jaxsim.forecast",
 }
 
-__all__ = ["Prices", "load_prices", "sample", "available_samples", "errors", "backtest", "backtest_many",
+__all__ = ["Prices", "load_prices", "sample", "available_samples", "as_prices", "enable_compilation_cache", "errors", "backtest", "backtest_many",
            "BacktestConfig", "BacktestResult", "forecasters", "run_many", "RunReport", "tune_multipliers", "optax_optimizer", "exact_optimizer",
-           "surrogate_objective"]
+           "surrogate_objective", "UserStrategy", "StrategyInputs", "Limits", "user_strategy", "simulation_data",
+           "tune", "TuneResult", "check_no_lookahead"]
 
 
 def __getattr__(name: str):

@@ -62,12 +62,16 @@ class BacktestConfig:
         result metadata; only forecasters that draw samples accept it.
       seed: the run's PRNG seed when no ``key=`` is passed (default 0): the key is
         ``jax.random.key(seed)``.
-      stock_key: how a stock's key is derived from the run key in a multi-stock call. ``"index"``:
-        stock i of the call gets ``fold_in(key, i)`` (so it equals a one-stock backtest with that
-        key); ``"symbol"``: ``fold_in(key, crc32(symbol))`` (independent of which other stocks run).
-        None (default) is the entry point's rule: ``"index"`` for :func:`jaxsim.backtest_many`,
-        ``"symbol"`` for :func:`jaxsim.run_many` (a resumed run must not depend on its chunks). A
-        one-stock :func:`jaxsim.backtest` uses the key itself.
+      stock_key: how a stock's key is derived from the run key. None (default) or ``"symbol"``:
+        stock s uses ``fold_in(key, crc32(s))`` in every entry point (:func:`jaxsim.backtest`,
+        :func:`jaxsim.backtest_many`, :func:`jaxsim.run_many`, the command line), so a stock and a
+        seed give the same numbers however they are run, whichever other stocks run with it and
+        whether a run was resumed. ``"index"``: stock i of a :func:`jaxsim.backtest_many` call gets
+        ``fold_in(key, i)`` (a one-stock :func:`jaxsim.backtest` is stock 0); refused by
+        :func:`jaxsim.run_many`, whose chunks would change the index.
+      strategies: extra user strategies run in the same compiled program
+        (:class:`jaxsim.sim.strategy.UserStrategy`, default none); each adds ``<name>_*`` record
+        fields and a summary row like a built-in. They are part of the compile key.
     """
 
     n_sims: int = 50
@@ -81,6 +85,7 @@ class BacktestConfig:
     num_samples: int | None = None
     seed: int = 0
     stock_key: str | None = None
+    strategies: tuple = ()
 
     def __post_init__(self):
         def put(name, value):
@@ -113,6 +118,7 @@ class BacktestConfig:
         put("seed", int(self.seed))
         if self.stock_key is not None and self.stock_key not in STOCK_KEY_RULES:
             raise ConfigError(f"stock_key must be one of {STOCK_KEY_RULES} or None, got {self.stock_key!r}")
+        put("strategies", () if self.strategies is None else tuple(self.strategies))
 
     def replace(self, **changes) -> "BacktestConfig":
         """A copy with ``changes`` applied (validated like a new config)."""

@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 01 · Quickstart: sample data, one-call backtest, summary, equity plot
+# # 01 · Quickstart: sample data, one-call backtest, summary, plots
 #
 # Everything here runs offline: the price series is a bundled public-domain sample and the forecaster
 # is jaxsim's **embedded demo model** (`weights/jaxsim-toto-tiny`, a small Toto-architecture model
@@ -27,9 +27,6 @@ NUM_SAMPLES = 3072 if FULL else 128
 # %%
 import jax
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
 import jaxsim
 from jaxsim.models import registry
@@ -75,12 +72,47 @@ assert result.summary.shape[0] == 8 and result.n_sims == N_SIMS
 result.summary
 
 # %% [markdown]
-# ## Equity per strategy
-# Chained final-day P&L of consecutive simulations (oldest first).
+# The out-of-sample statistics of each strategy's daily P&L, with units (backtesting.py's rows):
 
 # %%
-fig = result.plot()
-plt.show()
+result.stats() if hasattr(result, "stats") else result.summary
+
+# %% [markdown]
+# ## Plots
+# `result.plot(kind)` returns a matplotlib `Figure` (shown inline as a cell's last value). It never
+# imports pyplot or switches the backend, so your own plots keep working.
+#
+# Equity per strategy: chained final-day P&L of consecutive simulations (oldest first), with its
+# drawdown below and buy-and-hold (from the close before the first day) dashed.
+
+# %%
+backend = matplotlib.get_backend()
+result.plot("equity", prices=prices)
+
+# %% [markdown]
+# The forecast fan chart: each simulation's one-step forecast of its last day's close-to-close return
+# (point and the 40-60% band of the draws) against what happened.
+
+# %%
+result.plot("fan")
+
+# %% [markdown]
+# The MaxDiff objective `J(mh, ml)` of the most recent simulation on a grid, with the multipliers
+# the optimizer chose (the star; `J` there is the record's `maxdiff_optimized_return`).
+
+# %%
+result.plot("heatmap", prices=prices, resolution=61)
+
+# %% [markdown]
+# How sure is each strategy's Sharpe ratio? Stationary-bootstrap resamples of its daily P&L
+# (Politis-White block length), with the 95% percentile interval shaded. With `N_SIMS` days this is
+# wide; it narrows with longer runs.
+
+# %%
+result.plot("bootstrap", n_resamples=2000 if FULL else 200, key=jax.random.key(1))
+
+# %%
+assert matplotlib.get_backend() == backend  # plotting left the backend alone
 
 # %% [markdown]
 # With `FULL = True`, compare with the zero-return baseline forecaster on the same days (a second

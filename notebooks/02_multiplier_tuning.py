@@ -31,15 +31,12 @@ import time
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import optax
 from scipy.optimize import Bounds, direct
 
 import jaxsim
+from jaxsim.engine.plots import PlotFigure, heatmap_figure
 from jaxsim.optimize import (BOUND, exact_objective, exact_optimizer, make_problem,
                              optax_optimizer, surrogate_objective)
 
@@ -72,14 +69,15 @@ pts = jnp.stack([MH.ravel(), ML.ravel()], -1)
 exact = jax.jit(jax.vmap(lambda m: exact_objective(m, problem)))(pts).reshape(GRID, GRID)
 soft = {T: jax.jit(jax.vmap(lambda m: surrogate_objective(m, problem, temperature=T)))(pts).reshape(GRID, GRID)
         for T in (1e-3, 1e-4)}
-fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+fig = PlotFigure(figsize=(15, 4.5))  # a matplotlib Figure that shows inline; no pyplot, no backend change
+axes = fig.subplots(1, 3)
 for ax, (title, z) in zip(axes, [("exact J", exact), ("surrogate T=1e-3", soft[1e-3]),
                                  ("surrogate T=1e-4", soft[1e-4])]):
     cs = ax.contourf(np.asarray(g), np.asarray(g), np.asarray(z).T, levels=40)
     ax.set_title(title); ax.set_xlabel("mh"); ax.set_ylabel("ml")
     fig.colorbar(cs, ax=ax)
-plt.show()
 print("max |J_T - J| on the grid:", {T: float(jnp.abs(z - exact).max()) for T, z in soft.items()})
+fig
 
 # %% [markdown]
 # ## One optax trajectory (Adam, annealed temperature, projected onto the bounds)
@@ -102,13 +100,14 @@ def ascend(m0):
 
 
 path, values = ascend(jnp.zeros(2))
-fig, (a0, a1) = plt.subplots(1, 2, figsize=(12, 4.5))
+fig = PlotFigure(figsize=(12, 4.5))
+a0, a1 = fig.subplots(1, 2)
 a0.contourf(np.asarray(g), np.asarray(g), np.asarray(exact).T, levels=40)
 a0.plot(path[:, 0], path[:, 1], "w.-", ms=2); a0.plot(0, 0, "wo"); a0.set_title("trajectory on exact J")
 a1.plot(np.asarray(values)); a1.set_xlabel("step"); a1.set_ylabel("exact J at the iterate")
-plt.show()
 print("start J(0) =", float(exact_objective(jnp.zeros(2), problem)), "| end J =", float(values[-1]),
       "| best along the path =", float(values.max()))
+fig
 
 # %% [markdown]
 # ## Comparison: jaxsim's optax search, the exact solver, DIRECT (as the original), a grid
@@ -135,3 +134,11 @@ for name, (m, v, secs) in rows.items():
     print(f"{name:38s} mh={m[0]:+.5f} ml={m[1]:+.5f}  J={v:.6f}" + (f"  ({secs:.2f} s incl. compile)" if secs == secs else ""))
 best = max(v for _, v, _ in rows.values())
 assert rows["exact breakpoint solver"][1] >= best - 1e-6  # the exact solver is never beaten
+
+# %% [markdown]
+# ## The exact solver's point on the landscape
+# `jaxsim.engine.plots.heatmap_figure` draws any `J(mh, ml)` grid with a chosen point (a backtest's
+# `result.plot("heatmap", prices=prices)` does this for one simulation's own problem).
+
+# %%
+heatmap_figure(g, g, exact, rows["exact breakpoint solver"][0], title=f"exact J on {DAYS} days, exact solver's point")

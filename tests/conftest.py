@@ -5,6 +5,8 @@ import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 os.environ.setdefault("TQDM_DISABLE", "1")
+# the command line keeps compiled programs in $XDG_CACHE_HOME; in-process CLI tests must not fill the user's
+os.environ.setdefault("XDG_CACHE_HOME", __import__("tempfile").mkdtemp(prefix="jaxsim-test-cache-"))
 
 from pathlib import Path  # noqa: E402
 

@@ -12,7 +12,7 @@ import pytest
 
 from jaxsim import forecasters
 from jaxsim.forecast.aggregate import aggregate, band
-from jaxsim.engine.api import backtest, backtest_many
+from jaxsim.engine.api import backtest, backtest_many, stock_key
 from jaxsim.engine.program import trace_count
 from jaxsim.data.prices import Prices, load_prices
 from jaxsim.errors import InsufficientHistoryError
@@ -84,7 +84,7 @@ def custom_result(aem):
 
 
 def test_custom_forecaster_records_equal_the_math_by_hand(aem, custom_result):
-    key = jax.random.key(5)
+    key = stock_key(jax.random.key(5), "AEM")  # the stock's key: the run key folded with crc32("AEM")
     t_rows = len(aem)
     series = {"close": aem.close, "high": aem.high, "low": aem.low}
 
@@ -207,9 +207,9 @@ def test_many_stocks_sharded_over_4_devices_equal_single_stock_calls(aem, alny, 
     stocks = [alny, aem, cart]
     many = backtest_many(stocks, CUSTOM, n_sims=N, key=key, optimizer=OPT)
     assert list(many) == ["ALNY", "AEM", "CART"]
-    # stock i uses fold_in(key, i); AEM is stock 1. Single calls run unsharded on one device.
-    single_aem = backtest(aem, CUSTOM, n_sims=N, key=jax.random.fold_in(key, 1), optimizer=OPT)
-    single_cart = backtest(cart, CUSTOM, n_sims=N, key=jax.random.fold_in(key, 2), optimizer=OPT)
+    # stock s uses stock_key(key, s) in both calls. Single calls run unsharded on one device.
+    single_aem = backtest(aem, CUSTOM, n_sims=N, key=key, optimizer=OPT)
+    single_cart = backtest(cart, CUSTOM, n_sims=N, key=key, optimizer=OPT)
     _assert_same_records(many["AEM"].records, single_aem.records)
     _assert_same_records(many["CART"].records, single_cart.records)
     assert many["AEM"].metadata["devices"] == 4

@@ -222,7 +222,9 @@ GOLDEN = {
 
 @pytest.mark.parametrize("protocol", ["legacy", "walk_forward"])
 def test_forecasted_pnl_equals_the_previous_implementation(aem, protocol):
-    result = jaxsim.backtest(aem, NOISY_LAST, n_sims=8, key=KEY, optimizer=OPT, protocol=protocol)
+    # the golden values were made with KEY as the stock's own key: pass it as such (explicit keys=)
+    result = jaxsim.backtest_many({"AEM": aem}, NOISY_LAST, n_sims=8, keys=[KEY], optimizer=OPT, protocol=protocol,
+                                  progress=False)["AEM"]
     want = GOLDEN[protocol]
     np.testing.assert_allclose(result.summary["ForecastRet"].to_numpy(), want["values"], rtol=1e-5, atol=1e-8)
     assert result.metadata["forecasted_pnl_source"] == want["sources"]
@@ -236,7 +238,8 @@ def test_forecasted_pnl_comes_out_of_the_one_compiled_program(aem):
     # the program's own outputs hold the broadcast columns and the source codes
     prep = api.prepare_stock(aem, cfg)
     records, codes = jax.device_get(run_program(NOISY_LAST, api.stock_arrays(NOISY_LAST, [prep]), [prep.fee],
-                                                [prep.spread], KEY[None], api.make_setup(prep, cfg)))
+                                                [prep.spread], api.stock_key(KEY, "AEM")[None],
+                                                api.make_setup(prep, cfg)))
     assert codes.shape == (1, len(STRATEGIES)) and codes.dtype == np.int32
     assert trace_count() - before == 1  # same setup: no retrace
     for j, s in enumerate(STRATEGIES):

@@ -178,7 +178,7 @@ def test_tiny_random_toto_pads_each_series_to_its_patch_multiple():
 
 def test_backtest_broadcasts_forecasted_pnl_and_reports_forecast_ret(daily_dir):
     from jaxsim.data.prices import load_prices
-    from jaxsim.engine.api import backtest
+    from jaxsim.engine.api import backtest, stock_key
     from jaxsim.engine.forecasted_pnl import strategy_series
     from jaxsim.optimize import grid_optimizer
 
@@ -189,7 +189,8 @@ def test_backtest_broadcasts_forecasted_pnl_and_reports_forecast_ret(daily_dir):
     assert list(summary.columns) == ["Return", "Sharpe", "AnnualRet", "ForecastRet", "FinalDay"]
     prefixes = [p for _, p, *_ in STRATEGIES]
     series = strategy_series({c: rec[c].to_numpy() for c in rec}, prefixes)[None]
-    want, sources = forecasted_pnl(NOISY_LAST, series, KEY[None], chronological=True)
+    # the stock's key (the run key folded with its symbol) drives its forecasted P&L
+    want, sources = forecasted_pnl(NOISY_LAST, series, stock_key(KEY, "AEM")[None], chronological=True)
     for j, (name, prefix, *_) in enumerate(STRATEGIES):
         column = rec[f"{prefix}_forecasted_pnl"].to_numpy()
         assert (column == column[0]).all()  # broadcast to every row

@@ -238,3 +238,29 @@ def test_default_optimizer_is_optax_and_reaches_case_c_supremum():
     # the supremum of case C (eod False), approached inside a breakpoint: 0.0755 > DIRECT's 0.0734
     assert abs(total - 0.0755) < 1e-6
     assert total > C["entry_exit_eod_False"]["profit"]
+
+
+def test_offsets_match_float64_reference_on_real_data(daily_dir):
+    """kH, kL from the float32 (hi, lo) split of the float64 prices equal float32(float64 offsets)
+    bit for bit on every row of the shared stocks; from float32 prices alone they do not."""
+    import pandas as pd
+
+    from jaxsim.sim.maxdiff import close_relative_offsets, host_close_relative_offsets, split_float64
+
+    fn = jax.jit(lambda hh, hl, lh, ll, ch, cl: close_relative_offsets(hh, lh, ch, high_lo=hl, low_lo=ll,
+                                                                       close_lo=cl))
+    total = plain_off = 0
+    for path in sorted(daily_dir.glob("*.csv")):
+        df = pd.read_csv(path)
+        h, l, c = (df[k].to_numpy(np.float64) for k in ("high", "low", "close"))
+        ref = host_close_relative_offsets(h, l, c)
+        # the reference is the original's float64 formula, cast once
+        np.testing.assert_array_equal(ref[0], np.abs(1.0 - df["high"] / df["close"]).to_numpy().astype(np.float32))
+        (hh, hl), (lh, ll), (ch, cl) = (split_float64(x) for x in (h, l, c))
+        got = fn(hh, hl, lh, ll, ch, cl)
+        plain = close_relative_offsets(hh, lh, ch)
+        for r, g, p in zip(ref, got, plain):
+            np.testing.assert_array_equal(np.asarray(g), r, err_msg=path.stem)
+            total += r.size
+            plain_off += int(np.sum(np.asarray(p) != r))
+    assert total > 100_000 and plain_off > total // 2  # float32 prices alone miss most of them

@@ -246,3 +246,65 @@ def test_tune_multipliers_compiles_once_per_shape():
     b = O.tune_multipliers(jax.tree.map(lambda x: x * 1.1, problems), fee=0.001, **small)
     assert mid - before == 1 and trace_count() == mid
     assert a.shape == b.shape == (2,)
+
+
+# Knife edges: dyadic levels make hp + mh == h exact in float32 at mh = 2**-7 (day 0, a long) and
+# lp + ml == l at ml = 2**-8 - 2**-6 (day 1, a short). There the take-profit passes (<=) while the
+# strict fill of the other side fails, so PF charges no fee: a value no neighbouring multiplier attains.
+KNIFE = dict(close=[0.0, 0.0, 0.001], high=[2**-6, 0.02, 0.012], high_pred=[2**-7, 0.001, 0.006],
+             low=[-0.03, -(2**-6), -0.011], low_pred=[-(2**-7), -(2**-8), -0.004])
+KNIFE_POS = [[1.0, -1.0, 1.0]]
+
+
+def _naive_supremum(problem, eod):
+    """The best value over bare breakpoints and their nudges (the old candidate set): knife edges win."""
+    mh, ml = O.problem_candidates(problem)
+    bare_h = jnp.clip(jnp.concatenate([problem.high - problem.high_pred, -problem.high_pred]), -0.03, 0.03)
+    bare_l = jnp.clip(jnp.concatenate([problem.low - problem.low_pred, -problem.low_pred]), -0.03, 0.03)
+    mh, ml = jnp.concatenate([mh, bare_h]), jnp.concatenate([ml, bare_l])
+    pts = jnp.stack(jnp.meshgrid(mh, ml, indexing="ij"), -1).reshape(-1, 2)
+    return float(jnp.max(jax.vmap(lambda m: O.exact_objective(m, problem, close_at_eod=eod))(pts)))
+
+
+def _knife_args(q=KNIFE_POS):
+    return tuple(jnp.asarray(KNIFE[k], jnp.float32) for k in ("close", "high", "high_pred", "low", "low_pred")) + (
+        jnp.asarray(q, jnp.float32),)
+
+
+@pytest.mark.parametrize("eod", [False, True])
+@pytest.mark.parametrize("q", [KNIFE_POS, [[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]]], ids=["entry_exit", "always_on"])
+def test_knife_edges_are_never_returned(eod, q):
+    quality = _quality_module()
+    args = _knife_args(q)
+    problem = O.make_problem(*args)
+    robust = quality.robust_supremum(*(np.asarray(a) for a in args), close_at_eod=eod)
+    if not eod and len(q) == 1:  # bare breakpoints would pay one fee less than any nearby point
+        assert _naive_supremum(problem, eod) >= robust + 5e-4 - 1e-7
+    kh, kl = O.knife_masks(problem, jnp.asarray([2**-7]), jnp.asarray([2**-8 - 2**-6]))
+    assert bool(kh[0]) and bool(kl[0])
+    small = dict(grid=12, starts=4, polish=4, steps=20)
+    pooled = O.MultiplierProblem(*(a[None] for a in problem))
+    for name, m in (("exact", jax.jit(lambda *a: _EXACT(*a, close_at_eod=eod))(*args)),
+                    ("optax", jax.jit(lambda *a: _OPTAX(*a, close_at_eod=eod))(*args)),
+                    ("grid", O.grid_optimizer(121)(*args, close_at_eod=eod)),
+                    ("tune", O.tune_multipliers(pooled, close_at_eod=eod, **small))):
+        j = float(O.exact_objective(m, problem, close_at_eod=eod))
+        kh, kl = O.knife_masks(problem, m[:1], m[1:])
+        assert not bool(kh[0] | kl[0]), name
+        assert j <= robust + 2e-7, (name, j, robust)  # never above the robust supremum
+        if name != "grid":
+            assert j >= robust - 1e-6, (name, j, robust)  # and reaches it from inside the cell
+        # nearby points in the returned point's cell attain the value (it is not a knife edge)
+        near = jax.vmap(lambda d: O.exact_objective(m + d, problem, close_at_eod=eod))(
+            jnp.asarray([[s * 2e-9, t * 2e-9] for s in (-1, 1) for t in (-1, 1)], jnp.float32))
+        assert float(jnp.max(near)) >= j - 1e-7, name
+
+
+def test_robust_supremum_brute_force_matches_exact_on_case_c():
+    quality = _quality_module()
+    for eod in (False, True):
+        args = _args(C_POS)
+        robust = quality.robust_supremum(*(np.asarray(a) for a in args), close_at_eod=eod)
+        assert abs(robust - C_SUP[eod]) < 5e-5  # README: 0.0755 / 0.0580
+        m = jax.jit(lambda *a: _EXACT(*a, close_at_eod=eod))(*args)
+        assert abs(float(O.exact_objective(m, O.make_problem(*args), close_at_eod=eod)) - robust) < 2e-7

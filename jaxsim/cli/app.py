@@ -1,11 +1,14 @@
-"""The ``jaxsim`` command line: ``jaxsim data show``, ``jaxsim data samples``, ``jaxsim backtest``,
-``jaxsim bench``.
+"""The ``jaxsim`` command line: ``jaxsim data show|samples|clean``, ``jaxsim backtest``, ``jaxsim bench``.
 
-A thin shell: flags map onto library arguments, library errors (:class:`~jaxsim.errors.JaxsimError`)
-become a one-line ``error: ...`` on stderr with exit code 2, and no logic lives here.
+A thin shell: flags map onto library arguments, every ``backtest`` argument is checked before any
+data is loaded or anything compiles (:mod:`jaxsim.cli.validate`), library errors
+(:class:`~jaxsim.errors.JaxsimError`) become a one-line ``error: ...`` on stderr, Ctrl-C / SIGTERM
+stop cleanly (:mod:`jaxsim.cli.signals`), and compiled programs are kept in the user's cache folder
+(:mod:`jaxsim.engine.compilation`; ``--cache-dir``, ``--no-cache``).
 
-Exit codes: 0 success; 1 ``data show`` found data that ``load_prices`` would reject; 2 usage or
-library error (bad flags, unreadable or invalid data, missing backtest engine).
+Exit codes: 0 ok; 1 some stocks failed (the others are written), or ``data show`` found data that
+``load_prices`` would reject; 2 bad input (flags, paths, price data, missing backtest engine);
+130 interrupted (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from jaxsim import __version__
 from jaxsim.config import PROTOCOLS, BacktestConfig
 from jaxsim.errors import JaxsimError
 
-__all__ = ["MODELS", "cmd_data_show", "cmd_data_samples", "backtest_config", "run_backtest", "build_parser",
-           "cmd_bench", "main"]
+__all__ = ["MODELS", "cmd_data_show", "cmd_data_samples", "backtest_config", "run_backtest", "stock_line",
+           "cross_stock_table", "build_parser", "cmd_bench", "main"]
 
 MODELS = ("default", "naive", "historical-mean", "toto", "kronos")
 
@@ -74,7 +77,8 @@ def cmd_data_show(args) -> int:
         for p in warnings:
             out(f"  warning: {p}")
     if errors:
-        out("verdict:    rejected by load_prices (use --clean to see what cleaning would repair)")
+        out("verdict:    rejected by load_prices (--clean shows what cleaning would repair; "
+            "`jaxsim data clean IN OUT` writes the cleaned file)")
         return 1
     out("verdict:    ok")
     return 0
@@ -110,11 +114,17 @@ def _load_series(args) -> list:
     return [sample(args.symbol, adjusted=args.adjusted)]
 
 
-def _make_forecaster(forecasters, args):
-    """The forecaster of ``--model``; ``--samples`` is its draws per context (Toto) or averaged
-    sample paths (Kronos' ``sample_count``)."""
-    name = args.model
+def _make_forecaster(forecasters, args, hyper=None):
+    """The forecaster of ``--model`` (or of ``best/<SYMBOL>.json`` with ``--hyperparams``).
+
+    ``--samples`` is its draws per context (Toto) or averaged sample paths (Kronos' ``sample_count``);
+    with ``--hyperparams`` the symbol's files supply them (Toto: num_samples; Kronos: temperature,
+    top_p, top_k, sample_count, max_context, clip) unless ``--samples`` is given.
+    """
+    name = _model_of(args, hyper)
     samples = {} if args.samples is None else {"num_samples": args.samples}
+    if hyper is not None and args.samples is None and name in ("default", "toto"):
+        samples = {"num_samples": hyper.toto["num_samples"]}
     if name in ("naive", "historical-mean") and args.samples is not None:
         raise JaxsimError(f"--samples does not apply to --model {name} (a point forecaster)")
     if name == "default":
@@ -129,55 +139,66 @@ def _make_forecaster(forecasters, args):
         return forecasters.toto(args.weights, **samples)
     if not (args.weights and args.tokenizer):
         raise JaxsimError("--model kronos needs --weights DIR and --tokenizer DIR")
-    options = {} if args.samples is None else {"sample_count": args.samples}
+    options = hyper.kronos_options() if hyper is not None else {}
+    if args.samples is not None:
+        options["sample_count"] = args.samples
     return forecasters.kronos(args.weights, args.tokenizer, **options)
 
 
-def backtest_config(args) -> BacktestConfig:
-    """The :class:`~jaxsim.config.BacktestConfig` of the ``backtest`` flags (the seed is ``--seed``)."""
-    return BacktestConfig(n_sims=args.sims, protocol=args.protocol, max_context=getattr(args, "max_context", None),
-                          seed=args.seed)
+def _model_of(args, hyper) -> str:
+    """``--model``; with ``--hyperparams`` and no explicit model, the one ``best/`` picks (its Toto is
+    ``--weights`` when given, else the embedded Toto-architecture default)."""
+    if hyper is None or args.model != "default":
+        return args.model
+    if hyper.model == "kronos":
+        return "kronos"
+    return "toto" if args.weights else "default"
 
 
-def run_backtest(args) -> int:
-    """Backtest the selected series, print each summary table, optionally save the results.
+def backtest_config(args, hyper=None) -> BacktestConfig:
+    """The :class:`~jaxsim.config.BacktestConfig` of the ``backtest`` flags (the seed is ``--seed``).
 
-    One series runs :func:`jaxsim.engine.api.backtest`; several (``--symbols``) run one multi-stock
-    call, :func:`jaxsim.engine.api.backtest_many` (stock i uses ``fold_in(key(seed), i)``). For each
-    stock it prints the original's "Backtest summary for SYM (N simulations)" table (Strategy,
-    Return, Sharpe, AnnualRet, ForecastRet, FinalDay), row 0's ``MaxDiff: baseline=... optimized=...`` and
-    ``MaxDiffAlwaysOn`` lines and the best strategy; ``--out DIR`` writes records.csv, summary.csv,
-    metadata.json and equity.png (in DIR/SYMBOL for several stocks). ``--symbols`` with ``--out`` is
-    a resumable chunked run instead (:func:`_run_symbols`, :func:`jaxsim.engine.runs.run_many`).
+    With ``--hyperparams`` a Toto-family model takes the symbol's ``aggregate``.
     """
-    try:
-        from jaxsim import forecasters
-        from jaxsim.engine.api import backtest, backtest_many
-    except ImportError as e:
-        print(f"error: the backtest engine is not available in this installation ({e})", file=sys.stderr)
-        return 2
-    from jaxsim.data.prices import check_history
+    config = BacktestConfig(n_sims=args.sims, protocol=args.protocol, max_context=getattr(args, "max_context", None),
+                            seed=args.seed)
+    if hyper is not None and _model_of(args, hyper) in ("default", "toto"):
+        config = config.replace(aggregate=hyper.toto["aggregate"])
+    return config
 
-    distributed = _start_distributed(args)  # before any JAX computation (the forecaster's weights)
-    forecaster = _make_forecaster(forecasters, args)
-    config = backtest_config(args)
-    if args.symbols and args.out:
-        return _run_symbols(args, forecaster, config, distributed)
-    series = _load_series(args)
-    for prices in series:
-        check_history(prices, args.sims)
-    if len(series) == 1:
-        results = {series[0].symbol: backtest(series[0], forecaster, config, symbol=series[0].symbol)}
-    else:
-        results = backtest_many(series, forecaster, config)
-    for symbol, result in results.items():
-        print(result.summary_text())
-        print()
-        if args.out:
-            out = Path(args.out) if len(results) == 1 else Path(args.out) / symbol
-            result.save(out)
-            print(f"saved to {out}")
-    return 0
+
+def _warn(lines) -> None:
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr)
+
+
+def _hyper(args, symbol):
+    """The symbol's :class:`~jaxsim.cli.hyperparams.HyperParams` (None without ``--hyperparams``)."""
+    if getattr(args, "hyperparams", None) is None:
+        return None
+    from jaxsim.cli.hyperparams import read_hyperparams
+    from jaxsim.cli.validate import check_model_flags
+
+    hyper = read_hyperparams(args.hyperparams, symbol)
+    check_model_flags(args, model=_model_of(args, hyper))
+    print(f"hyperparams: {hyper.describe()}", file=sys.stderr)
+    return hyper
+
+
+def _print_cleaning(prices) -> None:
+    report = prices.cleaning
+    print(f"{prices.symbol}: " + (str(report) if report is not None else f"cleaning: no changes ({len(prices)} rows)"),
+          file=sys.stderr)
+
+
+def _caching(args):
+    """The compilation caches (on by default in the user's cache folder) and the elapsed-time line
+    while a program compiles, for the duration of the command."""
+    from jaxsim.cli.feedback import compile_reporter
+    from jaxsim.engine.compilation import CacheSettings, caching
+
+    settings = CacheSettings(getattr(args, "cache_dir", None), not getattr(args, "no_cache", False))
+    return caching(settings, compile_reporter())
 
 
 def _start_distributed(args):
@@ -196,34 +217,169 @@ def _start_distributed(args):
     return config
 
 
-def _run_symbols(args, forecaster, config, distributed=None) -> int:
-    """``--symbols`` with ``--out``: a resumable chunked run (:func:`jaxsim.engine.runs.run_many`).
+def run_backtest(args) -> int:
+    """Backtest the selected series, print each summary table, optionally save the results.
 
-    Each stock is written to ``OUT/<SYMBOL>/`` once complete; re-running the same command skips the
-    finished stocks. Exit code 1 when any stock failed (each failure is listed).
+    Every argument is checked first (:func:`jaxsim.cli.validate.validate_backtest`), then one series
+    runs :func:`jaxsim.engine.api.backtest`; several (``--symbols``) run
+    :func:`jaxsim.engine.api.backtest_many`, or with ``--out`` the resumable
+    :func:`jaxsim.engine.runs.run_many`. Stock s always uses the key ``stock_key(key(seed), s)``,
+    whichever of them runs it. For one stock it prints the original's "Backtest summary for SYM (N
+    simulations)" table, row 0's ``MaxDiff`` lines and the best strategy; ``--out DIR`` writes
+    records.csv, summary.csv, metadata.json and equity.png; ``--output-json PATH`` the original's JSON
+    summary (docs/cli-json.md). Several stocks print one line each as they finish, then a
+    cross-stock table.
     """
-    from jaxsim.engine.runs import run_many
+    from jaxsim.cli.signals import graceful_interrupts
+    from jaxsim.cli.validate import validate_backtest
+    from jaxsim.data.prices import available_samples
 
-    data_dir = Path(args.data_dir or ".")
-    sources = {}
-    for sym in dict.fromkeys(s.strip() for s in args.symbols.split(",") if s.strip()):
-        candidates = [data_dir / f"{name}{ext}" for name in dict.fromkeys((sym, sym.upper(), sym.lower()))
-                      for ext in (".csv", ".csv.gz", ".parquet")]
-        sources[sym.upper()] = next((c for c in candidates if c.is_file()), candidates[0])
-    report = run_many(sources, args.out, forecaster=forecaster, config=config, chunk_size=args.chunk_size,
-                      adjusted=args.adjusted, progress=True, distributed=distributed)
-    for sym in report.done:
-        print(f"{sym}: written to {Path(args.out) / sym}")
-    for sym, error in report.failed.items():
-        print(f"{sym}: FAILED: {error}", file=sys.stderr)
-    print(f"{len(report.done)} written, {len(report.skipped)} already complete, {len(report.failed)} failed "
-          f"(manifest: {Path(args.out) / 'manifest.json'})")
-    return 1 if report.failed else 0
+    files = validate_backtest(args, available_samples=available_samples())
+    try:
+        from jaxsim import forecasters
+        from jaxsim.engine.api import backtest  # noqa: F401  (the engine is importable)
+    except ImportError as e:
+        print(f"error: the backtest engine is not available in this installation ({e})", file=sys.stderr)
+        return 2
+    args.distributed_config = _start_distributed(args)  # before any JAX computation
+    with _caching(args), graceful_interrupts() as stop:
+        if files is not None:
+            return _run_symbols(args, forecasters, files, stop)
+        return _run_one(args, forecasters, stop)
+
+
+def _run_one(args, forecasters, stop) -> int:
+    from jaxsim.cli.output_json import write_output_json
+    from jaxsim.data.prices import as_prices, check_history
+    from jaxsim.engine.api import backtest
+    from jaxsim.engine.checks import setup_warnings
+
+    prices = as_prices(args.csv if args.csv else args.symbol.upper(), adjusted=args.adjusted, clean=args.clean)
+    if args.clean:
+        _print_cleaning(prices)
+    hyper = _hyper(args, prices.symbol)
+    forecaster = _make_forecaster(forecasters, args, hyper)
+    config = backtest_config(args, hyper)
+    check_history(prices, args.sims)
+    _warn(setup_warnings(len(prices), args.sims, protocol=args.protocol, max_context=config.max_context,
+                         symbol=prices.symbol))
+    stop.check()
+    result = backtest(prices, forecaster, config, symbol=prices.symbol)
+    stop.check()
+    print(result.summary_text())
+    print()
+    if args.out:
+        result.save(args.out)
+        print(f"saved to {args.out}")
+    if args.output_json:
+        write_output_json(args.output_json, result, label=args.output_label)
+        print(f"JSON summary written to {args.output_json}")
+    return 0
+
+
+def stock_line(symbol: str, result, seconds: float | None = None) -> str:
+    """One stock's cross-stock line: best strategy and the mean Return of each strategy."""
+    s = result.summary
+    rets = "  ".join(f"{name} {s.loc[name, 'Return']:+.4f}" for name in s.index)
+    took = f"  ({seconds:.1f} s)" if seconds is not None else ""
+    return f"{symbol}: best {result.best_strategy} ({s.loc[result.best_strategy, 'Return']:+.4f})  |  {rets}{took}"
+
+
+def cross_stock_table(results) -> str:
+    """Mean Return per strategy (columns) for each stock (rows), plus its best strategy."""
+    import pandas as pd
+
+    rows = {sym: {**r.summary["Return"].to_dict(), "best": r.best_strategy} for sym, r in results.items()}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "Symbol"
+    return frame.to_string(float_format=lambda v: f"{v:.4f}")
+
+
+def _run_symbols(args, forecasters, files, stop) -> int:
+    """``--symbols``: one line per stock as it finishes, then the cross-stock table.
+
+    With ``--out`` a resumable chunked run (:func:`jaxsim.engine.runs.run_many`): each stock is
+    written to ``OUT/<SYMBOL>/`` once complete and re-running the same command skips the finished
+    stocks. Exit code 1 when any stock failed (each failure is listed).
+    """
+    import time
+
+    from jaxsim.cli.output_json import write_output_json
+    from jaxsim.errors import ConfigError
+
+    symbols = list(files)
+    hypers = {s: _hyper(args, s) for s in symbols} if getattr(args, "hyperparams", None) else {}
+    settings = {s: (_model_of(args, h), h.toto if _model_of(args, h) != "kronos" else h.kronos)
+                for s, h in hypers.items()}
+    if len({repr(v) for v in settings.values()}) > 1:
+        raise ConfigError("--hyperparams gives these symbols different settings (" +
+                          "; ".join(f"{s}: {m} {v}" for s, (m, v) in settings.items()) +
+                          "); run each setting separately")
+    hyper = next(iter(hypers.values()), None)
+    forecaster = _make_forecaster(forecasters, args, hyper)
+    config = backtest_config(args, hyper)
+    results, t0 = {}, [time.monotonic()]
+
+    def finished(symbol, result):
+        print(stock_line(symbol, result, time.monotonic() - t0[0]), flush=True)
+        t0[0] = time.monotonic()
+        if args.output_json:
+            write_output_json(str(args.output_json).replace("{symbol}", symbol), result)
+        results[symbol] = result
+
+    def plan(groups):
+        n = sum(len(m) for m in groups.values())
+        if n == 0:
+            return
+        print(f"{n} stock(s) in {len(groups)} shape group(s): {len(groups)} backtest program(s) to compile "
+              "(fewer when cached)" + ("" if len(groups) < 2 or args.max_context else
+                                       "; --max-context C makes stocks of different lengths share one"),
+              file=sys.stderr, flush=True)
+
+    if args.out:
+        from jaxsim.engine.runs import run_many
+
+        report = run_many(files, args.out, forecaster=forecaster, config=config, chunk_size=args.chunk_size,
+                          adjusted=args.adjusted, clean=args.clean, plots=args.plots, progress=False,
+                          on_result=finished, on_plan=plan, should_stop=stop,
+                          distributed=getattr(args, "distributed_config", None))
+        for sym, error in report.failed.items():
+            print(f"{sym}: FAILED: {error}", file=sys.stderr)
+        if results:
+            print()
+            print(cross_stock_table(results))
+        print(f"{len(report.done)} written, {len(report.skipped)} already complete, {len(report.failed)} failed "
+              f"(manifest: {Path(args.out) / 'manifest.json'})")
+        stop.check()
+        return 1 if report.failed else 0
+    from jaxsim.data.prices import as_prices, check_history
+    from jaxsim.engine.api import backtest_many
+    from jaxsim.engine.checks import setup_warnings
+
+    series = []
+    for sym, path in files.items():
+        prices = as_prices(path, symbol=sym, adjusted=args.adjusted, clean=args.clean)
+        if args.clean:
+            _print_cleaning(prices)
+        check_history(prices, args.sims)
+        _warn(setup_warnings(len(prices), args.sims, protocol=args.protocol, max_context=config.max_context,
+                             symbol=sym))
+        series.append(prices)
+    chunk = None if len(series) <= args.chunk_size else args.chunk_size  # a small run is not padded to K
+    backtest_many(series, forecaster, config, chunk_size=chunk, progress=False, on_result=finished,
+                  on_plan=plan, should_stop=stop)
+    stop.check()
+    print()
+    print(cross_stock_table(results))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``jaxsim`` command."""
-    parser = argparse.ArgumentParser(prog="jaxsim", description="JAX walk-forward stock backtester.")
+    from jaxsim.cli.validate import EXIT_CODES_HELP
+
+    parser = argparse.ArgumentParser(prog="jaxsim", description="JAX walk-forward stock backtester.",
+                                     epilog=EXIT_CODES_HELP)
     parser.add_argument("--version", action="version", version=f"jaxsim {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO) to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -237,8 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_data_show)
     samples = data.add_parser("samples", help="list the bundled sample series")
     samples.set_defaults(func=cmd_data_samples)
+    from jaxsim.cli.clean import add_clean_command
 
-    bt = sub.add_parser("backtest", help="walk-forward backtest of one or more symbols")
+    add_clean_command(data)
+
+    bt = sub.add_parser("backtest", help="walk-forward backtest of one or more symbols", epilog=EXIT_CODES_HELP,
+                        description="Walk-forward backtest of a bundled sample, a price file, or several symbols "
+                                    "from a folder. Every argument is checked before anything is computed.")
     bt.add_argument("symbol", nargs="?", default="AAPL", metavar="SYMBOL", help="bundled sample (default AAPL)")
     src = bt.add_mutually_exclusive_group()
     src.add_argument("--csv", metavar="PATH", help="price file instead of a bundled sample")
@@ -258,7 +419,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: the whole history, as the original)")
     bt.add_argument("--chunk-size", type=int, default=64, metavar="K",
                     help="stocks per compiled batch with --symbols (default 64)")
-    bt.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    bt.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0); stock S uses fold_in(key(seed), "
+                    "crc32(S)) whichever way it is run")
+    bt.add_argument("--clean", action="store_true", help="clean the prices in memory first (as `jaxsim data clean`) "
+                    "and print what changed")
+    bt.add_argument("--force", action="store_true", help="allow --out to replace another symbol's results")
+    bt.add_argument("--plots", action="store_true", help="with --symbols --out: also write equity.png per stock")
+    bt.add_argument("--hyperparams", metavar="DIR", help="the original's hyperparams folder: best/<SYM>.json picks "
+                    "toto or kronos, kronos/<SYM>.json and toto/<SYM>.json supply their settings")
+    bt.add_argument("--output-json", metavar="PATH", help="write the original's JSON summary (docs/cli-json.md); "
+                    "with --symbols PATH must contain {symbol}")
+    bt.add_argument("--output-label", metavar="L", help="write L instead of the symbol in --output-json")
+    bt.add_argument("--cache-dir", metavar="DIR", help="keep compiled programs in DIR (default "
+                    "$XDG_CACHE_HOME/jaxsim/xla or ~/.cache/jaxsim/xla)")
+    bt.add_argument("--no-cache", action="store_true", help="do not read or write compiled programs on disk")
     dist = bt.add_argument_group("across processes (jax.distributed; see README 'Across machines')")
     dist.add_argument("--distributed", action="store_true", help="one of several processes sharing the --symbols "
                       "run in --out (same command on every host; flags default to JAX_COORDINATOR_ADDRESS, "
@@ -309,12 +483,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
-    if getattr(args, "data_dir", None) and not getattr(args, "symbols", None):
-        parser.error("--data-dir is only used with --symbols")
-    if getattr(args, "sims", 1) < 1 or (getattr(args, "samples", None) or 1) < 1:
-        parser.error("--sims and --samples must be >= 1")
+    from jaxsim.cli.signals import EXIT_INTERRUPTED, MESSAGE, Interrupted
+
     try:
         return args.func(args)
+    except (Interrupted, KeyboardInterrupt):
+        print(MESSAGE, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (JaxsimError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

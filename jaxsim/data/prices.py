@@ -45,6 +45,7 @@ __all__ = [
     "sample",
     "available_samples",
     "sample_dir",
+    "as_prices",
 ]
 
 log = logging.getLogger(__name__)
@@ -288,7 +289,8 @@ def load_prices(source, *, symbol: str | None = None, adjusted: bool = False, cl
     problems = find_problems(canon)
     errors = [p for p in problems if p.fatal]
     if errors:
-        hint = "" if clean else " (load_prices(..., clean=True) / `jaxsim data show --clean` repairs what it can)"
+        hint = "" if clean else (" (to repair what can be repaired: `jaxsim data clean IN OUT` writes a cleaned file, "
+                                 "`jaxsim backtest --clean` cleans in memory, load_prices(..., clean=True))")
         raise PriceDataError(f"{symbol}: " + "; ".join(str(p) for p in errors) + hint)
     for p in problems:
         log.warning("%s: %s", symbol, p)
@@ -363,3 +365,42 @@ def sample(symbol: str = "AAPL", *, adjusted: bool = False) -> Prices:
         raise ConfigError(f"no bundled sample {symbol!r}; available samples: {', '.join(names)}")
     with as_file(sample_dir() / f"{sym}.csv.gz") as path:
         return load_prices(path, symbol=sym, adjusted=adjusted)
+
+
+def as_prices(source, *, symbol: str | None = None, adjusted: bool = False, clean: bool = False) -> Prices:
+    """Whatever names a price series, as :class:`Prices`: what ``jaxsim.backtest`` accepts.
+
+    Args:
+      source: a :class:`Prices` (returned as is, renamed when ``symbol`` is given), a DataFrame, a
+        path to a .csv/.csv.gz/.parquet file, or the name of a bundled sample (``"AAPL"``,
+        case-insensitive; an existing file of that name wins).
+      symbol, adjusted, clean: as in :func:`load_prices` (``adjusted``/``clean`` do not apply to a
+        ``Prices``, which is already validated).
+
+    Raises:
+      PriceDataError: invalid data, or a folder given as a file; FileNotFoundError: a path that is
+      neither a file nor a sample name; ConfigError: ``adjusted=True`` with a ``Prices``.
+    """
+    if isinstance(source, Prices):
+        if adjusted:
+            raise ConfigError("adjusted=True needs the raw file or frame; a Prices is already loaded")
+        if symbol and symbol != source.symbol:
+            return Prices(str(symbol), source.dates, source.open, source.high, source.low, source.close,
+                          source.volume, source.cleaning)
+        return source
+    if isinstance(source, pd.DataFrame):
+        return load_prices(source, symbol=symbol, adjusted=adjusted, clean=clean)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir():
+            raise PriceDataError(f"{path} is a folder, not a price file (give one .csv/.csv.gz/.parquet file)")
+        if path.exists():
+            return load_prices(path, symbol=symbol, adjusted=adjusted, clean=clean)
+        name = str(source).upper()
+        if isinstance(source, str) and name in available_samples():
+            with as_file(sample_dir() / f"{name}.csv.gz") as p:
+                return load_prices(p, symbol=symbol or name, adjusted=adjusted, clean=clean)
+        raise FileNotFoundError(f"{source!r} is neither a price file nor a bundled sample "
+                                f"({', '.join(available_samples())})")
+    raise PriceDataError(f"cannot read prices from a {type(source).__name__}; give a Prices, a DataFrame, a file "
+                         "path or a bundled sample name")

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import time
 import zlib
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +29,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxsim.config import BacktestConfig, resolve_config
-from jaxsim.data.prices import Prices
+from jaxsim.data.prices import Prices, as_prices
 from jaxsim.engine.forecasted_pnl import source_names
 from jaxsim.engine.program import BacktestSetup, run_program, trace_count
 from jaxsim.engine.result import BacktestResult
@@ -40,9 +40,10 @@ from jaxsim.layout import PRICE_COLUMNS
 from jaxsim.sim.maxdiff import default_optimizer
 from jaxsim.sim.metrics import DEFAULT_SPREAD
 from jaxsim.sim.simulation import PRICE_WINDOW, StrategyConfig, default_fee, is_crypto
-from jaxsim.sim.strategy_table import STRATEGIES
+from jaxsim.sim.strategy import check_names, strategy_table
 
-__all__ = ["PreparedStock", "prepare_stock", "make_setup", "stock_arrays", "stock_key", "with_config_samples",
+__all__ = ["PreparedStock", "prepare_stock", "make_setup", "stock_arrays", "stock_key", "stock_keys",
+           "with_config_samples",
            "backtest", "backtest_many"]
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ def make_setup(prep: PreparedStock, config: BacktestConfig) -> BacktestSetup:
     return BacktestSetup(grid=ForecastGrid(len(prep.prices), config.n_sims, config.max_context),
                          targets=config.targets, aggregate=config.aggregate, protocol=config.protocol,
                          strategy=StrategyConfig(crypto=prep.crypto),
-                         optimizer=default_optimizer() if config.optimizer is None else config.optimizer)
+                         optimizer=default_optimizer() if config.optimizer is None else config.optimizer,
+                         strategies=check_names(config.strategies))
 
 
 def stock_arrays(forecaster: Forecaster, preps: Sequence[PreparedStock]) -> StockArrays:
@@ -107,8 +109,17 @@ def stock_arrays(forecaster: Forecaster, preps: Sequence[PreparedStock]) -> Stoc
 
 
 def stock_key(key, symbol: str):
-    """The PRNG key of ``symbol`` under the ``"symbol"`` rule: ``fold_in(key, crc32(symbol))``."""
+    """The PRNG key of ``symbol`` in a run with ``key`` (the default ``"symbol"`` rule):
+    ``fold_in(key, crc32(symbol))``."""
     return jax.random.fold_in(key, np.uint32(zlib.crc32(symbol.encode())))
+
+
+def stock_keys(key, symbols: Sequence[str], rule: str | None = None) -> list:
+    """Each stock's PRNG key under ``rule`` (:attr:`jaxsim.config.BacktestConfig.stock_key`):
+    ``"symbol"``/None :func:`stock_key`; ``"index"`` ``fold_in(key, i)`` for the i-th stock."""
+    if rule == "index":
+        return [jax.random.fold_in(key, np.uint32(i)) for i in range(len(symbols))]
+    return [stock_key(key, s) for s in symbols]
 
 
 def with_config_samples(forecaster: Forecaster, config: BacktestConfig) -> Forecaster:
@@ -130,7 +141,9 @@ def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecast
             "n_rows": int(len(prep.prices) + prep.start), "rows_trimmed": prep.start,
             "max_context": setup.grid.max_context, "first_date": str(prep.dates[0]),
             "last_date": str(prep.dates[-1]),
-            "forecasted_pnl_source": {s.name: str(name) for s, name in zip(STRATEGIES, source_names(sources))},
+            "forecasted_pnl_source": {s.name: str(name) for s, name in
+                                      zip(strategy_table(setup.strategies), source_names(sources))},
+            "user_strategies": [s.name for s in setup.strategies],
             "forecasted_pnl_order": "chronological" if chronological else "row order, newest first (docs/deviations.md#forecasted-pnl-order)",
             **extra}
     return BacktestResult.from_arrays(prep.symbol, setup.protocol, arrays, prep.dates[setup.grid.ends], meta)
@@ -146,12 +159,15 @@ def backtest(prices, forecaster: Forecaster, config: BacktestConfig | None = Non
     setup and input shape.
 
     Args:
-      prices: a :class:`jaxsim.data.prices.Prices`; a list/tuple/dict of them runs :func:`backtest_many`.
+      prices: a :class:`jaxsim.data.prices.Prices`, a DataFrame, a price file path or a bundled sample
+        name (:func:`jaxsim.data.prices.as_prices`); a list/tuple/dict of them runs :func:`backtest_many`.
       forecaster: from :mod:`jaxsim.forecast.forecasters` (naive, historical_mean, from_function, toto,
         kronos); its own settings (e.g. Toto's ``num_samples``) are used.
       config: a :class:`jaxsim.config.BacktestConfig` (every setting, with the reason for its default).
       symbol: overrides ``prices.symbol`` (it selects the crypto rule and default fee).
-      key: PRNG key (default ``jax.random.key(config.seed)``); per-context keys are folded from it.
+      key: the run's PRNG key (default ``jax.random.key(config.seed)``); the stock uses
+        :func:`stock_key` ``(key, symbol)``, as in :func:`backtest_many` and :func:`jaxsim.run_many`,
+        and per-context keys are folded from that.
       **settings: the fields of :class:`~jaxsim.config.BacktestConfig` as keywords (``n_sims``,
         ``protocol``, ``targets``, ``aggregate``, ``fee``, ``spread``, ``max_context``,
         ``optimizer``, ``num_samples``, ``seed``, ``stock_key``); with ``config`` too they must agree.
@@ -162,7 +178,8 @@ def backtest(prices, forecaster: Forecaster, config: BacktestConfig | None = Non
     config = resolve_config(config, settings)
     if isinstance(prices, (list, tuple, dict)):
         return backtest_many(prices, forecaster, config, key=key)
-    key = _run_key(key, config)
+    prices = as_prices(prices, symbol=symbol)
+    (key,) = stock_keys(_run_key(key, config), [symbol or prices.symbol], config.stock_key)  # the one key rule
     forecaster = with_config_samples(forecaster, config)
     prep = prepare_stock(prices, config, symbol=symbol, fee=config.fee_of(0), spread=config.spread_of(0))
     setup = make_setup(prep, config)
@@ -180,25 +197,39 @@ def backtest(prices, forecaster: Forecaster, config: BacktestConfig | None = Non
 
 def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: BacktestConfig | None = None, *,
                   key=None, keys=None, chunk_size: int | None = None, devices=None, progress: bool = True,
-                  **settings):
+                  on_result: Callable | None = None, on_plan: Callable | None = None,
+                  should_stop: Callable[[], bool] | None = None, **settings):
     """Backtest many stocks: a vmapped stock axis sharded over devices, in chunks.
 
-    Stock i (in input order) uses ``jax.random.fold_in(key, i)`` (``config.stock_key`` ``"index"``,
-    the default here), so its result equals ``backtest(prices[i], ..., key=jax.random.fold_in(key,
-    i))``; ``"symbol"`` uses :func:`stock_key`. Stocks are grouped by (rows after trimming, crypto
-    rule); each group runs in chunks of ``chunk_size`` stocks (default: all of the group, rounded up
-    to a multiple of the device count), with a tqdm bar when there is more than one chunk.
-    ``config.fee``/``spread`` may be scalars or per-stock sequences. ``keys`` (one PRNG key per
-    stock) overrides the key rule, so a caller that batches a subset of a larger run (a resumed
-    :func:`jaxsim.engine.runs.run_many`) keeps each stock's draws. ``config``/``**settings`` as in
-    :func:`backtest`.
+    Stock s uses :func:`stock_key` ``(key, s)`` (the default ``config.stock_key``), so its result
+    equals ``backtest(prices_of_s, ..., key=key)`` whichever stocks run with it; ``"index"`` gives
+    stock i ``fold_in(key, i)`` instead. Stocks are grouped by (rows after trimming, crypto rule):
+    each group is one compiled program, and runs in chunks of ``chunk_size`` stocks (default: all
+    of the group, rounded up to a multiple of the device count), with a tqdm bar when there is more
+    than one chunk. ``config.fee``/``spread`` may be scalars or per-stock sequences. ``keys`` (one
+    PRNG key per stock) overrides the key rule, so a caller that batches a subset of a larger run (a
+    resumed :func:`jaxsim.engine.runs.run_many`) keeps each stock's draws. ``config``/``**settings``
+    as in :func:`backtest`.
+
+    Args:
+      prices: a sequence of price sources, or a mapping symbol -> source; a source is a ``Prices``,
+        a DataFrame, a file path or a bundled sample name (:func:`jaxsim.data.prices.as_prices`).
+      on_plan: called once with ``{(rows, crypto): [symbols]}`` before anything runs (each group
+        compiles one program).
+      on_result: called as ``on_result(symbol, result)`` as each stock's result is ready.
+      should_stop: checked before every chunk; when it returns True the call returns the results
+        finished so far.
 
     Returns:
       dict symbol -> :class:`jaxsim.engine.result.BacktestResult`, in input order.
     """
     config = resolve_config(config, settings)
-    items = list(prices.values()) if isinstance(prices, Mapping) else list(prices)
-    names = list(prices.keys()) if isinstance(prices, Mapping) else [p.symbol for p in items]
+    if isinstance(prices, Mapping):
+        names = [str(k) for k in prices]
+        items = [as_prices(v, symbol=k) for k, v in zip(names, prices.values())]
+    else:
+        items = [as_prices(p) for p in prices]
+        names = [p.symbol for p in items]
     if len(set(names)) != len(names):
         raise ConfigError(f"backtest_many needs distinct symbols, got {names}")
     n = len(items)
@@ -208,13 +239,11 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: Ba
             raise ConfigError(f"backtest_many: got {len(value)} values of {name} for {n} stocks")
     key = _run_key(key, config)
     if keys is not None:
-        stock_keys = list(keys)
-        if len(stock_keys) != n:
-            raise ConfigError(f"backtest_many: got {len(stock_keys)} keys for {n} stocks")
-    elif config.stock_key == "symbol":
-        stock_keys = [stock_key(key, s) for s in names]
+        per_stock = list(keys)
+        if len(per_stock) != n:
+            raise ConfigError(f"backtest_many: got {len(per_stock)} keys for {n} stocks")
     else:
-        stock_keys = None
+        per_stock = stock_keys(key, names, config.stock_key)
     forecaster = with_config_samples(forecaster, config)
     preps = [prepare_stock(p, config, symbol=s, fee=config.fee_of(i), spread=config.spread_of(i))
              for i, (p, s) in enumerate(zip(items, names))]
@@ -227,6 +256,8 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: Ba
         groups.setdefault((len(prep.prices), prep.crypto), []).append(i)
     if len(groups) > 1:
         log.info("backtest_many: %d stocks in %d shape groups (rows, crypto): %s", n, len(groups), list(groups))
+    if on_plan is not None:
+        on_plan({g: [names[i] for i in members] for g, members in groups.items()})
     plan = []
     for members in groups.values():
         size = chunk_size or len(members)
@@ -237,12 +268,11 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: Ba
     params = jax.device_put(forecaster, replicated)
     results = {}
     for chunk in plan:
+        if should_stop is not None and should_stop():
+            break
         setup = make_setup(preps[chunk[0]], config)
         stocks = stock_arrays(forecaster, [preps[i] for i in chunk])
-        if stock_keys is None:
-            chunk_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(chunk, jnp.uint32))
-        else:
-            chunk_keys = jnp.stack([stock_keys[i] for i in chunk])
+        chunk_keys = jnp.stack([per_stock[i] for i in chunk])
         args = jax.device_put((stocks, np.array([preps[i].fee for i in chunk], np.float32),
                                np.array([preps[i].spread for i in chunk], np.float32), chunk_keys), along_stocks)
         t0 = time.perf_counter()
@@ -255,9 +285,11 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: Ba
                 results[names[i]] = _result(preps[i], setup, arrays, sources[b], forecaster, config,
                                             {"seconds_chunk": seconds, "chunk_stocks": len(chunk),
                                              "devices": len(devices)})
+                if on_result is not None:
+                    on_result(names[i], results[names[i]])
         bar.update(1)
     bar.close()
-    return {name: results[name] for name in names}
+    return {name: results[name] for name in names if name in results}
 
 
 def _progress(total: int, enabled: bool):

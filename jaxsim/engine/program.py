@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.config import DEFAULT_TARGETS, PROTOCOLS
+from jaxsim.engine.compilation import ProgramCache
 from jaxsim.engine.forecasted_pnl import stock_forecasted_pnl, strategy_series
 from jaxsim.engine.walk_forward import walk_forward_records
 from jaxsim.errors import ConfigError
@@ -35,9 +36,10 @@ from jaxsim.forecast.grid import ForecastGrid, price_windows, sim_forecast_index
 from jaxsim.forecast.interface import Forecaster, StockArrays, point_and_band
 from jaxsim.layout import PRICE_COLUMN
 from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
-from jaxsim.sim.strategy_table import STRATEGIES
+from jaxsim.sim.strategy import strategy_records, strategy_table, strategy_views
 
-__all__ = ["BacktestSetup", "stock_program", "batched_program", "compiled_program", "run_program", "trace_count"]
+__all__ = ["BacktestSetup", "stock_program", "batched_program", "compiled_program", "run_program", "program_token",
+           "COMPILE_MESSAGE", "trace_count"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class BacktestSetup:
       strategy: static strategy switches (crypto rule).
       optimizer: multiplier optimizer (a stable object: it is part of the compile key; None: the
         default optimizer).
+      strategies: extra user strategies (:class:`jaxsim.sim.strategy.UserStrategy`, hashable).
     """
 
     grid: ForecastGrid
@@ -69,6 +72,7 @@ class BacktestSetup:
     protocol: str = "legacy"
     strategy: StrategyConfig = StrategyConfig()
     optimizer: Callable = None
+    strategies: tuple = ()
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
@@ -116,7 +120,14 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
         records.setdefault(f"predicted_{x}", last[:, PRICE_COLUMN[x]] * (1.0 + preds[x][:, 6]))
         records.setdefault(f"{x}_predictions", preds[x][:, :6])  # P_X[0..5] (docs/backtest.md#forecast-fields x_predictions)
     records.setdefault("close", last[:, PRICE_COLUMN["close"]])
-    prefixes = [s.prefix for s in STRATEGIES]
+    # --- user strategies (jaxsim.sim.strategy): evaluated per simulation, merged as <name>_* fields;
+    # their forecasted P&L comes with the built-ins' below (strategy_table appends them to the eight).
+    if setup.strategies:
+        views = strategy_views(setup.targets, point, width, forecast.samples, index, windows, valid,
+                               draws=any(s.needs_draws for s in setup.strategies))
+        records.update(strategy_records(setup.strategies, views, fee=fee, spread=spread, config=setup.strategy))
+    prefixes = [s.prefix for s in strategy_table(setup.strategies)]
+    # --- end of user strategies
     values, sources = stock_forecasted_pnl(forecaster, strategy_series(records, prefixes), key,
                                            chronological=setup.protocol == "walk_forward")
     n = grid.n_sims
@@ -137,13 +148,38 @@ def batched_program(forecaster, stocks, fees, spreads, keys, setup):
 compiled_program = jax.jit(batched_program, static_argnames=("setup",))
 
 
+COMPILE_MESSAGE = "compiling the backtest program (first run for this shape; cached afterwards)"
+_PROGRAMS = ProgramCache(batched_program, name="backtest", message=COMPILE_MESSAGE)
+
+
+def program_token(forecaster: Forecaster, setup: BacktestSetup) -> str | None:
+    """A stable name of everything static in the program, or None when some part has none.
+
+    Programs stored on disk (:mod:`jaxsim.engine.compilation`) are keyed by it (with the jaxsim
+    sources, the forecaster's structure and the argument shapes), so only programs built from
+    jaxsim's own forecasters and the default optimizer are stored: a user function or optimizer
+    could change without the key noticing.
+    """
+    from jaxsim.sim.maxdiff import default_optimizer
+
+    cls = type(forecaster)
+    if not cls.__module__.startswith("jaxsim.") or getattr(forecaster, "kind", None) == "function":
+        return None
+    if setup.optimizer is not None and setup.optimizer is not default_optimizer():
+        return None
+    return f"{cls.__module__}.{cls.__qualname__}|{dataclasses.replace(setup, optimizer=None)!r}"
+
+
 def run_program(forecaster, stocks: StockArrays, fees, spreads, keys, setup: BacktestSetup):
     """Run the compiled program on a batch of stocks (leading axis B on every array of ``stocks``).
 
-    Compiled once per distinct ``setup``, forecaster config and input shape.
+    Compiled once per distinct ``setup``, forecaster config and input shape, and reported while it
+    compiles (:func:`jaxsim.engine.compilation.compile_notice`); with
+    :func:`jaxsim.engine.compilation.enable_compilation_cache` the program is also kept on disk for
+    later processes.
 
     Returns:
       ``(records, pnl_sources)``: a dict of ``(B, N, ...)`` arrays and ``(B, 8)`` int32 codes.
     """
-    return compiled_program(forecaster, stocks, jnp.asarray(fees, jnp.float32), jnp.asarray(spreads, jnp.float32),
-                             keys, setup=setup)
+    return _PROGRAMS(forecaster, stocks, jnp.asarray(fees, jnp.float32), jnp.asarray(spreads, jnp.float32), keys,
+                     static=setup, token=program_token(forecaster, setup))

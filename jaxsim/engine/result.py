@@ -18,7 +18,6 @@ Everything here runs after the compiled program has returned (numpy and pandas o
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from jaxsim.engine.atomic import write_folder
-from jaxsim.sim.strategy_table import BEST_TIE_ORDER, STRATEGIES
+from jaxsim.errors import ConfigError
+from jaxsim.sim.strategy_table import BEST_TIE_ORDER, STRATEGIES, with_user
 
 __all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
 
@@ -54,10 +54,13 @@ def records_frame(arrays: dict[str, np.ndarray], dates) -> pd.DataFrame:
     return frame
 
 
-def summary_frame(records: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    """Per-strategy column means (docs/backtest.md#summary-table): Return, Sharpe, AnnualRet, ForecastRet, FinalDay."""
+def summary_frame(records: pd.DataFrame, protocol: str, user: tuple | list = ()) -> pd.DataFrame:
+    """Per-strategy column means (docs/backtest.md#summary-table): Return, Sharpe, AnnualRet, ForecastRet, FinalDay.
+
+    ``user`` names the user strategies (:mod:`jaxsim.sim.strategy`) whose rows follow the eight built-ins.
+    """
     rows = []
-    for s in STRATEGIES:
+    for s in with_user(user):
         forecast = f"{s.prefix}_forecasted_pnl"
         rows.append({"Strategy": s.name,
                      "Return": records[f"{s.prefix}_return"].mean(),
@@ -86,7 +89,7 @@ def best_strategy(summary: pd.DataFrame) -> str:
     return best
 
 
-def equity_curves(records: pd.DataFrame) -> pd.DataFrame:
+def equity_curves(records: pd.DataFrame, user: tuple | list = ()) -> pd.DataFrame:
     """Chronological equity per strategy: cumprod(1 + final-day P&L) over simulations, oldest first.
 
     Consecutive simulations' final days are consecutive trading days, so the final-day fields form a
@@ -94,7 +97,7 @@ def equity_curves(records: pd.DataFrame) -> pd.DataFrame:
     average, docs/deviations.md#kept-finalday-average).
     """
     chrono = records.iloc[::-1]
-    curves = {s.name: np.cumprod(1.0 + chrono[s.final_day].to_numpy(np.float64)) for s in STRATEGIES}
+    curves = {s.name: np.cumprod(1.0 + chrono[s.final_day].to_numpy(np.float64)) for s in with_user(user)}
     return pd.DataFrame(curves, index=pd.DatetimeIndex(chrono["date"]))
 
 
@@ -126,7 +129,7 @@ class BacktestResult:
         records = records_frame(arrays, dates)
         if "close_prediction_source" not in records:  # docs/backtest.md#record-fields: which model produced the close forecast
             records.insert(2, "close_prediction_source", metadata.get("forecaster", "unknown"))
-        summary = summary_frame(records, protocol)
+        summary = summary_frame(records, protocol, metadata.get("user_strategies", ()))
         limits = {k: float(records[k].iloc[0]) for k in LIMIT_PRICE_FIELDS if k in records}
         return cls(symbol, protocol, records, summary, best_strategy(summary), limits, dict(metadata))
 
@@ -137,6 +140,11 @@ class BacktestResult:
     def maxdiff_lines(self) -> list[str]:
         """Row 0's log lines of docs/backtest.md#maxdiff-log-line, #maxdiff-always-on (4 decimals)."""
         r = self.records.iloc[0]
+        if "walk_forward_fitted" in self.records and not bool(r["walk_forward_fitted"]):
+            # walk_forward with N <= 6: row 0 has no earlier fitted window, nothing was optimised for it
+            return [f"{label}: no fitted window (walk_forward needs N >= 7 simulations): default multipliers "
+                    f"(0, 0) -> return={r[f'{name}_return']:.4f}"
+                    for label, name in (("MaxDiff", "maxdiff"), ("MaxDiffAlwaysOn", "maxdiffalwayson"))]
         lines = []
         for label, name, mh, ml in (("MaxDiff", "maxdiff", "maxdiffprofit_profit_high_multiplier",
                                      "maxdiffprofit_profit_low_multiplier"),
@@ -154,48 +162,74 @@ class BacktestResult:
         table = self.summary.to_string(float_format=lambda v: f"{v:.4f}")
         return "\n".join([title, table, *self.maxdiff_lines(), f"Best strategy: {self.best_strategy}"])
 
-    def plot(self, ax=None):
-        """Equity curves per strategy (matplotlib Agg-safe); returns the figure."""
-        import matplotlib
+    def plot(self, kind: str = "equity", *, prices=None, sim: int = 0, strategy: str = "maxdiff",
+             resolution: int = 81, key=None, n_resamples: int = 1000):
+        """A figure of the result (:mod:`jaxsim.engine.plots`); never touches pyplot or the backend.
 
-        if ax is None:
-            matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        Args:
+          kind: ``"equity"`` (equity per strategy, drawdown panel, buy-and-hold), ``"fan"`` (one-step
+            forecast bands, point and realised return), ``"heatmap"`` (simulation ``sim``'s MaxDiff
+            objective ``J(mh, ml)`` with the chosen multipliers; needs ``prices``) or ``"bootstrap"``
+            (bootstrap distribution of each strategy's Sharpe ratio).
+          prices: the :class:`jaxsim.data.prices.Prices` the backtest ran on (heatmap; for equity, the
+            buy-and-hold line then starts from the close before the first day).
+          sim, strategy, resolution: heatmap: the simulation (0 = most recent), ``"maxdiff"`` or
+            ``"maxdiffalwayson"``, grid points per axis.
+          key, n_resamples: bootstrap: PRNG key (default ``jax.random.key(0)``) and resample count.
 
-        curves = equity_curves(self.records)
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(9, 5))
-        else:
-            fig = ax.figure
-        for name in curves.columns:
-            ax.plot(curves.index, curves[name], label=name)
-        ax.set_title(f"{self.symbol or ''} equity per strategy (final-day P&L, {self.protocol})")
-        ax.set_ylabel("equity (start = 1)")
-        ax.legend(fontsize=8, ncol=2)
-        fig.autofmt_xdate()
-        return fig
+        Returns:
+          a :class:`jaxsim.engine.plots.PlotFigure` (a matplotlib Figure; shows inline in Jupyter).
+        """
+        from jaxsim.engine import plot_data, plots
 
-    def files(self, plot: bool = True) -> dict[str, bytes]:
-        """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json`` [and ``equity.png``]."""
+        name = self.symbol or ""
+        if kind == "equity":
+            return plots.equity_figure(plot_data.daily_returns(self), plot_data.benchmark_close(self, prices),
+                                       title=f"{name} equity per strategy (final-day P&L, {self.protocol})")
+        if kind == "fan":
+            return plots.fan_figure(plot_data.forecast_frames(self),
+                                    title=f"{name} one-step forecasts ({self.metadata.get('forecaster', '?')})")
+        if kind == "heatmap":
+            if prices is None:
+                raise ConfigError("plot('heatmap') needs prices=: the Prices the backtest ran on")
+            land = plot_data.maxdiff_landscape(self, prices, sim=sim, strategy=strategy, resolution=resolution)
+            date = pd.Timestamp(self.records["date"].iloc[sim]).date()
+            return plots.heatmap_figure(land.mh, land.ml, land.values, land.chosen,
+                                        title=f"{name} {strategy} J(mh, ml), simulation {sim} ({date}, "
+                                              f"eod={land.close_at_eod}, {self.protocol})")
+        if kind == "bootstrap":
+            samples, estimates = plot_data.sharpe_bootstrap(plot_data.daily_returns(self), key,
+                                                            n_resamples=n_resamples)
+            return plots.bootstrap_figure(samples, estimates, title=f"{name} bootstrap Sharpe "
+                                                                     f"({n_resamples} stationary-bootstrap resamples)")
+        raise ConfigError(f"plot kind must be 'equity', 'fan', 'heatmap' or 'bootstrap', got {kind!r}")
+
+    def files(self, plot=True) -> dict[str, bytes]:
+        """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json`` [and ``<kind>.png``].
+
+        ``plot``: True writes ``equity.png``; a sequence of kinds of :meth:`plot` that need no prices
+        (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each; False none.
+        """
         meta = {"symbol": self.symbol, "protocol": self.protocol, "n_sims": self.n_sims,
                 "best_strategy": self.best_strategy, "limit_prices": self.limit_prices, **self.metadata}
         files = {"records.csv": self.records.to_csv(index=False).encode(),
                  "summary.csv": self.summary.to_csv().encode(),
                  "metadata.json": json.dumps(meta, indent=2, default=str).encode()}
-        if plot:
-            import matplotlib.pyplot as plt
+        kinds = ("equity",) if plot is True else tuple(plot or ())
+        bad = [k for k in kinds if k not in ("equity", "fan", "bootstrap")]
+        if bad:
+            raise ConfigError(f"plots to write must be among 'equity', 'fan', 'bootstrap', got {bad}")
+        if kinds:
+            from jaxsim.engine.plots import figure_png
 
-            fig = self.plot()
-            buf = io.BytesIO()
-            try:
-                fig.savefig(buf, format="png", dpi=100)
-            finally:
-                plt.close(fig)
-            files["equity.png"] = buf.getvalue()
+            for kind in kinds:
+                files[f"{kind}.png"] = figure_png(self.plot(kind))
         return files
 
-    def save(self, directory) -> dict[str, Path]:
+    def save(self, directory, plots=True) -> dict[str, Path]:
         """Write ``records.csv``, ``summary.csv``, ``metadata.json`` and ``equity.png`` atomically.
+
+        ``plots`` as :meth:`files`' ``plot`` (e.g. ``("equity", "fan")``).
 
         Every file is rendered first, then written with :func:`jaxsim.engine.atomic.write_folder`: a
         new folder appears complete, and in an existing one each file is replaced by a rename, so a
@@ -206,6 +240,6 @@ class BacktestResult:
           the written paths by kind.
         """
         out = Path(directory)
-        files = self.files(plot=True)
+        files = self.files(plot=plots)
         write_folder(out, files, exist_ok=True)
         return {name.split(".")[0]: out / name for name in files}

@@ -19,20 +19,27 @@ Guarantees:
   manifest and the others go on; failed stocks are retried by the next run.
 * Memory stays bounded: only one chunk's prices and results are alive at a time (a first pass keeps
   each stock's shape key, not its data).
-* Stock ``s`` always uses the key ``fold_in(key, crc32(s))`` (:func:`stock_key`), so the results do
-  not depend on the chunk it lands in, on the other stocks, or on whether the run was resumed.
+* Stock ``s`` always uses the key ``fold_in(key, crc32(s))`` (:func:`stock_key`), the rule of
+  every entry point, so the results do not depend on the chunk it lands in, on the other stocks, on
+  whether the run was resumed, or on whether the stock ran alone (:func:`jaxsim.backtest`).
+* ``should_stop`` (e.g. set by Ctrl-C) is checked between chunks: the run stops there with every
+  finished stock in place; temporaries of a process killed mid-write are removed by the next run.
 
 Stocks are grouped by (rows the program reads, crypto rule) so one compiled program serves a whole
-group; every chunk is padded to ``chunk_size`` stocks, so the last chunk of a group compiles nothing
-new. Without ``max_context`` every distinct history length is its own group (and compile): Toto's
-output depends on a context's left padding, so stocks of different lengths cannot share a program
-without changing their results, so they are bucketed by exact length.
+group, and the groups run one after the other, so each distinct shape compiles once; every chunk of
+a group is padded to one size (``chunk_size``, or the group's size when smaller), so the last chunk
+compiles nothing new. Without ``max_context`` every distinct history length is its own group (and
+compile): Toto's output depends on a context's left padding, so stocks of different lengths cannot
+share a program without changing their results; they are bucketed by exact length.
 
 Across processes (``distributed=``, :mod:`jaxsim.engine.distributed`): each of P processes runs its
 share of the stocks (:func:`~jaxsim.engine.distributed.split_stocks`) on its local devices, writes
 its stock folders as above and its own part manifest ``.parts/part-<i>-of-<P>.json`` (atomically,
 after every chunk); after a barrier process 0 merges the parts into ``manifest.json``. A stock's
-folder does not depend on P, so a run resumes per stock with any process count.
+result does not depend on P (its key is the symbol's; its batch holds its own group's stocks), so a
+run resumes per stock with any process count. Its folder's bytes are the same whenever its chunk has
+the same size in both runs (always with ``chunk_size=1`` or groups of at least ``chunk_size`` stocks
+in each process; otherwise equal to float tolerance, as across batch sizes in one process).
 
 At the end of a run (process 0 when distributed) ``universe.csv`` is written: one row per finished
 stock of the whole folder (:func:`universe_table`).
@@ -49,6 +56,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -76,8 +84,8 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 DONE = "done.json"
 UNIVERSE = "universe.csv"
-_BARRIERS = itertools.count()  # distinct barrier names for successive distributed runs of a process
 PARTS = ".parts"
+_BARRIERS = itertools.count()  # distinct barrier names for successive distributed runs of a process
 FORMAT = "jaxsim-run/1"
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._^=-]*")
 
@@ -91,12 +99,14 @@ class RunReport:
       done: symbols written by this call, in input order.
       skipped: symbols already complete on disk (left untouched).
       failed: symbol -> error message (``"<ErrorType>: <message>"``) for every stock that failed.
+      interrupted: ``should_stop`` stopped the run before every stock was done (a rerun resumes).
     """
 
     out_dir: Path
     done: tuple[str, ...]
     skipped: tuple[str, ...]
     failed: dict[str, str]
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -304,7 +314,8 @@ def _merge_parts(out: Path, manifest: dict, count: int, settings: dict) -> tuple
 def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathLike, *, forecaster,
              config: BacktestConfig | None = None, chunk_size: int = 64, key=None, adjusted: bool = False,
              clean: bool = False, plots: bool = False, progress: bool = False,
-             on_stock: Callable[[str, Path], None] | None = None,
+             on_stock: Callable[[str, Path], None] | None = None, on_result: Callable | None = None,
+             on_plan: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
              distributed: DistributedConfig | bool | None = None, **settings) -> RunReport:
     """Backtest many stocks into ``out_dir``, chunked, atomically written and resumable.
 
@@ -323,16 +334,24 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
       chunk_size: stocks per compiled batch (rounded up to the local device count); bounds memory.
       key: PRNG key of the run (default ``jax.random.key(config.seed)``); stock s uses :func:`stock_key`.
       adjusted, clean: passed to :func:`jaxsim.data.prices.load_prices` for path/DataFrame sources.
-      plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock).
+      plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock); a tuple of plot kinds
+        (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each (:meth:`BacktestResult.files`).
       progress: a tqdm bar over stocks (with ETA).
       on_stock: called as ``on_stock(symbol, folder)`` after each stock folder is in place (an
         exception from it stops the run; everything written so far stays).
+      on_result: called as ``on_result(symbol, result)`` after each stock folder is in place.
+      on_plan: called once with ``{(rows, crypto): [symbols]}``, the shape groups still to run (each
+        compiles one program).
+      should_stop: checked before every chunk; when it returns True the run stops there (manifest
+        saved, ``RunReport.interrupted``) and a rerun resumes.
       distributed: run as one of P processes (:mod:`jaxsim.engine.distributed`): a
         :class:`~jaxsim.engine.distributed.DistributedConfig`, or True to take the coordinator,
         process count and id from ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` /
         ``JAX_PROCESS_ID`` or jax's cluster auto-detection (SLURM, ...). ``jax.distributed`` is
         started here unless it already is; it must start before any JAX computation, so build a
         forecaster with device parameters after :func:`jaxsim.engine.distributed.initialize`.
+        ``on_plan`` sees this process's groups. An interrupted process skips the final barrier (the
+        others are ended by ``jax.distributed``; a rerun completes the run).
 
     Returns:
       :class:`RunReport`: of this process's share; process 0's covers every stock of the run
@@ -378,6 +397,15 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             raise ConfigError(f"{out} holds a run with other settings (differs in: {', '.join(diff)}); "
                               "use a new out_dir to keep both")
         manifest = manifest or {"format": FORMAT, "created": _now(), "settings": settings, "stocks": {}}
+        mine = None if count == 1 else tuple(f".{s}." for s, _ in entries)  # others may be writing theirs
+        for stale in out.glob(".*.tmp"):  # left by a process killed (or abandoned on Ctrl-C) mid-write
+            if mine is not None and not stale.name.startswith(mine):
+                continue
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    stale.unlink()
         stocks: dict = manifest["stocks"] if count == 1 else {}  # a process's part holds only its own stocks
         part = {"format": FORMAT, "process": process, "processes": count, "settings": settings, "stocks": stocks}
 
@@ -419,26 +447,35 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             except (JaxsimError, OSError) as e:
                 fail(symbol, e, "load")
         save_manifest()
+        if on_plan is not None:
+            on_plan({g: list(m) for g, m in groups.items()})
 
         bar = tqdm(total=sum(map(len, groups.values())), desc="stocks" if count == 1 else f"stocks [{process}/{count}]",
                    unit="stock", leave=False, disable=not progress)
-        def run_chunk(chunk):
+        def run_chunk(chunk, size):
             prices = {s: _load(s, sources_of[s], adjusted, clean) for s in chunk}
             return api.backtest_many(prices, forecaster, config, keys=[stock_key(key, s) for s in chunk],
-                                     chunk_size=int(chunk_size), devices=jax.local_devices(), progress=False)
+                                     chunk_size=size, devices=jax.local_devices(), progress=False)
 
+        interrupted = False
         try:
             for members in groups.values():
-                for j in range(0, len(members), int(chunk_size)):
-                    chunk = members[j:j + int(chunk_size)]
+                # every chunk of a group is padded to one size, so a group is one program: chunk_size,
+                # or the whole group when it is smaller (a small group is not padded up to chunk_size)
+                size = min(int(chunk_size), len(members))
+                for j in range(0, len(members), size):
+                    if should_stop is not None and should_stop():
+                        interrupted = True
+                        break
+                    chunk = members[j:j + size]
                     try:
-                        results = run_chunk(chunk)
+                        results = run_chunk(chunk, size)
                     except Exception as e:  # isolate the failing stock(s); same padded shape, no recompile
                         log.warning("chunk of %d stocks failed (%s); retrying them one by one", len(chunk), _error(e))
                         results = {}
                         for s in chunk:
                             try:
-                                results.update(run_chunk([s]))
+                                results.update(run_chunk([s], size))
                             except Exception as e1:
                                 fail(s, e1, "backtest")
                     for s in chunk:
@@ -460,13 +497,17 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                             failed.pop(s, None)
                             if on_stock is not None:
                                 on_stock(s, folder)
+                            if on_result is not None:
+                                on_result(s, result)
                         bar.update(1)
                     del results
                     save_manifest()
+                if interrupted:
+                    break
         finally:
             bar.close()
             save_manifest()
-    if count > 1:  # every part is written: meet, then process 0 merges them
+    if count > 1 and not interrupted:  # every part is written: meet, then process 0 merges them
         calls = next(_BARRIERS)  # every process makes the same calls, so the names agree
         barrier(f"jaxsim.run_many.{calls}.parts:{out.resolve()}")
         if process == 0:
@@ -484,8 +525,9 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             failed.update({s: v["error"] for s, v in merged["stocks"].items()
                            if v.get("status") == "failed" and s in sources_of_all})
         barrier(f"jaxsim.run_many.{calls}.merged:{out.resolve()}")
-    else:
+    elif count == 1:
         _write_universe(out)
     order = [s for s, _ in everyone]
     return RunReport(out, tuple(s for s in order if s in done), tuple(s for s in order if s in skipped),
-                     {s: failed[s] for s in order if s in failed})
+                     {s: failed[s] for s in order if s in failed}, interrupted)
+

@@ -3,22 +3,27 @@ r"""The exact multiplier solver: enumerate the cells of the piecewise affine obj
 Why it is possible: each indicator of PF depends on only one of ``mh`` (``[hp' < h]``,
 ``[hp' <= h]``, the clamp of ``hp``) or ``ml``, so ``J`` is affine on every cell of the product of
 two 1-D breakpoint sets ``{h_i - hp_i, -hp_i, 10 - hp_i}`` and ``{l_i - lp_i, -lp_i, -1 - lp_i}``.
-The supremum is therefore a cell corner approached from inside a cell; we evaluate every corner
-nudged a few float32 ulps to each side, plus the bounds and 0.
+The supremum over open neighbourhoods (the robust supremum, :mod:`jaxsim.optimize.objective`) is
+therefore a cell corner approached from inside a cell: we evaluate every corner nudged a few float32
+ulps into each adjacent cell (never the bare breakpoint, where a knife edge may pay one fee less),
+plus the bounds and 0, and reject candidates on knife edges.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 
-from jaxsim.optimize.objective import BOUND, MultiplierProblem, best_on_grid, grid_values, make_problem
+from jaxsim.optimize.objective import (BOUND, MultiplierProblem, make_problem, robust_grid_values,
+                                       robust_objective)
 from jaxsim.sim.profit import TRADING_FEE
 
-__all__ = ["axis_candidates", "problem_candidates", "ExactOptimizer", "exact_optimizer"]
+__all__ = ["RESCORE", "axis_candidates", "problem_candidates", "pick", "solve_exact", "ExactOptimizer", "exact_optimizer"]
 
 _NUDGE_ULPS = 4.0  # how far inside a cell a corner is evaluated, in float32 ulps of the levels
+RESCORE = 8  # candidates ranked best by the separable grid values that are re-scored exactly
 
 
 def _ulp(x):
@@ -27,11 +32,11 @@ def _ulp(x):
 
 
 def axis_candidates(actual, pred, lo_clamp, hi_clamp, *, bound=BOUND):
-    r"""Sorted 1-D candidate multipliers for one axis: each breakpoint and its two nudges.
+    r"""Sorted 1-D candidate multipliers for one axis: each breakpoint nudged into both adjacent cells.
 
     Breakpoints ``b`` solve ``pred + m = level`` for ``level`` in (the actual extreme, each clamp
-    bound). Candidates are ``b``, ``b +- 4 ulp`` (inside each adjacent cell in float32), clipped
-    to ``[-bound, bound]``, plus ``-bound, 0, bound``.
+    bound). Candidates are ``b +- 4 ulp`` (inside each adjacent cell in float32; the bare ``b`` is
+    not a candidate), clipped to ``[-bound, bound]``, plus ``-bound, 0, bound``.
 
     Args:
       actual: realised ``h`` (or ``l``), any shape ``(..., days)``; flattened.
@@ -40,7 +45,7 @@ def axis_candidates(actual, pred, lo_clamp, hi_clamp, *, bound=BOUND):
       bound: keyword-only bound ``b``.
 
     Returns:
-      float32 sorted ``(9 * actual.size + 3,)``.
+      float32 sorted ``(6 * actual.size + 3,)``.
     """
     a = jnp.ravel(jnp.asarray(actual, jnp.float32))
     p = jnp.ravel(jnp.asarray(pred, jnp.float32))
@@ -49,7 +54,7 @@ def axis_candidates(actual, pred, lo_clamp, hi_clamp, *, bound=BOUND):
     b = levels - preds
     d = _NUDGE_ULPS * _ulp(jnp.maximum(jnp.maximum(jnp.abs(levels), jnp.abs(preds)), jnp.abs(b)))
     ends = jnp.array([-bound, 0.0, bound], jnp.float32)
-    cands = jnp.clip(jnp.concatenate([b - d, b, b + d, ends]), -bound, bound)
+    cands = jnp.clip(jnp.concatenate([b - d, b + d, ends]), -bound, bound)
     return jnp.sort(cands)
 
 
@@ -59,16 +64,30 @@ def problem_candidates(problem: MultiplierProblem, *, bound=BOUND):
             axis_candidates(problem.low, problem.low_pred, -1.0, 0.0, bound=bound))
 
 
+def pick(points, values):
+    """The best of ``points (K, 2)`` by ``values (K,)``; exact ties go to the smallest ``|mh| + |ml|``.
+
+    Returns ``((2,) point, value)``.
+    """
+    values = jnp.where(jnp.isnan(values), -jnp.inf, values)
+    size = jnp.sum(jnp.abs(points), axis=-1)
+    k = jnp.argmin(jnp.where(values >= jnp.max(values), size, jnp.inf))
+    return points[k], values[k]
+
+
 @dataclasses.dataclass(frozen=True)
 class ExactOptimizer:
     r"""Exact solver by breakpoint enumeration (a hashable value; build it with :func:`exact_optimizer`).
 
     ``J`` is affine on every cell of the product of the two 1-D breakpoint sets (module docstring),
-    so ``sup J`` over ``[-b, b]^2`` is the value at some cell corner approached from inside a cell.
-    All ``(9 d + 3)^2`` candidate pairs from :func:`axis_candidates` (``d`` = days) are evaluated
-    with the exact PF in one vectorised call and the best is returned (ties: smallest
-    ``|mh| + |ml|``). Strict fills make the supremum a limit: the returned point is within a few
-    float32 ulps of a breakpoint, on its profitable side.
+    so its robust supremum over ``[-b, b]^2`` is the value at some cell corner approached from
+    inside a cell. All ``(6 d + 3)^2`` candidate pairs of :func:`axis_candidates` (``d`` = days,
+    summed over position rows) are ranked by one matrix product
+    (:func:`jaxsim.optimize.objective.separable_grid_values`), candidates on knife edges are
+    dropped, and the best ``RESCORE`` plus ``(0, 0)`` are re-scored with the exact PF; the best
+    exact value wins (ties: smallest ``|mh| + |ml|``). The returned point is strictly inside a
+    cell, within a few float32 ulps of its best corner: its value is attained by every nearby
+    multiplier in that cell, never a knife edge.
 
     Attributes:
       bounds: ``b``.
@@ -80,9 +99,19 @@ class ExactOptimizer:
                  fee=TRADING_FEE):
         """``(2,)`` multipliers of one problem (the optimizer protocol of :mod:`jaxsim.optimize`)."""
         problem = make_problem(close, high, high_pred, low, low_pred, positions)
-        mh, ml = problem_candidates(problem, bound=self.bounds)
-        values = grid_values(problem, mh, ml, close_at_eod=close_at_eod, fee=fee)
-        return best_on_grid(values, mh, ml)[0]
+        return solve_exact(problem, bounds=self.bounds, close_at_eod=close_at_eod, fee=fee)[0]
+
+
+def solve_exact(problem: MultiplierProblem, *, bounds=BOUND, close_at_eod, fee):
+    """The search of :class:`ExactOptimizer` on ``problem`` (leading batch axes are summed: one shared
+    pair). Returns ``((2,) m, J(m))``."""
+    mh, ml = problem_candidates(problem, bound=bounds)
+    values = robust_grid_values(problem, mh, ml, close_at_eod=close_at_eod, fee=fee, separable=True)
+    _, top = jax.lax.top_k(values.ravel(), min(RESCORE, values.size))
+    i, j = jnp.unravel_index(top, values.shape)
+    points = jnp.concatenate([jnp.stack([mh[i], ml[j]], axis=-1), jnp.zeros((1, 2), jnp.float32)])
+    exact = jax.vmap(lambda m: robust_objective(m, problem, close_at_eod=close_at_eod, fee=fee))(points)
+    return pick(points, exact)
 
 
 def exact_optimizer(*, bounds=BOUND) -> ExactOptimizer:

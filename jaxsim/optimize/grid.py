@@ -6,7 +6,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from jaxsim.optimize.objective import BOUND, best_on_grid, grid_values, make_problem
+from jaxsim.optimize.objective import BOUND, best_on_grid, make_problem, robust_grid_values
 from jaxsim.sim.profit import TRADING_FEE
 
 __all__ = ["GridOptimizer", "grid_optimizer"]
@@ -15,6 +15,9 @@ __all__ = ["GridOptimizer", "grid_optimizer"]
 @dataclasses.dataclass(frozen=True)
 class GridOptimizer:
     """Brute-force ``n x n`` grid over ``[-b, b]^2`` (``linspace``) with the exact PF (hashable value).
+
+    Grid points on knife edges (:mod:`jaxsim.optimize.objective`) are skipped; ties go to the
+    smallest ``|mh| + |ml|``.
 
     Attributes:
       n: points per axis.
@@ -29,7 +32,7 @@ class GridOptimizer:
         """``(2,)`` multipliers of one problem (the optimizer protocol of :mod:`jaxsim.optimize`)."""
         problem = make_problem(close, high, high_pred, low, low_pred, positions)
         g = jnp.linspace(-self.bounds, self.bounds, self.n, dtype=jnp.float32)
-        return best_on_grid(grid_values(problem, g, g, close_at_eod=close_at_eod, fee=fee), g, g)[0]
+        return best_on_grid(robust_grid_values(problem, g, g, close_at_eod=close_at_eod, fee=fee), g, g)[0]
 
 
 def grid_optimizer(n, *, bounds=BOUND) -> GridOptimizer:

@@ -46,9 +46,10 @@ def tune_multipliers(problems: MultiplierProblem, *, tx=None, steps=300, tempera
         m^\star = \arg\max_{m \in [-b, b]^2} \sum_{n} J_n(m)
 
     by the search of :func:`jaxsim.optimize.search.optax_optimizer` applied to the summed objective
-    (surrogate ascent with the optax transform ``tx``, exact re-scoring and polish on the pooled
-    breakpoints; the grid starts are polished too, since the pooled objective has many more local
-    maxima). ``shared=False`` fits each problem independently (vmapped). Compiled once per shape and
+    (surrogate ascent with the optax transform ``tx`` from every start, exact re-scoring and polish
+    on the pooled breakpoints; the grid starts are polished too, since the pooled objective has many
+    more local maxima). Like every optimizer here it returns the robust supremum: the exact re-score
+    gives ``-inf`` to knife edges (:mod:`jaxsim.optimize.objective`), so the result sits inside a cell. ``shared=False`` fits each problem independently (vmapped). Compiled once per shape and
     settings (a custom ``tx`` is part of the compile key by identity: build it once and reuse it).
 
     Args:
@@ -65,9 +66,11 @@ def tune_multipliers(problems: MultiplierProblem, *, tx=None, steps=300, tempera
         :func:`jaxsim.optimize.search.optax_optimizer`.
 
     Returns:
-      ``(2,)`` float32 ``(mh, ml)`` if ``shared`` else ``(..., 2)``; each is the best *exact* point found.
+      ``(2,)`` float32 ``(mh, ml)`` if ``shared`` else ``(..., 2)``; each is the best *exact* point found
+      (never a knife edge).
     """
     cfg = SearchConfig(float(bounds), int(grid), int(starts), int(steps), tuple(float(t) for t in temperatures),
-                       int(polish), int(polish_width), int(line_sweeps), int(line_width), polish_starts=True)
+                       int(polish), int(polish_width), int(line_sweeps), int(line_width), polish_starts=True,
+                       ascents=None, corners=False)
     problems = MultiplierProblem(*(jnp.asarray(a, jnp.float32) for a in problems))
     return _fit(problems, jnp.float32(fee), cfg=cfg, tx=tx, close_at_eod=bool(close_at_eod), shared=bool(shared))

@@ -28,11 +28,13 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxsim.sim.metrics import evaluate_daily_returns
 from jaxsim.sim.profit import MULTIPLIER_BOUND, profit_values
 
-__all__ = ["MULTIPLIER_BOUND", "OPTIMIZED_WEIGHT", "close_relative_offsets", "default_optimizer",
+__all__ = ["MULTIPLIER_BOUND", "OPTIMIZED_WEIGHT", "close_relative_offsets", "split_float64",
+           "host_close_relative_offsets", "default_optimizer",
            "maxdiff_strategy", "maxdiff_always_on_strategy"]
 
 Array = jax.Array
@@ -41,24 +43,87 @@ f32 = jnp.float32
 OPTIMIZED_WEIGHT = 0.3  # adjusted = baseline + 0.3 * optimised (5.7 step 6)
 
 
-def close_relative_offsets(high: Array, low: Array, close: Array) -> tuple[Array, Array]:
+def close_relative_offsets(high: Array, low: Array, close: Array, *, high_lo=None, low_lo=None,
+                           close_lo=None) -> tuple[Array, Array]:
     r"""(kH, kL) = (|1 - H/C|, |1 - L/C|) of the rows before the evaluation days; 0 where C = 0 or
-    the value is non-finite. Shapes ``(days,)``."""
+    the value is non-finite. Shapes ``(days,)``.
+
+    The original computes these in float64 from its pandas prices and casts to float32. Given the
+    float32 residuals ``x_lo = float32(x - float32(x))`` of the float64 prices (``*_lo``, from
+    :func:`split_float64`), the offsets are computed in double-float arithmetic,
+    ``|H - C| / C`` with an exact two-sum difference and one Newton correction of the quotient, and
+    match ``float32(float64 value)`` (see :func:`host_close_relative_offsets`). Without them the
+    float32 prices are all there is: ``|1 - H/C|`` in float32 (relative error ~1e-5 here, since
+    ``H/C`` is rounded near 1).
+    """
     h, l, c = (jnp.asarray(x, f32) for x in (high, low, close))
     safe = jnp.where(c == 0, 1.0, c)
+    if high_lo is None and low_lo is None and close_lo is None:
+        def offset(x):
+            return jnp.abs(1.0 - x / safe)
+    else:
+        c_lo = jnp.zeros_like(c) if close_lo is None else jnp.asarray(close_lo, f32)
 
-    def offset(x):
-        k = jnp.abs(1.0 - x / safe)
-        return jnp.where((c != 0) & jnp.isfinite(k), k, 0.0)
+        def offset(x, x_lo):
+            x_lo = jnp.zeros_like(x) if x_lo is None else jnp.asarray(x_lo, f32)
+            # d = (x + x_lo) - (c + c_lo) as hi + lo: two-sum of the leading parts, then the residuals
+            s = x - c
+            bb = s - x
+            e = (x - (s - bb)) + (-c - bb)
+            t = e + (x_lo - c_lo)
+            d_hi = s + t
+            d_lo = t - (d_hi - s)
+            q = d_hi / safe
+            # residual d - q * (c + c_lo), with q * c exact by Dekker's split (no FMA needed)
+            p_hi, p_lo = _two_product(q, safe)
+            r = ((d_hi - p_hi) - p_lo) + d_lo - q * c_lo
+            return jnp.abs(q + r / safe)
 
-    return offset(h), offset(l)
+        offsets = (offset(h, high_lo), offset(l, low_lo))
+        return tuple(jnp.where((c != 0) & jnp.isfinite(k), k, 0.0) for k in offsets)
+
+    return tuple(jnp.where((c != 0) & jnp.isfinite(k), k, 0.0) for k in (offset(h), offset(l)))
+
+
+def _two_product(a, b):
+    """``a * b = p + e`` exactly in float32 (Dekker: split each factor into 12-bit halves)."""
+    def split(x):
+        t = 4097.0 * x  # 2^12 + 1
+        hi = t - (t - x)
+        return hi, x - hi
+
+    p = a * b
+    a1, a2 = split(a)
+    b1, b2 = split(b)
+    e = ((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2
+    return p, e
+
+
+def split_float64(x) -> tuple[np.ndarray, np.ndarray]:
+    """Host: float64 values as float32 ``(hi, lo)`` with ``hi + lo`` = ``x`` to ~2^-48 relative."""
+    x = np.asarray(x, np.float64)
+    hi = x.astype(np.float32)
+    return hi, (x - hi.astype(np.float64)).astype(np.float32)
+
+
+def host_close_relative_offsets(high, low, close) -> tuple[np.ndarray, np.ndarray]:
+    """Host: the original's offsets, ``float32(|1 - H/C|)`` computed in float64 (0 where C = 0 or
+    non-finite), per row. The reference of :func:`close_relative_offsets`."""
+    h, l, c = (np.asarray(x, np.float64) for x in (high, low, close))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = []
+        for x in (h, l):
+            k = np.abs(1.0 - x / np.where(c == 0, 1.0, c))
+            out.append(np.where((c != 0) & np.isfinite(k), k, 0.0).astype(np.float32))
+    return out[0], out[1]
 
 
 @functools.cache
 def default_optimizer():
     """The optimizer used when none is passed: :func:`jaxsim.optimize.search.optax_optimizer` with its
-    defaults (multi-start annealed surrogate ascent, exact re-scoring). Built lazily and cached, so
-    importing jaxsim does no JAX work and the object is a stable static argument."""
+    defaults (grid starts, annealed surrogate ascent, exact line-search polish and re-scoring). A
+    hashable value equal to any other ``optax_optimizer()``; imported lazily so that importing
+    jaxsim does no JAX work."""
     from jaxsim.optimize.search import optax_optimizer
 
     return optax_optimizer()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["Strategy", "STRATEGIES", "BEST_TIE_ORDER", "strategy"]
+__all__ = ["Strategy", "STRATEGIES", "BEST_TIE_ORDER", "strategy", "with_user"]
 
 
 class Strategy(NamedTuple):
@@ -56,3 +56,9 @@ def strategy(name: str) -> Strategy:
         if s.name == name:
             return s
     raise KeyError(f"unknown strategy {name!r}; known: {[s.name for s in STRATEGIES]}")
+
+
+def with_user(names=()) -> tuple[Strategy, ...]:
+    """The eight built-ins followed by the user strategies called ``names`` (their record prefix is the
+    name, their final-day field ``<name>_finalday``; never best-strategy candidates)."""
+    return STRATEGIES + tuple(Strategy(n, n, f"{n}_finalday") for n in names)

@@ -1,0 +1,333 @@
+"""Compiling the backtest program once per shape, and keeping it on disk between processes.
+
+A first backtest spends most of its time turning the Python program into an executable: tracing
+and lowering it (seconds) and the XLA compile (tens of seconds on a CPU). Two caches, both in one
+folder (:func:`default_cache_dir`: ``$XDG_CACHE_HOME/jaxsim/xla``, else ``~/.cache/jaxsim/xla``):
+
+* XLA's persistent compilation cache (``jax_compilation_cache_dir``): compiled executables keyed by
+  the lowered program. Every entry is kept, however fast its compile (the minimum compile time and
+  entry size are set to 0), so the small helper programs are cached too.
+* ``programs/``: the lowered backtest program itself (:mod:`jax.export`, StableHLO), keyed by
+  everything that shapes it (the static setup, the forecaster's structure, argument shapes and
+  dtypes, the jaxsim sources, the jax version, the platform). A hit skips tracing and lowering.
+  Only programs whose every static part is named by a stable token are stored (see
+  :class:`ProgramCache`): a user function's code is not covered by the key, so it is never stored.
+
+Both are process-wide state (jax's configuration is global), so the library leaves them off and the
+command line turns them on (:func:`enable_compilation_cache`; library users call it themselves).
+
+While a program compiles, :func:`compile_notice` reports it: by default a log line; the command
+line installs a reporter (:func:`set_compile_reporter`) that prints an elapsed-time line on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Mapping
+
+from jaxsim.engine.atomic import write_file
+
+__all__ = ["CacheSettings", "default_cache_dir", "enable_compilation_cache", "disable_compilation_cache",
+           "compilation_cache_dir", "caching", "set_compile_reporter", "compile_notice", "ProgramCache", "source_digest"]
+
+log = logging.getLogger(__name__)
+
+_STATE: dict[str, Any] = {"dir": None, "reporter": None}
+_EXPORT_SUFFIX = ".jaxexport"
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/jaxsim/xla`` when XDG_CACHE_HOME is set (and absolute), else ``~/.cache/jaxsim/xla``."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path(environ.get("HOME") or Path.home()) / ".cache"
+    return root / "jaxsim" / "xla"
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheSettings:
+    """Where compiled programs are kept (``--cache-dir``, ``--no-cache``).
+
+    Attributes:
+      directory: the cache folder; None picks :func:`default_cache_dir`.
+      enabled: False turns both caches off.
+    """
+
+    directory: str | os.PathLike | None = None
+    enabled: bool = True
+
+    def resolve(self, environ: Mapping[str, str] | None = None) -> Path | None:
+        """The folder to use, or None when caching is off."""
+        if not self.enabled:
+            return None
+        return Path(self.directory).expanduser() if self.directory is not None else default_cache_dir(environ)
+
+    def apply(self) -> Path | None:
+        """Turn the caches on at :meth:`resolve`'s folder (or off); returns the folder."""
+        path = self.resolve()
+        if path is None:
+            disable_compilation_cache()
+            return None
+        return enable_compilation_cache(path)
+
+
+def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
+    """Keep compiled programs in ``path`` (default :func:`default_cache_dir`) from now on, in this process.
+
+    A later process that runs the same program shape loads it instead of compiling it again.
+
+    Returns:
+      The cache folder (created when missing).
+    """
+    import jax
+
+    folder = Path(path).expanduser() if path is not None else default_cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "programs").mkdir(exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _reset_xla_cache()  # jax decides once per process whether its cache is used; decide again
+    _STATE["dir"] = folder
+    log.info("compilation cache: %s", folder)
+    return folder
+
+
+def disable_compilation_cache() -> None:
+    """Stop reading and writing both caches in this process (files already written stay)."""
+    if _STATE["dir"] is None:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", None)
+    _reset_xla_cache()
+    _STATE["dir"] = None
+
+
+def _reset_xla_cache() -> None:
+    try:
+        from jax.experimental.compilation_cache import compilation_cache
+    except ImportError:  # pragma: no cover (older or newer jax): the setting applies from the next process
+        return
+    compilation_cache.reset_cache()
+
+
+@contextlib.contextmanager
+def caching(settings: "CacheSettings", reporter: Callable[[str], ContextManager] | None = None):
+    """Apply ``settings`` (and a compile reporter) for the body, then restore the previous state.
+
+    What the command line wraps around a command, so that calling it in-process (tests, notebooks)
+    leaves the process as it was.
+    """
+    before, previous_reporter = _STATE["dir"], _STATE["reporter"]
+    folder = settings.apply()
+    if reporter is not None:
+        set_compile_reporter(reporter)
+    try:
+        yield folder
+    finally:
+        set_compile_reporter(previous_reporter)
+        if before is None:
+            disable_compilation_cache()
+        elif before != folder:
+            enable_compilation_cache(before)
+
+
+def compilation_cache_dir() -> Path | None:
+    """The folder set by :func:`enable_compilation_cache`, or None when the caches are off."""
+    return _STATE["dir"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reporting a compile
+
+
+def set_compile_reporter(reporter: Callable[[str], ContextManager] | None) -> Callable | None:
+    """Install ``reporter(message)`` (a context manager around each compile); None restores logging.
+
+    Returns the previous reporter.
+    """
+    previous, _STATE["reporter"] = _STATE["reporter"], reporter
+    return previous
+
+
+@contextlib.contextmanager
+def compile_notice(message: str):
+    """Wrap one compile: the installed reporter, else an INFO log line."""
+    reporter = _STATE["reporter"]
+    if reporter is None:
+        log.info("%s", message)
+        yield
+        return
+    with reporter(message):
+        yield
+
+
+# ----------------------------------------------------------------------------------------------------
+# Program cache
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """sha256 of every jaxsim source file (a stored program is only reused by the code that wrote it)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _is_key(leaf) -> bool:
+    import jax
+
+    dtype = getattr(leaf, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+
+
+def _leaf_signature(leaf) -> tuple:
+    """(shape, dtype, weak_type, devices) of one argument leaf; what a compiled call must match."""
+    import jax
+    import numpy as np
+
+    if _is_key(leaf):
+        return ("key", str(jax.random.key_impl(leaf)), tuple(leaf.shape), _devices(leaf))
+    aval = jax.typeof(leaf) if isinstance(leaf, jax.Array) else None
+    if aval is not None:
+        return (tuple(leaf.shape), str(leaf.dtype), bool(getattr(aval, "weak_type", False)), _devices(leaf))
+    a = np.asarray(leaf)
+    return (tuple(a.shape), str(a.dtype), not isinstance(leaf, np.ndarray), None)
+
+
+def _devices(leaf):
+    sharding = getattr(leaf, "sharding", None)
+    if sharding is None:
+        return None
+    return (tuple(sorted(d.id for d in sharding.device_set)), str(getattr(sharding, "spec", "")))
+
+
+class ProgramCache:
+    """Compiled versions of one jitted program, in memory and (when enabled) on disk.
+
+    ``cache(args, static=..., token=...)`` returns a callable of ``args`` (the dynamic arguments,
+    pytrees of arrays). It compiles at most once per (static, argument structure, shapes, dtypes,
+    devices) in a process; with :func:`enable_compilation_cache` and a stable ``token`` (a string
+    that names every static part, e.g. the setup with its optimizer named), the lowered program is
+    also stored and reloaded by later processes.
+
+    Args:
+      fn: the Python program, ``fn(*args, static)``.
+      name: short name for messages and file names, e.g. ``"backtest"``.
+      message: what :func:`compile_notice` reports while it compiles.
+    """
+
+    def __init__(self, fn: Callable, *, name: str, message: str):
+        import jax
+
+        self._fn = fn
+        self._jit = jax.jit(fn, static_argnums=(-1,))
+        self._name = name
+        self._message = message
+        self._memo: dict = {}
+
+    def __call__(self, *args, static, token: str | None = None):
+        import jax
+
+        leaves, tree = jax.tree.flatten(args)
+        sig = (static, str(tree), tuple(_leaf_signature(x) for x in leaves))
+        compiled = self._memo.get(sig)
+        if compiled is None:
+            compiled = self._build(args, leaves, tree, static, token, sig)
+            self._memo[sig] = compiled
+        return compiled(*args)
+
+    def clear(self) -> None:
+        """Forget the in-memory programs (files on disk stay)."""
+        self._memo.clear()
+
+    # -- building
+
+    def _build(self, args, leaves, tree, static, token, sig):
+        folder = compilation_cache_dir()
+        storable = folder is not None and token is not None and self._single_device(leaves)
+        if storable:
+            try:
+                return self._exported(folder, leaves, tree, static, token, sig)
+            except Exception as e:  # a stored program is an optimisation: fall back to compiling
+                log.info("%s: program not storable (%s: %s); compiling it", self._name, type(e).__name__, e)
+        with compile_notice(self._message):
+            return self._jit.trace(*args, static).lower().compile()
+
+    @staticmethod
+    def _single_device(leaves) -> bool:
+        devices = set()
+        for leaf in leaves:
+            sharding = getattr(leaf, "sharding", None)
+            if sharding is not None:
+                devices |= set(sharding.device_set)
+        return len(devices) <= 1
+
+    def _file(self, folder: Path, token: str, sig) -> Path:
+        import jax
+        import jaxlib
+
+        h = hashlib.sha256()
+        for part in (source_digest(), jax.__version__, getattr(jaxlib, "__version__", ""),
+                     jax.default_backend(), str(jax.devices()[0].device_kind), token, sig[1], repr(sig[2])):
+            h.update(part.encode())
+            h.update(b"\0")
+        return folder / "programs" / f"{self._name}-{h.hexdigest()[:32]}{_EXPORT_SUFFIX}"
+
+    def _exported(self, folder, leaves, tree, static, token, sig):
+        import jax
+        from jax import export
+
+        keys = [_is_key(x) for x in leaves]
+        path = self._file(folder, token, sig)
+        if path.is_file():
+            try:
+                exported = export.deserialize(bytearray(path.read_bytes()))
+            except Exception as e:
+                log.warning("%s: unreadable cached program %s (%s); rebuilding it", self._name, path, e)
+            else:
+                log.info("%s: loaded the cached program %s", self._name, path.name)
+                with compile_notice(f"loading the cached {self._name} program"):
+                    return _ExportedCall(exported, keys, leaves)
+        impls = [str(jax.random.key_impl(x)) if k else None for x, k in zip(leaves, keys)]
+
+        def flat(*raw):  # the program over flat leaves, keys as key data (no custom pytrees stored)
+            restored = [jax.random.wrap_key_data(x, impl=i) if k else x for x, k, i in zip(raw, keys, impls)]
+            return self._fn(*jax.tree.unflatten(tree, restored), static)
+
+        with compile_notice(self._message):
+            exported = export.export(jax.jit(flat))(*_raw(leaves, keys))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_file(path, exported.serialize())  # a reader never sees a partial program
+            return _ExportedCall(exported, keys, leaves)
+
+
+def _raw(leaves, keys):
+    import jax
+
+    return [jax.random.key_data(x) if k else x for x, k in zip(leaves, keys)]
+
+
+class _ExportedCall:
+    """An exported program compiled for these leaves (the XLA cache may answer the compile)."""
+
+    def __init__(self, exported, keys, leaves):
+        import jax
+
+        self._keys = keys
+        self._compiled = jax.jit(exported.call).trace(*_raw(leaves, keys)).lower().compile()
+
+    def __call__(self, *args):
+        import jax
+
+        return self._compiled(*_raw(jax.tree.leaves(args), self._keys))

@@ -1,0 +1,306 @@
+r"""Your own strategy: a pure function of one simulation, scored by jaxsim's fee and fill rules.
+
+A user strategy is a :class:`UserStrategy` (frozen, hashable: part of the compile key) wrapping
+``fn(inputs, params) -> output`` written for ONE simulation; jaxsim vmaps it over simulations and
+stocks inside the compiled backtest program.
+
+What ``fn`` sees (:class:`StrategyInputs`, e = the simulation's last row, evaluation days
+``t_i = e-6+i``, i = 0..5, docs/backtest.md#strategy-notation):
+
+* ``point[x]``: ``(7,)`` point forecasts P_X[0..6] per target x (P_X[i] forecasts r_X[t_i] from the
+  rows before t_i; P_X[6] forecasts r_X[e]);
+* ``band[x]``: ``(7,)`` P60-P40 width of the draws (0 for point forecasters);
+* ``draws[x]``: ``(7, S)`` the draws themselves, only when ``needs_draws`` (a point forecaster
+  gives ``S = 1``, its point); else None;
+* ``prices``: ``(22, 5)`` rows e-21..e of [open, high, low, close, volume]; window index j holds
+  row e-21+j, so row t_i is index ``15 + i``; ``prices_valid`` is False before the data starts.
+
+What it returns, by ``kind`` (what may be read for day i is checked by
+:func:`jaxsim.engine.lookahead.check_no_lookahead`):
+
+* ``"signals"``: positions ``s`` ``(6,)`` held over the close-to-close return
+  ``R_i = r_C[t_i + 1]`` (the built-in signal strategies' returns, docs/backtest.md#e-cmp), so
+  ``s_i`` may read rows up to t_i (window index ``<= 15 + i``) and forecasts P_X[<= i+1]. Scored
+  with E_cmp (:func:`jaxsim.sim.metrics.evaluate_signals`: position-change fee and spread).
+* ``"limits"``: :class:`Limits` ``(high, low, positions)``, each ``(6,)``: the sell (take-profit)
+  and buy levels of day t_i relative to the previous close and the position, placed before the
+  open of t_i, so they may read rows up to t_i - 1 (window index ``<= 14 + i``) and forecasts
+  P_X[<= i]. Scored by PF (:func:`jaxsim.sim.profit.profit_values`, docs/backtest.md#profit-function)
+  on ``c = aC``, ``h = aH + kH``, ``l = aL - kL`` (the MaxDiff quantities,
+  docs/backtest.md#maxdiff-offsets) and E_sum.
+
+Record fields of a strategy named ``name`` (the pattern of the built-ins,
+docs/backtest.md#record-fields): ``<name>_return``, ``_sharpe``, ``_avg_daily_return``,
+``_annual_return``, ``_finalday`` (the last day's P&L; for signals ``s_5 R_5 - 2 fee SPREAD`` as
+the built-ins), ``_profit_values`` ``(6,)`` (the daily P&L) and ``_turnover`` (mean ``|s|``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxsim.errors import ConfigError
+from jaxsim.sim import maxdiff
+from jaxsim.sim import strategies as builtin
+from jaxsim.sim.metrics import evaluate_daily_returns, evaluate_signals
+from jaxsim.sim.profit import profit_values
+from jaxsim.sim.returns import window_returns
+from jaxsim.sim.simulation import N_DAYS, StrategyConfig
+from jaxsim.sim.strategy_table import STRATEGIES, Strategy, with_user
+from jaxsim.sim.surrogate import soft_profit_values
+
+__all__ = ["KINDS", "FIRST_DAY_ROW", "StrategyInputs", "Limits", "Outcomes", "UserStrategy", "user_strategy",
+           "outcomes", "limit_offsets", "strategy_output", "day_pnl", "soft_day_pnl", "strategy_fields", "strategy_records", "strategy_views",
+           "check_names", "strategy_table", "builtin_strategies"]
+
+Array = jax.Array
+f32 = jnp.float32
+
+KINDS = ("signals", "limits")
+FIRST_DAY_ROW = 15  # window index of row t_0 = e-6 in the 22-row price window
+
+
+class StrategyInputs(NamedTuple):
+    """One simulation as a user strategy sees it (see the module docstring)."""
+
+    point: dict
+    band: dict
+    draws: dict | None
+    prices: Array
+    prices_valid: Array
+
+
+class Limits(NamedTuple):
+    """Output of a ``"limits"`` strategy: levels relative to the previous close and positions, ``(6,)``."""
+
+    high: Array
+    low: Array
+    positions: Array
+
+
+class Outcomes(NamedTuple):
+    """What a simulation's six days realised (computed by jaxsim, never shown to ``fn`` separately).
+
+    Attributes:
+      returns: R_i = r_C[t_i + 1] (signals), ``(6,)``.
+      close, high, low: PF's c, h, l of day t_i (limits), ``(6,)``.
+    """
+
+    returns: Array
+    close: Array
+    high: Array
+    low: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class UserStrategy:
+    """A strategy to run in the compiled program.
+
+    Attributes:
+      name: record prefix and summary row; must not clash with a built-in.
+      kind: ``"signals"`` or ``"limits"``.
+      fn: ``fn(inputs: StrategyInputs, params) -> (6,) positions | Limits`` for one simulation
+        (pure, traceable; keep the same object to reuse compiled programs).
+      params: default parameters (a pytree of arrays or floats; excluded from the hash).
+      needs_draws: pass the forecast draws as ``inputs.draws``.
+      close_at_eod: limits only: PF exits every filled position at the close.
+    """
+
+    name: str
+    kind: str
+    fn: Callable
+    params: Any = dataclasses.field(default=None, compare=False, hash=False)
+    needs_draws: bool = False
+    close_at_eod: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ConfigError(f"a strategy name must be an identifier (it prefixes record fields), got {self.name!r}")
+        if self.kind not in KINDS:
+            raise ConfigError(f"strategy kind must be one of {KINDS}, got {self.kind!r}")
+        if not callable(self.fn):
+            raise ConfigError(f"strategy {self.name!r}: fn must be callable fn(inputs, params)")
+
+    def replace(self, **changes) -> "UserStrategy":
+        return dataclasses.replace(self, **changes)
+
+
+def user_strategy(name: str, kind: str, params=None, *, needs_draws: bool = False, close_at_eod: bool = False):
+    """Decorator: ``@user_strategy("band", "limits", params={"k": 0.5})`` turns ``fn`` into a :class:`UserStrategy`."""
+
+    def wrap(fn):
+        return UserStrategy(name, kind, fn, params, needs_draws, close_at_eod)
+
+    return wrap
+
+
+def outcomes(prices: Array, prices_valid: Array) -> Outcomes:
+    """The realised quantities of one simulation's six days from its price window."""
+    prices = jnp.asarray(prices, f32)
+    valid = jnp.asarray(prices_valid, bool)
+    high, low, close = prices[:, 1], prices[:, 2], prices[:, 3]
+    r_close, r_high, r_low = (window_returns(x, valid) for x in (close, high, low))
+    k_high, k_low = maxdiff.close_relative_offsets(high[-8:-2], low[-8:-2], close[-8:-2])
+    return Outcomes(r_close[-6:], r_close[-7:-1], r_high[-7:-1] + k_high, r_low[-7:-1] - k_low)
+
+
+def limit_offsets(inputs: StrategyInputs) -> tuple[Array, Array]:
+    """``(kH, kL)``, ``(6,)``: the close-relative offsets |1 - H/C|, |1 - L/C| of the row before each day.
+
+    A High (Low) forecast is a change versus the previous High (Low); ``fH + kH`` and ``fL - kL`` are
+    the predicted high and low relative to the previous close, the units of :class:`Limits`
+    (docs/backtest.md#maxdiff-offsets). They read rows t_i - 1 only.
+    """
+    prices = jnp.asarray(inputs.prices, f32)
+    rows = slice(FIRST_DAY_ROW - 1, FIRST_DAY_ROW - 1 + N_DAYS)
+    return maxdiff.close_relative_offsets(prices[rows, 1], prices[rows, 2], prices[rows, 3])
+
+
+def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None):
+    """The strategy's output for one simulation (``params`` None: its defaults), checked and float32."""
+    out = strategy.fn(inputs, strategy.params if params is None else params)
+    if strategy.kind == "limits":
+        if not isinstance(out, Limits):
+            raise ConfigError(f"limits strategy {strategy.name!r} must return jaxsim.Limits(high, low, positions)")
+        out = Limits(*(jnp.broadcast_to(jnp.asarray(x, f32), (N_DAYS,)) for x in out))
+    else:
+        out = jnp.asarray(out, f32)
+        if out.shape != (N_DAYS,):
+            raise ConfigError(f"signals strategy {strategy.name!r} must return ({N_DAYS},) positions, got {out.shape}")
+    return out
+
+
+def day_pnl(strategy: UserStrategy, output, realised: Outcomes, *, fee, spread) -> Array:
+    """Exact daily P&L ``(6,)`` of a strategy output: E_cmp net returns or PF."""
+    if strategy.kind == "signals":
+        return evaluate_signals(output, realised.returns, fee=fee, spread=spread).daily
+    return profit_values(realised.close, realised.high, output.high, realised.low, output.low, output.positions,
+                         close_at_eod=strategy.close_at_eod, fee=fee)
+
+
+def soft_day_pnl(strategy: UserStrategy, output, realised: Outcomes, *, fee, spread, temperature) -> Array:
+    """Smooth daily P&L (the tuning objective): E_cmp net returns are already smooth in the positions
+    (``|s_i - s_{i-1}|`` has a subgradient); limits use the surrogate PF (:mod:`jaxsim.sim.surrogate`)."""
+    if strategy.kind == "signals":
+        return day_pnl(strategy, output, realised, fee=fee, spread=spread)
+    return soft_profit_values(realised.close, realised.high, output.high, realised.low, output.low,
+                              output.positions, temperature=temperature, close_at_eod=strategy.close_at_eod,
+                              fee=fee)
+
+
+def strategy_fields(strategy: UserStrategy, inputs: StrategyInputs, params=None, *, fee, spread,
+                    config: StrategyConfig = StrategyConfig()) -> dict[str, Array]:
+    """The record fields of one simulation (see the module docstring); ``params`` None: the defaults."""
+    realised = outcomes(inputs.prices, inputs.prices_valid)
+    out = strategy_output(strategy, inputs, params)
+    name, days = strategy.name, config.days_per_year
+    if strategy.kind == "signals":
+        m = evaluate_signals(out, realised.returns, fee=fee, spread=spread, days_per_year=days)
+        finalday = out[-1] * realised.returns[-1] - 2.0 * jnp.asarray(fee, f32) * jnp.asarray(spread, f32)
+        positions = out
+    else:
+        m = evaluate_daily_returns(day_pnl(strategy, out, realised, fee=fee, spread=spread), days)
+        finalday = m.daily[-1]
+        positions = out.positions
+    return {f"{name}_return": m.total, f"{name}_sharpe": m.sharpe, f"{name}_avg_daily_return": m.avg_daily,
+            f"{name}_annual_return": m.annual, f"{name}_finalday": finalday, f"{name}_profit_values": m.daily,
+            f"{name}_turnover": jnp.mean(jnp.abs(positions))}
+
+
+def strategy_records(user: tuple, views: StrategyInputs, *, fee, spread, config: StrategyConfig,
+                     params=None) -> dict[str, Array]:
+    """Record fields of every strategy in ``user`` over a leading simulation axis of ``views``."""
+    records = {}
+    for i, s in enumerate(user):
+        p = None if params is None else params[i]
+        records.update(jax.vmap(lambda v: strategy_fields(s, v, p, fee=fee, spread=spread, config=config))(views))
+    return records
+
+
+def strategy_views(targets, point, band, samples, index, windows, valid, *, draws: bool) -> StrategyInputs:
+    """The batched :class:`StrategyInputs` of a stock's N simulations.
+
+    Args:
+      targets: target names (order of the leading axis of ``point``/``band``/``samples``).
+      point, band: ``(X, O)`` per origin; samples: ``(X, O, S)`` draws or None (point forecaster).
+      index: ``(N, 7)`` origin of each simulation's forecasts (:func:`jaxsim.forecast.grid.sim_forecast_index`).
+      windows, valid: ``(N, 22, 5)`` price windows and their masks.
+      draws: static; include the draws.
+    """
+    pts = {x: point[i][index] for i, x in enumerate(targets)}
+    bands = {x: band[i][index] for i, x in enumerate(targets)}
+    zeros = jnp.zeros_like(pts["close"])
+    for x in ("close", "high", "low"):  # missing high/low are zeros, as the built-ins see them
+        pts.setdefault(x, zeros)
+        bands.setdefault(x, zeros)
+    sample_views = None
+    if draws:
+        sample_views = {x: (samples[i][index] if samples is not None else point[i][index][..., None])
+                        for i, x in enumerate(targets)}
+    return StrategyInputs(pts, bands, sample_views, windows, valid)
+
+
+def check_names(user: tuple) -> tuple:
+    """``user`` as a tuple of :class:`UserStrategy` with distinct names that clash with no built-in."""
+    user = tuple(user or ())
+    names = [s.name for s in user if isinstance(s, UserStrategy)]
+    if len(names) != len(user):
+        raise ConfigError("strategies= takes jaxsim.UserStrategy values (see jaxsim.user_strategy)")
+    taken = {s.name for s in STRATEGIES} | {s.prefix for s in STRATEGIES}
+    clash = [n for n in names if n in taken]
+    if clash or len(set(names)) != len(names):
+        raise ConfigError(f"user strategy names must be distinct and differ from the built-ins {sorted(taken)}, "
+                          f"got {names}")
+    return user
+
+
+
+def strategy_table(user: tuple = ()) -> tuple[Strategy, ...]:
+    """:data:`jaxsim.sim.strategy_table.STRATEGIES` extended by the user strategies (not best-strategy candidates)."""
+    return with_user(tuple(s.name for s in user))
+
+
+# ------------------------------------------------------------------ the built-ins through the interface
+def _simple(v, p):
+    return builtin.simple_signals(v.point["close"][:N_DAYS], crypto=p["crypto"])
+
+
+def _all_signals(v, p):
+    return builtin.all_signals(v.point["close"][:N_DAYS], v.point["high"][:N_DAYS], v.point["low"][:N_DAYS],
+                               crypto=p["crypto"])
+
+
+def _buy_hold(v, p):
+    del p
+    return builtin.buy_hold_signals(v.point["close"][:N_DAYS])
+
+
+def _unprofit_shutdown(v, p):
+    # R_{i-1} = r_C[t_i] is known at the close of t_i, when s_i is chosen
+    r = outcomes(v.prices, v.prices_valid).returns
+    return builtin.unprofit_shutdown_signals(v.point["close"][:N_DAYS], r, crypto=p["crypto"])
+
+
+def _maxdiff_baseline(v, p):
+    # MaxDiff's levels without multipliers (its baseline, docs/backtest.md#maxdiff)
+    k_high, k_low = limit_offsets(v)
+    hp, lp = v.point["high"][:N_DAYS] + k_high, v.point["low"][:N_DAYS] - k_low
+    q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if p["crypto"] else -1.0)
+    return Limits(hp, lp, jnp.where(lp < hp, q, 0.0))
+
+
+def builtin_strategies(crypto: bool = False) -> dict[str, UserStrategy]:
+    """The built-ins that ARE a position or limit rule, as :class:`UserStrategy` values (name ->
+    strategy, named ``<built-in>_via_interface``). Their records equal the built-ins' fields: simple,
+    all_signals and unprofit_shutdown all fields; buy_hold its Sharpe/avg/annual (its return is an
+    unconditional hold); MaxDiff's ``maxdiff_baseline_return`` (before the multiplier fit).
+    entry_takeprofit and highlow have their own fill rules (not PF) and are not expressed here."""
+    p = {"crypto": crypto}
+    return {name: UserStrategy(f"{name}_via_interface", kind, fn, p) for name, kind, fn in
+            (("simple", "signals", _simple), ("all_signals", "signals", _all_signals),
+             ("buy_hold", "signals", _buy_hold), ("unprofit_shutdown", "signals", _unprofit_shutdown),
+             ("maxdiff", "limits", _maxdiff_baseline))}

@@ -1,0 +1,88 @@
+"""jaxsim.engine.compilation: where the caches live, and a program stored by one process and reloaded
+by the next (no retrace there, same numbers)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from jaxsim.engine.compilation import CacheSettings, compile_notice, default_cache_dir, set_compile_reporter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_cache_dir_follows_xdg():
+    assert default_cache_dir({"XDG_CACHE_HOME": "/x/cache", "HOME": "/h"}) == Path("/x/cache/jaxsim/xla")
+    assert default_cache_dir({"HOME": "/h"}) == Path("/h/.cache/jaxsim/xla")
+    assert default_cache_dir({"XDG_CACHE_HOME": "relative", "HOME": "/h"}) == Path("/h/.cache/jaxsim/xla")
+
+
+def test_settings():
+    assert CacheSettings(enabled=False).resolve({"HOME": "/h"}) is None
+    assert CacheSettings().resolve({"HOME": "/h"}) == Path("/h/.cache/jaxsim/xla")
+    assert CacheSettings("/tmp/c").resolve() == Path("/tmp/c")
+
+
+def test_compile_reporter_hook():
+    seen = []
+
+    class Report:
+        def __init__(self, message):
+            seen.append(("start", message))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            seen.append(("end",))
+
+    previous = set_compile_reporter(Report)
+    try:
+        with compile_notice("compiling x"):
+            seen.append(("body",))
+    finally:
+        set_compile_reporter(previous)
+    assert seen == [("start", "compiling x"), ("body",), ("end",)]
+
+
+SCRIPT = """
+import json, sys
+import jax, jax.numpy as jnp
+from jaxsim.engine.compilation import ProgramCache, enable_compilation_cache
+enable_compilation_cache(sys.argv[1])
+traced = []
+
+def program(params, x, key, static):
+    traced.append(1)
+    scale, = static
+    noise = jax.random.normal(key, x.shape)
+    return {"y": params["w"] * x * scale + noise, "s": jnp.sum(x)}
+
+cache = ProgramCache(program, name="toy", message="compiling the toy program")
+params = {"w": jnp.float32(2.0)}
+x = jnp.arange(4, dtype=jnp.float32)
+out = cache(params, x, jax.random.key(3), static=(3.0,), token="toy-3")
+again = cache(params, x + 1, jax.random.key(3), static=(3.0,), token="toy-3")  # same shapes: no retrace
+other = cache(params, x, jax.random.key(3), static=(3.0,), token=None)  # memo hit regardless of the token
+print(json.dumps({"traced": len(traced), "y": out["y"].tolist(), "s": float(again["s"])}))
+"""
+
+
+def test_program_is_stored_and_reloaded_by_a_new_process(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+
+    def run():
+        p = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, env=env,
+                           timeout=240)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    first = run()
+    stored = list((tmp_path / "programs").glob("toy-*.jaxexport"))
+    assert len(stored) == 1 and first["traced"] == 1
+    second = run()
+    assert second["traced"] == 0  # loaded, not traced
+    assert second["y"] == first["y"] and second["s"] == first["s"] == 10.0
+    assert any(p.name != "programs" for p in tmp_path.iterdir())  # XLA's own cache entries

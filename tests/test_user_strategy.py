@@ -1,0 +1,242 @@
+"""User strategies (jaxsim.sim.strategy): the built-ins through the interface equal today's records, a
+user strategy equals a hand-written NumPy loop on real data, walk-forward tuning reports only
+out-of-sample simulations, the look-ahead check flags a leaky strategy, nothing retraces."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxsim
+from jaxsim.engine import program, tune as tune_module
+from jaxsim.engine.lookahead import LookaheadError, check_no_lookahead
+from jaxsim.errors import ConfigError
+from jaxsim.forecast import from_function
+from jaxsim.optimize import grid_optimizer
+from jaxsim.sim.strategy import FIRST_DAY_ROW, Limits, UserStrategy, builtin_strategies
+
+S = 8  # draws per context of the test forecaster
+QUANTILES = np.linspace(-1.5, 1.5, S)
+
+
+def _mean_std_draws(ctx, valid, key):
+    """Deterministic draws: mean of the last 5 valid returns + std x a fixed grid (so the band is > 0)."""
+    del key
+    w = valid[-5:]
+    n = jnp.maximum(w.sum(), 1)
+    x = jnp.where(w, ctx[-5:], 0.0)
+    mean = x.sum() / n
+    std = jnp.sqrt(jnp.where(w, (ctx[-5:] - mean) ** 2, 0.0).sum() / n)
+    return mean + std * jnp.asarray(QUANTILES, jnp.float32)
+
+
+FORECASTER = from_function(_mean_std_draws, num_samples=S)
+OPT = grid_optimizer(11)  # a small MaxDiff grid keeps the backtests fast; one object so programs are reused
+
+
+def _band_fn(v, p):
+    width = v.band["close"][:6]
+    return Limits(v.point["high"][:6] + 0.004 + p["k2"] * width, v.point["low"][:6] - 0.004 - p["k"] * width,
+                  jnp.ones(6))
+
+
+def _tilt_fn(v, p):
+    return jnp.tanh(p["a"] * v.point["close"][1:7] / (v.band["close"][1:7] + 1e-3))
+
+
+BAND = UserStrategy("band", "limits", _band_fn, {"k": 0.5, "k2": 0.5})
+TILT = UserStrategy("tilt", "signals", _tilt_fn, {"a": 2.0})
+FIELDS = ("return", "sharpe", "avg_daily_return", "annual_return", "finalday")
+
+
+def _load(daily_dir, symbols):
+    return [jaxsim.load_prices(daily_dir / f"{s}.csv", symbol=s) for s in symbols]
+
+
+@pytest.mark.parametrize("symbol", [None, "BTCUSD"])
+def test_builtins_through_the_interface_equal_the_records(symbol):
+    p = jaxsim.sample("AAPL", adjusted=True)
+    via = builtin_strategies(crypto=symbol is not None)
+    r = jaxsim.backtest(p, FORECASTER, n_sims=10, strategies=tuple(via.values()), symbol=symbol, max_context=32, optimizer=OPT)
+    rec = r.records
+    prefix = {"simple": "simple_strategy", "all_signals": "all_signals_strategy",
+              "unprofit_shutdown": "unprofit_shutdown"}
+    for name, pre in prefix.items():
+        for f in FIELDS:
+            np.testing.assert_allclose(rec[f"{name}_via_interface_{f}"], rec[f"{pre}_{f}"], rtol=1e-6, atol=1e-8)
+    for f in ("sharpe", "avg_daily_return", "annual_return"):  # buy & hold's return is an unconditional hold
+        np.testing.assert_allclose(rec[f"buy_hold_via_interface_{f}"], rec[f"buy_hold_{f}"], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(rec["maxdiff_via_interface_return"], rec["maxdiff_baseline_return"],
+                               rtol=1e-6, atol=1e-8)
+    assert rec["simple_strategy_return"].std() > 0  # not a trivially constant comparison
+    if symbol is not None:
+        return
+    # and the built-ins' own fields did not change by adding strategies
+    plain = jaxsim.backtest(p, FORECASTER, n_sims=10, symbol=symbol, max_context=32, optimizer=OPT).records
+    for c in plain.columns:
+        if c not in ("date", "close_prediction_source") and np.issubdtype(plain[c].dtype, np.number):
+            np.testing.assert_array_equal(rec[c].to_numpy(), plain[c].to_numpy(), err_msg=c)
+    assert list(r.summary.index[8:]) == [s.name for s in via.values()]
+
+
+# ------------------------------------------------------------------------- hand-written NumPy loop
+def _r(x):
+    x = np.asarray(x, np.float64)
+    out = np.ones_like(x)
+    out[1:] = x[1:] / x[:-1] - 1
+    return out
+
+
+def _np_forecast(r, o):
+    """Draws of r_X[o] from r_X[1..o-1]: mean/std of the last 5 returns."""
+    ctx = r[max(1, o - 5):o]
+    mean, std = ctx.mean(), ctx.std()
+    draws = mean + std * QUANTILES
+    return draws.mean(), np.percentile(draws, 60) - np.percentile(draws, 40)
+
+
+def _np_pf(c, h, hp, l, lp, q, fee):
+    hp, lp = np.clip(hp, 0, 10), np.clip(lp, -1, 0)
+    buy, sell = lp > l, hp < h
+    pnl = (np.clip(q, 0, 10) * buy * np.where(hp <= h, hp - lp, c - lp)
+           + np.clip(q, -10, 0) * sell * np.where(lp >= l, lp - hp, c - hp))
+    return pnl - fee * np.abs(q) * (buy & sell)
+
+
+def _np_records(p, n_sims, fee, spread):
+    o_, h_, l_, c_ = (np.asarray(x, np.float64) for x in (p.open, p.high, p.low, p.close))
+    rc, rh, rl = _r(c_), _r(h_), _r(l_)
+    T = len(c_)
+    out = {k: [] for k in ("band_return", "band_sharpe", "band_finalday", "tilt_return", "tilt_sharpe",
+                           "tilt_finalday", "tilt_avg_daily_return")}
+    for k in range(n_sims):
+        e = T - 2 - k
+        days = e - 6 + np.arange(6)
+        fcs = {x: np.array([_np_forecast(r, o) for o in range(e - 6, e + 1)]) for x, r in
+               (("close", rc), ("high", rh), ("low", rl))}
+        band_c = fcs["close"][:, 1]
+        # limits: PF on close-relative levels (MaxDiff quantities)
+        kh, kl = np.abs(1 - h_[days - 1] / c_[days - 1]), np.abs(1 - l_[days - 1] / c_[days - 1])
+        hp = fcs["high"][:6, 0] + 0.004 + 0.5 * band_c[:6]
+        lp = fcs["low"][:6, 0] - 0.004 - 0.5 * band_c[:6]
+        pf = _np_pf(rc[days], rh[days] + kh, hp, rl[days] - kl, lp, np.ones(6), fee)
+        out["band_return"].append(pf.sum())
+        out["band_sharpe"].append(pf.mean() / pf.std() * np.sqrt(252) if pf.std() > 0 else 0.0)
+        out["band_finalday"].append(pf[-1])
+        # signals: E_cmp on R_i = r_C[t_i + 1]
+        s = np.tanh(2.0 * fcs["close"][1:7, 0] / (band_c[1:7] + 1e-3))
+        R = rc[days + 1]
+        mixed = (s > 0).any() and (s < 0).any() and (s == 0).any()
+        unit = (0.523 * fee if mixed else fee) + abs(1 - spread) / 2
+        net = s * R - np.abs(np.diff(s, prepend=0.0)) * unit
+        out["tilt_return"].append(np.prod(1 + net) - 1)
+        out["tilt_sharpe"].append(net.mean() / net.std(ddof=1) * np.sqrt(252))
+        out["tilt_finalday"].append(s[-1] * R[-1] - 2 * fee * spread)
+        out["tilt_avg_daily_return"].append(net.mean())
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def test_user_strategy_records_equal_a_numpy_loop_on_real_data(daily_dir):
+    prices = _load(daily_dir, ["AEM", "BIDU"])
+    results = jaxsim.backtest_many(prices, FORECASTER, n_sims=8, strategies=(BAND, TILT), aggregate="mean",
+                                   max_context=32, optimizer=OPT, progress=False)
+    for p in prices:
+        r = results[p.symbol]
+        want = _np_records(p, 8, r.metadata["fee"], r.metadata["spread"])
+        for name, value in want.items():
+            np.testing.assert_allclose(r.records[name], value, rtol=2e-3, atol=2e-6, err_msg=name)
+        assert np.abs(want["band_return"]).max() > 1e-4 and np.abs(want["tilt_return"]).max() > 1e-4
+        row = r.summary.loc["band"]
+        assert row["Return"] == pytest.approx(want["band_return"].mean(), rel=2e-3, abs=1e-6)
+        assert row["FinalDay"] == pytest.approx(want["band_finalday"].mean(), rel=2e-3, abs=1e-6)
+        assert np.isfinite(r.records["band_forecasted_pnl"]).all()
+        assert "band" in r.metadata["forecasted_pnl_source"]
+        assert len(r.records["band_profit_values"].iloc[0]) == 6
+
+
+def test_tune_improves_in_sample_and_reports_out_of_sample_only(daily_dir):
+    prices = _load(daily_dir, ["AEM", "BIDU", "CHWY"])
+    data = jaxsim.simulation_data(prices, FORECASTER, n_sims=30, aggregate="mean", max_context=32)
+    res = jaxsim.tune(BAND, data, steps=60, windows=2, fit_fraction=0.4)
+    assert res.objective.shape == (2, 60)
+    assert (res.objective[:, -1] > res.objective[:, 0] + 1e-6).all()  # the surrogate went up
+    assert (res.fitted_objective >= res.exact_objective[:, 0]).all()  # never worse than the start, exactly
+    # masks: fit = chronological 0..11 (k 18..29); test blocks start 6 simulations after
+    fit, test = res.fit_mask, res.test_mask
+    assert fit[0].sum() == 12 and np.flatnonzero(fit[0]).min() == 18
+    for w in range(2):
+        first_test = np.flatnonzero(test[w]).max()  # the oldest test simulation (largest k)
+        assert np.flatnonzero(fit[w]).min() >= first_test + 6
+    assert not (fit[0] & test.any(0)).any()
+    for symbol, rec in res.records.items():
+        assert set(rec["sim"]) == set(res.test_sims) and not fit[0][rec["sim"]].any()
+        i = data.symbols.index(symbol)
+        for w, k in zip(rec["window"], rec["sim"]):  # its first day is after every day its fit scored
+            assert data.day_dates[i][k, 0] > data.day_dates[i][np.flatnonzero(fit[w]).min(), 5]
+    # the reported numbers are the exact records of the fitted strategy (here the last window's rows)
+    last = res.records["AEM"].query("window == 1")
+    r = jaxsim.backtest(prices[0], FORECASTER, n_sims=30, aggregate="mean", strategies=(res.strategy,),
+                        max_context=32, optimizer=OPT)
+    np.testing.assert_allclose(r.records["band_return"].to_numpy()[last["sim"]], last["band_return"], rtol=1e-5,
+                               atol=1e-7)
+    assert list(res.summary.index) == ["AEM", "BIDU", "CHWY", "all"]
+    assert res.daily().shape == (len(res.test_sims), 3)
+    # signals strategies tune too (the E_cmp net return is smooth in the positions)
+    sig = jaxsim.tune(TILT, data, steps=40, fit_fraction=0.5)
+    assert sig.objective[0, -1] > sig.objective[0, 0]
+
+
+def test_no_retrace_on_a_second_call():
+    p = jaxsim.sample("IBM", adjusted=True)
+    jaxsim.backtest(p, FORECASTER, n_sims=8, strategies=(BAND,), max_context=32, optimizer=OPT)
+    before = program.trace_count()
+    r = jaxsim.backtest(p, FORECASTER, n_sims=8, strategies=(BAND.replace(params={"k": 1.0, "k2": 0.0}),),
+                        max_context=32, optimizer=OPT)
+    assert program.trace_count() == before and not r.metadata["compiled"]
+    data = jaxsim.simulation_data([p], FORECASTER, n_sims=20, max_context=32)
+    jaxsim.tune(BAND, data, steps=5)
+    before = tune_module.trace_count()
+    jaxsim.tune(BAND, data, steps=5, params={"k": 0.1, "k2": 0.2})
+    assert tune_module.trace_count() == before
+
+
+def _leaky_low(v, p):
+    """Buys just above the day's own low: reads row t_i (index 15 + i) before its open."""
+    close, low = v.prices[:, 3], v.prices[:, 2]
+    lo = low[FIRST_DAY_ROW:FIRST_DAY_ROW + 6] / close[FIRST_DAY_ROW - 1:FIRST_DAY_ROW + 5] - 1 + 1e-4
+    return Limits(jnp.full(6, 0.01), lo, jnp.ones(6))
+
+
+def _leaky_signal(v, p):
+    """Holds the sign of R_i itself (reads the close it earns)."""
+    c = v.prices[:, 3]
+    return jnp.sign(c[FIRST_DAY_ROW + 1:FIRST_DAY_ROW + 7] - c[FIRST_DAY_ROW:FIRST_DAY_ROW + 6])
+
+
+def _leaky_forecast(v, p):
+    """Uses P_C[6] (the forecast of r_C[e], made after every earlier day) on all days."""
+    return jnp.full(6, jnp.sign(v.point["close"][6]))
+
+
+def test_lookahead_check_flags_leaky_strategies_and_passes_the_builtins():
+    p = jaxsim.sample("AAPL", adjusted=True)
+    for s in (*builtin_strategies().values(), BAND, TILT):
+        report = check_no_lookahead(s, p, forecaster=FORECASTER, n_sims=4, max_context=32)
+        assert report.ok and report.n_checked > 100, s.name
+    for fn, kind in ((_leaky_low, "limits"), (_leaky_signal, "signals"), (_leaky_forecast, "signals")):
+        with pytest.raises(LookaheadError, match="reads the future"):
+            check_no_lookahead(UserStrategy("leaky", kind, fn), p, forecaster=FORECASTER, n_sims=4,
+                               max_context=32)
+    report = check_no_lookahead(UserStrategy("leaky", "limits", _leaky_low), p, forecaster=FORECASTER, n_sims=4,
+                                max_context=32, raise_on_failure=False)
+    assert not report.ok and all(c >= 0 for c, *_ in report.violations)
+
+
+def test_bad_strategies_are_clear_errors():
+    with pytest.raises(ConfigError, match="kind"):
+        UserStrategy("x", "orders", _band_fn)
+    with pytest.raises(ConfigError, match="built-ins"):
+        jaxsim.backtest(jaxsim.sample("AAPL"), FORECASTER, n_sims=3, max_context=32, strategies=(BAND.replace(name="maxdiff"),))
+    with pytest.raises(ConfigError, match="Limits"):
+        jaxsim.backtest(jaxsim.sample("AAPL"), FORECASTER, n_sims=3, max_context=32, optimizer=OPT,
+                        strategies=(UserStrategy("bad", "limits", _tilt_fn, {"a": 1.0}),))
