@@ -37,9 +37,9 @@ share of the stocks (:func:`~jaxsim.engine.distributed.split_stocks`) on its loc
 its stock folders as above and its own part manifest ``.parts/part-<i>-of-<P>.json`` (atomically,
 after every chunk); after a barrier process 0 merges the parts into ``manifest.json``. A stock's
 result does not depend on P (its key is the symbol's; its batch holds its own group's stocks), so a
-run resumes per stock with any process count. Its folder's bytes are the same whenever its chunk has
-the same size in both runs (always with ``chunk_size=1`` or groups of at least ``chunk_size`` stocks
-in each process; otherwise equal to float tolerance, as across batch sizes in one process).
+run resumes per stock with any process count. Its folder's bytes are the same at ``chunk_size=1``
+(tested); with larger chunks a process's smaller length group can make a smaller batch, and results
+then agree to float tolerance (as across batch sizes in one process).
 
 At the end of a run (process 0 when distributed) ``universe.csv`` is written: one row per finished
 stock of the whole folder (:func:`universe_table`).
