@@ -157,15 +157,15 @@ def program_token(forecaster: Forecaster, setup: BacktestSetup) -> str | None:
 
     Programs stored on disk (:mod:`jaxsim.engine.compilation`) are keyed by it (with the jaxsim
     sources, the forecaster's structure and the argument shapes), so only programs built from
-    jaxsim's own forecasters and the default optimizer are stored: a user function or optimizer
-    could change without the key noticing.
+    jaxsim's own forecasters and the default optimizer, without user strategies, are stored: a user
+    function, strategy or optimizer could change without the key noticing.
     """
     from jaxsim.sim.maxdiff import default_optimizer
 
     cls = type(forecaster)
-    if not cls.__module__.startswith("jaxsim.") or getattr(forecaster, "kind", None) == "function":
+    if not forecaster.defined_by_jaxsim() or setup.strategies:  # user code: its name may not change with it
         return None
-    if setup.optimizer is not None and setup.optimizer is not default_optimizer():
+    if setup.optimizer is not None and setup.optimizer != default_optimizer():
         return None
     return f"{cls.__module__}.{cls.__qualname__}|{dataclasses.replace(setup, optimizer=None)!r}"
 

@@ -66,6 +66,9 @@ class FunctionForecaster(Forecaster):
     params: Any = ()
     kind = "function"
 
+    def defined_by_jaxsim(self):
+        return False  # the user's fn may change without its name changing
+
     def draws_per_context(self):
         return self.num_samples
 

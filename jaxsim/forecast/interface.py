@@ -119,6 +119,11 @@ class Forecaster:
         default: whether the subclass implements :meth:`forecast_group`."""
         return type(self).forecast_group is not Forecaster.forecast_group
 
+    def defined_by_jaxsim(self) -> bool:
+        """True when everything static about this forecaster is jaxsim's own code and settings (no user
+        function), so a compiled program can be stored on disk under a name of its settings."""
+        return type(self).__module__.startswith("jaxsim.")
+
     def series_forecaster(self, n_values: int) -> "Forecaster":
         """The forecaster used on a strategy's P&L series of ``n_values`` values (itself by default)."""
         return self
