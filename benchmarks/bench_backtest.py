@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxsim import forecasters
 from jaxsim.engine.api import backtest
-from jaxsim.data.prices import Prices, load_prices
+from jaxsim.data.prices import load_prices
 from jaxsim.forecast import StockArrays
 from jaxsim.models.toto.model import TOTO_BASE, init_toto
 from jaxsim.forecast.grid import ForecastGrid, context_groups
@@ -46,8 +46,7 @@ def main() -> None:
     prices = load_prices(Path(args.data_dir) / f"{args.symbol}.csv", symbol=args.symbol)
     if args.rows:
         keep = slice(len(prices) - args.rows, None)
-        prices = Prices(prices.symbol, prices.dates[keep], prices.open[keep], prices.high[keep], prices.low[keep],
-                        prices.close[keep], None if prices.volume is None else prices.volume[keep])
+        prices = prices[keep]
     params = init_toto(TOTO_BASE, jax.random.key(0))
     fc = forecasters.toto(config=TOTO_BASE, params=params, num_samples=args.samples)
     grid = ForecastGrid(len(prices), args.sims, args.max_context)

@@ -257,7 +257,8 @@ def _short(prices):
 
     return dataclasses.replace(prices, dates=prices.dates[:-5], open=prices.open[:-5], high=prices.high[:-5],
                                low=prices.low[:-5], close=prices.close[:-5],
-                               volume=None if prices.volume is None else prices.volume[:-5], cleaning=None)
+                               volume=None if prices.volume is None else prices.volume[:-5], cleaning=None,
+                               residuals=prices.residuals[:-5])
 
 
 def test_plain_process_backend_is_unchanged(tmp_path):

@@ -32,9 +32,11 @@ import pandas as pd
 from jaxsim.data.table import (CleaningReport, DataProblem, clean_frame, find_problems, read_table,
                                row_labels, to_canonical)
 from jaxsim.errors import ConfigError, InsufficientHistoryError, PriceDataError
+from jaxsim.layout import RESIDUAL_COLUMNS, TABLE_COLUMNS
 
 __all__ = [
     "Prices",
+    "price_table",
     "PriceSummary",
     "CleaningReport",
     "DataProblem",
@@ -114,6 +116,12 @@ class Prices:
       open, high, low, close: float32, shape ``(T,)``.
       volume: float32, shape ``(T,)``, or ``None`` when the source has no volume.
       cleaning: what ``clean=True`` changed, or ``None`` when nothing was cleaned.
+      residuals: float32, shape ``(T, 4)``: ``x - float32(x)`` of the given open, high, low, close
+        (columns in that order), so ``float64(x) ~ hi + lo`` to ~2^-48 relative; zeros for float32
+        input. The engine computes MaxDiff's offsets from them as the original does in float64
+        (docs/deviations.md#float64-offsets). Leave it None to compute it from the given arrays;
+        derived series (slices, :meth:`tail`, ``dataclasses.replace``) pass it on, so replacing the
+        price arrays needs ``residuals=`` for the new ones (or None).
     """
 
     symbol: str
@@ -124,6 +132,7 @@ class Prices:
     close: np.ndarray
     volume: np.ndarray | None = None
     cleaning: CleaningReport | None = dataclasses.field(default=None, repr=False)
+    residuals: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self):
         def frozen(a, dtype):
@@ -138,11 +147,23 @@ class Prices:
         except (ValueError, TypeError) as e:
             raise PriceDataError(f"{self.symbol}: dates cannot be read as datetime64[D]: {e}") from None
         object.__setattr__(self, "dates", dates)
+        given = {name: getattr(self, name) for name in _PRICE_FIELDS}
         for name in _PRICE_FIELDS + (("volume",) if self.volume is not None else ()):
             try:
                 object.__setattr__(self, name, frozen(getattr(self, name), np.float32))
             except (ValueError, TypeError) as e:
                 raise PriceDataError(f"{self.symbol}: {name} is not numeric: {e}") from None
+        if self.residuals is None:
+            with np.errstate(invalid="ignore", over="ignore"):  # non-finite prices are reported below
+                lo = [np.asarray(given[f], np.float64) - getattr(self, f).astype(np.float64) for f in _PRICE_FIELDS]
+            one_length = lo[0].ndim == 1 and len({x.shape for x in lo}) == 1
+            residuals = np.stack(lo, axis=-1) if one_length else np.zeros((0, len(lo)))  # bad shapes: reported below
+        else:
+            residuals = self.residuals
+        try:
+            object.__setattr__(self, "residuals", frozen(residuals, np.float32))
+        except (ValueError, TypeError) as e:
+            raise PriceDataError(f"{self.symbol}: residuals are not numeric: {e}") from None
         self._validate()
 
     def _validate(self):
@@ -150,6 +171,10 @@ class Prices:
         shapes = {f: getattr(self, f).shape for f in fields}
         if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) != 1:
             raise PriceDataError(f"{self.symbol}: fields must be 1-D arrays of one length; got shapes {shapes}")
+        if self.residuals.shape != (len(self.dates), len(_PRICE_FIELDS)):
+            raise PriceDataError(f"{self.symbol}: residuals must have shape ({len(self.dates)}, {len(_PRICE_FIELDS)}) "
+                                 f"(open, high, low, close); got {self.residuals.shape} (slice with prices[a:b], "
+                                 f"or pass residuals= or None when replacing the price arrays)")
         if len(self.dates) == 0:
             raise PriceDataError(f"{self.symbol}: no rows")
         labels = [str(d) for d in self.dates]
@@ -182,7 +207,7 @@ class Prices:
             raise TypeError("Prices supports slicing only, e.g. prices[-500:]")
         vol = None if self.volume is None else self.volume[index]
         return Prices(self.symbol, self.dates[index], self.open[index], self.high[index],
-                      self.low[index], self.close[index], vol)
+                      self.low[index], self.close[index], vol, residuals=self.residuals[index])
 
     def tail(self, n: int) -> Prices:
         """The last ``n`` rows (all rows when ``n >= len(self)``)."""
@@ -191,7 +216,9 @@ class Prices:
         return self[-n:]
 
     def to_frame(self) -> pd.DataFrame:
-        """A DataFrame with a ``DatetimeIndex`` named ``Date`` and columns Open/High/Low/Close[/Volume]."""
+        """A DataFrame with a ``DatetimeIndex`` named ``Date`` and columns Open/High/Low/Close[/Volume].
+
+        The columns are the float32 values: loading the frame again gives zero :attr:`residuals`."""
         cols = {"Open": self.open, "High": self.high, "Low": self.low, "Close": self.close}
         if self.volume is not None:
             cols["Volume"] = self.volume
@@ -200,6 +227,17 @@ class Prices:
     def __repr__(self) -> str:
         vol = "" if self.volume is None else " +volume"
         return f"Prices({self.symbol!r}, {len(self)} rows, {self.dates[0]} .. {self.dates[-1]}{vol})"
+
+
+def price_table(prices: Prices) -> np.ndarray:
+    """The ``(T, 8)`` float32 table the backtest program runs on (:data:`jaxsim.layout.TABLE_COLUMNS`):
+    open, high, low, close, volume (0 when absent), then the :attr:`Prices.residuals` of high, low and
+    close (docs/deviations.md#float64-offsets)."""
+    volume = prices.volume if prices.volume is not None else np.zeros_like(prices.close)
+    columns = {"open": prices.open, "high": prices.high, "low": prices.low, "close": prices.close, "volume": volume}
+    residual = dict(zip(_PRICE_FIELDS, prices.residuals.T))
+    columns.update({name: residual[name[:-3]] for name in RESIDUAL_COLUMNS})
+    return np.stack([columns[c] for c in TABLE_COLUMNS], axis=1).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)

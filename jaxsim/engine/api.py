@@ -29,14 +29,13 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxsim.config import BacktestConfig, resolve_config
-from jaxsim.data.prices import Prices, as_prices
+from jaxsim.data.prices import Prices, as_prices, price_table
 from jaxsim.engine.forecasted_pnl import source_names
 from jaxsim.engine.program import BacktestSetup, run_program, trace_count
 from jaxsim.engine.result import BacktestResult
 from jaxsim.errors import ConfigError, PriceDataError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
 from jaxsim.forecast.interface import Forecaster, StockArrays
-from jaxsim.layout import PRICE_COLUMNS
 from jaxsim.sim.maxdiff import default_optimizer
 from jaxsim.sim.metrics import DEFAULT_SPREAD
 from jaxsim.sim.simulation import PRICE_WINDOW, StrategyConfig, default_fee, is_crypto
@@ -56,7 +55,7 @@ class PreparedStock:
     Attributes:
       symbol: the symbol (or None).
       start: rows dropped from the front (context cap).
-      prices: ``(T', 5)`` float32 rows in :data:`jaxsim.layout.PRICE_COLUMNS` order.
+      prices: ``(T', 8)`` float32 rows of :func:`jaxsim.data.prices.price_table`.
       dates: ``(T',)`` datetime64[D].
       fee, spread: the resolved trading fee and SPREAD.
       crypto: the crypto rule applies.
@@ -82,9 +81,7 @@ def prepare_stock(prices: Prices, config: BacktestConfig, *, symbol: str | None 
         raise PriceDataError(f"backtest needs jaxsim.data.prices.Prices (load it with jaxsim.load_prices(...)); "
                              f"got {type(prices).__name__}")
     symbol = symbol if symbol is not None else prices.symbol
-    volume = prices.volume if prices.volume is not None else np.zeros_like(prices.close)
-    columns = {"open": prices.open, "high": prices.high, "low": prices.low, "close": prices.close, "volume": volume}
-    table = np.stack([columns[c] for c in PRICE_COLUMNS], axis=1).astype(np.float32)
+    table = price_table(prices)
     ForecastGrid(len(table), config.n_sims, config.max_context)  # validates the history length
     start = trim_start(len(table), config.n_sims, config.max_context, PRICE_WINDOW)
     crypto = bool(symbol) and is_crypto(symbol)

@@ -21,9 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from jaxsim.data.prices import price_table
 from jaxsim.engine.walk_forward import limit_arguments
 from jaxsim.errors import ConfigError
-from jaxsim.layout import ORIGINS_PER_SIM, PRICE_COLUMNS
+from jaxsim.layout import ORIGINS_PER_SIM
 from jaxsim.optimize.objective import BOUND, exact_objective, grid_values, make_problem
 from jaxsim.sim.simulation import N_DAYS, PRICE_WINDOW, SimulationInputs
 from jaxsim.sim.strategy_table import with_user
@@ -128,9 +129,7 @@ def maxdiff_problem(result, prices, *, sim: int = 0, strategy: str = "maxdiff"):
     if not 0 <= sim < len(records):
         raise ConfigError(f"sim must be in [0, {len(records)}), got {sim}")
     e = _row_of(prices, records["date"].iloc[sim])
-    columns = {"open": prices.open, "high": prices.high, "low": prices.low, "close": prices.close,
-               "volume": prices.volume if prices.volume is not None else np.zeros_like(prices.close)}
-    table = np.stack([np.asarray(columns[c], np.float32) for c in PRICE_COLUMNS], axis=1)
+    table = price_table(prices)
     rows = e - PRICE_WINDOW + 1 + np.arange(PRICE_WINDOW)
     valid = rows >= 0
     window = np.where(valid[:, None], table[np.clip(rows, 0, None)], 0.0).astype(np.float32)

@@ -210,8 +210,7 @@ def _load(symbol: str, source, adjusted: bool, clean: bool):
     if not _SYMBOL.fullmatch(symbol):
         raise ConfigError(f"symbol {symbol!r} is not usable as a folder name (letters, digits, . _ ^ = -)")
     if isinstance(source, Prices):
-        return source if source.symbol == symbol else Prices(symbol, source.dates, source.open, source.high,
-                                                             source.low, source.close, source.volume)
+        return source if source.symbol == symbol else dataclasses.replace(source, symbol=symbol, cleaning=None)
     return load_prices(source, symbol=symbol, adjusted=adjusted, clean=clean)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxsim.sim import maxdiff
 from jaxsim.sim.returns import window_returns
-from jaxsim.sim.simulation import N_DAYS, SimulationInputs, StrategyConfig
+from jaxsim.sim.simulation import N_DAYS, SimulationInputs, StrategyConfig, window_offsets
 
 __all__ = ["FIT_LAG", "walk_forward_records", "limit_arguments"]
 
@@ -48,7 +48,7 @@ def limit_arguments(inputs: SimulationInputs):
     ph, pl = jnp.asarray(inputs.pred_high, f32), jnp.asarray(inputs.pred_low, f32)
     r_close, r_high, r_low = (window_returns(x, valid) for x in (close, high, low))
     ac, ah, al = r_close[-7:-1], r_high[-7:-1], r_low[-7:-1]  # rows e-6..e-1
-    k_high, k_low = maxdiff.close_relative_offsets(high[-8:-2], low[-8:-2], close[-8:-2])
+    k_high, k_low = window_offsets(prices)
     high_price, low_price = high[-1] * (1.0 + ph[-1]), low[-1] * (1.0 + pl[-1])
     args = (ac, ah, al, ph[:N_DAYS], pl[:N_DAYS], k_high, k_low, high_price, low_price)
     return args, jnp.sum(valid) >= N_DAYS + 2

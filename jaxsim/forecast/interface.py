@@ -44,7 +44,9 @@ class StockArrays(NamedTuple):
     """Dynamic arrays of one stock (a stock axis is added by vmap in the multi-stock path).
 
     Attributes:
-      prices: ``(T, 5)`` float32 rows of [open, high, low, close, volume] (volume 0 when absent).
+      prices: ``(T, 5)`` float32 rows of [open, high, low, close, volume] (volume 0 when absent); the
+        engine's table has 8 columns (:data:`jaxsim.layout.TABLE_COLUMNS`: the residuals of high, low,
+        close follow), which forecasters ignore.
       stamps: ``(T, F)`` float32 calendar features of each row's date (Kronos), or ``(T, 0)``.
     """
 

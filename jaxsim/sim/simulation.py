@@ -27,12 +27,12 @@ from jaxsim.sim import diagnostics
 from jaxsim.sim import maxdiff
 from jaxsim.sim import strategies
 from jaxsim.errors import ConfigError
-from jaxsim.layout import ORIGINS_PER_SIM, PRICE_COLUMNS
+from jaxsim.layout import ORIGINS_PER_SIM, PRICE_COLUMN, PRICE_COLUMNS, RESIDUAL_COLUMN, TABLE_COLUMNS
 from jaxsim.sim.profit import CRYPTO_TRADING_FEE, TRADING_FEE
 from jaxsim.sim.returns import window_returns
 
 __all__ = ["PRICE_WINDOW", "N_DAYS", "CRYPTO_SYMBOLS", "is_crypto", "default_fee", "SimulationInputs",
-           "Optimizer", "StrategyConfig", "evaluate_simulation"]
+           "Optimizer", "StrategyConfig", "window_offsets", "evaluate_simulation"]
 
 Array = jax.Array
 
@@ -61,7 +61,8 @@ class SimulationInputs(NamedTuple):
       pred_high: ``(7,)`` P_H (changes of the High series vs the previous High, docs/backtest.md#strategy-notation).
       pred_low: ``(7,)`` P_L.
       band_close: ``(7,)`` P60-P40 band of the close draws (diagnostic ``close_ci_band``).
-      prices: ``(W, 5)`` rows e-W+1..e of [open, high, low, close, volume], W = PRICE_WINDOW = 22.
+      prices: ``(W, 5)`` rows e-W+1..e of [open, high, low, close, volume], W = PRICE_WINDOW = 22, or
+        ``(W, 8)`` with the residual columns of :data:`jaxsim.layout.TABLE_COLUMNS` (the engine's table).
       prices_valid: ``(W,)`` bool, False for rows before the start of the data.
     """
 
@@ -104,11 +105,25 @@ def _check_shapes(inputs: SimulationInputs) -> None:
         if shape != (ORIGINS_PER_SIM,):
             raise ConfigError(f"SimulationInputs.{name} must have shape ({ORIGINS_PER_SIM},), got {shape}")
     shape = jnp.shape(inputs.prices)
-    if len(shape) != 2 or shape[1] != len(PRICE_COLUMNS) or shape[0] < 20:
-        raise ConfigError(f"SimulationInputs.prices must have shape (W >= 20, 5), got {shape}")
+    if len(shape) != 2 or shape[1] not in (len(PRICE_COLUMNS), len(TABLE_COLUMNS)) or shape[0] < 20:
+        raise ConfigError(f"SimulationInputs.prices must have shape (W >= 20, 5 or 8), got {shape}")
     if jnp.shape(inputs.prices_valid) != shape[:1]:
         raise ConfigError(f"SimulationInputs.prices_valid must have shape {shape[:1]}, "
                           f"got {jnp.shape(inputs.prices_valid)}")
+
+
+def window_offsets(prices: Array) -> tuple[Array, Array]:
+    """MaxDiff's close-relative offsets (kH, kL) of rows e-7..e-2 of a ``(W, 5 | 8)`` price window.
+
+    With the residual columns (8) they equal the original's float64 values cast to float32
+    (docs/deviations.md#float64-offsets); a 5-column window gives the plain float32 offsets.
+    """
+    rows = prices[-8:-2]  # window index j holds row e-W+1+j
+    h, l, c = (rows[:, PRICE_COLUMN[x]] for x in ("high", "low", "close"))
+    if prices.shape[-1] == len(PRICE_COLUMNS):
+        return maxdiff.close_relative_offsets(h, l, c)
+    h_lo, l_lo, c_lo = (rows[:, RESIDUAL_COLUMN[x]] for x in ("high", "low", "close"))
+    return maxdiff.close_relative_offsets(h, l, c, high_lo=h_lo, low_lo=l_lo, close_lo=c_lo)
 
 
 def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: StrategyConfig = StrategyConfig(),
@@ -153,7 +168,7 @@ def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: Strate
     ac, ah, al = r_close[-7:-1], r_high[-7:-1], r_low[-7:-1]
     actual_returns = r_close[-6:]
     fc, fh, fl = pc[:N_DAYS], ph[:N_DAYS], pl[:N_DAYS]
-    k_high, k_low = maxdiff.close_relative_offsets(high[-8:-2], low[-8:-2], close[-8:-2])
+    k_high, k_low = window_offsets(prices)
     predicted = {name: x[-1] * (1.0 + p[-1]) for name, x, p in
                  (("close", close, pc), ("high", high, ph), ("low", low, pl))}
     enough_history = jnp.sum(valid) >= N_DAYS + 2
