@@ -15,6 +15,9 @@ Public names:
   of one stock or many (:mod:`jaxsim.engine.api`, :mod:`jaxsim.engine.result`).
 * :class:`BacktestConfig`: every setting of a backtest with its default and the reason for it
   (:mod:`jaxsim.config`); the entry points take ``config=`` or the same settings as keywords.
+* :func:`compare`, :class:`Comparison`: one stock backtested with several forecasters (the naive and
+  historical-mean baselines by default), strategy stats and forecast skill side by side
+  (:mod:`jaxsim.engine.compare`).
 * :func:`run_many`, :class:`RunReport`: resumable, chunked multi-stock runs that write each stock's
   results atomically (:mod:`jaxsim.engine.runs`).
 * :mod:`jaxsim.forecasters` (the package :mod:`jaxsim.forecast`): ``naive()``, ``historical_mean()``, ``toto(dir)``, ``kronos(dir, tok)``,
@@ -47,6 +50,8 @@ _LAZY = {
     "BacktestConfig": "jaxsim.config",
     "BacktestResult": "jaxsim.engine.result",
     "run_many": "jaxsim.engine.runs",
+    "compare": "jaxsim.engine.compare",
+    "Comparison": "jaxsim.engine.compare",
     "RunReport": "jaxsim.engine.runs",
     "tune_multipliers": "jaxsim.optimize",
     "optax_optimizer": "jaxsim.optimize",
@@ -67,7 +72,7 @@ _LAZY_MODULES = {
 }
 
 __all__ = ["Prices", "load_prices", "sample", "available_samples", "as_prices", "enable_compilation_cache", "errors", "backtest", "backtest_many",
-           "BacktestConfig", "BacktestResult", "forecasters", "run_many", "RunReport", "tune_multipliers", "optax_optimizer", "exact_optimizer",
+           "BacktestConfig", "BacktestResult", "forecasters", "run_many", "RunReport", "compare", "Comparison", "tune_multipliers", "optax_optimizer", "exact_optimizer",
            "surrogate_objective", "UserStrategy", "StrategyInputs", "Limits", "user_strategy", "simulation_data",
            "tune", "TuneResult", "check_no_lookahead"]
 

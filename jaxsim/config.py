@@ -72,6 +72,9 @@ class BacktestConfig:
       strategies: extra user strategies run in the same compiled program
         (:class:`jaxsim.sim.strategy.UserStrategy`, default none); each adds ``<name>_*`` record
         fields and a summary row like a built-in. They are part of the compile key.
+      return_samples: also return the draws of each simulation's newest forecast (default False:
+        ``(N, S)`` floats per target; the quantiles 0.1/0.5/0.9, CRPS and PIT are always returned),
+        as :attr:`jaxsim.engine.result.BacktestResult.draws`.
     """
 
     n_sims: int = 50
@@ -86,6 +89,7 @@ class BacktestConfig:
     seed: int = 0
     stock_key: str | None = None
     strategies: tuple = ()
+    return_samples: bool = False
 
     def __post_init__(self):
         def put(name, value):
@@ -116,6 +120,7 @@ class BacktestConfig:
                 raise ConfigError(f"num_samples must be an integer >= 1 or None, got {self.num_samples!r}")
             put("num_samples", int(self.num_samples))
         put("seed", int(self.seed))
+        put("return_samples", bool(self.return_samples))
         if self.stock_key is not None and self.stock_key not in STOCK_KEY_RULES:
             raise ConfigError(f"stock_key must be one of {STOCK_KEY_RULES} or None, got {self.stock_key!r}")
         put("strategies", () if self.strategies is None else tuple(self.strategies))

@@ -175,8 +175,7 @@ def test_walk_forward_uses_only_parameters_fitted_on_earlier_days(aem, custom_re
 
 def test_capped_context_reads_only_the_rows_it_needs(aem):
     # cap 100: dropping the oldest 600 rows changes nothing (the program trims the same rows itself)
-    cut = Prices(aem.symbol, aem.dates[600:], aem.open[600:], aem.high[600:], aem.low[600:], aem.close[600:],
-                 aem.volume[600:])
+    cut = aem[600:]  # slicing keeps the float64 residuals the MaxDiff offsets are computed from
     full = backtest(aem, CUSTOM, n_sims=N, max_context=100, optimizer=OPT)
     short = backtest(cut, CUSTOM, n_sims=N, max_context=100, optimizer=OPT)
     assert full.metadata["rows_trimmed"] > 0

@@ -27,7 +27,8 @@ import jaxsim
 import pytest
 
 from jaxsim.engine.distributed import DistributedConfig, split_stocks, stock_rows
-from jaxsim.engine.runs import DONE, MANIFEST, UNIVERSE, is_complete, read_manifest
+from jaxsim.engine.cross_stock import TABLE
+from jaxsim.engine.runs import DONE, MANIFEST, is_complete, read_manifest
 from jaxsim.errors import ConfigError
 from reliability_helpers import synthetic_frame
 
@@ -187,7 +188,7 @@ def test_two_processes_write_the_same_bytes_as_one(runs):
         assert is_complete(base / "pair" / s)
         assert _normalised(base / "pair" / s) == _normalised(base / "single" / s), s
     assert not (base / "pair" / ".parts").exists()  # merged and removed by process 0
-    assert (base / "pair" / UNIVERSE).read_bytes() == (base / "single" / UNIVERSE).read_bytes()
+    assert (base / "pair" / TABLE).read_bytes() == (base / "single" / TABLE).read_bytes()  # whole-run table
 
 
 def test_a_stock_failing_in_one_process_is_in_the_merged_manifest(runs):

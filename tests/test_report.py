@@ -114,7 +114,8 @@ def test_maxdiff_lines_match_the_original_format(result):
 def test_save_writes_every_file_atomically(result, tmp_path):
     out = tmp_path / "run"
     paths = result.save(out)
-    assert sorted(p.name for p in out.iterdir()) == ["equity.png", "metadata.json", "records.csv", "summary.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["daily.csv", "equity.png", "metadata.json", "records.csv",
+                                                     "stats.csv", "summary.csv", "uncertainty.json"]
     records = pd.read_csv(paths["records"])
     assert len(records) == N
     np.testing.assert_allclose(records["highlow_return"], result.records["highlow_return"], rtol=1e-6)
@@ -150,4 +151,4 @@ def test_saved_results_are_readable_by_colleagues(result, tmp_path):
         os.umask(old)
     mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
     assert mode(tmp_path / "runs") == mode(tmp_path / "runs" / "one") == 0o755
-    assert {mode(p) for p in paths.values()} == {0o644} and len(paths) == 4
+    assert {mode(p) for p in paths.values()} == {0o644} and len(paths) == 7

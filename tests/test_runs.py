@@ -191,7 +191,8 @@ def test_corrupt_manifest_and_incomplete_done_file_are_reported(tmp_path):
     out = tmp_path / "run"
     run_many(paths, out, **OPTIONS)
     done = json.loads((out / "AAA" / DONE).read_text())
-    assert set(done["files"]) == {"records.csv", "summary.csv", "metadata.json"}
+    assert set(done["files"]) == {"records.csv", "summary.csv", "metadata.json", "daily.csv", "stats.csv",
+                                  "uncertainty.json", "forecasts.csv", "skill.csv"}
     with open(out / "AAA" / "records.csv", "ab") as f:  # a changed file no longer counts as complete
         f.write(b"x")
     assert not is_complete(out / "AAA")

@@ -1,4 +1,4 @@
-"""A universe in one run: why stocks are bucketed by exact length, one compile per bucket, universe.csv."""
+"""A universe in one run: why stocks are bucketed by exact length, one compile per bucket, stocks.csv."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 from jaxsim import forecasters
 from jaxsim.engine.program import trace_count
-from jaxsim.engine.runs import UNIVERSE, run_many, universe_table
+from jaxsim.engine.cross_stock import TABLE
+from jaxsim.engine.runs import run_many
 from reliability_helpers import synthetic_frame
 
 
@@ -38,7 +39,7 @@ def test_toto_output_depends_on_left_padding_so_lengths_cannot_share_a_program()
     assert np.max(np.abs(alone - padded)) > 1e-4 * np.max(np.abs(alone))
 
 
-def test_one_compile_per_length_and_a_universe_table(tmp_path):
+def test_one_compile_per_length_and_the_cross_stock_table(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     lengths = {"AAA": 60, "BBB": 60, "CCC": 75}
@@ -49,14 +50,8 @@ def test_one_compile_per_length_and_a_universe_table(tmp_path):
                       n_sims=5, chunk_size=4)
     assert sorted(report.done) == sorted(lengths) and report.failed == {}
     assert trace_count() - before == len(set(lengths.values()))  # AAA and BBB share one program
-    table = pd.read_csv(tmp_path / "run" / UNIVERSE)
-    pd.testing.assert_frame_equal(table, universe_table(tmp_path / "run"), check_exact=False, check_dtype=False, rtol=1e-8)
-    assert list(table["symbol"]) == sorted(lengths)
-    for _, row in table.iterrows():
-        summary = pd.read_csv(tmp_path / "run" / row["symbol"] / "summary.csv", index_col=0)
-        best = row["best_strategy"]
-        assert best == json.loads((tmp_path / "run" / row["symbol"] / "metadata.json").read_text())["best_strategy"]
-        assert row["best_return"] == pytest.approx(summary.loc[best, "Return"], rel=1e-8)
-        assert row["best_sharpe"] == pytest.approx(summary.loc[best, "Sharpe"], rel=1e-8)
-        assert row[f"{best}_Return"] == pytest.approx(row["best_return"], rel=1e-8)
-        assert row["n_sims"] == 5
+    table = pd.read_csv(tmp_path / "run" / TABLE, index_col=0)
+    assert list(table.index) == sorted(lengths)
+    for symbol, row in table.iterrows():
+        meta = json.loads((tmp_path / "run" / symbol / "metadata.json").read_text())
+        assert row["Best Strategy"] == meta["best_strategy"] and row["N Sims"] == 5

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from jaxsim import __version__
+from jaxsim.cli.stats_commands import add_compare_parser, print_verdict
 from jaxsim.config import PROTOCOLS, BacktestConfig
 from jaxsim.errors import JaxsimError
 
@@ -267,6 +268,7 @@ def _run_one(args, forecasters, stop) -> int:
     result = backtest(prices, forecaster, config, symbol=prices.symbol)
     stop.check()
     print(result.summary_text())
+    print_verdict(result, seed=args.seed)
     print()
     if args.out:
         result.save(args.out)
@@ -441,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--num-processes", type=int, metavar="N", help="number of processes")
     dist.add_argument("--process-id", type=int, metavar="I", help="this process's id, 0..N-1")
     bt.set_defaults(func=run_backtest)
+    add_compare_parser(sub)
 
     bench = sub.add_parser("bench", help="benchmarks that need only the package (tables + PNG plots)")
     bench.add_argument("suite", nargs="?", default="all", choices=("e2e", "scaling", "optimizer", "all"),

@@ -96,7 +96,8 @@ def make_setup(prep: PreparedStock, config: BacktestConfig) -> BacktestSetup:
                          targets=config.targets, aggregate=config.aggregate, protocol=config.protocol,
                          strategy=StrategyConfig(crypto=prep.crypto),
                          optimizer=default_optimizer() if config.optimizer is None else config.optimizer,
-                         strategies=check_names(config.strategies))
+                         strategies=check_names(config.strategies),
+                         return_samples=config.return_samples)
 
 
 def stock_arrays(forecaster: Forecaster, preps: Sequence[PreparedStock]) -> StockArrays:

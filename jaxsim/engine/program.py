@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from jaxsim.config import DEFAULT_TARGETS, PROTOCOLS
 from jaxsim.engine.compilation import ProgramCache
 from jaxsim.engine.forecasted_pnl import stock_forecasted_pnl, strategy_series
+from jaxsim.engine.oos import oos_fields
 from jaxsim.engine.walk_forward import walk_forward_records
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ForecastGrid, price_windows, sim_forecast_index
@@ -64,6 +65,7 @@ class BacktestSetup:
       optimizer: multiplier optimizer (a stable object: it is part of the compile key; None: the
         default optimizer).
       strategies: extra user strategies (:class:`jaxsim.sim.strategy.UserStrategy`, hashable).
+      return_samples: also return each simulation's newest forecast draws (``oos_<x>_draws``).
     """
 
     grid: ForecastGrid
@@ -73,6 +75,7 @@ class BacktestSetup:
     strategy: StrategyConfig = StrategyConfig()
     optimizer: Callable = None
     strategies: tuple = ()
+    return_samples: bool = False
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
@@ -120,6 +123,8 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
         records.setdefault(f"predicted_{x}", last[:, PRICE_COLUMN[x]] * (1.0 + preds[x][:, 6]))
         records.setdefault(f"{x}_predictions", preds[x][:, :6])  # P_X[0..5] (docs/backtest.md#forecast-fields x_predictions)
     records.setdefault("close", last[:, PRICE_COLUMN["close"]])
+    records.update(oos_fields(forecast, point, width, index[:, 6], inputs, targets=setup.targets, fee=fee,
+                              config=setup.strategy, return_samples=setup.return_samples))
     # --- user strategies (jaxsim.sim.strategy): evaluated per simulation, merged as <name>_* fields;
     # their forecasted P&L comes with the built-ins' below (strategy_table appends them to the eight).
     if setup.strategies:

@@ -1,23 +1,27 @@
-"""The backtest result: per-simulation records, the per-strategy summary, best strategy, plot, save.
+"""The backtest result: per-simulation records, the per-strategy summary, best strategy, plot, save,
+and the out-of-sample frames and statistics (daily P&L, equity, stats, uncertainty, forecasts, skill).
 
-Everything here runs after the compiled program has returned (numpy and pandas only).
+Everything here runs after the compiled program has returned (numpy and pandas; the statistics call
+the jitted :mod:`jaxsim.stats` functions).
 
 * ``records``: one row per simulation, row 0 the most recent (docs/backtest.md#record-fields names; docs/backtest.md#walk-forward-stats's
   walk-forward constants broadcast to every row). Six-day series (``*_profit_values``,
   ``close_ci_band``) are lists in one cell each.
-* ``summary``: one row per strategy (docs/backtest.md#summary-table): column means of
-  ``*_return`` [total over the 6 days: compounded for the four signal strategies (E_cmp), summed for
-  entry/take-profit, highlow and both MaxDiffs (E_sum)], ``*_sharpe`` [ddof 1 in E_cmp, ddof 0 in
-  E_sum, times sqrt(252) or sqrt(365)], ``*_annual_return`` [mean daily x 252 or 365],
-  ``*_forecasted_pnl`` [ForecastRet: the forecast of the next daily return, docs/backtest.md#forecasted-pnl,
-  :mod:`jaxsim.engine.forecasted_pnl`; NaN when the records lack it] and the final-day field [for entry/take-profit and highlow it is total/6, docs/deviations.md#kept-finalday-average].
-  ``summary.attrs["protocol"]`` says which protocol ran.
+* ``summary``: one row per strategy (docs/backtest.md#summary-table), the original's table, kept for
+  comparability: column means over the N simulations, each of a different six-day quantity (see
+  :attr:`BacktestResult.summary`). It is not the statistics of the equity curve: use ``stats()``.
 * ``best_strategy``: docs/backtest.md#best-strategy.
+* ``daily`` / ``equity`` / ``exposure``: the out-of-sample daily P&L per strategy
+  (:func:`jaxsim.engine.evaluation.daily_frame` gives the rule), its equity and the days with a position.
+* ``stats()``: backtesting.py's stats table per strategy; ``uncertainty()``: bootstrap intervals,
+  PSR/DSR, PBO and the verdict; ``forecasts`` / ``draws`` / ``skill()``: each simulation's newest
+  forecast against its realisation.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jaxsim.engine import evaluation
 from jaxsim.engine.atomic import write_folder
+from jaxsim.engine.oos import PREFIX
 from jaxsim.errors import ConfigError
 from jaxsim.sim.strategy_table import BEST_TIE_ORDER, STRATEGIES, with_user
 
@@ -109,11 +115,28 @@ class BacktestResult:
       symbol: the symbol (or None).
       protocol: ``"legacy"`` or ``"walk_forward"``.
       records: per-simulation DataFrame, row 0 the most recent.
-      summary: per-strategy DataFrame (Return, Sharpe, AnnualRet, ForecastRet, FinalDay).
+      summary: the original's per-strategy table (docs/backtest.md#summary-table), each column the
+        mean over the N simulations of a per-simulation number:
+
+        * ``Return``: the simulation's total over its six evaluation days, compounded for simple,
+          all_signals, buy_hold and unprofit_shutdown, summed for entry_takeprofit, highlow and the
+          MaxDiffs (adjusted = baseline + 0.3 optimised); buy_hold's is an unconditional hold
+          ``prod(1 + R) - 1 - fee``, while its other columns use the forecast-gated signals.
+        * ``Sharpe``: mean over std of the six daily values times sqrt(252) (365 for crypto); six
+          overlapping values, so 10-30 is common and it is not the Sharpe of the equity curve.
+        * ``AnnualRet``: the six-day mean daily return times 252 (365).
+        * ``ForecastRet``: the forecasted next daily return of the strategy
+          (docs/backtest.md#forecasted-pnl), one value per stock.
+        * ``FinalDay``: the mean of the final-day field (entry_takeprofit, highlow: the six-day
+          average, docs/deviations.md#kept-finalday-average).
+
+        Fractions, not percent. ``summary.attrs["protocol"]`` names the protocol.
       best_strategy: name of the best strategy (docs/backtest.md#best-strategy).
       limit_prices: row 0's MaxDiff / always-on limit prices and predicted close/high/low.
       metadata: run settings (forecaster, targets, fee, spread, N, sample count, timings) and, per
         strategy, which rule gave the forecasted P&L (``forecasted_pnl_source``).
+      oos: the program's out-of-sample arrays (``oos_*``, :mod:`jaxsim.engine.oos`), row order as
+        ``records``; empty for results built without them.
     """
 
     symbol: str | None
@@ -123,19 +146,96 @@ class BacktestResult:
     best_strategy: str
     limit_prices: dict[str, float]
     metadata: dict[str, Any]
+    oos: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_arrays(cls, symbol, protocol, arrays, dates, metadata) -> "BacktestResult":
+        oos = {k: np.asarray(v) for k, v in arrays.items() if k.startswith(PREFIX)}
+        arrays = {k: v for k, v in arrays.items() if not k.startswith(PREFIX)}
         records = records_frame(arrays, dates)
         if "close_prediction_source" not in records:  # docs/backtest.md#record-fields: which model produced the close forecast
             records.insert(2, "close_prediction_source", metadata.get("forecaster", "unknown"))
         summary = summary_frame(records, protocol, metadata.get("user_strategies", ()))
         limits = {k: float(records[k].iloc[0]) for k in LIMIT_PRICE_FIELDS if k in records}
-        return cls(symbol, protocol, records, summary, best_strategy(summary), limits, dict(metadata))
+        return cls(symbol, protocol, records, summary, best_strategy(summary), limits, dict(metadata), oos)
 
     @property
     def n_sims(self) -> int:
         return len(self.records)
+
+    # ------------------------------------------------------------------ out-of-sample frames and stats
+    @functools.cached_property
+    def daily(self) -> pd.DataFrame:
+        """Out-of-sample daily P&L, date x strategy (fractions; NaN: no value that day).
+
+        One final evaluation day per simulation, chronological; the rule per strategy (which day,
+        which field, walk_forward's fitted days only) is :func:`jaxsim.engine.evaluation.daily_frame`'s.
+        """
+        return evaluation.daily_frame(self.records, self.oos, self.protocol)
+
+    @property
+    def equity(self) -> pd.DataFrame:
+        """Equity per strategy from 1: ``cumprod(1 + daily)``, flat on days without a value."""
+        return (1.0 + self.daily.fillna(0.0)).cumprod()
+
+    @functools.cached_property
+    def exposure(self) -> pd.DataFrame:
+        """Days with a position, date x strategy (bool), for ``Exposure Time [%]`` and ``# Trades``."""
+        return evaluation.exposure_frame(self.daily, self.oos)
+
+    @property
+    def closes(self) -> pd.Series | None:
+        """Closes over the daily frame's dates (plus the close before the first) for Buy & Hold."""
+        return evaluation.buy_hold_closes(self.records, self.oos)
+
+    def stats(self) -> pd.DataFrame:
+        """backtesting.py-style statistics of :attr:`daily`, one column per strategy.
+
+        Rows: Start, End, Duration, Exposure Time [%], Return [%], Buy & Hold Return [%] (the stock's
+        closes over the same dates), Return (Ann.) [%], Volatility (Ann.) [%], CAGR [%], Sharpe Ratio,
+        Sortino Ratio, Calmar Ratio, Max. Drawdown [%], Max. Drawdown Duration (trading days),
+        # Trades (days with a position), Win Rate [%], Profit Factor, Expectancy [%]
+        (:func:`jaxsim.stats.frames.stats_frame`, :mod:`jaxsim.stats.performance`).
+        Annualised with 252 days (365 under the crypto rule).
+        """
+        from jaxsim.stats.frames import stats_frame
+
+        return stats_frame(self.daily, exposure=self.exposure, close=self.closes,
+                           periods_per_year=evaluation.periods_per_year(self.metadata))
+
+    def uncertainty(self, key=None, *, n_resamples: int = 1000, level: float = 0.95, n_trials: int | None = None,
+                    n_blocks: int = 16) -> evaluation.Uncertainty:
+        """Bootstrap intervals (Sharpe, CAGR, mean daily return), PSR/DSR of the best-Sharpe pick, PBO
+        (CSCV) over the strategies of :attr:`daily`, and the verdict line.
+
+        Keyed and reproducible: the same ``key`` (default ``jax.random.key(0)``) gives the same
+        numbers. ``n_trials``: strategies tried (default 8, the table's). See
+        :class:`jaxsim.engine.evaluation.Uncertainty`.
+        """
+        import jax
+
+        key = jax.random.key(0) if key is None else key
+        return evaluation.uncertainty(key, self.daily, n_resamples=n_resamples, level=level, n_trials=n_trials,
+                                      n_blocks=n_blocks, periods_per_year=evaluation.periods_per_year(self.metadata))
+
+    @functools.cached_property
+    def forecasts(self) -> pd.DataFrame:
+        """Each simulation's newest forecast and its realisation, date x (target, field): ``point``,
+        ``band`` (P60-P40), ``q0.1``/``q0.5``/``q0.9``, ``realised`` (the price return r_X[e]),
+        ``crps``, ``pit`` (:func:`jaxsim.engine.evaluation.forecasts_frame`)."""
+        return evaluation.forecasts_frame(self.records, self.oos, self.metadata.get("targets", ()))
+
+    @property
+    def draws(self) -> evaluation.LabelledArray | None:
+        """The draws behind :attr:`forecasts`, dims ``("target", "date", "sample")``; None unless the
+        backtest ran with ``return_samples=True``."""
+        return evaluation.draws_array(self.records, self.oos, self.metadata.get("targets", ()))
+
+    def skill(self, n_bins: int = 10) -> pd.DataFrame:
+        """Forecast skill per target (:func:`jaxsim.engine.evaluation.skill_frame`): MAE, RMSE and their
+        skill against the zero-return forecast, directional accuracy with its binomial p-value, CRPS
+        and its skill, coverage of the 10-90% band, PIT histogram."""
+        return evaluation.skill_frame(self.forecasts, self.draws, n_bins=n_bins)
 
     def maxdiff_lines(self) -> list[str]:
         """Row 0's log lines of docs/backtest.md#maxdiff-log-line, #maxdiff-always-on (4 decimals)."""
@@ -204,8 +304,21 @@ class BacktestResult:
                                                                      f"({n_resamples} stationary-bootstrap resamples)")
         raise ConfigError(f"plot kind must be 'equity', 'fan', 'heatmap' or 'bootstrap', got {kind!r}")
 
+    def table_files(self) -> dict[str, bytes]:
+        """The out-of-sample tables as files: ``daily.csv`` (date x strategy), ``stats.csv``
+        (:meth:`stats`), ``uncertainty.json`` (:meth:`uncertainty` with the default key, 1000
+        resamples), and, when the program returned forecasts, ``forecasts.csv`` (two header rows:
+        target, field) and ``skill.csv`` (:meth:`skill`)."""
+        files = {"daily.csv": self.daily.to_csv().encode(), "stats.csv": self.stats().to_csv().encode(),
+                 "uncertainty.json": json.dumps(self.uncertainty().as_dict(), indent=2, default=str).encode()}
+        if len(self.forecasts.columns):
+            files["forecasts.csv"] = self.forecasts.to_csv().encode()
+            files["skill.csv"] = self.skill().to_csv().encode()
+        return files
+
     def files(self, plot=True) -> dict[str, bytes]:
-        """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json`` [and ``<kind>.png``].
+        """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json``, the
+        :meth:`table_files` [and ``<kind>.png``].
 
         ``plot``: True writes ``equity.png``; a sequence of kinds of :meth:`plot` that need no prices
         (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each; False none.
@@ -215,6 +328,7 @@ class BacktestResult:
         files = {"records.csv": self.records.to_csv(index=False).encode(),
                  "summary.csv": self.summary.to_csv().encode(),
                  "metadata.json": json.dumps(meta, indent=2, default=str).encode()}
+        files.update(self.table_files())
         kinds = ("equity",) if plot is True else tuple(plot or ())
         bad = [k for k in kinds if k not in ("equity", "fan", "bootstrap")]
         if bad:
@@ -227,7 +341,8 @@ class BacktestResult:
         return files
 
     def save(self, directory, plots=True) -> dict[str, Path]:
-        """Write ``records.csv``, ``summary.csv``, ``metadata.json`` and ``equity.png`` atomically.
+        """Write :meth:`files` (``records.csv``, ``summary.csv``, ``metadata.json``, the tables and
+        ``equity.png``) atomically.
 
         ``plots`` as :meth:`files`' ``plot`` (e.g. ``("equity", "fan")``).
 

@@ -5,7 +5,9 @@ hundreds of stocks that write to disk and may be interrupted. Layout of ``out_di
 
     manifest.json      run settings + per-stock status, rewritten atomically after every chunk
     <SYMBOL>/          one folder per finished stock, renamed into place only once complete:
-        records.csv  summary.csv  metadata.json  [equity.png]  done.json
+        records.csv  summary.csv  metadata.json  daily.csv  stats.csv  uncertainty.json
+        forecasts.csv  skill.csv  [equity.png]  done.json
+    stocks.csv         the cross-stock table (jaxsim.engine.cross_stock), rewritten after every run
     .lock              advisory lock held while a run writes
 
 Guarantees:
@@ -41,8 +43,8 @@ run resumes per stock with any process count. Its folder's bytes are the same at
 (tested); with larger chunks a process's smaller length group can make a smaller batch, and results
 then agree to float tolerance (as across batch sizes in one process).
 
-At the end of a run (process 0 when distributed) ``universe.csv`` is written: one row per finished
-stock of the whole folder (:func:`universe_table`).
+At the end of a run (process 0 after the merge when distributed) ``stocks.csv`` is written, the
+cross-stock table of the whole folder (:func:`jaxsim.engine.cross_stock.write_cross_stock_table`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from jaxsim.config import BacktestConfig, resolve_config
 from jaxsim.data.prices import Prices, load_prices
 from jaxsim.engine import api  # called as api.backtest_many: a replaced one is seen
 from jaxsim.engine.atomic import write_file, write_folder
+from jaxsim.engine.cross_stock import write_cross_stock_table
 from jaxsim.engine.api import stock_key
 from jaxsim.engine.distributed import (DistributedConfig, barrier, initialize, resolve_distributed, split_stocks,
                                        stock_rows)
@@ -76,14 +79,13 @@ from jaxsim.errors import ConfigError, JaxsimError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
 from jaxsim.sim.simulation import PRICE_WINDOW, is_crypto
 
-__all__ = ["RunReport", "run_many", "stock_key", "is_complete", "read_manifest", "universe_table",
-           "DistributedConfig", "MANIFEST", "DONE", "UNIVERSE", "PARTS"]
+__all__ = ["RunReport", "run_many", "stock_key", "is_complete", "read_manifest", "DistributedConfig", "MANIFEST",
+           "DONE", "PARTS"]
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 DONE = "done.json"
-UNIVERSE = "universe.csv"
 PARTS = ".parts"
 _BARRIERS = itertools.count()  # distinct barrier names for successive distributed runs of a process
 FORMAT = "jaxsim-run/1"
@@ -252,37 +254,6 @@ def _error(e: BaseException) -> str:
 
 # ----------------------------------------------------------------------------------------------------
 # The runner
-
-
-def universe_table(out_dir: str | os.PathLike) -> "pd.DataFrame":
-    """The cross-stock table of a run folder: one row per finished stock (sorted by symbol).
-
-    Columns: symbol, n_sims, first_sim_date, last_sim_date, best_strategy and the best strategy's
-    Return and Sharpe from the stock's ``summary.csv`` (the original's summary table), then
-    ``<Strategy>_Return`` for every strategy. Reads only finished stock folders.
-    """
-    import pandas as pd
-
-    out = Path(out_dir)
-    rows = []
-    for folder in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not is_complete(folder):
-            continue
-        meta = json.loads((folder / "metadata.json").read_text())
-        summary = pd.read_csv(folder / "summary.csv", index_col=0)
-        best = meta.get("best_strategy")
-        row = {"symbol": folder.name, "n_sims": meta.get("n_sims"), "first_date": meta.get("first_date"),
-               "last_date": meta.get("last_date"), "best_strategy": best,
-               "best_return": float(summary.loc[best, "Return"]) if best in summary.index else float("nan"),
-               "best_sharpe": float(summary.loc[best, "Sharpe"]) if best in summary.index else float("nan")}
-        row.update({f"{name}_Return": float(v) for name, v in summary["Return"].items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _write_universe(out: Path) -> None:
-    table = universe_table(out)
-    write_file(out / UNIVERSE, table.to_csv(index=False, float_format="%.10g").encode())
 
 
 def _part_path(out: Path, process: int, count: int) -> Path:
@@ -506,6 +477,8 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
         finally:
             bar.close()
             save_manifest()
+        if count == 1:
+            write_cross_stock_table(out)  # stocks.csv: one row per finished stock (this run's and earlier ones)
     if count > 1 and not interrupted:  # every part is written: meet, then process 0 merges them
         calls = next(_BARRIERS)  # every process makes the same calls, so the names agree
         barrier(f"jaxsim.run_many.{calls}.parts:{out.resolve()}")
@@ -514,7 +487,7 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                 merged, done_all, skipped_all = _merge_parts(out, read_manifest(out) or manifest, count, settings)
                 merged["updated"] = _now()
                 write_file(out / MANIFEST, _json_bytes(merged))
-                _write_universe(out)
+                write_cross_stock_table(out)  # stocks.csv of the whole run
             for i in range(count):
                 with contextlib.suppress(OSError):
                     _part_path(out, i, count).unlink()
@@ -524,8 +497,6 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             failed.update({s: v["error"] for s, v in merged["stocks"].items()
                            if v.get("status") == "failed" and s in sources_of_all})
         barrier(f"jaxsim.run_many.{calls}.merged:{out.resolve()}")
-    elif count == 1:
-        _write_universe(out)
     order = [s for s, _ in everyone]
     return RunReport(out, tuple(s for s in order if s in done), tuple(s for s in order if s in skipped),
                      {s: failed[s] for s in order if s in failed}, interrupted)

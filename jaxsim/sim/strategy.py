@@ -49,7 +49,7 @@ from jaxsim.sim import strategies as builtin
 from jaxsim.sim.metrics import evaluate_daily_returns, evaluate_signals
 from jaxsim.sim.profit import profit_values
 from jaxsim.sim.returns import window_returns
-from jaxsim.sim.simulation import N_DAYS, StrategyConfig
+from jaxsim.sim.simulation import N_DAYS, StrategyConfig, window_offsets
 from jaxsim.sim.strategy_table import STRATEGIES, Strategy, with_user
 from jaxsim.sim.surrogate import soft_profit_values
 
@@ -155,9 +155,9 @@ def limit_offsets(inputs: StrategyInputs) -> tuple[Array, Array]:
     the predicted high and low relative to the previous close, the units of :class:`Limits`
     (docs/backtest.md#maxdiff-offsets). They read rows t_i - 1 only.
     """
-    prices = jnp.asarray(inputs.prices, f32)
-    rows = slice(FIRST_DAY_ROW - 1, FIRST_DAY_ROW - 1 + N_DAYS)
-    return maxdiff.close_relative_offsets(prices[rows, 1], prices[rows, 2], prices[rows, 3])
+    # rows e-7..e-2 = window rows FIRST_DAY_ROW-1 .. FIRST_DAY_ROW+4; with the engine's residual columns
+    # these are MaxDiff's own offsets (docs/deviations.md#float64-offsets)
+    return window_offsets(jnp.asarray(inputs.prices, f32))
 
 
 def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None):

@@ -1,0 +1,98 @@
+"""Command-line pieces for out-of-sample statistics: the verdict line printed by ``jaxsim backtest``
+and the ``jaxsim compare`` subcommand (:func:`jaxsim.engine.compare.compare`).
+
+Kept out of :mod:`jaxsim.cli.app` so that module only wires them in (one call, one parser hook).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from jaxsim.config import PROTOCOLS
+from jaxsim.errors import JaxsimError
+
+__all__ = ["COMPARE_MODELS", "verdict_text", "print_verdict", "add_compare_parser", "cmd_compare"]
+
+COMPARE_MODELS = ("default", "naive", "historical-mean", "toto", "kronos")
+
+
+def verdict_text(result, seed: int = 0, n_resamples: int = 1000) -> str:
+    """``Verdict: ...`` of a result (:meth:`jaxsim.engine.result.BacktestResult.uncertainty` with
+    ``jax.random.key(seed)``): the verdict, the best-Sharpe strategy's DSR and the PBO."""
+    import jax
+
+    return str(result.uncertainty(jax.random.key(seed), n_resamples=n_resamples))
+
+
+def print_verdict(result, seed: int = 0) -> None:
+    """Print :func:`verdict_text` (called after each summary table of ``jaxsim backtest``)."""
+    print(verdict_text(result, seed))
+
+
+def add_compare_parser(sub) -> None:
+    """Add ``jaxsim compare SYMBOL|--csv PATH [--models ...] [--sims N]`` to the subcommands."""
+    cp = sub.add_parser("compare", help="compare forecasters on one stock (strategy stats and forecast skill)")
+    cp.add_argument("symbol", nargs="?", default="AAPL", metavar="SYMBOL", help="bundled sample (default AAPL)")
+    cp.add_argument("--csv", metavar="PATH", help="price file instead of a bundled sample")
+    cp.add_argument("--adjusted", action="store_true", help="use split/dividend-adjusted prices")
+    cp.add_argument("--models", default="default,naive,historical-mean", metavar="A,B",
+                    help=f"forecasters to compare, from {','.join(COMPARE_MODELS)} (default: default,naive,"
+                         "historical-mean)")
+    cp.add_argument("--weights", metavar="DIR", help="converted weight folder for toto / kronos")
+    cp.add_argument("--tokenizer", metavar="DIR", help="converted Kronos tokenizer folder")
+    cp.add_argument("--sims", type=int, default=50, metavar="N", help="number of simulations (default 50)")
+    cp.add_argument("--protocol", choices=PROTOCOLS, default="legacy", help="legacy (the original) or walk_forward")
+    cp.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0), the same for every forecaster")
+    cp.add_argument("--resamples", type=int, default=1000, metavar="R", help="bootstrap resamples (default 1000)")
+    cp.add_argument("--out", metavar="PATH", help="also write the table as CSV to PATH")
+    cp.set_defaults(func=cmd_compare)
+
+
+def _forecaster(forecasters, name: str, args):
+    if name == "default":
+        return forecasters.default()
+    if name == "naive":
+        return forecasters.naive()
+    if name == "historical-mean":
+        return forecasters.historical_mean()
+    if name == "toto":
+        if not args.weights:
+            raise JaxsimError("--models toto needs --weights DIR (a converted Toto weight folder)")
+        return forecasters.toto(args.weights)
+    if name == "kronos":
+        if not (args.weights and args.tokenizer):
+            raise JaxsimError("--models kronos needs --weights DIR and --tokenizer DIR")
+        return forecasters.kronos(args.weights, args.tokenizer)
+    raise JaxsimError(f"unknown model {name!r} in --models; choose from {', '.join(COMPARE_MODELS)}")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Run :func:`jaxsim.engine.compare.compare` and print its table (one row per forecaster)."""
+    import jax
+    import pandas as pd
+
+    from jaxsim import forecasters
+    from jaxsim.config import BacktestConfig
+    from jaxsim.data.prices import load_prices, sample
+    from jaxsim.engine.compare import compare
+
+    names = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
+    if not names:
+        raise JaxsimError("--models is empty")
+    models = {name: _forecaster(forecasters, name, args) for name in names}
+    prices = load_prices(args.csv, adjusted=args.adjusted) if args.csv else sample(args.symbol, adjusted=args.adjusted)
+    config = BacktestConfig(n_sims=args.sims, protocol=args.protocol, seed=args.seed)
+    result = compare(prices, models, config, key=jax.random.key(args.seed), baselines=False,
+                     n_resamples=args.resamples)
+    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_colwidth", 80):
+        print(f"Forecaster comparison for {prices.symbol or args.csv or args.symbol} ({args.sims} simulations, "
+              f"protocol {args.protocol}, seed {args.seed})")
+        print(result.table.drop(columns="Verdict").T.to_string(float_format=lambda v: f"{v:.4g}"))
+        for name, line in result.table["Verdict"].items():
+            print(f"{name}: {line}")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        result.table.to_csv(args.out)
+        print(f"saved to {args.out}")
+    return 0

@@ -1,0 +1,106 @@
+"""Out-of-sample fields of the compiled program: each simulation's newest forecast, its realisation,
+and each strategy's position and P&L on its final day.
+
+Computed inside :func:`jaxsim.engine.program.stock_program` (cheap next to the forecasts) and
+returned with the records under names starting with :data:`PREFIX`; the result keeps them apart
+from the original's record fields (:attr:`jaxsim.engine.result.BacktestResult.oos`).
+
+Per simulation k (last row e = e_k) and target x:
+
+* ``oos_<x>_point``: P_X[6], the one-step forecast of r_X[e] made from rows up to e-1 (the newest
+  forecast of the simulation, never seen by any earlier row);
+* ``oos_<x>_band``: its P60-P40 band (docs/backtest.md#draws-and-band; 0 for point forecasters);
+* ``oos_<x>_quantiles``: ``(N, 3)`` quantiles 0.1, 0.5, 0.9 of its draws (the point three times
+  for a point forecaster);
+* ``oos_<x>_realised``: r_X[e] (docs/backtest.md#return-transform);
+* ``oos_<x>_crps``: CRPS of the draws at r_X[e] (:func:`jaxsim.stats.skill.crps_ensemble`);
+* ``oos_<x>_pit``: PIT F(r_X[e]) of the draws (:func:`jaxsim.stats.skill.pit_values`);
+* ``oos_<x>_draws``: ``(N, S)`` the draws themselves, only with ``return_samples``.
+
+Per strategy, on the simulation's final evaluation day (docs/backtest.md#strategy-notation):
+
+* ``oos_position_<prefix>``: the position held: s_5 for the signal strategies (applied to
+  R_5 = r_C[e]), 1 for buy_hold (an unconditional hold), the side of entry_takeprofit and highlow on
+  t_5 = e-1 (0 = none). MaxDiff's fill is read from its P&L instead (non-zero = filled).
+* ``oos_finalday_entry_takeprofit``, ``oos_finalday_highlow``: the P&L g_5 of day t_5 itself (their
+  record final-day fields are the six-day average, docs/deviations.md#kept-finalday-average).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxsim.forecast.interface import Forecast
+from jaxsim.layout import PRICE_COLUMN
+from jaxsim.sim import strategies
+from jaxsim.sim.returns import window_returns
+from jaxsim.sim.simulation import N_DAYS, SimulationInputs, StrategyConfig
+from jaxsim.stats.skill import crps_ensemble, pit_values
+
+__all__ = ["PREFIX", "QUANTILES", "SIGNAL_STRATEGIES", "oos_fields"]
+
+PREFIX = "oos_"
+QUANTILES = (0.1, 0.5, 0.9)
+# strategies whose final day is R_5 = r_C[e] (row e); the others' final day is t_5 = e-1
+SIGNAL_STRATEGIES = ("simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown")
+
+Array = jax.Array
+
+
+def oos_fields(forecast: Forecast, point: Array, width: Array, origin: Array, inputs: SimulationInputs, *,
+               targets: tuple[str, ...], fee, config: StrategyConfig,
+               return_samples: bool = False) -> dict[str, Array]:
+    """The ``oos_*`` fields of one stock (see the module docstring).
+
+    Args:
+      forecast: the forecaster's output at every origin (draws ``(X, O, S)`` or points ``(X, O)``).
+      point, width: ``(X, O)`` point forecasts and P60-P40 bands.
+      origin: ``(N,)`` origin index of each simulation's P_X[6] (column 6 of the simulation index).
+      inputs: the :class:`SimulationInputs` of the N simulations (leading axis N).
+      targets: forecast target names, in ``forecast``'s order. fee: trading fee. config: strategy switches.
+      return_samples: also return the draws (``(N, S)`` per target).
+    """
+    f32 = jnp.float32
+    prices, valid = jnp.asarray(inputs.prices, f32), jnp.asarray(inputs.prices_valid, bool)
+    returns = jax.vmap(lambda w, v: jax.vmap(lambda col: window_returns(col, v), in_axes=1, out_axes=1)(w))(
+        prices, valid)  # (N, W, 5): r of every window row
+    draws = (point[..., None] if forecast.samples is None else forecast.samples)[:, origin]  # (X, N, S)
+    out: dict[str, Array] = {}
+    for i, x in enumerate(targets):
+        y = returns[:, -1, PRICE_COLUMN[x]]
+        d = jnp.asarray(draws[i], f32)
+        out[f"{PREFIX}{x}_point"] = point[i][origin]
+        out[f"{PREFIX}{x}_band"] = width[i][origin]
+        out[f"{PREFIX}{x}_quantiles"] = jnp.quantile(d, jnp.asarray(QUANTILES, f32), axis=-1).T
+        out[f"{PREFIX}{x}_realised"] = y
+        out[f"{PREFIX}{x}_crps"] = crps_ensemble(d, y)
+        out[f"{PREFIX}{x}_pit"] = pit_values(d, y)
+        if return_samples:
+            out[f"{PREFIX}{x}_draws"] = d
+    out.update(_final_day(inputs, returns, fee=fee, crypto=config.crypto))
+    return out
+
+
+def _final_day(inputs: SimulationInputs, returns: Array, *, fee, crypto: bool) -> dict[str, Array]:
+    close, high, low = PRICE_COLUMN["close"], PRICE_COLUMN["high"], PRICE_COLUMN["low"]
+
+    def one(pc, ph, pl, r):
+        fc, fh, fl = pc[:N_DAYS], ph[:N_DAYS], pl[:N_DAYS]
+        ac, ah, al = r[-7:-1, close], r[-7:-1, high], r[-7:-1, low]  # rows e-6..e-1
+        big_r = r[-6:, close]  # R = r_C[e-5..e]
+        etp = strategies.entry_takeprofit_daily(fc, fh, fl, ac, ah, al, fee=fee)
+        hl = strategies.highlow_daily(fc, fh, fl, ac, ah, al, fee=fee, crypto=crypto)
+        short_ok = (fc[-1] < 0) & (not crypto)
+        return {
+            f"{PREFIX}position_simple_strategy": strategies.simple_signals(fc, crypto=crypto)[-1],
+            f"{PREFIX}position_all_signals_strategy": strategies.all_signals(fc, fh, fl, crypto=crypto)[-1],
+            f"{PREFIX}position_buy_hold": jnp.ones((), jnp.float32),
+            f"{PREFIX}position_unprofit_shutdown": strategies.unprofit_shutdown_signals(fc, big_r, crypto=crypto)[-1],
+            f"{PREFIX}position_entry_takeprofit": jnp.where(fc[-1] > 0, 1.0, -1.0).astype(jnp.float32),
+            f"{PREFIX}position_highlow": jnp.where(fc[-1] > 0, 1.0, jnp.where(short_ok, -1.0, 0.0)).astype(jnp.float32),
+            f"{PREFIX}finalday_entry_takeprofit": etp[-1],
+            f"{PREFIX}finalday_highlow": hl[-1],
+        }
+
+    return jax.vmap(one)(inputs.pred_close, inputs.pred_high, inputs.pred_low, returns)
