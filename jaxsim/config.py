@@ -11,14 +11,25 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from jaxsim.errors import ConfigError
+from jaxsim.errors import ConfigError, InsufficientHistoryError
 from jaxsim.layout import PRICE_COLUMN
 
-__all__ = ["PROTOCOLS", "DEFAULT_TARGETS", "STOCK_KEY_RULES", "BacktestConfig", "FIELDS", "resolve_config"]
+__all__ = ["PROTOCOLS", "DEFAULT_TARGETS", "STOCK_KEY_RULES", "ALL_SIMS", "DEFAULT_MIN_CONTEXT", "DEFAULT_SIM_CHUNK",
+           "BacktestConfig", "FIELDS", "resolve_config", "sims_for_rows"]
 
 PROTOCOLS = ("legacy", "walk_forward")
 DEFAULT_TARGETS = ("close", "high", "low")
 STOCK_KEY_RULES = ("index", "symbol")
+ALL_SIMS = "all"  # n_sims="all": every origin with at least min_context returns is a simulation
+DEFAULT_MIN_CONTEXT = 64  # one Toto patch
+DEFAULT_SIM_CHUNK = 256  # simulations per step of the chunked simulation stage
+
+
+def sims_for_rows(n_rows: int, min_context: int) -> int:
+    """N of ``n_sims="all"`` on ``n_rows`` rows: the earliest simulation's first origin T-N-7 has
+    exactly ``min_context`` context returns r[1..T-N-8], so N = T - 8 - min_context (the inverse of
+    :func:`jaxsim.data.prices.required_rows`)."""
+    return int(n_rows) - 8 - int(min_context)
 
 
 def _per_stock(value, name):
@@ -39,7 +50,9 @@ class BacktestConfig:
 
     Attributes:
       n_sims: N simulations per stock (default 50: the original's default, about the last ten weeks
-        of trading; simulation k ends at row T-2-k).
+        of trading; simulation k ends at row T-2-k), or ``"all"``: every origin whose context has at
+        least ``min_context`` returns, N = T - 8 - min_context per stock (the full history; Toto then
+        serves every origin from at most 64 prefix-shared passes per target, :mod:`jaxsim.forecast.prefix`).
       protocol: ``"legacy"`` (default: MaxDiff's multipliers fitted in-sample on the days they are
         scored on, as the original) or ``"walk_forward"`` (fitted on an earlier, non-overlapping
         window, :mod:`jaxsim.engine.walk_forward`).
@@ -75,6 +88,12 @@ class BacktestConfig:
       return_samples: also return the draws of each simulation's newest forecast (default False:
         ``(N, S)`` floats per target; the quantiles 0.1/0.5/0.9, CRPS and PIT are always returned),
         as :attr:`jaxsim.engine.result.BacktestResult.draws`.
+      min_context: with ``n_sims="all"``, the fewest context returns the earliest simulation's first
+        forecast sees (default 64: one Toto patch, the shortest context the model is given one full
+        token of history; shorter contexts are mostly padding). Ignored for an integer ``n_sims``.
+      sim_chunk: simulations evaluated per step of the simulation stage (strategies, optimizer,
+        walk-forward re-score; default 256: a fixed memory budget whatever N is, and N <= 256, e.g.
+        the default 50, is one vmap as before).
     """
 
     n_sims: int = 50
@@ -90,14 +109,24 @@ class BacktestConfig:
     stock_key: str | None = None
     strategies: tuple = ()
     return_samples: bool = False
+    min_context: int = DEFAULT_MIN_CONTEXT
+    sim_chunk: int = DEFAULT_SIM_CHUNK
 
     def __post_init__(self):
         def put(name, value):
             object.__setattr__(self, name, value)
 
-        if isinstance(self.n_sims, bool) or int(self.n_sims) != self.n_sims or self.n_sims < 1:
-            raise ConfigError(f"n_sims must be an integer >= 1, got {self.n_sims!r}")
-        put("n_sims", int(self.n_sims))
+        if isinstance(self.n_sims, str) and self.n_sims.strip().lower() == ALL_SIMS:
+            put("n_sims", ALL_SIMS)
+        elif (isinstance(self.n_sims, (bool, str)) or int(self.n_sims) != self.n_sims or self.n_sims < 1):
+            raise ConfigError(f"n_sims must be an integer >= 1 or {ALL_SIMS!r}, got {self.n_sims!r}")
+        else:
+            put("n_sims", int(self.n_sims))
+        for name in ("min_context", "sim_chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+            put(name, int(value))
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         targets = DEFAULT_TARGETS if self.targets is None else self.targets
@@ -128,6 +157,17 @@ class BacktestConfig:
     def replace(self, **changes) -> "BacktestConfig":
         """A copy with ``changes`` applied (validated like a new config)."""
         return dataclasses.replace(self, **changes)
+
+    def sims_for(self, n_rows: int) -> int:
+        """N for a stock of ``n_rows`` rows: ``n_sims``, or :func:`sims_for_rows` for ``"all"``."""
+        if self.n_sims == ALL_SIMS:
+            n = sims_for_rows(n_rows, self.min_context)
+            if n < 1:
+                raise InsufficientHistoryError(
+                    f"{n_rows} rows are too few for n_sims='all' with min_context={self.min_context}: "
+                    f"one simulation needs {9 + self.min_context} rows (N + 8 + min_context)")
+            return n
+        return self.n_sims
 
     def fee_of(self, i: int):
         """Stock i's fee setting (None: the per-symbol rule)."""

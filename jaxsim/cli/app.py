@@ -146,6 +146,16 @@ def _make_forecaster(forecasters, args, hyper=None):
     return forecasters.kronos(args.weights, args.tokenizer, **options)
 
 
+def _sims(text: str):
+    """``--sims``: a positive integer, or ``all`` (the full history)."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sims must be an integer or 'all', got {text!r}") from None
+
+
 def _model_of(args, hyper) -> str:
     """``--model``; with ``--hyperparams`` and no explicit model, the one ``best/`` picks (its Toto is
     ``--weights`` when given, else the embedded Toto-architecture default)."""
@@ -261,8 +271,9 @@ def _run_one(args, forecasters, stop) -> int:
     hyper = _hyper(args, prices.symbol)
     forecaster = _make_forecaster(forecasters, args, hyper)
     config = backtest_config(args, hyper)
-    check_history(prices, args.sims)
-    _warn(setup_warnings(len(prices), args.sims, protocol=args.protocol, max_context=config.max_context,
+    n_sims = config.sims_for(len(prices))
+    check_history(prices, n_sims, config.min_context if args.sims == "all" else 1)
+    _warn(setup_warnings(len(prices), n_sims, protocol=args.protocol, max_context=config.max_context,
                          symbol=prices.symbol))
     stop.check()
     result = backtest(prices, forecaster, config, symbol=prices.symbol)
@@ -363,8 +374,9 @@ def _run_symbols(args, forecasters, files, stop) -> int:
         prices = as_prices(path, symbol=sym, adjusted=args.adjusted, clean=args.clean)
         if args.clean:
             _print_cleaning(prices)
-        check_history(prices, args.sims)
-        _warn(setup_warnings(len(prices), args.sims, protocol=args.protocol, max_context=config.max_context,
+        n_sims = config.sims_for(len(prices))
+        check_history(prices, n_sims, config.min_context if args.sims == "all" else 1)
+        _warn(setup_warnings(len(prices), n_sims, protocol=args.protocol, max_context=config.max_context,
                              symbol=sym))
         series.append(prices)
     chunk = None if len(series) <= args.chunk_size else args.chunk_size  # a small run is not padded to K
@@ -411,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--model", choices=MODELS, default="default", help="forecaster (default: the embedded one)")
     bt.add_argument("--weights", metavar="DIR", help="converted model weight folder (toto, kronos)")
     bt.add_argument("--tokenizer", metavar="DIR", help="converted Kronos tokenizer folder")
-    bt.add_argument("--sims", type=int, default=50, metavar="N", help="number of simulations (default 50)")
+    bt.add_argument("--sims", type=_sims, default=50, metavar="N", help="number of simulations (default 50), or "
+                    "'all': every origin with at least 64 context returns (the full history)")
     bt.add_argument("--samples", type=int, metavar="S", help="forecast samples per context (Toto draws; Kronos "
                     "sample paths averaged; default: the model's own, 3072 for Toto)")
     bt.add_argument("--protocol", choices=PROTOCOLS, default="legacy", help="legacy (the original) or walk_forward")

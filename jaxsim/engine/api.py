@@ -59,6 +59,7 @@ class PreparedStock:
       dates: ``(T',)`` datetime64[D].
       fee, spread: the resolved trading fee and SPREAD.
       crypto: the crypto rule applies.
+      n_sims: N of this stock (``config.n_sims``, or the full history's for ``"all"``; 0: from the config).
     """
 
     symbol: str | None
@@ -68,6 +69,7 @@ class PreparedStock:
     fee: float
     spread: float
     crypto: bool
+    n_sims: int = 0
 
 
 def prepare_stock(prices: Prices, config: BacktestConfig, *, symbol: str | None = None, fee=None,
@@ -82,22 +84,24 @@ def prepare_stock(prices: Prices, config: BacktestConfig, *, symbol: str | None 
                              f"got {type(prices).__name__}")
     symbol = symbol if symbol is not None else prices.symbol
     table = price_table(prices)
-    ForecastGrid(len(table), config.n_sims, config.max_context)  # validates the history length
-    start = trim_start(len(table), config.n_sims, config.max_context, PRICE_WINDOW)
+    n_sims = config.sims_for(len(table))  # "all": every origin with min_context returns
+    ForecastGrid(len(table), n_sims, config.max_context)  # validates the history length
+    start = trim_start(len(table), n_sims, config.max_context, PRICE_WINDOW)
     crypto = bool(symbol) and is_crypto(symbol)
     return PreparedStock(symbol, start, table[start:], np.asarray(prices.dates)[start:],
                          float(default_fee(symbol or "") if fee is None else fee),
-                         float(DEFAULT_SPREAD if spread is None else spread), crypto)
+                         float(DEFAULT_SPREAD if spread is None else spread), crypto, n_sims)
 
 
 def make_setup(prep: PreparedStock, config: BacktestConfig) -> BacktestSetup:
     """The static setup (compile key) of the program for a stock shaped like ``prep``."""
-    return BacktestSetup(grid=ForecastGrid(len(prep.prices), config.n_sims, config.max_context),
+    n_sims = prep.n_sims or config.sims_for(len(prep.prices) + prep.start)
+    return BacktestSetup(grid=ForecastGrid(len(prep.prices), n_sims, config.max_context),
                          targets=config.targets, aggregate=config.aggregate, protocol=config.protocol,
                          strategy=StrategyConfig(crypto=prep.crypto),
                          optimizer=default_optimizer() if config.optimizer is None else config.optimizer,
                          strategies=check_names(config.strategies),
-                         return_samples=config.return_samples)
+                         return_samples=config.return_samples, sim_chunk=config.sim_chunk)
 
 
 def stock_arrays(forecaster: Forecaster, preps: Sequence[PreparedStock]) -> StockArrays:
@@ -133,7 +137,10 @@ def _run_key(key, config: BacktestConfig):
 
 def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecaster, config, extra):
     chronological = setup.protocol == "walk_forward"
-    meta = {"forecaster": forecaster.kind, "targets": list(setup.targets), "aggregate": setup.aggregate,
+    meta = {"forecaster": forecaster.kind, "forecast_path": forecaster.forecast_path(setup.grid),
+            "n_sims_setting": config.n_sims, "min_context": config.min_context,
+            "sim_chunk": setup.sim_chunk,
+            "targets": list(setup.targets), "aggregate": setup.aggregate,
             "num_samples": forecaster.draws_per_context(), "num_samples_override": config.num_samples,
             "fee": prep.fee, "spread": prep.spread, "crypto": prep.crypto,
             "n_rows": int(len(prep.prices) + prep.start), "rows_trimmed": prep.start,
@@ -250,10 +257,10 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: Ba
     along_stocks, replicated = NamedSharding(mesh, PartitionSpec("stock")), NamedSharding(mesh, PartitionSpec())
 
     groups: dict[tuple, list[int]] = {}
-    for i, prep in enumerate(preps):
-        groups.setdefault((len(prep.prices), prep.crypto), []).append(i)
+    for i, prep in enumerate(preps):  # with n_sims="all" equal row counts also mean equal N
+        groups.setdefault((len(prep.prices), prep.n_sims, prep.crypto), []).append(i)
     if len(groups) > 1:
-        log.info("backtest_many: %d stocks in %d shape groups (rows, crypto): %s", n, len(groups), list(groups))
+        log.info("backtest_many: %d stocks in %d shape groups (rows, N, crypto): %s", n, len(groups), list(groups))
     if on_plan is not None:
         on_plan({g: [names[i] for i in members] for g, members in groups.items()})
     plan = []

@@ -31,53 +31,50 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxsim.forecast.interface import Forecast
+from jaxsim.forecast.interface import DRAW_QUANTILES, Forecast, ForecastSummary
 from jaxsim.layout import PRICE_COLUMN
 from jaxsim.sim import strategies
 from jaxsim.sim.returns import window_returns
 from jaxsim.sim.simulation import N_DAYS, SimulationInputs, StrategyConfig
-from jaxsim.stats.skill import crps_ensemble, pit_values
 
 __all__ = ["PREFIX", "QUANTILES", "SIGNAL_STRATEGIES", "oos_fields"]
 
 PREFIX = "oos_"
-QUANTILES = (0.1, 0.5, 0.9)
+QUANTILES = DRAW_QUANTILES
 # strategies whose final day is R_5 = r_C[e] (row e); the others' final day is t_5 = e-1
 SIGNAL_STRATEGIES = ("simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown")
 
 Array = jax.Array
 
 
-def oos_fields(forecast: Forecast, point: Array, width: Array, origin: Array, inputs: SimulationInputs, *,
+def oos_fields(summary: ForecastSummary, forecast: Forecast | None, origin: Array, inputs: SimulationInputs, *,
                targets: tuple[str, ...], fee, config: StrategyConfig,
                return_samples: bool = False) -> dict[str, Array]:
     """The ``oos_*`` fields of one stock (see the module docstring).
 
     Args:
-      forecast: the forecaster's output at every origin (draws ``(X, O, S)`` or points ``(X, O)``).
-      point, width: ``(X, O)`` point forecasts and P60-P40 bands.
+      summary: the forecasts at every origin, reduced (:class:`ForecastSummary`, ``(X, O)`` fields).
+      forecast: the full forecasts (draws ``(X, O, S)`` or points ``(X, O)``) when ``return_samples``.
       origin: ``(N,)`` origin index of each simulation's P_X[6] (column 6 of the simulation index).
       inputs: the :class:`SimulationInputs` of the N simulations (leading axis N).
-      targets: forecast target names, in ``forecast``'s order. fee: trading fee. config: strategy switches.
+      targets: forecast target names, in ``summary``'s order. fee: trading fee. config: strategy switches.
       return_samples: also return the draws (``(N, S)`` per target).
     """
     f32 = jnp.float32
     prices, valid = jnp.asarray(inputs.prices, f32), jnp.asarray(inputs.prices_valid, bool)
     returns = jax.vmap(lambda w, v: jax.vmap(lambda col: window_returns(col, v), in_axes=1, out_axes=1)(w))(
-        prices, valid)  # (N, W, 5): r of every window row
-    draws = (point[..., None] if forecast.samples is None else forecast.samples)[:, origin]  # (X, N, S)
+        prices, valid)  # (N, W, C): r of every window row
     out: dict[str, Array] = {}
     for i, x in enumerate(targets):
-        y = returns[:, -1, PRICE_COLUMN[x]]
-        d = jnp.asarray(draws[i], f32)
-        out[f"{PREFIX}{x}_point"] = point[i][origin]
-        out[f"{PREFIX}{x}_band"] = width[i][origin]
-        out[f"{PREFIX}{x}_quantiles"] = jnp.quantile(d, jnp.asarray(QUANTILES, f32), axis=-1).T
-        out[f"{PREFIX}{x}_realised"] = y
-        out[f"{PREFIX}{x}_crps"] = crps_ensemble(d, y)
-        out[f"{PREFIX}{x}_pit"] = pit_values(d, y)
+        out[f"{PREFIX}{x}_point"] = summary.point[i][origin]
+        out[f"{PREFIX}{x}_band"] = summary.band[i][origin]
+        out[f"{PREFIX}{x}_quantiles"] = summary.quantiles[i][origin]
+        out[f"{PREFIX}{x}_realised"] = returns[:, -1, PRICE_COLUMN[x]]
+        out[f"{PREFIX}{x}_crps"] = summary.crps[i][origin]
+        out[f"{PREFIX}{x}_pit"] = summary.pit[i][origin]
         if return_samples:
-            out[f"{PREFIX}{x}_draws"] = d
+            draws = forecast.point[..., None] if forecast.samples is None else forecast.samples
+            out[f"{PREFIX}{x}_draws"] = jnp.asarray(draws[i][origin], f32)
     out.update(_final_day(inputs, returns, fee=fee, crypto=config.crypto))
     return out
 

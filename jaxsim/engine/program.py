@@ -3,9 +3,11 @@
 Program for one stock (a pure function of forecaster params, price arrays and a key):
 
 1. forecasts at the N+6 unique origins per target (:mod:`jaxsim.forecast.forecasters`, :mod:`jaxsim.forecast.grid`);
-2. draws -> point forecast (aggregation spec) and P60-P40 band (docs/backtest.md#draws-and-band);
+2. draws -> point forecast (aggregation spec) and P60-P40 band (docs/backtest.md#draws-and-band),
+   a chunk of origins at a time for Toto (:meth:`~jaxsim.forecast.interface.Forecaster.forecast_summary`);
 3. each simulation k gathers its 7 forecasts (origins N-1-k .. N+5-k) and its price window;
-4. ``jax.vmap(evaluate_simulation)`` over the N simulations gives the docs/backtest.md#record-fields record fields;
+4. ``evaluate_simulation`` vmapped over the N simulations, ``sim_chunk`` at a time (:func:`map_sims`),
+   gives the docs/backtest.md#record-fields record fields;
 5. ``walk_forward`` only: MaxDiff and always-on are re-scored with multipliers and eod policy fitted
    on an earlier, non-overlapping window (:mod:`jaxsim.engine.walk_forward`);
 6. each strategy's forecasted P&L (docs/backtest.md#forecasted-pnl, :mod:`jaxsim.engine.forecasted_pnl`) is
@@ -27,20 +29,20 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxsim.config import DEFAULT_TARGETS, PROTOCOLS
+from jaxsim.config import DEFAULT_SIM_CHUNK, DEFAULT_TARGETS, PROTOCOLS
 from jaxsim.engine.compilation import ProgramCache
 from jaxsim.engine.forecasted_pnl import stock_forecasted_pnl, strategy_series
 from jaxsim.engine.oos import oos_fields
 from jaxsim.engine.walk_forward import walk_forward_records
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ForecastGrid, price_windows, sim_forecast_index
-from jaxsim.forecast.interface import Forecaster, StockArrays, point_and_band
+from jaxsim.forecast.interface import Forecaster, StockArrays, origin_realised, summarize_forecast
 from jaxsim.layout import PRICE_COLUMN
 from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
 from jaxsim.sim.strategy import strategy_records, strategy_table, strategy_views
 
-__all__ = ["BacktestSetup", "stock_program", "batched_program", "compiled_program", "run_program", "program_token",
-           "COMPILE_MESSAGE", "trace_count"]
+__all__ = ["BacktestSetup", "map_sims", "stock_program", "batched_program", "compiled_program", "run_program",
+           "program_token", "COMPILE_MESSAGE", "trace_count"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ class BacktestSetup:
         default optimizer).
       strategies: extra user strategies (:class:`jaxsim.sim.strategy.UserStrategy`, hashable).
       return_samples: also return each simulation's newest forecast draws (``oos_<x>_draws``).
+      sim_chunk: simulations per step of the simulation stage (:func:`map_sims`); N <= sim_chunk is
+        one vmap.
     """
 
     grid: ForecastGrid
@@ -76,6 +80,7 @@ class BacktestSetup:
     optimizer: Callable = None
     strategies: tuple = ()
     return_samples: bool = False
+    sim_chunk: int = DEFAULT_SIM_CHUNK
 
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
@@ -84,6 +89,19 @@ class BacktestSetup:
         if bad or "close" not in self.targets or len(set(self.targets)) != len(self.targets):
             raise ConfigError(f"targets must be distinct names from {tuple(PRICE_COLUMN)} including 'close', "
                               f"got {self.targets}")
+
+
+def map_sims(fn, xs, chunk: int):
+    """``jax.vmap(fn)(xs)`` over the leading simulation axis, ``chunk`` simulations per step.
+
+    N <= chunk is exactly one vmap (the default N=50 program is unchanged); a longer N is a
+    ``lax.map`` over chunks of ``chunk`` vmapped simulations (its remainder one more vmap), so the
+    stage's temporaries (the optimizer's candidate grids, per-day P&L) scale with the chunk, not N.
+    """
+    n = jax.tree.leaves(xs)[0].shape[0]
+    if n <= chunk:
+        return jax.vmap(fn)(xs)
+    return jax.lax.map(fn, xs, batch_size=int(chunk))
 
 
 def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, setup: BacktestSetup):
@@ -99,8 +117,13 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
       :data:`jaxsim.sim.strategy_table.STRATEGIES`.
     """
     grid = setup.grid
-    forecast = forecaster.forecast(stock, grid, setup.targets, key)
-    point, width = point_and_band(forecast, setup.aggregate)  # (X, N+6) each
+    if setup.return_samples or any(s.needs_draws for s in setup.strategies):  # asked for: all draws at once
+        forecast = forecaster.forecast(stock, grid, setup.targets, key)
+        summary = summarize_forecast(forecast, origin_realised(stock, grid, setup.targets), setup.aggregate)
+    else:  # draws reduced a chunk of origins at a time where the forecaster can (Toto)
+        forecast = None
+        summary = forecaster.forecast_summary(stock, grid, setup.targets, key, setup.aggregate)
+    point, width = summary.point, summary.band  # (X, N+6)
     index = sim_forecast_index(grid)  # (N, 7) origin of r_X[e-6+i]
     preds = {x: point[i][index] for i, x in enumerate(setup.targets)}
     close_band = width[setup.targets.index("close")][index]
@@ -113,22 +136,23 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
         return evaluate_simulation(sim_inputs, fee=fee, spread=spread, config=setup.strategy,
                                    optimizer=setup.optimizer)
 
-    records = dict(jax.vmap(one)(inputs))
+    records = dict(map_sims(one, inputs, setup.sim_chunk))
     if setup.protocol == "walk_forward":
         records.update(walk_forward_records(inputs, records, fee=fee, config=setup.strategy,
-                                            optimizer=setup.optimizer))
+                                            optimizer=setup.optimizer, chunk=setup.sim_chunk))
     last = windows[:, -1, :]  # row e of each simulation
     for x in setup.targets:
         # X[e] * (1 + P_X[6]): the forecast of the move INTO row e applied to row e (docs/deviations.md#kept-predicted-price).
         records.setdefault(f"predicted_{x}", last[:, PRICE_COLUMN[x]] * (1.0 + preds[x][:, 6]))
         records.setdefault(f"{x}_predictions", preds[x][:, :6])  # P_X[0..5] (docs/backtest.md#forecast-fields x_predictions)
     records.setdefault("close", last[:, PRICE_COLUMN["close"]])
-    records.update(oos_fields(forecast, point, width, index[:, 6], inputs, targets=setup.targets, fee=fee,
+    records.update(oos_fields(summary, forecast, index[:, 6], inputs, targets=setup.targets, fee=fee,
                               config=setup.strategy, return_samples=setup.return_samples))
     # --- user strategies (jaxsim.sim.strategy): evaluated per simulation, merged as <name>_* fields;
     # their forecasted P&L comes with the built-ins' below (strategy_table appends them to the eight).
     if setup.strategies:
-        views = strategy_views(setup.targets, point, width, forecast.samples, index, windows, valid,
+        views = strategy_views(setup.targets, point, width, None if forecast is None else forecast.samples,
+                               index, windows, valid,
                                draws=any(s.needs_draws for s in setup.strategies))
         records.update(strategy_records(setup.strategies, views, fee=fee, spread=spread, config=setup.strategy))
     prefixes = [s.prefix for s in strategy_table(setup.strategies)]

@@ -352,7 +352,8 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                          targets=list(config.targets), num_samples=config.num_samples,
                          aggregate=config.aggregate, fee=config.fee, spread=config.spread, max_context=max_context,
                          optimizer=None if config.optimizer is None else repr(config.optimizer),
-                         adjusted=bool(adjusted), clean=bool(clean))
+                         adjusted=bool(adjusted), clean=bool(clean),
+                         **({"min_context": config.min_context} if config.n_sims == "all" else {}))
     everyone = entries
     sources_of_all = dict(entries)
     if count > 1:
@@ -411,9 +412,10 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             try:
                 prices = _load(symbol, source, adjusted, clean)
                 rows = len(prices)
-                ForecastGrid(rows, n_sims, max_context)  # InsufficientHistoryError when too short
-                shape = rows - trim_start(rows, n_sims, max_context, PRICE_WINDOW)
-                groups.setdefault((shape, is_crypto(symbol)), []).append(symbol)
+                sims = config.sims_for(rows)  # n_sims="all": this stock's full history
+                ForecastGrid(rows, sims, max_context)  # InsufficientHistoryError when too short
+                shape = rows - trim_start(rows, sims, max_context, PRICE_WINDOW)
+                groups.setdefault((shape, sims, is_crypto(symbol)), []).append(symbol)
             except (JaxsimError, OSError) as e:
                 fail(symbol, e, "load")
         save_manifest()

@@ -74,7 +74,7 @@ def _rescore(strategy, args, enough, mults, eod, *, fee, config: StrategyConfig)
 
 
 def walk_forward_records(inputs: SimulationInputs, records: dict, *, fee, config: StrategyConfig,
-                         optimizer=None) -> dict[str, Array]:
+                         optimizer=None, chunk: int | None = None) -> dict[str, Array]:
     """Replace the MaxDiff and always-on fields of ``legacy`` records with out-of-sample ones.
 
     Args:
@@ -82,6 +82,7 @@ def walk_forward_records(inputs: SimulationInputs, records: dict, *, fee, config
       records: the legacy records (``(N, ...)`` arrays), whose in-sample fits are the source.
       fee: trading fee (dynamic scalar). config: static strategy config.
       optimizer: unused (the fits come from ``records``); accepted for a uniform call.
+      chunk: re-score this many simulations per step (lax.map) when N exceeds it (None: one vmap).
 
     Returns:
       The replaced fields plus ``walk_forward_fitted`` (bool ``(N,)``), ``walk_forward_source``
@@ -109,7 +110,11 @@ def walk_forward_records(inputs: SimulationInputs, records: dict, *, fee, config
         out.update(_rescore(maxdiff.maxdiff_always_on_strategy, args, enough, ao_m, ao_e, fee=fee, config=config))
         return out
 
-    out = jax.vmap(one)(inputs, md_mults, md_eod, ao_mults, ao_eod)
+    xs = (inputs, md_mults, md_eod, ao_mults, ao_eod)
+    if chunk is None or n <= chunk:
+        out = jax.vmap(one)(*xs)
+    else:  # bounded memory at long N (same per-simulation function)
+        out = jax.lax.map(lambda a: one(*a), xs, batch_size=int(chunk))
     out["walk_forward_fitted"] = have
     out["walk_forward_source"] = jnp.asarray(np.where(fitted, source, -1), jnp.int32)
     return out

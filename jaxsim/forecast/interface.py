@@ -30,14 +30,18 @@ from jaxsim.layout import PRICE_COLUMN
 from jaxsim.forecast.aggregate import aggregate, band, parse_aggregation
 from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups, gather_contexts
 from jaxsim.sim.returns import return_transform
+from jaxsim.stats.skill import crps_ensemble, pit_values
 
-__all__ = ["TARGET_IDS", "StockArrays", "Forecast", "Forecaster", "register_forecaster",
-           "context_keys", "target_returns", "point_and_band"]
+__all__ = ["TARGET_IDS", "PER_CONTEXT", "PREFIX", "StockArrays", "Forecast", "Forecaster", "register_forecaster",
+           "context_keys", "target_returns", "point_and_band", "summarize_draws", "summarize_forecast",
+           "origin_realised", "ForecastSummary", "DRAW_QUANTILES"]
 
 Array = jax.Array
 
 # Fixed per-target ids: the keys of close/high/low do not change when open is requested too.
 TARGET_IDS = {"close": 0, "high": 1, "low": 2, "open": 3}
+# Forecast paths (Forecaster.forecast_path): one forward per unique context, or Toto's prefix-shared passes.
+PER_CONTEXT, PREFIX = "per-context", "prefix"
 
 
 class StockArrays(NamedTuple):
@@ -52,6 +56,26 @@ class StockArrays(NamedTuple):
 
     prices: Array
     stamps: Array
+
+
+# Quantiles of each forecast's draws reported in results (the 10-90% band and the median).
+DRAW_QUANTILES = (0.1, 0.5, 0.9)
+
+
+class ForecastSummary(NamedTuple):
+    """What the backtest keeps of each forecast, ``(X, O)`` per field (``quantiles``: ``(X, O, 3)``).
+
+    Attributes:
+      point: the aggregation spec's point forecast; band: P60 - P40 (docs/backtest.md#draws-and-band);
+      quantiles: at :data:`DRAW_QUANTILES`; crps: CRPS of the draws against the realised return;
+      pit: the probability integral transform (share of draws below the realised return).
+    """
+
+    point: Array
+    band: Array
+    quantiles: Array
+    crps: Array
+    pit: Array
 
 
 class Forecast(NamedTuple):
@@ -130,6 +154,21 @@ class Forecaster:
         """The forecaster used on a strategy's P&L series of ``n_values`` values (itself by default)."""
         return self
 
+    def forecast_path(self, grid: ForecastGrid) -> str:
+        """Which path :meth:`forecast` takes on ``grid``: :data:`PER_CONTEXT` (every unique context
+        seen once) or :data:`PREFIX` (Toto without a context cap, :mod:`jaxsim.forecast.prefix`)."""
+        return PER_CONTEXT
+
+    def forecast_summary(self, stock: StockArrays, grid: ForecastGrid, targets: tuple[str, ...], key: Array,
+                         aggregate_spec, chunk: int | None = None) -> ForecastSummary:
+        """:class:`ForecastSummary` ``(X, N+6)`` of :meth:`forecast` (point and P60-P40 band as
+        :func:`point_and_band`, quantiles, CRPS and PIT against the realised returns). Forecasters that
+        can draw a chunk of origins at a time (Toto) override it so the ``(X, N+6, S)`` draws never
+        exist at once; ``chunk`` (static) is their chunk size."""
+        del chunk
+        return summarize_forecast(self.forecast(stock, grid, targets, key), origin_realised(stock, grid, targets),
+                                  aggregate_spec)
+
     def forecast(self, stock: StockArrays, grid: ForecastGrid, targets: tuple[str, ...], key: Array) -> Forecast:
         """Forecasts of ``r_X[t]`` for every origin t of ``grid`` and every target X.
 
@@ -188,3 +227,58 @@ def point_and_band(forecast: Forecast, aggregate_spec) -> tuple[Array, Array]:
     shape = forecast.samples.shape[:2]
     return point.reshape(shape), width.reshape(shape)
 
+
+
+def _entry_summary(s: Array, y: Array, spec) -> tuple[Array, ...]:
+    """Point, band, quantiles, CRPS and PIT of one entry's draws ``s`` ``(S,)`` against realised ``y``."""
+    return (aggregate(s, spec), band(s), jnp.quantile(s, jnp.asarray(DRAW_QUANTILES, s.dtype)),
+            crps_ensemble(s, y), pit_values(s, y))
+
+
+def summarize_draws(draw, keys: Array, params, aggregate_spec, chunk: int | None,
+                    realised: Array | None = None) -> ForecastSummary:
+    """:class:`ForecastSummary` of ``draw(key, p) -> (S,)`` at every entry of ``keys`` ``(X, O)`` and
+    the pytree ``params`` (leading ``(X, O)``), ``chunk`` entries at a time (None: all at once).
+
+    Each entry's statistics are those of :func:`summarize_forecast` on the full draws (the same
+    per-entry function); only the ``(chunk, S)`` draws of one step are alive at a time. ``realised``
+    ``(X, O)`` is the value each entry forecasts (for CRPS and PIT; zeros when None).
+    """
+    spec = parse_aggregation(aggregate_spec)
+    shape = keys.shape
+    flat_keys = keys.reshape(-1)
+    flat = jax.tree.map(lambda a: a.reshape((flat_keys.shape[0],) + a.shape[2:]), params)
+    ys = jnp.zeros(shape, jnp.float32) if realised is None else jnp.asarray(realised, jnp.float32)
+    flat_y = ys.reshape(-1)
+
+    def one(args):
+        k, p, y = args
+        return _entry_summary(draw(k, p), y, spec)
+
+    if chunk is None or chunk >= flat_keys.shape[0]:
+        out = jax.vmap(lambda k, p, y: one((k, p, y)))(flat_keys, flat, flat_y)
+    else:
+        out = jax.lax.map(one, (flat_keys, flat, flat_y), batch_size=int(chunk))
+    return ForecastSummary(*(a.reshape(shape + a.shape[1:]) for a in out))
+
+
+def summarize_forecast(forecast: Forecast, realised: Array, aggregate_spec) -> ForecastSummary:
+    """:class:`ForecastSummary` of full forecasts; a point forecast counts as a one-draw ensemble
+    (quantiles = point, CRPS = |point - realised|) with band 0."""
+    spec = parse_aggregation(aggregate_spec)
+    if forecast.samples is None:
+        draws = forecast.point[..., None]
+    else:
+        draws = forecast.samples
+    shape = draws.shape[:2]
+    flat = draws.reshape((-1, draws.shape[-1]))
+    out = jax.vmap(lambda s, y: _entry_summary(s, y, spec))(flat, jnp.asarray(realised, jnp.float32).reshape(-1))
+    summary = ForecastSummary(*(a.reshape(shape + a.shape[1:]) for a in out))
+    if forecast.samples is None:  # exactly today's point and zero band, whatever the aggregation spec
+        summary = summary._replace(point=forecast.point, band=jnp.zeros_like(forecast.point))
+    return summary
+
+
+def origin_realised(stock: StockArrays, grid: ForecastGrid, targets: tuple[str, ...]) -> Array:
+    """``(X, O)``: the realised return ``r_X[t]`` each origin t of ``grid`` forecasts."""
+    return target_returns(stock.prices, targets)[:, jnp.asarray(grid.origins)]

@@ -207,7 +207,8 @@ def prefix_forecast(params, config, num_samples: int, returns: Array, grid: Fore
 
     n_targets, n = keys.shape
     flat = jax.tree.map(lambda a: a.reshape((n_targets * n,) + a.shape[2:]), mixture)
-    draws = jax.vmap(draw_one)(keys.reshape(n_targets * n), flat)
+    # a few origins per step: the gamma rejection loop of a small batch ends sooner (same values)
+    draws = jax.lax.map(lambda km: draw_one(*km), (keys.reshape(n_targets * n), flat), batch_size=8)
     return Forecast(samples=draws.reshape(n_targets, n, num_samples))
 
 
