@@ -50,7 +50,9 @@ def jobs(a) -> dict[str, dict]:
                                                    "--max-context", "256"]),
               "bench_toto": ([], ["--reps", "1", "--skip-forecast-ref"]),
               "bench_kronos": (["--samples", "1,10,160", "--ref-reps", "1,1,1", "--reps", "3"],
-                               ["--samples", "1", "--ref-reps", "1", "--reps", "1"])}
+                               ["--samples", "1", "--ref-reps", "1", "--reps", "1"]),
+              "bench_universe": (["--stocks", "48", "--lengths", "128", "--samples", "32", "--chunk", "8"],
+                                 ["--stocks", "4", "--lengths", "64", "--samples", "8", "--chunk", "2"])}
     for name, (full, quick) in others.items():
         script = HERE / f"{name}.py"
         if script.exists():
@@ -86,6 +88,7 @@ SECTIONS = [  # README order: (job name, section title)
     ("backtest", "Full backtest with Toto Base (backtest helper)"),
     ("toto", "Toto forward (toto helper)"),
     ("kronos", "Kronos (kronos helper)"),
+    ("universe", "Universe"),
 ]
 
 

@@ -212,6 +212,22 @@ def _caching(args):
     return caching(settings, compile_reporter())
 
 
+def _start_distributed(args):
+    """``--distributed``: join the multi-process run (:mod:`jaxsim.engine.distributed`), else None."""
+    given = {k: getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")}
+    if not getattr(args, "distributed", False):
+        if any(v is not None for v in given.values()):
+            raise JaxsimError("--coordinator/--num-processes/--process-id need --distributed")
+        return None
+    if not (args.symbols and args.out):
+        raise JaxsimError("--distributed needs --symbols and --out (a resumable run folder shared by the processes)")
+    from jaxsim.engine.distributed import DistributedConfig, initialize
+
+    config = DistributedConfig.from_env(**given)
+    initialize(config)
+    return config
+
+
 def run_backtest(args) -> int:
     """Backtest the selected series, print each summary table, optionally save the results.
 
@@ -236,6 +252,7 @@ def run_backtest(args) -> int:
     except ImportError as e:
         print(f"error: the backtest engine is not available in this installation ({e})", file=sys.stderr)
         return 2
+    args.distributed_config = _start_distributed(args)  # before any JAX computation
     with _caching(args), graceful_interrupts() as stop:
         if files is not None:
             return _run_symbols(args, forecasters, files, stop)
@@ -337,7 +354,8 @@ def _run_symbols(args, forecasters, files, stop) -> int:
 
         report = run_many(files, args.out, forecaster=forecaster, config=config, chunk_size=args.chunk_size,
                           adjusted=args.adjusted, clean=args.clean, plots=args.plots, progress=False,
-                          on_result=finished, on_plan=plan, should_stop=stop)
+                          on_result=finished, on_plan=plan, should_stop=stop,
+                          distributed=getattr(args, "distributed_config", None))
         for sym, error in report.failed.items():
             print(f"{sym}: FAILED: {error}", file=sys.stderr)
         if results:
@@ -430,6 +448,13 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--cache-dir", metavar="DIR", help="keep compiled programs in DIR (default "
                     "$XDG_CACHE_HOME/jaxsim/xla or ~/.cache/jaxsim/xla)")
     bt.add_argument("--no-cache", action="store_true", help="do not read or write compiled programs on disk")
+    dist = bt.add_argument_group("across processes (jax.distributed; see README 'Across machines')")
+    dist.add_argument("--distributed", action="store_true", help="one of several processes sharing the --symbols "
+                      "run in --out (same command on every host; flags default to JAX_COORDINATOR_ADDRESS, "
+                      "JAX_NUM_PROCESSES, JAX_PROCESS_ID, else jax's SLURM/MPI detection)")
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address and a free port")
+    dist.add_argument("--num-processes", type=int, metavar="N", help="number of processes")
+    dist.add_argument("--process-id", type=int, metavar="I", help="this process's id, 0..N-1")
     bt.set_defaults(func=run_backtest)
     add_compare_parser(sub)
 

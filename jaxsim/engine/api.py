@@ -252,7 +252,7 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: Ba
     forecaster = with_config_samples(forecaster, config)
     preps = [prepare_stock(p, config, symbol=s, fee=config.fee_of(i), spread=config.spread_of(i))
              for i, (p, s) in enumerate(zip(items, names))]
-    devices = list(devices or jax.devices())
+    devices = list(devices or jax.local_devices())  # a process drives its own devices (multi-process runs)
     mesh = Mesh(np.array(devices), ("stock",))
     along_stocks, replicated = NamedSharding(mesh, PartitionSpec("stock")), NamedSharding(mesh, PartitionSpec())
 

@@ -30,7 +30,21 @@ Guarantees:
 Stocks are grouped by (rows the program reads, crypto rule) so one compiled program serves a whole
 group, and the groups run one after the other, so each distinct shape compiles once; every chunk of
 a group is padded to one size (``chunk_size``, or the group's size when smaller), so the last chunk
-compiles nothing new. Without ``max_context`` every distinct history length is its own group.
+compiles nothing new. Without ``max_context`` every distinct history length is its own group (and
+compile): Toto's output depends on a context's left padding, so stocks of different lengths cannot
+share a program without changing their results; they are bucketed by exact length.
+
+Across processes (``distributed=``, :mod:`jaxsim.engine.distributed`): each of P processes runs its
+share of the stocks (:func:`~jaxsim.engine.distributed.split_stocks`) on its local devices, writes
+its stock folders as above and its own part manifest ``.parts/part-<i>-of-<P>.json`` (atomically,
+after every chunk); after a barrier process 0 merges the parts into ``manifest.json``. A stock's
+result does not depend on P (its key is the symbol's; its batch holds its own group's stocks), so a
+run resumes per stock with any process count. Its folder's bytes are the same at ``chunk_size=1``
+(tested); with larger chunks a process's smaller length group can make a smaller batch, and results
+then agree to float tolerance (as across batch sizes in one process).
+
+At the end of a run (process 0 after the merge when distributed) ``stocks.csv`` is written, the
+cross-stock table of the whole folder (:func:`jaxsim.engine.cross_stock.write_cross_stock_table`).
 """
 
 from __future__ import annotations
@@ -39,6 +53,7 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -58,16 +73,21 @@ from jaxsim.engine import api  # called as api.backtest_many: a replaced one is 
 from jaxsim.engine.atomic import write_file, write_folder
 from jaxsim.engine.cross_stock import write_cross_stock_table
 from jaxsim.engine.api import stock_key
+from jaxsim.engine.distributed import (DistributedConfig, barrier, initialize, resolve_distributed, split_stocks,
+                                       stock_rows)
 from jaxsim.errors import ConfigError, JaxsimError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
 from jaxsim.sim.simulation import PRICE_WINDOW, is_crypto
 
-__all__ = ["RunReport", "run_many", "stock_key", "is_complete", "read_manifest", "MANIFEST", "DONE"]
+__all__ = ["RunReport", "run_many", "stock_key", "is_complete", "read_manifest", "DistributedConfig", "MANIFEST",
+           "DONE", "PARTS"]
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 DONE = "done.json"
+PARTS = ".parts"
+_BARRIERS = itertools.count()  # distinct barrier names for successive distributed runs of a process
 FORMAT = "jaxsim-run/1"
 _SYMBOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._^=-]*")
 
@@ -141,14 +161,14 @@ def _write_stock(out: Path, symbol: str, result, plots: bool) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(out: Path):
-    """An advisory lock on ``out/.lock`` (released when the process ends, even when killed)."""
+def _locked(out: Path, name: str = ".lock"):
+    """An advisory lock on ``out/<name>`` (released when the process ends, even when killed)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover (Windows): no lock
         yield
         return
-    with open(out / ".lock", "a+") as f:
+    with open(out / name, "a+") as f:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -236,12 +256,37 @@ def _error(e: BaseException) -> str:
 # The runner
 
 
+def _part_path(out: Path, process: int, count: int) -> Path:
+    return out / PARTS / f"part-{process}-of-{count}.json"
+
+
+def _merge_parts(out: Path, manifest: dict, count: int, settings: dict) -> tuple[dict, set, set]:
+    """Process 0, after the barrier: fold every process's part manifest into ``manifest``; returns it
+    with the symbols the processes wrote and skipped."""
+    done, skipped = set(), set()
+    for i in range(count):
+        path = _part_path(out, i, count)
+        try:
+            part = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{path}: part manifest of process {i} unreadable after the barrier ({e})") from None
+        if part.get("settings") != settings:
+            raise ConfigError(f"{path}: process {i} ran with other settings; every process must get the same command")
+        manifest["stocks"].update(part["stocks"])
+        done.update(part.get("done", ()))
+        skipped.update(part.get("skipped", ()))
+    for symbol, entry in list(manifest["stocks"].items()):  # the disk is the truth about finished stocks
+        if is_complete(out / symbol) and entry.get("status") != "done":
+            manifest["stocks"][symbol] = {"status": "done", "at": _now(), "recovered": True}
+    return manifest, done, skipped
+
+
 def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathLike, *, forecaster,
              config: BacktestConfig | None = None, chunk_size: int = 64, key=None, adjusted: bool = False,
              clean: bool = False, plots: bool = False, progress: bool = False,
              on_stock: Callable[[str, Path], None] | None = None, on_result: Callable | None = None,
              on_plan: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
-             **settings) -> RunReport:
+             distributed: DistributedConfig | bool | None = None, **settings) -> RunReport:
     """Backtest many stocks into ``out_dir``, chunked, atomically written and resumable.
 
     Each stock's outputs go to ``out_dir/<SYMBOL>/`` (see the module docstring). Calling it again with
@@ -251,17 +296,17 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
       sources: mapping symbol -> source, or a sequence of sources (file paths named by their stem,
         or :class:`~jaxsim.data.prices.Prices` named by their symbol). A source is a path, a DataFrame or
         a ``Prices``.
-      out_dir: run folder (created when missing).
+      out_dir: run folder (created when missing; with ``distributed`` a folder every process sees).
       forecaster: from :mod:`jaxsim.forecast.forecasters`.
       config: a :class:`jaxsim.config.BacktestConfig`; ``**settings`` are its fields as keywords
         (as in :func:`jaxsim.engine.api.backtest`; fee/spread scalars or None for the per-symbol
         rule). The stock key rule is always ``"symbol"`` here (``stock_key="index"`` is refused).
-      chunk_size: stocks per compiled batch (rounded up to the device count); bounds memory.
+      chunk_size: stocks per compiled batch (rounded up to the local device count); bounds memory.
       key: PRNG key of the run (default ``jax.random.key(config.seed)``); stock s uses :func:`stock_key`.
       adjusted, clean: passed to :func:`jaxsim.data.prices.load_prices` for path/DataFrame sources.
       plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock); a tuple of plot kinds
         (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each (:meth:`BacktestResult.files`).
-      progress: a tqdm bar over stocks.
+      progress: a tqdm bar over stocks (with ETA).
       on_stock: called as ``on_stock(symbol, folder)`` after each stock folder is in place (an
         exception from it stops the run; everything written so far stays).
       on_result: called as ``on_result(symbol, result)`` after each stock folder is in place.
@@ -269,9 +314,18 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
         compiles one program).
       should_stop: checked before every chunk; when it returns True the run stops there (manifest
         saved, ``RunReport.interrupted``) and a rerun resumes.
+      distributed: run as one of P processes (:mod:`jaxsim.engine.distributed`): a
+        :class:`~jaxsim.engine.distributed.DistributedConfig`, or True to take the coordinator,
+        process count and id from ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` /
+        ``JAX_PROCESS_ID`` or jax's cluster auto-detection (SLURM, ...). ``jax.distributed`` is
+        started here unless it already is; it must start before any JAX computation, so build a
+        forecaster with device parameters after :func:`jaxsim.engine.distributed.initialize`.
+        ``on_plan`` sees this process's groups. An interrupted process skips the final barrier (the
+        others are ended by ``jax.distributed``; a rerun completes the run).
 
     Returns:
-      :class:`RunReport`.
+      :class:`RunReport`: of this process's share; process 0's covers every stock of the run
+      (``failed`` includes the other processes' failures).
 
     Raises:
       ConfigError: bad options, duplicate symbols, ``out_dir`` holding a run with other settings, or
@@ -286,6 +340,8 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                           "not per-stock sequences")
     if int(chunk_size) < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
+    dist = resolve_distributed(distributed)
+    process, count = initialize(dist) if dist is not None else (0, 1)
     key = jax.random.key(config.seed) if key is None else key
     forecaster = api.with_config_samples(forecaster, config)
     entries = _entries(sources)
@@ -298,7 +354,13 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                          optimizer=None if config.optimizer is None else repr(config.optimizer),
                          adjusted=bool(adjusted), clean=bool(clean),
                          **({"min_context": config.min_context} if config.n_sims == "all" else {}))
-    with _locked(out):
+    everyone = entries
+    sources_of_all = dict(entries)
+    if count > 1:
+        share = set(split_stocks([s for s, _ in entries], [stock_rows(src) for _, src in entries], count)[process])
+        entries = [(s, src) for s, src in entries if s in share]
+        (out / PARTS).mkdir(exist_ok=True)
+    with _locked(out, ".lock" if count == 1 else f".lock-{process}-of-{count}"):
         manifest = read_manifest(out)
         if manifest is not None and manifest.get("settings") != settings:
             old = manifest.get("settings") or {}
@@ -306,32 +368,46 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             raise ConfigError(f"{out} holds a run with other settings (differs in: {', '.join(diff)}); "
                               "use a new out_dir to keep both")
         manifest = manifest or {"format": FORMAT, "created": _now(), "settings": settings, "stocks": {}}
+        mine = None if count == 1 else tuple(f".{s}." for s, _ in entries)  # others may be writing theirs
         for stale in out.glob(".*.tmp"):  # left by a process killed (or abandoned on Ctrl-C) mid-write
+            if mine is not None and not stale.name.startswith(mine):
+                continue
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
             else:
                 with contextlib.suppress(OSError):
                     stale.unlink()
-        stocks: dict = manifest["stocks"]
+        stocks: dict = manifest["stocks"] if count == 1 else {}  # a process's part holds only its own stocks
+        part = {"format": FORMAT, "process": process, "processes": count, "settings": settings, "stocks": stocks}
 
         def save_manifest():
-            manifest["updated"] = _now()
-            write_file(out / MANIFEST, _json_bytes(manifest))
+            if count == 1:
+                manifest["updated"] = _now()
+                write_file(out / MANIFEST, _json_bytes(manifest))
+            else:
+                part["updated"] = _now()
+                write_file(_part_path(out, process, count), _json_bytes(part))
 
         done, skipped, failed = [], [], {}
+        part.update(done=done, skipped=skipped)
 
         def fail(symbol, e, stage):
             failed[symbol] = _error(e)
             stocks[symbol] = {"status": "failed", "stage": stage, "error": failed[symbol], "at": _now()}
+            if count > 1:
+                stocks[symbol]["process"] = process
             log.warning("%s failed (%s): %s", symbol, stage, failed[symbol])
 
         # Pass 1: skip finished stocks; load the others once for validation and their shape key.
         sources_of, groups = dict(entries), {}
+        known = manifest["stocks"]
         for symbol, source in entries:
             if is_complete(out / symbol):
                 skipped.append(symbol)
-                if stocks.get(symbol, {}).get("status") != "done":  # written, manifest not yet updated
+                if known.get(symbol, {}).get("status") != "done":  # written, manifest not yet updated
                     stocks[symbol] = {"status": "done", "at": _now(), "recovered": True}
+                elif count > 1:
+                    stocks[symbol] = known[symbol]
                 continue
             try:
                 prices = _load(symbol, source, adjusted, clean)
@@ -346,11 +422,12 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
         if on_plan is not None:
             on_plan({g: list(m) for g, m in groups.items()})
 
-        bar = tqdm(total=sum(map(len, groups.values())), desc="stocks", leave=False, disable=not progress)
+        bar = tqdm(total=sum(map(len, groups.values())), desc="stocks" if count == 1 else f"stocks [{process}/{count}]",
+                   unit="stock", leave=False, disable=not progress)
         def run_chunk(chunk, size):
             prices = {s: _load(s, sources_of[s], adjusted, clean) for s in chunk}
             return api.backtest_many(prices, forecaster, config, keys=[stock_key(key, s) for s in chunk],
-                                     chunk_size=size, progress=False)
+                                     chunk_size=size, devices=jax.local_devices(), progress=False)
 
         interrupted = False
         try:
@@ -402,8 +479,27 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
         finally:
             bar.close()
             save_manifest()
-        write_cross_stock_table(out)  # stocks.csv: one row per finished stock (this run's and earlier ones)
-    order = [s for s, _ in entries]
-    return RunReport(out, tuple(s for s in order if s in done), tuple(skipped),
+        if count == 1:
+            write_cross_stock_table(out)  # stocks.csv: one row per finished stock (this run's and earlier ones)
+    if count > 1 and not interrupted:  # every part is written: meet, then process 0 merges them
+        calls = next(_BARRIERS)  # every process makes the same calls, so the names agree
+        barrier(f"jaxsim.run_many.{calls}.parts:{out.resolve()}")
+        if process == 0:
+            with _locked(out):
+                merged, done_all, skipped_all = _merge_parts(out, read_manifest(out) or manifest, count, settings)
+                merged["updated"] = _now()
+                write_file(out / MANIFEST, _json_bytes(merged))
+                write_cross_stock_table(out)  # stocks.csv of the whole run
+            for i in range(count):
+                with contextlib.suppress(OSError):
+                    _part_path(out, i, count).unlink()
+            with contextlib.suppress(OSError):
+                (out / PARTS).rmdir()
+            done, skipped = list(done_all), list(skipped_all)
+            failed.update({s: v["error"] for s, v in merged["stocks"].items()
+                           if v.get("status") == "failed" and s in sources_of_all})
+        barrier(f"jaxsim.run_many.{calls}.merged:{out.resolve()}")
+    order = [s for s, _ in everyone]
+    return RunReport(out, tuple(s for s in order if s in done), tuple(s for s in order if s in skipped),
                      {s: failed[s] for s in order if s in failed}, interrupted)
 

@@ -1,0 +1,57 @@
+"""A universe in one run: why stocks are bucketed by exact length, one compile per bucket, stocks.csv."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+from jaxsim import forecasters
+from jaxsim.engine.program import trace_count
+from jaxsim.engine.cross_stock import TABLE
+from jaxsim.engine.runs import run_many
+from reliability_helpers import synthetic_frame
+
+
+def _left_padded(values: np.ndarray, length: int):
+    context = np.zeros((1, 1, length), np.float32)
+    context[0, 0, -len(values):] = values
+    valid = np.zeros((1, length), bool)
+    valid[0, -len(values):] = True
+    return context, valid
+
+
+def test_toto_output_depends_on_left_padding_so_lengths_cannot_share_a_program():
+    """Padding a shorter stock to a longer one's length pads every context further to the left; the
+    embedded Toto (patch 16, padded to multiples of 64 as the official forecaster pads a context
+    alone) then forecasts differently, so run_many buckets stocks by exact length instead."""
+    f = forecasters.default(num_samples=16)
+    values = np.random.default_rng(0).normal(0.0, 0.02, 40).astype(np.float32)
+    keys = jax.random.split(jax.random.key(3), 1)[None]  # (X=1, n=1)
+    alone = np.asarray(f.forecast_group(*_left_padded(values, 64), keys).samples)
+    again = np.asarray(f.forecast_group(*_left_padded(values, 64), keys).samples)
+    padded = np.asarray(f.forecast_group(*_left_padded(values, 128), keys).samples)
+    np.testing.assert_array_equal(alone, again)
+    assert alone.shape == padded.shape == (1, 1, 16)
+    assert np.max(np.abs(alone - padded)) > 1e-4 * np.max(np.abs(alone))
+
+
+def test_one_compile_per_length_and_the_cross_stock_table(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    lengths = {"AAA": 60, "BBB": 60, "CCC": 75}
+    for i, (s, rows) in enumerate(lengths.items()):
+        synthetic_frame(rows, 10 + i, vol=0.02).to_csv(data / f"{s}.csv", index=False)
+    before = trace_count()
+    report = run_many(sorted(data.glob("*.csv")), tmp_path / "run", forecaster=forecasters.naive(),
+                      n_sims=5, chunk_size=4)
+    assert sorted(report.done) == sorted(lengths) and report.failed == {}
+    assert trace_count() - before == len(set(lengths.values()))  # AAA and BBB share one program
+    table = pd.read_csv(tmp_path / "run" / TABLE, index_col=0)
+    assert list(table.index) == sorted(lengths)
+    for symbol, row in table.iterrows():
+        meta = json.loads((tmp_path / "run" / symbol / "metadata.json").read_text())
+        assert row["Best Strategy"] == meta["best_strategy"] and row["N Sims"] == 5
