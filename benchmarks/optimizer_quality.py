@@ -2,7 +2,7 @@
 
 Builds N six-day MaxDiff problems from real daily OHLC in ../shared/data/daily (actual close/high/
 low moves; predictions from a trailing-mean forecaster plus Gaussian noise; MaxDiff's adjusted
-quantities of spec 5.7 step 3), and for both objectives (entry/exit P=1, always-on P=2) and both
+quantities of docs/backtest.md#maxdiff-offsets), and for both objectives (entry/exit P=1, always-on P=2) and both
 eod modes compares the exact objective reached by
 
 * default : ``jaxsim.optimize.optax_optimizer()`` (defaults), one jitted vmapped call per setting,
@@ -82,7 +82,7 @@ def sample_cases(n, *, seed=0, daily_dir=DAILY, noise=0.5):
 
 
 def pf_numpy(c, h, hp, l, lp, q, close_at_eod, fee=np.float32(0.0005)):
-    """float32 numpy PF (spec 5.9), identical to jaxsim.sim.profit.profit_values; for the DIRECT loop."""
+    """float32 numpy PF (docs/backtest.md#profit-function), identical to jaxsim.sim.profit.profit_values; for the DIRECT loop."""
     hp = np.clip(hp, np.float32(0), np.float32(10))
     lp = np.clip(lp, np.float32(-1), np.float32(0))
     ql, qs = np.clip(q, 0, 10), np.clip(q, -10, 0)

@@ -1,5 +1,5 @@
-"""MaxDiff and always-on (spec 5.7, 5.8): offsets, direction/validity rules, eod choice, adjusted
-metrics, metadata, bug 10.7, the optimizer protocol and the grid baseline optimizer (golden case C)."""
+"""MaxDiff and always-on (docs/backtest.md#maxdiff, #maxdiff-always-on): offsets, direction/validity rules, eod choice, adjusted
+metrics, metadata, docs/deviations.md#kept-always-on-baseline-eod, the optimizer protocol and the grid baseline optimizer (golden case C)."""
 
 import json
 from pathlib import Path

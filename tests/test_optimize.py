@@ -15,7 +15,7 @@ from jaxsim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Golden case C (spec 11.C): DIRECT (scipy 1.17.1) and 601x601-grid results of the original.
+# Golden case C (docs/backtest.md#golden-case-c): DIRECT (scipy 1.17.1) and 601x601-grid results of the original.
 C = dict(
     close=[0.004, -0.012, 0.009, 0.015, -0.006, 0.002],
     high=[0.014, 0.003, 0.021, 0.024, 0.006, 0.011],

@@ -8,7 +8,7 @@ import pytest
 from jaxsim.sim.profit import profit_values
 from jaxsim.sim.surrogate import soft_clip, soft_profit_values, soft_step, soft_total_profit
 
-# Golden case A (spec 11.A): hand-made days incl. an exact touch (day 7) and clamped levels (day 8).
+# Golden case A (docs/backtest.md#golden-case-a): hand-made days incl. an exact touch (day 7) and clamped levels (day 8).
 A = dict(
     close=[0.010, 0.010, 0.010, -0.010, -0.010, 0.005, 0.010, 0.000, 0.004, 0.012],
     high=[0.030, 0.015, 0.030, 0.030, 0.030, 0.020, 0.030, 0.020, 0.010, 0.025],

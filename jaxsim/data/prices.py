@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 _PRICE_FIELDS = ("open", "high", "low", "close")
 
-# Walk-forward geometry (spec backtest.md 3-4): simulation k ends at row T-2-k and forecasts 7 rolling
+# Walk-forward geometry (docs/backtest.md#walk-forward-geometry, #required-rows): simulation k ends at row T-2-k and forecasts 7 rolling
 # origins; over N simulations the origins are t in [T-N-7, T-2], each with context r[1..t-1].
 _ORIGINS = 7
 

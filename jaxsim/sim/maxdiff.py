@@ -1,4 +1,4 @@
-r"""MaxDiff and MaxDiff always-on (spec 5.7, 5.8) and a dense-grid baseline multiplier optimizer.
+r"""MaxDiff and MaxDiff always-on (docs/backtest.md#maxdiff, #maxdiff-always-on) and a dense-grid baseline multiplier optimizer.
 
 Both strategies trade limit orders at the predicted high/low levels expressed relative to the
 PREVIOUS CLOSE: the High/Low forecasts and actuals (changes of the High/Low series) are shifted by the
@@ -11,13 +11,13 @@ close-relative offsets of the row before each evaluation day,
 
     c = aC,\ h = aH + k^H,\ l = aL - k^L,\ hp = fH + k^H,\ lp = fL - k^L,
 
-then score the profit function PF of 5.9 (:func:`jaxsim.sim.profit.profit_values`) with two additive
+then score the profit function PF of docs/backtest.md#profit-function (:func:`jaxsim.sim.profit.profit_values`) with two additive
 multipliers (mh, ml) fitted on the same six days by an ``optimizer`` (the protocol of
-:mod:`jaxsim.sim.simulation`). The reported numbers are "adjusted": baseline + 0.3 * optimised (spec 10.6:
+:mod:`jaxsim.sim.simulation`). The reported numbers are "adjusted": baseline + 0.3 * optimised (docs/deviations.md#kept-in-sample-fit:
 in-sample, kept as the original computes it). Always-on's baseline always uses eod=False, whatever
-policy was chosen (bug 10.7, kept).
+policy was chosen (docs/deviations.md#kept-always-on-baseline-eod).
 
-Record field names follow spec 7.1; the metadata of 5.7 step 8 that has no column name in the spec is
+Record field names follow docs/backtest.md#record-fields; the metadata of docs/backtest.md#maxdiff-metadata that has no column name in the spec is
 named ``maxdiff_<what>`` (and ``maxdiffalwayson_<what>``); ``maxdiff_primary_side`` is +1 (buy),
 -1 (sell) or 0 (neutral); ``*_close_at_eod`` is the chosen policy as a bool.
 """
@@ -40,7 +40,7 @@ __all__ = ["MULTIPLIER_BOUND", "OPTIMIZED_WEIGHT", "close_relative_offsets", "sp
 Array = jax.Array
 f32 = jnp.float32
 
-OPTIMIZED_WEIGHT = 0.3  # adjusted = baseline + 0.3 * optimised (5.7 step 6)
+OPTIMIZED_WEIGHT = 0.3  # adjusted = baseline + 0.3 * optimised (docs/backtest.md#maxdiff)
 
 
 def close_relative_offsets(high: Array, low: Array, close: Array, *, high_lo=None, low_lo=None,
@@ -260,7 +260,7 @@ def maxdiff_always_on_strategy(actual_close, actual_high, actual_low, high_pred,
     with (m_h, m_l) from the optimizer on positions ``[[+1...], [-1...] or [0...]]``, for eod in
     (False, True); eod=True kept only if :math:`\sum(buy + sell)` is strictly larger.
     O = buy + sell; the baseline is :math:`PF(\cdot, +1; \text{False}) + PF(\cdot, -1; \text{False})`
-    ALWAYS with eod=False (bug 10.7, kept). Metrics are :math:`B + 0.3\,O` as in 5.7;
+    ALWAYS with eod=False (docs/deviations.md#kept-always-on-baseline-eod). Metrics are :math:`B + 0.3\,O` as in docs/backtest.md#maxdiff;
     trade bias = :math:`(\sum buy - \sum sell) / \sum |O|` (0 if that is 0).
 
     Args: as :func:`maxdiff_strategy`.
@@ -289,7 +289,7 @@ def maxdiff_always_on_strategy(actual_close, actual_high, actual_low, high_pred,
         cands.append((eod, (buy, sell, m, jnp.asarray(eod))))
     buy, sell, m, eod = _choose(cands, lambda cand: jnp.sum(cand[0] + cand[1]))
     optimised = buy + sell
-    base_buy, base_sell = side_returns(hp, lp, False)  # bug 10.7: always eod=False
+    base_buy, base_sell = side_returns(hp, lp, False)  # docs/deviations.md#kept-always-on-baseline-eod: always eod=False
 
     record = _adjusted("maxdiffalwayson", base_buy + base_sell, optimised, days_per_year)
     n_buy = jnp.sum(buy != 0).astype(jnp.int32)

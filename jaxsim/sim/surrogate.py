@@ -1,4 +1,4 @@
-"""A smooth surrogate of the profit function PF (spec 5.9) for gradient-based multiplier search.
+"""A smooth surrogate of the profit function PF (docs/backtest.md#profit-function) for gradient-based multiplier search.
 
 :func:`soft_profit_values` mirrors :func:`jaxsim.sim.profit.profit_values` term by term, replacing each
 0/1 comparison by a sigmoid of width ``temperature`` (in the same units as the price levels, a
