@@ -56,3 +56,15 @@ def _strict_promotion(request):
     rank = "raise" if marker.kwargs.get("rank", True) else "allow"
     with jax.numpy_dtype_promotion("strict"), jax.numpy_rank_promotion(rank):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _no_persistent_cache_in_process(monkeypatch):
+    """In-process CLI calls keep jax's persistent compilation cache off: toggling it on and off inside one
+    test process (jax decides once per process, jaxsim resets that decision) is what the command line
+    never does, and a long test session should not depend on it. Subprocess tests still use the caches."""
+    from jaxsim.engine import compilation
+
+    monkeypatch.setattr(compilation.CacheSettings, "apply", lambda self: compilation.disable_compilation_cache())
+    yield
+    compilation.disable_compilation_cache()
