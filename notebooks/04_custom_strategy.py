@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
+from jaxsim.engine.plots import PlotFigure
 
 import jaxsim
 from jaxsim import forecasters
@@ -150,7 +150,7 @@ np.testing.assert_allclose(oos["band (tuned)"], tuned.daily().mean(axis=1), rtol
 stats_frame(oos)
 
 # %%
-fig = Figure(figsize=(9, 4.5))
+fig = PlotFigure(figsize=(9, 4.5))  # a matplotlib Figure that shows itself inline
 ax = fig.add_subplot()
 for label in oos:
     ax.plot(oos.index, np.cumprod(1 + oos[label].to_numpy()), label=label)

@@ -195,9 +195,9 @@ class TuneResult:
 
     def plot(self, ax=None):
         """The in-sample objective per step (surrogate and exact); returns the matplotlib Figure."""
-        from matplotlib.figure import Figure
+        from jaxsim.engine.plots import PlotFigure  # a Figure that shows itself in notebooks
 
-        fig = Figure(figsize=(7, 4)) if ax is None else ax.figure
+        fig = PlotFigure(figsize=(7, 4)) if ax is None else ax.figure
         ax = fig.add_subplot() if ax is None else ax
         for w in range(self.objective.shape[0]):
             ax.plot(self.objective[w], label=f"surrogate, window {w}")
