@@ -221,6 +221,6 @@ def test_bad_options_raise_config_error(options, words):
 
 
 def test_non_prices_input_is_a_typed_error():
-    frame = synthetic_frame(60, 0)
-    with pytest.raises(errors.PriceDataError, match="load_prices"):
-        backtest(frame, NAIVE, n_sims=N_SIMS, max_context=CAP)
+    # a DataFrame is loaded like a file (jaxsim.as_prices); something that holds no prices is refused
+    with pytest.raises(errors.PriceDataError, match="cannot read prices from a int"):
+        backtest(12345, NAIVE, n_sims=N_SIMS, max_context=CAP)
