@@ -68,3 +68,28 @@ def _no_persistent_cache_in_process(monkeypatch):
     monkeypatch.setattr(compilation.CacheSettings, "apply", lambda self: compilation.disable_compilation_cache())
     yield
     compilation.disable_compilation_cache()
+
+
+def _memory_mappings() -> int:
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:  # not Linux: no per-process mapping limit to stay under
+        return 0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _bounded_compiled_programs():
+    """Drop compiled programs between test modules once the process holds many memory mappings.
+
+    Every XLA:CPU executable keeps its machine code in mappings of its own, and a whole-suite session
+    compiles thousands of them: past Linux's default ``vm.max_map_count`` (65,530) the next compile
+    segfaults. Clearing costs only recompiles in later modules, so it waits until a third of that."""
+    yield
+    if _memory_mappings() > 20_000:
+        import gc
+
+        from jaxsim.engine.compilation import clear_compiled_programs
+
+        gc.collect()
+        clear_compiled_programs()

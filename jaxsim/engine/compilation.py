@@ -28,17 +28,20 @@ import functools
 import hashlib
 import logging
 import os
+import weakref
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Mapping
 
 from jaxsim.engine.atomic import write_file
 
 __all__ = ["CacheSettings", "default_cache_dir", "enable_compilation_cache", "disable_compilation_cache",
-           "compilation_cache_dir", "caching", "set_compile_reporter", "compile_notice", "ProgramCache", "source_digest"]
+           "compilation_cache_dir", "caching", "set_compile_reporter", "compile_notice", "ProgramCache", "source_digest",
+           "clear_compiled_programs"]
 
 log = logging.getLogger(__name__)
 
 _STATE: dict[str, Any] = {"dir": None, "reporter": None}
+_PROGRAM_CACHES: "weakref.WeakSet[ProgramCache]" = weakref.WeakSet()
 _EXPORT_SUFFIX = ".jaxexport"
 
 
@@ -212,6 +215,21 @@ def _devices(leaf):
     return (tuple(sorted(d.id for d in sharding.device_set)), str(getattr(sharding, "spec", "")))
 
 
+def clear_compiled_programs() -> None:
+    """Forget every compiled program held in this process (jaxsim's and jax's in-memory caches).
+
+    Each executable holds its machine code in memory mappings of its own; a long session that
+    compiles thousands of shapes (a test suite, a notebook sweeping settings) can reach the
+    system's limit on mappings (``vm.max_map_count``). The next call of a program compiles it
+    again (or loads it from the disk caches when they are on); files on disk stay.
+    """
+    import jax
+
+    for cache in list(_PROGRAM_CACHES):
+        cache.clear()
+    jax.clear_caches()
+
+
 class ProgramCache:
     """Compiled versions of one jitted program, in memory and (when enabled) on disk.
 
@@ -235,6 +253,7 @@ class ProgramCache:
         self._name = name
         self._message = message
         self._memo: dict = {}
+        _PROGRAM_CACHES.add(self)
 
     def __call__(self, *args, static, token: str | None = None):
         import jax
