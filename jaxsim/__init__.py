@@ -24,7 +24,7 @@ Public names:
   ``from_function(fn)``, ``default()`` (the embedded model).
 * :func:`tune_multipliers`, :func:`optax_optimizer`, :func:`exact_optimizer`,
   :func:`surrogate_objective`: MaxDiff multiplier optimisation (:mod:`jaxsim.optimize`).
-* :class:`UserStrategy`, :func:`user_strategy`, :class:`StrategyInputs`, :class:`Limits`: your own
+* :class:`UserStrategy`, :func:`user_strategy`, :class:`StrategyInputs`, :class:`Limits`, :class:`DayTrades`: your own
   strategy in the compiled program (:mod:`jaxsim.sim.strategy`; ``backtest(..., strategies=(s,))``);
   :func:`tune`, :class:`TuneResult`, :func:`simulation_data`: walk-forward gradient tuning of its
   parameters (:mod:`jaxsim.engine.tune`); :func:`check_no_lookahead`: the look-ahead guard rail.
@@ -60,6 +60,7 @@ _LAZY = {
     "UserStrategy": "jaxsim.sim.strategy",
     "StrategyInputs": "jaxsim.sim.strategy",
     "Limits": "jaxsim.sim.strategy",
+    "DayTrades": "jaxsim.sim.strategy",
     "user_strategy": "jaxsim.sim.strategy",
     "simulation_data": "jaxsim.engine.strategy_data",
     "tune": "jaxsim.engine.tune",
@@ -73,7 +74,7 @@ _LAZY_MODULES = {
 
 __all__ = ["Prices", "load_prices", "sample", "available_samples", "as_prices", "enable_compilation_cache", "errors", "backtest", "backtest_many",
            "BacktestConfig", "BacktestResult", "forecasters", "run_many", "RunReport", "compare", "Comparison", "tune_multipliers", "optax_optimizer", "exact_optimizer",
-           "surrogate_objective", "UserStrategy", "StrategyInputs", "Limits", "user_strategy", "simulation_data",
+           "surrogate_objective", "UserStrategy", "StrategyInputs", "Limits", "DayTrades", "user_strategy", "simulation_data",
            "tune", "TuneResult", "check_no_lookahead"]
 
 

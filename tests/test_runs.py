@@ -172,6 +172,12 @@ def test_existing_folders_and_other_settings_are_never_overwritten(tmp_path):
         run_many(paths, out, **{**OPTIONS, "n_sims": 6})
     with pytest.raises(ConfigError, match="key"):
         run_many(paths, out, key=jax.random.key(1), **OPTIONS)
+    # a user strategy is part of the settings, its parameters by value
+    flat = jaxsim.UserStrategy("flat", "signals", lambda v, p: jax.numpy.zeros(6) + p["s"], {"s": 0.0})
+    with pytest.raises(ConfigError, match="strategies"):
+        run_many(paths, out, strategies=(flat,), **OPTIONS)
+    assert runs._strategy_identity(flat) != runs._strategy_identity(flat.replace(params={"s": 1.0}))
+    assert runs._strategy_identity(flat) == runs._strategy_identity(flat.replace(params={"s": 0.0}))
     assert (out / MANIFEST).read_bytes() == manifest_before
 
 

@@ -68,7 +68,21 @@ def test_builtins_through_the_interface_equal_the_records(symbol):
         np.testing.assert_allclose(rec[f"buy_hold_via_interface_{f}"], rec[f"buy_hold_{f}"], rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(rec["maxdiff_via_interface_return"], rec["maxdiff_baseline_return"],
                                rtol=1e-6, atol=1e-8)
+    # entry + take-profit and highlow as day trades: bit for bit, their day-t_5 P&L as the final day
+    for name in ("entry_takeprofit", "highlow"):
+        for f in ("return", "sharpe", "avg_daily_return", "annual_return"):
+            np.testing.assert_array_equal(rec[f"{name}_via_interface_{f}"], rec[f"{name}_{f}"], err_msg=f"{name}_{f}")
+        np.testing.assert_array_equal(rec[f"{name}_via_interface_finalday"], r.oos[f"oos_finalday_{name}"])
+        assert rec[f"{name}_return"].std() > 0
     assert rec["simple_strategy_return"].std() > 0  # not a trivially constant comparison
+    # the out-of-sample frames: a signal strategy through the interface is the built-in's column
+    daily, stats = r.daily, r.stats()
+    assert list(daily.columns[8:]) == [s.name for s in via.values()]
+    for name in ("simple", "all_signals", "unprofit_shutdown", "entry_takeprofit", "highlow"):
+        np.testing.assert_allclose(daily[f"{name}_via_interface"], daily[name], rtol=1e-6, atol=1e-8)
+        numeric = stats.drop(index=["Start", "End", "Duration"])
+        np.testing.assert_allclose(numeric[f"{name}_via_interface"].to_numpy(float), numeric[name].to_numpy(float),
+                                   rtol=1e-5, atol=1e-8, err_msg=name)
     if symbol is not None:
         return
     # and the built-ins' own fields did not change by adding strategies
@@ -152,6 +166,14 @@ def test_user_strategy_records_equal_a_numpy_loop_on_real_data(daily_dir):
         assert np.isfinite(r.records["band_forecasted_pnl"]).all()
         assert "band" in r.metadata["forecasted_pnl_source"]
         assert len(r.records["band_profit_values"].iloc[0]) == 6
+        # daily P&L (chronological): a signals strategy's last day is row e, an order strategy's t_5 = e - 1
+        np.testing.assert_allclose(r.daily["tilt"], want["tilt_finalday"][::-1], rtol=2e-3, atol=2e-6)
+        placed = np.concatenate([[np.nan], want["band_finalday"][:-1]])[::-1]
+        np.testing.assert_allclose(r.daily["band"], placed, rtol=2e-3, atol=2e-6)
+        stats = r.stats()
+        assert stats.loc["Return [%]", "tilt"] == pytest.approx(100 * (np.prod(1 + want["tilt_finalday"]) - 1),
+                                                                rel=2e-3, abs=1e-4)
+        assert stats.loc["# Trades", "band"] == np.count_nonzero(want["band_finalday"][:-1])
 
 
 def test_tune_improves_in_sample_and_reports_out_of_sample_only(daily_dir):
@@ -218,12 +240,19 @@ def _leaky_forecast(v, p):
     return jnp.full(6, jnp.sign(v.point["close"][6]))
 
 
+def _leaky_take_profit(v, p):
+    """Takes profit at the day's own high (row t_i, unknown before its open)."""
+    hi, c = v.prices[:, 1], v.prices[:, 3]
+    return jaxsim.DayTrades(jnp.ones(6), None, hi[FIRST_DAY_ROW:FIRST_DAY_ROW + 6] / c[FIRST_DAY_ROW - 1:FIRST_DAY_ROW + 5] - 1)
+
+
 def test_lookahead_check_flags_leaky_strategies_and_passes_the_builtins():
     p = jaxsim.sample("AAPL", adjusted=True)
     for s in (*builtin_strategies().values(), BAND, TILT):
         report = check_no_lookahead(s, p, forecaster=FORECASTER, n_sims=4, max_context=32)
         assert report.ok and report.n_checked > 100, s.name
-    for fn, kind in ((_leaky_low, "limits"), (_leaky_signal, "signals"), (_leaky_forecast, "signals")):
+    for fn, kind in ((_leaky_low, "limits"), (_leaky_signal, "signals"), (_leaky_forecast, "signals"),
+                     (_leaky_take_profit, "day_trades")):
         with pytest.raises(LookaheadError, match="reads the future"):
             check_no_lookahead(UserStrategy("leaky", kind, fn), p, forecaster=FORECASTER, n_sims=4,
                                max_context=32)
@@ -240,3 +269,53 @@ def test_bad_strategies_are_clear_errors():
     with pytest.raises(ConfigError, match="Limits"):
         jaxsim.backtest(jaxsim.sample("AAPL"), FORECASTER, n_sims=3, max_context=32, optimizer=OPT,
                         strategies=(UserStrategy("bad", "limits", _tilt_fn, {"a": 1.0}),))
+
+
+def _np_day_trades(side, entry, take, c, h, l, fee):
+    """The day-trade rules, one day at a time (module docstring of jaxsim.sim.strategy)."""
+    out, prev = [], 0.0
+    for i in range(6):
+        s = np.sign(side[i])
+        if s > 0:
+            filled = entry is None or l[i] <= entry[i]
+            fill = 0.0 if entry is None else (entry[i] if filled else c[i])
+            exit_ = c[i] if (take is None or not filled or h[i] < take[i]) else take[i]
+            g = exit_ - fill
+        elif s < 0:
+            filled = entry is None or h[i] >= entry[i]
+            fill = 0.0 if entry is None else (entry[i] if filled else c[i])
+            exit_ = c[i] if (take is None or not filled or l[i] > take[i]) else take[i]
+            g = fill - exit_
+        else:
+            g = 0.0
+        fees = fee * (1 + (prev != 0)) if (s != 0 and s != prev) else 0.0
+        out.append(abs(side[i]) * (g - fees))
+        prev = s
+    return np.asarray(out)
+
+
+def test_day_trade_rules_equal_a_numpy_loop_and_smooth_towards_them():
+    from jaxsim.sim.strategy import DayTrades, Outcomes, day_trade_pnl
+
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        c = rng.normal(0, 0.01, 6).astype(np.float32)
+        h = (np.maximum(c, 0) + np.abs(rng.normal(0, 0.01, 6))).astype(np.float32)
+        l = (np.minimum(c, 0) - np.abs(rng.normal(0, 0.01, 6))).astype(np.float32)
+        side = rng.choice([-1.0, 0.0, 1.0, 0.5], 6).astype(np.float32)
+        entry = None if trial % 3 == 0 else rng.normal(0, 0.008, 6).astype(np.float32)
+        take = None if trial % 3 == 1 else rng.normal(0, 0.012, 6).astype(np.float32)
+        realised = Outcomes(*(jnp.asarray(x) for x in (c, c, h, l, h, l)))
+        trades = DayTrades(jnp.asarray(side), None if entry is None else jnp.asarray(entry),
+                           None if take is None else jnp.asarray(take))
+        got = np.asarray(day_trade_pnl(trades, realised, fee=0.001))
+        want = _np_day_trades(side, entry, take, c, h, l, 0.001)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8, err_msg=str(trial))
+        soft = np.asarray(day_trade_pnl(trades, realised, fee=0.001, temperature=1e-7))
+        np.testing.assert_allclose(soft, want, atol=1e-5)
+        if trial != 2:
+            continue
+        # the smooth objective has useful gradients in the levels
+        grad = jax.grad(lambda t: day_trade_pnl(trades._replace(take_profit=t), realised, fee=0.001,
+                                                temperature=1e-3).sum())(jnp.asarray(take))
+        assert np.isfinite(np.asarray(grad)).all() and np.abs(np.asarray(grad)).max() > 0

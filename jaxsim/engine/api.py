@@ -149,6 +149,7 @@ def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecast
             "forecasted_pnl_source": {s.name: str(name) for s, name in
                                       zip(strategy_table(setup.strategies), source_names(sources))},
             "user_strategies": [s.name for s in setup.strategies],
+            "user_strategy_kinds": {s.name: s.kind for s in setup.strategies},
             "forecasted_pnl_order": "chronological" if chronological else "row order, newest first (docs/deviations.md#forecasted-pnl-order)",
             **extra}
     return BacktestResult.from_arrays(prep.symbol, setup.protocol, arrays, prep.dates[setup.grid.ends], meta)

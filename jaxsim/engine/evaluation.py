@@ -15,6 +15,10 @@ day no other simulation's final day covers (consecutive simulations end on conse
   dated as entry_takeprofit. Under ``walk_forward`` only simulations with a fitted (earlier) window
   count (``walk_forward_fitted``); under ``legacy`` their multipliers were fitted on the same six
   days (look-ahead, docs/deviations.md#kept-in-sample-fit): ``daily.attrs["in_sample"]`` names them.
+* user strategies (:mod:`jaxsim.sim.strategy`): their ``<name>_finalday`` field, the P&L of the
+  last day: a ``"signals"`` strategy's on row e_k (dated as simple), an order strategy's on day
+  t_5 (dated as maxdiff). Their parameters are whatever the backtest was given: tune them on an
+  earlier window (:func:`jaxsim.tune`) for these days to be out of sample.
 
 So the frame has one row per simulation date; the t_5 strategies have no value on the newest date
 (its day t_5 belongs to simulation 0, dated one row earlier) and NaN marks days without a value.
@@ -30,12 +34,13 @@ import pandas as pd
 
 from jaxsim.engine.oos import PREFIX, QUANTILES, SIGNAL_STRATEGIES
 from jaxsim.errors import ConfigError
-from jaxsim.sim.strategy_table import STRATEGIES
+from jaxsim.sim.strategy_table import STRATEGIES, with_user
 
 __all__ = ["IN_SAMPLE_LEGACY", "LabelledArray", "Uncertainty", "daily_frame", "exposure_frame", "buy_hold_closes",
            "forecasts_frame", "draws_array", "skill_frame", "uncertainty", "periods_per_year", "SKILL_COLUMNS"]
 
 IN_SAMPLE_LEGACY = ("maxdiff", "maxdiffalwayson")  # fitted on their own scoring days under legacy
+_BUILTIN_NAMES = frozenset(s.name for s in STRATEGIES)
 _TRUE_FINAL_DAY = {"entry_takeprofit": f"{PREFIX}finalday_entry_takeprofit", "highlow": f"{PREFIX}finalday_highlow"}
 
 
@@ -56,8 +61,19 @@ def _placed(values: np.ndarray, signal: bool) -> np.ndarray:
     return v[::-1]
 
 
-def daily_frame(records: pd.DataFrame, oos: dict[str, np.ndarray], protocol: str) -> pd.DataFrame:
-    """The out-of-sample daily P&L, date x strategy (fractions; see the module docstring for the rule)."""
+def _user_signal(kind: str) -> bool:
+    """A ``"signals"`` strategy's final-day field is realised on row e (like the built-in signal
+    strategies); the order kinds' on day t_5 = e - 1 (like MaxDiff)."""
+    return kind == "signals"
+
+
+def daily_frame(records: pd.DataFrame, oos: dict[str, np.ndarray], protocol: str,
+                user: dict[str, str] | None = None) -> pd.DataFrame:
+    """The out-of-sample daily P&L, date x strategy (fractions; see the module docstring for the rule).
+
+    ``user`` maps each user strategy's name to its kind (:mod:`jaxsim.sim.strategy`); their columns
+    follow the built-ins'.
+    """
     cols = {}
     fitted = np.asarray(records["walk_forward_fitted"], bool) if "walk_forward_fitted" in records else None
     for s in STRATEGIES:
@@ -67,20 +83,25 @@ def daily_frame(records: pd.DataFrame, oos: dict[str, np.ndarray], protocol: str
         if protocol == "walk_forward" and s.name in IN_SAMPLE_LEGACY and fitted is not None:
             values[~fitted] = np.nan
         cols[s.name] = _placed(values, signal)
+    for name, kind in (user or {}).items():
+        cols[name] = _placed(np.asarray(records[f"{name}_finalday"], np.float64), _user_signal(kind))
     frame = pd.DataFrame(cols, index=_chrono_dates(records))
     frame.attrs["protocol"] = protocol
     frame.attrs["in_sample"] = list(IN_SAMPLE_LEGACY) if protocol == "legacy" else []
     return frame
 
 
-def exposure_frame(daily: pd.DataFrame, oos: dict[str, np.ndarray]) -> pd.DataFrame:
+def exposure_frame(daily: pd.DataFrame, oos: dict[str, np.ndarray], user: dict[str, str] | None = None) -> pd.DataFrame:
     """Days with a position, date x strategy (bool): the final-day position where the program returns
-    it (``oos_position_*``), else a non-zero P&L (MaxDiff: a fill); False on days without a value."""
+    it (``oos_position_*``), else a non-zero P&L (MaxDiff, user strategies: a fill or a held position);
+    False on days without a value. ``user``: as :func:`daily_frame`'s."""
     cols = {}
-    for s in STRATEGIES:
+    user = user or {}
+    for s in with_user([c for c in daily.columns if c not in _BUILTIN_NAMES]):
         field = f"{PREFIX}position_{s.prefix}"
         if field in oos:
-            pos = _placed(np.asarray(oos[field], np.float64), s.prefix in SIGNAL_STRATEGIES)
+            signal = s.prefix in SIGNAL_STRATEGIES or _user_signal(user.get(s.name, ""))
+            pos = _placed(np.asarray(oos[field], np.float64), signal)
             held = np.nan_to_num(pos) != 0
         else:
             held = daily[s.name].fillna(0).to_numpy() != 0

@@ -1,6 +1,6 @@
 r"""A guard rail for user strategies: perturb the future, the past decisions and P&L must not change.
 
-Definition. Day i of simulation k trades on row ``o = e_k - 6 + i`` (``"limits"``: orders placed
+Definition. Day i of simulation k trades on row ``o = e_k - 6 + i`` (``"limits"``, ``"day_trades"``: orders placed
 before its open, filled on its high/low/close) or earns ``R_i`` over row ``o = e_k - 5 + i``
 (``"signals"``: a position taken at the close of row o-1). For every cut row c, the stock's rows
 ``>= c`` (open, high, low, close, volume) are multiplied by random factors ``exp(scale z)`` and
@@ -8,7 +8,8 @@ the whole pipeline reruns (forecaster included: forecasts whose contexts reach r
 should). Then for every (k, i) with ``o <= c``:
 
 * the strategy's output of day i (positions; for limits also the levels) must be unchanged, and
-* so must its P&L of day i scored on the ORIGINAL prices of row o (PF for limits; for signals
+* so must its P&L of day i scored on the ORIGINAL prices of row o (PF for limits, the day-trade
+  rules with their side-switch fees for day_trades; for signals
   ``s_i R_i - |s_i - s_{i-1}| (fee + |1 - SPREAD|/2)``, without E_cmp's mixed-fee factor, which
   looks at all six days by construction).
 
@@ -31,8 +32,7 @@ from jaxsim.engine.strategy_data import ViewSetup, stock_views
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ForecastGrid
 from jaxsim.sim.simulation import N_DAYS
-from jaxsim.sim.strategy import UserStrategy, outcomes, strategy_output
-from jaxsim.sim.profit import profit_values
+from jaxsim.sim.strategy import UserStrategy, day_pnl, outcomes, strategy_output
 
 __all__ = ["LookaheadError", "LookaheadReport", "check_no_lookahead"]
 
@@ -57,16 +57,16 @@ class LookaheadReport:
 
 
 def _decisions(strategy, views, params):
+    """(N, 6, F): the F arrays of each simulation's output (positions; levels and positions)."""
     out = jax.vmap(lambda v: strategy_output(strategy, v, params))(views)
-    return jnp.stack(out, -1) if strategy.kind == "limits" else out[..., None]  # (N, 6, F)
+    return jnp.stack(jax.tree.leaves(out), -1)
 
 
-def _day_pnl(strategy, decisions, realised, fee, spread):
+def _day_pnl(strategy, decisions, realised, fee, spread, structure):
     """(N, 6) P&L of each day from its own decisions on the given realised outcomes."""
-    if strategy.kind == "limits":
-        hi, lo, q = decisions[..., 0], decisions[..., 1], decisions[..., 2]
-        return profit_values(realised.close, realised.high, hi, realised.low, lo, q,
-                             close_at_eod=strategy.close_at_eod, fee=fee)
+    if strategy.kind != "signals":  # order kinds: a day's P&L is its own orders on its own row
+        out = jax.tree.unflatten(structure, [decisions[..., j] for j in range(decisions.shape[-1])])
+        return jax.vmap(lambda o, r: day_pnl(strategy, o, r, fee=fee, spread=spread))(out, realised)
     s = decisions[..., 0]
     prev = jnp.concatenate([jnp.zeros_like(s[:, :1]), s[:, :-1]], -1)
     return s * realised.returns - jnp.abs(s - prev) * (fee + jnp.abs(1.0 - spread) / 2)
@@ -122,15 +122,17 @@ def check_no_lookahead(strategy: UserStrategy, prices: Prices, *, forecaster, pa
         return views, _decisions(strategy, views, params)
 
     base_views, base = run(stock.prices)
+    structure = jax.tree.structure(jax.eval_shape(
+        lambda v: strategy_output(strategy, jax.tree.map(lambda a: a[0], v), params), base_views))
     realised = jax.vmap(outcomes)(base_views.prices, base_views.prices_valid)
-    base_pnl = _day_pnl(strategy, base, realised, fee, spread)
+    base_pnl = _day_pnl(strategy, base, realised, fee, spread, structure)
     rows = np.arange(len(prep.prices))
     violations, checked = [], 0
     for j, c in enumerate(cuts):
         z = jax.random.normal(jax.random.fold_in(noise_key, j), stock.prices.shape)
         factor = jnp.where(jnp.asarray(rows >= c)[:, None], jnp.exp(scale * z), 1.0)
         _, dec = run(stock.prices * factor)
-        pnl = _day_pnl(strategy, dec, realised, fee, spread)  # the perturbed orders on the actual rows
+        pnl = _day_pnl(strategy, dec, realised, fee, spread, structure)  # the perturbed orders on the actual rows
         change = np.maximum(np.asarray(_changes(dec, base)).max(-1), np.asarray(_changes(pnl, base_pnl)))
         mask = traded <= c
         checked += int(mask.sum())

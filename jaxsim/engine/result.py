@@ -171,7 +171,8 @@ class BacktestResult:
         One final evaluation day per simulation, chronological; the rule per strategy (which day,
         which field, walk_forward's fitted days only) is :func:`jaxsim.engine.evaluation.daily_frame`'s.
         """
-        return evaluation.daily_frame(self.records, self.oos, self.protocol)
+        return evaluation.daily_frame(self.records, self.oos, self.protocol,
+                                      self.metadata.get("user_strategy_kinds"))
 
     @property
     def equity(self) -> pd.DataFrame:
@@ -181,7 +182,7 @@ class BacktestResult:
     @functools.cached_property
     def exposure(self) -> pd.DataFrame:
         """Days with a position, date x strategy (bool), for ``Exposure Time [%]`` and ``# Trades``."""
-        return evaluation.exposure_frame(self.daily, self.oos)
+        return evaluation.exposure_frame(self.daily, self.oos, self.metadata.get("user_strategy_kinds"))
 
     @property
     def closes(self) -> pd.Series | None:

@@ -217,7 +217,12 @@ def _load(symbol: str, source, adjusted: bool, clean: bool):
 
 
 def _params_digest(forecaster) -> str | None:
-    leaves = jax.tree.leaves(getattr(forecaster, "params", None))
+    return _tree_digest(getattr(forecaster, "params", None))
+
+
+def _tree_digest(tree) -> str | None:
+    """sha256 of a pytree's leaves (shapes, dtypes, bytes); None when it has none."""
+    leaves = jax.tree.leaves(tree)
     if not leaves:
         return None
     h = hashlib.sha256()
@@ -226,6 +231,15 @@ def _params_digest(forecaster) -> str | None:
         h.update(str((a.shape, a.dtype)).encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
+
+
+def _strategy_identity(strategy) -> dict:
+    """A user strategy as the settings name it: its fields, its function by name, its parameters by digest."""
+    fn = strategy.fn
+    return {"name": strategy.name, "kind": strategy.kind, "needs_draws": strategy.needs_draws,
+            "close_at_eod": strategy.close_at_eod,
+            "fn": f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}",
+            "params_sha256": _tree_digest(strategy.params)}
 
 
 def _settings(forecaster, key, **options) -> dict:
@@ -353,7 +367,8 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                          aggregate=config.aggregate, fee=config.fee, spread=config.spread, max_context=max_context,
                          optimizer=None if config.optimizer is None else repr(config.optimizer),
                          adjusted=bool(adjusted), clean=bool(clean),
-                         **({"min_context": config.min_context} if config.n_sims == "all" else {}))
+                         **({"min_context": config.min_context} if config.n_sims == "all" else {}),
+                         **({"strategies": [_strategy_identity(u) for u in config.strategies]} if config.strategies else {}))
     everyone = entries
     sources_of_all = dict(entries)
     if count > 1:

@@ -25,7 +25,7 @@ from jaxsim.sim.metrics import DEFAULT_SPREAD, ReturnMetrics, evaluate_daily_ret
 __all__ = ["simple_signals", "simple_strategy", "all_signals", "all_signals_strategy",
            "buy_hold_signals", "buy_hold_strategy", "unprofit_shutdown_signals",
            "unprofit_shutdown_strategy", "entry_takeprofit_daily", "entry_takeprofit_strategy",
-           "highlow_daily", "highlow_strategy"]
+           "highlow_daily", "highlow_strategy", "side_switch_fees"]
 
 Array = jax.Array
 f32 = jnp.float32
@@ -178,7 +178,7 @@ def unprofit_shutdown_strategy(close_pred: Array, returns: Array, *, fee, spread
 
 
 # ------------------------------------------------------------------------------------- 5.5 / 5.6
-def _side_switch_fees(side: Array, fee) -> Array:
+def side_switch_fees(side: Array, fee) -> Array:
     r"""Fee memory of 5.5/5.6, vectorised: the remembered side is the previous day's side (reset to
     none = 0 on a flat day), so day i pays :math:`fee\,[side_i \ne 0 \land side_i \ne side_{i-1}]
     (1 + [side_{i-1} \ne 0])` (open, plus close of the previous side)."""
@@ -211,7 +211,7 @@ def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual
     side = jnp.where(fc > 0, 1.0, -1.0).astype(f32)
     buy = jnp.where(ah >= fh, fh, ac)
     short = jnp.where(al <= fl, -fl, -ac)
-    return jnp.where(side > 0, buy, short) - _side_switch_fees(side, fee)
+    return jnp.where(side > 0, buy, short) - side_switch_fees(side, fee)
 
 
 def entry_takeprofit_strategy(close_pred, high_pred, low_pred, actual_close, actual_high,
@@ -248,7 +248,7 @@ def highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, ac
     buy = ac - jnp.where(al <= fl, fl, ac)
     short = jnp.where(ah >= fh, fh, ac) - ac
     g = jnp.where(side > 0, buy, jnp.where(side < 0, short, 0.0))
-    return g - _side_switch_fees(side, fee)
+    return g - side_switch_fees(side, fee)
 
 
 def highlow_strategy(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee,

@@ -29,6 +29,20 @@ What it returns, by ``kind`` (what may be read for day i is checked by
   on ``c = aC``, ``h = aH + kH``, ``l = aL - kL`` (the MaxDiff quantities,
   docs/backtest.md#maxdiff-offsets) and E_sum.
 
+* ``"day_trades"``: :class:`DayTrades` ``(side, entry, take_profit)``: one round trip per day, in
+  the fill rules of the original's entry + take-profit and highlow strategies
+  (docs/backtest.md#strategies), placed before the open of t_i (the same reading rules as
+  ``"limits"``). ``side`` ``(6,)``: +1 long, -1 short, 0 none (|side| scales the day's P&L and
+  fee). ``entry``: None buys (sells) at the previous close; a level is a limit order, filled at it
+  when the day's low (high) reaches it, else the position opens at the close (no P&L, the fee is
+  still paid). ``take_profit``: None exits at the close; a level exits there when the day's high
+  (low) reaches it, else at the close. Long P&L = exit - entry price, short = entry - exit; a day
+  whose side differs from the previous day's pays ``fee`` once more for closing the previous side
+  (:func:`jaxsim.sim.strategies.side_switch_fees`), all scored by E_sum. Levels are relative to the
+  previous close (as :class:`Limits`); with ``levels="own"``, High levels are relative to the
+  previous High and Low levels to the previous Low, as the original's forecasts are
+  (what :func:`builtin_strategies` uses to reproduce those two built-ins exactly).
+
 Record fields of a strategy named ``name`` (the pattern of the built-ins,
 docs/backtest.md#record-fields): ``<name>_return``, ``_sharpe``, ``_avg_daily_return``,
 ``_annual_return``, ``_finalday`` (the last day's P&L; for signals ``s_5 R_5 - 2 fee SPREAD`` as
@@ -53,14 +67,15 @@ from jaxsim.sim.simulation import N_DAYS, StrategyConfig, window_offsets
 from jaxsim.sim.strategy_table import STRATEGIES, Strategy, with_user
 from jaxsim.sim.surrogate import soft_profit_values
 
-__all__ = ["KINDS", "FIRST_DAY_ROW", "StrategyInputs", "Limits", "Outcomes", "UserStrategy", "user_strategy",
-           "outcomes", "limit_offsets", "strategy_output", "day_pnl", "soft_day_pnl", "strategy_fields", "strategy_records", "strategy_views",
+__all__ = ["KINDS", "LEVELS", "FIRST_DAY_ROW", "StrategyInputs", "Limits", "DayTrades", "Outcomes", "UserStrategy", "user_strategy",
+           "outcomes", "limit_offsets", "strategy_output", "day_trade_pnl", "day_pnl", "soft_day_pnl", "strategy_fields", "strategy_records", "strategy_views",
            "check_names", "strategy_table", "builtin_strategies"]
 
 Array = jax.Array
 f32 = jnp.float32
 
-KINDS = ("signals", "limits")
+KINDS = ("signals", "limits", "day_trades")
+LEVELS = ("close", "own")
 FIRST_DAY_ROW = 15  # window index of row t_0 = e-6 in the 22-row price window
 
 
@@ -82,18 +97,30 @@ class Limits(NamedTuple):
     positions: Array
 
 
+class DayTrades(NamedTuple):
+    """Output of a ``"day_trades"`` strategy (see the module docstring): ``(6,)`` each; ``entry`` None
+    enters at the previous close, ``take_profit`` None exits at the close."""
+
+    side: Array
+    entry: Array | None = None
+    take_profit: Array | None = None
+
+
 class Outcomes(NamedTuple):
     """What a simulation's six days realised (computed by jaxsim, never shown to ``fn`` separately).
 
     Attributes:
       returns: R_i = r_C[t_i + 1] (signals), ``(6,)``.
       close, high, low: PF's c, h, l of day t_i (limits), ``(6,)``.
+      own_high, own_low: r_H[t_i], r_L[t_i], the High (Low) versus the previous High (Low).
     """
 
     returns: Array
     close: Array
     high: Array
     low: Array
+    own_high: Array
+    own_low: Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +135,8 @@ class UserStrategy:
       params: default parameters (a pytree of arrays or floats; excluded from the hash).
       needs_draws: pass the forecast draws as ``inputs.draws``.
       close_at_eod: limits only: PF exits every filled position at the close.
+      levels: day_trades only: ``"close"`` (levels relative to the previous close) or ``"own"``
+        (High levels to the previous High, Low levels to the previous Low).
     """
 
     name: str
@@ -116,12 +145,16 @@ class UserStrategy:
     params: Any = dataclasses.field(default=None, compare=False, hash=False)
     needs_draws: bool = False
     close_at_eod: bool = False
+    levels: str = "close"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ConfigError(f"a strategy name must be an identifier (it prefixes record fields), got {self.name!r}")
         if self.kind not in KINDS:
             raise ConfigError(f"strategy kind must be one of {KINDS}, got {self.kind!r}")
+        if self.levels not in LEVELS or (self.levels != "close" and self.kind != "day_trades"):
+            raise ConfigError(f"strategy {self.name!r}: levels must be one of {LEVELS} ('own' for day_trades only), "
+                              f"got {self.levels!r}")
         if not callable(self.fn):
             raise ConfigError(f"strategy {self.name!r}: fn must be callable fn(inputs, params)")
 
@@ -129,11 +162,12 @@ class UserStrategy:
         return dataclasses.replace(self, **changes)
 
 
-def user_strategy(name: str, kind: str, params=None, *, needs_draws: bool = False, close_at_eod: bool = False):
+def user_strategy(name: str, kind: str, params=None, *, needs_draws: bool = False, close_at_eod: bool = False,
+                  levels: str = "close"):
     """Decorator: ``@user_strategy("band", "limits", params={"k": 0.5})`` turns ``fn`` into a :class:`UserStrategy`."""
 
     def wrap(fn):
-        return UserStrategy(name, kind, fn, params, needs_draws, close_at_eod)
+        return UserStrategy(name, kind, fn, params, needs_draws, close_at_eod, levels)
 
     return wrap
 
@@ -145,7 +179,8 @@ def outcomes(prices: Array, prices_valid: Array) -> Outcomes:
     high, low, close = prices[:, 1], prices[:, 2], prices[:, 3]
     r_close, r_high, r_low = (window_returns(x, valid) for x in (close, high, low))
     k_high, k_low = maxdiff.close_relative_offsets(high[-8:-2], low[-8:-2], close[-8:-2])
-    return Outcomes(r_close[-6:], r_close[-7:-1], r_high[-7:-1] + k_high, r_low[-7:-1] - k_low)
+    return Outcomes(r_close[-6:], r_close[-7:-1], r_high[-7:-1] + k_high, r_low[-7:-1] - k_low,
+                    r_high[-7:-1], r_low[-7:-1])
 
 
 def limit_offsets(inputs: StrategyInputs) -> tuple[Array, Array]:
@@ -167,6 +202,11 @@ def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None)
         if not isinstance(out, Limits):
             raise ConfigError(f"limits strategy {strategy.name!r} must return jaxsim.Limits(high, low, positions)")
         out = Limits(*(jnp.broadcast_to(jnp.asarray(x, f32), (N_DAYS,)) for x in out))
+    elif strategy.kind == "day_trades":
+        if not isinstance(out, DayTrades):
+            raise ConfigError(f"day_trades strategy {strategy.name!r} must return "
+                              "jaxsim.DayTrades(side, entry=None, take_profit=None)")
+        out = DayTrades(*(None if x is None else jnp.broadcast_to(jnp.asarray(x, f32), (N_DAYS,)) for x in out))
     else:
         out = jnp.asarray(out, f32)
         if out.shape != (N_DAYS,):
@@ -174,10 +214,54 @@ def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None)
     return out
 
 
+def day_trade_pnl(trades: DayTrades, realised: Outcomes, *, fee, levels: str = "close",
+                  temperature=None) -> Array:
+    r"""Daily P&L ``(6,)`` of :class:`DayTrades` (module docstring). Per unit of side, for a long with
+    :math:`\phi = [l \le e]` (1 without an entry level) and :math:`	au = [h \ge x]` (0 without a
+    take-profit), a short mirrored:
+
+    .. math::
+
+        	ext{fill} = \phi\,e + (1 - \phi)\,c,\qquad
+        	ext{exit} = \phi\,(	au\,x + (1 - 	au)\,c) + (1 - \phi)\,c,\qquad
+        g = |s|\,\operatorname{sgn}(s)\,(	ext{exit} - 	ext{fill}) - |s|\,	ext{fees}(\operatorname{sgn} s)
+
+    (e = 0 without an entry level). ``temperature`` None: exact indicators; else each indicator is
+    :math:`\sigma(d / T)` of the distance d past its level (the smooth tuning objective).
+    """
+    c = realised.close
+    h, l = (realised.own_high, realised.own_low) if levels == "own" else (realised.high, realised.low)
+    sign = jnp.sign(jnp.asarray(trades.side, f32))
+    size = jnp.abs(jnp.asarray(trades.side, f32))
+    entry, take = trades.entry, trades.take_profit
+
+    def reached(d):  # weight of "the price went d past the level"
+        return (d >= 0).astype(f32) if temperature is None else jax.nn.sigmoid(d / temperature)
+
+    def pick(w, at_level, otherwise):  # exact: a select, so the built-ins' values are reproduced bit for bit
+        return jnp.where(w > 0, at_level, otherwise) if temperature is None else w * at_level + (1 - w) * otherwise
+
+    def leg(up: bool):  # P&L of one unit long (up) or short
+        if entry is None:
+            filled, fill = None, jnp.zeros_like(c)
+        else:
+            filled = reached(entry - l if up else h - entry)
+            fill = pick(filled, entry, c)
+        exit_ = c if take is None else pick(reached(h - take if up else take - l), take, c)
+        if filled is not None:
+            exit_ = pick(filled, exit_, c)
+        return exit_ - fill if up else fill - exit_
+
+    g = jnp.where(sign > 0, leg(True), jnp.where(sign < 0, leg(False), 0.0))
+    return size * g - size * builtin.side_switch_fees(sign, fee)
+
+
 def day_pnl(strategy: UserStrategy, output, realised: Outcomes, *, fee, spread) -> Array:
-    """Exact daily P&L ``(6,)`` of a strategy output: E_cmp net returns or PF."""
+    """Exact daily P&L ``(6,)`` of a strategy output: E_cmp net returns, PF or the day-trade rules."""
     if strategy.kind == "signals":
         return evaluate_signals(output, realised.returns, fee=fee, spread=spread).daily
+    if strategy.kind == "day_trades":
+        return day_trade_pnl(output, realised, fee=fee, levels=strategy.levels)
     return profit_values(realised.close, realised.high, output.high, realised.low, output.low, output.positions,
                          close_at_eod=strategy.close_at_eod, fee=fee)
 
@@ -187,6 +271,8 @@ def soft_day_pnl(strategy: UserStrategy, output, realised: Outcomes, *, fee, spr
     (``|s_i - s_{i-1}|`` has a subgradient); limits use the surrogate PF (:mod:`jaxsim.sim.surrogate`)."""
     if strategy.kind == "signals":
         return day_pnl(strategy, output, realised, fee=fee, spread=spread)
+    if strategy.kind == "day_trades":
+        return day_trade_pnl(output, realised, fee=fee, levels=strategy.levels, temperature=temperature)
     return soft_profit_values(realised.close, realised.high, output.high, realised.low, output.low,
                               output.positions, temperature=temperature, close_at_eod=strategy.close_at_eod,
                               fee=fee)
@@ -205,10 +291,13 @@ def strategy_fields(strategy: UserStrategy, inputs: StrategyInputs, params=None,
     else:
         m = evaluate_daily_returns(day_pnl(strategy, out, realised, fee=fee, spread=spread), days)
         finalday = m.daily[-1]
-        positions = out.positions
-    return {f"{name}_return": m.total, f"{name}_sharpe": m.sharpe, f"{name}_avg_daily_return": m.avg_daily,
-            f"{name}_annual_return": m.annual, f"{name}_finalday": finalday, f"{name}_profit_values": m.daily,
-            f"{name}_turnover": jnp.mean(jnp.abs(positions))}
+        positions = out.positions if strategy.kind == "limits" else out.side
+    fields = {f"{name}_return": m.total, f"{name}_sharpe": m.sharpe, f"{name}_avg_daily_return": m.avg_daily,
+              f"{name}_annual_return": m.annual, f"{name}_finalday": finalday, f"{name}_profit_values": m.daily,
+              f"{name}_turnover": jnp.mean(jnp.abs(positions))}
+    if strategy.kind != "limits":  # the final day's position or side, for exposure (a limit's is its fill)
+        fields[f"oos_position_{name}"] = positions[-1]  # "oos_": an out-of-sample field, kept out of the records
+    return fields
 
 
 def strategy_records(user: tuple, views: StrategyInputs, *, fee, spread, config: StrategyConfig,
@@ -293,14 +382,36 @@ def _maxdiff_baseline(v, p):
     return Limits(hp, lp, jnp.where(lp < hp, q, 0.0))
 
 
+def _entry_takeprofit(v, p):
+    # 5.5: enter at the previous close on the forecast's side, take profit at the predicted high (low)
+    del p
+    fc = v.point["close"][:N_DAYS]
+    side = jnp.where(fc > 0, 1.0, -1.0)
+    return DayTrades(side, None, jnp.where(side > 0, v.point["high"][:N_DAYS], v.point["low"][:N_DAYS]))
+
+
+def _highlow(v, p):
+    # 5.6: a limit entry at the predicted low (long) or high (short), out at the close
+    fc = v.point["close"][:N_DAYS]
+    side = jnp.where(fc > 0, 1.0, jnp.where((fc < 0) & (not p["crypto"]), -1.0, 0.0))
+    return DayTrades(side, jnp.where(side > 0, v.point["low"][:N_DAYS], v.point["high"][:N_DAYS]), None)
+
+
 def builtin_strategies(crypto: bool = False) -> dict[str, UserStrategy]:
     """The built-ins that ARE a position or limit rule, as :class:`UserStrategy` values (name ->
     strategy, named ``<built-in>_via_interface``). Their records equal the built-ins' fields: simple,
     all_signals and unprofit_shutdown all fields; buy_hold its Sharpe/avg/annual (its return is an
-    unconditional hold); MaxDiff's ``maxdiff_baseline_return`` (before the multiplier fit).
-    entry_takeprofit and highlow have their own fill rules (not PF) and are not expressed here."""
+    unconditional hold); MaxDiff's ``maxdiff_baseline_return`` (before the multiplier fit);
+    entry_takeprofit and highlow (``"day_trades"`` in the original's ``levels="own"``) their return,
+    Sharpe, avg and annual, and as final day the day-t_5 P&L (``oos_finalday_*``; the records'
+    final-day field is the six-day average, docs/deviations.md#kept-finalday-average). MaxDiff's
+    fitted multipliers are a search over this rule (:mod:`jaxsim.sim.maxdiff`), not a rule."""
     p = {"crypto": crypto}
-    return {name: UserStrategy(f"{name}_via_interface", kind, fn, p) for name, kind, fn in
+    made = {name: UserStrategy(f"{name}_via_interface", kind, fn, p) for name, kind, fn in
             (("simple", "signals", _simple), ("all_signals", "signals", _all_signals),
              ("buy_hold", "signals", _buy_hold), ("unprofit_shutdown", "signals", _unprofit_shutdown),
+             ("entry_takeprofit", "day_trades", _entry_takeprofit), ("highlow", "day_trades", _highlow),
              ("maxdiff", "limits", _maxdiff_baseline))}
+    for name in ("entry_takeprofit", "highlow"):
+        made[name] = made[name].replace(levels="own")
+    return made
