@@ -319,3 +319,46 @@ def test_day_trade_rules_equal_a_numpy_loop_and_smooth_towards_them():
         grad = jax.grad(lambda t: day_trade_pnl(trades._replace(take_profit=t), realised, fee=0.001,
                                                 temperature=1e-3).sum())(jnp.asarray(take))
         assert np.isfinite(np.asarray(grad)).all() and np.abs(np.asarray(grad)).max() > 0
+
+
+def _maxdiff_at(v, p):
+    """MaxDiff's limit rule at given multipliers (p: m_h, m_l, side): its baseline levels shifted by them."""
+    from jaxsim.sim.strategy import limit_offsets
+
+    k_high, k_low = limit_offsets(v)
+    hp, lp = v.point["high"][:6] + k_high, v.point["low"][:6] - k_low
+    if p["side"] == 0:  # MaxDiff: one order a day on the larger predicted move, when the levels are ordered
+        q = jnp.where(lp < hp, jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, -1.0), 0.0)
+    else:  # always-on: one leg of the buy AND sell pair
+        q = jnp.full(6, float(p["side"]))
+    return Limits(hp + p["m_h"], lp + p["m_l"], q)
+
+
+def test_maxdiff_at_its_fitted_multipliers_is_the_limits_rule():
+    """MaxDiff's fit is a search over the limits rule: at each simulation's fitted multipliers (and its
+    eod choice) the interface's daily P&L is the record's optimised series; always-on is two legs."""
+    from jaxsim.sim.strategy import strategy_fields
+
+    p = jaxsim.sample("AAPL", adjusted=True)
+    n = 10
+    r = jaxsim.backtest(p, FORECASTER, n_sims=n, max_context=32, optimizer=OPT)
+    views = jaxsim.simulation_data(p, FORECASTER, n_sims=n, max_context=32).views
+    views = jax.tree.map(lambda a: a[0], views)
+    fee, spread = r.metadata["fee"], r.metadata["spread"]
+    rec = r.records
+    cases = (("maxdiff", "maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_low_multiplier",
+              "maxdiffprofit_profit_values", (0,)),
+             ("maxdiffalwayson", "maxdiffalwayson_high_multiplier", "maxdiffalwayson_low_multiplier",
+              "maxdiffalwayson_profit_values", (1, -1)))
+    for name, mh, ml, series, sides in cases:
+        for k in range(n):
+            v = jax.tree.map(lambda a: a[k], views)
+            eod = bool(rec[f"{name}_close_at_eod"].iloc[k])
+            total = np.zeros(6)
+            for side in sides:
+                s = UserStrategy("at", "limits", _maxdiff_at, close_at_eod=eod)
+                params = {"m_h": jnp.float32(rec[mh].iloc[k]), "m_l": jnp.float32(rec[ml].iloc[k]), "side": side}
+                total += np.asarray(strategy_fields(s, v, params, fee=fee, spread=spread)["at_profit_values"])
+            np.testing.assert_allclose(total, np.asarray(rec[series].iloc[k], float), rtol=1e-5, atol=1e-7,
+                                       err_msg=f"{name} sim {k}")
+        assert np.abs(np.stack(rec[series].to_numpy())).max() > 1e-4, name

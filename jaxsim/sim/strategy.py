@@ -405,7 +405,9 @@ def builtin_strategies(crypto: bool = False) -> dict[str, UserStrategy]:
     entry_takeprofit and highlow (``"day_trades"`` in the original's ``levels="own"``) their return,
     Sharpe, avg and annual, and as final day the day-t_5 P&L (``oos_finalday_*``; the records'
     final-day field is the six-day average, docs/deviations.md#kept-finalday-average). MaxDiff's
-    fitted multipliers are a search over this rule (:mod:`jaxsim.sim.maxdiff`), not a rule."""
+    fitted multipliers are a search over this limits rule (:mod:`jaxsim.sim.maxdiff`); at a
+    simulation's fitted multipliers the rule's daily P&L is MaxDiff's optimised series (always-on:
+    the sum of a +1 and a -1 leg), as the tests check."""
     p = {"crypto": crypto}
     made = {name: UserStrategy(f"{name}_via_interface", kind, fn, p) for name, kind, fn in
             (("simple", "signals", _simple), ("all_signals", "signals", _all_signals),
