@@ -161,11 +161,11 @@ def test_cli_samples_builds_the_forecaster_with_that_count():
     from jaxsim.cli.app import _make_forecaster, backtest_config, build_parser
 
     args = build_parser().parse_args(["backtest", "--samples", "64", "--sims", "7", "--seed", "3"])
-    assert _make_forecaster(forecasters, args).draws_per_context() == 64
+    assert _make_forecaster(args).draws_per_context() == 64
     assert backtest_config(args) == BacktestConfig(n_sims=7, seed=3)
     args = build_parser().parse_args(["backtest", "--model", "naive", "--samples", "64"])
     with pytest.raises(jaxsim.errors.JaxsimError, match="--samples"):
-        _make_forecaster(forecasters, args)
+        _make_forecaster(args)
 
 
 # --- forecasted P&L inside the program ------------------------------------------------------------

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from jaxsim import __version__
+from jaxsim.cli.models import MODELS, make_forecaster
 from jaxsim.cli.stats_commands import add_compare_parser, print_verdict
 from jaxsim.config import PROTOCOLS, BacktestConfig
 from jaxsim.errors import JaxsimError
@@ -26,7 +27,6 @@ from jaxsim.errors import JaxsimError
 __all__ = ["MODELS", "cmd_data_show", "cmd_data_samples", "backtest_config", "run_backtest", "stock_line",
            "cross_stock_table", "build_parser", "cmd_bench", "main"]
 
-MODELS = ("default", "naive", "historical-mean", "toto", "kronos")
 
 
 def _resolve_source(spec: str):
@@ -115,7 +115,7 @@ def _load_series(args) -> list:
     return [sample(args.symbol, adjusted=args.adjusted)]
 
 
-def _make_forecaster(forecasters, args, hyper=None):
+def _make_forecaster(args, hyper=None):
     """The forecaster of ``--model`` (or of ``best/<SYMBOL>.json`` with ``--hyperparams``).
 
     ``--samples`` is its draws per context (Toto) or averaged sample paths (Kronos' ``sample_count``);
@@ -123,27 +123,12 @@ def _make_forecaster(forecasters, args, hyper=None):
     top_p, top_k, sample_count, max_context, clip) unless ``--samples`` is given.
     """
     name = _model_of(args, hyper)
-    samples = {} if args.samples is None else {"num_samples": args.samples}
-    if hyper is not None and args.samples is None and name in ("default", "toto"):
-        samples = {"num_samples": hyper.toto["num_samples"]}
-    if name in ("naive", "historical-mean") and args.samples is not None:
-        raise JaxsimError(f"--samples does not apply to --model {name} (a point forecaster)")
-    if name == "default":
-        return forecasters.default(**samples)  # the embedded model trained by jaxsim (weights/jaxsim-toto-tiny)
-    if name == "naive":
-        return forecasters.naive()
-    if name == "historical-mean":
-        return forecasters.historical_mean()
-    if name == "toto":
-        if not args.weights:
-            raise JaxsimError("--model toto needs --weights DIR (a converted Toto weight folder)")
-        return forecasters.toto(args.weights, **samples)
-    if not (args.weights and args.tokenizer):
-        raise JaxsimError("--model kronos needs --weights DIR and --tokenizer DIR")
-    options = hyper.kronos_options() if hyper is not None else {}
-    if args.samples is not None:
-        options["sample_count"] = args.samples
-    return forecasters.kronos(args.weights, args.tokenizer, **options)
+    samples = args.samples
+    if hyper is not None and samples is None and name in ("default", "toto"):
+        samples = hyper.toto["num_samples"]
+    kronos_options = hyper.kronos_options() if hyper is not None and name == "kronos" else None
+    return make_forecaster(name, weights=args.weights, tokenizer=args.tokenizer, samples=samples,
+                           kronos_options=kronos_options)
 
 
 def _sims(text: str):
@@ -247,19 +232,19 @@ def run_backtest(args) -> int:
 
     files = validate_backtest(args, available_samples=available_samples())
     try:
-        from jaxsim import forecasters
-        from jaxsim.engine.api import backtest  # noqa: F401  (the engine is importable)
+        from jaxsim import forecasters  # noqa: F401  (the engine and its forecasters are importable)
+        from jaxsim.engine.api import backtest  # noqa: F401
     except ImportError as e:
         print(f"error: the backtest engine is not available in this installation ({e})", file=sys.stderr)
         return 2
     args.distributed_config = _start_distributed(args)  # before any JAX computation
     with _caching(args), graceful_interrupts() as stop:
         if files is not None:
-            return _run_symbols(args, forecasters, files, stop)
-        return _run_one(args, forecasters, stop)
+            return _run_symbols(args, files, stop)
+        return _run_one(args, stop)
 
 
-def _run_one(args, forecasters, stop) -> int:
+def _run_one(args, stop) -> int:
     from jaxsim.cli.output_json import write_output_json
     from jaxsim.data.prices import as_prices, check_history
     from jaxsim.engine.api import backtest
@@ -269,7 +254,7 @@ def _run_one(args, forecasters, stop) -> int:
     if args.clean:
         _print_cleaning(prices)
     hyper = _hyper(args, prices.symbol)
-    forecaster = _make_forecaster(forecasters, args, hyper)
+    forecaster = _make_forecaster(args, hyper)
     config = backtest_config(args, hyper)
     n_sims = config.sims_for(len(prices))
     check_history(prices, n_sims, config.min_context if args.sims == "all" else 1)
@@ -308,7 +293,7 @@ def cross_stock_table(results) -> str:
     return frame.to_string(float_format=lambda v: f"{v:.4f}")
 
 
-def _run_symbols(args, forecasters, files, stop) -> int:
+def _run_symbols(args, files, stop) -> int:
     """``--symbols``: one line per stock as it finishes, then the cross-stock table.
 
     With ``--out`` a resumable chunked run (:func:`jaxsim.engine.runs.run_many`): each stock is
@@ -329,7 +314,7 @@ def _run_symbols(args, forecasters, files, stop) -> int:
                           "; ".join(f"{s}: {m} {v}" for s, (m, v) in settings.items()) +
                           "); run each setting separately")
     hyper = next(iter(hypers.values()), None)
-    forecaster = _make_forecaster(forecasters, args, hyper)
+    forecaster = _make_forecaster(args, hyper)
     config = backtest_config(args, hyper)
     results, t0 = {}, [time.monotonic()]
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxsim.cli.models import MODELS, make_forecaster
 from jaxsim.config import PROTOCOLS
 from jaxsim.errors import JaxsimError
 
 __all__ = ["COMPARE_MODELS", "verdict_text", "print_verdict", "add_compare_parser", "cmd_compare"]
 
-COMPARE_MODELS = ("default", "naive", "historical-mean", "toto", "kronos")
+COMPARE_MODELS = MODELS
 
 
 def verdict_text(result, seed: int = 0, n_resamples: int = 1000) -> str:
@@ -49,30 +50,11 @@ def add_compare_parser(sub) -> None:
     cp.set_defaults(func=cmd_compare)
 
 
-def _forecaster(forecasters, name: str, args):
-    if name == "default":
-        return forecasters.default()
-    if name == "naive":
-        return forecasters.naive()
-    if name == "historical-mean":
-        return forecasters.historical_mean()
-    if name == "toto":
-        if not args.weights:
-            raise JaxsimError("--models toto needs --weights DIR (a converted Toto weight folder)")
-        return forecasters.toto(args.weights)
-    if name == "kronos":
-        if not (args.weights and args.tokenizer):
-            raise JaxsimError("--models kronos needs --weights DIR and --tokenizer DIR")
-        return forecasters.kronos(args.weights, args.tokenizer)
-    raise JaxsimError(f"unknown model {name!r} in --models; choose from {', '.join(COMPARE_MODELS)}")
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     """Run :func:`jaxsim.engine.compare.compare` and print its table (one row per forecaster)."""
     import jax
     import pandas as pd
 
-    from jaxsim import forecasters
     from jaxsim.config import BacktestConfig
     from jaxsim.data.prices import load_prices, sample
     from jaxsim.engine.compare import compare
@@ -80,7 +62,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     names = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
     if not names:
         raise JaxsimError("--models is empty")
-    models = {name: _forecaster(forecasters, name, args) for name in names}
+    models = {name: make_forecaster(name, weights=args.weights, tokenizer=args.tokenizer, flag="--models")
+              for name in names}
     prices = load_prices(args.csv, adjusted=args.adjusted) if args.csv else sample(args.symbol, adjusted=args.adjusted)
     config = BacktestConfig(n_sims=args.sims, protocol=args.protocol, seed=args.seed)
     result = compare(prices, models, config, key=jax.random.key(args.seed), baselines=False,
