@@ -9,11 +9,10 @@ Builds S synthetic stocks as CSV files (block-bootstrap resamples of the real da
 * P local processes joined by ``jax.distributed`` (loopback coordinator), each on its own CPU device,
   writing into one run folder (``run_many(..., distributed=...)``).
 
-Full history: every stock runs the largest number of simulations its history allows, N = T - 9
-(the earliest origin needs one context return). ``n_sims="all"`` is the engine's name for this once it
-lands; until then each length is its own ``run_many`` call with ``n_sims=T-9`` (its own run folder
-``OUT/L<T>``), and stocks of one length share one compiled program (stocks of different lengths do
-not: Toto's output depends on a context's left padding, so they are bucketed by exact length).
+Full history: ``n_sims="all"``, every origin whose context has at least ``min_context`` (64) returns,
+N = T - 8 - 64 (``jaxsim.config.sims_for_rows``). Each length is its own ``run_many`` call (its own
+run folder ``OUT/L<T>``); stocks of one length share one compiled program (stocks of different lengths
+do not: Toto's output depends on a context's left padding, so they are bucketed by exact length).
 
 Reported per configuration: wall time, peak RSS of the largest process (``ru_maxrss``), compiles
 (traces of the backtest program, summed over processes), stock-simulations per second, stocks written.
@@ -52,6 +51,7 @@ CHILD = textwrap.dedent("""
         dist = DistributedConfig(f"127.0.0.1:{cfg['port']}", cfg["n"], cfg["pid"])
         initialize(dist)
     from jaxsim import forecasters
+    from jaxsim.config import DEFAULT_MIN_CONTEXT, sims_for_rows
     from jaxsim.engine.program import trace_count
     from jaxsim.engine.runs import run_many
     f = forecasters.default(num_samples=cfg["samples"])
@@ -61,8 +61,8 @@ CHILD = textwrap.dedent("""
         paths = sorted(Path(folder).glob("*.csv"))
         sources = {f"L{rows}_{p.stem}": p for p in paths}
         rep = run_many(sources, Path(cfg["out"]) / f"L{rows}", forecaster=f, chunk_size=cfg["chunk"],
-                       n_sims=rows - 9, progress=cfg["progress"], distributed=dist)
-        done += len(rep.done); failed += len(rep.failed); sims += len(rep.done) * (rows - 9)
+                       n_sims="all", progress=cfg["progress"], distributed=dist)
+        done += len(rep.done); failed += len(rep.failed); sims += len(rep.done) * sims_for_rows(rows, DEFAULT_MIN_CONTEXT)
     print(json.dumps({"wall_s": time.perf_counter() - t0, "peak_mib": resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024, "compiles": trace_count(), "done": done, "failed": failed,
         "sims": sims, "pid": cfg["pid"]}), flush=True)
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
             n = args.stocks // len(lengths) + (j < args.stocks % len(lengths))
             source = make_stocks(tmp / "data" / f"L{rows}", n, rows, seed=j)
             buckets.append((rows, str(tmp / "data" / f"L{rows}")))
-        print(f"# {args.stocks} stocks ({source}), lengths {lengths}, N = T-9 per length (full history), "
+        print(f"# {args.stocks} stocks ({source}), lengths {lengths}, n_sims="all" (full history), "
               f"embedded model, {args.samples} draws, chunk {args.chunk}; load before: {os.getloadavg()}")
         print("| processes | stocks | stock-sims | wall s | run s | peak RSS MiB (largest process) | compiles "
               "| stock-sims/s | written |")

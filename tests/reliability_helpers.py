@@ -15,6 +15,16 @@ import jax.numpy as jnp
 
 from jaxsim import forecasters
 
+def xla_flags(devices: int = 1) -> str:
+    """This session's XLA_FLAGS (conftest's compile settings) with ``devices`` host devices, for a
+    subprocess: same code generation as this process, so bit-identity across processes holds."""
+    import os
+    import re
+
+    rest = re.sub(r"--xla_force_host_platform_device_count=\d+", "", os.environ.get("XLA_FLAGS", "")).split()
+    return " ".join([f"--xla_force_host_platform_device_count={devices}", *rest])
+
+
 N_SIMS = 5
 CAP = 32  # max_context: histories of >= 45 rows all compile to one program
 SAMPLES = 16

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from jaxsim.engine.api import backtest, backtest_many
-from reliability_helpers import CAP, N_SIMS, SAMPLED, assert_records_close, numeric_columns, synthetic_prices
+from reliability_helpers import CAP, N_SIMS, SAMPLED, assert_records_close, numeric_columns, synthetic_prices, xla_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 # where the jaxsim under test lives (the checkout, or site-packages when CI tests the installed wheel)
@@ -83,7 +83,7 @@ def test_device_count_does_not_matter(tmp_path):
     """The same 5-stock run in fresh processes with 1 and 4 host devices, and in this process (4)."""
     procs = {}
     for count in (1, 4):
-        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}",
+        env = dict(os.environ, XLA_FLAGS=xla_flags(count),
                    PYTHONPATH=os.pathsep.join([PACKAGE_ROOT, str(ROOT / "tests")]), JAX_PLATFORMS="cpu")
         procs[count] = subprocess.Popen([sys.executable, "-c", _DEVICE_SCRIPT, str(tmp_path / f"d{count}.npz"),
                                          str(count)], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import jaxsim
 import pytest
 
-from reliability_helpers import synthetic_frame
+from reliability_helpers import synthetic_frame, xla_flags
 
 PACKAGE_ROOT = str(Path(jaxsim.__file__).resolve().parents[1])
 MESSAGE = "interrupted: rerun the same command to resume"
@@ -28,7 +28,7 @@ MESSAGE = "interrupted: rerun the same command to resume"
 
 def _env(tmp_path: Path) -> dict:
     env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT, XDG_CACHE_HOME=str(tmp_path / "xdg"), JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)  # one CPU device, as a user's machine
+    env["XLA_FLAGS"] = xla_flags(1)  # one CPU device, as a user's machine (the suite's compile settings)
     env.pop("TQDM_DISABLE", None)
     return env
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from jaxsim.engine.compilation import CacheSettings, compile_notice, default_cache_dir, set_compile_reporter
+from reliability_helpers import xla_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,8 +71,7 @@ print(json.dumps({"traced": len(traced), "y": out["y"].tolist(), "s": float(agai
 
 
 def test_program_is_stored_and_reloaded_by_a_new_process(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
 
     def run():
         p = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, env=env,

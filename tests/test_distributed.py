@@ -30,7 +30,7 @@ from jaxsim.engine.distributed import DistributedConfig, split_stocks, stock_row
 from jaxsim.engine.cross_stock import TABLE
 from jaxsim.engine.runs import DONE, MANIFEST, is_complete, read_manifest
 from jaxsim.errors import ConfigError
-from reliability_helpers import synthetic_frame
+from reliability_helpers import synthetic_frame, xla_flags
 
 PACKAGE_ROOT = str(Path(jaxsim.__file__).resolve().parents[1])
 GOOD = ("AAA", "BBB", "CCC", "DDD", "EEE")
@@ -72,7 +72,7 @@ def _free_port() -> int:
 def env(tmp_path_factory):
     cache = tmp_path_factory.mktemp("xla-cache")
     e = dict(os.environ, PYTHONPATH=PACKAGE_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-             JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1", TQDM_DISABLE="1",
+             JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1), TQDM_DISABLE="1",
              JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
     for k in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
