@@ -237,7 +237,7 @@ def _strategy_identity(strategy) -> dict:
     """A user strategy as the settings name it: its fields, its function by name, its parameters by digest."""
     fn = strategy.fn
     return {"name": strategy.name, "kind": strategy.kind, "needs_draws": strategy.needs_draws,
-            "close_at_eod": strategy.close_at_eod,
+            "close_at_eod": strategy.close_at_eod, "levels": strategy.levels,
             "fn": f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}",
             "params_sha256": _tree_digest(strategy.params)}
 

@@ -217,14 +217,14 @@ def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None)
 def day_trade_pnl(trades: DayTrades, realised: Outcomes, *, fee, levels: str = "close",
                   temperature=None) -> Array:
     r"""Daily P&L ``(6,)`` of :class:`DayTrades` (module docstring). Per unit of side, for a long with
-    :math:`\phi = [l \le e]` (1 without an entry level) and :math:`	au = [h \ge x]` (0 without a
+    :math:`\phi = [l \le e]` (1 without an entry level) and :math:`\tau = [h \ge x]` (0 without a
     take-profit), a short mirrored:
 
     .. math::
 
-        	ext{fill} = \phi\,e + (1 - \phi)\,c,\qquad
-        	ext{exit} = \phi\,(	au\,x + (1 - 	au)\,c) + (1 - \phi)\,c,\qquad
-        g = |s|\,\operatorname{sgn}(s)\,(	ext{exit} - 	ext{fill}) - |s|\,	ext{fees}(\operatorname{sgn} s)
+        \text{fill} = \phi\,e + (1 - \phi)\,c,\qquad
+        \text{exit} = \phi\,(\tau\,x + (1 - \tau)\,c) + (1 - \phi)\,c,\qquad
+        g = |s|\,\operatorname{sgn}(s)\,(\text{exit} - \text{fill}) - |s|\,\text{fees}(\operatorname{sgn} s)
 
     (e = 0 without an entry level). ``temperature`` None: exact indicators; else each indicator is
     :math:`\sigma(d / T)` of the distance d past its level (the smooth tuning objective).
