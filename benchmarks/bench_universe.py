@@ -117,7 +117,7 @@ def main(argv=None) -> int:
             n = args.stocks // len(lengths) + (j < args.stocks % len(lengths))
             source = make_stocks(tmp / "data" / f"L{rows}", n, rows, seed=j)
             buckets.append((rows, str(tmp / "data" / f"L{rows}")))
-        print(f"# {args.stocks} stocks ({source}), lengths {lengths}, n_sims="all" (full history), "
+        print(f"# {args.stocks} stocks ({source}), lengths {lengths}, n_sims='all' (full history), "
               f"embedded model, {args.samples} draws, chunk {args.chunk}; load before: {os.getloadavg()}")
         print("| processes | stocks | stock-sims | wall s | run s | peak RSS MiB (largest process) | compiles "
               "| stock-sims/s | written |")
