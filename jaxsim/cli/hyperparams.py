@@ -97,6 +97,17 @@ def _config(data: dict | None, path: Path) -> dict:
     return config
 
 
+def _number(path: Path, key: str, value, kind, what: str):
+    """``kind(value)`` (int or float) of ``config.<key>`` in ``path``, finite, else a ConfigError naming it."""
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: config.{key} = {value!r} is not {what}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{path}: config.{key} = {value!r} is not finite")
+    return number
+
+
 def read_hyperparams(root, symbol: str) -> HyperParams:
     """Read ``symbol``'s files under ``root`` (see the module docstring).
 
@@ -120,12 +131,7 @@ def read_hyperparams(root, symbol: str) -> HyperParams:
     kronos = dict(KRONOS_DEFAULTS)
     for key, value in _config(kronos_data, kronos_path).items():
         if key in _KRONOS_TYPES and value is not None:
-            try:
-                kronos[key] = _KRONOS_TYPES[key](value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{kronos_path}: config.{key} = {value!r} is not a number") from None
-            if not math.isfinite(kronos[key]):
-                raise ConfigError(f"{kronos_path}: config.{key} = {value!r} is not finite")
+            kronos[key] = _number(kronos_path, key, value, _KRONOS_TYPES[key], "a number")
 
     toto_path = _file(root, "toto", symbol)
     toto_data = _read(toto_path)
@@ -134,10 +140,7 @@ def read_hyperparams(root, symbol: str) -> HyperParams:
     toto = dict(TOTO_DEFAULTS)
     config = _config(toto_data, toto_path)
     if config.get("num_samples") is not None:
-        try:
-            n = int(config["num_samples"])
-        except (TypeError, ValueError):
-            raise ConfigError(f"{toto_path}: config.num_samples = {config['num_samples']!r} is not an integer") from None
+        n = _number(toto_path, "num_samples", config["num_samples"], int, "an integer")
         toto["num_samples"] = min(max(n, TOTO_SAMPLE_RANGE[0]), TOTO_SAMPLE_RANGE[1])
     if config.get("aggregate") is not None:
         toto["aggregate"] = str(config["aggregate"])
