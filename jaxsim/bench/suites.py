@@ -12,7 +12,6 @@ on CPUs it mostly adds conversions). The default device is used, so the same cod
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from pathlib import Path
@@ -21,49 +20,16 @@ from typing import Sequence
 import numpy as np
 
 from jaxsim.bench import harness as bench
+from jaxsim.bench.full_history import full_history_suite
+from jaxsim.bench.models import TOTO_BENCH_SMALL, precision, toto_forecaster
 
 __all__ = ["TOTO_BENCH_SMALL", "precision", "toto_forecaster", "backtest_stats", "forecast_stats", "scaling_suite", "e2e_jax_suite",
            "optimizer_suite", "run_suite", "SUITES"]
 
 log = logging.getLogger(__name__)
 
-SUITES = ("scaling", "e2e", "optimizer")
+SUITES = ("scaling", "e2e", "optimizer", "full_history")
 ALL_TARGETS = ("close", "high", "low", "open")  # the original forecasts all four
-
-
-def _small_config():
-    from jaxsim.models.toto.model import TotoConfig
-
-    # Base's patch (64) so contexts have Base's token count; one time-wise and one space-wise layer.
-    return TotoConfig(patch_size=64, embed_dim=64, num_layers=2, num_heads=2, mlp_hidden_dim=128,
-                      spacewise_every_n_layers=2, k_components=8)
-
-
-TOTO_BENCH_SMALL = _small_config()  # 355,808 parameters; benchmarks/reference_runner.py "small"
-
-
-def precision(dtype: str):
-    import jax
-
-    if dtype in ("bfloat16", "bf16"):
-        return jax.default_matmul_precision("bfloat16")
-    if dtype not in ("float32", "f32"):
-        raise ValueError(f"dtype must be float32 or bfloat16, got {dtype!r}")
-    return contextlib.nullcontext()
-
-
-def toto_forecaster(config, *, num_samples: int, seed: int = 0, dtype: str = "float32", params=None):
-    """A Toto forecaster with seeded random weights (or ``params``), cast to ``dtype``."""
-    import jax
-    import jax.numpy as jnp
-
-    from jaxsim.forecast.forecasters import toto
-    from jaxsim.models.toto.model import init_toto
-
-    params = init_toto(config, jax.random.key(seed)) if params is None else params
-    if dtype in ("bfloat16", "bf16"):
-        params = jax.tree.map(lambda a: a.astype(jnp.bfloat16), params)
-    return toto(config=config, params=params, num_samples=num_samples)
 
 
 def _stock_batch(prices_list, n_sims, max_context, targets, aggregate):
@@ -382,11 +348,13 @@ def optimizer_suite(out_dir, *, quick: bool = False, prices=None, repeats: int =
 
 
 def run_suite(name: str, out_dir, *, quick: bool = False, dtype: str = "float32") -> dict:
-    """Run one suite by name (``scaling``, ``e2e``, ``optimizer``)."""
+    """Run one suite by name (``scaling``, ``e2e``, ``optimizer``, ``full_history``)."""
     if name == "scaling":
         return scaling_suite(out_dir, quick=quick, dtype=dtype)
     if name == "e2e":
         return e2e_jax_suite(out_dir, quick=quick, dtype=dtype)
     if name == "optimizer":
         return optimizer_suite(out_dir, quick=quick)
+    if name == "full_history":
+        return full_history_suite(out_dir, quick=quick, dtype=dtype)
     raise ValueError(f"unknown suite {name!r}; expected one of {SUITES}")

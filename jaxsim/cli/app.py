@@ -444,9 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_parser(sub)
 
     bench = sub.add_parser("bench", help="benchmarks that need only the package (tables + PNG plots)")
-    bench.add_argument("suite", nargs="?", default="all", choices=("e2e", "scaling", "optimizer", "all"),
+    bench.add_argument("suite", nargs="?", default="all", choices=("e2e", "scaling", "optimizer", "full_history", "all"),
                        help="e2e: jaxsim side of the end-to-end settings; scaling: time/memory sweeps; "
-                            "optimizer: jitted MaxDiff optimisers (default: all)")
+                            "optimizer: jitted MaxDiff optimisers; full_history: prefix-shared vs per-context Toto at "
+                            "N = 50, 500, all (default: all)")
     bench.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run of a few minutes)")
     bench.add_argument("--out", metavar="DIR", default="bench-results", help="output folder (default bench-results)")
     bench.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",

@@ -22,7 +22,8 @@ import jax.numpy as jnp
 
 from jaxsim.errors import ConfigError
 
-__all__ = ["AggregationSpec", "parse_aggregation", "aggregate", "band"]
+__all__ = ["AggregationSpec", "parse_aggregation", "sort_draws", "aggregate", "aggregate_sorted", "band",
+           "band_sorted", "quantiles_sorted"]
 
 Array = jax.Array
 
@@ -162,8 +163,13 @@ def aggregate(samples: Array, spec: str | AggregationSpec) -> Array:
       >>> round(float(aggregate(jnp.array([0.0, 1.0, 2.0, 10.0]), "trimmed_mean_25")), 6)
       1.5
     """
+    return aggregate_sorted(jnp.sort(jnp.asarray(samples, jnp.float32).reshape(-1)), spec)
+
+
+def aggregate_sorted(x: Array, spec: str | AggregationSpec) -> Array:
+    """:func:`aggregate` of draws already sorted ascending (``(S,)``, e.g. by :func:`sort_draws`)."""
     desc = parse_aggregation(spec)
-    x = jnp.sort(jnp.asarray(samples, jnp.float32).reshape(-1))
+    x = jnp.asarray(x, jnp.float32).reshape(-1)
     n = x.shape[0]
     if n == 0:
         raise ConfigError("cannot aggregate an empty sample vector")
@@ -203,5 +209,62 @@ def band(samples: Array) -> Array:
     Returns:
       float32 scalar >= 0.
     """
-    x = jnp.sort(jnp.asarray(samples, jnp.float32).reshape(-1))
+    return band_sorted(jnp.sort(jnp.asarray(samples, jnp.float32).reshape(-1)))
+
+
+def band_sorted(x: Array) -> Array:
+    """:func:`band` of draws already sorted ascending."""
+    x = jnp.asarray(x, jnp.float32).reshape(-1)
     return jnp.maximum(_quantile_sorted(x, 0.60) - _quantile_sorted(x, 0.40), 0.0)
+
+
+def quantiles_sorted(x: Array, qs) -> Array:
+    """``jnp.quantile(x, qs)`` (linear) of draws ``x`` ``(S,)`` already sorted ascending, with jnp's
+    own float32 arithmetic: position ``q (S - 1)``, ``x[floor] (1 - w) + x[ceil] w``; NaN if any
+    draw is NaN (sorted last)."""
+    x = jnp.asarray(x, jnp.float32).reshape(-1)
+    n = x.shape[0]
+    pos = jnp.asarray(qs, jnp.float32) * jnp.float32(n - 1)
+    low, high = jnp.floor(pos), jnp.ceil(pos)
+    w_high = pos - low
+    w_low = 1.0 - w_high
+    low = jnp.clip(low, 0, n - 1).astype(jnp.int32)
+    high = jnp.clip(high, 0, n - 1).astype(jnp.int32)
+    out = x[low] * w_low + x[high] * w_high
+    return jnp.where(jnp.isnan(x[-1]), jnp.nan, out)
+
+
+def sort_draws(x: Array) -> Array:
+    r"""``jnp.sort(x, axis=-1)`` by a bitonic network: the same values in the same order (NaNs last;
+    only the relative order of -0.0 and +0.0 may differ), ~4x faster than XLA:CPU's comparison sort
+    on rows of a few thousand draws.
+
+    The row is padded with +inf to a power of two :math:`n`; stage :math:`k = 2, 4, .., n` compares
+    element :math:`i` of each block of :math:`k` with element :math:`k-1-i`, then half-cleans with
+    distances :math:`k/4, .., 1` (min to the left): :math:`\log_2 n (\log_2 n + 1)/2` vectorised
+    compare-exchange passes.
+    """
+    x = jnp.asarray(x)
+    lead, n0 = x.shape[:-1], x.shape[-1]
+    if n0 <= 1:
+        return x
+    nan = jnp.isnan(x)
+    n_nan = jnp.sum(nan, axis=-1, keepdims=True)
+    n = 1 << (n0 - 1).bit_length()
+    big = jnp.array(jnp.inf, x.dtype)
+    y = jnp.concatenate([jnp.where(nan, big, x), jnp.full(lead + (n - n0,), big, x.dtype)], axis=-1)
+    k = 2
+    while k <= n:
+        pair = y.reshape(lead + (n // k, 2, k // 2))
+        a, b = pair[..., 0, :], pair[..., 1, ::-1]
+        y = jnp.stack([jnp.minimum(a, b), jnp.maximum(a, b)[..., ::-1]], axis=-2).reshape(lead + (n,))
+        j = k // 4
+        while j >= 1:
+            pair = y.reshape(lead + (n // (2 * j), 2, j))
+            a, b = pair[..., 0, :], pair[..., 1, :]
+            y = jnp.stack([jnp.minimum(a, b), jnp.maximum(a, b)], axis=-2).reshape(lead + (n,))
+            j //= 2
+        k *= 2
+    y = y[..., :n0]
+    last = jax.lax.broadcasted_iota(jnp.int32, y.shape, y.ndim - 1) >= n0 - n_nan  # the NaNs' places
+    return jnp.where(last, jnp.array(jnp.nan, x.dtype), y)

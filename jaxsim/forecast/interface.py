@@ -27,7 +27,8 @@ import numpy as np
 
 from jaxsim.errors import ConfigError
 from jaxsim.layout import PRICE_COLUMN
-from jaxsim.forecast.aggregate import aggregate, band, parse_aggregation
+from jaxsim.forecast.aggregate import (aggregate_sorted, band_sorted, parse_aggregation, quantiles_sorted,
+                                      sort_draws)
 from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups, gather_contexts
 from jaxsim.sim.returns import return_transform
 from jaxsim.stats.skill import crps_ensemble, pit_values
@@ -221,9 +222,9 @@ def point_and_band(forecast: Forecast, aggregate_spec) -> tuple[Array, Array]:
     if forecast.point is not None:
         return forecast.point, jnp.zeros_like(forecast.point)
     spec = parse_aggregation(aggregate_spec)
-    flat = forecast.samples.reshape(-1, forecast.samples.shape[-1])
-    point = jax.vmap(lambda s: aggregate(s, spec))(flat)
-    width = jax.vmap(band)(flat)
+    flat = sort_draws(jnp.asarray(forecast.samples, jnp.float32).reshape(-1, forecast.samples.shape[-1]))
+    point = jax.vmap(lambda s: aggregate_sorted(s, spec))(flat)
+    width = jax.vmap(band_sorted)(flat)
     shape = forecast.samples.shape[:2]
     return point.reshape(shape), width.reshape(shape)
 
@@ -231,8 +232,9 @@ def point_and_band(forecast: Forecast, aggregate_spec) -> tuple[Array, Array]:
 
 def _entry_summary(s: Array, y: Array, spec) -> tuple[Array, ...]:
     """Point, band, quantiles, CRPS and PIT of one entry's draws ``s`` ``(S,)`` against realised ``y``."""
-    return (aggregate(s, spec), band(s), jnp.quantile(s, jnp.asarray(DRAW_QUANTILES, s.dtype)),
-            crps_ensemble(s, y), pit_values(s, y))
+    x = sort_draws(jnp.asarray(s, jnp.float32))  # one sort serves every order statistic
+    return (aggregate_sorted(x, spec), band_sorted(x), quantiles_sorted(x, DRAW_QUANTILES),
+            crps_ensemble(x, y, presorted=True), pit_values(s, y))
 
 
 def summarize_draws(draw, keys: Array, params, aggregate_spec, chunk: int | None,

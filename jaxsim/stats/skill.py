@@ -31,7 +31,7 @@ __all__ = ["crps_ensemble", "binomial_sf", "pit_values", "SkillStats", "forecast
 Array = jax.Array
 
 
-def crps_ensemble(draws: Array, observed: Array, fair: bool = False) -> Array:
+def crps_ensemble(draws: Array, observed: Array, fair: bool = False, presorted: bool = False) -> Array:
     r"""CRPS of an ensemble ``draws`` ``(..., S)`` for ``observed`` ``(...)`` (energy form, sorted O(S log S)):
 
     .. math:: \mathrm{CRPS} = \frac1S\sum_i|x_i-y| - \frac{1}{2S^2}\sum_{i,j}|x_i-x_j|,
@@ -39,9 +39,9 @@ def crps_ensemble(draws: Array, observed: Array, fair: bool = False) -> Array:
 
     (the CRPS of the empirical distribution, as ``properscoring.crps_ensemble``). ``fair=True``
     divides the second term by :math:`2S(S-1)` instead (unbiased for the underlying distribution).
-    A single draw gives :math:`|x-y|`.
+    A single draw gives :math:`|x-y|`. ``presorted``: the draws are already sorted ascending.
     """
-    x = jnp.sort(jnp.asarray(draws), axis=-1)
+    x = jnp.asarray(draws) if presorted else jnp.sort(jnp.asarray(draws), axis=-1)
     y = jnp.asarray(observed, x.dtype)
     S = x.shape[-1]
     i = jnp.arange(1, S + 1, dtype=x.dtype)

@@ -1,0 +1,231 @@
+r"""Faster forms of ``jax.random.categorical`` and ``jax.random.gamma`` that return the same bits.
+
+Toto's sampler draws 3,072 Student-T mixture values per origin (docs/models.md#toto-sampling); at
+every trading day of a long history that is ~14 M draws per stock, and two of jax's samplers
+spend most of that time on work whose result is thrown away:
+
+* ``categorical`` is ``argmax(gumbel + logits)``; XLA:CPU lowers the argmax over a short minor
+  axis (K = 24 components) to a slow variadic reduction. :func:`first_argmax` computes the same
+  index (the first maximum; the first NaN if any) from a max and a min.
+* ``gamma`` is a Marsaglia-Tsang rejection loop vmapped over every lane: the batched while loop
+  runs until its slowest lane accepts and redraws (threefry, normal, uniform) for every lane each
+  round, although ~96% accept in the first. :func:`gamma` runs the first round over all lanes
+  and the rest on the few lanes still rejecting, gathered into a small batch (:func:`lane_while`).
+
+* Both (and the normal draws) hash counters with threefry2x32, which jax lowers on CPU as a rolled
+  loop of 5 iterations (for compile time): every round trip of the loop reads and writes the whole
+  batch. :func:`random_bits` and the functions built on it (:func:`split`, :func:`uniform`,
+  :func:`normal`, :func:`gumbel`) compute the same hash unrolled, one fused elementwise kernel, on
+  the raw ``uint32[..., 2]`` key data of threefry keys.
+
+Each lane still runs exactly jax's sequence of key splits, draws and float32 operations, so the
+values are jax's bit for bit (tests/test_sampling.py checks against the installed jax, so a jax
+release that changes its algorithm fails there, not silently).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+__all__ = ["threefry2x32", "random_bits", "split", "uniform", "normal", "gumbel", "first_argmax", "categorical",
+           "lane_while", "gamma"]
+
+Array = jax.Array
+_LANES_PER_SLOT = 16  # lanes still looping after one round get 1/16 of the batch per step
+
+
+# ---------------------------------------------------------------------------------------------
+# threefry2x32 on raw key data, unrolled (the same hash and counter layout as jax's threefry keys)
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def threefry2x32(k0: Array, k1: Array, x0: Array, x1: Array) -> tuple[Array, Array]:
+    r"""Threefry-2x32 with 20 rounds (Salmon et al. 2011), as jax: key schedule
+    :math:`(k_0, k_1, k_0 \oplus k_1 \oplus \mathtt{0x1BD11BDA})`, injected after every 4 rounds."""
+    u32 = jnp.uint32
+    ks = (k0, k1, k0 ^ k1 ^ u32(0x1BD11BDA))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = (x1 << u32(r)) | (x1 >> u32(32 - r))
+            x1 = x0 ^ x1
+        x0 = x0 + ks[(i + 1) % 3]
+        x1 = x1 + ks[(i + 2) % 3] + u32(i + 1)
+    return x0, x1
+
+
+def _counters(shape):
+    """jax's partitionable counters: the flat index of each element as (high, low) 32-bit words."""
+    size = math.prod(shape)
+    if size >= 2 ** 32:
+        raise ValueError(f"random_bits: {size} values exceed 2^32 counters")
+    low = lax.iota(jnp.uint32, size).reshape(shape) if shape else jnp.zeros((), jnp.uint32)
+    return jnp.zeros_like(low), low
+
+
+def random_bits(key_data: Array, shape: tuple[int, ...]) -> Array:
+    """``jax.random.bits(key, shape)`` (uint32) for the threefry key whose data is ``key_data`` ``(2,)``."""
+    hi, lo = _counters(tuple(shape))
+    y0, y1 = threefry2x32(key_data[0], key_data[1], hi, lo)
+    return y0 ^ y1
+
+
+def split(key_data: Array, num: int) -> Array:
+    """``jax.random.split`` on key data: ``(num, 2)`` uint32."""
+    hi, lo = _counters((num,))
+    return jnp.stack(threefry2x32(key_data[0], key_data[1], hi, lo), axis=-1)
+
+
+def uniform(key_data: Array, shape=(), minval=0.0, maxval=1.0) -> Array:
+    """``jax.random.uniform`` (float32): 23 random mantissa bits of a float in [1, 2), minus 1, scaled."""
+    f32 = jnp.float32
+    minval, maxval = jnp.asarray(minval, f32), jnp.asarray(maxval, f32)
+    bits = random_bits(key_data, tuple(shape))
+    floats = lax.bitcast_convert_type((bits >> jnp.uint32(9)) | jnp.uint32(0x3F800000), f32) - f32(1.0)
+    return lax.max(minval, floats * (maxval - minval) + minval)
+
+
+def normal(key_data: Array, shape=()) -> Array:
+    """``jax.random.normal`` (float32): ``sqrt(2) erfinv(u)``, u uniform on (-1, 1)."""
+    low = np.nextafter(np.float32(-1.0), np.float32(0.0), dtype=np.float32)
+    return np.float32(np.sqrt(2)) * lax.erf_inv(uniform(key_data, shape, low, 1.0))
+
+
+def gumbel(key_data: Array, shape) -> Array:
+    """``jax.random.gumbel`` (float32, the default low-dynamic-range mode): ``-log(-log u)``."""
+    tiny = np.finfo(np.float32).tiny
+    return -jnp.log(-jnp.log(uniform(key_data, shape, tiny, 1.0)))
+
+
+def _threefry_data(key):
+    """The raw data of a threefry key, or None for keys of another PRNG (use jax.random then)."""
+    return jax.random.key_data(key) if str(jax.random.key_impl(key)) == "threefry2x32" else None
+
+
+
+def first_argmax(x: Array, axis: int = -1) -> Array:
+    """``jnp.argmax(x, axis)``: index of the first maximum, or of the first NaN where there is one."""
+    axis = axis % x.ndim
+    top = jnp.max(x, axis=axis, keepdims=True)  # NaN wherever a NaN is present
+    index = lax.broadcasted_iota(jnp.int32, x.shape, axis)
+    hit = (x == top) | jnp.isnan(x)
+    return jnp.min(jnp.where(hit, index, x.shape[axis]), axis=axis)
+
+
+def categorical(key: Array, logits: Array, shape: tuple[int, ...]) -> Array:
+    """``jax.random.categorical(key, logits, axis=-1, shape=shape)`` for ``logits`` whose batch
+    shape (all but the last axis) has ``len(shape)`` axes: Gumbel-max with :func:`first_argmax`."""
+    if logits.ndim - 1 != len(shape):
+        raise ValueError(f"logits {logits.shape} need {len(shape)} batch axes for shape {shape}")
+    full = tuple(shape) + logits.shape[-1:]
+    data = _threefry_data(key)
+    if data is None or logits.dtype != jnp.float32 or jax.config.jax_high_dynamic_range_gumbel:
+        noise = jax.random.gumbel(key, full, logits.dtype)
+    else:
+        noise = gumbel(data, full)
+    return first_argmax(noise + logits, axis=-1)
+
+
+def lane_while(cond, body, state, slots: int, first=None):
+    """``jax.vmap(lambda s: lax.while_loop(cond, body, s))(state)`` over the leading axis of the
+    pytree ``state``, run as one round on every lane, then rounds on the lanes still looping only,
+    ``slots`` of them at a time (gathered by index, scattered back). Same values lane by lane.
+
+    ``first``: the batched form of ``body`` for the all-lanes round (default ``jax.vmap(body)``).
+    """
+    n = jax.tree.leaves(state)[0].shape[0]
+    slots = max(1, min(int(slots), n))
+    step = jax.vmap(body) if first is None else first
+    check = jax.vmap(cond)
+    going = check(state)
+    state = jax.tree.map(lambda new, old: jnp.where(going.reshape((n,) + (1,) * (old.ndim - 1)), new, old),
+                         step(state), state)
+
+    def more(carry):
+        return jnp.any(carry[1])
+
+    def rest(carry):
+        st, going = carry
+        index = jnp.nonzero(going, size=slots, fill_value=n)[0]  # n: an unused slot
+        sub = jax.tree.map(lambda a: a[jnp.minimum(index, n - 1)], st)
+        sub = jax.vmap(lambda s: lax.while_loop(cond, body, s))(sub)
+        st = jax.tree.map(lambda a, b: a.at[index].set(b, mode="drop"), st, sub)
+        return st, check(st)
+
+    return lax.while_loop(more, rest, (state, check(state)))[0]
+
+
+def gamma(key: Array, alpha: Array) -> Array:
+    r"""``jax.random.gamma(key, alpha)`` (float32, unit rate, same bits) for one key and any shape.
+
+    Marsaglia-Tsang, as jax: per lane, :math:`d = \alpha' - 1/3`, :math:`c = 1/(3\sqrt d)`
+    (:math:`\alpha' = \alpha + 1` below 1); draw :math:`x \sim N(0,1)` until :math:`v = (1 + cx)^3 > 0`,
+    :math:`U \sim U(0,1)`, accept when :math:`U < 1 - 0.0331x^4` or
+    :math:`\log U < x^2/2 + d(1 - v + \log v)`; return :math:`d v` (times :math:`U'^{1/\alpha}` below 1).
+    """
+    alpha = jnp.asarray(alpha, jnp.float32)
+    shape = alpha.shape
+    root = _threefry_data(key)
+    lanes = alpha.reshape(-1)
+    n = lanes.shape[0]
+    if root is None or n == 0:  # another PRNG: jax's own sampler
+        return jax.random.gamma(key, alpha)
+    data = split(root, n)  # (n, 2): the per-lane keys jax uses
+    one, third = jnp.float32(1.0), jnp.float32(1.0 / 3.0)
+    boosted = lanes >= one
+    a = jnp.where(boosted, lanes, lanes + one)
+    d = a - third
+    c = third / jnp.sqrt(d)
+
+    split_data = split
+
+    def normal_cond(s):
+        return s[2] <= 0.0
+
+    def normal_body(s):
+        k, _, _, c_lane = s
+        k, sub = split_data(k, 2)
+        x = normal(sub)
+        return k, x, one + x * c_lane, c_lane
+
+    def accept_cond(s):
+        _, x2, v3, u, d_lane, _ = s
+        return ((u >= one - jnp.float32(0.0331) * (x2 * x2))
+                & (jnp.log(u) >= x2 * jnp.float32(0.5) + d_lane * ((one - v3) + jnp.log(v3))))
+
+    def round_body(s, inner):
+        k, _, _, _, d_lane, c_lane = s
+        k, x_key, u_key = split_data(k, 3)
+        _, x, v, _ = inner((x_key, jnp.float32(0.0), jnp.float32(-1.0), c_lane))
+        u = uniform(u_key)
+        return k, x * x, (v * v) * v, u, d_lane, c_lane
+
+    def lane_round(s):  # one lane (used inside the gathered rounds)
+        return round_body(s, lambda t: lax.while_loop(normal_cond, normal_body, t))
+
+    def all_lanes_round(s):  # every lane at once; the normal redraws gathered too
+        k, _, _, _, d_all, c_all = s
+        split = jax.vmap(lambda k: split_data(k, 3))(k)
+        k, x_key, u_key = split[:, 0], split[:, 1], split[:, 2]
+        zeros = jnp.zeros_like(d_all)
+        _, x, v, _ = lane_while(normal_cond, normal_body, (x_key, zeros, zeros - one, c_all),
+                                max(1, n // _LANES_PER_SLOT))
+        u = jax.vmap(uniform)(u_key)
+        return k, x * x, (v * v) * v, u, d_all, c_all
+
+    pairs = jax.vmap(lambda k: split_data(k, 2))(data)
+    lane_key, boost_key = pairs[:, 0], pairs[:, 1]
+    # the initial state (X, V, U) = (0, 1, 2) always enters jax's loop
+    start = (lane_key, jnp.zeros_like(d), jnp.ones_like(d), jnp.full_like(d, 2.0), d, c)
+    state = lane_while(accept_cond, lane_round, start, max(1, n // _LANES_PER_SLOT), first=all_lanes_round)
+    v3 = state[2]
+    u_boost = one - jax.vmap(uniform)(boost_key)
+    boost = jnp.where(boosted, one, lax.pow(u_boost, one / lanes))
+    return ((d * v3) * boost).reshape(shape)
