@@ -1,26 +1,25 @@
-r"""Faster forms of ``jax.random.categorical`` and ``jax.random.gamma`` that return the same bits.
+r"""Faster forms of jax's threefry-based samplers that return the same bits.
 
 Toto's sampler draws 3,072 Student-T mixture values per origin (docs/models.md#toto-sampling); at
-every trading day of a long history that is ~14 M draws per stock, and two of jax's samplers
-spend most of that time on work whose result is thrown away:
+every trading day of a long history that is ~14 M draws per stock, and jax's samplers spend most
+of that time on work whose result is thrown away or recomputed:
 
-* ``categorical`` is ``argmax(gumbel + logits)``; XLA:CPU lowers the argmax over a short minor
-  axis (K = 24 components) to a slow variadic reduction. :func:`first_argmax` computes the same
-  index (the first maximum; the first NaN if any) from a max and a min.
+* threefry2x32, the hash behind every draw and key split, is lowered on CPU as a rolled loop of 5
+  iterations (to keep compiles short), so each iteration reads and writes the whole batch.
+  :func:`random_bits` and what is built on it (:func:`split`, :func:`uniform`, :func:`normal`,
+  :func:`gumbel`) compute the same hash unrolled (one fused elementwise kernel) on the raw
+  ``uint32[..., 2]`` data of threefry keys.
+* ``categorical`` is ``argmax(gumbel + logits)``; XLA:CPU lowers an argmax over a short minor axis
+  (K = 24 components) to a slow variadic reduction. :func:`first_argmax` computes the same index
+  (the first maximum; the first NaN if any) from a max and a min.
 * ``gamma`` is a Marsaglia-Tsang rejection loop vmapped over every lane: the batched while loop
-  runs until its slowest lane accepts and redraws (threefry, normal, uniform) for every lane each
-  round, although ~96% accept in the first. :func:`gamma` runs the first round over all lanes
-  and the rest on the few lanes still rejecting, gathered into a small batch (:func:`lane_while`).
+  runs until its slowest lane accepts and redraws for every lane each round, although ~96% accept
+  in the first. :func:`gamma` runs the first round over all lanes, then only the few lanes still
+  rejecting, gathered into a small batch (:func:`lane_while`).
 
-* Both (and the normal draws) hash counters with threefry2x32, which jax lowers on CPU as a rolled
-  loop of 5 iterations (for compile time): every round trip of the loop reads and writes the whole
-  batch. :func:`random_bits` and the functions built on it (:func:`split`, :func:`uniform`,
-  :func:`normal`, :func:`gumbel`) compute the same hash unrolled, one fused elementwise kernel, on
-  the raw ``uint32[..., 2]`` key data of threefry keys.
-
-Each lane still runs exactly jax's sequence of key splits, draws and float32 operations, so the
-values are jax's bit for bit (tests/test_sampling.py checks against the installed jax, so a jax
-release that changes its algorithm fails there, not silently).
+Each lane runs exactly jax's sequence of key splits, draws and float32 operations, so the values
+are jax's bit for bit (tests/test_sampling.py compares with the installed jax: a jax release that
+changes its algorithm fails there, not silently). Keys of other PRNGs fall back to jax.random.
 """
 
 from __future__ import annotations
@@ -105,9 +104,11 @@ def gumbel(key_data: Array, shape) -> Array:
 
 
 def _threefry_data(key):
-    """The raw data of a threefry key, or None for keys of another PRNG (use jax.random then)."""
-    return jax.random.key_data(key) if str(jax.random.key_impl(key)) == "threefry2x32" else None
-
+    """The raw data of a threefry key under jax's (default) partitionable counter layout, or None
+    (another PRNG or the legacy layout: use jax.random then)."""
+    if str(jax.random.key_impl(key)) != "threefry2x32" or not jax.config.jax_threefry_partitionable:
+        return None
+    return jax.random.key_data(key)
 
 
 def first_argmax(x: Array, axis: int = -1) -> Array:
