@@ -184,15 +184,14 @@ def gamma(key: Array, alpha: Array) -> Array:
     a = jnp.where(boosted, lanes, lanes + one)
     d = a - third
     c = third / jnp.sqrt(d)
-
-    split_data = split
+    slots = max(1, n // _LANES_PER_SLOT)
 
     def normal_cond(s):
         return s[2] <= 0.0
 
     def normal_body(s):
         k, _, _, c_lane = s
-        k, sub = split_data(k, 2)
+        k, sub = split(k, 2)
         x = normal(sub)
         return k, x, one + x * c_lane, c_lane
 
@@ -201,31 +200,26 @@ def gamma(key: Array, alpha: Array) -> Array:
         return ((u >= one - jnp.float32(0.0331) * (x2 * x2))
                 & (jnp.log(u) >= x2 * jnp.float32(0.5) + d_lane * ((one - v3) + jnp.log(v3))))
 
-    def round_body(s, inner):
+    def lane_round(s):  # one round of one lane (the gathered rounds)
         k, _, _, _, d_lane, c_lane = s
-        k, x_key, u_key = split_data(k, 3)
-        _, x, v, _ = inner((x_key, jnp.float32(0.0), jnp.float32(-1.0), c_lane))
-        u = uniform(u_key)
-        return k, x * x, (v * v) * v, u, d_lane, c_lane
+        k, x_key, u_key = split(k, 3)
+        _, x, v, _ = lax.while_loop(normal_cond, normal_body, (x_key, jnp.float32(0.0), jnp.float32(-1.0), c_lane))
+        return k, x * x, (v * v) * v, uniform(u_key), d_lane, c_lane
 
-    def lane_round(s):  # one lane (used inside the gathered rounds)
-        return round_body(s, lambda t: lax.while_loop(normal_cond, normal_body, t))
-
-    def all_lanes_round(s):  # every lane at once; the normal redraws gathered too
+    def all_lanes_round(s):  # lane_round over every lane at once, the normal redraws gathered too
         k, _, _, _, d_all, c_all = s
-        split = jax.vmap(lambda k: split_data(k, 3))(k)
-        k, x_key, u_key = split[:, 0], split[:, 1], split[:, 2]
+        keys = jax.vmap(lambda k: split(k, 3))(k)
+        k, x_key, u_key = keys[:, 0], keys[:, 1], keys[:, 2]
         zeros = jnp.zeros_like(d_all)
-        _, x, v, _ = lane_while(normal_cond, normal_body, (x_key, zeros, zeros - one, c_all),
-                                max(1, n // _LANES_PER_SLOT))
+        _, x, v, _ = lane_while(normal_cond, normal_body, (x_key, zeros, zeros - one, c_all), slots)
         u = jax.vmap(uniform)(u_key)
         return k, x * x, (v * v) * v, u, d_all, c_all
 
-    pairs = jax.vmap(lambda k: split_data(k, 2))(data)
+    pairs = jax.vmap(lambda k: split(k, 2))(data)
     lane_key, boost_key = pairs[:, 0], pairs[:, 1]
     # the initial state (X, V, U) = (0, 1, 2) always enters jax's loop
     start = (lane_key, jnp.zeros_like(d), jnp.ones_like(d), jnp.full_like(d, 2.0), d, c)
-    state = lane_while(accept_cond, lane_round, start, max(1, n // _LANES_PER_SLOT), first=all_lanes_round)
+    state = lane_while(accept_cond, lane_round, start, slots, first=all_lanes_round)
     v3 = state[2]
     u_boost = one - jax.vmap(uniform)(boost_key)
     boost = jnp.where(boosted, one, lax.pow(u_boost, one / lanes))
