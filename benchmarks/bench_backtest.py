@@ -1,7 +1,7 @@
 """Full one-stock backtest with Toto at the Base configuration (random weights): compile and warm time.
 
-The setting of the original's default run (docs/backtest.md#overview, #rolling-origin-forecasts): N = 50 simulations, 3 targets (close, high,
-low), 3,072 draws per context, trimmed_mean_10, the whole history as context. The original needed
+The setting of the original's default run (docs/backtest.md#overview, #rolling-origin-forecasts): N = 50 simulations, 3
+targets (close, high, low), 3,072 draws per context, trimmed_mean_10, the whole history as context. The original needed
 ~290 s per stock on a GPU for this (224 Toto calls after its disk cache, 3,072 samples each).
 
     PYTHONPATH=. python benchmarks/bench_backtest.py [--symbol AEM] [--sims 50] [--samples 3072]
@@ -22,11 +22,11 @@ import jax
 import numpy as np
 
 from jaxsim import forecasters
-from jaxsim.engine.api import backtest
 from jaxsim.data.prices import load_prices
+from jaxsim.engine.api import backtest
 from jaxsim.forecast import StockArrays
-from jaxsim.models.toto.model import TOTO_BASE, init_toto
 from jaxsim.forecast.grid import ForecastGrid, context_groups
+from jaxsim.models.toto.model import TOTO_BASE, init_toto
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "daily"
 
@@ -39,8 +39,12 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=3072)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--max-context", type=int, default=None)
-    ap.add_argument("--rows", type=int, default=None,
-                    help="keep only the last ROWS rows (the original downloaded 4 years: ~1000 rows)")
+    ap.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="keep only the last ROWS rows (the original downloaded 4 years: ~1000 rows)",
+    )
     args = ap.parse_args()
 
     prices = load_prices(Path(args.data_dir) / f"{args.symbol}.csv", symbol=args.symbol)
@@ -51,13 +55,14 @@ def main() -> None:
     fc = forecasters.toto(config=TOTO_BASE, params=params, num_samples=args.samples)
     grid = ForecastGrid(len(prices), args.sims, args.max_context)
     groups = context_groups(grid, TOTO_BASE.patch_size)
-    print(f"device: {jax.devices()[0].device_kind} x{len(jax.devices())}; {args.symbol}: {len(prices)} rows, "
-          f"N={args.sims}, {grid.n_origins} contexts per target in {len(groups)} padded-length group(s) "
-          f"{[(g.size, g.length) for g in groups]}, S={args.samples}")
+    print(
+        f"device: {jax.devices()[0].device_kind} x{len(jax.devices())}; {args.symbol}: {len(prices)} rows, "
+        f"N={args.sims}, {grid.n_origins} contexts per target in {len(groups)} padded-length group(s) "
+        f"{[(g.size, g.length) for g in groups]}, S={args.samples}"
+    )
 
     def run(key):
-        return backtest(prices, fc, n_sims=args.sims, num_samples=args.samples, key=key,
-                        max_context=args.max_context)
+        return backtest(prices, fc, n_sims=args.sims, num_samples=args.samples, key=key, max_context=args.max_context)
 
     t0 = time.perf_counter()
     first = run(jax.random.key(0))
@@ -84,9 +89,11 @@ def main() -> None:
     per_token = TOTO_BASE.num_layers * (3 * d * d + d * d + d * 2 * h + h * d) + TOTO_BASE.patch_size * d
     tokens = sum(3 * g.size * g.length // TOTO_BASE.patch_size for g in groups)
     flops = 2.0 * per_token * tokens
-    print(f"first call {first_s:.1f} s -> compile ~{first_s - warm_s:.1f} s; warm {warm_s:.2f} s "
-          f"(runs {', '.join(f'{w:.2f}' for w in warm)}); forecast stage warm {forecast_s:.2f} s "
-          f"= {flops / 1e9:.0f} GFLOP of matmuls at {flops / forecast_s / 1e9:.0f} GFLOP/s")
+    print(
+        f"first call {first_s:.1f} s -> compile ~{first_s - warm_s:.1f} s; warm {warm_s:.2f} s "
+        f"(runs {', '.join(f'{w:.2f}' for w in warm)}); forecast stage warm {forecast_s:.2f} s "
+        f"= {flops / 1e9:.0f} GFLOP of matmuls at {flops / forecast_s / 1e9:.0f} GFLOP/s"
+    )
     print(first.summary_text())
 
 

@@ -39,8 +39,15 @@ def main(argv=None):
     if not csv.exists():
         sys.exit(f"{csv} not found (the shared data folder is needed for this benchmark)")
     prices = jaxsim.load_prices(csv, symbol=csv.stem)
-    result = full_history_suite(args.out, prices=prices, sims=tuple(args.sims), samples=args.samples,
-                                dtype=args.dtype, per_context_max_s=args.per_context_max_s, stock=csv.stem)
+    result = full_history_suite(
+        args.out,
+        prices=prices,
+        sims=tuple(args.sims),
+        samples=args.samples,
+        dtype=args.dtype,
+        per_context_max_s=args.per_context_max_s,
+        stock=csv.stem,
+    )
     print(result["markdown"])
 
 

@@ -48,15 +48,36 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_kronos_"))
     samples = [int(s) for s in args.samples.split(",")]
-    print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()} at start; jax {jax.__version__} "
-          f"{jax.devices()[0].platform}", flush=True)
+    print(
+        f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()} at start; jax {jax.__version__} "
+        f"{jax.devices()[0].platform}",
+        flush=True,
+    )
 
     def run_reference(s: int, reps: int) -> dict:
-        subprocess.run([str(args.ref_venv / "bin" / "python"), str(ROOT / "tools/reference/kronos_bench_ref.py"),
-                        "--out", str(work), "--model", args.model, "--samples", str(s), "--reps", str(reps),
-                        "--lookback", str(args.lookback), "--pred-len", str(args.pred_len),
-                        "--max-context", str(args.max_context), "--threads", str(args.ref_threads)],
-                       check=True)
+        subprocess.run(
+            [
+                str(args.ref_venv / "bin" / "python"),
+                str(ROOT / "tools/reference/kronos_bench_ref.py"),
+                "--out",
+                str(work),
+                "--model",
+                args.model,
+                "--samples",
+                str(s),
+                "--reps",
+                str(reps),
+                "--lookback",
+                str(args.lookback),
+                "--pred-len",
+                str(args.pred_len),
+                "--max-context",
+                str(args.max_context),
+                "--threads",
+                str(args.ref_threads),
+            ],
+            check=True,
+        )
         return json.loads((work / "ref_times.json").read_text())
 
     if not (work / "frame.npz").is_file():  # writes the weights and the frame (a 1-sample timing too)
@@ -74,9 +95,20 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         ref = run_reference(s, ref_reps) if ref_reps > 0 else None
         print(f"reference S={s} done in {time.perf_counter() - t0:.1f}s", flush=True)
-        call = lambda k: predict(bundle, x, xs, ys, pred_len=args.pred_len, key=jax.random.PRNGKey(k),
-                                 sample_count=s, temperature=1.0, top_k=0, top_p=0.9,
-                                 max_context=args.max_context, clip=5.0)
+        call = lambda k: predict(
+            bundle,
+            x,
+            xs,
+            ys,
+            pred_len=args.pred_len,
+            key=jax.random.PRNGKey(k),
+            sample_count=s,
+            temperature=1.0,
+            top_k=0,
+            top_p=0.9,
+            max_context=args.max_context,
+            clip=5.0,
+        )
         t0 = time.perf_counter()
         jax.block_until_ready(call(0))
         compile_s = time.perf_counter() - t0
@@ -85,20 +117,43 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             mean, paths = jax.block_until_ready(call(r + 1))
             times.append(time.perf_counter() - t0)
-        r = ref["runs"][str(s)] if ref else {"best": float("nan"), "times": [], "load1_before": None,
-                                             "mean_close": []}
-        rows.append(dict(samples=s, ref_best_s=r["best"], ref_times=r["times"], jax_best_s=min(times),
-                         jax_times=times, jax_first_call_s=compile_s, speedup=r["best"] / min(times),
-                         load1=os.getloadavg()[0], ref_load1=r["load1_before"],
-                         ref_mean_close=r["mean_close"], jax_mean_close=np.asarray(mean)[0, :, 3].tolist()))
-        print(f"S={s:4d}: reference {r['best']:8.3f}s | jaxsim {min(times):8.4f}s warm "
-              f"(first call incl. compile {compile_s:6.1f}s) | speed-up {r['best'] / min(times):7.1f}x | "
-              f"load {os.getloadavg()[0]:.1f}", flush=True)
+        r = ref["runs"][str(s)] if ref else {"best": float("nan"), "times": [], "load1_before": None, "mean_close": []}
+        rows.append(
+            dict(
+                samples=s,
+                ref_best_s=r["best"],
+                ref_times=r["times"],
+                jax_best_s=min(times),
+                jax_times=times,
+                jax_first_call_s=compile_s,
+                speedup=r["best"] / min(times),
+                load1=os.getloadavg()[0],
+                ref_load1=r["load1_before"],
+                ref_mean_close=r["mean_close"],
+                jax_mean_close=np.asarray(mean)[0, :, 3].tolist(),
+            )
+        )
+        print(
+            f"S={s:4d}: reference {r['best']:8.3f}s | jaxsim {min(times):8.4f}s warm "
+            f"(first call incl. compile {compile_s:6.1f}s) | speed-up {r['best'] / min(times):7.1f}x | "
+            f"load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         if args.json:
-            args.json.write_text(json.dumps(dict(model=args.model, lookback=args.lookback,
-                                                 pred_len=args.pred_len, max_context=args.max_context,
-                                                 ref_threads=args.ref_threads, cpus=os.cpu_count(),
-                                                 rows=rows), indent=1))
+            args.json.write_text(
+                json.dumps(
+                    dict(
+                        model=args.model,
+                        lookback=args.lookback,
+                        pred_len=args.pred_len,
+                        max_context=args.max_context,
+                        ref_threads=args.ref_threads,
+                        cpus=os.cpu_count(),
+                        rows=rows,
+                    ),
+                    indent=1,
+                )
+            )
     return 0
 
 

@@ -70,17 +70,31 @@ def make_stocks(folder: Path, n: int, rows: int, seed: int = 0) -> str:
         if pools:  # block bootstrap of (close ratio, open/high/low relative to close) rows
             pool = pools[i % len(pools)]
             starts = rng.integers(0, len(pool) - block, rows // block + 1)
-            rel = np.concatenate([pool[s:s + block] for s in starts])[:rows]
+            rel = np.concatenate([pool[s : s + block] for s in starts])[:rows]
         else:
             r = np.exp(rng.normal(0, 0.02, rows))
-            rel = np.stack([r, np.exp(rng.normal(0, 0.005, rows)), 1 + np.abs(rng.normal(0, 0.01, rows)),
-                            1 - np.abs(rng.normal(0, 0.01, rows))], 1)
+            rel = np.stack(
+                [
+                    r,
+                    np.exp(rng.normal(0, 0.005, rows)),
+                    1 + np.abs(rng.normal(0, 0.01, rows)),
+                    1 - np.abs(rng.normal(0, 0.01, rows)),
+                ],
+                1,
+            )
         close = 50.0 * np.cumprod(rel[:, 0])
         o, h, l = close * rel[:, 1], close * rel[:, 2], close * rel[:, 3]
         h, l = np.maximum.reduce([h, o, close]), np.minimum.reduce([l, o, close])
-        pd.DataFrame({"Date": pd.bdate_range("2000-01-03", periods=rows), "Open": o, "High": h, "Low": l,
-                      "Close": close, "Volume": rng.integers(10_000, 5_000_000, rows)}).to_csv(
-            folder / f"S{i:04d}.csv", index=False)
+        pd.DataFrame(
+            {
+                "Date": pd.bdate_range("2000-01-03", periods=rows),
+                "Open": o,
+                "High": h,
+                "Low": l,
+                "Close": close,
+                "Volume": rng.integers(10_000, 5_000_000, rows),
+            }
+        ).to_csv(folder / f"S{i:04d}.csv", index=False)
     return f"block bootstrap of {len(pools)} real daily series" if pools else "random walks"
 
 
@@ -111,12 +125,21 @@ CHILD = textwrap.dedent("""
 
 
 def run_one(model, stocks, chunk, data, out, args) -> dict:
-    cfg = dict(model=model, stocks=stocks, chunk=chunk, data=str(data), out=str(out), n_sims=args.n_sims,
-               max_context=args.max_context, samples=args.samples)
+    cfg = dict(
+        model=model,
+        stocks=stocks,
+        chunk=chunk,
+        data=str(data),
+        out=str(out),
+        n_sims=args.n_sims,
+        max_context=args.max_context,
+        samples=args.samples,
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", TQDM_DISABLE="1")
     env.pop("XLA_FLAGS", None)
-    p = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], env=env, cwd=ROOT, capture_output=True,
-                       text=True)
+    p = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(cfg)], env=env, cwd=ROOT, capture_output=True, text=True
+    )
     if p.returncode:
         raise SystemExit(p.stderr[-4000:])
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -137,17 +160,24 @@ def main(argv=None) -> int:
         data = Path(tmp) / "data"
         t0 = time.perf_counter()
         source = make_stocks(data, max(counts), args.rows)
-        print(f"{max(counts)} stocks x {args.rows} rows ({source}) written in {time.perf_counter() - t0:.1f} s; "
-              f"N={args.n_sims}, max_context={args.max_context}, Toto samples={args.samples}, "
-              f"{os.cpu_count()} CPUs")
-        print(f"{'model':10s} {'stocks':>6s} {'chunk':>5s} {'peak RSS MiB':>12s} {'after import':>12s} "
-              f"{'wall s':>8s} {'stocks/s':>8s} {'written':>7s}")
+        print(
+            f"{max(counts)} stocks x {args.rows} rows ({source}) written in {time.perf_counter() - t0:.1f} s; "
+            f"N={args.n_sims}, max_context={args.max_context}, Toto samples={args.samples}, "
+            f"{os.cpu_count()} CPUs"
+        )
+        print(
+            f"{'model':10s} {'stocks':>6s} {'chunk':>5s} {'peak RSS MiB':>12s} {'after import':>12s} "
+            f"{'wall s':>8s} {'stocks/s':>8s} {'written':>7s}"
+        )
         for model in args.models.split(","):
             for chunk in (int(x) for x in args.chunks.split(",")):
                 for n in counts:
                     r = run_one(model, n, chunk, data, Path(tmp) / f"out-{model}-{n}-{chunk}", args)
-                    print(f"{model:10s} {n:6d} {chunk:5d} {r['peak_mib']:12.0f} {r['rss0_mib']:12.0f} "
-                          f"{r['wall_s']:8.1f} {n / r['wall_s']:8.1f} {r['done']:7d}", flush=True)
+                    print(
+                        f"{model:10s} {n:6d} {chunk:5d} {r['peak_mib']:12.0f} {r['rss0_mib']:12.0f} "
+                        f"{r['wall_s']:8.1f} {n / r['wall_s']:8.1f} {r['done']:7d}",
+                        flush=True,
+                    )
     return 0
 
 

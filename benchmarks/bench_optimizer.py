@@ -26,8 +26,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import optimizer_quality as quality  # noqa: E402
 
-SETTINGS = (("q_ee", "entry_exit", False), ("q_ee", "entry_exit", True),
-            ("q_ao", "always_on", False), ("q_ao", "always_on", True))
+SETTINGS = (
+    ("q_ee", "entry_exit", False),
+    ("q_ee", "entry_exit", True),
+    ("q_ao", "always_on", False),
+    ("q_ao", "always_on", True),
+)
 
 
 def build_program(opt):
@@ -74,12 +78,15 @@ def main():
     a = ap.parse_args()
 
     import jax
+
     import jaxsim.optimize as O
 
     cases = quality.sample_cases(a.sims, seed=a.seed)
     args = tuple(jax.numpy.asarray(cases[k]) for k in ("c", "h", "hp", "l", "lp", "q_ee", "q_ao"))
-    methods = {"optax_optimizer() (default; jit, vmap)": O.optax_optimizer(),
-               "exact_optimizer() (jit, vmap)": O.exact_optimizer()}
+    methods = {
+        "optax_optimizer() (default; jit, vmap)": O.optax_optimizer(),
+        "exact_optimizer() (jit, vmap)": O.exact_optimizer(),
+    }
     compiled, compile_s = {}, {}
     for name, opt in methods.items():
         compiled[name], compile_s[name] = compile_program(build_program(opt), args)
@@ -88,32 +95,50 @@ def main():
     t0 = time.perf_counter()
     j_direct = []
     for key, obj, eod in SETTINGS:
-        m = np.array([quality.direct_solve(*(cases[k][i] for k in ("c", "h", "hp", "l", "lp")), cases[key][i],
-                                           close_at_eod=eod, maxfun=quality.MAXFUN[obj]) for i in range(a.sims)])
+        m = np.array(
+            [
+                quality.direct_solve(
+                    *(cases[k][i] for k in ("c", "h", "hp", "l", "lp")),
+                    cases[key][i],
+                    close_at_eod=eod,
+                    maxfun=quality.MAXFUN[obj],
+                )
+                for i in range(a.sims)
+            ]
+        )
         j_direct.append(quality.objective(cases, key, m, eod))
     direct_s = time.perf_counter() - t0
     jd = np.concatenate(j_direct)
 
     n = 4 * a.sims
-    print(f"Multiplier optimisers on {a.sims} simulations x 2 strategies x 2 eod modes = {n} problems in one "
-          f"jitted call; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, jax "
-          f"{jax.__version__} on {jax.devices()[0].platform}; warm times over {a.repeats} interleaved calls "
-          f"(median, min); DIRECT: one pass of the loop.\n")
-    print("| method | compile (s) | warm median (ms) | warm min (ms) | per problem (us, median) | "
-          "speed-up vs DIRECT (median / min) | cost vs exact (median / min) | mean J | problems with J >= DIRECT's |")
+    print(
+        f"Multiplier optimisers on {a.sims} simulations x 2 strategies x 2 eod modes = {n} problems in one "
+        f"jitted call; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, jax "
+        f"{jax.__version__} on {jax.devices()[0].platform}; warm times over {a.repeats} interleaved calls "
+        f"(median, min); DIRECT: one pass of the loop.\n"
+    )
+    print(
+        "| method | compile (s) | warm median (ms) | warm min (ms) | per problem (us, median) | "
+        "speed-up vs DIRECT (median / min) | cost vs exact (median / min) | mean J | problems with J >= DIRECT's |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     exact_runs = timed["exact_optimizer() (jit, vmap)"][1]
     for name in methods:
         out, runs = timed[name]
         med, best = statistics.median(runs), min(runs)
-        jj = np.concatenate([quality.objective(cases, key, np.asarray(m), eod)
-                             for (key, _, eod), m in zip(SETTINGS, out)])
+        jj = np.concatenate(
+            [quality.objective(cases, key, np.asarray(m), eod) for (key, _, eod), m in zip(SETTINGS, out)]
+        )
         rel = f"{med / statistics.median(exact_runs):.2f}x / {best / min(exact_runs):.2f}x"
-        print(f"| {name} | {compile_s[name]:.2f} | {1e3 * med:.2f} | {1e3 * best:.2f} | {1e6 * med / n:.1f} | "
-              f"{direct_s / med:.0f}x / {direct_s / best:.0f}x | {rel} | {jj.mean():.6f} | "
-              f"{100 * np.mean(jj >= jd):.1f}% |")
-    print(f"| scipy DIRECT loop (numpy float32 PF) | - | {1e3 * direct_s:.0f} | - | {1e6 * direct_s / n:.0f} | 1x | - | "
-          f"{jd.mean():.6f} | 100.0% |")
+        print(
+            f"| {name} | {compile_s[name]:.2f} | {1e3 * med:.2f} | {1e3 * best:.2f} | {1e6 * med / n:.1f} | "
+            f"{direct_s / med:.0f}x / {direct_s / best:.0f}x | {rel} | {jj.mean():.6f} | "
+            f"{100 * np.mean(jj >= jd):.1f}% |"
+        )
+    print(
+        f"| scipy DIRECT loop (numpy float32 PF) | - | {1e3 * direct_s:.0f} | - | {1e6 * direct_s / n:.0f} | 1x | - | "
+        f"{jd.mean():.6f} | 100.0% |"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ Reported per configuration: wall time, peak RSS of the largest process (``ru_max
 Usage::
 
     PYTHONPATH=. python benchmarks/bench_universe.py --stocks 500 --lengths 1000     # the issue's universe
-    PYTHONPATH=. python benchmarks/bench_universe.py --stocks 40 --lengths 96,128 --samples 32   # what fits a loaded 2-core CPU
+    # what fits a loaded 2-core CPU:
+    PYTHONPATH=. python benchmarks/bench_universe.py --stocks 40 --lengths 96,128 --samples 32
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ CHILD = textwrap.dedent("""
         sources = {f"L{rows}_{p.stem}": p for p in paths}
         rep = run_many(sources, Path(cfg["out"]) / f"L{rows}", forecaster=f, chunk_size=cfg["chunk"],
                        n_sims="all", progress=cfg["progress"], distributed=dist)
-        done += len(rep.done); failed += len(rep.failed); sims += len(rep.done) * sims_for_rows(rows, DEFAULT_MIN_CONTEXT)
+        done += len(rep.done); failed += len(rep.failed)
+        sims += len(rep.done) * sims_for_rows(rows, DEFAULT_MIN_CONTEXT)
     print(json.dumps({"wall_s": time.perf_counter() - t0, "peak_mib": resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024, "compiles": trace_count(), "done": done, "failed": failed,
         "sims": sims, "pid": cfg["pid"]}), flush=True)
@@ -76,17 +78,37 @@ def _port() -> int:
 
 
 def run_config(n: int, buckets, out: Path, args) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", TQDM_DISABLE="0" if args.progress else "1",
-               XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        JAX_PLATFORMS="cpu",
+        TQDM_DISABLE="0" if args.progress else "1",
+        XLA_FLAGS="--xla_force_host_platform_device_count=1",
+    )
     port = _port()
     procs = []
     t0 = time.perf_counter()
     for pid in range(n):
-        cfg = dict(n=n, pid=pid, port=port, samples=args.samples, chunk=args.chunk, out=str(out),
-                   buckets=buckets, progress=args.progress and pid == 0)
-        procs.append(subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(cfg)], env=env, cwd=ROOT,
-                                      stdout=subprocess.PIPE, stderr=None if args.progress else subprocess.PIPE,
-                                      text=True))
+        cfg = dict(
+            n=n,
+            pid=pid,
+            port=port,
+            samples=args.samples,
+            chunk=args.chunk,
+            out=str(out),
+            buckets=buckets,
+            progress=args.progress and pid == 0,
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, json.dumps(cfg)],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=None if args.progress else subprocess.PIPE,
+                text=True,
+            )
+        )
     rows = []
     for p in procs:
         out_, err = p.communicate()
@@ -95,9 +117,16 @@ def run_config(n: int, buckets, out: Path, args) -> dict:
         rows.append(json.loads(out_.strip().splitlines()[-1]))
     wall = time.perf_counter() - t0  # including process start and jax.distributed join
     head = next(r for r in rows if r["pid"] == 0)  # process 0 reports the whole run
-    return {"processes": n, "wall_s": wall, "run_s": max(r["wall_s"] for r in rows),
-            "peak_mib": max(r["peak_mib"] for r in rows), "compiles": sum(r["compiles"] for r in rows),
-            "done": head["done"], "failed": head["failed"], "sims": head["sims"]}
+    return {
+        "processes": n,
+        "wall_s": wall,
+        "run_s": max(r["wall_s"] for r in rows),
+        "peak_mib": max(r["peak_mib"] for r in rows),
+        "compiles": sum(r["compiles"] for r in rows),
+        "done": head["done"],
+        "failed": head["failed"],
+        "sims": head["sims"],
+    }
 
 
 def main(argv=None) -> int:
@@ -117,15 +146,22 @@ def main(argv=None) -> int:
             n = args.stocks // len(lengths) + (j < args.stocks % len(lengths))
             source = make_stocks(tmp / "data" / f"L{rows}", n, rows, seed=j)
             buckets.append((rows, str(tmp / "data" / f"L{rows}")))
-        print(f"# {args.stocks} stocks ({source}), lengths {lengths}, n_sims='all' (full history), "
-              f"embedded model, {args.samples} draws, chunk {args.chunk}; load before: {os.getloadavg()}")
-        print("| processes | stocks | stock-sims | wall s | run s | peak RSS MiB (largest process) | compiles "
-              "| stock-sims/s | written |")
+        print(
+            f"# {args.stocks} stocks ({source}), lengths {lengths}, n_sims='all' (full history), "
+            f"embedded model, {args.samples} draws, chunk {args.chunk}; load before: {os.getloadavg()}"
+        )
+        print(
+            "| processes | stocks | stock-sims | wall s | run s | peak RSS MiB (largest process) | compiles "
+            "| stock-sims/s | written |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for n in [int(x) for x in args.processes.split(",")]:
             r = run_config(n, buckets, tmp / f"run{n}", args)
-            print(f"| {n} | {args.stocks} | {r['sims']} | {r['wall_s']:.1f} | {r['run_s']:.1f} | {r['peak_mib']:.0f} "
-                  f"| {r['compiles']} | {r['sims'] / r['wall_s']:.1f} | {r['done']} |", flush=True)
+            print(
+                f"| {n} | {args.stocks} | {r['sims']} | {r['wall_s']:.1f} | {r['run_s']:.1f} | {r['peak_mib']:.0f} "
+                f"| {r['compiles']} | {r['sims'] / r['wall_s']:.1f} | {r['done']} |",
+                flush=True,
+            )
         print(f"# load after: {os.getloadavg()}")
     return 0
 

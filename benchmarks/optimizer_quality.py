@@ -1,4 +1,5 @@
-"""Quality study: default optax search and exact solver vs scipy DIRECT (the original's settings) and the robust supremum.
+"""Quality study: default optax search and exact solver vs scipy DIRECT (the original's settings) and the robust
+supremum.
 
 Builds N six-day MaxDiff problems from real daily OHLC in ../shared/data/daily (actual close/high/
 low moves; predictions from a trailing-mean forecaster plus Gaussian noise; MaxDiff's adjusted
@@ -27,8 +28,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared beside the checkout (or one level further up from a nested worktree)
-DAILY = next((p for p in (ROOT.parent / "shared/data/daily", ROOT.parent.parent / "shared/data/daily")
-              if p.is_dir()), ROOT.parent / "shared/data/daily")
+DAILY = next(
+    (p for p in (ROOT.parent / "shared/data/daily", ROOT.parent.parent / "shared/data/daily") if p.is_dir()),
+    ROOT.parent / "shared/data/daily",
+)
 DAYS = 6
 MAXFUN = {"entry_exit": 500, "always_on": 240}
 
@@ -81,8 +84,12 @@ def sample_cases(n, *, seed=0, daily_dir=DAILY, noise=0.5):
     return cases
 
 
-def pf_numpy(c, h, hp, l, lp, q, close_at_eod, fee=np.float32(0.0005)):
-    """float32 numpy PF (docs/backtest.md#profit-function), identical to jaxsim.sim.profit.profit_values; for the DIRECT loop."""
+_FEE32 = np.float32(0.0005)  # pf_numpy's default fee
+
+
+def pf_numpy(c, h, hp, l, lp, q, close_at_eod, fee=_FEE32):
+    """float32 numpy PF (docs/backtest.md#profit-function), identical to jaxsim.sim.profit.profit_values; for the DIRECT
+    loop."""
     hp = np.clip(hp, np.float32(0), np.float32(10))
     lp = np.clip(lp, np.float32(-1), np.float32(0))
     ql, qs = np.clip(q, 0, 10), np.clip(q, -10, 0)
@@ -142,8 +149,14 @@ def robust_supremum(c, h, hp, l, lp, q, *, close_at_eod, bound=0.03, fee=0.0005)
 
 def robust_suprema(cases, key, close_at_eod):
     """:func:`robust_supremum` of every case, ``(n,)``."""
-    return np.array([robust_supremum(*(cases[k][i] for k in ("c", "h", "hp", "l", "lp")), cases[key][i],
-                                     close_at_eod=close_at_eod) for i in range(len(cases["c"]))])
+    return np.array(
+        [
+            robust_supremum(
+                *(cases[k][i] for k in ("c", "h", "hp", "l", "lp")), cases[key][i], close_at_eod=close_at_eod
+            )
+            for i in range(len(cases["c"]))
+        ]
+    )
 
 
 def knife_edge_count(cases, key, m):
@@ -199,16 +212,24 @@ def study(n, seed=0, direct=True, variants=None):
     results = []
     for key, name in (("q_ee", "entry_exit"), ("q_ao", "always_on")):
         for eod in (False, True):
-            row = dict(objective=name, eod=eod, n=n, robust=robust_suprema(cases, key, eod), j={}, secs={},
-                       knife={})
+            row = dict(objective=name, eod=eod, n=n, robust=robust_suprema(cases, key, eod), j={}, secs={}, knife={})
             for mname, opt in methods.items():
                 m, secs = run_jitted(cases, key, eod, opt)
                 row["j"][mname], row["secs"][mname] = objective(cases, key, m, eod), secs
                 row["knife"][mname] = knife_edge_count(cases, key, m)
             if direct:
                 t0 = time.perf_counter()
-                m_d = np.array([direct_solve(*(cases[k][i] for k in ("c", "h", "hp", "l", "lp")), cases[key][i],
-                                             close_at_eod=eod, maxfun=MAXFUN[name]) for i in range(n)])
+                m_d = np.array(
+                    [
+                        direct_solve(
+                            *(cases[k][i] for k in ("c", "h", "hp", "l", "lp")),
+                            cases[key][i],
+                            close_at_eod=eod,
+                            maxfun=MAXFUN[name],
+                        )
+                        for i in range(n)
+                    ]
+                )
                 row["secs"]["DIRECT"] = time.perf_counter() - t0
                 row["j"]["DIRECT"] = objective(cases, key, m_d, eod)
                 row["knife"]["DIRECT"] = knife_edge_count(cases, key, m_d)
@@ -218,17 +239,18 @@ def study(n, seed=0, direct=True, variants=None):
 
 def _dist(x):
     q = np.percentile(x, [1, 5, 50, 95, 99])
-    return (f"{x.min():.2e} / {q[0]:.2e} / {q[1]:.2e} / {q[2]:.2e} / {q[3]:.2e} / {q[4]:.2e} / "
-            f"{x.max():.2e}")
+    return f"{x.min():.2e} / {q[0]:.2e} / {q[1]:.2e} / {q[2]:.2e} / {q[3]:.2e} / {q[4]:.2e} / {x.max():.2e}"
 
 
 def markdown(results):
     """Main table (default, exact, DIRECT) and, if present, the variants against the robust supremum."""
-    lines = ["| objective | eod | n | default >= DIRECT | exact >= DIRECT | default within 1e-5 of robust sup | "
-             "exact within 1e-5 | points on a knife edge (default / exact / DIRECT) | "
-             "robust sup - default: min / p1 / p5 / p50 / p95 / p99 / max | default - DIRECT: min / p1 / p5 / p50 / "
-             "p95 / p99 / max | seconds: default / exact / DIRECT loop |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| objective | eod | n | default >= DIRECT | exact >= DIRECT | default within 1e-5 of robust sup | "
+        "exact within 1e-5 | points on a knife edge (default / exact / DIRECT) | "
+        "robust sup - default: min / p1 / p5 / p50 / p95 / p99 / max | default - DIRECT: min / p1 / p5 / p50 / "
+        "p95 / p99 / max | seconds: default / exact / DIRECT loop |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     pct = lambda x: f"{100 * np.mean(x):.1f}%"
     for r in results:
         j, rob = r["j"], r["robust"]
@@ -237,13 +259,18 @@ def markdown(results):
         knife = " / ".join(str(r["knife"].get(k, "-")) for k in ("default", "exact", "DIRECT"))
         dd = _dist(j["default"] - j["DIRECT"]) if has_d else "-"
         secs = " / ".join(f"{r['secs'][k]:.3f}" if k in r["secs"] else "-" for k in ("default", "exact", "DIRECT"))
-        lines.append(f"| {r['objective']} | {r['eod']} | {r['n']} | {ge('default')} | {ge('exact')} | "
-                     f"{pct(rob - j['default'] <= 1e-5)} | {pct(rob - j['exact'] <= 1e-5)} | {knife} | "
-                     f"{_dist(rob - j['default'])} | {dd} | {secs} |")
+        lines.append(
+            f"| {r['objective']} | {r['eod']} | {r['n']} | {ge('default')} | {ge('exact')} | "
+            f"{pct(rob - j['default'] <= 1e-5)} | {pct(rob - j['exact'] <= 1e-5)} | {knife} | "
+            f"{_dist(rob - j['default'])} | {dd} | {secs} |"
+        )
     extra = [k for k in results[0]["j"] if k not in ("default", "exact", "DIRECT")]
     if extra:
-        lines += ["", "| variant | " + " | ".join(f"{r['objective']} eod={r['eod']}" for r in results) + " | seconds (sum) |",
-                  "|---|" + "---|" * (len(results) + 1)]
+        lines += [
+            "",
+            "| variant | " + " | ".join(f"{r['objective']} eod={r['eod']}" for r in results) + " | seconds (sum) |",
+            "|---|" + "---|" * (len(results) + 1),
+        ]
         for k in ["default", "exact"] + extra:
             cells = [f"{pct(r['robust'] - r['j'][k] <= 1e-5)}" for r in results]
             lines.append(f"| {k} | " + " | ".join(cells) + f" | {sum(r['secs'][k] for r in results):.3f} |")
@@ -262,16 +289,20 @@ def main():
     if a.ablation:
         import jaxsim.optimize as O
 
-        variants = {"no ascent (ascents=0)": O.optax_optimizer(ascents=0),
-                    "8 ascent steps": O.optax_optimizer(steps=8),
-                    "lattice starts (16 x 16, 10 starts, 8 steps, polish all)":
-                        O.optax_optimizer(corners=False, starts=10, steps=8, polish_starts=True),
-                    "lattice starts, no ascent": O.optax_optimizer(corners=False, starts=10, ascents=0,
-                                                                   polish_starts=True)}
+        variants = {
+            "no ascent (ascents=0)": O.optax_optimizer(ascents=0),
+            "8 ascent steps": O.optax_optimizer(steps=8),
+            "lattice starts (16 x 16, 10 starts, 8 steps, polish all)": O.optax_optimizer(
+                corners=False, starts=10, steps=8, polish_starts=True
+            ),
+            "lattice starts, no ascent": O.optax_optimizer(corners=False, starts=10, ascents=0, polish_starts=True),
+        }
     res = study(a.cases, a.seed, direct=not a.no_direct, variants=variants)
-    text = (f"Optimizer quality on {a.cases} real-data six-day cases (seed {a.seed}); differences of the exact "
-            f"objective J (sum of daily PF); robust sup = brute force from inside the cells "
-            f"(`robust_supremum`).\n\n" + markdown(res) + "\n")
+    text = (
+        f"Optimizer quality on {a.cases} real-data six-day cases (seed {a.seed}); differences of the exact "
+        f"objective J (sum of daily PF); robust sup = brute force from inside the cells "
+        f"(`robust_supremum`).\n\n" + markdown(res) + "\n"
+    )
     print(text)
     if a.out:
         a.out.write_text(text)

@@ -8,14 +8,14 @@
 in the hub layout (``config.json`` + ``model.safetensors``); jaxsim converts the same folder with its
 own converter, so both sides forecast with identical weights.
 
-``run`` does what the original backtester does for one stock (docs/backtest.md#walk-forward-geometry, #return-transform, #rolling-origin-forecasts; docs/backtest.md#rolling-origin-forecasts):
-for each simulation k = 0..N-1 it keeps rows 0..e (e = T-2-k), and for each target Close, Low, High,
-Open it forms the returns r[1..e] and, for the origins j = 7..1, calls
-``TotoForecaster.forecast(context = r[1..e-j], prediction_length=1, num_samples=S,
-samples_per_batch=spb)`` once (1-D context -> one variate, padding mask all true, id mask 0,
-timestamps 0, interval 900 s, under ``torch.inference_mode``): 28 calls per simulation, no cache.
-Each call's draws are reduced to the trimmed_mean_10 point forecast and the P60-P40 band with numpy.
-``--max-calls`` stops after that many calls (per-call timing for the Base extrapolation).
+``run`` does what the original backtester does for one stock
+(docs/backtest.md#walk-forward-geometry, #return-transform, #rolling-origin-forecasts;
+docs/backtest.md#rolling-origin-forecasts): for each simulation k = 0..N-1 it keeps rows 0..e (e = T-2-k), and for each
+target Close, Low, High, Open it forms the returns r[1..e] and, for the origins j = 7..1, calls
+``TotoForecaster.forecast(context = r[1..e-j], prediction_length=1, num_samples=S, samples_per_batch=spb)`` once (1-D
+context -> one variate, padding mask all true, id mask 0, timestamps 0, interval 900 s, under ``torch.inference_mode``):
+28 calls per simulation, no cache. Each call's draws are reduced to the trimmed_mean_10 point forecast and the P60-P40
+band with numpy. ``--max-calls`` stops after that many calls (per-call timing for the Base extrapolation).
 
 This script imports toto-ts and torch only (never jaxsim's model code) and contains no upstream code.
 Writes a JSON with the timings, the point forecasts ``(N, 4, 7)`` and the environment.
@@ -37,14 +37,35 @@ import torch
 
 CONFIGS = {
     # bench-small: Base's patch (64), one time-wise + one space-wise layer, narrow (355,808 parameters)
-    "small": dict(patch_size=64, embed_dim=64, num_layers=2, num_heads=2, mlp_hidden_dim=128,
-                  spacewise_every_n_layers=2, k_components=8),
+    "small": dict(
+        patch_size=64,
+        embed_dim=64,
+        num_layers=2,
+        num_heads=2,
+        mlp_hidden_dim=128,
+        spacewise_every_n_layers=2,
+        k_components=8,
+    ),
     # the test preset of docs/models.md#toto-config (patch 8)
-    "tiny": dict(patch_size=8, embed_dim=64, num_layers=4, num_heads=4, mlp_hidden_dim=128,
-                 spacewise_every_n_layers=2, k_components=3),
+    "tiny": dict(
+        patch_size=8,
+        embed_dim=64,
+        num_layers=4,
+        num_heads=4,
+        mlp_hidden_dim=128,
+        spacewise_every_n_layers=2,
+        k_components=3,
+    ),
     # Toto-Open-Base-1.0 (docs/models.md#toto-config), 151,306,080 parameters
-    "base": dict(patch_size=64, embed_dim=768, num_layers=12, num_heads=12, mlp_hidden_dim=3072,
-                 spacewise_every_n_layers=12, k_components=24),
+    "base": dict(
+        patch_size=64,
+        embed_dim=768,
+        num_layers=12,
+        num_heads=12,
+        mlp_hidden_dim=3072,
+        spacewise_every_n_layers=12,
+        k_components=24,
+    ),
 }
 TARGETS = ("Close", "Low", "High", "Open")  # the original's order
 CSV_COLUMN = {"Close": "close", "Low": "low", "High": "high", "Open": "open"}
@@ -63,8 +84,13 @@ def cmd_weights(args) -> dict:
     save_file(sd, str(out / "model.safetensors"))
     (out / "config.json").write_text(json.dumps(hub_config(hp), indent=1))
     n = sum(v.numel() for v in toto.parameters())
-    meta = dict(config=args.config, hyperparameters=hp, seed=args.seed, parameters=int(n),
-                perturbation="norm scales 1+0.3N, biases +0.05N, weights +0.3*std*N (torch.manual_seed(seed))")
+    meta = dict(
+        config=args.config,
+        hyperparameters=hp,
+        seed=args.seed,
+        parameters=int(n),
+        perturbation="norm scales 1+0.3N, biases +0.05N, weights +0.3*std*N (torch.manual_seed(seed))",
+    )
     (out / "reference_meta.json").write_text(json.dumps(meta, indent=1))
     return meta
 
@@ -87,7 +113,8 @@ def read_prices(csv_path) -> dict[str, np.ndarray]:
 
 
 def returns(x: np.ndarray) -> np.ndarray:
-    """r[0] = 1 (unused), r[t] = x[t]/x[t-1] - 1; 0 where x[t-1] == 0; non-finite -> 0 (docs/backtest.md#return-transform)."""
+    """r[0] = 1 (unused), r[t] = x[t]/x[t-1] - 1; 0 where x[t-1] == 0; non-finite -> 0
+    (docs/backtest.md#return-transform)."""
     r = np.ones_like(x)
     prev = x[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -96,10 +123,11 @@ def returns(x: np.ndarray) -> np.ndarray:
 
 
 def trimmed_mean(draws: np.ndarray, fraction: float = 0.10) -> float:
-    """Sort, drop floor(S f) at each end, mean (docs/backtest.md#aggregation-specs: aggregate_with_spec 'trimmed_mean_10')."""
+    """Sort, drop floor(S f) at each end, mean (docs/backtest.md#aggregation-specs: aggregate_with_spec
+    'trimmed_mean_10')."""
     s = np.sort(np.asarray(draws, np.float64))
     cut = int(np.floor(len(s) * fraction))
-    return float(s[cut:len(s) - cut].mean() if cut else s.mean())
+    return float(s[cut : len(s) - cut].mean() if cut else s.mean())
 
 
 def one_call(forecaster, context: np.ndarray, num_samples: int, spb: int) -> np.ndarray:
@@ -107,9 +135,13 @@ def one_call(forecaster, context: np.ndarray, num_samples: int, spb: int) -> np.
     from toto.data.util.dataset import MaskedTimeseries
 
     series = torch.from_numpy(context.astype(np.float32))[None, :]  # (V=1, T): unbatched
-    ts = MaskedTimeseries(series=series, padding_mask=torch.ones_like(series, dtype=torch.bool),
-                          id_mask=torch.zeros_like(series, dtype=torch.int), timestamp_seconds=torch.zeros_like(
-                              series, dtype=torch.int), time_interval_seconds=torch.full((1,), 900, dtype=torch.int))
+    ts = MaskedTimeseries(
+        series=series,
+        padding_mask=torch.ones_like(series, dtype=torch.bool),
+        id_mask=torch.zeros_like(series, dtype=torch.int),
+        timestamp_seconds=torch.zeros_like(series, dtype=torch.int),
+        time_interval_seconds=torch.full((1,), 900, dtype=torch.int),
+    )
     with torch.inference_mode():
         fc = forecaster.forecast(ts, prediction_length=1, num_samples=num_samples, samples_per_batch=spb)
     return fc.samples.numpy().reshape(-1)  # (S,)
@@ -126,7 +158,7 @@ def cmd_run(args) -> dict:
     num_samples = args.samples - args.samples % spb  # the original rounds S down to a multiple of spb
     torch.manual_seed(args.seed)
     if args.warmup:  # one untimed call (first-call allocations), as the original's pipeline warms up
-        one_call(forecaster, returns(prices["Close"])[1:n_rows - 8], num_samples, spb)
+        one_call(forecaster, returns(prices["Close"])[1 : n_rows - 8], num_samples, spb)
     points = np.full((args.sims, len(TARGETS), 7), np.nan)
     bands = np.full_like(points, np.nan)
     call_s, call_cpu_s, agg_s, lengths = [], [], 0.0, []
@@ -158,15 +190,33 @@ def cmd_run(args) -> dict:
     from importlib.metadata import version
 
     return dict(
-        mode="full" if not stop else "per_call", checkpoint=str(args.checkpoint), csv=str(args.csv), n_rows=n_rows,
-        sims=args.sims, num_samples=num_samples, samples_per_batch=spb, targets=list(TARGETS), calls=len(call_s),
-        calls_full=args.sims * len(TARGETS) * 7, total_s=total_s, total_cpu_s=total_cpu_s, load_s=load_s,
+        mode="full" if not stop else "per_call",
+        checkpoint=str(args.checkpoint),
+        csv=str(args.csv),
+        n_rows=n_rows,
+        sims=args.sims,
+        num_samples=num_samples,
+        samples_per_batch=spb,
+        targets=list(TARGETS),
+        calls=len(call_s),
+        calls_full=args.sims * len(TARGETS) * 7,
+        total_s=total_s,
+        total_cpu_s=total_cpu_s,
+        load_s=load_s,
         aggregate_s=agg_s,
-        call_s_median=statistics.median(call_s), call_s_mean=statistics.fmean(call_s), call_s=call_s,
-        call_cpu_s_median=statistics.median(call_cpu_s), call_cpu_s=call_cpu_s,
-        context_len_min=min(lengths), context_len_max=max(lengths), points=points.tolist(), bands=bands.tolist(),
-        threads=torch.get_num_threads(), loadavg=os.getloadavg(),
-        versions={k: version(k) for k in ("toto-ts", "torch", "numpy")}, python=sys.version.split()[0],
+        call_s_median=statistics.median(call_s),
+        call_s_mean=statistics.fmean(call_s),
+        call_s=call_s,
+        call_cpu_s_median=statistics.median(call_cpu_s),
+        call_cpu_s=call_cpu_s,
+        context_len_min=min(lengths),
+        context_len_max=max(lengths),
+        points=points.tolist(),
+        bands=bands.tolist(),
+        threads=torch.get_num_threads(),
+        loadavg=os.getloadavg(),
+        versions={k: version(k) for k in ("toto-ts", "torch", "numpy")},
+        python=sys.version.split()[0],
         machine=f"{platform.machine()} {os.cpu_count()} CPUs",
     )
 
@@ -194,8 +244,11 @@ def main(argv=None) -> None:
     text = json.dumps(result)
     if getattr(args, "out", None) and args.cmd == "run":
         Path(args.out).write_text(text)
-    print(text if args.cmd == "weights" else json.dumps({k: v for k, v in result.items()
-                                                         if k not in ("points", "bands", "call_s", "call_cpu_s")}))
+    print(
+        text
+        if args.cmd == "weights"
+        else json.dumps({k: v for k, v in result.items() if k not in ("points", "bands", "call_s", "call_cpu_s")})
+    )
 
 
 if __name__ == "__main__":

@@ -38,26 +38,56 @@ def jobs(a) -> dict[str, dict]:
     out = str(a.out)
     table = {
         "e2e": dict(cmd=[PY, str(HERE / "bench_e2e.py"), "--out", out, "--dtype", a.dtype, *q], md="e2e.md"),
-        "scaling": dict(cmd=[PY, "-m", "jaxsim.cli.app", "bench", "scaling", "--out", out, "--dtype", a.dtype, *q],
-                        md="scaling.md", quiet=True),
-        "optimizer": dict(cmd=[PY, str(HERE / "bench_optimizer.py"), "--sims", "10" if a.quick else "50",
-                               "--repeats", "1" if a.quick else "5"], md="optimizer_bench.md", capture=True),
-        "optimizer_quality": dict(cmd=[PY, str(HERE / "optimizer_quality.py"), "--cases", "20" if a.quick else "500",
-                                       "--out", str(Path(out) / "optimizer_quality.md")], md="optimizer_quality.md"),
+        "scaling": dict(
+            cmd=[PY, "-m", "jaxsim.cli.app", "bench", "scaling", "--out", out, "--dtype", a.dtype, *q],
+            md="scaling.md",
+            quiet=True,
+        ),
+        "optimizer": dict(
+            cmd=[
+                PY,
+                str(HERE / "bench_optimizer.py"),
+                "--sims",
+                "10" if a.quick else "50",
+                "--repeats",
+                "1" if a.quick else "5",
+            ],
+            md="optimizer_bench.md",
+            capture=True,
+        ),
+        "optimizer_quality": dict(
+            cmd=[
+                PY,
+                str(HERE / "optimizer_quality.py"),
+                "--cases",
+                "20" if a.quick else "500",
+                "--out",
+                str(Path(out) / "optimizer_quality.md"),
+            ],
+            md="optimizer_quality.md",
+        ),
     }
     # the other helpers' scripts, run as they are (stdout -> <name>.md); smoke arguments in quick mode
-    others = {"bench_backtest": (["--reps", "2"], ["--sims", "5", "--samples", "64", "--reps", "1",
-                                                   "--max-context", "256"]),
-              "bench_toto": ([], ["--reps", "1", "--skip-forecast-ref"]),
-              "bench_kronos": (["--samples", "1,10,160", "--ref-reps", "1,1,1", "--reps", "3"],
-                               ["--samples", "1", "--ref-reps", "1", "--reps", "1"]),
-              "bench_universe": (["--stocks", "48", "--lengths", "128", "--samples", "32", "--chunk", "8"],
-                                 ["--stocks", "4", "--lengths", "64", "--samples", "8", "--chunk", "2"])}
+    others = {
+        "bench_backtest": (["--reps", "2"], ["--sims", "5", "--samples", "64", "--reps", "1", "--max-context", "256"]),
+        "bench_toto": ([], ["--reps", "1", "--skip-forecast-ref"]),
+        "bench_kronos": (
+            ["--samples", "1,10,160", "--ref-reps", "1,1,1", "--reps", "3"],
+            ["--samples", "1", "--ref-reps", "1", "--reps", "1"],
+        ),
+        "bench_universe": (
+            ["--stocks", "48", "--lengths", "128", "--samples", "32", "--chunk", "8"],
+            ["--stocks", "4", "--lengths", "64", "--samples", "8", "--chunk", "2"],
+        ),
+    }
     for name, (full, quick) in others.items():
         script = HERE / f"{name}.py"
         if script.exists():
-            table[name.removeprefix("bench_")] = dict(cmd=[PY, str(script), *(quick if a.quick else full)],
-                                                      md=f"{name.removeprefix('bench_')}.md", capture=True)
+            table[name.removeprefix("bench_")] = dict(
+                cmd=[PY, str(script), *(quick if a.quick else full)],
+                md=f"{name.removeprefix('bench_')}.md",
+                capture=True,
+            )
     return table
 
 
@@ -72,8 +102,9 @@ def run_job(name: str, job: dict, out: Path, timeout: int) -> dict:
         ok, err, stdout = False, f"timed out after {timeout} s", ""
     seconds = time.perf_counter() - t0
     if ok and job.get("capture"):
-        (out / job["md"]).write_text(f"# {name}\n\n`{' '.join(Path(c).name if '/' in c else c for c in job['cmd'])}`"
-                                     f"\n\n{stdout}\n")
+        (out / job["md"]).write_text(
+            f"# {name}\n\n`{' '.join(Path(c).name if '/' in c else c for c in job['cmd'])}`\n\n{stdout}\n"
+        )
     print(f"[{'ok' if ok else 'FAILED'}] {name} ({seconds:.0f} s)", flush=True)
     if not ok:
         print(err, file=sys.stderr)
@@ -101,56 +132,69 @@ def headline(out: Path) -> str:
     if e2e.exists():
         d = json.loads(e2e.read_text())
         rows = d["rows"]
-        lines.append(f"- End to end, one stock, bench-small Toto, N={d['args']['sims']}, S={d['args']['samples']}: "
-                     f"**{d['ratio']:.0f}x measured** (reference {rows[0]['seconds']:.1f} s vs jaxsim "
-                     f"{rows[1]['seconds']:.3f} s warm; {d.get('ratio_cpu', float('nan')):.0f}x in CPU time; "
-                     f"jaxsim compile {rows[1]['compile_s']:.1f} s once).")
+        lines.append(
+            f"- End to end, one stock, bench-small Toto, N={d['args']['sims']}, S={d['args']['samples']}: "
+            f"**{d['ratio']:.0f}x measured** (reference {rows[0]['seconds']:.1f} s vs jaxsim "
+            f"{rows[1]['seconds']:.3f} s warm; {d.get('ratio_cpu', float('nan')):.0f}x in CPU time; "
+            f"jaxsim compile {rows[1]['compile_s']:.1f} s once)."
+        )
         base = d.get("base") or {}
         if base:
-            text = (f"- Toto Base, same setting: **{base['ratio']:.0f}x, EXTRAPOLATED** (reference per-call time x "
-                    f"{base['calls']} calls vs jaxsim {base['jax_s']:.2f} s measured)")
+            text = (
+                f"- Toto Base, same setting: **{base['ratio']:.0f}x, EXTRAPOLATED** (reference per-call time x "
+                f"{base['calls']} calls vs jaxsim {base['jax_s']:.2f} s measured)"
+            )
             if base.get("ratio_default"):
-                text += (f"; at the original's defaults (N=50, S=3072): {base['ratio_default']:.0f}x EXTRAPOLATED "
-                         f"(jaxsim {base['jax_default_s']:.1f} s measured per stock)")
-            lines.append(text + ". Both sides on this CPU; the original itself ran Toto on a GPU (about 290 s "
-                         "per stock at its defaults, docs/backtest.md#unique-contexts), which no measurement here reproduces.")
+                text += (
+                    f"; at the original's defaults (N=50, S=3072): {base['ratio_default']:.0f}x EXTRAPOLATED "
+                    f"(jaxsim {base['jax_default_s']:.1f} s measured per stock)"
+                )
+            lines.append(
+                text + ". Both sides on this CPU; the original itself ran Toto on a GPU (about 290 s "
+                "per stock at its defaults, docs/backtest.md#unique-contexts), which no measurement here reproduces."
+            )
     if scaling.exists():
         d = json.loads(scaling.read_text())
         if d.get("model_rows"):
             m = max(d["model_rows"], key=lambda r: r["batch"])
-            lines.append(f"- Toto Base forward, {m['batch']} contexts of {m['context']}: {m['per_context_ms']:.1f} ms "
-                         f"per context against a FLOP bound of {m['bound_ms']:.1f} ms "
-                         f"({m['peak_fraction']:.0%} of the measured {d['matmul_peak']['flops_per_s'] / 1e9:.0f} "
-                         "GFLOP/s matmul peak).")
+            lines.append(
+                f"- Toto Base forward, {m['batch']} contexts of {m['context']}: {m['per_context_ms']:.1f} ms "
+                f"per context against a FLOP bound of {m['bound_ms']:.1f} ms "
+                f"({m['peak_fraction']:.0%} of the measured {d['matmul_peak']['flops_per_s'] / 1e9:.0f} "
+                "GFLOP/s matmul peak)."
+            )
     return ("Headline numbers (CPU, see each table for conditions):\n\n" + "\n".join(lines) + "\n\n") if lines else ""
 
 
 def write_readme(out: Path, statuses: dict[str, dict], quick: bool) -> Path:
     rel = os.path.relpath(out, HERE)
-    parts = ["# Benchmarks\n\n",
-             "Regenerate everything (tables, plots, this file): `PYTHONPATH=. python benchmarks/run_all.py` "
-             "(`--quick` for a smoke run; `--dtype bfloat16` for the bf16 variant on a GPU). Package-only "
-             "suites also run as `jaxsim bench [e2e|scaling|optimizer|all] [--quick] [--out DIR]`. Every table "
-             "carries its device, versions, date and machine load. The machine these were measured on is a shared "
-             "2-core CPU box with other jobs running: ratios measured side by side in one run are the numbers to "
-             "read; absolute times hold only for the stated device and load. No GPU was available, so the GPU "
-             "(float32 / bfloat16) variant has not been measured: the same commands run unchanged on a CUDA jaxlib "
-             "(the default device is used; `--dtype bfloat16` casts weights to bf16 and sets bf16 matmul "
-             "precision).\n\n"
-             "What each part measures:\n\n"
-             "- **End to end** (`bench_e2e.py`): one real stock, the original's per-stock call pattern "
-             "(`reference_runner.py`, inside the PyTorch reference venv: 28 `TotoForecaster.forecast` calls per "
-             "simulation, S samples each, no cache) against `jaxsim.backtest(...)` with the same seeded random "
-             "weights (converted by jaxsim's converter), side by side in one run. Reduced setting measured on both "
-             "sides; Base: the reference's measured per-call time x its call count, labelled EXTRAPOLATED.\n"
-             "- **Scaling** (`jaxsim bench scaling`): one compiled walk-forward program per row; compile and warm "
-             "run separately; XLA's memory accounting of the program; Toto FLOPs per forward from the config "
-             "(`jaxsim.bench.harness.toto_forward_flops`, 2 FLOP per MAC, docs/models.md#flop-counts; checked against XLA's own cost "
-             "analysis in `tests/test_bench.py`) against the device's dense matmul peak measured in the same run.\n"
-             "- **Optimizers**: the jitted MaxDiff multiplier optimisers against the original's scipy DIRECT loop "
-             "(time and objective reached); the optimizer helper's 1000-case write-up is "
-             f"[{rel}/optimizer.md]({rel}/optimizer.md).\n"
-             "- **Backtest / Toto / Kronos**: the other components' own benchmark scripts, run as they are.\n\n"]
+    parts = [
+        "# Benchmarks\n\n",
+        "Regenerate everything (tables, plots, this file): `PYTHONPATH=. python benchmarks/run_all.py` "
+        "(`--quick` for a smoke run; `--dtype bfloat16` for the bf16 variant on a GPU). Package-only "
+        "suites also run as `jaxsim bench [e2e|scaling|optimizer|all] [--quick] [--out DIR]`. Every table "
+        "carries its device, versions, date and machine load. The machine these were measured on is a shared "
+        "2-core CPU box with other jobs running: ratios measured side by side in one run are the numbers to "
+        "read; absolute times hold only for the stated device and load. No GPU was available, so the GPU "
+        "(float32 / bfloat16) variant has not been measured: the same commands run unchanged on a CUDA jaxlib "
+        "(the default device is used; `--dtype bfloat16` casts weights to bf16 and sets bf16 matmul "
+        "precision).\n\n"
+        "What each part measures:\n\n"
+        "- **End to end** (`bench_e2e.py`): one real stock, the original's per-stock call pattern "
+        "(`reference_runner.py`, inside the PyTorch reference venv: 28 `TotoForecaster.forecast` calls per "
+        "simulation, S samples each, no cache) against `jaxsim.backtest(...)` with the same seeded random "
+        "weights (converted by jaxsim's converter), side by side in one run. Reduced setting measured on both "
+        "sides; Base: the reference's measured per-call time x its call count, labelled EXTRAPOLATED.\n"
+        "- **Scaling** (`jaxsim bench scaling`): one compiled walk-forward program per row; compile and warm "
+        "run separately; XLA's memory accounting of the program; Toto FLOPs per forward from the config "
+        "(`jaxsim.bench.harness.toto_forward_flops`, 2 FLOP per MAC, docs/models.md#flop-counts; "
+        "checked against XLA's own cost "
+        "analysis in `tests/test_bench.py`) against the device's dense matmul peak measured in the same run.\n"
+        "- **Optimizers**: the jitted MaxDiff multiplier optimisers against the original's scipy DIRECT loop "
+        "(time and objective reached); the optimizer helper's 1000-case write-up is "
+        f"[{rel}/optimizer.md]({rel}/optimizer.md).\n"
+        "- **Backtest / Toto / Kronos**: the other components' own benchmark scripts, run as they are.\n\n",
+    ]
     if quick:
         parts.append("**These results are from `--quick` (smoke sizes), not the full run.**\n\n")
     parts.append(headline(out))

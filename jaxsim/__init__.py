@@ -20,8 +20,8 @@ Public names:
   (:mod:`jaxsim.engine.compare`).
 * :func:`run_many`, :class:`RunReport`: resumable, chunked multi-stock runs that write each stock's
   results atomically (:mod:`jaxsim.engine.runs`).
-* :mod:`jaxsim.forecasters` (the package :mod:`jaxsim.forecast`): ``naive()``, ``historical_mean()``, ``toto(dir)``, ``kronos(dir, tok)``,
-  ``from_function(fn)``, ``default()`` (the embedded model).
+* :mod:`jaxsim.forecasters` (the package :mod:`jaxsim.forecast`): ``naive()``, ``historical_mean()``, ``toto(dir)``,
+  ``kronos(dir, tok)``, ``from_function(fn)``, ``default()`` (the embedded model).
 * :func:`tune_multipliers`, :func:`optax_optimizer`, :func:`exact_optimizer`,
   :func:`surrogate_objective`: MaxDiff multiplier optimisation (:mod:`jaxsim.optimize`).
 * :class:`UserStrategy`, :func:`user_strategy`, :class:`StrategyInputs`, :class:`Limits`, :class:`DayTrades`: your own
@@ -72,10 +72,37 @@ _LAZY_MODULES = {
     "forecasters": "jaxsim.forecast",
 }
 
-__all__ = ["Prices", "load_prices", "sample", "available_samples", "as_prices", "enable_compilation_cache", "errors", "backtest", "backtest_many",
-           "BacktestConfig", "BacktestResult", "forecasters", "run_many", "RunReport", "compare", "Comparison", "tune_multipliers", "optax_optimizer", "exact_optimizer",
-           "surrogate_objective", "UserStrategy", "StrategyInputs", "Limits", "DayTrades", "user_strategy", "simulation_data",
-           "tune", "TuneResult", "check_no_lookahead"]
+__all__ = [
+    "Prices",
+    "load_prices",
+    "sample",
+    "available_samples",
+    "as_prices",
+    "enable_compilation_cache",
+    "errors",
+    "backtest",
+    "backtest_many",
+    "BacktestConfig",
+    "BacktestResult",
+    "forecasters",
+    "run_many",
+    "RunReport",
+    "compare",
+    "Comparison",
+    "tune_multipliers",
+    "optax_optimizer",
+    "exact_optimizer",
+    "surrogate_objective",
+    "UserStrategy",
+    "StrategyInputs",
+    "Limits",
+    "DayTrades",
+    "user_strategy",
+    "simulation_data",
+    "tune",
+    "TuneResult",
+    "check_no_lookahead",
+]
 
 
 def __getattr__(name: str):

@@ -14,8 +14,18 @@ from typing import Any
 from jaxsim.errors import ConfigError, InsufficientHistoryError
 from jaxsim.layout import PRICE_COLUMN
 
-__all__ = ["PROTOCOLS", "DEFAULT_TARGETS", "STOCK_KEY_RULES", "ALL_SIMS", "DEFAULT_MIN_CONTEXT", "DEFAULT_SIM_CHUNK",
-           "BacktestConfig", "FIELDS", "resolve_config", "sims_for_rows"]
+__all__ = [
+    "PROTOCOLS",
+    "DEFAULT_TARGETS",
+    "STOCK_KEY_RULES",
+    "ALL_SIMS",
+    "DEFAULT_MIN_CONTEXT",
+    "DEFAULT_SIM_CHUNK",
+    "BacktestConfig",
+    "FIELDS",
+    "resolve_config",
+    "sims_for_rows",
+]
 
 PROTOCOLS = ("legacy", "walk_forward")
 DEFAULT_TARGETS = ("close", "high", "low")
@@ -118,7 +128,7 @@ class BacktestConfig:
 
         if isinstance(self.n_sims, str) and self.n_sims.strip().lower() == ALL_SIMS:
             put("n_sims", ALL_SIMS)
-        elif (isinstance(self.n_sims, (bool, str)) or int(self.n_sims) != self.n_sims or self.n_sims < 1):
+        elif isinstance(self.n_sims, (bool, str)) or int(self.n_sims) != self.n_sims or self.n_sims < 1:
             raise ConfigError(f"n_sims must be an integer >= 1 or {ALL_SIMS!r}, got {self.n_sims!r}")
         else:
             put("n_sims", int(self.n_sims))
@@ -133,8 +143,9 @@ class BacktestConfig:
         targets = (targets,) if isinstance(targets, str) else tuple(targets)
         bad = [x for x in targets if x not in PRICE_COLUMN]
         if bad or "close" not in targets or len(set(targets)) != len(targets):
-            raise ConfigError(f"targets must be distinct names from {tuple(PRICE_COLUMN)} including 'close', "
-                              f"got {targets}")
+            raise ConfigError(
+                f"targets must be distinct names from {tuple(PRICE_COLUMN)} including 'close', got {targets}"
+            )
         put("targets", targets)
         if not isinstance(self.aggregate, str):
             raise ConfigError(f"aggregate must be an aggregation spec string, got {self.aggregate!r}")
@@ -154,7 +165,7 @@ class BacktestConfig:
             raise ConfigError(f"stock_key must be one of {STOCK_KEY_RULES} or None, got {self.stock_key!r}")
         put("strategies", () if self.strategies is None else tuple(self.strategies))
 
-    def replace(self, **changes) -> "BacktestConfig":
+    def replace(self, **changes) -> BacktestConfig:
         """A copy with ``changes`` applied (validated like a new config)."""
         return dataclasses.replace(self, **changes)
 
@@ -165,7 +176,8 @@ class BacktestConfig:
             if n < 1:
                 raise InsufficientHistoryError(
                     f"{n_rows} rows are too few for n_sims='all' with min_context={self.min_context}: "
-                    f"one simulation needs {9 + self.min_context} rows (N + 8 + min_context)")
+                    f"one simulation needs {9 + self.min_context} rows (N + 8 + min_context)"
+                )
             return n
         return self.n_sims
 
@@ -198,6 +210,7 @@ def resolve_config(config: BacktestConfig | None, settings: dict) -> BacktestCon
     given = BacktestConfig(**{**{f: getattr(config, f) for f in FIELDS}, **settings})  # normalised
     conflicts = sorted(k for k in settings if getattr(given, k) != getattr(config, k))
     if conflicts:
-        raise ConfigError(f"settings {conflicts} given both in config= and as keywords with different values; "
-                          "pass each setting once")
+        raise ConfigError(
+            f"settings {conflicts} given both in config= and as keywords with different values; pass each setting once"
+        )
     return config

@@ -4,8 +4,7 @@ Pure Python (no JAX, no numpy), so the data layer, the configuration and the com
 import it without loading an array library.
 """
 
-__all__ = ["PRICE_COLUMNS", "PRICE_COLUMN", "RESIDUAL_COLUMNS", "RESIDUAL_COLUMN", "TABLE_COLUMNS",
-           "ORIGINS_PER_SIM"]
+__all__ = ["PRICE_COLUMNS", "PRICE_COLUMN", "RESIDUAL_COLUMNS", "RESIDUAL_COLUMN", "TABLE_COLUMNS", "ORIGINS_PER_SIM"]
 
 # Columns of the (T, 5) price array a backtest runs on (volume 0 when the data has none).
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")

@@ -29,9 +29,9 @@ import jax
 import matplotlib
 
 import jaxsim
-from jaxsim.models import registry
 from jaxsim import forecasters
 from jaxsim.engine.api import backtest
+from jaxsim.models import registry
 
 print("jaxsim", jaxsim.__version__, "| jax", jax.__version__, "| devices:", jax.devices())
 
@@ -123,5 +123,8 @@ if FULL:
     from jaxsim import forecasters
 
     naive = backtest(prices, forecasters.naive(), n_sims=N_SIMS, key=jax.random.key(0))
-    print(naive.summary[["Return", "Sharpe"]].join(result.summary[["Return", "Sharpe"]], lsuffix="_naive",
-                                                         rsuffix="_model"))
+    print(
+        naive.summary[["Return", "Sharpe"]].join(
+            result.summary[["Return", "Sharpe"]], lsuffix="_naive", rsuffix="_model"
+        )
+    )

@@ -20,8 +20,8 @@
 
 # %%
 FULL = False
-BATCH = 256 if FULL else 32          # contexts per timed call
-CONTEXT = 2048 if FULL else 1024     # context length (returns)
+BATCH = 256 if FULL else 32  # contexts per timed call
+CONTEXT = 2048 if FULL else 1024  # context length (returns)
 REPEATS = 10 if FULL else 3
 
 # %%
@@ -35,9 +35,9 @@ import numpy as np
 
 from jaxsim import forecasters
 from jaxsim.models import registry
-from jaxsim.models.toto.model import toto_forward
 from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
 from jaxsim.models.toto.forecast import forecast, mixture_mean, next_step_mixture, sample_mixture
+from jaxsim.models.toto.model import toto_forward
 
 FIXTURES = Path("..") / "tests" / "fixtures" / "toto"
 
@@ -60,19 +60,24 @@ if (FIXTURES / "reference.npz").is_file():
     with jax.default_matmul_precision("highest"):
         for case in ("b1v1_returns", "b2v3_pad_groups"):
             k = f"backbone/{case}"
-            mix, loc, scale = forward(params, config, ref[f"{k}/x"], ref[f"{k}/valid"].astype(bool),
-                                           ref[f"{k}/ids"])
-            errs = {"df": rel(mix.df, ref[f"{k}/out_df"]), "mixture loc": rel(mix.loc, ref[f"{k}/out_mloc"]),
-                    "mixture scale": rel(mix.scale, ref[f"{k}/out_mscale"]),
-                    "weights": rel(mix.weights, ref[f"{k}/out_weights"]),
-                    "scaler loc": rel(loc, ref[f"{k}/out_loc"]), "scaler scale": rel(scale, ref[f"{k}/out_scale"])}
+            mix, loc, scale = forward(params, config, ref[f"{k}/x"], ref[f"{k}/valid"].astype(bool), ref[f"{k}/ids"])
+            errs = {
+                "df": rel(mix.df, ref[f"{k}/out_df"]),
+                "mixture loc": rel(mix.loc, ref[f"{k}/out_mloc"]),
+                "mixture scale": rel(mix.scale, ref[f"{k}/out_mscale"]),
+                "weights": rel(mix.weights, ref[f"{k}/out_weights"]),
+                "scaler loc": rel(loc, ref[f"{k}/out_loc"]),
+                "scaler scale": rel(scale, ref[f"{k}/out_scale"]),
+            }
             print(case, {n: f"{e:.1e}" for n, e in errs.items()})
             assert max(errs.values()) < 1e-4
         x, v, ids = ref["forecast/x"], ref["forecast/valid"].astype(bool), ref["forecast/ids"]
-        for kv in ((True, False) if FULL else (True,)):
+        for kv in (True, False) if FULL else (True,):
             mean, _ = forecast(params, config, x, v, ids, 65, use_kv_cache=kv)
-            print(f"AR mean forecast, 65 steps (patch 8: 9 decode steps), KV cache {kv}: rel. error vs "
-                  f"toto-ts {rel(mean, ref[f'forecast/mean_h65_kv{int(kv)}']):.1e}")
+            print(
+                f"AR mean forecast, 65 steps (patch 8: 9 decode steps), KV cache {kv}: rel. error vs "
+                f"toto-ts {rel(mean, ref[f'forecast/mean_h65_kv{int(kv)}']):.1e}"
+            )
 else:
     print("reference fixtures not found (run from a checkout): skipping the toto-ts comparison")
 
@@ -83,15 +88,20 @@ else:
 config, params = load_toto(registry.default_weights_dir())
 prices = __import__("jaxsim").sample("IBM")
 r = np.asarray(prices.close[1:] / prices.close[:-1] - 1, np.float32)
-ctx = np.stack([r[i: i + CONTEXT] for i in range(0, BATCH * 7, 7)])   # BATCH contexts, CONTEXT long
+ctx = np.stack([r[i : i + CONTEXT] for i in range(0, BATCH * 7, 7)])  # BATCH contexts, CONTEXT long
 valid = np.ones_like(ctx, bool)
 mix = jax.jit(next_step_mixture, static_argnums=1)(params, config, jnp.asarray(ctx), jnp.asarray(valid))
 one_pass = np.asarray(mixture_mean(mix))
 ar_mean, _ = forecast(params, config, ctx[:, None], valid[:, None], np.zeros_like(ctx[:, None], np.int32), 1)
-print("next-step mean vs AR forecast (KV) mean, max abs diff:", float(np.abs(one_pass - np.asarray(ar_mean)[:, 0, 0]).max()))
+print(
+    "next-step mean vs AR forecast (KV) mean, max abs diff:",
+    float(np.abs(one_pass - np.asarray(ar_mean)[:, 0, 0]).max()),
+)
 draws = jax.jit(sample_mixture, static_argnums=2)(jax.random.key(0), mix, 4096)
-print("mean of 4096 draws vs analytic mean, median |diff| / median scale:",
-      float(np.median(np.abs(np.asarray(draws).mean(-1) - one_pass)) / np.median(np.asarray(mix.affine_scale))))
+print(
+    "mean of 4096 draws vs analytic mean, median |diff| / median scale:",
+    float(np.median(np.abs(np.asarray(draws).mean(-1) - one_pass)) / np.median(np.asarray(mix.affine_scale))),
+)
 
 # %% [markdown]
 # ## 3. Speed (warm calls, this machine)
@@ -99,13 +109,17 @@ print("mean of 4096 draws vs analytic mean, median |diff| / median scale:",
 # %%
 step = jax.jit(lambda p, c, m: mixture_mean(next_step_mixture(p, config, c, m)))
 c_, m_ = jnp.asarray(ctx), jnp.asarray(valid)
-t0 = time.perf_counter(); step(params, c_, m_).block_until_ready(); first = time.perf_counter() - t0
+t0 = time.perf_counter()
+step(params, c_, m_).block_until_ready()
+first = time.perf_counter() - t0
 t0 = time.perf_counter()
 for _ in range(REPEATS):
     step(params, c_, m_).block_until_ready()
 warm = (time.perf_counter() - t0) / REPEATS
-print(f"embedded model, {BATCH} contexts x {CONTEXT}: first call {first:.2f} s, warm {warm * 1e3:.1f} ms "
-      f"({warm / BATCH * 1e3:.2f} ms per context) on {jax.devices()[0].platform}")
+print(
+    f"embedded model, {BATCH} contexts x {CONTEXT}: first call {first:.2f} s, warm {warm * 1e3:.1f} ms "
+    f"({warm / BATCH * 1e3:.2f} ms per context) on {jax.devices()[0].platform}"
+)
 hist = jax.jit(forecasters.historical_mean().forecast_group)
 jax.block_until_ready(hist(c_[None], m_, None))
 t0 = time.perf_counter()

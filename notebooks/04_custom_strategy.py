@@ -29,7 +29,7 @@
 FULL = False
 N_SIMS = 120 if FULL else 40
 STEPS = 300 if FULL else 80
-MAX_CONTEXT = 512 if FULL else 64   # a context cap: every stock is trimmed to the same rows (one compile)
+MAX_CONTEXT = 512 if FULL else 64  # a context cap: every stock is trimmed to the same rows (one compile)
 N_STOCKS = 10
 
 # %%
@@ -39,10 +39,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from jaxsim.engine.plots import PlotFigure
 
 import jaxsim
 from jaxsim import forecasters
+from jaxsim.engine.plots import PlotFigure
 from jaxsim.sim.strategy import limit_offsets
 from jaxsim.stats.frames import stats_frame
 
@@ -84,6 +84,7 @@ forecaster = forecasters.default(num_samples=256) if FULL else forecasters.from_
 # %% [markdown]
 # ## The strategy: one simulation, one parameter pytree
 
+
 # %%
 @jaxsim.user_strategy("band", "limits", params={"k": 0.0, "k2": 0.0})
 def band(v, p):
@@ -94,9 +95,11 @@ def band(v, p):
     levels relative to the previous close (as MaxDiff does)."""
     k_high, k_low = limit_offsets(v)
     width = v.band["close"][:6]
-    return jaxsim.Limits(high=v.point["high"][:6] + k_high + p["k2"] * width,
-                         low=v.point["low"][:6] - k_low - p["k"] * width,
-                         positions=jnp.ones(6))
+    return jaxsim.Limits(
+        high=v.point["high"][:6] + k_high + p["k2"] * width,
+        low=v.point["low"][:6] - k_low - p["k"] * width,
+        positions=jnp.ones(6),
+    )
 
 
 # Before tuning anything: the strategy must not read the rows it trades on.
@@ -113,8 +116,10 @@ print("look-ahead check:", "passed" if report.ok else "FAILED", f"({report.n_che
 data = jaxsim.simulation_data(prices, forecaster, n_sims=N_SIMS, max_context=MAX_CONTEXT, key=jax.random.key(0))
 tuned = jaxsim.tune(band, data, steps=STEPS, fit_fraction=0.5)
 print("fitted:", {k: float(v) for k, v in tuned.window_params().items()})
-print("in-sample mean daily P&L: start %.5f -> fitted %.5f (exact)" %
-      (tuned.exact_objective[0, 0], tuned.fitted_objective[0]))
+print(
+    f"in-sample mean daily P&L: start {float(tuned.exact_objective[0, 0]):.5f} -> "
+    f"fitted {float(tuned.fitted_objective[0]):.5f} (exact)"
+)
 print("out-of-sample simulations:", len(tuned.test_sims), "of", N_SIMS)
 tuned.summary
 
@@ -133,16 +138,29 @@ fig
 # the order of the intraday low and high, which flatters any strategy that trades both levels.
 
 # %%
-results = jaxsim.backtest_many(prices, forecaster, n_sims=N_SIMS, max_context=MAX_CONTEXT,
-                               key=jax.random.key(0), protocol="walk_forward",
-                               strategies=(band, tuned.strategy.replace(name="band_tuned")), progress=False)
+results = jaxsim.backtest_many(
+    prices,
+    forecaster,
+    n_sims=N_SIMS,
+    max_context=MAX_CONTEXT,
+    key=jax.random.key(0),
+    protocol="walk_forward",
+    strategies=(band, tuned.strategy.replace(name="band_tuned")),
+    progress=False,
+)
 rows = tuned.test_sims
-columns = {"band (k = k2 = 0)": "band_finalday", "band (tuned)": "band_tuned_finalday",
-           "maxdiff (walk-forward)": "maxdiff_finalday_return", "buy_hold": "buy_hold_finalday"}
+columns = {
+    "band (k = k2 = 0)": "band_finalday",
+    "band (tuned)": "band_tuned_finalday",
+    "maxdiff (walk-forward)": "maxdiff_finalday_return",
+    "buy_hold": "buy_hold_finalday",
+}
 series = {}
 for label, field in columns.items():
-    per_stock = {s: pd.Series(r.records[field].to_numpy()[rows], index=pd.DatetimeIndex(r.records["date"])[rows])
-                 for s, r in results.items()}
+    per_stock = {
+        s: pd.Series(r.records[field].to_numpy()[rows], index=pd.DatetimeIndex(r.records["date"])[rows])
+        for s, r in results.items()
+    }
     series[label] = pd.DataFrame(per_stock).sort_index().mean(axis=1)
 oos = pd.DataFrame(series)
 # the tuned strategy's numbers equal tune()'s own out-of-sample records

@@ -6,8 +6,11 @@ import os
 # 4 fake CPU devices; and cheaper LLVM code generation: the suite's time is mostly XLA compiles of
 # programs that then run for milliseconds (about a quarter less wall time, same math; subprocess
 # tests inherit the flags)
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0 "
-                      "--xla_llvm_disable_expensive_passes=true")
+os.environ.setdefault(
+    "XLA_FLAGS",
+    "--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0 "
+    "--xla_llvm_disable_expensive_passes=true",
+)
 os.environ.setdefault("TQDM_DISABLE", "1")
 # the command line keeps compiled programs in $XDG_CACHE_HOME; in-process CLI tests must not fill the user's
 os.environ.setdefault("XDG_CACHE_HOME", __import__("tempfile").mkdtemp(prefix="jaxsim-test-cache-"))
@@ -37,9 +40,12 @@ def daily_dir(shared_dir) -> Path:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "strict_promotion(rank=True): run under jax_numpy_dtype_promotion="
-                            "'strict' (no silent int->float or bool->float) and, unless rank=False, "
-                            "jax_numpy_rank_promotion='raise' (no implicit rank broadcasting)")
+    config.addinivalue_line(
+        "markers",
+        "strict_promotion(rank=True): run under jax_numpy_dtype_promotion="
+        "'strict' (no silent int->float or bool->float) and, unless rank=False, "
+        "jax_numpy_rank_promotion='raise' (no implicit rank broadcasting)",
+    )
 
 
 @pytest.fixture(autouse=True)

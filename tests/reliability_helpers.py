@@ -7,13 +7,13 @@ shared across test files run in one pytest process.
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-import jax
-import jax.numpy as jnp
-
 from jaxsim import forecasters
+
 
 def xla_flags(devices: int = 1) -> str:
     """This session's XLA_FLAGS (conftest's compile settings) with ``devices`` host devices, for a
@@ -41,12 +41,21 @@ def sampled_fn(context, valid, key):
 SAMPLED = forecasters.from_function(sampled_fn, num_samples=SAMPLES)
 NAIVE = forecasters.naive()
 HIST = forecasters.historical_mean()
-EVENTS = ("constant_segment", "all_constant", "split_up", "split_down", "flat_bars", "zero_volume",
-          "no_volume", "spike")
+EVENTS = (
+    "constant_segment",
+    "all_constant",
+    "split_up",
+    "split_down",
+    "flat_bars",
+    "zero_volume",
+    "no_volume",
+    "spike",
+)
 
 
-def synthetic_frame(n: int, seed: int, *, level: float = 50.0, vol: float = 0.02,
-                    events: tuple[str, ...] = ()) -> pd.DataFrame:
+def synthetic_frame(
+    n: int, seed: int, *, level: float = 50.0, vol: float = 0.02, events: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """A valid daily OHLCV frame of ``n`` business days (columns Date, Open, High, Low, Close, Volume).
 
     Heavy-tailed returns (Student t, 3 dof) around ``level``; the log-price span is capped so a
@@ -58,7 +67,7 @@ def synthetic_frame(n: int, seed: int, *, level: float = 50.0, vol: float = 0.02
     r = np.clip(rng.standard_t(3, n) * vol, -0.5, 1.0)
     if "constant_segment" in events and n > 2:
         a = int(rng.integers(0, n - 1))
-        r[a:a + int(rng.integers(1, n - a + 1))] = 0.0
+        r[a : a + int(rng.integers(1, n - a + 1))] = 0.0
     if "all_constant" in events:
         r[:] = 0.0
     logp = np.cumsum(np.log1p(r))
@@ -85,8 +94,9 @@ def synthetic_frame(n: int, seed: int, *, level: float = 50.0, vol: float = 0.02
         mask = rng.random(n) < (1.0 if "all_constant" in events else 0.3)
         for c in (opens, high, low):
             c[mask] = close[mask]
-    frame = pd.DataFrame({"Date": pd.bdate_range("1990-01-01", periods=n),
-                          "Open": opens, "High": high, "Low": low, "Close": close})
+    frame = pd.DataFrame(
+        {"Date": pd.bdate_range("1990-01-01", periods=n), "Open": opens, "High": high, "Low": low, "Close": close}
+    )
     if "no_volume" not in events:
         volume = rng.integers(1_000, 5_000_000, n).astype(float)
         if "zero_volume" in events:

@@ -1,4 +1,5 @@
-"""Sample aggregation specs of docs/backtest.md#aggregation-specs: golden case E, the docs/deviations.md#quantile-plus-std decision, numpy parity, errors."""
+"""Sample aggregation specs of docs/backtest.md#aggregation-specs: golden case E, the
+docs/deviations.md#quantile-plus-std decision, numpy parity, errors."""
 
 import json
 from pathlib import Path
@@ -8,17 +9,30 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim.forecast.aggregate import AggregationSpec, aggregate, band, parse_aggregation
 from jaxsim.errors import ConfigError
+from jaxsim.forecast.aggregate import AggregationSpec, aggregate, band, parse_aggregation
 
 pytestmark = pytest.mark.strict_promotion
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 E = GOLDEN["E_aggregation"]
 SAMPLES = np.asarray(E["samples"], np.float32)
-SPECS = ["mean", "median", "p10", "p90", "trimmed_mean_10", "trimmed_mean_20", "trimmed_mean_5",
-         "lower_trimmed_mean_10", "upper_trimmed_mean_10", "quantile_0.35", "quantile_35",
-         "mean_minus_std_0.5", "mean_plus_std_0.5", "mean_quantile_mix_0.3_0.6"]
+SPECS = [
+    "mean",
+    "median",
+    "p10",
+    "p90",
+    "trimmed_mean_10",
+    "trimmed_mean_20",
+    "trimmed_mean_5",
+    "lower_trimmed_mean_10",
+    "upper_trimmed_mean_10",
+    "quantile_0.35",
+    "quantile_35",
+    "mean_minus_std_0.5",
+    "mean_plus_std_0.5",
+    "mean_quantile_mix_0.3_0.6",
+]
 
 
 def assert_golden(got, want):
@@ -61,11 +75,11 @@ def reference(x, spec):
     parts = spec.split("_")
     if spec.startswith("trimmed_mean_"):
         k = int(np.floor(n * frac(parts[-1])))
-        return x.mean() if k == 0 or 2 * k >= n else x[k:n - k].mean()
+        return x.mean() if k == 0 or 2 * k >= n else x[k : n - k].mean()
     if spec.startswith("lower_trimmed_mean_"):
-        return x[:max(1, int(np.floor(n * (1 - frac(parts[-1])))))].mean()
+        return x[: max(1, int(np.floor(n * (1 - frac(parts[-1])))))].mean()
     if spec.startswith("upper_trimmed_mean_"):
-        return x[min(n - 1, int(np.floor(n * frac(parts[-1])))):].mean()
+        return x[min(n - 1, int(np.floor(n * frac(parts[-1])))) :].mean()
     if spec.startswith("quantile_plus_std_"):
         return np.quantile(x, frac(parts[-2])) + float(parts[-1]) * x.std()
     if spec.startswith("quantile_"):
@@ -77,13 +91,20 @@ def reference(x, spec):
     if spec.startswith("mean_quantile_mix_"):
         w = min(max(float(parts[-1]), 0.0), 1.0)
         return w * x.mean() + (1 - w) * np.quantile(x, frac(parts[-2]))
-    return {"mean": x.mean(), "median": np.median(x), "p10": np.quantile(x, 0.1),
-            "p90": np.quantile(x, 0.9)}[spec]
+    return {"mean": x.mean(), "median": np.median(x), "p10": np.quantile(x, 0.1), "p90": np.quantile(x, 0.9)}[spec]
 
 
-@pytest.mark.parametrize("spec", SPECS + ["quantile_plus_std_0.35_1.5", "trimmed_mean_0.49",
-                                          "upper_trimmed_mean_99", "lower_trimmed_mean_0.99",
-                                          "mean_quantile_mix_40_2"])
+@pytest.mark.parametrize(
+    "spec",
+    SPECS
+    + [
+        "quantile_plus_std_0.35_1.5",
+        "trimmed_mean_0.49",
+        "upper_trimmed_mean_99",
+        "lower_trimmed_mean_0.99",
+        "mean_quantile_mix_40_2",
+    ],
+)
 def test_matches_float64_reference_on_3072_draws(spec):
     """Production size (3072 Toto draws, returns-scale values with a common offset): float32 stays
     within the golden tolerance of the float64 original."""
@@ -100,8 +121,20 @@ def test_parse_is_static_and_percentages():
     assert parse_aggregation("MEDIAN") == AggregationSpec("median")
 
 
-@pytest.mark.parametrize("spec", ["mode", "trimmed_mean_50", "trimmed_mean_x", "quantile_", "quantile_150",
-                                  "mean_plus_std_nan", "quantile_plus_std_0.5", "", "p50"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "mode",
+        "trimmed_mean_50",
+        "trimmed_mean_x",
+        "quantile_",
+        "quantile_150",
+        "mean_plus_std_nan",
+        "quantile_plus_std_0.5",
+        "",
+        "p50",
+    ],
+)
 def test_bad_specs_raise_config_error(spec):
     with pytest.raises(ConfigError):
         aggregate(SAMPLES, spec)

@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 
 from jaxsim import forecasters
-from jaxsim.forecast.aggregate import aggregate, band
+from jaxsim.data.prices import Prices, load_prices
 from jaxsim.engine.api import backtest, backtest_many, stock_key
 from jaxsim.engine.program import trace_count
-from jaxsim.data.prices import Prices, load_prices
+from jaxsim.engine.walk_forward import FIT_LAG
 from jaxsim.errors import InsufficientHistoryError
 from jaxsim.forecast import TARGET_IDS, Forecast, Forecaster, register_forecaster
+from jaxsim.forecast.aggregate import aggregate, band
 from jaxsim.optimize import grid_optimizer
 from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
-from jaxsim.engine.walk_forward import FIT_LAG
 
 N = 8
 S = 32
@@ -66,7 +66,7 @@ def _by_hand(prices: Prices, k: int, point, band_of=None, *, fee=0.0005, spread=
     preds = {x: np.array([point(x, t) for t in range(e - 6, e + 1)], np.float32) for x in ("close", "high", "low")}
     bands = np.array([band_of(t) if band_of else 0.0 for t in range(e - 6, e + 1)], np.float32)
     table = np.stack([prices.open, prices.high, prices.low, prices.close, prices.volume], 1)
-    rows = table[e - PRICE_WINDOW + 1:e + 1]
+    rows = table[e - PRICE_WINDOW + 1 : e + 1]
     inputs = SimulationInputs(preds["close"], preds["high"], preds["low"], bands, rows, np.ones(PRICE_WINDOW, bool))
     return _EVALUATE(inputs, fee=fee, spread=spread)
 
@@ -88,7 +88,7 @@ def test_custom_forecaster_records_equal_the_math_by_hand(aem, custom_result):
     t_rows = len(aem)
     series = {"close": aem.close, "high": aem.high, "low": aem.low}
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def draws(x, t):
         r = _np_returns(series[x])[1:t]  # context r_X[1..t-1], the whole history
         k = jax.random.fold_in(jax.random.fold_in(key, TARGET_IDS[x]), t_rows - 1 - t)
@@ -112,8 +112,9 @@ def test_naive_forecaster_records_equal_the_math_by_hand_and_do_not_retrace(aem,
     # the public spelling jaxsim.backtest(...) is the same function
     import jaxsim
 
-    pd.testing.assert_frame_equal(jaxsim.backtest(aem, forecasters.naive(), n_sims=N, optimizer=OPT).records,
-                                  first.records)
+    pd.testing.assert_frame_equal(
+        jaxsim.backtest(aem, forecasters.naive(), n_sims=N, optimizer=OPT).records, first.records
+    )
     for prices, result in ((aem, first), (alny, second)):
         for k in (0, N - 1):
             _assert_row_equals(result.records, k, _by_hand(prices, k, lambda x, t: 0.0))
@@ -132,7 +133,9 @@ class Counting(Forecaster):
         return False  # count only the price contexts (not the forecasted-P&L series)
 
     def forecast_group(self, context, valid, keys):
-        jax.debug.callback(lambda v: Counting.seen.append(np.asarray(v).sum(-1)), valid[None].repeat(context.shape[0], 0))
+        jax.debug.callback(
+            lambda v: Counting.seen.append(np.asarray(v).sum(-1)), valid[None].repeat(context.shape[0], 0)
+        )
         return Forecast(point=jnp.zeros(context.shape[:2]))
 
 
@@ -158,9 +161,11 @@ def test_walk_forward_uses_only_parameters_fitted_on_earlier_days(aem, custom_re
     for k in range(n):
         src = k + FIT_LAG
         assert bool(rec["walk_forward_fitted"].iloc[k]) == (src < n)
-        for mine, fitted in (("maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_high_multiplier"),
-                             ("maxdiffalwayson_low_multiplier", "maxdiffalwayson_low_multiplier"),
-                             ("maxdiff_close_at_eod", "maxdiff_close_at_eod")):
+        for mine, fitted in (
+            ("maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_high_multiplier"),
+            ("maxdiffalwayson_low_multiplier", "maxdiffalwayson_low_multiplier"),
+            ("maxdiff_close_at_eod", "maxdiff_close_at_eod"),
+        ):
             want = legacy[fitted].iloc[src] if src < n else 0
             assert float(rec[mine].iloc[k]) == float(want)
         # the source window (days e-12..e-7 of simulation k) ends before simulation k's first day e-6
@@ -194,9 +199,13 @@ def _assert_same_records(a: pd.DataFrame, b: pd.DataFrame):
         if name == "date" or isinstance(a[name].iloc[0], str):
             assert (a[name] == b[name]).all(), name
             continue
-        np.testing.assert_allclose(np.stack(a[name].map(np.asarray)).astype(np.float64),
-                                   np.stack(b[name].map(np.asarray)).astype(np.float64),
-                                   rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            np.stack(a[name].map(np.asarray)).astype(np.float64),
+            np.stack(b[name].map(np.asarray)).astype(np.float64),
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=name,
+        )
 
 
 @pytest.mark.slow
@@ -223,17 +232,38 @@ def test_cli_backtest_prints_the_summary_and_writes_results(daily_dir, tmp_path,
     from jaxsim.cli.app import main
 
     out = tmp_path / "res"
-    code = main(["backtest", "--csv", str(daily_dir / "AEM.csv"), "--model", "naive", "--sims", str(N),
-                 "--protocol", "walk_forward", "--out", str(out)])
+    code = main(
+        [
+            "backtest",
+            "--csv",
+            str(daily_dir / "AEM.csv"),
+            "--model",
+            "naive",
+            "--sims",
+            str(N),
+            "--protocol",
+            "walk_forward",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert f"Backtest summary for AEM ({N} simulations, protocol walk_forward)" in text
     for column in ("Return", "Sharpe", "AnnualRet", "FinalDay"):
         assert column in text
     assert "MaxDiff: baseline=" in text and "MaxDiffAlwaysOn: baseline=" in text and "-> adjusted=" in text
-    assert sorted(p.name for p in out.iterdir()) == ["daily.csv", "equity.png", "forecasts.csv", "metadata.json",
-                                                     "records.csv", "skill.csv", "stats.csv", "summary.csv",
-                                                     "uncertainty.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "daily.csv",
+        "equity.png",
+        "forecasts.csv",
+        "metadata.json",
+        "records.csv",
+        "skill.csv",
+        "stats.csv",
+        "summary.csv",
+        "uncertainty.json",
+    ]
     assert len(pd.read_csv(out / "records.csv")) == N
 
 

@@ -10,12 +10,12 @@ import textwrap
 from pathlib import Path
 
 import jax
-import jaxsim
 import numpy as np
 import pytest
-
-from jaxsim.engine.api import backtest, backtest_many
 from reliability_helpers import CAP, N_SIMS, SAMPLED, assert_records_close, numeric_columns, synthetic_prices, xla_flags
+
+import jaxsim
+from jaxsim.engine.api import backtest, backtest_many
 
 ROOT = Path(__file__).resolve().parents[1]
 # where the jaxsim under test lives (the checkout, or site-packages when CI tests the installed wheel)
@@ -24,13 +24,20 @@ KEY = 5
 
 
 def _stocks(seeds, prefix="B"):
-    return [synthetic_prices(f"{prefix}{s}", 100 + 37 * s, seed=s, vol=0.01 + 0.01 * (s % 3),
-                             events=("split_down",) if s % 4 == 1 else ()) for s in seeds]
+    return [
+        synthetic_prices(
+            f"{prefix}{s}",
+            100 + 37 * s,
+            seed=s,
+            vol=0.01 + 0.01 * (s % 3),
+            events=("split_down",) if s % 4 == 1 else (),
+        )
+        for s in seeds
+    ]
 
 
 def _many(stocks, **kw):
-    kw = {"n_sims": N_SIMS, "max_context": CAP, "key": jax.random.key(KEY), "chunk_size": 4,
-          "progress": False, **kw}
+    kw = {"n_sims": N_SIMS, "max_context": CAP, "key": jax.random.key(KEY), "chunk_size": 4, "progress": False, **kw}
     return backtest_many(stocks, SAMPLED, **kw)
 
 
@@ -55,8 +62,8 @@ def test_explicit_keys_follow_the_stock_not_its_position():
 
 def test_number_of_simulations_does_not_change_the_common_ones():
     """Simulation k (k = 0 most recent) is the same whether N = 5 or N = 8 run. Per-stock aggregates
-    over all N simulations (the walk-forward means and the forecasted P&L of docs/backtest.md#summary-table) legitimately
-    change with N and are left out."""
+    over all N simulations (the walk-forward means and the forecasted P&L of docs/backtest.md#summary-table)
+    legitimately change with N and are left out."""
     prices = _stocks([2])[0]
     key = jax.random.key(KEY)
     five = backtest(prices, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=key)
@@ -83,11 +90,20 @@ def test_device_count_does_not_matter(tmp_path):
     """The same 5-stock run in fresh processes with 1 and 4 host devices, and in this process (4)."""
     procs = {}
     for count in (1, 4):
-        env = dict(os.environ, XLA_FLAGS=xla_flags(count),
-                   PYTHONPATH=os.pathsep.join([PACKAGE_ROOT, str(ROOT / "tests")]), JAX_PLATFORMS="cpu")
-        procs[count] = subprocess.Popen([sys.executable, "-c", _DEVICE_SCRIPT, str(tmp_path / f"d{count}.npz"),
-                                         str(count)], env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    for count, p in procs.items():
+        env = dict(
+            os.environ,
+            XLA_FLAGS=xla_flags(count),
+            PYTHONPATH=os.pathsep.join([PACKAGE_ROOT, str(ROOT / "tests")]),
+            JAX_PLATFORMS="cpu",
+        )
+        procs[count] = subprocess.Popen(
+            [sys.executable, "-c", _DEVICE_SCRIPT, str(tmp_path / f"d{count}.npz"), str(count)],
+            env=env,
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    for _count, p in procs.items():
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-3000:]
     one, four = (dict(np.load(tmp_path / f"d{c}.npz")) for c in (1, 4))

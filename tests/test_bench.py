@@ -16,12 +16,20 @@ from jaxsim.bench import harness as bench
 from jaxsim.bench import suites as bench_suites
 from jaxsim.models.toto.model import TOTO_BASE, TotoConfig, count_params, init_toto
 
-TINY = TotoConfig(patch_size=16, embed_dim=32, num_layers=2, num_heads=2, mlp_hidden_dim=64,
-                  spacewise_every_n_layers=2, k_components=3)
+TINY = TotoConfig(
+    patch_size=16,
+    embed_dim=32,
+    num_layers=2,
+    num_heads=2,
+    mlp_hidden_dim=64,
+    spacewise_every_n_layers=2,
+    k_components=3,
+)
 
 
 def test_toto_flops_match_anchors_base():
-    # docs/models.md#flop-counts: L=512 every position unembedded 2.49 GFLOP, last patch only 1.90 GFLOP, L=2048 10.0 GFLOP
+    # docs/models.md#flop-counts: L=512 every position unembedded 2.49 GFLOP, last patch only 1.90 GFLOP,
+    # L=2048 10.0 GFLOP
     all_pos = bench.toto_forward_flops(TOTO_BASE, 512, unembed_tokens=8, substeps=64)
     last = bench.toto_forward_flops(TOTO_BASE, 512, unembed_tokens=1, substeps=64)
     long = bench.toto_forward_flops(TOTO_BASE, 2048, unembed_tokens=32, substeps=64)
@@ -79,8 +87,10 @@ def test_time_call_and_matmul_peak():
 
 
 def test_markdown_table_and_environment():
-    text = bench.markdown_table([dict(a=1, b=0.12345, c=float("nan")), dict(a=2, b=None, c=1.0)],
-                                [("a", "A", "d"), ("b", "B (s)", ".2f"), ("c", "C", ".1%")])
+    text = bench.markdown_table(
+        [dict(a=1, b=0.12345, c=float("nan")), dict(a=2, b=None, c=1.0)],
+        [("a", "A", "d"), ("b", "B (s)", ".2f"), ("c", "C", ".1%")],
+    )
     assert text.splitlines() == ["| A | B (s) | C |", "|---|---|---|", "| 1 | 0.12 | n/a |", "| 2 | - | 100.0% |"]
     env = bench.environment()
     assert env["backend"] == jax.default_backend() and env["device_count"] == len(jax.devices())
@@ -89,8 +99,9 @@ def test_markdown_table_and_environment():
 
 
 def test_plots_write_png(tmp_path):
-    p = bench.plot_lines(tmp_path / "a.png", [dict(series={"x": ([1, 2], [3, 4])}, xlabel="n", logx=True)],
-                         title="t", footer="f")
+    p = bench.plot_lines(
+        tmp_path / "a.png", [dict(series={"x": ([1, 2], [3, 4])}, xlabel="n", logx=True)], title="t", footer="f"
+    )
     q = bench.plot_bars(tmp_path / "b.png", ["reference", "jaxsim"], [10.0, 0.1], ylabel="s", annotate=["10", "0.1"])
     for path in (p, q):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

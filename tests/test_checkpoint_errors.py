@@ -112,8 +112,11 @@ def test_missing_extra_and_misshaped_tensors_are_all_listed(toto_folder, tmp_pat
     with pytest.raises(CheckpointError) as info:
         load_toto(folder)
     message = str(info.value)
-    for words in ("missing tensors (1): " + gone, "unexpected tensors (1): blocks/extra/kernel",
-                  "wrong shapes (1): " + bent):
+    for words in (
+        "missing tensors (1): " + gone,
+        "unexpected tensors (1): blocks/extra/kernel",
+        "wrong shapes (1): " + bent,
+    ):
         assert words in message, message
 
 
@@ -126,10 +129,13 @@ def test_config_that_does_not_match_the_tensors(toto_folder, tmp_path):
         load_toto(folder)
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"num_heads": 5}, "bad Toto config"),  # 64 is not divisible by 5
-    ({"num_experts": 4}, "bad Toto config"),  # unknown field
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"num_heads": 5}, "bad Toto config"),  # 64 is not divisible by 5
+        ({"num_experts": 4}, "bad Toto config"),  # unknown field
+    ],
+)
 def test_invalid_config(toto_folder, tmp_path, change, words):
     folder = _copy(toto_folder, tmp_path)
     cfg = json.loads((folder / weights.CONFIG_FILE).read_text())
@@ -188,8 +194,10 @@ if kc is not None:
             CONVERTERS[f"kronos-{_kind}"] = (
                 _hub,
                 lambda src, dst, _kind=_kind: kc.convert_kronos_checkpoint(src, Path(dst) / "conv", kind=_kind),
-                lambda folder, _kind=_kind: kc._load_one(folder, kc.MODEL_KIND if _kind == "model"
-                                                          else kc.TOKENIZER_KIND))
+                lambda folder, _kind=_kind: kc._load_one(
+                    folder, kc.MODEL_KIND if _kind == "model" else kc.TOKENIZER_KIND
+                ),
+            )
 
 
 def _edit_state(src: Path, edit) -> None:
@@ -213,13 +221,20 @@ def _scale_config(src: Path) -> str:
 
 
 CORRUPTIONS = {
-    "truncated": (lambda s: (s / "model.safetensors").write_bytes((s / "model.safetensors").read_bytes()[:4096]),
-                  "cannot be read"),
+    "truncated": (
+        lambda s: (s / "model.safetensors").write_bytes((s / "model.safetensors").read_bytes()[:4096]),
+        "cannot be read",
+    ),
     "not_safetensors": (lambda s: (s / "model.safetensors").write_bytes(b"\x00" * 64), "cannot be read"),
     "missing_tensor": (lambda s: _edit_state(s, lambda st: st.pop(_largest(st))), ""),
-    "extra_tensor": (lambda s: _edit_state(s, lambda st: st.update({"model.surplus.weight": np.ones((2, 2), np.float32)})),
-                     "surplus"),
-    "wrong_shape": (lambda s: _edit_state(s, lambda st: st.update({_largest(st): st[_largest(st)][..., :-1].copy()})), ""),
+    "extra_tensor": (
+        lambda s: _edit_state(s, lambda st: st.update({"model.surplus.weight": np.ones((2, 2), np.float32)})),
+        "surplus",
+    ),
+    "wrong_shape": (
+        lambda s: _edit_state(s, lambda st: st.update({_largest(st): st[_largest(st)][..., :-1].copy()})),
+        "",
+    ),
     "config_mismatch": (_scale_config, ""),
     "missing_config": (lambda s: (s / "config.json").unlink(), "missing config.json"),
     "bad_json": (lambda s: (s / "config.json").write_text("{"), "unreadable JSON"),

@@ -2,7 +2,6 @@
 
 import io
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,8 +19,10 @@ def test_earliest_context_geometry():
 
 def test_short_context_warning():
     (w,) = setup_warnings(19, 10, symbol="X")
-    assert w.startswith("X: the earliest simulation forecasts from 1 return(s), less than one 64-return patch "
-                        "(16 of 16 forecast contexts are shorter)")
+    assert w.startswith(
+        "X: the earliest simulation forecasts from 1 return(s), less than one 64-return patch "
+        "(16 of 16 forecast contexts are shorter)"
+    )
     assert setup_warnings(3270, 50) == []
     assert setup_warnings(200, 50) == []  # 142 >= 64
 

@@ -83,10 +83,46 @@ def test_data_samples(capsys):
 def test_backtest_flags_and_defaults():
     p = build_parser()
     a = p.parse_args(["backtest"])
-    assert (a.symbol, a.model, a.sims, a.protocol, a.seed, a.samples, a.csv) == ("AAPL", "default", 50, "legacy", 0, None, None)
-    a = p.parse_args(["backtest", "MSFT", "--model", "kronos", "--weights", "w", "--tokenizer", "t",
-                      "--sims", "7", "--samples", "64", "--protocol", "walk_forward", "--out", "o", "--seed", "3"])
-    assert (a.symbol, a.model, a.sims, a.samples, a.protocol, a.out, a.seed) == ("MSFT", "kronos", 7, 64, "walk_forward", "o", 3)
+    assert (a.symbol, a.model, a.sims, a.protocol, a.seed, a.samples, a.csv) == (
+        "AAPL",
+        "default",
+        50,
+        "legacy",
+        0,
+        None,
+        None,
+    )
+    a = p.parse_args(
+        [
+            "backtest",
+            "MSFT",
+            "--model",
+            "kronos",
+            "--weights",
+            "w",
+            "--tokenizer",
+            "t",
+            "--sims",
+            "7",
+            "--samples",
+            "64",
+            "--protocol",
+            "walk_forward",
+            "--out",
+            "o",
+            "--seed",
+            "3",
+        ]
+    )
+    assert (a.symbol, a.model, a.sims, a.samples, a.protocol, a.out, a.seed) == (
+        "MSFT",
+        "kronos",
+        7,
+        64,
+        "walk_forward",
+        "o",
+        3,
+    )
     with pytest.raises(SystemExit) as e:
         p.parse_args(["backtest", "--csv", "x.csv", "--symbols", "A,B"])
     assert e.value.code == 2

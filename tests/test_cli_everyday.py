@@ -17,10 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-import jaxsim
 import pytest
-
 from reliability_helpers import synthetic_frame, xla_flags
+
+import jaxsim
 
 PACKAGE_ROOT = str(Path(jaxsim.__file__).resolve().parents[1])
 MESSAGE = "interrupted: rerun the same command to resume"
@@ -38,8 +38,9 @@ def _cmd(*argv) -> list[str]:
 
 
 def _cli(tmp_path, *argv, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run(_cmd(*argv), capture_output=True, text=True, env=_env(tmp_path), timeout=timeout,
-                          cwd=tmp_path)
+    return subprocess.run(
+        _cmd(*argv), capture_output=True, text=True, env=_env(tmp_path), timeout=timeout, cwd=tmp_path
+    )
 
 
 def _csvs(folder: Path, spec: dict[str, int]) -> dict[str, Path]:
@@ -74,11 +75,15 @@ def test_bad_input_rows_are_one_line_errors(tmp_path):
     _clean_error(_cli(tmp_path, "backtest", "--out", afile), "is an existing file")
     _clean_error(_cli(tmp_path, "backtest", "--csv", tmp_path / "data"), "is a folder; give one price file")
     _clean_error(_cli(tmp_path, "backtest", "--csv", tmp_path / "missing.csv"), "no such file")
-    _clean_error(_cli(tmp_path, "backtest", "--model", "naive", "--weights", "/nonexistent"),
-                 "--weights applies to --model toto or kronos, not naive")
+    _clean_error(
+        _cli(tmp_path, "backtest", "--model", "naive", "--weights", "/nonexistent"),
+        "--weights applies to --model toto or kronos, not naive",
+    )
     _clean_error(_cli(tmp_path, "backtest", "--tokenizer", tmp_path), "--tokenizer applies to --model kronos only")
-    _clean_error(_cli(tmp_path, "backtest", "--symbols", "AEM,ZZZZ,QQQ", "--data-dir", tmp_path / "data"),
-                 "for 2 symbol(s): ZZZZ, QQQ")
+    _clean_error(
+        _cli(tmp_path, "backtest", "--symbols", "AEM,ZZZZ,QQQ", "--data-dir", tmp_path / "data"),
+        "for 2 symbol(s): ZZZZ, QQQ",
+    )
     msft = tmp_path / "res"
     msft.mkdir()
     (msft / "metadata.json").write_text(json.dumps({"symbol": "MSFT"}))
@@ -99,13 +104,26 @@ def test_clean_short_history_and_unfitted_walk_forward(tmp_path):
     data = _csvs(tmp_path / "data", {"SHORT": 40})
     bad = tmp_path / "SHORT.csv"
     bad.write_text(data["SHORT"].read_text() + "2099-01-01,1,0.5,2,1,10\n")
-    p = _cli(tmp_path, "backtest", "--csv", bad, "--clean", "--model", "naive", "--sims", "1",
-             "--protocol", "walk_forward", "--no-cache")
+    p = _cli(
+        tmp_path,
+        "backtest",
+        "--csv",
+        bad,
+        "--clean",
+        "--model",
+        "naive",
+        "--sims",
+        "1",
+        "--protocol",
+        "walk_forward",
+        "--no-cache",
+    )
     assert p.returncode == 0, p.stderr
     assert "SHORT: cleaning: 41 rows in, 41 rows out" in p.stderr
     assert "swapped High and Low" in p.stderr
-    assert "warning: SHORT: the earliest simulation forecasts from 32 return(s), less than one 64-return patch" \
-        in p.stderr
+    assert (
+        "warning: SHORT: the earliest simulation forecasts from 32 return(s), less than one 64-return patch" in p.stderr
+    )
     assert "warning: SHORT: walk_forward with 1 simulation(s): none has an earlier fitted window" in p.stderr
     assert "Backtest summary for SHORT (1 simulations, protocol walk_forward)" in p.stdout
     assert "optimized=" not in p.stdout and "no fitted window" in p.stdout
@@ -128,16 +146,35 @@ def _close(a, b, rel=1e-6):
 def test_one_key_rule_for_a_stock(tmp_path):
     """--csv, --symbols (in memory) and --symbols --out (resumable run_many) give the same numbers."""
     data = _csvs(tmp_path / "data", {"AAA": 150})
-    common = ("--samples", "16", "--sims", "3", "--max-context", "64", "--seed", "4",
-              "--cache-dir", tmp_path / "cache")
+    common = ("--samples", "16", "--sims", "3", "--max-context", "64", "--seed", "4", "--cache-dir", tmp_path / "cache")
     single = _cli(tmp_path, "backtest", "--csv", data["AAA"], *common, "--output-json", tmp_path / "single.json")
     assert single.returncode == 0, single.stderr
-    many = _cli(tmp_path, "backtest", "--symbols", "aaa", "--data-dir", tmp_path / "data", *common,
-                "--output-json", tmp_path / "many-{symbol}.json")
+    many = _cli(
+        tmp_path,
+        "backtest",
+        "--symbols",
+        "aaa",
+        "--data-dir",
+        tmp_path / "data",
+        *common,
+        "--output-json",
+        tmp_path / "many-{symbol}.json",
+    )
     assert many.returncode == 0, many.stderr
     assert many.stdout.startswith("AAA: best ")  # the cross-stock line, as the stock finished
-    run = _cli(tmp_path, "backtest", "--symbols", "AAA", "--data-dir", tmp_path / "data", *common,
-               "--out", tmp_path / "run", "--output-json", tmp_path / "run-{symbol}.json")
+    run = _cli(
+        tmp_path,
+        "backtest",
+        "--symbols",
+        "AAA",
+        "--data-dir",
+        tmp_path / "data",
+        *common,
+        "--out",
+        tmp_path / "run",
+        "--output-json",
+        tmp_path / "run-{symbol}.json",
+    )
     assert run.returncode == 0, run.stderr
     a, b, c = (json.loads((tmp_path / f).read_text()) for f in ("single.json", "many-AAA.json", "run-AAA.json"))
     for other in (b, c):
@@ -167,8 +204,9 @@ def test_second_run_loads_the_compiled_program(tmp_path):
 
 
 def _popen(tmp_path, *argv):
-    return subprocess.Popen(_cmd(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env(tmp_path), cwd=tmp_path)
+    return subprocess.Popen(
+        _cmd(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path), cwd=tmp_path
+    )
 
 
 def _await(stream, text, timeout=300.0):
@@ -194,8 +232,19 @@ def _interrupted(proc, err_before):
 
 def test_ctrl_c_single_stock(tmp_path):
     data = _csvs(tmp_path / "data", {"AAA": 90})
-    argv = ("backtest", "--csv", data["AAA"], "--model", "naive", "--sims", "4", "--cache-dir", tmp_path / "c",
-            "--out", tmp_path / "out")
+    argv = (
+        "backtest",
+        "--csv",
+        data["AAA"],
+        "--model",
+        "naive",
+        "--sims",
+        "4",
+        "--cache-dir",
+        tmp_path / "c",
+        "--out",
+        tmp_path / "out",
+    )
     proc = _popen(tmp_path, *argv)
     seen = _await(proc.stderr, "compiling the backtest program")
     proc.send_signal(signal.SIGINT)
@@ -210,8 +259,23 @@ def test_ctrl_c_many_stocks_then_resume(tmp_path):
     symbols = ["S1", "S2", "S3", "S4", "S5", "S6"]
     _csvs(tmp_path / "data", {s: 90 for s in symbols})
     out = tmp_path / "run"
-    argv = ("backtest", "--symbols", ",".join(symbols), "--data-dir", tmp_path / "data", "--model", "naive",
-            "--sims", "4", "--chunk-size", "1", "--out", out, "--cache-dir", tmp_path / "c")
+    argv = (
+        "backtest",
+        "--symbols",
+        ",".join(symbols),
+        "--data-dir",
+        tmp_path / "data",
+        "--model",
+        "naive",
+        "--sims",
+        "4",
+        "--chunk-size",
+        "1",
+        "--out",
+        out,
+        "--cache-dir",
+        tmp_path / "c",
+    )
     proc = _popen(tmp_path, *argv)
     _await(proc.stdout, "S1: best ")
     proc.send_signal(signal.SIGINT)

@@ -5,8 +5,14 @@ import json
 import pytest
 
 from jaxsim.cli.app import build_parser
-from jaxsim.cli.validate import (EXIT_CODES_HELP, UsageError, check_out, find_symbol_files, parse_symbols,
-                                 validate_backtest)
+from jaxsim.cli.validate import (
+    EXIT_CODES_HELP,
+    UsageError,
+    check_out,
+    find_symbol_files,
+    parse_symbols,
+    validate_backtest,
+)
 
 GOOD = "Date,Open,High,Low,Close,Volume\n2020-01-02,10.0,11.0,9.5,10.5,1000\n"
 SAMPLES = ("AAPL", "GOOG", "IBM", "MSFT")
@@ -39,7 +45,9 @@ def test_paths(tmp_path):
     assert "unsupported file type" in _error("--csv", str(tmp_path / "x.json"))
     afile = tmp_path / "afile.txt"
     afile.write_text("x")
-    assert _error("--out", str(afile)) == f"--out {afile} is an existing file; give a folder (it is created when missing)"
+    assert (
+        _error("--out", str(afile)) == f"--out {afile} is an existing file; give a folder (it is created when missing)"
+    )
     assert "parent folder" in _error("--out", str(tmp_path / "no" / "such"))
     assert _error("--data-dir", str(tmp_path)) == "--data-dir is only used with --symbols"
     assert "is a folder; give a file name" in _error("--output-json", str(tmp_path))
@@ -49,8 +57,9 @@ def test_out_holding_another_symbols_results(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "metadata.json").write_text(json.dumps({"symbol": "MSFT"}))
-    assert _error("IBM", "--out", str(out)) == (f"--out {out} holds the results of MSFT; writing IBM there would "
-                                                "replace them (use another folder, or --force)")
+    assert _error("IBM", "--out", str(out)) == (
+        f"--out {out} holds the results of MSFT; writing IBM there would replace them (use another folder, or --force)"
+    )
     validate_backtest(_args("IBM", "--out", str(out), "--force"), available_samples=SAMPLES)
     validate_backtest(_args("msft", "--out", str(out)), available_samples=SAMPLES)  # same symbol: a rerun
     with pytest.raises(UsageError, match="single-stock results of MSFT"):
@@ -63,7 +72,8 @@ def test_out_holding_another_symbols_results(tmp_path):
 
 def test_flags_that_do_not_apply(tmp_path):
     assert _error("--model", "naive", "--weights", "/nonexistent") == (
-        "--weights applies to --model toto or kronos, not naive (the flag would be ignored)")
+        "--weights applies to --model toto or kronos, not naive (the flag would be ignored)"
+    )
     assert _error("--tokenizer", str(tmp_path)) == "--tokenizer applies to --model kronos only, not default"
     assert _error("--model", "naive", "--samples", "8").startswith("--samples applies to sampling models")
     assert _error("--model", "toto") == "--model toto needs --weights DIR (a converted Toto weight folder)"
@@ -79,7 +89,8 @@ def test_unknown_symbols_are_listed_at_once(tmp_path):
     for sym in ("AEM", "ibm"):
         (tmp_path / f"{sym}.csv").write_text(GOOD)
     assert _error("--symbols", "AEM,ZZZZ,ibm,QQQ", "--data-dir", str(tmp_path)) == (
-        f"no price file in {tmp_path} for 2 symbol(s): ZZZZ, QQQ (looked for <SYMBOL>.csv/.csv.gz/.parquet)")
+        f"no price file in {tmp_path} for 2 symbol(s): ZZZZ, QQQ (looked for <SYMBOL>.csv/.csv.gz/.parquet)"
+    )
     files = find_symbol_files(parse_symbols("aem, IBM ,AEM"), tmp_path)
     assert files == {"AEM": tmp_path / "AEM.csv", "IBM": tmp_path / "ibm.csv"}
     assert "no such folder" in _error("--symbols", "AEM", "--data-dir", str(tmp_path / "nope"))

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jaxsim.engine.compilation import CacheSettings, compile_notice, default_cache_dir, set_compile_reporter
 from reliability_helpers import xla_flags
+
+from jaxsim.engine.compilation import CacheSettings, compile_notice, default_cache_dir, set_compile_reporter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,8 +75,9 @@ def test_program_is_stored_and_reloaded_by_a_new_process(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
 
     def run():
-        p = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, env=env,
-                           timeout=240)
+        p = subprocess.run(
+            [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, env=env, timeout=240
+        )
         assert p.returncode == 0, p.stderr
         return json.loads(p.stdout.strip().splitlines()[-1])
 

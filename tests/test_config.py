@@ -56,9 +56,19 @@ def test_config_is_hashable_equal_by_value_and_normalised():
     assert set(PROTOCOLS) == {"legacy", "walk_forward"}
 
 
-@pytest.mark.parametrize("bad", [dict(n_sims=0), dict(protocol="lgacy"), dict(targets=("high",)),
-                                 dict(targets=("close", "volume")), dict(max_context=0), dict(num_samples=0),
-                                 dict(stock_key="crc"), dict(fee="cheap")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(n_sims=0),
+        dict(protocol="lgacy"),
+        dict(targets=("high",)),
+        dict(targets=("close", "volume")),
+        dict(max_context=0),
+        dict(num_samples=0),
+        dict(stock_key="crc"),
+        dict(fee="cheap"),
+    ],
+)
 def test_bad_settings_are_config_errors(bad):
     with pytest.raises(ConfigError):
         BacktestConfig(**bad)
@@ -77,8 +87,9 @@ def test_keywords_and_config_agree_or_raise():
 def test_backtest_with_config_equals_keywords_and_conflicts_raise(aem):
     cfg = BacktestConfig(n_sims=8, optimizer=OPT, protocol="walk_forward", max_context=256)
     by_config = jaxsim.backtest(aem, forecasters.naive(), config=cfg, key=KEY)
-    by_keywords = jaxsim.backtest(aem, forecasters.naive(), n_sims=8, optimizer=OPT, protocol="walk_forward",
-                                  max_context=256, key=KEY)
+    by_keywords = jaxsim.backtest(
+        aem, forecasters.naive(), n_sims=8, optimizer=OPT, protocol="walk_forward", max_context=256, key=KEY
+    )
     pd.testing.assert_frame_equal(by_config.records, by_keywords.records)
     pd.testing.assert_frame_equal(by_config.summary, by_keywords.summary)
     with pytest.raises(ConfigError):
@@ -93,15 +104,17 @@ def test_backtest_many_and_run_many_accept_the_config(aem, alny, tmp_path):
     cfg = BacktestConfig(n_sims=8, optimizer=OPT, max_context=128)
     stocks = {"AEM": aem, "ALNY": alny}
     by_config = jaxsim.backtest_many(stocks, forecasters.naive(), cfg, key=KEY, progress=False)
-    by_keywords = jaxsim.backtest_many(stocks, forecasters.naive(), n_sims=8, optimizer=OPT, max_context=128,
-                                       key=KEY, progress=False)
+    by_keywords = jaxsim.backtest_many(
+        stocks, forecasters.naive(), n_sims=8, optimizer=OPT, max_context=128, key=KEY, progress=False
+    )
     for s in stocks:
         pd.testing.assert_frame_equal(by_config[s].records, by_keywords[s].records)
     # the "symbol" key rule of a config is run_many's rule
     by_symbol = jaxsim.backtest_many(stocks, NOISY_LAST, cfg.replace(stock_key="symbol"), key=KEY, progress=False)
     a = run_many(stocks, tmp_path / "a", forecaster=NOISY_LAST, config=cfg, key=KEY, chunk_size=2)
-    b = run_many(stocks, tmp_path / "b", forecaster=NOISY_LAST, n_sims=8, optimizer=OPT, max_context=128, key=KEY,
-                 chunk_size=2)
+    b = run_many(
+        stocks, tmp_path / "b", forecaster=NOISY_LAST, n_sims=8, optimizer=OPT, max_context=128, key=KEY, chunk_size=2
+    )
     assert a.done == b.done == ("AEM", "ALNY")
     for s in stocks:
         assert (tmp_path / "a" / s / "summary.csv").read_bytes() == (tmp_path / "b" / s / "summary.csv").read_bytes()
@@ -173,58 +186,59 @@ def test_cli_samples_builds_the_forecaster_with_that_count():
 # ForecastRet of AEM (n_sims=8, key 7, grid_optimizer(11), the noisy-last function forecaster) from the
 # implementation before forecasted P&L moved into the program (a second jitted call after a host trip).
 GOLDEN = {
- "legacy": {
-  "values": [
-   -0.004972955182893202,
-   -0.0011270998802501708,
-   -0.00875944021390751,
-   -0.0040489822677045595,
-   -0.006245692624361254,
-   -0.033430733717978,
-   -0.0024318036157637835,
-   -0.0030159554444253445
-  ],
-  "sources": {
-   "simple": "mean_negative",
-   "all_signals": "mean_negative",
-   "buy_hold": "mean_negative",
-   "unprofit_shutdown": "mean_negative",
-   "entry_takeprofit": "mean_negative",
-   "highlow": "mean_negative",
-   "maxdiff": "model",
-   "maxdiffalwayson": "model"
-  }
- },
- "walk_forward": {
-  "values": [
-   -0.004972955182893202,
-   -0.0011270998802501708,
-   -0.00875944021390751,
-   -0.0040489822677045595,
-   -0.006245692624361254,
-   -0.033430733717978,
-   -0.0011889597226399928,
-   -0.0036835252863056667
-  ],
-  "sources": {
-   "simple": "mean_negative",
-   "all_signals": "mean_negative",
-   "buy_hold": "mean_negative",
-   "unprofit_shutdown": "mean_negative",
-   "entry_takeprofit": "mean_negative",
-   "highlow": "mean_negative",
-   "maxdiff": "mean_negative",
-   "maxdiffalwayson": "mean_negative"
-  }
- }
+    "legacy": {
+        "values": [
+            -0.004972955182893202,
+            -0.0011270998802501708,
+            -0.00875944021390751,
+            -0.0040489822677045595,
+            -0.006245692624361254,
+            -0.033430733717978,
+            -0.0024318036157637835,
+            -0.0030159554444253445,
+        ],
+        "sources": {
+            "simple": "mean_negative",
+            "all_signals": "mean_negative",
+            "buy_hold": "mean_negative",
+            "unprofit_shutdown": "mean_negative",
+            "entry_takeprofit": "mean_negative",
+            "highlow": "mean_negative",
+            "maxdiff": "model",
+            "maxdiffalwayson": "model",
+        },
+    },
+    "walk_forward": {
+        "values": [
+            -0.004972955182893202,
+            -0.0011270998802501708,
+            -0.00875944021390751,
+            -0.0040489822677045595,
+            -0.006245692624361254,
+            -0.033430733717978,
+            -0.0011889597226399928,
+            -0.0036835252863056667,
+        ],
+        "sources": {
+            "simple": "mean_negative",
+            "all_signals": "mean_negative",
+            "buy_hold": "mean_negative",
+            "unprofit_shutdown": "mean_negative",
+            "entry_takeprofit": "mean_negative",
+            "highlow": "mean_negative",
+            "maxdiff": "mean_negative",
+            "maxdiffalwayson": "mean_negative",
+        },
+    },
 }
 
 
 @pytest.mark.parametrize("protocol", ["legacy", "walk_forward"])
 def test_forecasted_pnl_equals_the_previous_implementation(aem, protocol):
     # the golden values were made with KEY as the stock's own key: pass it as such (explicit keys=)
-    result = jaxsim.backtest_many({"AEM": aem}, NOISY_LAST, n_sims=8, keys=[KEY], optimizer=OPT, protocol=protocol,
-                                  progress=False)["AEM"]
+    result = jaxsim.backtest_many(
+        {"AEM": aem}, NOISY_LAST, n_sims=8, keys=[KEY], optimizer=OPT, protocol=protocol, progress=False
+    )["AEM"]
     want = GOLDEN[protocol]
     np.testing.assert_allclose(result.summary["ForecastRet"].to_numpy(), want["values"], rtol=1e-5, atol=1e-8)
     assert result.metadata["forecasted_pnl_source"] == want["sources"]
@@ -237,9 +251,16 @@ def test_forecasted_pnl_comes_out_of_the_one_compiled_program(aem):
     assert trace_count() - before == 1 and result.metadata["compiled"]
     # the program's own outputs hold the broadcast columns and the source codes
     prep = api.prepare_stock(aem, cfg)
-    records, codes = jax.device_get(run_program(NOISY_LAST, api.stock_arrays(NOISY_LAST, [prep]), [prep.fee],
-                                                [prep.spread], api.stock_key(KEY, "AEM")[None],
-                                                api.make_setup(prep, cfg)))
+    records, codes = jax.device_get(
+        run_program(
+            NOISY_LAST,
+            api.stock_arrays(NOISY_LAST, [prep]),
+            [prep.fee],
+            [prep.spread],
+            api.stock_key(KEY, "AEM")[None],
+            api.make_setup(prep, cfg),
+        )
+    )
     assert codes.shape == (1, len(STRATEGIES)) and codes.dtype == np.int32
     assert trace_count() - before == 1  # same setup: no retrace
     for j, s in enumerate(STRATEGIES):
@@ -256,8 +277,13 @@ def test_strategy_table_is_consistent(aem):
     names = [s.name for s in STRATEGIES]
     assert len(STRATEGIES) == 8 and len(set(names)) == 8 and len({s.prefix for s in STRATEGIES}) == 8
     assert BEST_TIE_ORDER == ("highlow", "entry_takeprofit", "maxdiff", "all_signals", "simple")
-    assert [s.name for s in STRATEGIES if s.best_candidate] == ["simple", "all_signals", "entry_takeprofit",
-                                                                 "highlow", "maxdiff"]
+    assert [s.name for s in STRATEGIES if s.best_candidate] == [
+        "simple",
+        "all_signals",
+        "entry_takeprofit",
+        "highlow",
+        "maxdiff",
+    ]
     assert strategy("maxdiff").final_day == "maxdiff_finalday_return"
     with pytest.raises(KeyError):
         strategy("nope")

@@ -100,12 +100,15 @@ def test_wiki_aapl_adjusted_uses_adj_columns(shared_dir):
     assert 0.8 < p.close[i] / p.close[i - 1] < 1.2
 
 
-@pytest.mark.parametrize("names", [
-    ("Date", "Open", "High", "Low", "Close", "Volume"),
-    ("date", "open", "high", "low", "close", "volume"),
-    ("DATE", "OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"),
-    ("timestamp", "Open", "high", "LOW", "Close", "vol"),
-])
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("Date", "Open", "High", "Low", "Close", "Volume"),
+        ("date", "open", "high", "low", "close", "volume"),
+        ("DATE", "OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"),
+        ("timestamp", "Open", "high", "LOW", "Close", "vol"),
+    ],
+)
 def test_column_spellings(tmp_path, names):
     text = ",".join(names) + "\n" + GOOD.split("\n", 1)[1]
     p = load_prices(_write(tmp_path, text))
@@ -115,8 +118,10 @@ def test_column_spellings(tmp_path, names):
 
 def test_dataframe_with_datetime_index_is_not_modified():
     idx = pd.date_range("2021-03-01", periods=4, freq="B", name="Date")
-    df = pd.DataFrame({"Open": [1.0, 2, 3, 4], "High": [2.0, 3, 4, 5], "Low": [0.5, 1, 2, 3],
-                       "Close": [1.5, 2.5, 3.5, 4.5]}, index=idx)
+    df = pd.DataFrame(
+        {"Open": [1.0, 2, 3, 4], "High": [2.0, 3, 4, 5], "Low": [0.5, 1, 2, 3], "Close": [1.5, 2.5, 3.5, 4.5]},
+        index=idx,
+    )
     before = df.copy()
     p = load_prices(df, symbol="X")
     pd.testing.assert_frame_equal(df, before)
@@ -126,8 +131,10 @@ def test_dataframe_with_datetime_index_is_not_modified():
 
 
 def test_dataframe_index_named_date_and_default_symbol():
-    df = pd.DataFrame({"open": [1.0, 2.0], "high": [2.0, 3.0], "low": [0.5, 1.0], "close": [1.5, 2.5]},
-                      index=pd.Index(["2020-05-01", "2020-05-04"], name="date"))
+    df = pd.DataFrame(
+        {"open": [1.0, 2.0], "high": [2.0, 3.0], "low": [0.5, 1.0], "close": [1.5, 2.5]},
+        index=pd.Index(["2020-05-01", "2020-05-04"], name="date"),
+    )
     p = load_prices(df)
     assert p.symbol == "UNKNOWN" and str(p.dates[1]) == "2020-05-04"
 
@@ -165,19 +172,27 @@ def test_to_frame_round_trip_and_slicing():
 
 # ---------------------------------------------------------------- errors name problem and rows
 
-@pytest.mark.parametrize("line, new, expect", [
-    (3, "2020-01-03,abc,11.5,10.0,11.0,1100", "non-numeric open in 1 row: 2020-01-03 (line 3)"),
-    (4, "2020-01-06,11.0,12.0,10.5,,1200", "missing (NaN) close in 1 row: 2020-01-06 (line 4)"),
-    (4, "2020-01-06,11.0,12.0,10.5,NaN,1200", "missing (NaN) close in 1 row: 2020-01-06 (line 4)"),
-    (5, "2020-01-07,11.5,inf,11.0,12.0,1300", "infinite high in 1 row: 2020-01-07 (line 5)"),
-    (2, "2020-01-02,10.0,11.0,0,10.5,1000", "zero or negative low in 1 row: 2020-01-02 (line 2)"),
-    (6, "2020-01-08,-12.0,12.5,11.5,11.8,1400", "zero or negative open in 1 row: 2020-01-08 (line 6)"),
-    (5, "2020-01-07,11.5,11.0,12.5,12.0,1300", "High below Low in 1 row: 2020-01-07 (line 5)"),
-    (4, "2020-01-03,11.0,12.0,10.5,11.5,1200", "duplicate date in 2 rows: 2020-01-03 (line 3), 2020-01-03 (line 4)"),
-    (4, "Jan-six,11.0,12.0,10.5,11.5,1200", "unparseable date in 1 row: line 4 (date 'Jan-six')"),
-    (4, ",11.0,12.0,10.5,11.5,1200", "missing date in 1 row"),
-    (3, "2020-01-03,10.5,11.5,10.0,11.0,-5", "negative volume in 1 row: 2020-01-03 (line 3)"),
-])
+
+@pytest.mark.parametrize(
+    "line, new, expect",
+    [
+        (3, "2020-01-03,abc,11.5,10.0,11.0,1100", "non-numeric open in 1 row: 2020-01-03 (line 3)"),
+        (4, "2020-01-06,11.0,12.0,10.5,,1200", "missing (NaN) close in 1 row: 2020-01-06 (line 4)"),
+        (4, "2020-01-06,11.0,12.0,10.5,NaN,1200", "missing (NaN) close in 1 row: 2020-01-06 (line 4)"),
+        (5, "2020-01-07,11.5,inf,11.0,12.0,1300", "infinite high in 1 row: 2020-01-07 (line 5)"),
+        (2, "2020-01-02,10.0,11.0,0,10.5,1000", "zero or negative low in 1 row: 2020-01-02 (line 2)"),
+        (6, "2020-01-08,-12.0,12.5,11.5,11.8,1400", "zero or negative open in 1 row: 2020-01-08 (line 6)"),
+        (5, "2020-01-07,11.5,11.0,12.5,12.0,1300", "High below Low in 1 row: 2020-01-07 (line 5)"),
+        (
+            4,
+            "2020-01-03,11.0,12.0,10.5,11.5,1200",
+            "duplicate date in 2 rows: 2020-01-03 (line 3), 2020-01-03 (line 4)",
+        ),
+        (4, "Jan-six,11.0,12.0,10.5,11.5,1200", "unparseable date in 1 row: line 4 (date 'Jan-six')"),
+        (4, ",11.0,12.0,10.5,11.5,1200", "missing date in 1 row"),
+        (3, "2020-01-03,10.5,11.5,10.0,11.0,-5", "negative volume in 1 row: 2020-01-03 (line 3)"),
+    ],
+)
 def test_bad_rows_are_rejected_by_name(tmp_path, line, new, expect):
     path = _write(tmp_path, _mutate(line, new))
     with pytest.raises(PriceDataError) as e:
@@ -207,7 +222,9 @@ def test_many_bad_rows_show_first_five_and_count(tmp_path):
 
 
 def test_missing_columns_named_with_found_columns(tmp_path):
-    with pytest.raises(PriceDataError, match=r"missing column\(s\) high, low; found columns \['Date', 'Open', 'Close'\]"):
+    with pytest.raises(
+        PriceDataError, match=r"missing column\(s\) high, low; found columns \['Date', 'Open', 'Close'\]"
+    ):
         load_prices(_write(tmp_path, "Date,Open,Close\n2020-01-02,1,2\n"))
     with pytest.raises(PriceDataError, match=r"missing column\(s\) date"):
         load_prices(pd.DataFrame({"Open": [1.0], "High": [1.0], "Low": [1.0], "Close": [1.0]}))
@@ -259,10 +276,10 @@ def test_hand_built_prices_are_validated():
 
 
 def test_clean_repairs_and_reports_every_change(tmp_path):
-    text = GOOD + "2020-01-09,12.0,11.0,12.5,12.2,1500\n"      # line 7: High < Low -> swapped
-    text += "2020-01-10,12.2,12.4,12.0,12.9,1600\n"             # line 8: Close above High -> widened
-    text += "2020-01-13,1,2,1,abc,1\n"                          # line 9: non-numeric -> dropped
-    text += "2020-01-06,99,100,98,99.5,1\n"                     # line 10: duplicate of line 4, kept
+    text = GOOD + "2020-01-09,12.0,11.0,12.5,12.2,1500\n"  # line 7: High < Low -> swapped
+    text += "2020-01-10,12.2,12.4,12.0,12.9,1600\n"  # line 8: Close above High -> widened
+    text += "2020-01-13,1,2,1,abc,1\n"  # line 9: non-numeric -> dropped
+    text += "2020-01-06,99,100,98,99.5,1\n"  # line 10: duplicate of line 4, kept
     path = _write(tmp_path, text)
     with pytest.raises(PriceDataError):
         load_prices(path)
@@ -276,7 +293,7 @@ def test_clean_repairs_and_reports_every_change(tmp_path):
     assert actions["widened High/Low to contain Open/Close"] == ("2020-01-10 (line 8)",)
     assert len(p) == 7 and str(p.dates[-1]) == "2020-01-10"
     i = int(np.flatnonzero(p.dates == np.datetime64("2020-01-06"))[0])
-    assert p.close[i] == np.float32(99.5)                       # the last occurrence won
+    assert p.close[i] == np.float32(99.5)  # the last occurrence won
     assert (p.high[-2], p.low[-2]) == (np.float32(12.5), np.float32(11.0))
     assert p.high[-1] == np.float32(12.9)
     assert "9 rows in, 7 rows out" in str(rep)
@@ -292,7 +309,9 @@ def test_clean_on_good_data_changes_nothing(tmp_path):
 
 def test_required_rows_formula():
     assert required_rows(50) == 59
-    assert required_rows(50, 512) == 570  # docs/backtest.md#required-rows: "50 sims + 7 horizons + context 512 ~ 570 rows"
+    assert (
+        required_rows(50, 512) == 570
+    )  # docs/backtest.md#required-rows: "50 sims + 7 horizons + context 512 ~ 570 rows"
     assert required_rows(1) == 10
     with pytest.raises(ConfigError):
         required_rows(0)
@@ -347,8 +366,15 @@ def test_available_samples_and_unknown_symbol():
 def test_any_row_order_loads_to_the_same_series(perm, seed):
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 20)))
-    df = pd.DataFrame({"date": pd.bdate_range("2019-06-03", periods=20), "open": close * 1.001,
-                       "high": close * 1.02, "low": close * 0.98, "close": close})
+    df = pd.DataFrame(
+        {
+            "date": pd.bdate_range("2019-06-03", periods=20),
+            "open": close * 1.001,
+            "high": close * 1.02,
+            "low": close * 0.98,
+            "close": close,
+        }
+    )
     a = load_prices(df, symbol="P")
     b = load_prices(df.iloc[list(perm)], symbol="P")
     np.testing.assert_array_equal(a.dates, b.dates)
@@ -358,8 +384,15 @@ def test_any_row_order_loads_to_the_same_series(perm, seed):
 
 def test_time_zones_keep_the_local_calendar_date():
     # yfinance-style exports carry UTC offsets that change with daylight saving time
-    df = pd.DataFrame({"Date": ["2020-03-06 00:00:00-05:00", "2020-03-09 00:00:00-04:00", "2020-03-10 00:00:00+09:00"],
-                       "Open": [1.0, 2, 3], "High": [2.0, 3, 4], "Low": [1.0, 1, 1], "Close": [1.5, 2, 3]})
+    df = pd.DataFrame(
+        {
+            "Date": ["2020-03-06 00:00:00-05:00", "2020-03-09 00:00:00-04:00", "2020-03-10 00:00:00+09:00"],
+            "Open": [1.0, 2, 3],
+            "High": [2.0, 3, 4],
+            "Low": [1.0, 1, 1],
+            "Close": [1.5, 2, 3],
+        }
+    )
     p = load_prices(df)
     assert [str(d) for d in p.dates] == ["2020-03-06", "2020-03-09", "2020-03-10"]
     idx = pd.DatetimeIndex(["2021-01-04", "2021-01-05"]).tz_localize("Asia/Tokyo")

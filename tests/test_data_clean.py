@@ -6,7 +6,7 @@ import pytest
 
 from jaxsim.cli.app import main
 from jaxsim.data.prices import Prices, as_prices, load_prices, sample
-from jaxsim.data.writing import prices_csv, save_prices
+from jaxsim.data.writing import save_prices
 from jaxsim.errors import ConfigError, PriceDataError
 
 GOOD = """Date,Open,High,Low,Close,Volume

@@ -5,15 +5,22 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pandas as pd
+from reliability_helpers import CAP, HIST, N_SIMS, SAMPLED, numeric_columns, synthetic_prices
 
 from jaxsim.engine.api import backtest, backtest_many
-from reliability_helpers import CAP, HIST, N_SIMS, SAMPLED, numeric_columns, synthetic_prices
 
 # Fields computed from prices only: identical whatever the key.
 PRICE_ONLY = ("close", "atr_pct_14", "dollar_vol_20d", "realized_volatility_pct", "spread_bps_estimate")
 # Fields that are (functions of) the sampled forecasts: must move when the key changes.
-SAMPLED_FIELDS = ("close_predictions", "high_predictions", "low_predictions", "predicted_close", "predicted_high",
-                  "predicted_low", "close_ci_band")
+SAMPLED_FIELDS = (
+    "close_predictions",
+    "high_predictions",
+    "low_predictions",
+    "predicted_close",
+    "predicted_high",
+    "predicted_low",
+    "close_ci_band",
+)
 
 
 def _run(prices, forecaster, seed):
@@ -27,8 +34,13 @@ def test_same_key_bit_identical():
     pd.testing.assert_frame_equal(a.summary, b.summary, check_exact=True)
     assert a.limit_prices == b.limit_prices and a.best_strategy == b.best_strategy
     # the raw key array and a typed key of the same data are the same key
-    c = backtest(prices, SAMPLED, n_sims=N_SIMS, max_context=CAP,
-                 key=jax.random.wrap_key_data(jax.random.key_data(jax.random.key(7))))
+    c = backtest(
+        prices,
+        SAMPLED,
+        n_sims=N_SIMS,
+        max_context=CAP,
+        key=jax.random.wrap_key_data(jax.random.key_data(jax.random.key(7))),
+    )
     pd.testing.assert_frame_equal(a.records, c.records, check_exact=True)
 
 
@@ -51,9 +63,11 @@ def test_deterministic_forecaster_ignores_the_key():
 
 def test_backtest_many_same_key_bit_identical():
     stocks = [synthetic_prices(f"S{i}", 120 + 40 * i, seed=20 + i) for i in range(3)]
-    a = backtest_many(stocks, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(3), chunk_size=4,
-                      progress=False)
-    b = backtest_many(stocks, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(3), chunk_size=4,
-                      progress=False)
+    a = backtest_many(
+        stocks, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(3), chunk_size=4, progress=False
+    )
+    b = backtest_many(
+        stocks, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(3), chunk_size=4, progress=False
+    )
     for name in a:
         pd.testing.assert_frame_equal(a[name].records, b[name].records, check_exact=True)

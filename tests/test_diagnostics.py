@@ -41,8 +41,7 @@ def test_atr_matches_pandas(n_valid):
     high, low, close, _ = prices(np.random.default_rng(n_valid))
     valid = np.arange(22) >= 22 - n_valid
     want = pandas_atr_pct(high[valid], low[valid], close[valid])
-    got = float(dg.atr_pct_14(np.where(valid, high, 0), np.where(valid, low, 0), np.where(valid, close, 0),
-                              valid))
+    got = float(dg.atr_pct_14(np.where(valid, high, 0), np.where(valid, low, 0), np.where(valid, close, 0), valid))
     assert got == pytest.approx(want, rel=1e-5, abs=1e-7)
     assert (got == 0.0) == (n_valid <= 14)
 
@@ -87,6 +86,7 @@ def test_jit_and_vmap():
     got = jax.jit(jax.vmap(dg.atr_pct_14))(h, l, c, valid)
     for k in range(3):
         assert float(got[k]) == pytest.approx(float(dg.atr_pct_14(h[k], l[k], c[k], valid[k])), rel=1e-6)
-    cal = jax.jit(jax.vmap(dg.calibration))(0.01 * rng.normal(size=(3, 7)).astype(np.float32),
-                                            0.01 * rng.normal(size=(3, 6)).astype(np.float32))
+    cal = jax.jit(jax.vmap(dg.calibration))(
+        0.01 * rng.normal(size=(3, 7)).astype(np.float32), 0.01 * rng.normal(size=(3, 6)).astype(np.float32)
+    )
     assert all(x.shape == (3,) for x in cal)

@@ -23,14 +23,14 @@ import textwrap
 import time
 from pathlib import Path
 
-import jaxsim
 import pytest
+from reliability_helpers import synthetic_frame, xla_flags
 
-from jaxsim.engine.distributed import DistributedConfig, split_stocks, stock_rows
+import jaxsim
 from jaxsim.engine.cross_stock import TABLE
+from jaxsim.engine.distributed import DistributedConfig, split_stocks, stock_rows
 from jaxsim.engine.runs import DONE, MANIFEST, is_complete, read_manifest
 from jaxsim.errors import ConfigError
-from reliability_helpers import synthetic_frame, xla_flags
 
 PACKAGE_ROOT = str(Path(jaxsim.__file__).resolve().parents[1])
 GOOD = ("AAA", "BBB", "CCC", "DDD", "EEE")
@@ -71,10 +71,16 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     cache = tmp_path_factory.mktemp("xla-cache")
-    e = dict(os.environ, PYTHONPATH=PACKAGE_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-             JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1), TQDM_DISABLE="1",
-             JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
+    e = dict(
+        os.environ,
+        PYTHONPATH=PACKAGE_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        JAX_PLATFORMS="cpu",
+        XLA_FLAGS=xla_flags(1),
+        TQDM_DISABLE="1",
+        JAX_COMPILATION_CACHE_DIR=str(cache),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
+    )
     for k in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
         e.pop(k, None)
     return e
@@ -90,8 +96,25 @@ def data(tmp_path_factory) -> Path:
 
 
 def _cli_args(data, out, *extra):
-    return [sys.executable, "-c", CLI, "backtest", "--symbols", ",".join(SYMBOLS), "--data-dir", str(data),
-            "--model", "naive", "--sims", "5", "--chunk-size", "1", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-c",
+        CLI,
+        "backtest",
+        "--symbols",
+        ",".join(SYMBOLS),
+        "--data-dir",
+        str(data),
+        "--model",
+        "naive",
+        "--sims",
+        "5",
+        "--chunk-size",
+        "1",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _distributed(n, port, pid):
@@ -104,8 +127,9 @@ def _run_all(commands, env, timeout=START):
     import tempfile
 
     with tempfile.TemporaryDirectory() as logs:
-        files = [(open(Path(logs) / f"{i}.out", "w+"), open(Path(logs) / f"{i}.err", "w+"))
-                 for i in range(len(commands))]
+        files = [
+            (open(Path(logs) / f"{i}.out", "w+"), open(Path(logs) / f"{i}.err", "w+")) for i in range(len(commands))
+        ]
         procs = [subprocess.Popen(c, env=env, stdout=o, stderr=e, text=True) for c, (o, e) in zip(commands, files)]
         try:
             for p in procs:
@@ -180,7 +204,7 @@ def test_stock_rows_counts_csv_data_rows(data):
 def test_two_processes_write_the_same_bytes_as_one(runs):
     base, single, pair = runs
     assert single[0] == 1 and "BAD: FAILED" in single[2], single[2][-2000:]
-    for rc, out, err in pair:
+    for rc, _out, _err in pair:
         assert rc == 1, [e[:3000] for _, _, e in pair]  # each process exits 1: the run has a failed stock
     shares = _shares()
     assert "BAD" in shares[1] and set(GOOD) & set(shares[0]) and set(GOOD) & set(shares[1])
@@ -200,7 +224,7 @@ def test_a_stock_failing_in_one_process_is_in_the_merged_manifest(runs):
     assert bad["status"] == "failed" and bad["stage"] == "load" and bad["process"] == 1
     assert "PriceDataError" in bad["error"] and "close" in bad["error"]
     assert "BAD: FAILED" in pair[0][2]  # process 0 reports the whole run, BAD failed in process 1
-    assert f"5 written, 0 already complete, 1 failed" in pair[0][1]
+    assert "5 written, 0 already complete, 1 failed" in pair[0][1]
     single = read_manifest(base / "single")
     assert single["settings"] == manifest["settings"]
 
@@ -211,8 +235,12 @@ def _child(data, out, n, pid, port=0, stall=False):
 
 
 def _snapshot(out: Path) -> dict:
-    return {str(p.relative_to(out)): (p.stat().st_mtime_ns, p.read_bytes())
-            for d in sorted(out.iterdir()) if is_complete(d) for p in sorted(d.iterdir())}
+    return {
+        str(p.relative_to(out)): (p.stat().st_mtime_ns, p.read_bytes())
+        for d in sorted(out.iterdir())
+        if is_complete(d)
+        for p in sorted(d.iterdir())
+    }
 
 
 def _wait_for(pred, timeout, what):
@@ -248,15 +276,24 @@ def _finish_and_compare(out, runs, report, finished, before):
 def test_a_two_process_run_killed_mid_run_completes_with_one_process(tmp_path, data, env, runs):
     out = tmp_path / "run"
     port = _free_port()
-    p0, p1 = (subprocess.Popen(_child(data, out, 2, i, port, stall=i == 1), env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True) for i in range(2))
+    p0, p1 = (
+        subprocess.Popen(
+            _child(data, out, 2, i, port, stall=i == 1),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for i in range(2)
+    )
     try:
         first = _wait_line(p1, "STALL", START).split()[1]
         p1.send_signal(signal.SIGKILL)  # process 1 dies after its first stock
         share0 = _shares()[0]
         # process 0 finishes its share (or is ended by jax.distributed once it notices the dead peer)
-        _wait_for(lambda: all(is_complete(out / s) for s in share0) or p0.poll() is not None, START,
-                  "process 0's share")
+        _wait_for(
+            lambda: all(is_complete(out / s) for s in share0) or p0.poll() is not None, START, "process 0's share"
+        )
         p0.send_signal(signal.SIGKILL)  # the scheduler ends the job (process 0 waits at the barrier)
     finally:
         for p in (p0, p1):
@@ -273,8 +310,9 @@ def test_a_two_process_run_killed_mid_run_completes_with_one_process(tmp_path, d
 
 def test_a_one_process_run_killed_mid_run_completes_with_two_processes(tmp_path, data, env, runs):
     out = tmp_path / "run"
-    p = subprocess.Popen(_child(data, out, 1, 0, stall=True), env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen(
+        _child(data, out, 1, 0, stall=True), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         first = _wait_line(p, "STALL", START).split()[1]
         p.send_signal(signal.SIGKILL)

@@ -1,6 +1,6 @@
 """Forecasted P&L (docs/backtest.md#forecasted-pnl): the rules (< 4 values, negative mean, model, fallbacks), values
-equal to the same forecast computed by hand (row order for legacy, docs/deviations.md#forecasted-pnl-order; chronological for
-walk-forward), 256 draws for short series, a tiny random Toto, and the backtest's ForecastRet column
+equal to the same forecast computed by hand (row order for legacy, docs/deviations.md#forecasted-pnl-order;
+chronological for walk-forward), 256 draws for short series, a tiny random Toto, and the backtest's ForecastRet column
 (computed inside the one compiled program)."""
 
 from typing import Any
@@ -12,7 +12,7 @@ import pytest
 
 from jaxsim import forecasters
 from jaxsim.engine.forecasted_pnl import FEW_DRAWS, PNL_KEY_SALT, forecasted_pnl
-from jaxsim.forecast import Forecast, Forecaster, register_forecaster
+from jaxsim.forecast import Forecaster, register_forecaster
 from jaxsim.sim.strategy_table import STRATEGIES
 
 S = 512
@@ -93,10 +93,13 @@ def test_few_values_and_negative_mean_give_the_mean_whatever_the_model_says():
     others = list(range(5, 8))
     series[0, others] = -np.abs(series[0, others])
     series[0, 2] = -np.abs(series[0, 2])
-    values, sources = forecasted_pnl(forecasters.from_function(_sentinel, num_samples=S), series, KEY[None],
-                                     chronological=False)
-    assert list(sources[0]) == ["mean_negative", "mean_few_values", "mean_negative", "mean_few_values",
-                                "model"] + ["mean_negative"] * 3
+    values, sources = forecasted_pnl(
+        forecasters.from_function(_sentinel, num_samples=S), series, KEY[None], chronological=False
+    )
+    assert (
+        list(sources[0])
+        == ["mean_negative", "mean_few_values", "mean_negative", "mean_few_values", "model"] + ["mean_negative"] * 3
+    )
     for j in (0, 1, 2, 5, 6, 7):
         row = series[0, j]
         np.testing.assert_allclose(values[0, j], row[np.isfinite(row)].mean(), rtol=1e-12)
@@ -141,13 +144,13 @@ def test_batch_of_stocks_equals_one_stock_at_a_time():
     keys = jax.vmap(lambda i: jax.random.fold_in(KEY, i))(jnp.arange(3, dtype=jnp.uint32))
     values, _ = forecasted_pnl(NOISY_LAST, series, keys, chronological=False)
     for b in range(3):
-        alone, _ = forecasted_pnl(NOISY_LAST, series[b:b + 1], keys[b:b + 1], chronological=False)
+        alone, _ = forecasted_pnl(NOISY_LAST, series[b : b + 1], keys[b : b + 1], chronological=False)
         np.testing.assert_allclose(values[b], alone[0], rtol=1e-6)
 
 
 def test_tiny_random_toto_pads_each_series_to_its_patch_multiple():
-    from jaxsim.models.toto import model as toto_model
     from jaxsim.models.toto import forecast as toto_forecast
+    from jaxsim.models.toto import model as toto_model
 
     config = toto_model.TOTO_SMALL  # patch 8: 10 values are left-padded to 16
     params = jax.jit(toto_model.init_toto, static_argnums=0)(config, jax.random.key(1))
@@ -168,7 +171,8 @@ def test_tiny_random_toto_pads_each_series_to_its_patch_multiple():
             # 10 values: the official padding (16). 6 values (j = 2): the padding of N = 10 values, 16,
             # where the official forecaster would pad to 8 (documented deviation)
             ctx, valid = toto_forecast.left_pad(
-                np.concatenate([np.full(10 - len(values_j), np.nan, np.float32), values_j]), config.patch_size)
+                np.concatenate([np.full(10 - len(values_j), np.nan, np.float32), values_j]), config.patch_size
+            )
             assert len(ctx) == 16 and valid.sum() == len(values_j)
             key = jax.random.fold_in(jax.random.fold_in(KEY, PNL_KEY_SALT), j)
             draws = np.asarray(alone(jnp.asarray(ctx), jnp.asarray(valid), key))

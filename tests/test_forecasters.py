@@ -57,7 +57,7 @@ def test_historical_mean_is_the_mean_of_the_valid_context():
     out = forecasters.historical_mean().forecast(stock, grid, ("close", "low"), jax.random.key(0))
     for x, col in ((0, 3), (1, 2)):
         r = _returns(np.asarray(stock.prices[:, col]))
-        want = [r[max(1, t - 30):t].mean() for t in grid.origins]
+        want = [r[max(1, t - 30) : t].mean() for t in grid.origins]
         np.testing.assert_allclose(np.asarray(out.point[x]), want, rtol=1e-5, atol=1e-7)
 
 
@@ -93,7 +93,9 @@ def test_from_function_keys_do_not_depend_on_batch_composition():
 def test_from_function_scalar_output_is_a_point_forecast_and_bad_shapes_raise():
     stock = _stock(50)
     grid = ForecastGrid(50, 5)
-    point = forecasters.from_function(lambda c, v, k: jnp.float32(0.5)).forecast(stock, grid, ("close",), jax.random.key(0))
+    point = forecasters.from_function(lambda c, v, k: jnp.float32(0.5)).forecast(
+        stock, grid, ("close",), jax.random.key(0)
+    )
     assert point.samples is None and np.allclose(np.asarray(point.point), 0.5)
     bad = forecasters.from_function(lambda c, v, k: jnp.zeros((3,)), num_samples=4)
     with pytest.raises(ValueError, match="4"):
@@ -109,8 +111,8 @@ def test_forecasters_are_pytrees_with_static_config():
 
 
 def test_batched_toto_equals_one_context_at_a_time():
-    from jaxsim.models.toto import model as toto_model
     from jaxsim.models.toto import forecast as toto_forecast
+    from jaxsim.models.toto import model as toto_model
 
     config = toto_model.TOTO_SMALL  # patch 8: the contexts span two padded lengths
     params = jax.jit(toto_model.init_toto, static_argnums=0)(config, jax.random.key(1))  # faster than eager
@@ -136,6 +138,7 @@ def test_batched_toto_equals_one_context_at_a_time():
                 got = batched[("close", "low").index(x), o]
                 # same draws up to float rounding of batched vs single matmuls (heavy Student-T tails
                 # amplify a 1e-7 difference in the mixture to ~2e-5 in a draw)
-                np.testing.assert_allclose(np.asarray(got), np.asarray(alone(jnp.asarray(ctx), jnp.asarray(valid), k)),
-                                           rtol=1e-4, atol=1e-5)
+                np.testing.assert_allclose(
+                    np.asarray(got), np.asarray(alone(jnp.asarray(ctx), jnp.asarray(valid), k)), rtol=1e-4, atol=1e-5
+                )
     assert lengths == {56, 64}

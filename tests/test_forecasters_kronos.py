@@ -1,5 +1,5 @@
-"""Kronos as a rolling-origin one-step forecaster (fix of docs/deviations.md#kronos-aligned): origin t sees rows t-L..t-1 and
-predicts row t; r_X[t] = X_hat[t] / X[t-1] - 1; all targets from one call; per-origin keys."""
+"""Kronos as a rolling-origin one-step forecaster (fix of docs/deviations.md#kronos-aligned): origin t sees rows
+t-L..t-1 and predicts row t; r_X[t] = X_hat[t] / X[t-1] - 1; all targets from one call; per-origin keys."""
 
 import jax
 import jax.numpy as jnp
@@ -8,11 +8,11 @@ import pytest
 
 from jaxsim.errors import ConfigError
 from jaxsim.forecast import StockArrays
-from jaxsim.forecast.kronos_forecaster import kronos
-from jaxsim.models.kronos.model import KRONOS_MINI, TOKENIZER_2K, init_kronos, init_tokenizer
-from jaxsim.models.kronos.checkpoint import KronosBundle
-from jaxsim.models.kronos.predict import predict, time_features
 from jaxsim.forecast.grid import ForecastGrid
+from jaxsim.forecast.kronos_forecaster import kronos
+from jaxsim.models.kronos.checkpoint import KronosBundle
+from jaxsim.models.kronos.model import KRONOS_MINI, TOKENIZER_2K, init_kronos, init_tokenizer
+from jaxsim.models.kronos.predict import predict, time_features
 
 T = 40
 LOOKBACK = 12
@@ -21,8 +21,12 @@ LOOKBACK = 12
 @pytest.fixture(scope="module")
 def bundle():
     # jitted random init: about half the time of the eager flax init
-    return KronosBundle(KRONOS_MINI, TOKENIZER_2K, jax.jit(init_kronos, static_argnums=0)(KRONOS_MINI, jax.random.key(0)),
-                        jax.jit(init_tokenizer, static_argnums=0)(TOKENIZER_2K, jax.random.key(1)))
+    return KronosBundle(
+        KRONOS_MINI,
+        TOKENIZER_2K,
+        jax.jit(init_kronos, static_argnums=0)(KRONOS_MINI, jax.random.key(0)),
+        jax.jit(init_tokenizer, static_argnums=0)(TOKENIZER_2K, jax.random.key(1)),
+    )
 
 
 def _stock():
@@ -45,9 +49,20 @@ def test_one_step_forecast_of_row_t_from_rows_before_it(bundle):
     for o in (0, grid.n_origins - 1):
         t = int(grid.origins[o])
         rows = slice(t - LOOKBACK, t)  # the frame up to row t-1 only: no look-ahead
-        mean, _ = predict(bundle, feats[None, rows], stock.stamps[None, rows], stock.stamps[None, t:t + 1],
-                          pred_len=1, key=jax.random.fold_in(key, T - 1 - t), sample_count=2,
-                          temperature=0.152, top_k=20, top_p=0.83, max_context=512, clip=1.85)
+        mean, _ = predict(
+            bundle,
+            feats[None, rows],
+            stock.stamps[None, rows],
+            stock.stamps[None, t : t + 1],
+            pred_len=1,
+            key=jax.random.fold_in(key, T - 1 - t),
+            sample_count=2,
+            temperature=0.152,
+            top_k=20,
+            top_p=0.83,
+            max_context=512,
+            clip=1.85,
+        )
         for i, col in enumerate((3, 1, 2)):
             want = float(mean[0, 0, col]) / table[t - 1, col] - 1
             np.testing.assert_allclose(float(out[i, o]), want, rtol=1e-4, atol=1e-6)

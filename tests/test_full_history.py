@@ -126,8 +126,9 @@ def _temp_bytes(forecaster, prices, n_sims, chunk):
     prep = api.prepare_stock(prices, config, symbol="MSFT")
     setup = api.make_setup(prep, config)
     stocks = jax.tree.map(jnp.asarray, api.stock_arrays(forecaster, [prep]))
-    lowered = compiled_program.lower(forecaster, stocks, jnp.zeros(1), jnp.zeros(1), jax.random.key(0)[None],
-                                     setup=setup)
+    lowered = compiled_program.lower(
+        forecaster, stocks, jnp.zeros(1), jnp.zeros(1), jax.random.key(0)[None], setup=setup
+    )
     return lowered.compile().memory_analysis().temp_size_in_bytes
 
 
@@ -137,8 +138,11 @@ def test_long_n_does_not_scale_temporaries_with_n_times_s(tiny_toto):
     # array: +6.5 MB from N=200 to 800 at S=1,024 vs 128); reduced a chunk of origins at a time, the
     # S-growth is the same at both N (the cross term is ~0), and each term stays far below the array.
     prices = jaxsim.sample("MSFT").tail(800 + 8 + 64)
-    temp = {(n, s): _temp_bytes(tiny_toto.with_draws_per_context(s), prices, n, 128)
-            for n in (200, 800) for s in (128, 1024)}
+    temp = {
+        (n, s): _temp_bytes(tiny_toto.with_draws_per_context(s), prices, n, 128)
+        for n in (200, 800)
+        for s in (128, 1024)
+    }
     per_n_times_s = 3 * (1024 - 128) * 4  # bytes of (X, 1, S-growth) float32 draws per extra origin
     cross = (temp[800, 1024] - temp[800, 128]) - (temp[200, 1024] - temp[200, 128])
     assert abs(cross) < 0.05 * per_n_times_s * 600, (temp, cross)

@@ -15,29 +15,69 @@ def _write(root, kind, symbol, payload):
 
 def test_kronos_symbol(tmp_path):
     # The shape of the original's files: config plus scores and metadata that are not read.
-    _write(tmp_path, "best", "GOOGL", {"symbol": "GOOGL", "model": "Kronos", "config": {"name": "x", "num_samples": 5},
-                                       "config_path": "hyperparams/kronos/GOOGL.json",
-                                       "selection_metric": "test_pct_return_mae"})
-    _write(tmp_path, "kronos", "GOOGL", {
-        "symbol": "GOOGL", "model": "kronos",
-        "config": {"name": "kronos_t0.15_p0.82", "temperature": 0.15, "top_p": 0.82, "top_k": 0,
-                   "sample_count": 160, "max_context": 192, "clip": 1.8},
-        "validation": {"price_mae": 1.2, "pct_return_mae": 0.01, "latency_s": 3.0},
-        "windows": {"val_window": 20, "test_window": 20, "forecast_horizon": 1}, "metadata": {}})
+    _write(
+        tmp_path,
+        "best",
+        "GOOGL",
+        {
+            "symbol": "GOOGL",
+            "model": "Kronos",
+            "config": {"name": "x", "num_samples": 5},
+            "config_path": "hyperparams/kronos/GOOGL.json",
+            "selection_metric": "test_pct_return_mae",
+        },
+    )
+    _write(
+        tmp_path,
+        "kronos",
+        "GOOGL",
+        {
+            "symbol": "GOOGL",
+            "model": "kronos",
+            "config": {
+                "name": "kronos_t0.15_p0.82",
+                "temperature": 0.15,
+                "top_p": 0.82,
+                "top_k": 0,
+                "sample_count": 160,
+                "max_context": 192,
+                "clip": 1.8,
+            },
+            "validation": {"price_mae": 1.2, "pct_return_mae": 0.01, "latency_s": 3.0},
+            "windows": {"val_window": 20, "test_window": 20, "forecast_horizon": 1},
+            "metadata": {},
+        },
+    )
     h = read_hyperparams(tmp_path, "googl")
     assert h.model == "kronos" and h.symbol == "GOOGL"
-    assert h.kronos == {"temperature": 0.15, "top_p": 0.82, "top_k": 0, "sample_count": 160, "max_context": 192,
-                        "clip": 1.8}
-    assert h.kronos_options() == {"sample_count": 160, "lookback": 192, "temperature": 0.15, "top_p": 0.82,
-                                  "top_k": 0, "clip": 1.8}
+    assert h.kronos == {
+        "temperature": 0.15,
+        "top_p": 0.82,
+        "top_k": 0,
+        "sample_count": 160,
+        "max_context": 192,
+        "clip": 1.8,
+    }
+    assert h.kronos_options() == {
+        "sample_count": 160,
+        "lookback": 192,
+        "temperature": 0.15,
+        "top_p": 0.82,
+        "top_k": 0,
+        "clip": 1.8,
+    }
     assert h.toto == TOTO_DEFAULTS  # best/'s own config is ignored, as the original does
     assert len(h.files) == 2 and "kronos (temperature=0.15" in h.describe()
 
 
 def test_toto_symbol_and_clamp(tmp_path):
     _write(tmp_path, "best", "AAPL", {"model": "toto"})
-    _write(tmp_path, "toto", "AAPL", {"config": {"num_samples": 64, "samples_per_batch": 32,
-                                                 "aggregate": "trimmed_mean_20"}})
+    _write(
+        tmp_path,
+        "toto",
+        "AAPL",
+        {"config": {"num_samples": 64, "samples_per_batch": 32, "aggregate": "trimmed_mean_20"}},
+    )
     h = read_hyperparams(tmp_path, "AAPL")
     assert h.model == "toto" and h.toto == {"num_samples": 128, "aggregate": "trimmed_mean_20"}  # clamped up
     _write(tmp_path, "toto", "AAPL", {"config": {"num_samples": 9000}})

@@ -1,20 +1,32 @@
-"""Kronos modules against goldens of the official PyTorch code (tests/fixtures/kronos, docs/models.md#kronos-parity-plan).
+"""Kronos modules against goldens of the official PyTorch code (tests/fixtures/kronos,
+docs/models.md#kronos-parity-plan).
 
 The fixtures are a randomly initialised, perturbed Kronos-mini + Tokenizer-2k saved by the reference in
 the hub layout, with unit goldens written by tools/reference/kronos_fixtures.py.
 """
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from jaxsim.models.kronos.model import (KRONOS_BASE, KRONOS_MINI, KRONOS_SMALL, TOKENIZER_2K, TOKENIZER_BASE,
-                                        Kronos, KronosTokenizer, apply_rope, codes_to_ids, count_params,
-                                        empty_kv, ids_to_codes, init_kronos, init_tokenizer)
-
 from kronos_helpers import FIX, bundle, unit  # noqa: E402,F401  (pytest fixtures)
+
+from jaxsim.models.kronos.model import (
+    KRONOS_BASE,
+    KRONOS_MINI,
+    KRONOS_SMALL,
+    TOKENIZER_2K,
+    TOKENIZER_BASE,
+    Kronos,
+    KronosTokenizer,
+    apply_rope,
+    codes_to_ids,
+    count_params,
+    empty_kv,
+    ids_to_codes,
+    init_kronos,
+    init_tokenizer,
+)
 
 pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
 
@@ -36,8 +48,7 @@ def highest_precision():
 
 
 def test_parameter_counts_match_the_released_models():
-    assert [c.num_params() for c in (KRONOS_MINI, KRONOS_SMALL, KRONOS_BASE)] == [
-        4_108_032, 24_741_376, 102_310_592]
+    assert [c.num_params() for c in (KRONOS_MINI, KRONOS_SMALL, KRONOS_BASE)] == [4_108_032, 24_741_376, 102_310_592]
     assert TOKENIZER_2K.num_params() == TOKENIZER_BASE.num_params() == 3_958_042
     for cfg, init in ((KRONOS_SMALL, init_kronos), (TOKENIZER_2K, init_tokenizer)):
         shapes = jax.eval_shape(lambda k: init(cfg, k), jax.random.PRNGKey(0))
@@ -115,8 +126,8 @@ def test_kv_cache_and_prefix_decoding_equal_full_recompute(bundle, unit):
             x = mm.embed(s1[j][None], s2[j][None], stamp[j][None])
             ctx, sk, sv = mm.trunk(x, sk, sv, j, j - n0, prefix=(pk, pv))
             return (sk, sv), ctx[0]
-        return jax.lax.scan(step, empty_kv(cfg.n_layers, t - n0, cfg.d_model, cfg.n_heads),
-                            jnp.arange(n0, t))[1]
+
+        return jax.lax.scan(step, empty_kv(cfg.n_layers, t - n0, cfg.d_model, cfg.n_heads), jnp.arange(n0, t))[1]
 
     ctx0, pk, pv = jax.jit(prefill)(p, s1[:n0], s2[:n0], stamp[:n0])
     np.testing.assert_allclose(jnp.concatenate([ctx0, steps(p, pk, pv)]), full_ctx, atol=2e-5)
@@ -129,4 +140,5 @@ def test_kv_cache_and_prefix_decoding_equal_full_recompute(bundle, unit):
     def split(tp, a1, a2):
         t = tok.bind({"params": tp})
         return t.decode_suffix(a1[40:], a2[40:], t.decode_prefix(a1[:40], a2[:40]))
+
     np.testing.assert_allclose(split(tp, a1, a2), whole[40:], atol=2e-5)

@@ -10,8 +10,8 @@ from safetensors.numpy import load_file, save_file
 
 from jaxsim.errors import CheckpointError
 from jaxsim.models import weights
-from jaxsim.models.kronos.model import KRONOS_MINI, TOKENIZER_2K
 from jaxsim.models.kronos.checkpoint import convert_kronos_checkpoint, load_kronos
+from jaxsim.models.kronos.model import KRONOS_MINI, TOKENIZER_2K
 
 pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
 
@@ -49,8 +49,9 @@ def test_convert_records_sha_and_round_trips(tmp_path):
     assert fa.keys() == fb.keys() and all(np.array_equal(fa[k], fb[k]) for k in fa)
     # Linear weights are transposed, per-layer tensors stacked
     state = load_file(str(FIX / "mini" / "model.safetensors"))
-    np.testing.assert_array_equal(fa["transformer/self_attn/q_proj/kernel"][2],
-                                  state["transformer.2.self_attn.q_proj.weight"].T)
+    np.testing.assert_array_equal(
+        fa["transformer/self_attn/q_proj/kernel"][2], state["transformer.2.self_attn.q_proj.weight"].T
+    )
     np.testing.assert_array_equal(fa["embedding/emb_s1/embedding"], state["embedding.emb_s1.weight"])
 
 
@@ -60,15 +61,18 @@ def test_buffers_may_be_absent(tmp_path):
     convert_kronos_checkpoint(hub_copy(tmp_path, "tokenizer-2k", drop), tmp_path / "t", kind="tokenizer")
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda s: s.pop("transformer.3.ffn.w2.weight"), "layer indices \\[0, 1, 2\\]"),
-    (lambda s: s.pop("head.proj_s2.bias"), "missing"),
-    (lambda s: s.update({"transformer.4.norm1.weight": np.ones(256, np.float32)}), "layer indices"),
-    (lambda s: s.update({"extra.weight": np.ones(3, np.float32)}), "unexpected"),
-    (lambda s: s.update({"norm.weight": np.ones(255, np.float32)}), "wrong shapes"),
-    (lambda s: s.update({"dep_layer.cross_attn.rotary.inv_freq": np.ones(32, np.float32)}), "inv_freq"),
-    (lambda s: s.update({"norm.weight": s["norm.weight"].astype(np.float16)}), "dtype"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda s: s.pop("transformer.3.ffn.w2.weight"), "layer indices \\[0, 1, 2\\]"),
+        (lambda s: s.pop("head.proj_s2.bias"), "missing"),
+        (lambda s: s.update({"transformer.4.norm1.weight": np.ones(256, np.float32)}), "layer indices"),
+        (lambda s: s.update({"extra.weight": np.ones(3, np.float32)}), "unexpected"),
+        (lambda s: s.update({"norm.weight": np.ones(255, np.float32)}), "wrong shapes"),
+        (lambda s: s.update({"dep_layer.cross_attn.rotary.inv_freq": np.ones(32, np.float32)}), "inv_freq"),
+        (lambda s: s.update({"norm.weight": s["norm.weight"].astype(np.float16)}), "dtype"),
+    ],
+)
 def test_model_conversion_is_strict(tmp_path, edit, message):
     with pytest.raises(CheckpointError, match=message):
         convert_kronos_checkpoint(hub_copy(tmp_path, "mini", edit), tmp_path / "out")
@@ -82,8 +86,9 @@ def test_tokenizer_group_basis_must_match_config(tmp_path):
 
 
 def test_pairing_and_kind_checks(tmp_path):
-    base_tok = hub_copy(tmp_path, "tokenizer-2k", lambda s: s.pop("tokenizer.bsq.group_basis"),
-                        lambda c: c.update(group_size=4))
+    base_tok = hub_copy(
+        tmp_path, "tokenizer-2k", lambda s: s.pop("tokenizer.bsq.group_basis"), lambda c: c.update(group_size=4)
+    )
     with pytest.raises(CheckpointError, match="kronos-tokenizer-2k"):
         load_kronos(FIX / "mini", base_tok)
     with pytest.raises(CheckpointError, match="tokenizer checkpoint"):

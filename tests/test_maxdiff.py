@@ -1,5 +1,6 @@
-"""MaxDiff and always-on (docs/backtest.md#maxdiff, #maxdiff-always-on): offsets, direction/validity rules, eod choice, adjusted
-metrics, metadata, docs/deviations.md#kept-always-on-baseline-eod, the optimizer protocol and the grid baseline optimizer (golden case C)."""
+"""MaxDiff and always-on (docs/backtest.md#maxdiff, #maxdiff-always-on): offsets, direction/validity rules, eod choice,
+adjusted metrics, metadata, docs/deviations.md#kept-always-on-baseline-eod, the optimizer protocol and the grid baseline
+optimizer (golden case C)."""
 
 import json
 from pathlib import Path
@@ -29,15 +30,31 @@ def case_c():
     c, h, hp, l, lp = (np.asarray(C["inputs"][k], np.float32) for k in KEYS)
     zero = np.zeros(6, np.float32)
     # with kH = kL = 0 the MaxDiff levels are the case C inputs themselves
-    return dict(actual_close=c, actual_high=h, actual_low=l, high_pred=hp, low_pred=lp,
-                k_high=zero, k_low=zero, high_price=200.0, low_price=100.0)
+    return dict(
+        actual_close=c,
+        actual_high=h,
+        actual_low=l,
+        high_pred=hp,
+        low_pred=lp,
+        k_high=zero,
+        k_low=zero,
+        high_price=200.0,
+        low_price=100.0,
+    )
 
 
 # c > hp: a filled long that hits its take-profit earns more when held to the close (eod=True)
-EOD_WINS = dict(actual_close=np.full(6, 0.03, np.float32), actual_high=np.full(6, 0.04, np.float32),
-                actual_low=np.full(6, -0.03, np.float32), high_pred=np.full(6, 0.01, np.float32),
-                low_pred=np.full(6, -0.005, np.float32), k_high=np.zeros(6, np.float32),
-                k_low=np.zeros(6, np.float32), high_price=1.0, low_price=1.0)
+EOD_WINS = dict(
+    actual_close=np.full(6, 0.03, np.float32),
+    actual_high=np.full(6, 0.04, np.float32),
+    actual_low=np.full(6, -0.03, np.float32),
+    high_pred=np.full(6, 0.01, np.float32),
+    low_pred=np.full(6, -0.005, np.float32),
+    k_high=np.zeros(6, np.float32),
+    k_low=np.zeros(6, np.float32),
+    high_price=1.0,
+    low_price=1.0,
+)
 
 
 def constant_optimizer(mh, ml, calls=None):
@@ -45,6 +62,7 @@ def constant_optimizer(mh, ml, calls=None):
         if calls is not None:
             calls.append((type(close_at_eod), bool(close_at_eod), np.shape(positions), positions))
         return jnp.array([mh, ml], jnp.float32)
+
     return optimizer
 
 
@@ -66,8 +84,9 @@ def test_grid_optimizer_is_exhaustive_and_ties_go_to_smallest_offsets():
     q = np.array([[1, -1, 1, 0, 1, -1]], np.float32)
     m = grid_optimizer(11)(c, h, hp, l, lp, q, close_at_eod=True, fee=0.0005)
     axis = np.linspace(-0.03, 0.03, 11, dtype=np.float32)
-    vals = np.array([[float(total_profit(c, h, hp + a, l, lp + b, q[0], close_at_eod=True))
-                      for b in axis] for a in axis])
+    vals = np.array(
+        [[float(total_profit(c, h, hp + a, l, lp + b, q[0], close_at_eod=True)) for b in axis] for a in axis]
+    )
     got = float(total_profit(c, h, hp + m[0], l, lp + m[1], q[0], close_at_eod=True))
     assert got == vals.max()  # the grid's best value, found exhaustively
     # flat objective: every point ties, the smallest offsets win (no move without a reason)
@@ -77,8 +96,9 @@ def test_grid_optimizer_is_exhaustive_and_ties_go_to_smallest_offsets():
 
 # ------------------------------------------------------------------------------------- MaxDiff
 def test_close_relative_offsets():
-    kh, kl = close_relative_offsets(np.array([102.0, 5.0, 1.0]), np.array([97.0, 4.0, 1.0]),
-                                    np.array([100.0, 0.0, np.nan]))
+    kh, kl = close_relative_offsets(
+        np.array([102.0, 5.0, 1.0]), np.array([97.0, 4.0, 1.0]), np.array([100.0, 0.0, np.nan])
+    )
     np.testing.assert_allclose(np.asarray(kh), [0.02, 0.0, 0.0], atol=1e-7)
     np.testing.assert_allclose(np.asarray(kl), [0.03, 0.0, 0.0], atol=1e-7)
 
@@ -86,9 +106,8 @@ def test_close_relative_offsets():
 @pytest.mark.parametrize("eod", [False, True])
 def test_case_c_positions_and_baseline(eod):
     calls = []
-    out = maxdiff_strategy(**case_c(), fee=C["fee"], optimizer=constant_optimizer(0.0, 0.0, calls),
-                           close_at_eod=eod)
-    (kind, flag, shape, positions), = calls  # one candidate, static bool, (1, days) positions
+    out = maxdiff_strategy(**case_c(), fee=C["fee"], optimizer=constant_optimizer(0.0, 0.0, calls), close_at_eod=eod)
+    ((kind, flag, shape, positions),) = calls  # one candidate, static bool, (1, days) positions
     assert kind is bool and flag == eod and shape == (1, 6)
     np.testing.assert_array_equal(np.asarray(positions)[0], C["positions"])  # |hp| > |lp| rule
     assert_golden(out["maxdiff_baseline_return"], C[f"entry_exit_eod_{eod}"]["baseline_sum"])
@@ -118,17 +137,24 @@ def test_adjusted_metrics_and_metadata():
     assert_golden(out["maxdiffprofit_high_price"], 200.0 * (1 + m_h))
     assert_golden(out["maxdiffprofit_low_price"], 100.0 * (1 + m_l))
     assert_golden(out["maxdiffprofit_profit_high_multiplier"], m_h)
-    counts = {k: int(out[f"maxdiff_{k}"]) for k in ("long_count", "short_count", "trade_count",
-                                                     "valid_count", "invalid_count", "primary_side")}
-    assert counts == dict(long_count=4, short_count=1, trade_count=5, valid_count=5, invalid_count=1,
-                          primary_side=1)
+    counts = {
+        k: int(out[f"maxdiff_{k}"])
+        for k in ("long_count", "short_count", "trade_count", "valid_count", "invalid_count", "primary_side")
+    }
+    assert counts == dict(long_count=4, short_count=1, trade_count=5, valid_count=5, invalid_count=1, primary_side=1)
     assert_golden(out["maxdiff_trade_bias"], 3 / 5)
 
 
 def test_crypto_has_no_short_positions():
     calls = []
-    out = maxdiff_strategy(**case_c(), fee=0.0015, optimizer=constant_optimizer(0.0, 0.0, calls),
-                           crypto=True, days_per_year=365, close_at_eod=False)
+    out = maxdiff_strategy(
+        **case_c(),
+        fee=0.0015,
+        optimizer=constant_optimizer(0.0, 0.0, calls),
+        crypto=True,
+        days_per_year=365,
+        close_at_eod=False,
+    )
     np.testing.assert_array_equal(np.asarray(calls[0][3])[0], [1, 0, 1, 1, 0, 1])
     assert int(out["maxdiff_short_count"]) == 0 and int(out["maxdiff_primary_side"]) == 1
 
@@ -155,8 +181,7 @@ def test_eod_choice_is_strict_and_per_candidate():
 
 
 def test_non_finite_multipliers_map_to_zero_and_short_history_zeroes():
-    out = maxdiff_strategy(**case_c(), fee=0.0005, optimizer=constant_optimizer(np.nan, np.inf),
-                           close_at_eod=False)
+    out = maxdiff_strategy(**case_c(), fee=0.0005, optimizer=constant_optimizer(np.nan, np.inf), close_at_eod=False)
     assert float(out["maxdiffprofit_profit_high_multiplier"]) == 0.0
     assert float(out["maxdiffprofit_profit_low_multiplier"]) == 0.0
     assert_golden(out["maxdiff_optimized_return"], C["entry_exit_eod_False"]["baseline_sum"])
@@ -169,15 +194,19 @@ def test_non_finite_multipliers_map_to_zero_and_short_history_zeroes():
 def test_always_on_positions_and_contributions():
     for crypto in (False, True):
         calls = []
-        out = maxdiff_always_on_strategy(**case_c(), fee=0.0005, crypto=crypto, close_at_eod=False,
-                                         optimizer=constant_optimizer(0.001, -0.002, calls))
+        out = maxdiff_always_on_strategy(
+            **case_c(),
+            fee=0.0005,
+            crypto=crypto,
+            close_at_eod=False,
+            optimizer=constant_optimizer(0.001, -0.002, calls),
+        )
         positions = np.asarray(calls[0][3])
         assert positions.shape == (2, 6)
         np.testing.assert_array_equal(positions[0], 1.0)
         np.testing.assert_array_equal(positions[1], 0.0 if crypto else -1.0)
         inp = case_c()
-        c, h, l, hp, lp = (inp[k] for k in ("actual_close", "actual_high", "actual_low", "high_pred",
-                                            "low_pred"))
+        c, h, l, hp, lp = (inp[k] for k in ("actual_close", "actual_high", "actual_low", "high_pred", "low_pred"))
         buy = profit_values(c, h, hp + np.float32(0.001), l, lp - np.float32(0.002), positions[0])
         sell = profit_values(c, h, hp + np.float32(0.001), l, lp - np.float32(0.002), positions[1])
         assert_golden(out["maxdiffalwayson_profit_values"], buy + sell)
@@ -185,8 +214,9 @@ def test_always_on_positions_and_contributions():
         assert_golden(out["maxdiffalwayson_sell_contribution"], np.sum(sell))
         assert int(out["maxdiffalwayson_filled_buy_trades"]) == int(np.sum(np.asarray(buy) != 0))
         assert int(out["maxdiffalwayson_filled_sell_trades"]) == int(np.sum(np.asarray(sell) != 0))
-        assert int(out["maxdiffalwayson_trades_total"]) == int(np.sum(np.asarray(buy) != 0)
-                                                               + np.sum(np.asarray(sell) != 0))
+        assert int(out["maxdiffalwayson_trades_total"]) == int(
+            np.sum(np.asarray(buy) != 0) + np.sum(np.asarray(sell) != 0)
+        )
         gross = np.sum(np.abs(np.asarray(buy + sell)))
         assert_golden(out["maxdiffalwayson_trade_bias"], (np.sum(buy) - np.sum(sell)) / gross)
         assert_golden(out["maxdiffalwayson_turnover"], np.mean(np.abs(np.asarray(buy + sell))))
@@ -198,8 +228,7 @@ def test_always_on_positions_and_contributions():
 def test_bug_10_7_always_on_baseline_always_uses_eod_false():
     """When eod=True is chosen, the baseline is still scored with eod=False (kept from the original).
     (For stocks intraday always wins the buy+sell sum when both fill, so the case is crypto.)"""
-    out = maxdiff_always_on_strategy(**EOD_WINS, fee=0.0005, crypto=True,
-                                     optimizer=constant_optimizer(0.0, 0.0))
+    out = maxdiff_always_on_strategy(**EOD_WINS, fee=0.0005, crypto=True, optimizer=constant_optimizer(0.0, 0.0))
     assert bool(out["maxdiffalwayson_close_at_eod"])
     args = [EOD_WINS[k] for k in ("actual_close", "actual_high", "high_pred", "actual_low", "low_pred")]
     ones = np.ones(6, np.float32)
@@ -221,15 +250,18 @@ def test_vmap_equals_per_simulation_and_jit_equals_eager():
     opt = grid_optimizer(9)
 
     def run(a, kk):
-        return {**maxdiff_strategy(*a, *kk, 101.0, 99.0, fee=0.0005, optimizer=opt),
-                **maxdiff_always_on_strategy(*a, *kk, 101.0, 99.0, fee=0.0005, optimizer=opt)}
+        return {
+            **maxdiff_strategy(*a, *kk, 101.0, 99.0, fee=0.0005, optimizer=opt),
+            **maxdiff_always_on_strategy(*a, *kk, 101.0, 99.0, fee=0.0005, optimizer=opt),
+        }
 
     batched = jax.jit(jax.vmap(run, in_axes=(1, 1)))(lv, k)
     for s in range(n):
         ref = run(lv[:, s], k[:, s])  # eager
         for name, want in ref.items():
-            np.testing.assert_allclose(np.asarray(batched[name][s]), np.asarray(want), rtol=1e-5,
-                                       atol=1e-7, err_msg=name)
+            np.testing.assert_allclose(
+                np.asarray(batched[name][s]), np.asarray(want), rtol=1e-5, atol=1e-7, err_msg=name
+            )
 
 
 def test_default_optimizer_is_optax_and_reaches_case_c_supremum():
@@ -247,8 +279,7 @@ def test_offsets_match_float64_reference_on_real_data(daily_dir):
 
     from jaxsim.sim.maxdiff import close_relative_offsets, host_close_relative_offsets, split_float64
 
-    fn = jax.jit(lambda hh, hl, lh, ll, ch, cl: close_relative_offsets(hh, lh, ch, high_lo=hl, low_lo=ll,
-                                                                       close_lo=cl))
+    fn = jax.jit(lambda hh, hl, lh, ll, ch, cl: close_relative_offsets(hh, lh, ch, high_lo=hl, low_lo=ll, close_lo=cl))
     total = plain_off = 0
     for path in sorted(daily_dir.glob("*.csv")):
         df = pd.read_csv(path)

@@ -1,4 +1,5 @@
-"""E_sum and E_cmp of docs/backtest.md#strategy-notation, #e-cmp: golden case D (both E_cmp cases incl. the 0.523 factor), edge rules."""
+"""E_sum and E_cmp of docs/backtest.md#strategy-notation, #e-cmp: golden case D (both E_cmp cases incl. the 0.523
+factor), edge rules."""
 
 import json
 from pathlib import Path
@@ -22,8 +23,7 @@ def assert_golden(got, want):
     assert np.all((err <= 1e-6) | (err <= 1e-5 * np.abs(want))), (got, want)
 
 
-@pytest.mark.parametrize("case,fee", [("repo_case_fee0.0025", 0.0025),
-                                      ("mixed_long_short_flat_fee0.0005", 0.0005)])
+@pytest.mark.parametrize("case,fee", [("repo_case_fee0.0025", 0.0025), ("mixed_long_short_flat_fee0.0005", 0.0005)])
 def test_golden_d_e_cmp(case, fee):
     g = D[case]
     assert g["SPREAD"] == DEFAULT_SPREAD

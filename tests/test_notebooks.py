@@ -16,8 +16,12 @@ MIN_IMAGES = {"01_quickstart": 4, "02_multiplier_tuning": 3, "03_forecaster_pari
 
 
 def test_the_notebooks_exist():
-    assert [p.stem for p in NOTEBOOKS] == ["01_quickstart", "02_multiplier_tuning", "03_forecaster_parity_speed",
-                                           "04_custom_strategy"]
+    assert [p.stem for p in NOTEBOOKS] == [
+        "01_quickstart",
+        "02_multiplier_tuning",
+        "03_forecaster_parity_speed",
+        "04_custom_strategy",
+    ]
 
 
 @pytest.mark.slow
@@ -30,12 +34,15 @@ def test_notebook_executes(path, monkeypatch):
     # the kernel's own default backend (inline), as a user gets it: plots must show without pyplot
     # calls and must not switch it (01 asserts the backend is unchanged after plotting)
     monkeypatch.delenv("MPLBACKEND", raising=False)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"
+    ]
     assert not errors
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if "image/png" in o.get("data", {})]
+    images = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
     assert len(images) >= MIN_IMAGES[path.stem]

@@ -66,8 +66,9 @@ def test_derived_prices_carry_the_residuals(daily_dir):
     np.testing.assert_array_equal(p.tail(100).residuals, p.residuals[-100:])
     np.testing.assert_array_equal(p[10:50].residuals, p.residuals[10:50])
     np.testing.assert_array_equal(dataclasses.replace(p, symbol="X").residuals, p.residuals)
-    np.testing.assert_array_equal(price_table(p[-30:])[:, [RESIDUAL_COLUMN[x] for x in ("high", "low", "close")]],
-                                  p.residuals[-30:, 1:])
+    np.testing.assert_array_equal(
+        price_table(p[-30:])[:, [RESIDUAL_COLUMN[x] for x in ("high", "low", "close")]], p.residuals[-30:, 1:]
+    )
     assert len(TABLE_COLUMNS) == price_table(p).shape[1] == 8
 
 

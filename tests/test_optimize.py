@@ -37,10 +37,11 @@ BATCH = 48  # every batched call uses (48, 6) prices and (48, 2, 6) positions: o
 
 def _args(q):
     return tuple(jnp.asarray(C[k], jnp.float32) for k in ("close", "high", "high_pred", "low", "low_pred")) + (
-        jnp.asarray(q, jnp.float32),)
+        jnp.asarray(q, jnp.float32),
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(kind, eod):
     opt = {"optax": _OPTAX, "exact": _EXACT, "grid": O.grid_optimizer(41)}[kind]
     return jax.jit(jax.vmap(lambda *a: opt(*a, close_at_eod=eod)))
@@ -106,8 +107,19 @@ def test_direct_baseline_reproduces_golden_case_c():
     c, h, hp, l, lp = (np.asarray(C[k], np.float32) for k in ("close", "high", "high_pred", "low", "low_pred"))
     for eod in (False, True):
         x = quality.direct_solve(c, h, hp, l, lp, np.asarray([C_POS], np.float32), close_at_eod=eod, maxfun=500)
-        j = quality.objective({"c": c[None], "h": h[None], "hp": hp[None], "l": l[None], "lp": lp[None],
-                               "q": np.asarray([[C_POS]], np.float32)}, "q", x[None], eod)[0]
+        j = quality.objective(
+            {
+                "c": c[None],
+                "h": h[None],
+                "hp": hp[None],
+                "l": l[None],
+                "lp": lp[None],
+                "q": np.asarray([[C_POS]], np.float32),
+            },
+            "q",
+            x[None],
+            eod,
+        )[0]
         assert abs(float(j) - C_DIRECT[eod]) < 1e-8
 
 
@@ -120,11 +132,14 @@ def test_real_data_exact_dominates_grid_and_direct_and_optax_is_close(daily_dir)
     for key, maxfun in (("q_ee", 500), ("q_ao", 240)):
         args = tuple(cases[k] for k in ("c", "h", "hp", "l", "lp")) + (cases[key],)
         for eod in (False, True):
-            j = {name: quality.objective(cases, key, _solve(kind, eod, *args), eod)
-                 for name, kind in (("ours", "optax"), ("exact", "exact"), ("grid", "grid"))}
+            j = {
+                name: quality.objective(cases, key, _solve(kind, eod, *args), eod)
+                for name, kind in (("ours", "optax"), ("exact", "exact"), ("grid", "grid"))
+            }
             base = quality.objective(cases, key, np.zeros((n, 2)), eod)
-            m_d = np.array([quality.direct_solve(*(a[i] for a in args), close_at_eod=eod, maxfun=maxfun)
-                            for i in range(n)])
+            m_d = np.array(
+                [quality.direct_solve(*(a[i] for a in args), close_at_eod=eod, maxfun=maxfun) for i in range(n)]
+            )
             j_direct = quality.objective(cases, key, m_d, eod)
             tol = 2e-7  # float32 rounding of a touching level
             assert np.all(j["exact"] >= j["grid"] - tol)
@@ -143,7 +158,8 @@ def test_vmap_matches_single_calls_and_bounds():
     base = _args(q)
     scales = jnp.asarray([1.0, 0.5, 2.0], jnp.float32)
     batch = tuple(a[None] * (scales[:, None, None] if a.ndim == 2 else scales[:, None]) for a in base[:5]) + (
-        jnp.broadcast_to(base[5], (3,) + base[5].shape),)
+        jnp.broadcast_to(base[5], (3,) + base[5].shape),
+    )
     out = jax.jit(jax.vmap(lambda *a: _EXACT(*a, close_at_eod=False)))(*batch)
     assert out.shape == (3, 2) and bool(jnp.all(jnp.abs(out) <= 0.03))
     single = jax.jit(lambda *a: _EXACT(*a, close_at_eod=False))
@@ -169,8 +185,9 @@ def test_tune_multipliers_shared_and_independent():
     q = np.asarray([C_POS], np.float32)
     base = _args(q)
     scales = jnp.asarray([1.0, 0.8, 1.2, 0.9], jnp.float32)
-    problems = O.MultiplierProblem(*(a[None] * scales[:, None] for a in base[:5]),
-                                   jnp.broadcast_to(O.make_problem(*base).positions, (4, 1, 6)))
+    problems = O.MultiplierProblem(
+        *(a[None] * scales[:, None] for a in base[:5]), jnp.broadcast_to(O.make_problem(*base).positions, (4, 1, 6))
+    )
     small = dict(grid=12, starts=4, polish=4)
     shared = O.tune_multipliers(problems, tx=optax.adam(1e-3), steps=40, **small)
     assert shared.shape == (2,) and bool(jnp.all(jnp.abs(shared) <= 0.03))
@@ -182,8 +199,10 @@ def test_tune_multipliers_shared_and_independent():
     each = O.tune_multipliers(problems, steps=40, shared=False, **small)
     assert each.shape == (4, 2)
     per = [float(O.exact_objective(each[k], jax.tree.map(lambda a: a[k], problems))) for k in range(4)]
-    ex = [float(O.exact_objective(_EXACT(*(a[k] for a in problems)), jax.tree.map(lambda a: a[k], problems)))
-          for k in range(4)]
+    ex = [
+        float(O.exact_objective(_EXACT(*(a[k] for a in problems)), jax.tree.map(lambda a: a[k], problems)))
+        for k in range(4)
+    ]
     np.testing.assert_allclose(per, ex, atol=1e-5)
     assert j <= sum(per) + 1e-6
 
@@ -229,16 +248,19 @@ def test_two_optimizer_instances_share_one_compiled_backtest(make):
     after_first = trace_count()
     second = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=5, optimizer=make())
     assert after_first - before <= 1 and trace_count() == after_first
-    np.testing.assert_array_equal(first.records["maxdiff_return"].to_numpy(),
-                                  second.records["maxdiff_return"].to_numpy())
+    np.testing.assert_array_equal(
+        first.records["maxdiff_return"].to_numpy(), second.records["maxdiff_return"].to_numpy()
+    )
 
 
 def test_tune_multipliers_compiles_once_per_shape():
     from jaxsim.optimize.tuning import trace_count
 
     base = _args(np.asarray([C_POS], np.float32))
-    problems = O.MultiplierProblem(*(jnp.broadcast_to(a, (3,) + a.shape) for a in base[:5]),
-                                   jnp.broadcast_to(O.make_problem(*base).positions, (3, 1, 6)))
+    problems = O.MultiplierProblem(
+        *(jnp.broadcast_to(a, (3,) + a.shape) for a in base[:5]),
+        jnp.broadcast_to(O.make_problem(*base).positions, (3, 1, 6)),
+    )
     small = dict(grid=8, starts=4, polish=4, steps=10)
     before = trace_count()
     a = O.tune_multipliers(problems, **small)
@@ -251,8 +273,13 @@ def test_tune_multipliers_compiles_once_per_shape():
 # Knife edges: dyadic levels make hp + mh == h exact in float32 at mh = 2**-7 (day 0, a long) and
 # lp + ml == l at ml = 2**-8 - 2**-6 (day 1, a short). There the take-profit passes (<=) while the
 # strict fill of the other side fails, so PF charges no fee: a value no neighbouring multiplier attains.
-KNIFE = dict(close=[0.0, 0.0, 0.001], high=[2**-6, 0.02, 0.012], high_pred=[2**-7, 0.001, 0.006],
-             low=[-0.03, -(2**-6), -0.011], low_pred=[-(2**-7), -(2**-8), -0.004])
+KNIFE = dict(
+    close=[0.0, 0.0, 0.001],
+    high=[2**-6, 0.02, 0.012],
+    high_pred=[2**-7, 0.001, 0.006],
+    low=[-0.03, -(2**-6), -0.011],
+    low_pred=[-(2**-7), -(2**-8), -0.004],
+)
 KNIFE_POS = [[1.0, -1.0, 1.0]]
 
 
@@ -268,7 +295,8 @@ def _naive_supremum(problem, eod):
 
 def _knife_args(q=KNIFE_POS):
     return tuple(jnp.asarray(KNIFE[k], jnp.float32) for k in ("close", "high", "high_pred", "low", "low_pred")) + (
-        jnp.asarray(q, jnp.float32),)
+        jnp.asarray(q, jnp.float32),
+    )
 
 
 @pytest.mark.parametrize("eod", [False, True])
@@ -284,10 +312,12 @@ def test_knife_edges_are_never_returned(eod, q):
     assert bool(kh[0]) and bool(kl[0])
     small = dict(grid=12, starts=4, polish=4, steps=20)
     pooled = O.MultiplierProblem(*(a[None] for a in problem))
-    for name, m in (("exact", jax.jit(lambda *a: _EXACT(*a, close_at_eod=eod))(*args)),
-                    ("optax", jax.jit(lambda *a: _OPTAX(*a, close_at_eod=eod))(*args)),
-                    ("grid", O.grid_optimizer(121)(*args, close_at_eod=eod)),
-                    ("tune", O.tune_multipliers(pooled, close_at_eod=eod, **small))):
+    for name, m in (
+        ("exact", jax.jit(lambda *a: _EXACT(*a, close_at_eod=eod))(*args)),
+        ("optax", jax.jit(lambda *a: _OPTAX(*a, close_at_eod=eod))(*args)),
+        ("grid", O.grid_optimizer(121)(*args, close_at_eod=eod)),
+        ("tune", O.tune_multipliers(pooled, close_at_eod=eod, **small)),
+    ):
         j = float(O.exact_objective(m, problem, close_at_eod=eod))
         kh, kl = O.knife_masks(problem, m[:1], m[1:])
         assert not bool(kh[0] | kl[0]), name
@@ -296,7 +326,8 @@ def test_knife_edges_are_never_returned(eod, q):
             assert j >= robust - 1e-6, (name, j, robust)  # and reaches it from inside the cell
         # nearby points in the returned point's cell attain the value (it is not a knife edge)
         near = jax.vmap(lambda d: O.exact_objective(m + d, problem, close_at_eod=eod))(
-            jnp.asarray([[s * 2e-9, t * 2e-9] for s in (-1, 1) for t in (-1, 1)], jnp.float32))
+            jnp.asarray([[s * 2e-9, t * 2e-9] for s in (-1, 1) for t in (-1, 1)], jnp.float32)
+        )
         assert float(jnp.max(near)) >= j - 1e-7, name
 
 

@@ -25,8 +25,9 @@ print(json.dumps({{"modules": sorted(sys.modules), "opened": opened, "pkg": jaxs
 
 
 def _probe(extra=""):
-    out = subprocess.run([sys.executable, "-c", _PROBE.format(extra=extra)], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(extra=extra)], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -48,11 +49,13 @@ def test_data_layer_and_cli_do_not_import_jax():
 def test_importing_any_module_does_no_jax_work():
     """Every module imports without starting a JAX backend (no arrays built at import), so a user can
     still choose the platform after ``import jaxsim...``."""
-    code = ("import importlib, pkgutil, jaxsim\n"
-            "names = [m.name for m in pkgutil.walk_packages(jaxsim.__path__, 'jaxsim.')]\n"
-            "for name in names: importlib.import_module(name)\n"
-            "from jax._src import xla_bridge\n"
-            "print(len(names), xla_bridge.backends_are_initialized())")
+    code = (
+        "import importlib, pkgutil, jaxsim\n"
+        "names = [m.name for m in pkgutil.walk_packages(jaxsim.__path__, 'jaxsim.')]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "from jax._src import xla_bridge\n"
+        "print(len(names), xla_bridge.backends_are_initialized())"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     n, started = out.stdout.split()
     assert int(n) > 40 and started == "False", out.stdout
@@ -75,8 +78,9 @@ def test_metadata_matches_pyproject():
     assert meta["project"]["scripts"]["jaxsim"] == "jaxsim.cli:main"
     assert "pytest>=8" in meta["project"]["optional-dependencies"]["test"]
     assert any(d.startswith("jax[cuda12]") for d in meta["project"]["optional-dependencies"]["cuda"])
-    out = subprocess.run([sys.executable, "-m", "jaxsim.cli.app", "--version"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "jaxsim.cli.app", "--version"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == f"jaxsim {jaxsim.__version__}"
 
 

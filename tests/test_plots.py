@@ -35,8 +35,12 @@ def _arrays(seed=0):
         arrays[f"{name}_baseline_return"] = rng.normal(0, 0.01, N).astype(np.float32)
         arrays[f"{name}_optimized_return"] = rng.normal(0, 0.01, N).astype(np.float32)
         arrays[f"{name}_close_at_eod"] = np.zeros(N, bool)
-    for field in ("maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_low_multiplier",
-                  "maxdiffalwayson_high_multiplier", "maxdiffalwayson_low_multiplier"):
+    for field in (
+        "maxdiffprofit_profit_high_multiplier",
+        "maxdiffprofit_profit_low_multiplier",
+        "maxdiffalwayson_high_multiplier",
+        "maxdiffalwayson_low_multiplier",
+    ):
         arrays[field] = np.full(N, 0.001, np.float32)
     close = (100 * np.cumprod(1 + rng.normal(0, 0.01, N)))[::-1].astype(np.float32)
     arrays["close"] = close
@@ -63,15 +67,17 @@ def _no_pyplot_state():
 
 def _daily(seed=1, cols=("a", "b", "c"), t=60):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame(rng.normal(0.0005, 0.015, (t, len(cols))), columns=list(cols),
-                        index=pd.bdate_range("2023-01-02", periods=t))
+    return pd.DataFrame(
+        rng.normal(0.0005, 0.015, (t, len(cols))), columns=list(cols), index=pd.bdate_range("2023-01-02", periods=t)
+    )
 
 
 def test_equity_figure_draws_equity_and_drawdown_per_strategy():
     daily = _daily()
     daily.iloc[5, 1] = np.nan  # a day without a value is flat
-    close = pd.Series(100 * np.cumprod(1 + np.linspace(-0.01, 0.01, 61)),
-                      index=pd.bdate_range("2022-12-30", periods=61))
+    close = pd.Series(
+        100 * np.cumprod(1 + np.linspace(-0.01, 0.01, 61)), index=pd.bdate_range("2022-12-30", periods=61)
+    )
     fig = plots.equity_figure(daily, close, title="t")
     assert isinstance(fig, plots.PlotFigure)
     ax, ax_dd = fig.axes
@@ -82,8 +88,12 @@ def test_equity_figure_draws_equity_and_drawdown_per_strategy():
     for j, (eq_line, dd_line) in enumerate(zip(ax.lines[:3], dd_lines)):
         np.testing.assert_allclose(eq_line.get_ydata(), equity[:, j], rtol=1e-12)
         # the drawdown panel's minimum is the series' max drawdown (stats.performance, in percent)
-        mdd = float(max_drawdown(jax.numpy.asarray(daily.iloc[:, j].to_numpy()),
-                                 jax.numpy.asarray(np.isfinite(daily.iloc[:, j].to_numpy()))))
+        mdd = float(
+            max_drawdown(
+                jax.numpy.asarray(daily.iloc[:, j].to_numpy()),
+                jax.numpy.asarray(np.isfinite(daily.iloc[:, j].to_numpy())),
+            )
+        )
         np.testing.assert_allclose(np.min(dd_line.get_ydata()), 100 * mdd, rtol=1e-5)
     # buy-and-hold starts from the close before the first day
     hold = ax.lines[3].get_ydata()
@@ -99,8 +109,17 @@ def test_fan_figure_one_axes_per_target_with_both_bands():
     idx = pd.bdate_range("2024-01-01", periods=20)
     rng = np.random.default_rng(0)
     point = rng.normal(0, 0.01, 20)
-    frame = pd.DataFrame({"point": point, "q0.1": point - 0.02, "q0.5": point + 0.001, "q0.9": point + 0.02,
-                          "band": np.full(20, 0.004), "realised": rng.normal(0, 0.01, 20)}, index=idx)
+    frame = pd.DataFrame(
+        {
+            "point": point,
+            "q0.1": point - 0.02,
+            "q0.5": point + 0.001,
+            "q0.9": point + 0.02,
+            "band": np.full(20, 0.004),
+            "realised": rng.normal(0, 0.01, 20),
+        },
+        index=idx,
+    )
     fig = plots.fan_figure({"close": frame, "high": frame[["point", "realised"]]})
     a_close, a_high = fig.axes
     assert (a_close.get_title(), a_high.get_title()) == ("close", "high")
@@ -156,7 +175,7 @@ def test_result_plots_from_the_records(result):
     assert len(fig.axes) == 2
     daily = plot_data.daily_returns(result)
     equity = np.cumprod(1 + daily.fillna(0).to_numpy(), axis=0)
-    for j, line in enumerate(fig.axes[0].lines[:len(STRATEGIES)]):
+    for j, line in enumerate(fig.axes[0].lines[: len(STRATEGIES)]):
         np.testing.assert_allclose(line.get_ydata(), equity[:, j], rtol=1e-12)
     if not hasattr(result, "daily"):  # the records' rule: chained final-day P&L
         np.testing.assert_allclose(equity, equity_curves(result.records).to_numpy(), rtol=1e-12)
@@ -181,8 +200,9 @@ def test_adapters_prefer_the_results_own_frames(result):
     idx = pd.bdate_range("2024-01-02", periods=5)
     daily = pd.DataFrame({"simple": [0.01, np.nan, -0.02, 0.0, 0.01]}, index=idx)
     closes = pd.Series([10.0, 10.1, 10.2, 10.0, 10.0, 10.1], index=pd.bdate_range("2024-01-01", periods=6))
-    cols = pd.MultiIndex.from_product([["close", "high"], ["point", "q0.1", "q0.5", "q0.9", "band", "realised"]],
-                                      names=["target", "field"])
+    cols = pd.MultiIndex.from_product(
+        [["close", "high"], ["point", "q0.1", "q0.5", "q0.9", "band", "realised"]], names=["target", "field"]
+    )
     forecasts = pd.DataFrame(np.arange(60.0).reshape(5, 12) / 1000, index=idx, columns=cols)
     fake = types.SimpleNamespace(daily=daily, closes=closes, forecasts=forecasts, records=result.records)
     assert plot_data.daily_returns(fake) is daily
@@ -255,10 +275,17 @@ def test_heatmap_rebuilds_the_simulation_problem(real, strategy):
 def _short(prices):
     import dataclasses
 
-    return dataclasses.replace(prices, dates=prices.dates[:-5], open=prices.open[:-5], high=prices.high[:-5],
-                               low=prices.low[:-5], close=prices.close[:-5],
-                               volume=None if prices.volume is None else prices.volume[:-5], cleaning=None,
-                               residuals=prices.residuals[:-5])
+    return dataclasses.replace(
+        prices,
+        dates=prices.dates[:-5],
+        open=prices.open[:-5],
+        high=prices.high[:-5],
+        low=prices.low[:-5],
+        close=prices.close[:-5],
+        volume=None if prices.volume is None else prices.volume[:-5],
+        cleaning=None,
+        residuals=prices.residuals[:-5],
+    )
 
 
 def test_plain_process_backend_is_unchanged(tmp_path):

@@ -6,22 +6,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from toto_helpers import rel_err
 
 from jaxsim import forecasters
 from jaxsim.errors import ConfigError
 from jaxsim.forecast import StockArrays
 from jaxsim.forecast.grid import ForecastGrid, context_groups, gather_contexts
 from jaxsim.forecast.interface import target_returns
-from jaxsim.forecast.prefix import (is_prefix_shareable, prefix_clamp_exact, prefix_forecast, prefix_mixtures,
-                                    prefix_passes_floor, prefix_plan)
+from jaxsim.forecast.prefix import (
+    is_prefix_shareable,
+    prefix_clamp_exact,
+    prefix_forecast,
+    prefix_mixtures,
+    prefix_passes_floor,
+    prefix_plan,
+)
 from jaxsim.models.toto import forecast as toto_forecast
 from jaxsim.models.toto import model as toto_model
-from toto_helpers import rel_err
 
 TARGETS = ("close", "high", "low")
 # patch 16, two layers (time, space): a second patch size next to TOTO_SMALL's 8
-TOTO_P16 = toto_model.TotoConfig(patch_size=16, embed_dim=32, num_layers=2, num_heads=2, mlp_hidden_dim=64,
-                                 spacewise_every_n_layers=2, k_components=3)
+TOTO_P16 = toto_model.TotoConfig(
+    patch_size=16,
+    embed_dim=32,
+    num_layers=2,
+    num_heads=2,
+    mlp_hidden_dim=64,
+    spacewise_every_n_layers=2,
+    k_components=3,
+)
 
 
 def _stock(n_rows, seed=0, vol=0.02):
@@ -105,7 +118,7 @@ def test_per_origin_clamp_bounds_equal_those_of_the_origin_alone():
     returns = np.asarray(target_returns(_stock(80, seed=5).prices, ("close",)))[0]
     stats = jax.jit(toto_model.causal_patch_stats, static_argnums=2)
     for p in prefix_plan(grid, 8):
-        for row_t, o, r, tok in zip(p.row_origins[p.rows], p.served, p.rows, p.tokens):
+        for row_t, o, _r, tok in zip(p.row_origins[p.rows], p.served, p.rows, p.tokens):
             t = grid.origins[o]
             row, row_valid = toto_forecast.left_pad(returns[1:row_t], 8)
             own, own_valid = toto_forecast.left_pad(returns[1:t], 8)
@@ -144,8 +157,9 @@ def test_prefix_draws_equal_toto_forecaster_draws(model):
     fc = forecasters.toto(config=config, params=params, num_samples=64)
     with jax.default_matmul_precision("highest"):
         want = jax.jit(lambda f, s, k: f.forecast(s, grid, TARGETS, k).samples)(fc, stock, key)
-        got = jax.jit(lambda p, s, k: prefix_forecast(p, config, 64, target_returns(s.prices, TARGETS), grid, k,
-                                                      TARGETS).samples)(params, stock, key)
+        got = jax.jit(
+            lambda p, s, k: prefix_forecast(p, config, 64, target_returns(s.prices, TARGETS), grid, k, TARGETS).samples
+        )(params, stock, key)
     assert got.shape == (3, grid.n_origins, 64)
     # same keys, same sampler: equal up to the float rounding of the mixtures (heavy Student-T tails
     # amplify a 1e-7 difference in the mixture to ~1e-5 in a draw)
@@ -160,13 +174,17 @@ def test_recent_origins_do_not_depend_on_n():
 
     def run(n_sims):
         grid = ForecastGrid(n_rows=120, n_sims=n_sims)
-        fn = jax.jit(lambda p, r, k: (prefix_mixtures(p, config, r, grid),
-                                      prefix_forecast(p, config, 32, r, grid, k, ("close", "low")).samples))
+        fn = jax.jit(
+            lambda p, r, k: (
+                prefix_mixtures(p, config, r, grid),
+                prefix_forecast(p, config, 32, r, grid, k, ("close", "low")).samples,
+            )
+        )
         return fn(params, returns, key)
 
     with jax.default_matmul_precision("highest"):
         small_mix, small = run(5)  # 11 origins: some length classes only
         big_mix, big = run(100)  # 106 origins: every class, up to 14 origins per class
-    recent = lambda a: a[:, -small.shape[1]:]  # noqa: E731
+    recent = lambda a: a[:, -small.shape[1] :]  # noqa: E731
     assert_mixtures_close(jax.tree.map(recent, big_mix), small_mix)
     np.testing.assert_allclose(np.asarray(recent(big)), np.asarray(small), rtol=1e-5, atol=1e-5)

@@ -1,4 +1,5 @@
-"""PF of docs/backtest.md#profit-function: golden cases A, B and C's baseline sums, a naive per-day reference, jit/vmap."""
+"""PF of docs/backtest.md#profit-function: golden cases A, B and C's baseline sums, a naive per-day reference,
+jit/vmap."""
 
 import doctest
 import json
@@ -9,7 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxsim.sim import profit
 from jaxsim.sim.profit import profit_values, total_profit
@@ -54,12 +56,10 @@ def test_golden_b_legacy_helpers():
     g = GOLDEN["B_legacy"]
     y, q = np.asarray(g["y_test"], np.float32), np.asarray(g["y_pred"], np.float32)
     assert_golden(profit.legacy_trading_profit(y, q), g["calculate_trading_profit_torch(fee=None)"])
-    assert_golden(profit.legacy_trading_profit_buy_only(y, q),
-                  g["calculate_trading_profit_torch_buy_only(fee=None)"])
+    assert_golden(profit.legacy_trading_profit_buy_only(y, q), g["calculate_trading_profit_torch_buy_only(fee=None)"])
     assert_golden(profit.legacy_trading_profits_list(y, q), g["get_trading_profits_list"])
     args, pos = case_a()
-    assert_golden(profit.legacy_buysell_profit_values(*args, pos),
-                  g["buysell_profit_values(legacy, same A inputs)"])
+    assert_golden(profit.legacy_buysell_profit_values(*args, pos), g["buysell_profit_values(legacy, same A inputs)"])
 
 
 @pytest.mark.parametrize("eod", [False, True])
@@ -94,8 +94,16 @@ sizes = hnp.arrays(np.float32, 8, elements=st.sampled_from([-2.0, -1.0, -0.5, 0.
 
 
 @settings(max_examples=60, deadline=None)
-@given(c=levels, h=levels, hp=levels, l=levels, lp=levels, q=sizes, eod=st.booleans(),
-       fee=st.sampled_from([0.0, 0.0005, 0.0015]))
+@given(
+    c=levels,
+    h=levels,
+    hp=levels,
+    l=levels,
+    lp=levels,
+    q=sizes,
+    eod=st.booleans(),
+    fee=st.sampled_from([0.0, 0.0005, 0.0015]),
+)
 def test_matches_naive_reference(c, h, hp, l, lp, q, eod, fee):
     got = profit_values(c, h, hp, l, lp, q, close_at_eod=eod, fee=fee)
     np.testing.assert_allclose(np.asarray(got), naive_pf(c, h, hp, l, lp, q, eod, fee), atol=1e-7)

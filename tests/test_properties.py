@@ -21,15 +21,19 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from jaxsim import errors
-from jaxsim.engine.api import backtest
-from jaxsim.data.prices import Prices, load_prices, required_rows
 from reliability_helpers import CAP, EVENTS, HIST, N_SIMS, NAIVE, SAMPLED, non_finite_fields, synthetic_frame
 
-PROPS = settings(deadline=None, max_examples=int(os.environ.get("JAXSIM_PROP_EXAMPLES", 25)),
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], derandomize=True,
-                 database=None)
+from jaxsim import errors
+from jaxsim.data.prices import Prices, load_prices, required_rows
+from jaxsim.engine.api import backtest
+
+PROPS = settings(
+    deadline=None,
+    max_examples=int(os.environ.get("JAXSIM_PROP_EXAMPLES", 25)),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=True,
+    database=None,
+)
 LENGTHS = (45, 60, 250, 20_000)  # all >= 45 rows: one compiled program per forecaster under the cap
 LEVELS = (1e-4, 0.37, 50.0, 9_999.0, 1e6)
 VOLS = (0.0, 1e-4, 0.02, 0.15)
@@ -42,9 +46,13 @@ SETUPS = (("sampled", "legacy"), ("sampled", "walk_forward"), ("historical_mean"
 @st.composite
 def frames(draw, lengths=LENGTHS):
     n = draw(st.sampled_from(lengths))
-    return synthetic_frame(n, draw(st.integers(0, 2**31 - 1)), level=draw(st.sampled_from(LEVELS)),
-                           vol=draw(st.sampled_from(VOLS)),
-                           events=tuple(draw(st.sets(st.sampled_from(EVENTS), max_size=3))))
+    return synthetic_frame(
+        n,
+        draw(st.integers(0, 2**31 - 1)),
+        level=draw(st.sampled_from(LEVELS)),
+        vol=draw(st.sampled_from(VOLS)),
+        events=tuple(draw(st.sets(st.sampled_from(EVENTS), max_size=3))),
+    )
 
 
 def _via(frame: pd.DataFrame, as_csv: bool, **kw) -> Prices:
@@ -69,8 +77,9 @@ def test_valid_frames_give_finite_results(frame, setup, as_csv, seed):
     prices = _via(frame, as_csv, symbol="GEN")
     assert len(prices) == len(frame)
     forecaster, protocol = setup
-    result = backtest(prices, FORECASTERS[forecaster], n_sims=N_SIMS, max_context=CAP, protocol=protocol,
-                      key=jax.random.key(seed))
+    result = backtest(
+        prices, FORECASTERS[forecaster], n_sims=N_SIMS, max_context=CAP, protocol=protocol, key=jax.random.key(seed)
+    )
     assert result.n_sims == N_SIMS
     assert non_finite_fields(result) == []
     assert (result.records["close"].to_numpy() > 0).all()
@@ -126,9 +135,15 @@ CORRUPTIONS = {
 
 
 @PROPS
-@given(frame=frames(lengths=(45, 300)), kind=st.sampled_from(sorted(CORRUPTIONS) + ["high_below_low",
-       "duplicate_date", "bad_date", "missing_column", "empty"]), row=st.integers(0, 10**6),
-       col_pick=st.integers(0, 3), as_csv=st.booleans())
+@given(
+    frame=frames(lengths=(45, 300)),
+    kind=st.sampled_from(
+        sorted(CORRUPTIONS) + ["high_below_low", "duplicate_date", "bad_date", "missing_column", "empty"]
+    ),
+    row=st.integers(0, 10**6),
+    col_pick=st.integers(0, 3),
+    as_csv=st.booleans(),
+)
 def test_invalid_frames_raise_price_data_error(frame, kind, row, col_pick, as_csv):
     frame = frame.copy()
     if "Volume" not in frame:
@@ -205,14 +220,17 @@ def test_too_short_history_raises_insufficient_history(rows, cap):
         backtest(prices, NAIVE, n_sims=N_SIMS, max_context=cap)
 
 
-@pytest.mark.parametrize("options, words", [
-    (dict(n_sims=0), "n_sims"),
-    (dict(max_context=0), "max_context"),
-    (dict(protocol="future"), "protocol"),
-    (dict(targets=("high", "low")), "close"),
-    (dict(targets=("close", "volume")), "targets"),
-    (dict(aggregate="geometric_mode"), "geometric_mode"),
-])
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (dict(n_sims=0), "n_sims"),
+        (dict(max_context=0), "max_context"),
+        (dict(protocol="future"), "protocol"),
+        (dict(targets=("high", "low")), "close"),
+        (dict(targets=("close", "volume")), "targets"),
+        (dict(aggregate="geometric_mode"), "geometric_mode"),
+    ],
+)
 def test_bad_options_raise_config_error(options, words):
     prices = load_prices(synthetic_frame(60, 0), symbol="GEN")
     kw = {"n_sims": N_SIMS, "max_context": CAP, **options}

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toto_helpers import FIXTURES
 
 from jaxsim.cli import app as cli
-from jaxsim.models import registry
 from jaxsim.errors import CheckpointError, ConfigError
-from jaxsim.models import weights
-from toto_helpers import FIXTURES
+from jaxsim.models import registry, weights
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,9 +41,14 @@ def _hub_folder(tmp_path, payload: bytes):
 def test_verify_hub_download_good_and_tampered(tmp_path):
     payload = b"not really weights" * 100
     d = _hub_folder(tmp_path, payload)
-    manifest = {"kronos-mini": {"hub_id": "NeoQuasar/Kronos-mini", "sha256": weights.sha256_file(d / "model.safetensors"),
-                                "bytes": len(payload)},
-                "toto-open-base-1.0": {"hub_id": "Datadog/Toto-Open-Base-1.0", "sha256": None, "bytes": None}}
+    manifest = {
+        "kronos-mini": {
+            "hub_id": "NeoQuasar/Kronos-mini",
+            "sha256": weights.sha256_file(d / "model.safetensors"),
+            "bytes": len(payload),
+        },
+        "toto-open-base-1.0": {"hub_id": "Datadog/Toto-Open-Base-1.0", "sha256": None, "bytes": None},
+    }
     good = registry.verify(d, manifest=manifest)  # matched by sha256
     assert good.ok and good.kind == "hub" and "OK" in good.lines[-1]
     (d / "model.safetensors").write_bytes(payload[:-1] + b"X")  # one byte changed
@@ -137,20 +141,29 @@ def test_default_weights_dir_is_the_committed_folder():
 def test_wheel_ships_the_manifest_and_embedded_model(tmp_path):
     """``pip wheel .`` (no network: the venv's setuptools) contains jaxsim.bundled_weights."""
     src = tmp_path / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "*.egg-info", "build", "dist", "__pycache__",
-                                                             ".pytest_cache", "tests", "notebooks", "benchmarks"))
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git", "*.egg-info", "build", "dist", "__pycache__", ".pytest_cache", "tests", "notebooks", "benchmarks"
+        ),
+    )
     # offline with the environment's setuptools when it can build wheels, else pip's isolated build (PyPI)
     offline = importlib.util.find_spec("setuptools") and importlib.util.find_spec("wheel")
     flags = ["--no-build-isolation"] if offline else []
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *flags, "-q",
-                           "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", *flags, "-q", "-w", str(tmp_path / "dist"), str(src)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     base = f"jaxsim/bundled_weights/{registry.DEFAULT_MODEL}/"
     assert "jaxsim/bundled_weights/manifest.json" in names
-    assert {base + f for f in ("config.json", "params.safetensors", "manifest.json", "MODEL_CARD.md",
-                                "training.json")} <= names
+    assert {
+        base + f for f in ("config.json", "params.safetensors", "manifest.json", "MODEL_CARD.md", "training.json")
+    } <= names
     assert "jaxsim/models/registry.py" in names and "jaxsim/data/sample_data/AAPL.csv.gz" in names
 
 
@@ -172,5 +185,7 @@ def test_kronos_hub_folders_verify_and_convert(tmp_path):
     assert out == tmp_path / "mini" and registry.verify(out).ok
     out = registry.convert(tok, tmp_path)
     assert out == tmp_path / "tokenizer-2k" and registry.verify(out).ok
-    assert json.loads((out / "config.json").read_text())["model"] != json.loads(
-        (tmp_path / "mini" / "config.json").read_text())["model"]
+    assert (
+        json.loads((out / "config.json").read_text())["model"]
+        != json.loads((tmp_path / "mini" / "config.json").read_text())["model"]
+    )

@@ -1,5 +1,6 @@
-"""Result object: summary means (docs/backtest.md#summary-table), best strategy with tie order (docs/backtest.md#best-strategy), equity curves,
-limit prices of row 0, atomic save. Built from synthetic record arrays (no compile)."""
+"""Result object: summary means (docs/backtest.md#summary-table), best strategy with tie order
+(docs/backtest.md#best-strategy), equity curves, limit prices of row 0, atomic save. Built from synthetic record arrays
+(no compile)."""
 
 import json
 import os
@@ -8,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from jaxsim.engine.result import BacktestResult, best_strategy, equity_curves
 from jaxsim.sim.strategy_table import STRATEGIES
-from jaxsim.engine.result import BacktestResult, best_strategy, equity_curves, summary_frame
 
 N = 5
 
@@ -21,7 +22,9 @@ def _arrays(seed=0):
         for metric in ("return", "sharpe", "avg_daily_return", "annual_return"):
             arrays[f"{prefix}_{metric}"] = rng.normal(0, 0.01, N).astype(np.float32)
         arrays[final] = rng.normal(0, 0.01, N).astype(np.float32)
-        arrays[f"{prefix}_forecasted_pnl"] = np.full(N, rng.normal(0, 0.01), np.float32)  # broadcast (docs/backtest.md#forecasted-pnl)
+        arrays[f"{prefix}_forecasted_pnl"] = np.full(
+            N, rng.normal(0, 0.01), np.float32
+        )  # broadcast (docs/backtest.md#forecasted-pnl)
     for name in ("maxdiff", "maxdiffalwayson"):
         arrays[f"{name}_baseline_return"] = rng.normal(0, 0.01, N).astype(np.float32)
         arrays[f"{name}_optimized_return"] = rng.normal(0, 0.01, N).astype(np.float32)
@@ -52,11 +55,9 @@ def test_summary_is_the_column_means_per_strategy(result):
     for name, prefix, final, _ in STRATEGIES:
         np.testing.assert_allclose(summary.loc[name, "Return"], arrays[f"{prefix}_return"].mean(), rtol=1e-6)
         np.testing.assert_allclose(summary.loc[name, "Sharpe"], arrays[f"{prefix}_sharpe"].mean(), rtol=1e-6)
-        np.testing.assert_allclose(summary.loc[name, "AnnualRet"], arrays[f"{prefix}_annual_return"].mean(),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(summary.loc[name, "AnnualRet"], arrays[f"{prefix}_annual_return"].mean(), rtol=1e-6)
         np.testing.assert_allclose(summary.loc[name, "FinalDay"], arrays[final].mean(), rtol=1e-6)
-        np.testing.assert_allclose(summary.loc[name, "ForecastRet"], arrays[f"{prefix}_forecasted_pnl"][0],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(summary.loc[name, "ForecastRet"], arrays[f"{prefix}_forecasted_pnl"][0], rtol=1e-6)
     assert "ForecastRet" in result.summary_text().splitlines()[1]
 
 
@@ -75,12 +76,14 @@ def test_records_row0_is_most_recent_and_carries_limit_prices(result):
     # docs/backtest.md#walk-forward-stats: walk-forward constants broadcast to every row
     assert result.records["walk_forward_oos_sharpe"].nunique() == 1
     assert result.records["walk_forward_oos_sharpe"].iloc[0] == pytest.approx(
-        result.records["simple_strategy_sharpe"].mean())
+        result.records["simple_strategy_sharpe"].mean()
+    )
 
 
 def _summary_with(returns: dict) -> pd.DataFrame:
-    rows = {name: {"Return": returns.get(name, -1.0), "Sharpe": 0, "AnnualRet": 0, "FinalDay": 0}
-            for name, *_ in STRATEGIES}
+    rows = {
+        name: {"Return": returns.get(name, -1.0), "Sharpe": 0, "AnnualRet": 0, "FinalDay": 0} for name, *_ in STRATEGIES
+    }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -91,8 +94,10 @@ def test_best_strategy_argmax_and_tie_order():
     assert best_strategy(_summary_with({"maxdiff": 0.02, "all_signals": 0.02, "highlow": 0.02})) == "highlow"
     assert best_strategy(_summary_with({"entry_takeprofit": 0.02, "maxdiff": 0.02})) == "entry_takeprofit"
     # non-finite counts as -inf; buy_hold and the always-on variant are not candidates
-    assert best_strategy(_summary_with({"maxdiff": np.nan, "simple": -0.5, "buy_hold": 9.0,
-                                        "maxdiffalwayson": 9.0})) == "simple"
+    assert (
+        best_strategy(_summary_with({"maxdiff": np.nan, "simple": -0.5, "buy_hold": 9.0, "maxdiffalwayson": 9.0}))
+        == "simple"
+    )
 
 
 def test_equity_curves_compound_final_day_pnl_oldest_first(result):
@@ -105,8 +110,10 @@ def test_equity_curves_compound_final_day_pnl_oldest_first(result):
 def test_maxdiff_lines_match_the_original_format(result):
     line = result.maxdiff_lines()[0]
     r = result.records.iloc[0]
-    assert line == (f"MaxDiff: baseline={r['maxdiff_baseline_return']:.4f} optimized={r['maxdiff_optimized_return']:.4f} "
-                    f"(mult_h=0.0010 mult_l=-0.0020 close_at_eod=True) -> adjusted={r['maxdiff_return']:.4f}")
+    assert line == (
+        f"MaxDiff: baseline={r['maxdiff_baseline_return']:.4f} optimized={r['maxdiff_optimized_return']:.4f} "
+        f"(mult_h=0.0010 mult_l=-0.0020 close_at_eod=True) -> adjusted={r['maxdiff_return']:.4f}"
+    )
     assert result.maxdiff_lines()[1].startswith("MaxDiffAlwaysOn: baseline=")
     assert "Backtest summary for TEST (5 simulations, protocol walk_forward)" in result.summary_text()
 
@@ -114,8 +121,15 @@ def test_maxdiff_lines_match_the_original_format(result):
 def test_save_writes_every_file_atomically(result, tmp_path):
     out = tmp_path / "run"
     paths = result.save(out)
-    assert sorted(p.name for p in out.iterdir()) == ["daily.csv", "equity.png", "metadata.json", "records.csv",
-                                                     "stats.csv", "summary.csv", "uncertainty.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "daily.csv",
+        "equity.png",
+        "metadata.json",
+        "records.csv",
+        "stats.csv",
+        "summary.csv",
+        "uncertainty.json",
+    ]
     records = pd.read_csv(paths["records"])
     assert len(records) == N
     np.testing.assert_allclose(records["highlow_return"], result.records["highlow_return"], rtol=1e-6)

@@ -91,17 +91,24 @@ def test_stats_equals_jaxsim_stats_on_the_same_series(gauss, prices):
     # Buy & Hold from the stock's closes: the close before the first daily date to the last one
     close = pd.Series(prices.close, index=pd.DatetimeIndex(prices.dates)).astype(np.float64)
     pos = close.index.get_loc(daily.index[0])
-    bh = close.iloc[pos - 1: close.index.get_loc(daily.index[-1]) + 1].to_numpy()
+    bh = close.iloc[pos - 1 : close.index.get_loc(daily.index[-1]) + 1].to_numpy()
     for name in ("simple", "maxdiff", "highlow"):
         x = daily[name].to_numpy()
-        s = performance_stats(jnp.asarray(x), exposure=jnp.asarray(gauss.exposure[name].to_numpy()),
-                              close=jnp.asarray(bh), years=years)
-        for field, label in (("return_pct", "Return [%]"), ("sharpe_ratio", "Sharpe Ratio"),
-                             ("cagr_pct", "CAGR [%]"), ("max_drawdown_pct", "Max. Drawdown [%]"),
-                             ("n_trades", "# Trades"), ("exposure_time_pct", "Exposure Time [%]"),
-                             ("buy_hold_return_pct", "Buy & Hold Return [%]")):
-            np.testing.assert_allclose(float(stats.loc[label, name]), float(getattr(s, field)), rtol=1e-5,
-                                       err_msg=f"{name} {label}")
+        s = performance_stats(
+            jnp.asarray(x), exposure=jnp.asarray(gauss.exposure[name].to_numpy()), close=jnp.asarray(bh), years=years
+        )
+        for field, label in (
+            ("return_pct", "Return [%]"),
+            ("sharpe_ratio", "Sharpe Ratio"),
+            ("cagr_pct", "CAGR [%]"),
+            ("max_drawdown_pct", "Max. Drawdown [%]"),
+            ("n_trades", "# Trades"),
+            ("exposure_time_pct", "Exposure Time [%]"),
+            ("buy_hold_return_pct", "Buy & Hold Return [%]"),
+        ):
+            np.testing.assert_allclose(
+                float(stats.loc[label, name]), float(getattr(s, field)), rtol=1e-5, err_msg=f"{name} {label}"
+            )
     expected_bh = 100 * (bh[-1] / bh[0] - 1)
     np.testing.assert_allclose(float(stats.loc["Buy & Hold Return [%]", "simple"]), expected_bh, rtol=1e-4)
     direct = stats_frame(daily, exposure=gauss.exposure, close=gauss.closes)
@@ -131,8 +138,9 @@ def test_draws_have_labelled_axes_and_give_the_same_skill(gauss):
     close = d.sel(target="close").values
     np.testing.assert_allclose(np.quantile(close, 0.5, axis=1), f["q0.5"], rtol=1e-5, atol=1e-7)
     with_draws = gauss.skill()
-    s = forecast_skill(jnp.asarray(f["point"].to_numpy()), jnp.asarray(f["realised"].to_numpy()),
-                       draws=jnp.asarray(close))
+    s = forecast_skill(
+        jnp.asarray(f["point"].to_numpy()), jnp.asarray(f["realised"].to_numpy()), draws=jnp.asarray(close)
+    )
     np.testing.assert_allclose(with_draws.loc["close", "CRPS"], float(s.crps), rtol=1e-6)
     assert with_draws.loc["close", "PIT Histogram"] == [int(c) for c in s.pit_counts]
     # without the draws (only the in-program quantiles, CRPS and PIT) the numbers are the same
@@ -195,8 +203,23 @@ def test_cli_compare_prints_the_table(capsys, tmp_path):
     from jaxsim.cli.app import main
 
     out_csv = tmp_path / "cmp.csv"
-    assert main(["compare", "AAPL", "--models", "naive,historical-mean", "--sims", "20", "--resamples", "50",
-                 "--out", str(out_csv)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "AAPL",
+                "--models",
+                "naive,historical-mean",
+                "--sims",
+                "20",
+                "--resamples",
+                "50",
+                "--out",
+                str(out_csv),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Forecaster comparison for AAPL" in out and "Close MAE Skill" in out and "naive: " in out
     assert list(pd.read_csv(out_csv, index_col=0).index) == ["naive", "historical-mean"]
@@ -204,8 +227,9 @@ def test_cli_compare_prints_the_table(capsys, tmp_path):
 
 def test_run_many_writes_the_cross_stock_table(tmp_path):
     sources = {s: jaxsim.sample(s) for s in ("AAPL", "IBM")}
-    report = jaxsim.run_many(sources, tmp_path / "run", forecaster=jaxsim.forecasters.naive(), n_sims=20,
-                             progress=False)
+    report = jaxsim.run_many(
+        sources, tmp_path / "run", forecaster=jaxsim.forecasters.naive(), n_sims=20, progress=False
+    )
     assert report.ok
     table = pd.read_csv(tmp_path / "run" / "stocks.csv", index_col=0)
     assert list(table.index) == ["AAPL", "IBM"]
@@ -215,5 +239,6 @@ def test_run_many_writes_the_cross_stock_table(tmp_path):
         stats = pd.read_csv(tmp_path / "run" / s / "stats.csv", index_col=0)
         best = table.loc[s, "Best Strategy"]
         assert float(stats.loc["Sharpe Ratio", best]) == pytest.approx(table.loc[s, "Sharpe Ratio"])
-    pd.testing.assert_frame_equal(cross_stock_table(tmp_path / "run").reset_index(drop=True),
-                                  table.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        cross_stock_table(tmp_path / "run").reset_index(drop=True), table.reset_index(drop=True), check_dtype=False
+    )

@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import jax
-import jaxsim
 import pytest
+from reliability_helpers import CAP, N_SIMS, SAMPLED, synthetic_frame
 
+import jaxsim
 from jaxsim.engine import atomic, runs
-from jaxsim.errors import ConfigError
 from jaxsim.engine.runs import DONE, MANIFEST, is_complete, read_manifest, run_many, stock_key
-from reliability_helpers import CAP, N_SIMS, SAMPLED, assert_records_close, synthetic_frame
+from jaxsim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 # where the jaxsim under test lives (the checkout, or site-packages when CI tests the installed wheel)
@@ -39,8 +39,11 @@ def _write_csvs(folder: Path, symbols=SYMBOLS) -> list[Path]:
 
 def _snapshot(out: Path, symbols) -> dict:
     """(mtime_ns, bytes) of every file of the given stock folders."""
-    return {str(p.relative_to(out)): (p.stat().st_mtime_ns, p.read_bytes())
-            for s in symbols for p in sorted((out / s).iterdir())}
+    return {
+        str(p.relative_to(out)): (p.stat().st_mtime_ns, p.read_bytes())
+        for s in symbols
+        for p in sorted((out / s).iterdir())
+    }
 
 
 def _leftovers(out: Path) -> list[str]:
@@ -85,8 +88,8 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
 
 
 def test_stock_result_equals_a_single_backtest_with_its_key(tmp_path):
-    from jaxsim.engine.api import backtest
     from jaxsim.data.prices import load_prices
+    from jaxsim.engine.api import backtest
 
     paths = _write_csvs(tmp_path / "data", SYMBOLS[:2])
     run_many(paths, tmp_path / "run", key=jax.random.key(9), **OPTIONS)
@@ -95,7 +98,10 @@ def test_stock_result_equals_a_single_backtest_with_its_key(tmp_path):
     records = pd.read_csv(tmp_path / "run" / "BBB" / "records.csv")
     # one key rule: the run key, folded with the symbol by backtest itself as by run_many
     alone = backtest(load_prices(paths[1]), SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(9))
-    assert abs(records["simple_strategy_return"].to_numpy() - alone.records["simple_strategy_return"].to_numpy()).max() < 1e-6
+    assert (
+        abs(records["simple_strategy_return"].to_numpy() - alone.records["simple_strategy_return"].to_numpy()).max()
+        < 1e-6
+    )
     assert abs(records["predicted_close"].to_numpy() - alone.records["predicted_close"].to_numpy()).max() < 1e-4
 
 
@@ -104,8 +110,12 @@ def test_bad_stocks_fail_alone_and_are_retried(tmp_path):
     bad = synthetic_frame(80, 1)
     bad.loc[10, "Close"] = float("nan")
     sources = {p.stem: p for p in paths}
-    sources.update(NANS=bad, SHORT=synthetic_frame(8, 2), GONE=tmp_path / "data" / "missing.csv",
-                   **{"BAD/NAME": synthetic_frame(80, 3)})
+    sources.update(
+        NANS=bad,
+        SHORT=synthetic_frame(8, 2),
+        GONE=tmp_path / "data" / "missing.csv",
+        **{"BAD/NAME": synthetic_frame(80, 3)},
+    )
     out = tmp_path / "run"
     report = run_many(sources, out, **OPTIONS)
     assert sorted(report.done) == sorted(SYMBOLS[:3])
@@ -197,8 +207,16 @@ def test_corrupt_manifest_and_incomplete_done_file_are_reported(tmp_path):
     out = tmp_path / "run"
     run_many(paths, out, **OPTIONS)
     done = json.loads((out / "AAA" / DONE).read_text())
-    assert set(done["files"]) == {"records.csv", "summary.csv", "metadata.json", "daily.csv", "stats.csv",
-                                  "uncertainty.json", "forecasts.csv", "skill.csv"}
+    assert set(done["files"]) == {
+        "records.csv",
+        "summary.csv",
+        "metadata.json",
+        "daily.csv",
+        "stats.csv",
+        "uncertainty.json",
+        "forecasts.csv",
+        "skill.csv",
+    }
     with open(out / "AAA" / "records.csv", "ab") as f:  # a changed file no longer counts as complete
         f.write(b"x")
     assert not is_complete(out / "AAA")
@@ -228,8 +246,13 @@ def test_killed_process_resumes(tmp_path):
     paths = _write_csvs(tmp_path / "data")
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_ROOT, str(ROOT / "tests")]), JAX_PLATFORMS="cpu")
-    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(tmp_path / "data"), str(out)], env=env,
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_SCRIPT, str(tmp_path / "data"), str(out)],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if out.is_dir() and len(_finished(out)) >= 2:
@@ -255,8 +278,21 @@ def test_cli_symbols_run_is_resumable(tmp_path, capsys):
     from jaxsim.cli.app import main
 
     _write_csvs(tmp_path / "data", SYMBOLS[:3])
-    argv = ["backtest", "--symbols", "AAA,BBB,CCC", "--data-dir", str(tmp_path / "data"), "--out",
-            str(tmp_path / "out"), "--model", "naive", "--sims", str(N_SIMS), "--max-context", str(CAP)]
+    argv = [
+        "backtest",
+        "--symbols",
+        "AAA,BBB,CCC",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "out"),
+        "--model",
+        "naive",
+        "--sims",
+        str(N_SIMS),
+        "--max-context",
+        str(CAP),
+    ]
     assert main(argv) == 0
     assert all(is_complete(tmp_path / "out" / s) for s in ("AAA", "BBB", "CCC"))
     first = capsys.readouterr().out

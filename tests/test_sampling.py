@@ -7,8 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim.forecast.aggregate import (aggregate, aggregate_sorted, band, band_sorted, parse_aggregation,
-                                       quantiles_sorted, sort_draws)
+from jaxsim.forecast.aggregate import (
+    aggregate,
+    aggregate_sorted,
+    band,
+    band_sorted,
+    parse_aggregation,
+    quantiles_sorted,
+    sort_draws,
+)
 from jaxsim.forecast.interface import DRAW_QUANTILES
 from jaxsim.models import sampling
 from jaxsim.models.toto import forecast as toto_forecast
@@ -80,15 +87,22 @@ def test_sort_and_sorted_statistics(size):
     xs = sort_draws(x)
     for spec in ("trimmed_mean_10", "mean", "median", "quantile_0.3", "mean_plus_std_1", "lower_trimmed_mean_20"):
         parsed = parse_aggregation(spec)
-        np.testing.assert_array_equal(jax.vmap(lambda r: aggregate_sorted(r, parsed))(xs),
-                                      jax.vmap(lambda r: aggregate(r, parsed))(x))
+        np.testing.assert_array_equal(
+            jax.vmap(lambda r: aggregate_sorted(r, parsed))(xs), jax.vmap(lambda r: aggregate(r, parsed))(x)
+        )
     np.testing.assert_array_equal(jax.vmap(band_sorted)(xs), jax.vmap(band)(x))
-    np.testing.assert_array_equal(jax.vmap(lambda r: quantiles_sorted(r, DRAW_QUANTILES))(xs),
-                                  jax.vmap(lambda r: jnp.quantile(r, jnp.asarray(DRAW_QUANTILES, jnp.float32)))(x))
+    np.testing.assert_array_equal(
+        jax.vmap(lambda r: quantiles_sorted(r, DRAW_QUANTILES))(xs),
+        jax.vmap(lambda r: jnp.quantile(r, jnp.asarray(DRAW_QUANTILES, jnp.float32)))(x),
+    )
     # the CRPS sum may be ordered differently by XLA: equal to float32 rounding
     zero = jnp.float32(0.0)
-    np.testing.assert_allclose(jax.vmap(lambda r: crps_ensemble(r, zero, presorted=True))(xs),
-                               jax.vmap(lambda r: crps_ensemble(r, zero))(x), rtol=2e-6, atol=0)
+    np.testing.assert_allclose(
+        jax.vmap(lambda r: crps_ensemble(r, zero, presorted=True))(xs),
+        jax.vmap(lambda r: crps_ensemble(r, zero))(x),
+        rtol=2e-6,
+        atol=0,
+    )
 
 
 def _jax_random_sampler(key, mixture, num_samples):
@@ -112,15 +126,20 @@ def test_toto_sampler_draws_are_unchanged():
     def arr(a):
         return jnp.asarray(a, jnp.float32)
 
-    mixture = toto_forecast.Mixture(df=arr(2.0 + rng.exponential(3.0, (e, k))), loc=arr(rng.normal(0, 0.01, (e, k))),
-                                    scale=arr(rng.uniform(0.005, 0.02, (e, k))),
-                                    weights=arr(rng.dirichlet(np.ones(k), e)),
-                                    affine_loc=arr(rng.normal(0, 0.01, e)), affine_scale=arr(rng.uniform(0.5, 2.0, e)))
+    mixture = toto_forecast.Mixture(
+        df=arr(2.0 + rng.exponential(3.0, (e, k))),
+        loc=arr(rng.normal(0, 0.01, (e, k))),
+        scale=arr(rng.uniform(0.005, 0.02, (e, k))),
+        weights=arr(rng.dirichlet(np.ones(k), e)),
+        affine_loc=arr(rng.normal(0, 0.01, e)),
+        affine_scale=arr(rng.uniform(0.5, 2.0, e)),
+    )
     keys = jax.random.split(jax.random.key(0), e)
 
     def chunked(sampler):
         def one(km):
             return sampler(km[0], jax.tree.map(lambda a: a[None], km[1]), 3072)[0]
+
         return jax.jit(lambda ks, m: jax.lax.map(one, (ks, m), batch_size=8))(keys, mixture)
 
     np.testing.assert_array_equal(chunked(toto_forecast.sample_mixture), chunked(_jax_random_sampler))

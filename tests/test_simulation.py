@@ -1,5 +1,6 @@
-"""evaluate_simulation: index mapping of docs/backtest.md#return-transform, #diagnostics, #strategy-notation, #maxdiff from the price window, record fields of
-docs/backtest.md#record-fields, crypto rules, vmap over simulations and stocks == per-simulation, jit == eager, input errors."""
+"""evaluate_simulation: index mapping of docs/backtest.md#return-transform, #diagnostics, #strategy-notation, #maxdiff
+from the price window, record fields of docs/backtest.md#record-fields, crypto rules, vmap over simulations and stocks
+== per-simulation, jit == eager, input errors."""
 
 from functools import partial
 
@@ -8,31 +9,81 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim.sim import strategies as S
 from jaxsim.errors import ConfigError
-from jaxsim.sim.simulation import (PRICE_WINDOW, SimulationInputs, StrategyConfig, default_fee,
-                                   evaluate_simulation, is_crypto)
+from jaxsim.sim import strategies as S
+from jaxsim.sim.simulation import (
+    PRICE_WINDOW,
+    SimulationInputs,
+    StrategyConfig,
+    default_fee,
+    evaluate_simulation,
+    is_crypto,
+)
 
 W = PRICE_WINDOW
-STRATEGIES = ("simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown",
-              "entry_takeprofit", "highlow", "maxdiff", "maxdiffalwayson")
-FINALDAY = ("simple_strategy_finalday", "all_signals_strategy_finalday", "buy_hold_finalday",
-            "unprofit_shutdown_finalday", "entry_takeprofit_finalday", "highlow_finalday_return",
-            "maxdiff_finalday_return", "maxdiffalwayson_finalday_return")
+STRATEGIES = (
+    "simple_strategy",
+    "all_signals_strategy",
+    "buy_hold",
+    "unprofit_shutdown",
+    "entry_takeprofit",
+    "highlow",
+    "maxdiff",
+    "maxdiffalwayson",
+)
+FINALDAY = (
+    "simple_strategy_finalday",
+    "all_signals_strategy_finalday",
+    "buy_hold_finalday",
+    "unprofit_shutdown_finalday",
+    "entry_takeprofit_finalday",
+    "highlow_finalday_return",
+    "maxdiff_finalday_return",
+    "maxdiffalwayson_finalday_return",
+)
 RECORD_FIELDS = (
-    "close", "predicted_close", "predicted_high", "predicted_low", "toto_expected_move_pct",
-    "kronos_expected_move_pct", "raw_expected_move_pct", "calibrated_expected_move_pct",
-    "calibration_slope", "calibration_intercept", "realized_volatility_pct", "dollar_vol_20d",
-    "atr_pct_14", "spread_bps_estimate", "close_val_loss", "high_val_loss", "low_val_loss",
-    "maxdiff_turnover", "maxdiffprofit_profit", "maxdiffprofit_profit_values",
-    "maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_low_multiplier",
-    "maxdiffprofit_high_price", "maxdiffprofit_low_price", "maxdiffalwayson_turnover",
-    "maxdiffalwayson_profit", "maxdiffalwayson_profit_values", "maxdiffalwayson_high_multiplier",
-    "maxdiffalwayson_low_multiplier", "maxdiffalwayson_high_price", "maxdiffalwayson_low_price",
-    "maxdiffalwayson_buy_contribution", "maxdiffalwayson_sell_contribution",
-    "maxdiffalwayson_filled_buy_trades", "maxdiffalwayson_filled_sell_trades",
-    "maxdiffalwayson_trades_total", "maxdiffalwayson_trade_bias") + FINALDAY + tuple(
-    f"{p}_{f}" for p in STRATEGIES for f in ("return", "sharpe", "avg_daily_return", "annual_return"))
+    (
+        "close",
+        "predicted_close",
+        "predicted_high",
+        "predicted_low",
+        "toto_expected_move_pct",
+        "kronos_expected_move_pct",
+        "raw_expected_move_pct",
+        "calibrated_expected_move_pct",
+        "calibration_slope",
+        "calibration_intercept",
+        "realized_volatility_pct",
+        "dollar_vol_20d",
+        "atr_pct_14",
+        "spread_bps_estimate",
+        "close_val_loss",
+        "high_val_loss",
+        "low_val_loss",
+        "maxdiff_turnover",
+        "maxdiffprofit_profit",
+        "maxdiffprofit_profit_values",
+        "maxdiffprofit_profit_high_multiplier",
+        "maxdiffprofit_profit_low_multiplier",
+        "maxdiffprofit_high_price",
+        "maxdiffprofit_low_price",
+        "maxdiffalwayson_turnover",
+        "maxdiffalwayson_profit",
+        "maxdiffalwayson_profit_values",
+        "maxdiffalwayson_high_multiplier",
+        "maxdiffalwayson_low_multiplier",
+        "maxdiffalwayson_high_price",
+        "maxdiffalwayson_low_price",
+        "maxdiffalwayson_buy_contribution",
+        "maxdiffalwayson_sell_contribution",
+        "maxdiffalwayson_filled_buy_trades",
+        "maxdiffalwayson_filled_sell_trades",
+        "maxdiffalwayson_trades_total",
+        "maxdiffalwayson_trade_bias",
+    )
+    + FINALDAY
+    + tuple(f"{p}_{f}" for p in STRATEGIES for f in ("return", "sharpe", "avg_daily_return", "annual_return"))
+)
 
 
 def make_inputs(rng, n_valid=W):
@@ -115,8 +166,9 @@ def test_crypto_config():
     o, h, l, c, v = inp.prices.astype(np.float64).T
     np.testing.assert_allclose(float(out["dollar_vol_20d"]), np.mean(c[-20:] * v[-20:]), rtol=1e-5)
     for p in STRATEGIES:
-        np.testing.assert_allclose(float(out[f"{p}_annual_return"]),
-                                   365 * float(out[f"{p}_avg_daily_return"]), rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(
+            float(out[f"{p}_annual_return"]), 365 * float(out[f"{p}_avg_daily_return"]), rtol=1e-5, atol=1e-9
+        )
 
 
 def test_short_history():
@@ -129,9 +181,12 @@ def test_short_history():
 
 def test_bad_shapes_raise_config_error():
     inp = make_inputs(np.random.default_rng(3))
-    for bad in (inp._replace(pred_close=inp.pred_close[:6]), inp._replace(prices=inp.prices[:, :4]),
-                inp._replace(prices=inp.prices[-10:], prices_valid=inp.prices_valid[-10:]),
-                inp._replace(prices_valid=inp.prices_valid[:-1])):
+    for bad in (
+        inp._replace(pred_close=inp.pred_close[:6]),
+        inp._replace(prices=inp.prices[:, :4]),
+        inp._replace(prices=inp.prices[-10:], prices_valid=inp.prices_valid[-10:]),
+        inp._replace(prices_valid=inp.prices_valid[:-1]),
+    ):
         with pytest.raises(ConfigError):
             evaluate_simulation(bad, fee=0.0005, spread=1.0, optimizer=fixed_optimizer)
 
@@ -145,9 +200,11 @@ def test_vmap_over_stocks_and_simulations_equals_per_simulation():
     stocks, sims = 2, 3
     grid = [[make_inputs(rng, n_valid=W if s else 7) for s in range(sims)] for _ in range(stocks)]
     batch = stack([stack(row) for row in grid])
+
     def fn(inputs, fee, spread):
-        return evaluate_simulation(inputs, fee=fee, spread=spread, config=StrategyConfig(),
-                                   optimizer=fixed_optimizer)  # the grid one is vmapped in test_maxdiff
+        return evaluate_simulation(
+            inputs, fee=fee, spread=spread, config=StrategyConfig(), optimizer=fixed_optimizer
+        )  # the grid one is vmapped in test_maxdiff
 
     fees = np.full((stocks,), 0.0005, np.float32)
     out = jax.jit(jax.vmap(jax.vmap(fn, in_axes=(0, None, None)), in_axes=(0, 0, None)))(batch, fees, 1.01)
@@ -155,8 +212,9 @@ def test_vmap_over_stocks_and_simulations_equals_per_simulation():
         for k in range(sims):
             ref = EVAL(grid[i][k], fee=0.0005, spread=1.01, config=StrategyConfig())
             for name, want in ref.items():
-                np.testing.assert_allclose(np.asarray(out[name][i, k]), np.asarray(want), rtol=1e-5,
-                                           atol=1e-7, err_msg=name)
+                np.testing.assert_allclose(
+                    np.asarray(out[name][i, k]), np.asarray(want), rtol=1e-5, atol=1e-7, err_msg=name
+                )
 
 
 def test_jit_equals_eager():
@@ -167,5 +225,6 @@ def test_jit_equals_eager():
     assert set(eager) == set(jitted)
     for name in eager:
         assert jitted[name].dtype == eager[name].dtype, name
-        np.testing.assert_allclose(np.asarray(jitted[name]), np.asarray(eager[name]), rtol=1e-5, atol=1e-7,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            np.asarray(jitted[name]), np.asarray(eager[name]), rtol=1e-5, atol=1e-7, err_msg=name
+        )

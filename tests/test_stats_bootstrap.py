@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 from arch.bootstrap import optimal_block_length as arch_block_length
 
-from jaxsim.stats.bootstrap import (bootstrap_ci, bootstrap_distribution, default_statistics, optimal_block_length,
-                                    stationary_bootstrap_indices)
+from jaxsim.stats.bootstrap import (
+    bootstrap_ci,
+    bootstrap_distribution,
+    default_statistics,
+    optimal_block_length,
+    stationary_bootstrap_indices,
+)
 
 
 def _ar1(phi, n, seed):

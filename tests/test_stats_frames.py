@@ -8,9 +8,26 @@ import pytest
 from jaxsim.errors import ConfigError
 from jaxsim.stats import STAT_LABELS, bootstrap_frame, daily_verdict, stats_frame, verdict
 
-ROWS = ["Start", "End", "Duration", "Exposure Time [%]", "Return [%]", "Buy & Hold Return [%]", "Return (Ann.) [%]",
-        "Volatility (Ann.) [%]", "CAGR [%]", "Sharpe Ratio", "Sortino Ratio", "Calmar Ratio", "Max. Drawdown [%]",
-        "Max. Drawdown Duration", "# Trades", "Win Rate [%]", "Profit Factor", "Expectancy [%]"]
+ROWS = [
+    "Start",
+    "End",
+    "Duration",
+    "Exposure Time [%]",
+    "Return [%]",
+    "Buy & Hold Return [%]",
+    "Return (Ann.) [%]",
+    "Volatility (Ann.) [%]",
+    "CAGR [%]",
+    "Sharpe Ratio",
+    "Sortino Ratio",
+    "Calmar Ratio",
+    "Max. Drawdown [%]",
+    "Max. Drawdown Duration",
+    "# Trades",
+    "Win Rate [%]",
+    "Profit Factor",
+    "Expectancy [%]",
+]
 
 
 def _daily(T=300):
@@ -18,8 +35,9 @@ def _daily(T=300):
     idx = pd.bdate_range("2021-03-01", periods=T)
     df = pd.DataFrame({"maxdiff": rng.normal(8e-4, 0.01, T), "buy_hold": rng.normal(2e-4, 0.012, T)}, index=idx)
     df.iloc[:20, 0] = np.nan  # maxdiff starts later (not fitted yet)
-    close = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.01, T + 5))),
-                      index=pd.bdate_range("2021-02-22", periods=T + 5))
+    close = pd.Series(
+        100 * np.exp(np.cumsum(rng.normal(0, 0.01, T + 5))), index=pd.bdate_range("2021-02-22", periods=T + 5)
+    )
     return df, close
 
 
@@ -34,7 +52,7 @@ def test_stats_frame_rows_units_and_values():
     assert table.loc["Return [%]", "maxdiff"] == pytest.approx(100 * (np.prod(1 + r) - 1), rel=1e-4)
     assert table.loc["# Trades", "maxdiff"] == len(r)
     # buy & hold from the last close before Start (2021-02-26) to End
-    c = close.loc["2021-02-26": df.index[-1]]
+    c = close.loc["2021-02-26" : df.index[-1]]
     assert table.loc["Buy & Hold Return [%]", "buy_hold"] == pytest.approx(100 * (c.iloc[-1] / c.iloc[0] - 1), rel=1e-5)
     years = (df.index[-1] - df.index[0]).days / 365.25
     want = 100 * (np.prod(1 + r) ** (1 / years) - 1)
@@ -67,12 +85,17 @@ def test_bootstrap_frame():
 
 def test_verdict_rule():
     names = ["simple", "maxdiff", "buy_hold"]
-    assert (verdict(names, [-1e-4, -2e-5, -3e-4], [0.1, 0.5, 0.2])
-            == "no strategy beats zero at 95% (3 strategies tried)")
-    assert (verdict(names, [-1e-4, 2e-5, 1e-5], [0.1, 0.9, 1.2], dsr=0.974, n_trials=8)
-            == "buy_hold beats zero at 95% (DSR 0.97 after 8 strategies tried)")
-    assert (verdict(names, [-1e-4, 2e-5, -1e-5], [0.1, 0.9, 1.2], dsr=0.61, n_trials=8)
-            == "maxdiff beats zero at 95% but not after correcting for 8 strategies tried (DSR 0.61)")
+    assert (
+        verdict(names, [-1e-4, -2e-5, -3e-4], [0.1, 0.5, 0.2]) == "no strategy beats zero at 95% (3 strategies tried)"
+    )
+    assert (
+        verdict(names, [-1e-4, 2e-5, 1e-5], [0.1, 0.9, 1.2], dsr=0.974, n_trials=8)
+        == "buy_hold beats zero at 95% (DSR 0.97 after 8 strategies tried)"
+    )
+    assert (
+        verdict(names, [-1e-4, 2e-5, -1e-5], [0.1, 0.9, 1.2], dsr=0.61, n_trials=8)
+        == "maxdiff beats zero at 95% but not after correcting for 8 strategies tried (DSR 0.61)"
+    )
     assert verdict(["a"], [1e-4], [1.0], level=0.9) == "a beats zero at 90% (1 strategy tried)"
     with pytest.raises(ConfigError, match="one name"):
         verdict(names, [0.0], [0.0, 1.0, 2.0])
@@ -84,8 +107,7 @@ def test_exposure_frame_and_daily_verdict():
     table = stats_frame(df, exposure=exposure)
     assert table.loc["Exposure Time [%]", "maxdiff"] == pytest.approx(100 * df["maxdiff"][::2].notna().sum() / 280)
     assert table.loc["Exposure Time [%]", "buy_hold"] == 0.0 and table.loc["# Trades", "buy_hold"] == 0
-    noise = pd.DataFrame(np.random.default_rng(5).normal(0, 0.01, (250, 4)), index=df.index[:250],
-                         columns=list("abcd"))
+    noise = pd.DataFrame(np.random.default_rng(5).normal(0, 0.01, (250, 4)), index=df.index[:250], columns=list("abcd"))
     line = daily_verdict(jax.random.PRNGKey(0), noise, n_resamples=200)
     assert line == "no strategy beats zero at 95% (4 strategies tried)"
     edge = noise.assign(a=noise["a"] + 0.006)

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 from backtesting._stats import compute_drawdown_duration_peaks, compute_stats
 
-
 from jaxsim.stats import performance as P
 
 RTOL = 1e-6
@@ -33,8 +32,9 @@ def _backtesting_stats(r, close):
     equity = np.r_[1.0, np.cumprod(1 + r)]
     ohlc = pd.DataFrame({"Open": close, "High": close, "Low": close, "Close": close}, index=idx)
     t = np.flatnonzero(r != 0)
-    trades = pd.DataFrame({"EntryBar": t + 1, "ExitBar": t + 1, "PnL": r[t], "ReturnPct": r[t],
-                           "Duration": pd.Timedelta(days=1)})
+    trades = pd.DataFrame(
+        {"EntryBar": t + 1, "ExitBar": t + 1, "PnL": r[t], "ReturnPct": r[t], "Duration": pd.Timedelta(days=1)}
+    )
     return compute_stats(trades, equity, ohlc, None), idx
 
 
@@ -47,11 +47,19 @@ def test_matches_backtesting_py(seed):
     with enable_x64():
         s = P.performance_stats(jnp.asarray(r), close=jnp.asarray(close), years=years)
         pairs = {
-            "Return [%]": s.return_pct, "Buy & Hold Return [%]": s.buy_hold_return_pct,
-            "Return (Ann.) [%]": s.return_ann_pct, "Volatility (Ann.) [%]": s.volatility_ann_pct,
-            "CAGR [%]": s.cagr_pct, "Sharpe Ratio": s.sharpe_ratio, "Sortino Ratio": s.sortino_ratio,
-            "Calmar Ratio": s.calmar_ratio, "Max. Drawdown [%]": s.max_drawdown_pct, "# Trades": s.n_trades,
-            "Win Rate [%]": s.win_rate_pct, "Profit Factor": s.profit_factor, "Expectancy [%]": s.expectancy_pct,
+            "Return [%]": s.return_pct,
+            "Buy & Hold Return [%]": s.buy_hold_return_pct,
+            "Return (Ann.) [%]": s.return_ann_pct,
+            "Volatility (Ann.) [%]": s.volatility_ann_pct,
+            "CAGR [%]": s.cagr_pct,
+            "Sharpe Ratio": s.sharpe_ratio,
+            "Sortino Ratio": s.sortino_ratio,
+            "Calmar Ratio": s.calmar_ratio,
+            "Max. Drawdown [%]": s.max_drawdown_pct,
+            "# Trades": s.n_trades,
+            "Win Rate [%]": s.win_rate_pct,
+            "Profit Factor": s.profit_factor,
+            "Expectancy [%]": s.expectancy_pct,
         }
         for label, got in pairs.items():
             np.testing.assert_allclose(float(got), float(ref[label]), rtol=RTOL, err_msg=label)
@@ -87,21 +95,32 @@ def test_float32_default_is_close_to_float64():
     assert s32.sharpe_ratio.dtype == jnp.float32
     with enable_x64():
         s64 = jax.device_get(P.performance_stats(jnp.asarray(r)))
-    for f in ("return_pct", "return_ann_pct", "volatility_ann_pct", "sharpe_ratio", "sortino_ratio",
-              "calmar_ratio", "max_drawdown_pct", "profit_factor"):
+    for f in (
+        "return_pct",
+        "return_ann_pct",
+        "volatility_ann_pct",
+        "sharpe_ratio",
+        "sortino_ratio",
+        "calmar_ratio",
+        "max_drawdown_pct",
+        "profit_factor",
+    ):
         np.testing.assert_allclose(float(getattr(s32, f)), float(getattr(s64, f)), rtol=2e-4, err_msg=f)
 
 
-@pytest.mark.parametrize("returns, max_dd, duration", [
-    # peak day 0 -> recovered day 2 (2 days); new peak day 2 -> days 3-5 below -> recovered day 6 (4 days)
-    ([0.1, -0.1, 0.2, -0.05, -0.05, 0.0, 0.2], -0.1, 4),
-    # below the starting equity from day 0, back above it on day 3: the start is a peak
-    ([-0.1, 0.05, 0.05, 0.01], -0.1, 4),
-    # a drawdown still open at the end lasts to the last day
-    ([0.1, -0.1, 0.01], -0.1, 2),
-    # never below the peak (a flat day stays at the peak)
-    ([0.01, 0.0, 0.02], 0.0, 0),
-])
+@pytest.mark.parametrize(
+    "returns, max_dd, duration",
+    [
+        # peak day 0 -> recovered day 2 (2 days); new peak day 2 -> days 3-5 below -> recovered day 6 (4 days)
+        ([0.1, -0.1, 0.2, -0.05, -0.05, 0.0, 0.2], -0.1, 4),
+        # below the starting equity from day 0, back above it on day 3: the start is a peak
+        ([-0.1, 0.05, 0.05, 0.01], -0.1, 4),
+        # a drawdown still open at the end lasts to the last day
+        ([0.1, -0.1, 0.01], -0.1, 2),
+        # never below the peak (a flat day stays at the peak)
+        ([0.01, 0.0, 0.02], 0.0, 0),
+    ],
+)
 def test_drawdown_on_hand_made_series(returns, max_dd, duration):
     with enable_x64():
         x = jnp.asarray(returns, jnp.float64)

@@ -9,8 +9,13 @@ import pytest
 from scipy import stats
 
 from jaxsim.errors import ConfigError
-from jaxsim.stats.selection import (deflated_sharpe_ratio, expected_max_sharpe, pbo_cscv, probabilistic_sharpe_ratio,
-                                    selection_stats)
+from jaxsim.stats.selection import (
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    pbo_cscv,
+    probabilistic_sharpe_ratio,
+    selection_stats,
+)
 
 
 def test_deflated_sharpe_paper_example():
@@ -51,11 +56,15 @@ def test_selection_stats_matches_numpy():
         best = int(np.argmax(sr))
         assert int(s.best) == best
         x = r[mask[:, best], best]
-        sr0 = np.sqrt(sr.var(ddof=1)) * ((1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / 20)
-                                          + np.euler_gamma * stats.norm.ppf(1 - 1 / (20 * np.e)))
+        sr0 = np.sqrt(sr.var(ddof=1)) * (
+            (1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / 20) + np.euler_gamma * stats.norm.ppf(1 - 1 / (20 * np.e))
+        )
         assert float(s.sr0) == pytest.approx(sr0, rel=1e-10)
-        z = (sr[best] - sr0) * np.sqrt(len(x) - 1) / np.sqrt(
-            1 - stats.skew(x) * sr[best] + (stats.kurtosis(x, fisher=False) - 1) / 4 * sr[best] ** 2)
+        z = (
+            (sr[best] - sr0)
+            * np.sqrt(len(x) - 1)
+            / np.sqrt(1 - stats.skew(x) * sr[best] + (stats.kurtosis(x, fisher=False) - 1) / 4 * sr[best] ** 2)
+        )
         assert float(s.dsr) == pytest.approx(stats.norm.cdf(z), rel=1e-10)
         assert float(s.psr[best]) > float(s.dsr)
 
@@ -64,7 +73,7 @@ def _numpy_pbo(r, S):
     """CSCV written directly from Bailey et al. (2015) with loops over the splits."""
     T, N = r.shape
     size = T // S
-    blocks = np.split(r[T - size * S:], S)
+    blocks = np.split(r[T - size * S :], S)
     logits = []
     for combo in itertools.combinations(range(S), S // 2):
         is_ = np.concatenate([blocks[i] for i in combo])

@@ -51,8 +51,14 @@ def test_point_scores_match_numpy():
     mae, mae0 = np.mean(np.abs(f - o)), np.mean(np.abs(o))
     rmse, rmse0 = np.sqrt(np.mean((f - o) ** 2)), np.sqrt(np.mean(o**2))
     assert int(s.n_days) == mask.sum()
-    for got, want in [(s.mae, mae), (s.rmse, rmse), (s.mae_skill, 1 - mae / mae0), (s.rmse_skill, 1 - rmse / rmse0),
-                      (s.crps, properscoring.crps_ensemble(o, d).mean()), (s.crps_naive, mae0)]:
+    for got, want in [
+        (s.mae, mae),
+        (s.rmse, rmse),
+        (s.mae_skill, 1 - mae / mae0),
+        (s.rmse_skill, 1 - rmse / rmse0),
+        (s.crps, properscoring.crps_ensemble(o, d).mean()),
+        (s.crps_naive, mae0),
+    ]:
         assert float(got) == pytest.approx(want, rel=1e-6)
     called = (f != 0) & (o != 0)
     hits = int(np.sum(np.sign(f[called]) == np.sign(o[called])))

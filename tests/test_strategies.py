@@ -1,5 +1,6 @@
-"""Strategies of docs/backtest.md#strategies (golden case D, state-machine references, crypto rules, docs/deviations.md#no-inplace-fee-mutation) and a
-conformance suite running all eight strategies through jit, vmap and dtype checks."""
+"""Strategies of docs/backtest.md#strategies (golden case D, state-machine references, crypto rules,
+docs/deviations.md#no-inplace-fee-mutation) and a conformance suite running all eight strategies through jit, vmap and
+dtype checks."""
 
 import json
 from functools import partial
@@ -10,11 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from jaxsim.optimize import grid_optimizer
 from jaxsim.sim import maxdiff
 from jaxsim.sim import strategies as S
-from jaxsim.optimize import grid_optimizer
 
 GOLDEN = json.loads((Path(__file__).parent / "fixtures" / "golden_backtest_cases.json").read_text())
 D = GOLDEN["D_strategies"]
@@ -39,11 +41,15 @@ def test_golden_d_entry_takeprofit():
     out = S.entry_takeprofit_strategy(*args, fee=0.0005, days_per_year=252)
     assert_golden(out["entry_takeprofit_return"], g["total"])
     assert_golden(out["entry_takeprofit_sharpe"], g["sharpe"])
-    assert_golden(out["entry_takeprofit_finalday"], g["total"] / 6)  # an average (docs/deviations.md#kept-finalday-average)
+    assert_golden(
+        out["entry_takeprofit_finalday"], g["total"] / 6
+    )  # an average (docs/deviations.md#kept-finalday-average)
 
 
-@pytest.mark.parametrize("key,fee,crypto,days", [("highlow_stock_fee0.0005", 0.0005, False, 252),
-                                                 ("highlow_crypto_fee0.0015_365", 0.0015, True, 365)])
+@pytest.mark.parametrize(
+    "key,fee,crypto,days",
+    [("highlow_stock_fee0.0005", 0.0005, False, 252), ("highlow_crypto_fee0.0015_365", 0.0015, True, 365)],
+)
 def test_golden_d_highlow(key, fee, crypto, days):
     g = D[key]
     args = limit_inputs()
@@ -81,8 +87,9 @@ def test_golden_d_simple_and_all_signals():
     np.testing.assert_array_equal(S.simple_signals(fc), g["simple_stock"])  # fC = 0 -> short
     np.testing.assert_array_equal(S.simple_signals(fc, crypto=True), g["simple_crypto"])
     close, high, low = [0.1, -0.2, 0.3, -0.4, 0.1], [0.2, -0.1, 0.4, 0.3, 0.1], [0.3, -0.3, -0.2, -0.2, 0.1]
-    np.testing.assert_array_equal(S.all_signals(np.array(close), np.array(high), np.array(low)),
-                                  g["all_signals(close,high,low)"])
+    np.testing.assert_array_equal(
+        S.all_signals(np.array(close), np.array(high), np.array(low)), g["all_signals(close,high,low)"]
+    )
     assert float(S.all_signals(np.array([-0.1]), np.array([-0.1]), np.array([-0.1]), crypto=True)[0]) == 0.0
 
 
@@ -152,13 +159,11 @@ grid6 = hnp.arrays(np.float32, 6, elements=st.integers(-5, 5).map(lambda i: np.f
 @settings(max_examples=40, deadline=None)
 @given(fc=grid6, r=grid6, crypto=st.booleans())
 def test_unprofit_shutdown_matches_state_machine(fc, r, crypto):
-    np.testing.assert_array_equal(np.asarray(UNPROFIT_JIT(fc, r, crypto=crypto)),
-                                  ref_unprofit(fc, r, crypto))
+    np.testing.assert_array_equal(np.asarray(UNPROFIT_JIT(fc, r, crypto=crypto)), ref_unprofit(fc, r, crypto))
 
 
 @settings(max_examples=40, deadline=None)
-@given(fc=grid6, fh=grid6, fl=grid6, ac=grid6, ah=grid6, al=grid6, crypto=st.booleans(),
-       highlow=st.booleans())
+@given(fc=grid6, fh=grid6, fl=grid6, ac=grid6, ah=grid6, al=grid6, crypto=st.booleans(), highlow=st.booleans())
 def test_limit_strategies_match_fee_memory_loop(fc, fh, fl, ac, ah, al, crypto, highlow):
     fee = np.float32(0.0015 if crypto else 0.0005)
     fn = partial(HIGHLOW_JIT, crypto=crypto) if highlow else ETP_JIT
@@ -190,15 +195,21 @@ def run_all_eight(x, fee, spread, crypto, days, optimizer):
     out.update(S.entry_takeprofit_strategy(fc, fh, fl, ac, ah, al, fee=fee, days_per_year=days))
     out.update(S.highlow_strategy(fc, fh, fl, ac, ah, al, fee=fee, crypto=crypto, days_per_year=days))
     md = (ac, ah, al, fh, fl, kh, kl, 101.0, 99.0)
-    out.update(maxdiff.maxdiff_strategy(*md, fee=fee, optimizer=optimizer, crypto=crypto,
-                                        days_per_year=days))
-    out.update(maxdiff.maxdiff_always_on_strategy(*md, fee=fee, optimizer=optimizer, crypto=crypto,
-                                                  days_per_year=days))
+    out.update(maxdiff.maxdiff_strategy(*md, fee=fee, optimizer=optimizer, crypto=crypto, days_per_year=days))
+    out.update(maxdiff.maxdiff_always_on_strategy(*md, fee=fee, optimizer=optimizer, crypto=crypto, days_per_year=days))
     return out
 
 
-STRATEGY_PREFIXES = ("simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown",
-                     "entry_takeprofit", "highlow", "maxdiff", "maxdiffalwayson")
+STRATEGY_PREFIXES = (
+    "simple_strategy",
+    "all_signals_strategy",
+    "buy_hold",
+    "unprofit_shutdown",
+    "entry_takeprofit",
+    "highlow",
+    "maxdiff",
+    "maxdiffalwayson",
+)
 
 
 @pytest.mark.parametrize("crypto", [False, True])

@@ -9,8 +9,6 @@ import dataclasses
 import functools
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jaxsim"
 CLIENTS = (ROOT / "benchmarks", ROOT / "tools")  # scripts that use the package but are not part of it
@@ -50,7 +48,8 @@ def _is_package(module: str) -> bool:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _resolve(node: ast.ImportFrom, importer: str, importer_is_package: bool) -> str:
@@ -94,8 +93,12 @@ def _imports(path: Path, importer: str = "") -> list[Import]:
 
 def _bindings(module: str) -> dict[str, Import]:
     """Names a package ``__init__`` binds by ``from X import name`` at module level (its re-exports)."""
-    return {alias: imp for imp in _imports(_modules()[module], module) if not imp.local and imp.name
-            for alias in [_alias_of(module, imp)]}
+    return {
+        alias: imp
+        for imp in _imports(_modules()[module], module)
+        if not imp.local and imp.name
+        for alias in [_alias_of(module, imp)]
+    }
 
 
 def _alias_of(module: str, imp: Import) -> str:
@@ -114,8 +117,11 @@ def _defining_module(package: str, name: str, seen: frozenset = frozenset()) -> 
     if package in _modules() and _is_package(package) and package not in seen:
         bound = _bindings(package).get(name)
         if bound is not None and bound.module in _modules():
-            return _defining_module(bound.module, bound.name, seen | {package}) if _is_package(
-                bound.module) else bound.module
+            return (
+                _defining_module(bound.module, bound.name, seen | {package})
+                if _is_package(bound.module)
+                else bound.module
+            )
     return package
 
 
@@ -275,8 +281,13 @@ def test_no_module_uses_another_modules_underscored_names():
 
 def _all_names(tree: ast.Module) -> list[str] | None:
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
-            node, ast.AnnAssign) and node.value is not None else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign) and node.value is not None
+            else []
+        )
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
             value = ast.literal_eval(node.value)
             assert isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
@@ -301,7 +312,7 @@ def _defined(tree: ast.Module) -> set[str]:
                 for alias in node.names:
                     names.add(alias.asname or alias.name.split(".")[0])
             elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]):
+                for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     targets(t)
             elif isinstance(node, (ast.For, ast.AsyncFor)):
                 targets(node.target)
@@ -338,8 +349,15 @@ def _lazy_names(tree: ast.Module) -> dict[str, tuple[tuple[str, ...], bool]]:
     if getattr_fn is None:
         return {}
     used = {n.id for n in ast.walk(getattr_fn) if isinstance(n, ast.Name)}
-    sources = tuple(sorted({n.value for n in ast.walk(getattr_fn) if isinstance(n, ast.Constant)
-                            and isinstance(n.value, str) and n.value.split(".")[0] == "jaxsim"}))
+    sources = tuple(
+        sorted(
+            {
+                n.value
+                for n in ast.walk(getattr_fn)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.split(".")[0] == "jaxsim"
+            }
+        )
+    )
     lazy = {}
     for node in tree.body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
@@ -358,7 +376,7 @@ def _lazy_names(tree: ast.Module) -> dict[str, tuple[tuple[str, ...], bool]]:
 
 def test_every_module_has_an_all_naming_only_what_it_defines():
     problems = []
-    for name, path in _modules().items():
+    for _name, path in _modules().items():
         tree = _tree(path)
         exported = _all_names(tree)
         where = path.relative_to(ROOT)
@@ -382,21 +400,26 @@ def test_every_module_has_an_all_naming_only_what_it_defines():
 
 def test_the_checks_see_what_they_look_for(tmp_path):
     """The helpers on small sources: private uses, re-exports and __all__ parsing."""
-    tree = ast.parse("import os\nfrom a import b as c\nX: int = 1\nif os:\n    Y = 2\n"
-                     "def f():\n    Z = 3\n__all__ = ['X', 'Y', 'c', 'f']\n")
+    tree = ast.parse(
+        "import os\nfrom a import b as c\nX: int = 1\nif os:\n    Y = 2\n"
+        "def f():\n    Z = 3\n__all__ = ['X', 'Y', 'c', 'f']\n"
+    )
     assert _defined(tree) >= {"os", "c", "X", "Y", "f"} and "Z" not in _defined(tree)
     assert _all_names(tree) == ["X", "Y", "c", "f"]
-    lazy = ast.parse("import importlib\n_LAZY = {'a': 'jaxsim.x'}\n_MODS_MODULES = {'m': 'jaxsim.m'}\n"
-                     "_SET = {'b'}\ndef __getattr__(name):\n    if name in _SET:\n"
-                     "        return importlib.import_module('jaxsim.y')\n")
-    assert _lazy_names(lazy) == {"a": (("jaxsim.x",), False), "m": (("jaxsim.m",), True),
-                                 "b": (("jaxsim.y",), False)}
+    lazy = ast.parse(
+        "import importlib\n_LAZY = {'a': 'jaxsim.x'}\n_MODS_MODULES = {'m': 'jaxsim.m'}\n"
+        "_SET = {'b'}\ndef __getattr__(name):\n    if name in _SET:\n"
+        "        return importlib.import_module('jaxsim.y')\n"
+    )
+    assert _lazy_names(lazy) == {"a": (("jaxsim.x",), False), "m": (("jaxsim.m",), True), "b": (("jaxsim.y",), False)}
     # a re-export in a package __init__ leads to the module that defines the name
     assert _defining_module("jaxsim.data", "load_prices") == "jaxsim.data.prices"
     assert _defining_module("jaxsim.data", "prices") == "jaxsim.data.prices"
     script = tmp_path / "script.py"
-    script.write_text("import jaxsim.data.prices as p\nfrom jaxsim.engine import program\n"
-                      "from jaxsim.data.prices import _x\np._y\nprogram._z\np.public\n")
+    script.write_text(
+        "import jaxsim.data.prices as p\nfrom jaxsim.engine import program\n"
+        "from jaxsim.data.prices import _x\np._y\nprogram._z\np.public\n"
+    )
     _tree.cache_clear()
     uses = [u.split(": ", 1)[1] for u in _private_uses("script", script)]
     assert uses == ["from jaxsim.data.prices import _x", "jaxsim.data.prices._y", "jaxsim.engine.program._z"]

@@ -8,7 +8,8 @@ import pytest
 from jaxsim.sim.profit import profit_values
 from jaxsim.sim.surrogate import soft_clip, soft_profit_values, soft_step, soft_total_profit
 
-# Golden case A (docs/backtest.md#golden-case-a): hand-made days incl. an exact touch (day 7) and clamped levels (day 8).
+# Golden case A (docs/backtest.md#golden-case-a): hand-made days incl. an exact touch (day 7) and clamped
+# levels (day 8).
 A = dict(
     close=[0.010, 0.010, 0.010, -0.010, -0.010, 0.005, 0.010, 0.000, 0.004, 0.012],
     high=[0.030, 0.015, 0.030, 0.030, 0.030, 0.020, 0.030, 0.020, 0.010, 0.025],
@@ -74,11 +75,14 @@ def test_random_inputs_converge_and_gradients_are_finite(eod):
     q = rng.choice([-1.0, 0.0, 1.0, 2.0], n)
     args = tuple(jnp.asarray(a, jnp.float32) for a in (c, h, hp, l, lp, q))
     exact = profit_values(*args, close_at_eod=eod)
-    err = [float(jnp.max(jnp.abs(soft_profit_values(*args, temperature=t, close_at_eod=eod) - exact)))
-           for t in (1e-4, 1e-6, 1e-9)]
+    err = [
+        float(jnp.max(jnp.abs(soft_profit_values(*args, temperature=t, close_at_eod=eod) - exact)))
+        for t in (1e-4, 1e-6, 1e-9)
+    ]
     assert err[0] > err[1] > err[2] and err[2] < 1e-6
-    grad = jax.grad(lambda s: soft_total_profit(c, h, hp + s[0], l, lp + s[1], q, temperature=1e-4,
-                                                close_at_eod=eod), argnums=0)
+    grad = jax.grad(
+        lambda s: soft_total_profit(c, h, hp + s[0], l, lp + s[1], q, temperature=1e-4, close_at_eod=eod), argnums=0
+    )
     g = jax.jit(grad)(jnp.zeros(2))
     assert bool(jnp.all(jnp.isfinite(g))) and float(jnp.max(jnp.abs(g))) > 0
 

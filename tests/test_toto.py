@@ -5,12 +5,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from toto_helpers import FIXTURES, reference, rel_err
 
 from jaxsim.errors import ConfigError
-from jaxsim.models.toto.model import (TOTO_BASE, TOTO_SMALL, TotoConfig, causal_patch_scaler, count_params,
-                                      param_shapes, rotary_xpos, scale_series, toto_forward)
 from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
-from toto_helpers import FIXTURES, reference, rel_err
+from jaxsim.models.toto.model import (
+    TOTO_BASE,
+    TOTO_SMALL,
+    TotoConfig,
+    causal_patch_scaler,
+    count_params,
+    param_shapes,
+    rotary_xpos,
+    scale_series,
+    toto_forward,
+)
 
 pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
 
@@ -52,8 +61,8 @@ def scaler_f64(x, valid, p, m=0.1, e=10.0):
     ng = max(w.sum(), 1)
     mug = (w * x).sum() / ng
     sg = np.sqrt((((x - mug) * w) ** 2).sum() / ng + m)
-    sigma = np.clip(sigma, max(m, sg * 10 ** -e), sg * 10 ** e)
-    return mu[p - 1::p], sigma[p - 1::p]
+    sigma = np.clip(sigma, max(m, sg * 10**-e), sg * 10**e)
+    return mu[p - 1 :: p], sigma[p - 1 :: p]
 
 
 def test_scaler_stress_float64_quality(ref):
@@ -88,11 +97,13 @@ def test_scaler_padding_and_nan_rules():
     xn[3], xn[20] = np.nan, np.nan
     vn = valid.copy()
     vn[20] = False
-    y, loc_n, _ = jax.jit(scale_series, static_argnums=2)(jnp.asarray(xn)[None, None], jnp.asarray(valid)[None, None], TOTO_SMALL)
+    y, loc_n, _ = jax.jit(scale_series, static_argnums=2)(
+        jnp.asarray(xn)[None, None], jnp.asarray(valid)[None, None], TOTO_SMALL
+    )
     assert np.all(np.isfinite(y))
     x0 = np.where(vn, x, 0)
     mu0, _ = scaler_f64(x0, vn, p)
-    np.testing.assert_allclose(loc_n[0, 0, p - 1::p], mu0, rtol=1e-7)
+    np.testing.assert_allclose(loc_n[0, 0, p - 1 :: p], mu0, rtol=1e-7)
 
 
 def test_rotary_xpos_power_centre_cancels():
@@ -128,7 +139,7 @@ def test_backbone_parity_with_toto_ts(model, ref, case):
     g = {k: ref[f"backbone/{case}/{k}"] for k in ("x", "valid", "ids")}
     with jax.default_matmul_precision("highest"):
         mix, loc, scale = jax.jit(toto_forward, static_argnums=1)(params, config, g["x"], g["valid"], g["ids"])
-    out = {k[len(f"backbone/{case}/out_"):]: v for k, v in ref.items() if k.startswith(f"backbone/{case}/out_")}
+    out = {k[len(f"backbone/{case}/out_") :]: v for k, v in ref.items() if k.startswith(f"backbone/{case}/out_")}
     assert mix.df.shape == out["df"].shape
     assert np.max(np.abs(np.asarray(loc) - out["loc"]) / np.maximum(np.abs(out["loc"]), out["scale"])) < 1e-5
     assert rel_err(scale, out["scale"]) < 1e-5

@@ -7,12 +7,12 @@ import shutil
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
+from toto_helpers import FIXTURES
 
 from jaxsim.errors import CheckpointError
 from jaxsim.models import weights
-from jaxsim.models.toto.model import TOTO_SMALL, count_params
 from jaxsim.models.toto.checkpoint import config_from_hub, convert_toto_checkpoint, hub_to_params, load_toto
-from toto_helpers import FIXTURES
+from jaxsim.models.toto.model import TOTO_SMALL, count_params
 
 pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
 
@@ -72,8 +72,13 @@ def test_every_problem_is_listed_at_once(tmp_path):
     with pytest.raises(CheckpointError) as e:
         convert_toto_checkpoint(_copy_with(tmp_path, break_it), tmp_path / "w")
     msg = str(e.value)
-    for needle in ("layer 1: missing norm2/scale", "layers.2.attention.wO.weight: got shape (64, 63)",
-                   "model.extra.weight: unexpected", "layers.0.mlp.0.weight: duplicate", "4 problems"):
+    for needle in (
+        "layer 1: missing norm2/scale",
+        "layers.2.attention.wO.weight: got shape (64, 63)",
+        "model.extra.weight: unexpected",
+        "layers.0.mlp.0.weight: duplicate",
+        "4 problems",
+    ):
         assert needle in msg, msg
     assert not (tmp_path / "w").exists()
 

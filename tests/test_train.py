@@ -9,16 +9,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
+from toto_helpers import FIXTURES
 
-from jaxsim.models import registry
-from jaxsim.training import loop as train
 from jaxsim.errors import ConfigError
-from jaxsim.models.toto.model import TOTO_SMALL
+from jaxsim.models import registry
 from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
 from jaxsim.models.toto.forecast import Mixture, mixture_mean, next_step_mixture
+from jaxsim.models.toto.model import TOTO_SMALL
+from jaxsim.training import loop as train
 from jaxsim.training.data import COLUMNS, WindowSampler, fractional_changes, heldout_origins, load_series
 from jaxsim.training.evaluate import mixture_log_prob
-from toto_helpers import FIXTURES
 
 pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
 
@@ -29,20 +29,26 @@ def scipy_mixture_logpdf(mix: Mixture, x):
     """Reference log-density with scipy.stats.t (float64): log sum_k w_k t.pdf(x; df_k, a + s mu_k, s sigma_k)."""
     m = jax.tree.map(lambda a: np.asarray(a, np.float64), mix)
     x = np.asarray(x, np.float64)[..., None]
-    dens = m.weights * stats.t.pdf(x, df=m.df, loc=m.affine_loc[..., None] + m.affine_scale[..., None] * m.loc,
-                                   scale=m.affine_scale[..., None] * m.scale)
+    dens = m.weights * stats.t.pdf(
+        x,
+        df=m.df,
+        loc=m.affine_loc[..., None] + m.affine_scale[..., None] * m.loc,
+        scale=m.affine_scale[..., None] * m.scale,
+    )
     return np.log(dens.sum(-1))
 
 
 def test_mixture_log_prob_matches_scipy_student_t_mixture():
     rng = np.random.default_rng(0)
     n, k = 7, 3
-    mix = Mixture(df=jnp.asarray(2.0 + rng.gamma(2.0, 2.0, (n, k)), jnp.float32),
-                  loc=jnp.asarray(rng.normal(0, 0.5, (n, k)), jnp.float32),
-                  scale=jnp.asarray(rng.uniform(0.05, 1.0, (n, k)), jnp.float32),
-                  weights=jnp.asarray(rng.dirichlet(np.ones(k), n), jnp.float32),
-                  affine_loc=jnp.asarray(rng.normal(0, 0.01, n), jnp.float32),
-                  affine_scale=jnp.asarray(rng.uniform(0.3, 0.5, n), jnp.float32))
+    mix = Mixture(
+        df=jnp.asarray(2.0 + rng.gamma(2.0, 2.0, (n, k)), jnp.float32),
+        loc=jnp.asarray(rng.normal(0, 0.5, (n, k)), jnp.float32),
+        scale=jnp.asarray(rng.uniform(0.05, 1.0, (n, k)), jnp.float32),
+        weights=jnp.asarray(rng.dirichlet(np.ones(k), n), jnp.float32),
+        affine_loc=jnp.asarray(rng.normal(0, 0.01, n), jnp.float32),
+        affine_scale=jnp.asarray(rng.uniform(0.3, 0.5, n), jnp.float32),
+    )
     x = jnp.asarray(rng.normal(0, 0.5, n), jnp.float32)
     got = np.asarray(mixture_log_prob(mix, x))
     np.testing.assert_allclose(got, scipy_mixture_logpdf(mix, np.asarray(x)), rtol=2e-5, atol=2e-5)
@@ -84,7 +90,7 @@ def test_window_sampler_is_seeded_and_uses_training_rows_only():
     np.testing.assert_array_equal(a.x, b.x)
     np.testing.assert_array_equal(a.valid, b.valid)
     assert a.x.shape == (6, 512) and (a.valid.sum(1) > 512 - 64).all()
-    heldout = set(np.round(np.concatenate([s.returns[:, s.train_end:].ravel() for s in series]), 7))
+    heldout = set(np.round(np.concatenate([s.returns[:, s.train_end :].ravel() for s in series]), 7))
     train_vals = set(np.round(np.concatenate([s.returns[:, : s.train_end].ravel() for s in series]), 7))
     window_vals = set(np.round(a.x[a.valid], 7))
     assert window_vals <= train_vals and not (window_vals - train_vals) & heldout
@@ -159,15 +165,14 @@ def test_embedded_model_reproduces_the_model_card_forecasts(embedded):
     folder, rec = embedded
     config, params = load_toto(folder)
     chk = rec["check"]
-    (s,) = load_series((chk["symbol"],), rec["train_config"]["holdout_start"],
-                       adjusted=rec["train_config"]["adjusted"])
+    (s,) = load_series((chk["symbol"],), rec["train_config"]["holdout_start"], adjusted=rec["train_config"]["adjusted"])
     x = s.returns[COLUMNS.index(chk["column"])]
     length = chk["padded_length"]
     js = np.asarray(chk["j"])
     ctx = np.zeros((len(js), length), np.float32)
     valid = np.zeros((len(js), length), bool)
     for i, j in enumerate(js):
-        ctx[i, length - j:], valid[i, length - j:] = x[:j], True
+        ctx[i, length - j :], valid[i, length - j :] = x[:j], True
 
     @jax.jit
     def forecast(params, ctx, valid, target):  # the backtester's path: one pass, last token, sub-step 0

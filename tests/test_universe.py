@@ -7,20 +7,19 @@ import json
 import jax
 import numpy as np
 import pandas as pd
-import pytest
+from reliability_helpers import synthetic_frame
 
 from jaxsim import forecasters
-from jaxsim.engine.program import trace_count
 from jaxsim.engine.cross_stock import TABLE
+from jaxsim.engine.program import trace_count
 from jaxsim.engine.runs import run_many
-from reliability_helpers import synthetic_frame
 
 
 def _left_padded(values: np.ndarray, length: int):
     context = np.zeros((1, 1, length), np.float32)
-    context[0, 0, -len(values):] = values
+    context[0, 0, -len(values) :] = values
     valid = np.zeros((1, length), bool)
-    valid[0, -len(values):] = True
+    valid[0, -len(values) :] = True
     return context, valid
 
 
@@ -46,8 +45,9 @@ def test_one_compile_per_length_and_the_cross_stock_table(tmp_path):
     for i, (s, rows) in enumerate(lengths.items()):
         synthetic_frame(rows, 10 + i, vol=0.02).to_csv(data / f"{s}.csv", index=False)
     before = trace_count()
-    report = run_many(sorted(data.glob("*.csv")), tmp_path / "run", forecaster=forecasters.naive(),
-                      n_sims=5, chunk_size=4)
+    report = run_many(
+        sorted(data.glob("*.csv")), tmp_path / "run", forecaster=forecasters.naive(), n_sims=5, chunk_size=4
+    )
     assert sorted(report.done) == sorted(lengths) and report.failed == {}
     assert trace_count() - before == len(set(lengths.values()))  # AAA and BBB share one program
     table = pd.read_csv(tmp_path / "run" / TABLE, index_col=0)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import jaxsim
-from jaxsim.engine import program, tune as tune_module
+from jaxsim.engine import program
+from jaxsim.engine import tune as tune_module
 from jaxsim.engine.lookahead import LookaheadError, check_no_lookahead
 from jaxsim.errors import ConfigError
 from jaxsim.forecast import from_function
@@ -36,8 +37,9 @@ OPT = grid_optimizer(11)  # a small MaxDiff grid keeps the backtests fast; one o
 
 def _band_fn(v, p):
     width = v.band["close"][:6]
-    return Limits(v.point["high"][:6] + 0.004 + p["k2"] * width, v.point["low"][:6] - 0.004 - p["k"] * width,
-                  jnp.ones(6))
+    return Limits(
+        v.point["high"][:6] + 0.004 + p["k2"] * width, v.point["low"][:6] - 0.004 - p["k"] * width, jnp.ones(6)
+    )
 
 
 def _tilt_fn(v, p):
@@ -57,17 +59,23 @@ def _load(daily_dir, symbols):
 def test_builtins_through_the_interface_equal_the_records(symbol):
     p = jaxsim.sample("AAPL", adjusted=True)
     via = builtin_strategies(crypto=symbol is not None)
-    r = jaxsim.backtest(p, FORECASTER, n_sims=10, strategies=tuple(via.values()), symbol=symbol, max_context=32, optimizer=OPT)
+    r = jaxsim.backtest(
+        p, FORECASTER, n_sims=10, strategies=tuple(via.values()), symbol=symbol, max_context=32, optimizer=OPT
+    )
     rec = r.records
-    prefix = {"simple": "simple_strategy", "all_signals": "all_signals_strategy",
-              "unprofit_shutdown": "unprofit_shutdown"}
+    prefix = {
+        "simple": "simple_strategy",
+        "all_signals": "all_signals_strategy",
+        "unprofit_shutdown": "unprofit_shutdown",
+    }
     for name, pre in prefix.items():
         for f in FIELDS:
             np.testing.assert_allclose(rec[f"{name}_via_interface_{f}"], rec[f"{pre}_{f}"], rtol=1e-6, atol=1e-8)
     for f in ("sharpe", "avg_daily_return", "annual_return"):  # buy & hold's return is an unconditional hold
         np.testing.assert_allclose(rec[f"buy_hold_via_interface_{f}"], rec[f"buy_hold_{f}"], rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(rec["maxdiff_via_interface_return"], rec["maxdiff_baseline_return"],
-                               rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        rec["maxdiff_via_interface_return"], rec["maxdiff_baseline_return"], rtol=1e-6, atol=1e-8
+    )
     # entry + take-profit and highlow as day trades: bit for bit, their day-t_5 P&L as the final day
     for name in ("entry_takeprofit", "highlow"):
         for f in ("return", "sharpe", "avg_daily_return", "annual_return"):
@@ -81,8 +89,13 @@ def test_builtins_through_the_interface_equal_the_records(symbol):
     for name in ("simple", "all_signals", "unprofit_shutdown", "entry_takeprofit", "highlow"):
         np.testing.assert_allclose(daily[f"{name}_via_interface"], daily[name], rtol=1e-6, atol=1e-8)
         numeric = stats.drop(index=["Start", "End", "Duration"])
-        np.testing.assert_allclose(numeric[f"{name}_via_interface"].to_numpy(float), numeric[name].to_numpy(float),
-                                   rtol=1e-5, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(
+            numeric[f"{name}_via_interface"].to_numpy(float),
+            numeric[name].to_numpy(float),
+            rtol=1e-5,
+            atol=1e-8,
+            err_msg=name,
+        )
     if symbol is not None:
         return
     # and the built-ins' own fields did not change by adding strategies
@@ -103,7 +116,7 @@ def _r(x):
 
 def _np_forecast(r, o):
     """Draws of r_X[o] from r_X[1..o-1]: mean/std of the last 5 returns."""
-    ctx = r[max(1, o - 5):o]
+    ctx = r[max(1, o - 5) : o]
     mean, std = ctx.mean(), ctx.std()
     draws = mean + std * QUANTILES
     return draws.mean(), np.percentile(draws, 60) - np.percentile(draws, 40)
@@ -112,8 +125,9 @@ def _np_forecast(r, o):
 def _np_pf(c, h, hp, l, lp, q, fee):
     hp, lp = np.clip(hp, 0, 10), np.clip(lp, -1, 0)
     buy, sell = lp > l, hp < h
-    pnl = (np.clip(q, 0, 10) * buy * np.where(hp <= h, hp - lp, c - lp)
-           + np.clip(q, -10, 0) * sell * np.where(lp >= l, lp - hp, c - hp))
+    pnl = np.clip(q, 0, 10) * buy * np.where(hp <= h, hp - lp, c - lp) + np.clip(q, -10, 0) * sell * np.where(
+        lp >= l, lp - hp, c - hp
+    )
     return pnl - fee * np.abs(q) * (buy & sell)
 
 
@@ -121,13 +135,25 @@ def _np_records(p, n_sims, fee, spread):
     o_, h_, l_, c_ = (np.asarray(x, np.float64) for x in (p.open, p.high, p.low, p.close))
     rc, rh, rl = _r(c_), _r(h_), _r(l_)
     T = len(c_)
-    out = {k: [] for k in ("band_return", "band_sharpe", "band_finalday", "tilt_return", "tilt_sharpe",
-                           "tilt_finalday", "tilt_avg_daily_return")}
+    out = {
+        k: []
+        for k in (
+            "band_return",
+            "band_sharpe",
+            "band_finalday",
+            "tilt_return",
+            "tilt_sharpe",
+            "tilt_finalday",
+            "tilt_avg_daily_return",
+        )
+    }
     for k in range(n_sims):
         e = T - 2 - k
         days = e - 6 + np.arange(6)
-        fcs = {x: np.array([_np_forecast(r, o) for o in range(e - 6, e + 1)]) for x, r in
-               (("close", rc), ("high", rh), ("low", rl))}
+        fcs = {
+            x: np.array([_np_forecast(r, o) for o in range(e - 6, e + 1)])
+            for x, r in (("close", rc), ("high", rh), ("low", rl))
+        }
         band_c = fcs["close"][:, 1]
         # limits: PF on close-relative levels (MaxDiff quantities)
         kh, kl = np.abs(1 - h_[days - 1] / c_[days - 1]), np.abs(1 - l_[days - 1] / c_[days - 1])
@@ -152,8 +178,16 @@ def _np_records(p, n_sims, fee, spread):
 
 def test_user_strategy_records_equal_a_numpy_loop_on_real_data(daily_dir):
     prices = _load(daily_dir, ["AEM", "BIDU"])
-    results = jaxsim.backtest_many(prices, FORECASTER, n_sims=8, strategies=(BAND, TILT), aggregate="mean",
-                                   max_context=32, optimizer=OPT, progress=False)
+    results = jaxsim.backtest_many(
+        prices,
+        FORECASTER,
+        n_sims=8,
+        strategies=(BAND, TILT),
+        aggregate="mean",
+        max_context=32,
+        optimizer=OPT,
+        progress=False,
+    )
     for p in prices:
         r = results[p.symbol]
         want = _np_records(p, 8, r.metadata["fee"], r.metadata["spread"])
@@ -171,8 +205,9 @@ def test_user_strategy_records_equal_a_numpy_loop_on_real_data(daily_dir):
         placed = np.concatenate([[np.nan], want["band_finalday"][:-1]])[::-1]
         np.testing.assert_allclose(r.daily["band"], placed, rtol=2e-3, atol=2e-6)
         stats = r.stats()
-        assert stats.loc["Return [%]", "tilt"] == pytest.approx(100 * (np.prod(1 + want["tilt_finalday"]) - 1),
-                                                                rel=2e-3, abs=1e-4)
+        assert stats.loc["Return [%]", "tilt"] == pytest.approx(
+            100 * (np.prod(1 + want["tilt_finalday"]) - 1), rel=2e-3, abs=1e-4
+        )
         assert stats.loc["# Trades", "band"] == np.count_nonzero(want["band_finalday"][:-1])
 
 
@@ -197,10 +232,12 @@ def test_tune_improves_in_sample_and_reports_out_of_sample_only(daily_dir):
             assert data.day_dates[i][k, 0] > data.day_dates[i][np.flatnonzero(fit[w]).min(), 5]
     # the reported numbers are the exact records of the fitted strategy (here the last window's rows)
     last = res.records["AEM"].query("window == 1")
-    r = jaxsim.backtest(prices[0], FORECASTER, n_sims=30, aggregate="mean", strategies=(res.strategy,),
-                        max_context=32, optimizer=OPT)
-    np.testing.assert_allclose(r.records["band_return"].to_numpy()[last["sim"]], last["band_return"], rtol=1e-5,
-                               atol=1e-7)
+    r = jaxsim.backtest(
+        prices[0], FORECASTER, n_sims=30, aggregate="mean", strategies=(res.strategy,), max_context=32, optimizer=OPT
+    )
+    np.testing.assert_allclose(
+        r.records["band_return"].to_numpy()[last["sim"]], last["band_return"], rtol=1e-5, atol=1e-7
+    )
     assert list(res.summary.index) == ["AEM", "BIDU", "CHWY", "all"]
     assert res.daily().shape == (len(res.test_sims), 3)
     # signals strategies tune too (the E_cmp net return is smooth in the positions)
@@ -212,8 +249,9 @@ def test_no_retrace_on_a_second_call():
     p = jaxsim.sample("IBM", adjusted=True)
     jaxsim.backtest(p, FORECASTER, n_sims=8, strategies=(BAND,), max_context=32, optimizer=OPT)
     before = program.trace_count()
-    r = jaxsim.backtest(p, FORECASTER, n_sims=8, strategies=(BAND.replace(params={"k": 1.0, "k2": 0.0}),),
-                        max_context=32, optimizer=OPT)
+    r = jaxsim.backtest(
+        p, FORECASTER, n_sims=8, strategies=(BAND.replace(params={"k": 1.0, "k2": 0.0}),), max_context=32, optimizer=OPT
+    )
     assert program.trace_count() == before and not r.metadata["compiled"]
     data = jaxsim.simulation_data([p], FORECASTER, n_sims=20, max_context=32)
     jaxsim.tune(BAND, data, steps=5)
@@ -225,14 +263,14 @@ def test_no_retrace_on_a_second_call():
 def _leaky_low(v, p):
     """Buys just above the day's own low: reads row t_i (index 15 + i) before its open."""
     close, low = v.prices[:, 3], v.prices[:, 2]
-    lo = low[FIRST_DAY_ROW:FIRST_DAY_ROW + 6] / close[FIRST_DAY_ROW - 1:FIRST_DAY_ROW + 5] - 1 + 1e-4
+    lo = low[FIRST_DAY_ROW : FIRST_DAY_ROW + 6] / close[FIRST_DAY_ROW - 1 : FIRST_DAY_ROW + 5] - 1 + 1e-4
     return Limits(jnp.full(6, 0.01), lo, jnp.ones(6))
 
 
 def _leaky_signal(v, p):
     """Holds the sign of R_i itself (reads the close it earns)."""
     c = v.prices[:, 3]
-    return jnp.sign(c[FIRST_DAY_ROW + 1:FIRST_DAY_ROW + 7] - c[FIRST_DAY_ROW:FIRST_DAY_ROW + 6])
+    return jnp.sign(c[FIRST_DAY_ROW + 1 : FIRST_DAY_ROW + 7] - c[FIRST_DAY_ROW : FIRST_DAY_ROW + 6])
 
 
 def _leaky_forecast(v, p):
@@ -243,7 +281,9 @@ def _leaky_forecast(v, p):
 def _leaky_take_profit(v, p):
     """Takes profit at the day's own high (row t_i, unknown before its open)."""
     hi, c = v.prices[:, 1], v.prices[:, 3]
-    return jaxsim.DayTrades(jnp.ones(6), None, hi[FIRST_DAY_ROW:FIRST_DAY_ROW + 6] / c[FIRST_DAY_ROW - 1:FIRST_DAY_ROW + 5] - 1)
+    return jaxsim.DayTrades(
+        jnp.ones(6), None, hi[FIRST_DAY_ROW : FIRST_DAY_ROW + 6] / c[FIRST_DAY_ROW - 1 : FIRST_DAY_ROW + 5] - 1
+    )
 
 
 def test_lookahead_check_flags_leaky_strategies_and_passes_the_builtins():
@@ -251,13 +291,22 @@ def test_lookahead_check_flags_leaky_strategies_and_passes_the_builtins():
     for s in (*builtin_strategies().values(), BAND, TILT):
         report = check_no_lookahead(s, p, forecaster=FORECASTER, n_sims=4, max_context=32)
         assert report.ok and report.n_checked > 100, s.name
-    for fn, kind in ((_leaky_low, "limits"), (_leaky_signal, "signals"), (_leaky_forecast, "signals"),
-                     (_leaky_take_profit, "day_trades")):
+    for fn, kind in (
+        (_leaky_low, "limits"),
+        (_leaky_signal, "signals"),
+        (_leaky_forecast, "signals"),
+        (_leaky_take_profit, "day_trades"),
+    ):
         with pytest.raises(LookaheadError, match="reads the future"):
-            check_no_lookahead(UserStrategy("leaky", kind, fn), p, forecaster=FORECASTER, n_sims=4,
-                               max_context=32)
-    report = check_no_lookahead(UserStrategy("leaky", "limits", _leaky_low), p, forecaster=FORECASTER, n_sims=4,
-                                max_context=32, raise_on_failure=False)
+            check_no_lookahead(UserStrategy("leaky", kind, fn), p, forecaster=FORECASTER, n_sims=4, max_context=32)
+    report = check_no_lookahead(
+        UserStrategy("leaky", "limits", _leaky_low),
+        p,
+        forecaster=FORECASTER,
+        n_sims=4,
+        max_context=32,
+        raise_on_failure=False,
+    )
     assert not report.ok and all(c >= 0 for c, *_ in report.violations)
 
 
@@ -265,10 +314,18 @@ def test_bad_strategies_are_clear_errors():
     with pytest.raises(ConfigError, match="kind"):
         UserStrategy("x", "orders", _band_fn)
     with pytest.raises(ConfigError, match="built-ins"):
-        jaxsim.backtest(jaxsim.sample("AAPL"), FORECASTER, n_sims=3, max_context=32, strategies=(BAND.replace(name="maxdiff"),))
+        jaxsim.backtest(
+            jaxsim.sample("AAPL"), FORECASTER, n_sims=3, max_context=32, strategies=(BAND.replace(name="maxdiff"),)
+        )
     with pytest.raises(ConfigError, match="Limits"):
-        jaxsim.backtest(jaxsim.sample("AAPL"), FORECASTER, n_sims=3, max_context=32, optimizer=OPT,
-                        strategies=(UserStrategy("bad", "limits", _tilt_fn, {"a": 1.0}),))
+        jaxsim.backtest(
+            jaxsim.sample("AAPL"),
+            FORECASTER,
+            n_sims=3,
+            max_context=32,
+            optimizer=OPT,
+            strategies=(UserStrategy("bad", "limits", _tilt_fn, {"a": 1.0}),),
+        )
 
 
 def _np_day_trades(side, entry, take, c, h, l, fee):
@@ -306,8 +363,11 @@ def test_day_trade_rules_equal_a_numpy_loop_and_smooth_towards_them():
         entry = None if trial % 3 == 0 else rng.normal(0, 0.008, 6).astype(np.float32)
         take = None if trial % 3 == 1 else rng.normal(0, 0.012, 6).astype(np.float32)
         realised = Outcomes(*(jnp.asarray(x) for x in (c, c, h, l, h, l)))
-        trades = DayTrades(jnp.asarray(side), None if entry is None else jnp.asarray(entry),
-                           None if take is None else jnp.asarray(take))
+        trades = DayTrades(
+            jnp.asarray(side),
+            None if entry is None else jnp.asarray(entry),
+            None if take is None else jnp.asarray(take),
+        )
         got = np.asarray(day_trade_pnl(trades, realised, fee=0.001))
         want = _np_day_trades(side, entry, take, c, h, l, 0.001)
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8, err_msg=str(trial))
@@ -316,8 +376,9 @@ def test_day_trade_rules_equal_a_numpy_loop_and_smooth_towards_them():
         if trial != 2:
             continue
         # the smooth objective has useful gradients in the levels
-        grad = jax.grad(lambda t: day_trade_pnl(trades._replace(take_profit=t), realised, fee=0.001,
-                                                temperature=1e-3).sum())(jnp.asarray(take))
+        grad = jax.grad(
+            lambda t: day_trade_pnl(trades._replace(take_profit=t), realised, fee=0.001, temperature=1e-3).sum()
+        )(jnp.asarray(take))
         assert np.isfinite(np.asarray(grad)).all() and np.abs(np.asarray(grad)).max() > 0
 
 
@@ -346,10 +407,22 @@ def test_maxdiff_at_its_fitted_multipliers_is_the_limits_rule():
     views = jax.tree.map(lambda a: a[0], views)
     fee, spread = r.metadata["fee"], r.metadata["spread"]
     rec = r.records
-    cases = (("maxdiff", "maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_low_multiplier",
-              "maxdiffprofit_profit_values", (0,)),
-             ("maxdiffalwayson", "maxdiffalwayson_high_multiplier", "maxdiffalwayson_low_multiplier",
-              "maxdiffalwayson_profit_values", (1, -1)))
+    cases = (
+        (
+            "maxdiff",
+            "maxdiffprofit_profit_high_multiplier",
+            "maxdiffprofit_profit_low_multiplier",
+            "maxdiffprofit_profit_values",
+            (0,),
+        ),
+        (
+            "maxdiffalwayson",
+            "maxdiffalwayson_high_multiplier",
+            "maxdiffalwayson_low_multiplier",
+            "maxdiffalwayson_profit_values",
+            (1, -1),
+        ),
+    )
     for name, mh, ml, series, sides in cases:
         for k in range(n):
             v = jax.tree.map(lambda a: a[k], views)
@@ -359,6 +432,7 @@ def test_maxdiff_at_its_fitted_multipliers_is_the_limits_rule():
                 s = UserStrategy("at", "limits", _maxdiff_at, close_at_eod=eod)
                 params = {"m_h": jnp.float32(rec[mh].iloc[k]), "m_l": jnp.float32(rec[ml].iloc[k]), "side": side}
                 total += np.asarray(strategy_fields(s, v, params, fee=fee, spread=spread)["at_profit_values"])
-            np.testing.assert_allclose(total, np.asarray(rec[series].iloc[k], float), rtol=1e-5, atol=1e-7,
-                                       err_msg=f"{name} sim {k}")
+            np.testing.assert_allclose(
+                total, np.asarray(rec[series].iloc[k], float), rtol=1e-5, atol=1e-7, err_msg=f"{name} sim {k}"
+            )
         assert np.abs(np.stack(rec[series].to_numpy())).max() > 1e-4, name

@@ -1,4 +1,5 @@
-"""Forecast grid geometry (docs/backtest.md#walk-forward-geometry, #rolling-origin-forecasts): origins, slicing, left-padded contexts, groups, trimming."""
+"""Forecast grid geometry (docs/backtest.md#walk-forward-geometry, #rolling-origin-forecasts): origins, slicing,
+left-padded contexts, groups, trimming."""
 
 import math
 
@@ -7,8 +8,14 @@ import numpy as np
 import pytest
 
 from jaxsim.errors import InsufficientHistoryError
-from jaxsim.forecast.grid import (ForecastGrid, context_groups, gather_contexts, price_windows,
-                                  sim_forecast_index, trim_start)
+from jaxsim.forecast.grid import (
+    ForecastGrid,
+    context_groups,
+    gather_contexts,
+    price_windows,
+    sim_forecast_index,
+    trim_start,
+)
 
 
 def test_origins_are_the_n_plus_6_targets_of_all_simulations():
@@ -37,7 +44,7 @@ def test_too_short_history_raises_typed_error():
 
 def _left_padded(r, t, length, cap=None):
     """Reference: context r[1..t-1] (capped), left-padded with zeros to ``length``."""
-    ctx = r[1:t] if cap is None else r[max(1, t - cap):t]
+    ctx = r[1:t] if cap is None else r[max(1, t - cap) : t]
     pad = length - len(ctx)
     return np.concatenate([np.zeros(pad), ctx]), np.concatenate([np.zeros(pad, bool), np.ones(len(ctx), bool)])
 

@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxsim.models.kronos.model import Kronos, KronosTokenizer, codes_to_ids
 from jaxsim.models.kronos.checkpoint import load_kronos
+from jaxsim.models.kronos.model import Kronos, KronosTokenizer, codes_to_ids
 from jaxsim.models.kronos.predict import filter_logits, frame_to_features, predict, time_features
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,8 @@ def check(folder: Path, model: str) -> dict:
     errs, sets = [], True
     for row, (t, k, p) in enumerate(u["filter_params"]):
         f = jax.vmap(lambda l: jax.nn.softmax(filter_logits(l, temperature=t, top_k=int(k), top_p=p)))(
-            u["filter_logits"])
+            u["filter_logits"]
+        )
         errs.append(float(jnp.abs(f - u["filter_probs"][row]).max()))
         sets &= bool(((np.asarray(f) > 0) == (u["filter_probs"][row] > 0)).all())
     out["filter_probs_max_abs"], out["filter_kept_sets_equal"] = max(errs), sets
@@ -68,13 +69,27 @@ def check(folder: Path, model: str) -> dict:
         xs = np.stack([time_features(e[f"f{j}_x_dates"].astype("datetime64[ns]")) for j in range(3)])
         ys = np.stack([time_features(e[f"f{j}_y_dates"].astype("datetime64[ns]")) for j in range(3)])
         want = np.stack([e[f"f{j}_pred"] for j in range(3)])
-        mean, _ = predict(bundle, x, xs, ys, pred_len=want.shape[1], key=jax.random.PRNGKey(0), sample_count=2,
-                          temperature=1.0, top_k=1, top_p=1.0, max_context=r["C"], clip=5.0)
-        mu, sd = x.mean(1, keepdims=True), x.std(1, keepdims=True) + 1e-5
+        mean, _ = predict(
+            bundle,
+            x,
+            xs,
+            ys,
+            pred_len=want.shape[1],
+            key=jax.random.PRNGKey(0),
+            sample_count=2,
+            temperature=1.0,
+            top_k=1,
+            top_p=1.0,
+            max_context=r["C"],
+            clip=5.0,
+        )
+        sd = x.std(1, keepdims=True) + 1e-5
         diff = np.abs(np.asarray(mean, np.float64) - want)
         prices = slice(0, 4)
         out[f"e2e_{name}"] = {
-            "L": r["L"], "C": r["C"], "min_top2_margin": r["min_margin"],
+            "L": r["L"],
+            "C": r["C"],
+            "min_top2_margin": r["min_margin"],
             "max_rel_err_prices": float((diff[..., prices] / np.abs(want[..., prices])).max()),
             "max_err_normalised_units": float((diff / sd).max()),
         }
@@ -94,9 +109,17 @@ def main(argv=None) -> int:
         for model in args.models.split(","):
             folder = args.work / model
             if args.regenerate or not (folder / f"meta_{model}.json").is_file():
-                subprocess.run([str(args.ref_venv / "bin" / "python"),
-                                str(ROOT / "tools/reference/kronos_fixtures.py"), "--model", model,
-                                "--out", str(folder)], check=True)
+                subprocess.run(
+                    [
+                        str(args.ref_venv / "bin" / "python"),
+                        str(ROOT / "tools/reference/kronos_fixtures.py"),
+                        "--model",
+                        model,
+                        "--out",
+                        str(folder),
+                    ],
+                    check=True,
+                )
             res = check(folder, model)
             results.append(res)
             print(json.dumps(res, indent=1), flush=True)

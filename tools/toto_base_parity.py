@@ -25,9 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jaxsim.models.toto.model import toto_forward# noqa: E402
-from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto# noqa: E402
-from jaxsim.models.toto.forecast import forecast# noqa: E402
+from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto  # noqa: E402
+from jaxsim.models.toto.forecast import forecast  # noqa: E402
+from jaxsim.models.toto.model import toto_forward  # noqa: E402
 
 
 def rel(a, e, floor=0.0):
@@ -52,8 +52,21 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="toto_base_"))
     t0 = time.time()
     if not (work / "reference.npz").is_file():
-        subprocess.run([args.ref_python, "-W", "ignore", str(ROOT / "tools/reference/toto_fixtures.py"),
-                        "--config", "base", "--seed", str(args.seed), "--out", str(work)], check=True)
+        subprocess.run(
+            [
+                args.ref_python,
+                "-W",
+                "ignore",
+                str(ROOT / "tools/reference/toto_fixtures.py"),
+                "--config",
+                "base",
+                "--seed",
+                str(args.seed),
+                "--out",
+                str(work),
+            ],
+            check=True,
+        )
     t_ref = time.time() - t0
     config, params = load_toto(convert_toto_checkpoint(work / "checkpoint", work / "jaxsim", name="base"))
     ref = dict(np.load(work / "reference.npz"))
@@ -66,8 +79,9 @@ def main() -> None:
             mix, loc, scale = fwd(params, config, g["x"], g["valid"], g["ids"])
             o = {k: ref[f"backbone/{case}/out_{k}"] for k in ("df", "mloc", "mscale", "weights", "loc", "scale")}
             last = lambda a: np.asarray(a)[:, :, -p:]  # noqa: E731
-            rows[f"{case} scaler loc (vs max(|loc|, scale))"] = float(np.max(
-                np.abs(last(loc) - o["loc"]) / np.maximum(np.abs(o["loc"]), o["scale"])))
+            rows[f"{case} scaler loc (vs max(|loc|, scale))"] = float(
+                np.max(np.abs(last(loc) - o["loc"]) / np.maximum(np.abs(o["loc"]), o["scale"]))
+            )
             rows[f"{case} scaler scale"] = rel(last(scale), o["scale"])
             rows[f"{case} mixture df"] = rel(last(mix.df), o["df"])
             rows[f"{case} mixture loc (floor mean|.|)"] = rel(last(mix.loc), o["mloc"], "mean")

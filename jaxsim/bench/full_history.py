@@ -46,7 +46,8 @@ def _old_draws_summary(forecaster, keys, mixture, aggregate):
     import jax
     import jax.numpy as jnp
 
-    from jaxsim.forecast.aggregate import aggregate as aggregate_fn, band, parse_aggregation
+    from jaxsim.forecast.aggregate import aggregate as aggregate_fn
+    from jaxsim.forecast.aggregate import band, parse_aggregation
     from jaxsim.models.toto.forecast import replace_extreme_values
 
     spec = parse_aggregation(aggregate)
@@ -64,9 +65,18 @@ def _old_draws_summary(forecaster, keys, mixture, aggregate):
     return jax.vmap(lambda s: aggregate_fn(s, spec))(draws), jax.vmap(band)(draws)
 
 
-def full_history_suite(out_dir, *, quick: bool = False, dtype: str = "float32", prices=None, config=None,
-                       sims=("50", "500", "all"), samples: int | None = None, per_context_max_s: float = 900.0,
-                       stock: str | None = None) -> dict:
+def full_history_suite(
+    out_dir,
+    *,
+    quick: bool = False,
+    dtype: str = "float32",
+    prices=None,
+    config=None,
+    sims=("50", "500", "all"),
+    samples: int | None = None,
+    per_context_max_s: float = 900.0,
+    stock: str | None = None,
+) -> dict:
     """Run the comparison and write ``full_history.{json,md,png}`` under ``out_dir``.
 
     Args:
@@ -121,19 +131,24 @@ def full_history_suite(out_dir, *, quick: bool = False, dtype: str = "float32", 
     full = math.ceil((n_rows - 3) / p) * p
     rows_n = p * len(TARGETS)
     ret = np.diff(np.log(np.asarray(prices.close, np.float64)))  # a plausible full-length context
-    one, one_valid = toto_forecast.left_pad(ret[-(n_rows - 3):].astype(np.float32), p)
+    one, one_valid = toto_forecast.left_pad(ret[-(n_rows - 3) :].astype(np.float32), p)
     ctx = jnp.broadcast_to(jnp.asarray(one), (rows_n, full))
     val = jnp.broadcast_to(jnp.asarray(one_valid), (rows_n, full))
     last = np.full(rows_n, full // p - 1)
     with precision(dtype):
         floor_t, _ = harness.time_compiled(
             jax.jit(lambda pr, c, v: toto_forecast.prefix_step_mixtures(pr, config, c, v, np.arange(rows_n), last)),
-            fc.params, ctx, val, repeats=1)
+            fc.params,
+            ctx,
+            val,
+            repeats=1,
+        )
     floor_gflop = rows_n * harness.toto_forward_flops(config, full) / 1e9
 
     def pc_flops(grid):
-        return len(TARGETS) * sum(g.size * harness.toto_forward_flops(config, g.length)
-                                  for g in context_groups(grid, p))
+        return len(TARGETS) * sum(
+            g.size * harness.toto_forward_flops(config, g.length) for g in context_groups(grid, p)
+        )
 
     def prefix_flops(grid):
         total = 0
@@ -151,12 +166,22 @@ def full_history_suite(out_dir, *, quick: bool = False, dtype: str = "float32", 
         grid = ForecastGrid(n_rows, n)
         grid_pc = ForecastGrid(n_rows, n, max_context=n_rows)  # never binds: per-context path, same contexts
         assert fc.forecast_path(grid) == "prefix" and fc.forecast_path(grid_pc) == "per-context"
-        row = dict(n=label, n_sims=n, origins=grid.n_origins, prefix_passes=len(TARGETS) * sum(
-            len(ps.row_origins) for ps in prefix_plan(grid, p)), per_context_passes=len(TARGETS) * grid.n_origins,
-            prefix_gflop=prefix_flops(grid) / 1e9, per_context_gflop=pc_flops(grid) / 1e9)
+        row = dict(
+            n=label,
+            n_sims=n,
+            origins=grid.n_origins,
+            prefix_passes=len(TARGETS) * sum(len(ps.row_origins) for ps in prefix_plan(grid, p)),
+            per_context_passes=len(TARGETS) * grid.n_origins,
+            prefix_gflop=prefix_flops(grid) / 1e9,
+            per_context_gflop=pc_flops(grid) / 1e9,
+        )
         with precision(dtype):
-            t, _ = harness.time_compiled(jax.jit(lambda pr, s, g=grid: dataclasses.replace(fc, params=pr).mixtures(s, g, TARGETS)),
-                                         fc.params, stock_arrays, repeats=1)
+            t, _ = harness.time_compiled(
+                jax.jit(lambda pr, s, g=grid: dataclasses.replace(fc, params=pr).mixtures(s, g, TARGETS)),
+                fc.params,
+                stock_arrays,
+                repeats=1,
+            )
             mixture = t.output
             row.update(prefix_passes_s=t.run_s, prefix_passes_compile_s=t.compile_s)
             predicted = None if rate is None else row["per_context_gflop"] / rate
@@ -166,39 +191,70 @@ def full_history_suite(out_dir, *, quick: bool = False, dtype: str = "float32", 
             else:
                 t, _ = harness.time_compiled(
                     jax.jit(lambda pr, s, g=grid_pc: dataclasses.replace(fc, params=pr).mixtures(s, g, TARGETS)),
-                    fc.params, stock_arrays, repeats=1)
+                    fc.params,
+                    stock_arrays,
+                    repeats=1,
+                )
                 rate = row["per_context_gflop"] / t.run_s
                 # largest deviation of each mixture field relative to that field's largest magnitude
-                err = max(float(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(a)), 1e-30))
-                          for a, b in zip(t.output, mixture))
-                row.update(per_context_passes_s=t.run_s, per_context_passes_compile_s=t.compile_s,
-                           per_context_note="measured", mixture_max_err=err)
+                err = max(
+                    float(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(a)), 1e-30))
+                    for a, b in zip(t.output, mixture)
+                )
+                row.update(
+                    per_context_passes_s=t.run_s,
+                    per_context_passes_compile_s=t.compile_s,
+                    per_context_note="measured",
+                    mixture_max_err=err,
+                )
             del t
             keys = context_keys(jax.random.key(0), grid, TARGETS, ContextGroup(0, grid.n_origins, 0))
             realised = origin_realised(stock_arrays, grid, TARGETS)
             t, compiled = harness.time_compiled(
                 jax.jit(lambda k, m, y: summarize_draws(fc._draw_one, k, m, AGGREGATE, DRAW_CHUNK, y)),
-                keys, mixture, realised, repeats=1)
-            row.update(draws_s=t.run_s, draws_compile_s=t.compile_s, draws_temp_mib=harness.program_memory(compiled)["temp_mib"])
-            t, _ = harness.time_compiled(jax.jit(lambda k, m: _old_draws_summary(fc, k, m, AGGREGATE)), keys, mixture,
-                                         repeats=1)
+                keys,
+                mixture,
+                realised,
+                repeats=1,
+            )
+            row.update(
+                draws_s=t.run_s,
+                draws_compile_s=t.compile_s,
+                draws_temp_mib=harness.program_memory(compiled)["temp_mib"],
+            )
+            t, _ = harness.time_compiled(
+                jax.jit(lambda k, m: _old_draws_summary(fc, k, m, AGGREGATE)), keys, mixture, repeats=1
+            )
             row.update(old_draws_s=t.run_s)
             del t, mixture
             sim = harness.time_call(lambda: jaxsim.backtest(prices, naive, n_sims=n_arg), repeats=1)
             row.update(sim_stage_s=sim.output.metadata["seconds"])
             e2e = harness.time_call(lambda: jaxsim.backtest(prices, fc, n_sims=n_arg), repeats=1)
             assert e2e.output.metadata["forecast_path"] == "prefix"
-            row.update(prefix_wall_s=e2e.run_s, prefix_compile_s=e2e.compile_s,
-                       host_s=e2e.run_s - e2e.output.metadata["seconds"], rss_mib=harness.peak_rss_mib())
+            row.update(
+                prefix_wall_s=e2e.run_s,
+                prefix_compile_s=e2e.compile_s,
+                host_s=e2e.run_s - e2e.output.metadata["seconds"],
+                rss_mib=harness.peak_rss_mib(),
+            )
             if extrapolate:
-                row.update(per_context_wall_s=row["per_context_passes_s"] + row["draws_s"] + row["sim_stage_s"]
-                           + row["host_s"], per_context_wall_note="passes extrapolated")
+                row.update(
+                    per_context_wall_s=row["per_context_passes_s"]
+                    + row["draws_s"]
+                    + row["sim_stage_s"]
+                    + row["host_s"],
+                    per_context_wall_note="passes extrapolated",
+                )
             else:
-                e2e_pc = harness.time_call(lambda: jaxsim.backtest(prices, fc, n_sims=n_arg, max_context=n_rows),
-                                           repeats=1)
+                e2e_pc = harness.time_call(
+                    lambda: jaxsim.backtest(prices, fc, n_sims=n_arg, max_context=n_rows), repeats=1
+                )
                 assert e2e_pc.output.metadata["forecast_path"] == "per-context"
-                row.update(per_context_wall_s=e2e_pc.run_s, per_context_compile_s=e2e_pc.compile_s,
-                           per_context_wall_note="measured")
+                row.update(
+                    per_context_wall_s=e2e_pc.run_s,
+                    per_context_compile_s=e2e_pc.compile_s,
+                    per_context_wall_note="measured",
+                )
                 del e2e_pc
             del e2e, sim
         row["prefix_stage_s"] = row["prefix_passes_s"] + row["draws_s"]
@@ -215,28 +271,56 @@ def full_history_suite(out_dir, *, quick: bool = False, dtype: str = "float32", 
     first = rows[0]
     for row in rows:
         row["wall_vs_first"] = row["prefix_wall_s"] / first["prefix_wall_s"]
-    payload = dict(env=env, uptime_before=before, uptime_after=_uptime(), stock=stock, n_rows=n_rows,
-                   config="Toto Base random weights" if config == TOTO_BASE else repr(config), dtype=dtype,
-                   samples=samples, targets=TARGETS, draw_chunk=DRAW_CHUNK, sim_chunk=base.sim_chunk,
-                   matmul_peak=peak, floor=dict(passes=rows_n, padded_length=full, run_s=floor_t.run_s,
-                                                compile_s=floor_t.compile_s, gflop=floor_gflop,
-                                                peak_frac=floor_gflop * 1e9 / floor_t.run_s / peak["flops_per_s"]),
-                   rows=rows)
+    payload = dict(
+        env=env,
+        uptime_before=before,
+        uptime_after=_uptime(),
+        stock=stock,
+        n_rows=n_rows,
+        config="Toto Base random weights" if config == TOTO_BASE else repr(config),
+        dtype=dtype,
+        samples=samples,
+        targets=TARGETS,
+        draw_chunk=DRAW_CHUNK,
+        sim_chunk=base.sim_chunk,
+        matmul_peak=peak,
+        floor=dict(
+            passes=rows_n,
+            padded_length=full,
+            run_s=floor_t.run_s,
+            compile_s=floor_t.compile_s,
+            gflop=floor_gflop,
+            peak_frac=floor_gflop * 1e9 / floor_t.run_s / peak["flops_per_s"],
+        ),
+        rows=rows,
+    )
     harness.write_json(out_dir / "full_history.json", payload)
     return report(out_dir / "full_history.json")
 
 
-COLUMNS = [("n", "N", ""), ("n_sims", "sims", "d"), ("prefix_passes", "prefix passes", "d"),
-           ("per_context_passes", "per-ctx passes", "d"),
-           ("per_context_passes_s", "per-ctx passes (s)", ".2f"), ("per_context_note", "per-ctx", ""),
-           ("prefix_passes_s", "prefix passes (s)", ".2f"), ("draws_s", "draws+summary (s)", ".2f"),
-           ("old_draws_s", "old draws+agg (s)", ".2f"), ("sim_stage_s", "strategies+optimizer (s)", ".2f"),
-           ("host_s", "host (s)", ".2f"), ("per_context_wall_s", "per-ctx wall (s)", ".1f"),
-           ("prefix_wall_s", "prefix wall (s)", ".1f"), ("wall_vs_first", "wall / first N", ".2f"),
-           ("passes_x", "passes x", ".1f"), ("stage_x", "forecast stage x", ".1f"),
-           ("old_stage_x", "vs old stage x", ".1f"), ("flop_ratio", "FLOP ratio", ".1f"),
-           ("prefix_over_floor", "prefix/floor", ".2f"), ("prefix_peak_frac", "prefix % peak", ".0%"),
-           ("prefix_compile_s", "prefix compile (s)", ".0f")]
+COLUMNS = [
+    ("n", "N", ""),
+    ("n_sims", "sims", "d"),
+    ("prefix_passes", "prefix passes", "d"),
+    ("per_context_passes", "per-ctx passes", "d"),
+    ("per_context_passes_s", "per-ctx passes (s)", ".2f"),
+    ("per_context_note", "per-ctx", ""),
+    ("prefix_passes_s", "prefix passes (s)", ".2f"),
+    ("draws_s", "draws+summary (s)", ".2f"),
+    ("old_draws_s", "old draws+agg (s)", ".2f"),
+    ("sim_stage_s", "strategies+optimizer (s)", ".2f"),
+    ("host_s", "host (s)", ".2f"),
+    ("per_context_wall_s", "per-ctx wall (s)", ".1f"),
+    ("prefix_wall_s", "prefix wall (s)", ".1f"),
+    ("wall_vs_first", "wall / first N", ".2f"),
+    ("passes_x", "passes x", ".1f"),
+    ("stage_x", "forecast stage x", ".1f"),
+    ("old_stage_x", "vs old stage x", ".1f"),
+    ("flop_ratio", "FLOP ratio", ".1f"),
+    ("prefix_over_floor", "prefix/floor", ".2f"),
+    ("prefix_peak_frac", "prefix % peak", ".0%"),
+    ("prefix_compile_s", "prefix compile (s)", ".0f"),
+]
 
 
 def report(path) -> dict:
@@ -247,35 +331,65 @@ def report(path) -> dict:
     data = json.loads(path.read_text())
     rows, floor, peak = data["rows"], data["floor"], data["matmul_peak"]
     last = rows[-1]
-    text = "\n".join([
-        f"# Full history: prefix-shared vs per-context Toto ({data['stock']}, {data['n_rows']} rows)", "",
-        f"{data['config']}, {data['dtype']}, targets {', '.join(data['targets'])}, {data['samples']} draws per origin, "
-        "default optimizer; one warm run per cell, compile times apart. Walls are `jaxsim.backtest` end to end; "
-        "the per-context path is the same backtest with a context cap of T rows (never binding). Stages are "
-        "separate programs: forecast stage = passes + draws+summary (the same chunked sampler on both paths); "
-        "'old' = the per-context passes + jax.random's sampler over all draws at once and point/band, what the "
-        "per-context path ran before. `extrapolated`: the per-context run was predicted too long and estimated "
-        "from the previous N's FLOP rate.", "",
-        harness.markdown_table(rows, COLUMNS),
-        f"Floor: {floor['passes']} full-length passes (padded length {floor['padded_length']}): {floor['run_s']:.2f} s, "
-        f"{floor['gflop']:.0f} GFLOP, {floor['peak_frac']:.0%} of the measured matmul peak "
-        f"({peak['flops_per_s'] / 1e9:.1f} GFLOP/s, 2048^2 float32). Draws+summary program at N={last['n']}: XLA temp "
-        f"{last['draws_temp_mib']:.0f} MiB; process peak RSS {last['rss_mib']:.0f} MiB.", "",
-        f"Load before: `{data['uptime_before']}`; after: `{data['uptime_after']}`", "",
-        harness.header_markdown(data["env"]), ""])
+    text = "\n".join(
+        [
+            f"# Full history: prefix-shared vs per-context Toto ({data['stock']}, {data['n_rows']} rows)",
+            "",
+            f"{data['config']}, {data['dtype']}, targets {', '.join(data['targets'])}, "
+            f"{data['samples']} draws per origin, "
+            "default optimizer; one warm run per cell, compile times apart. Walls are `jaxsim.backtest` end to end; "
+            "the per-context path is the same backtest with a context cap of T rows (never binding). Stages are "
+            "separate programs: forecast stage = passes + draws+summary (the same chunked sampler on both paths); "
+            "'old' = the per-context passes + jax.random's sampler over all draws at once and point/band, what the "
+            "per-context path ran before. `extrapolated`: the per-context run was predicted too long and estimated "
+            "from the previous N's FLOP rate.",
+            "",
+            harness.markdown_table(rows, COLUMNS),
+            f"Floor: {floor['passes']} full-length passes (padded length {floor['padded_length']}): "
+            f"{floor['run_s']:.2f} s, "
+            f"{floor['gflop']:.0f} GFLOP, {floor['peak_frac']:.0%} of the measured matmul peak "
+            f"({peak['flops_per_s'] / 1e9:.1f} GFLOP/s, 2048^2 float32). "
+            f"Draws+summary program at N={last['n']}: XLA temp "
+            f"{last['draws_temp_mib']:.0f} MiB; process peak RSS {last['rss_mib']:.0f} MiB.",
+            "",
+            f"Load before: `{data['uptime_before']}`; after: `{data['uptime_after']}`",
+            "",
+            harness.header_markdown(data["env"]),
+            "",
+        ]
+    )
     md = path.with_suffix(".md")
     md.write_text(text)
     xs = [r["n_sims"] for r in rows]
-    harness.plot_lines(path.with_suffix(".png"), [
-        dict(series={"per-context": (xs, [r["per_context_wall_s"] for r in rows]),
-                     "prefix-shared": (xs, [r["prefix_wall_s"] for r in rows])},
-             xlabel="simulations N", ylabel="warm wall time (s)", logx=True, title="backtest end to end"),
-        dict(series={"per-context passes": (xs, [r["per_context_passes_s"] for r in rows]),
-                     "prefix passes": (xs, [r["prefix_passes_s"] for r in rows]),
-                     "draws+summary": (xs, [r["draws_s"] for r in rows]),
-                     "old draws+agg": (xs, [r["old_draws_s"] for r in rows]),
-                     "strategies+optimizer": (xs, [r["sim_stage_s"] for r in rows])},
-             xlabel="simulations N", ylabel="s", logx=True, title="stages")],
+    harness.plot_lines(
+        path.with_suffix(".png"),
+        [
+            dict(
+                series={
+                    "per-context": (xs, [r["per_context_wall_s"] for r in rows]),
+                    "prefix-shared": (xs, [r["prefix_wall_s"] for r in rows]),
+                },
+                xlabel="simulations N",
+                ylabel="warm wall time (s)",
+                logx=True,
+                title="backtest end to end",
+            ),
+            dict(
+                series={
+                    "per-context passes": (xs, [r["per_context_passes_s"] for r in rows]),
+                    "prefix passes": (xs, [r["prefix_passes_s"] for r in rows]),
+                    "draws+summary": (xs, [r["draws_s"] for r in rows]),
+                    "old draws+agg": (xs, [r["old_draws_s"] for r in rows]),
+                    "strategies+optimizer": (xs, [r["sim_stage_s"] for r in rows]),
+                },
+                xlabel="simulations N",
+                ylabel="s",
+                logx=True,
+                title="stages",
+            ),
+        ],
         title=f"{data['stock']} {data['n_rows']} rows, {data['config']}, {data['samples']} draws",
-        footer=harness.header_markdown(data["env"]), ncols=2)
+        footer=harness.header_markdown(data["env"]),
+        ncols=2,
+    )
     return dict(rows=rows, markdown=text, paths=[str(md), str(path), str(path.with_suffix(".png"))])

@@ -24,8 +24,9 @@ import statistics
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from jaxsim import __version__
 
@@ -71,11 +72,17 @@ def environment() -> dict[str, Any]:
     except OSError:  # pragma: no cover - not on every OS
         load = None
     return dict(
-        date_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        jaxsim=__version__, jax=jax.__version__, jaxlib=version("jaxlib"), flax=version("flax"),
-        numpy=np.__version__, python=sys.version.split()[0],
-        backend=jax.default_backend(), device_kind=getattr(dev, "device_kind", str(dev)),
-        device_count=len(devices), cpu_count=os.cpu_count(),
+        date_utc=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        jaxsim=__version__,
+        jax=jax.__version__,
+        jaxlib=version("jaxlib"),
+        flax=version("flax"),
+        numpy=np.__version__,
+        python=sys.version.split()[0],
+        backend=jax.default_backend(),
+        device_kind=getattr(dev, "device_kind", str(dev)),
+        device_count=len(devices),
+        cpu_count=os.cpu_count(),
         machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
         loadavg=None if load is None else [round(x, 2) for x in load],
         xla_flags=os.environ.get("XLA_FLAGS", ""),
@@ -85,9 +92,11 @@ def environment() -> dict[str, Any]:
 def header_markdown(env: dict[str, Any], extra: str = "") -> str:
     """One italic line naming device, versions, date and load (put it under every table)."""
     load = env.get("loadavg")
-    text = (f"_{env['device_count']} x {env['device_kind']} ({env['backend']}), {env['cpu_count']} CPUs; "
-            f"jax {env['jax']}, jaxlib {env['jaxlib']}, flax {env['flax']}, numpy {env['numpy']}, "
-            f"python {env['python']}, jaxsim {env['jaxsim']}; {env['date_utc']}")
+    text = (
+        f"_{env['device_count']} x {env['device_kind']} ({env['backend']}), {env['cpu_count']} CPUs; "
+        f"jax {env['jax']}, jaxlib {env['jaxlib']}, flax {env['flax']}, numpy {env['numpy']}, "
+        f"python {env['python']}, jaxsim {env['jaxsim']}; {env['date_utc']}"
+    )
     if load:
         text += f"; load average {load[0]:.1f}"
     if env.get("xla_flags"):
@@ -196,8 +205,9 @@ def program_memory(compiled) -> dict[str, float]:
 # FLOPs (docs/models.md#flop-counts; 2 FLOP per multiply-accumulate)
 
 
-def toto_forward_flops(config, context_len: int, *, unembed_tokens: int = 1, substeps: int = 1,
-                       variates: int = 1) -> int:
+def toto_forward_flops(
+    config, context_len: int, *, unembed_tokens: int = 1, substeps: int = 1, variates: int = 1
+) -> int:
     """FLOPs of one Toto forward over a left-padded context (one batch row).
 
     Per token: patch embedding 2PD; per layer fused QKV 6D^2, output 2D^2, SwiGLU 6DF, attention
@@ -235,8 +245,7 @@ def toto_reference_call_flops(config, context_len: int, num_samples: int) -> int
     unembedded into all P sub-steps, the head on all of them) for each: S full forwards.
     """
     n = -(-int(context_len) // config.patch_size)
-    return int(num_samples) * toto_forward_flops(config, context_len, unembed_tokens=n,
-                                                 substeps=config.patch_size)
+    return int(num_samples) * toto_forward_flops(config, context_len, unembed_tokens=n, substeps=config.patch_size)
 
 
 def matmul_peak(n: int = 2048, dtype: str = "float32", repeats: int = 5) -> dict[str, float]:
@@ -257,7 +266,7 @@ def matmul_peak(n: int = 2048, dtype: str = "float32", repeats: int = 5) -> dict
     dot = jax.jit(jnp.dot)
     timing, _ = time_compiled(dot, a, b, repeats=repeats)
     best = min(timing.runs)
-    return dict(n=n, dtype=str(dtype), seconds=best, flops_per_s=2.0 * n ** 3 / best)
+    return dict(n=n, dtype=str(dtype), seconds=best, flops_per_s=2.0 * n**3 / best)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -317,7 +326,7 @@ def plot_lines(path, panels: Sequence[dict], title: str = "", footer: str = "", 
     ncols = min(ncols, len(panels))
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.6 * nrows), squeeze=False)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     for ax, panel in zip(axes.flat, panels):
         for label, (xs, ys) in panel["series"].items():
@@ -338,8 +347,17 @@ def plot_lines(path, panels: Sequence[dict], title: str = "", footer: str = "", 
     return _save_figure(plt, fig, path, footer, width=200)
 
 
-def plot_bars(path, labels: Sequence[str], values: Sequence[float], *, ylabel: str, title: str = "",
-              footer: str = "", logy: bool = True, annotate: Sequence[str] | None = None) -> Path:
+def plot_bars(
+    path,
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    ylabel: str,
+    title: str = "",
+    footer: str = "",
+    logy: bool = True,
+    annotate: Sequence[str] | None = None,
+) -> Path:
     """Save a bar chart (log scale by default) with optional per-bar annotations."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(7.0, 1.8 * len(labels)), 4.6))

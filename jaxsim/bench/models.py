@@ -12,8 +12,15 @@ def _small_config():
     from jaxsim.models.toto.model import TotoConfig
 
     # Base's patch (64) so contexts have Base's token count; one time-wise and one space-wise layer.
-    return TotoConfig(patch_size=64, embed_dim=64, num_layers=2, num_heads=2, mlp_hidden_dim=128,
-                      spacewise_every_n_layers=2, k_components=8)
+    return TotoConfig(
+        patch_size=64,
+        embed_dim=64,
+        num_layers=2,
+        num_heads=2,
+        mlp_hidden_dim=128,
+        spacewise_every_n_layers=2,
+        k_components=8,
+    )
 
 
 TOTO_BENCH_SMALL = _small_config()  # 355,808 parameters; benchmarks/reference_runner.py "small"

@@ -3,10 +3,10 @@ setting, and the multiplier optimisers. Each suite returns rows and writes a mar
 and a JSON under an output folder; ``jaxsim bench`` and ``benchmarks/run_all.py`` call them.
 
 Programs are timed as compiled executables (:func:`jaxsim.bench.harness.time_compiled`): the walk-forward
-program of :mod:`jaxsim.engine.program` (:data:`~jaxsim.engine.program.compiled_program`) is lowered once per setting, so compile time, run time and XLA's
-memory accounting are reported separately. Weights are seeded random (``init_toto``): timings do not
-depend on weight values. ``dtype="bfloat16"`` casts the weights to bfloat16 and runs under
-``jax.default_matmul_precision("bfloat16")`` (bf16 operands, f32 accumulation: tensor cores on GPUs;
+program of :mod:`jaxsim.engine.program` (:data:`~jaxsim.engine.program.compiled_program`) is lowered once per setting,
+so compile time, run time and XLA's memory accounting are reported separately. Weights are seeded random
+(``init_toto``): timings do not depend on weight values. ``dtype="bfloat16"`` casts the weights to bfloat16 and runs
+under ``jax.default_matmul_precision("bfloat16")`` (bf16 operands, f32 accumulation: tensor cores on GPUs;
 on CPUs it mostly adds conversions). The default device is used, so the same code runs on CUDA.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -23,8 +23,18 @@ from jaxsim.bench import harness as bench
 from jaxsim.bench.full_history import full_history_suite
 from jaxsim.bench.models import TOTO_BENCH_SMALL, precision, toto_forecaster
 
-__all__ = ["TOTO_BENCH_SMALL", "precision", "toto_forecaster", "backtest_stats", "forecast_stats", "scaling_suite", "e2e_jax_suite",
-           "optimizer_suite", "run_suite", "SUITES"]
+__all__ = [
+    "TOTO_BENCH_SMALL",
+    "precision",
+    "toto_forecaster",
+    "backtest_stats",
+    "forecast_stats",
+    "scaling_suite",
+    "e2e_jax_suite",
+    "optimizer_suite",
+    "run_suite",
+    "SUITES",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +57,26 @@ def _stock_batch(prices_list, n_sims, max_context, targets, aggregate):
         raise ValueError("backtest_stats needs stocks with the same number of rows after trimming")
     setup = make_setup(preps[0], config)
     b = len(preps)
-    stocks = StockArrays(jnp.asarray(np.stack([p.prices for p in preps])),
-                         jnp.zeros((b, len(preps[0].prices), 0), jnp.float32))
+    stocks = StockArrays(
+        jnp.asarray(np.stack([p.prices for p in preps])), jnp.zeros((b, len(preps[0].prices), 0), jnp.float32)
+    )
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(0), i))(jnp.arange(b, dtype=jnp.uint32))
     fees = jnp.asarray([p.fee for p in preps], jnp.float32)
     spreads = jnp.asarray([p.spread for p in preps], jnp.float32)
     return setup, (stocks, fees, spreads, keys)
 
 
-def backtest_stats(prices_list: Sequence, forecaster, *, n_sims: int, max_context: int | None = None,
-                   targets: Sequence[str] = ALL_TARGETS, aggregate: str = "trimmed_mean_10", repeats: int = 3,
-                   dtype: str = "float32") -> dict:
+def backtest_stats(
+    prices_list: Sequence,
+    forecaster,
+    *,
+    n_sims: int,
+    max_context: int | None = None,
+    targets: Sequence[str] = ALL_TARGETS,
+    aggregate: str = "trimmed_mean_10",
+    repeats: int = 3,
+    dtype: str = "float32",
+) -> dict:
     """Compile time, run time, memory and FLOP rate of one walk-forward program over a batch of stocks.
 
     Args:
@@ -80,8 +99,9 @@ def backtest_stats(prices_list: Sequence, forecaster, *, n_sims: int, max_contex
 
     setup, args = _stock_batch(list(prices_list), n_sims, max_context, tuple(targets), aggregate)
     with precision(dtype):
-        timing, compiled = bench.time_compiled(compiled_program, forecaster, *args, repeats=repeats,
-                                               static_kwargs=dict(setup=setup))
+        timing, compiled = bench.time_compiled(
+            compiled_program, forecaster, *args, repeats=repeats, static_kwargs=dict(setup=setup)
+        )
     mem = bench.program_memory(compiled)
     b, x = len(prices_list), len(targets)
     config = getattr(forecaster, "config", None)
@@ -90,10 +110,20 @@ def backtest_stats(prices_list: Sequence, forecaster, *, n_sims: int, max_contex
     flops = float("nan")
     if config is not None:
         flops = float(b * x * sum(g.size * bench.toto_forward_flops(config, g.length) for g in groups))
-    return dict(stocks=b, sims=n_sims, samples=forecaster.draws_per_context(),
-                context=int(max(g.length for g in groups)), contexts=contexts, compile_s=timing.compile_s,
-                run_s=timing.run_s, runs=list(timing.runs), **mem, model_flops=flops,
-                gflops_per_s=flops / timing.run_s / 1e9, per_context_ms=1e3 * timing.run_s / contexts)
+    return dict(
+        stocks=b,
+        sims=n_sims,
+        samples=forecaster.draws_per_context(),
+        context=int(max(g.length for g in groups)),
+        contexts=contexts,
+        compile_s=timing.compile_s,
+        run_s=timing.run_s,
+        runs=list(timing.runs),
+        **mem,
+        model_flops=flops,
+        gflops_per_s=flops / timing.run_s / 1e9,
+        per_context_ms=1e3 * timing.run_s / contexts,
+    )
 
 
 def _replicas(prices, n: int) -> list:
@@ -105,8 +135,9 @@ def _footer(env) -> str:
     return bench.header_markdown(env).strip("_")
 
 
-SWEEPS_FULL = dict(sims=(1, 10, 50, 200), stocks=(1, 4, 16, 64), context=(128, 512, 1024, 4096),
-                   samples=(16, 256, 3072, 8192))
+SWEEPS_FULL = dict(
+    sims=(1, 10, 50, 200), stocks=(1, 4, 16, 64), context=(128, 512, 1024, 4096), samples=(16, 256, 3072, 8192)
+)
 SWEEPS_QUICK = dict(sims=(1, 10), stocks=(1, 2), context=(128, 512), samples=(16, 256))
 MODEL_BATCHES_FULL = (1, 8, 56, 224)  # 224 = 4 targets x 56 unique contexts of the original's N = 50
 MODEL_BATCHES_QUICK = (1, 8)
@@ -128,13 +159,28 @@ def forecast_stats(config, params, *, batch: int, context: int, repeats: int = 3
     with precision(dtype):
         timing, compiled = bench.time_compiled(program, params, x, valid, repeats=repeats)
     flops = float(batch * bench.toto_forward_flops(config, context))
-    return dict(batch=batch, context=context, compile_s=timing.compile_s, run_s=timing.run_s,
-                per_context_ms=1e3 * timing.run_s / batch, model_flops=flops, gflops_per_s=flops / timing.run_s / 1e9,
-                **bench.program_memory(compiled))
+    return dict(
+        batch=batch,
+        context=context,
+        compile_s=timing.compile_s,
+        run_s=timing.run_s,
+        per_context_ms=1e3 * timing.run_s / batch,
+        model_flops=flops,
+        gflops_per_s=flops / timing.run_s / 1e9,
+        **bench.program_memory(compiled),
+    )
 
 
-def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", config=None, prices=None,
-                  base_point: bool = True, repeats: int = 3) -> dict:
+def scaling_suite(
+    out_dir,
+    *,
+    quick: bool = False,
+    dtype: str = "float32",
+    config=None,
+    prices=None,
+    base_point: bool = True,
+    repeats: int = 3,
+) -> dict:
     """Time and memory against simulations, stocks, context length and samples; compile vs run.
 
     Defaults (each sweep varies one): bench-small Toto, N = 50, 1 stock, context cap 1024, S = 256,
@@ -167,8 +213,9 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
         key = (cfg, samples)
         if key not in fc_cache:
             fc_cache[key] = toto_forecaster(cfg, num_samples=samples, dtype=dtype)
-        row = backtest_stats(_replicas(prices, stocks), fc_cache[key], n_sims=sims, max_context=context,
-                             repeats=reps, dtype=dtype)
+        row = backtest_stats(
+            _replicas(prices, stocks), fc_cache[key], n_sims=sims, max_context=context, repeats=reps, dtype=dtype
+        )
         row["peak_fraction"] = row["gflops_per_s"] * 1e9 / peak["flops_per_s"]
         log.info("scaling point %s", row)
         return row
@@ -195,42 +242,70 @@ def scaling_suite(out_dir, *, quick: bool = False, dtype: str = "float32", confi
     model_cfg, model_name = (config, "bench-small") if quick else (TOTO_BASE, "Toto Base")
     model_params = toto_forecaster(model_cfg, num_samples=1, dtype=dtype).params
     model_rows = []
-    for b in (MODEL_BATCHES_QUICK if quick else MODEL_BATCHES_FULL):
-        row = forecast_stats(model_cfg, model_params, batch=b, context=base["context"], repeats=min(repeats, 2),
-                             dtype=dtype)
-        row.update(model=model_name, peak_fraction=row["gflops_per_s"] * 1e9 / peak["flops_per_s"],
-                   bound_ms=1e3 * row["model_flops"] / row["batch"] / peak["flops_per_s"])
+    for b in MODEL_BATCHES_QUICK if quick else MODEL_BATCHES_FULL:
+        row = forecast_stats(
+            model_cfg, model_params, batch=b, context=base["context"], repeats=min(repeats, 2), dtype=dtype
+        )
+        row.update(
+            model=model_name,
+            peak_fraction=row["gflops_per_s"] * 1e9 / peak["flops_per_s"],
+            bound_ms=1e3 * row["model_flops"] / row["batch"] / peak["flops_per_s"],
+        )
         model_rows.append(row)
-    cols = [("sweep", "sweep", ""), ("value", "value", ""), ("model", "model", ""), ("stocks", "stocks", "d"),
-            ("sims", "N", "d"), ("context", "context", "d"), ("samples", "S", "d"), ("contexts", "contexts", "d"),
-            ("compile_s", "compile (s)", ".2f"), ("run_s", "run (s)", ".4f"), ("per_context_ms", "ms / context", ".3f"),
-            ("peak_mib", "program memory (MiB)", ".1f"), ("gflops_per_s", "model GFLOP/s", ".2f"),
-            ("peak_fraction", "of matmul peak", ".1%")]
-    text = ("# Scaling of the one-call backtest\n\n"
-            f"Toto bench-small (P=64, D=64, 2 layers, K=8) unless noted, random weights, {dtype}; one program per "
-            f"row, compiled once (compile) and run warm (median of {repeats}). Defaults: N={base['sims']}, "
-            f"1 stock, context cap {base['context']}, S={base['samples']}, 4 targets (close, high, low, open), "
-            "AAPL sample. 'contexts' = unique contexts forecast (stocks x 4 x (N+6)); 'program memory' = XLA's "
-            "arguments + outputs + temporaries; 'model GFLOP/s' counts only the Toto forwards (docs/models.md#flop-counts) "
-            "over the whole program time, so it is a lower bound on the model's rate. Measured matmul peak: "
-            f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']} jnp.dot {peak['n']}^2, the fastest of sizes "
-            f"{', '.join(map(str, sizes))} and of 5 calls each, best of two measurements in the run).\n\n"
-            + bench.markdown_table(rows, cols)
-            + f"\n## Cost per unique context: the model alone ({model_name}, context {base['context']})\n\n"
-            "One jitted next-step forecast (`next_step_mixture`) of a batch of contexts; 'bound' = FLOPs per "
-            "forward / measured matmul peak, the physical limit of this device at 100% of its dense matmul "
-            "rate.\n\n"
-            + bench.markdown_table(model_rows, [
-                ("batch", "contexts", "d"), ("compile_s", "compile (s)", ".2f"), ("run_s", "run (s)", ".4f"),
-                ("per_context_ms", "ms / context", ".3f"), ("bound_ms", "bound ms / context", ".3f"),
-                ("gflops_per_s", "GFLOP/s", ".1f"), ("peak_fraction", "of matmul peak", ".1%"),
-                ("peak_mib", "program memory (MiB)", ".1f")])
-            + "\n" + bench.header_markdown(env) + "\n\n![scaling](scaling.png)\n")
+    cols = [
+        ("sweep", "sweep", ""),
+        ("value", "value", ""),
+        ("model", "model", ""),
+        ("stocks", "stocks", "d"),
+        ("sims", "N", "d"),
+        ("context", "context", "d"),
+        ("samples", "S", "d"),
+        ("contexts", "contexts", "d"),
+        ("compile_s", "compile (s)", ".2f"),
+        ("run_s", "run (s)", ".4f"),
+        ("per_context_ms", "ms / context", ".3f"),
+        ("peak_mib", "program memory (MiB)", ".1f"),
+        ("gflops_per_s", "model GFLOP/s", ".2f"),
+        ("peak_fraction", "of matmul peak", ".1%"),
+    ]
+    text = (
+        "# Scaling of the one-call backtest\n\n"
+        f"Toto bench-small (P=64, D=64, 2 layers, K=8) unless noted, random weights, {dtype}; one program per "
+        f"row, compiled once (compile) and run warm (median of {repeats}). Defaults: N={base['sims']}, "
+        f"1 stock, context cap {base['context']}, S={base['samples']}, 4 targets (close, high, low, open), "
+        "AAPL sample. 'contexts' = unique contexts forecast (stocks x 4 x (N+6)); 'program memory' = XLA's "
+        "arguments + outputs + temporaries; 'model GFLOP/s' counts only the Toto forwards (docs/models.md#flop-counts) "
+        "over the whole program time, so it is a lower bound on the model's rate. Measured matmul peak: "
+        f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['dtype']} jnp.dot {peak['n']}^2, the fastest of sizes "
+        f"{', '.join(map(str, sizes))} and of 5 calls each, best of two measurements in the run).\n\n"
+        + bench.markdown_table(rows, cols)
+        + f"\n## Cost per unique context: the model alone ({model_name}, context {base['context']})\n\n"
+        "One jitted next-step forecast (`next_step_mixture`) of a batch of contexts; 'bound' = FLOPs per "
+        "forward / measured matmul peak, the physical limit of this device at 100% of its dense matmul "
+        "rate.\n\n"
+        + bench.markdown_table(
+            model_rows,
+            [
+                ("batch", "contexts", "d"),
+                ("compile_s", "compile (s)", ".2f"),
+                ("run_s", "run (s)", ".4f"),
+                ("per_context_ms", "ms / context", ".3f"),
+                ("bound_ms", "bound ms / context", ".3f"),
+                ("gflops_per_s", "GFLOP/s", ".1f"),
+                ("peak_fraction", "of matmul peak", ".1%"),
+                ("peak_mib", "program memory (MiB)", ".1f"),
+            ],
+        )
+        + "\n"
+        + bench.header_markdown(env)
+        + "\n\n![scaling](scaling.png)\n"
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_scaling(out_dir / "scaling.png", rows, model_rows, env)
     (out_dir / "scaling.md").write_text(text)
-    bench.write_json(out_dir / "scaling.json", dict(env=env, matmul_peak=peak, dtype=dtype, rows=rows,
-                                                    model_rows=model_rows))
+    bench.write_json(
+        out_dir / "scaling.json", dict(env=env, matmul_peak=peak, dtype=dtype, rows=rows, model_rows=model_rows)
+    )
     return dict(env=env, rows=rows, model_rows=model_rows, matmul_peak=peak, markdown=text)
 
 
@@ -242,22 +317,52 @@ def plot_scaling(path, rows, model_rows, env):
     sweeps = ("sims", "stocks", "context", "samples")
     model_name = model_rows[0].get("model", "model") if model_rows else "model"
     panels = []
-    for axis, label in (("sims", "simulations N"), ("stocks", "stocks"), ("context", "context cap"),
-                        ("samples", "samples S")):
+    for axis, label in (
+        ("sims", "simulations N"),
+        ("stocks", "stocks"),
+        ("context", "context cap"),
+        ("samples", "samples S"),
+    ):
         sel = [r for r in rows if r["sweep"] == axis]
         xs = [r["value"] for r in sel]
-        panels.append(dict(series={"run (s)": (xs, [r["run_s"] for r in sel]),
-                                   "compile (s)": (xs, [r["compile_s"] for r in sel])},
-                           xlabel=label, ylabel="seconds", logx=True, logy=True, title=f"time vs {label}"))
+        panels.append(
+            dict(
+                series={"run (s)": (xs, [r["run_s"] for r in sel]), "compile (s)": (xs, [r["compile_s"] for r in sel])},
+                xlabel=label,
+                ylabel="seconds",
+                logx=True,
+                logy=True,
+                title=f"time vs {label}",
+            )
+        )
     mem = [r for r in rows if r["sweep"] in ("sims", "stocks", "context", "samples")]
-    panels.append(dict(series={a: ([r["value"] for r in mem if r["sweep"] == a],
-                                   [r["peak_mib"] for r in mem if r["sweep"] == a]) for a in sweeps},
-                       xlabel="swept value", ylabel="MiB", logx=True, logy=True, title="program memory"))
+    panels.append(
+        dict(
+            series={
+                a: ([r["value"] for r in mem if r["sweep"] == a], [r["peak_mib"] for r in mem if r["sweep"] == a])
+                for a in sweeps
+            },
+            xlabel="swept value",
+            ylabel="MiB",
+            logx=True,
+            logy=True,
+            title="program memory",
+        )
+    )
     bx = [r["batch"] for r in model_rows]
-    panels.append(dict(series={"measured": (bx, [r["per_context_ms"] for r in model_rows]),
-                               "FLOP bound at matmul peak": (bx, [r["bound_ms"] for r in model_rows])},
-                       xlabel="contexts per call", ylabel="ms per context", logx=True, logy=True,
-                       title=f"{model_name}: cost per context"))
+    panels.append(
+        dict(
+            series={
+                "measured": (bx, [r["per_context_ms"] for r in model_rows]),
+                "FLOP bound at matmul peak": (bx, [r["bound_ms"] for r in model_rows]),
+            },
+            xlabel="contexts per call",
+            ylabel="ms per context",
+            logx=True,
+            logy=True,
+            title=f"{model_name}: cost per context",
+        )
+    )
     bench.plot_lines(path, panels, title="jaxsim one-call backtest scaling", footer=_footer(env))
 
 
@@ -269,8 +374,8 @@ def e2e_jax_suite(out_dir, *, quick: bool = False, dtype: str = "float32", price
     bundled AAPL sample unless ``prices`` is given. The comparison against the PyTorch reference
     needs the reference venv: ``benchmarks/bench_e2e.py``.
     """
-    from jaxsim.engine.api import backtest
     from jaxsim.data.prices import sample
+    from jaxsim.engine.api import backtest
     from jaxsim.models.toto.model import TOTO_BASE
 
     out_dir = Path(out_dir)
@@ -279,24 +384,50 @@ def e2e_jax_suite(out_dir, *, quick: bool = False, dtype: str = "float32", price
         settings = [("bench-small", TOTO_BENCH_SMALL, 10, 256)]
         repeats = 1
     else:
-        settings = [("bench-small", TOTO_BENCH_SMALL, 10, 256), ("Toto Base", TOTO_BASE, 10, 256),
-                    ("Toto Base", TOTO_BASE, 50, 3072)]
+        settings = [
+            ("bench-small", TOTO_BENCH_SMALL, 10, 256),
+            ("Toto Base", TOTO_BASE, 10, 256),
+            ("Toto Base", TOTO_BASE, 50, 3072),
+        ]
     env = bench.environment()
     rows = []
     for name, cfg, n_sims, samples in settings:
         fc = toto_forecaster(cfg, num_samples=samples, dtype=dtype)
         with precision(dtype):
-            timing = bench.time_call(lambda: backtest(prices, fc, n_sims=n_sims, targets=ALL_TARGETS).records,
-                                     repeats=repeats)
-        rows.append(dict(model=name, sims=n_sims, samples=samples, rows=len(prices.close), compile_s=timing.compile_s,
-                         run_s=timing.run_s, contexts=4 * (n_sims + 6), original_calls=28 * n_sims))
-    cols = [("model", "model", ""), ("sims", "N", "d"), ("samples", "S", "d"), ("rows", "rows", "d"),
-            ("contexts", "unique contexts", "d"), ("original_calls", "original's calls", "d"),
-            ("compile_s", "compile (s, est.)", ".2f"), ("run_s", "backtest() warm (s)", ".3f")]
-    text = ("# jaxsim end-to-end (package only)\n\n`jaxsim.backtest(prices, toto, n_sims=N, num_samples=S, "
-            f"targets=4)` on {prices.symbol} ({len(prices.close)} rows, whole history), random weights, {dtype}; "
-            "compile = first call minus the median warm call.\n\n" + bench.markdown_table(rows, cols) + "\n"
-            + bench.header_markdown(env) + "\n")
+            timing = bench.time_call(
+                lambda: backtest(prices, fc, n_sims=n_sims, targets=ALL_TARGETS).records, repeats=repeats
+            )
+        rows.append(
+            dict(
+                model=name,
+                sims=n_sims,
+                samples=samples,
+                rows=len(prices.close),
+                compile_s=timing.compile_s,
+                run_s=timing.run_s,
+                contexts=4 * (n_sims + 6),
+                original_calls=28 * n_sims,
+            )
+        )
+    cols = [
+        ("model", "model", ""),
+        ("sims", "N", "d"),
+        ("samples", "S", "d"),
+        ("rows", "rows", "d"),
+        ("contexts", "unique contexts", "d"),
+        ("original_calls", "original's calls", "d"),
+        ("compile_s", "compile (s, est.)", ".2f"),
+        ("run_s", "backtest() warm (s)", ".3f"),
+    ]
+    text = (
+        "# jaxsim end-to-end (package only)\n\n`jaxsim.backtest(prices, toto, n_sims=N, num_samples=S, "
+        f"targets=4)` on {prices.symbol} ({len(prices.close)} rows, whole history), random weights, {dtype}; "
+        "compile = first call minus the median warm call.\n\n"
+        + bench.markdown_table(rows, cols)
+        + "\n"
+        + bench.header_markdown(env)
+        + "\n"
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "e2e_jax.md").write_text(text)
     bench.write_json(out_dir / "e2e_jax.json", dict(env=env, dtype=dtype, rows=rows))
@@ -334,13 +465,30 @@ def optimizer_suite(out_dir, *, quick: bool = False, prices=None, repeats: int =
     for name, opt in (("exact_optimizer", optimize.exact_optimizer()), ("optax_optimizer", optimize.optax_optimizer())):
         program = jax.jit(jax.vmap(lambda *a, opt=opt: opt(*a, close_at_eod=False)))
         timing, _ = bench.time_compiled(program, *args, repeats=1 if quick else repeats)
-        rows.append(dict(method=f"{name} (jit, vmap)", problems=n, compile_s=timing.compile_s, run_s=timing.run_s,
-                         per_problem_us=1e6 * timing.run_s / n))
-    cols = [("method", "method", ""), ("problems", "problems", "d"), ("compile_s", "compile (s)", ".2f"),
-            ("run_s", "run (s)", ".4f"), ("per_problem_us", "us / problem", ".1f")]
-    text = ("# Multiplier optimisers (package only)\n\nEntry/exit MaxDiff problems from the AAPL sample, one "
-            "jitted vmapped call. DIRECT comparison: `benchmarks/bench_optimizer.py`.\n\n"
-            + bench.markdown_table(rows, cols) + "\n" + bench.header_markdown(env) + "\n")
+        rows.append(
+            dict(
+                method=f"{name} (jit, vmap)",
+                problems=n,
+                compile_s=timing.compile_s,
+                run_s=timing.run_s,
+                per_problem_us=1e6 * timing.run_s / n,
+            )
+        )
+    cols = [
+        ("method", "method", ""),
+        ("problems", "problems", "d"),
+        ("compile_s", "compile (s)", ".2f"),
+        ("run_s", "run (s)", ".4f"),
+        ("per_problem_us", "us / problem", ".1f"),
+    ]
+    text = (
+        "# Multiplier optimisers (package only)\n\nEntry/exit MaxDiff problems from the AAPL sample, one "
+        "jitted vmapped call. DIRECT comparison: `benchmarks/bench_optimizer.py`.\n\n"
+        + bench.markdown_table(rows, cols)
+        + "\n"
+        + bench.header_markdown(env)
+        + "\n"
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "optimizer_jax.md").write_text(text)
     bench.write_json(out_dir / "optimizer_jax.json", dict(env=env, rows=rows))

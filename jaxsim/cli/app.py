@@ -24,9 +24,18 @@ from jaxsim.cli.stats_commands import add_compare_parser, print_verdict
 from jaxsim.config import PROTOCOLS, BacktestConfig
 from jaxsim.errors import JaxsimError
 
-__all__ = ["MODELS", "cmd_data_show", "cmd_data_samples", "backtest_config", "run_backtest", "stock_line",
-           "cross_stock_table", "build_parser", "cmd_bench", "main"]
-
+__all__ = [
+    "MODELS",
+    "cmd_data_show",
+    "cmd_data_samples",
+    "backtest_config",
+    "run_backtest",
+    "stock_line",
+    "cross_stock_table",
+    "build_parser",
+    "cmd_bench",
+    "main",
+]
 
 
 def _resolve_source(spec: str):
@@ -42,8 +51,9 @@ def _resolve_source(spec: str):
 
 def cmd_data_show(args) -> int:
     """Print a summary and every problem of one price source; exit 1 when it would be rejected."""
-    from jaxsim.data.prices import describe_prices, sample_dir
     from importlib.resources import as_file
+
+    from jaxsim.data.prices import describe_prices, sample_dir
 
     path = _resolve_source(args.source)
     if path is None:
@@ -78,8 +88,10 @@ def cmd_data_show(args) -> int:
         for p in warnings:
             out(f"  warning: {p}")
     if errors:
-        out("verdict:    rejected by load_prices (--clean shows what cleaning would repair; "
-            "`jaxsim data clean IN OUT` writes the cleaned file)")
+        out(
+            "verdict:    rejected by load_prices (--clean shows what cleaning would repair; "
+            "`jaxsim data clean IN OUT` writes the cleaned file)"
+        )
         return 1
     out("verdict:    ok")
     return 0
@@ -105,11 +117,16 @@ def _load_series(args) -> list:
         data_dir = Path(args.data_dir or ".")
         series = []
         for sym in [s.strip() for s in args.symbols.split(",") if s.strip()]:
-            candidates = [data_dir / f"{name}{ext}" for name in dict.fromkeys((sym, sym.upper(), sym.lower()))
-                          for ext in (".csv", ".csv.gz", ".parquet")]
+            candidates = [
+                data_dir / f"{name}{ext}"
+                for name in dict.fromkeys((sym, sym.upper(), sym.lower()))
+                for ext in (".csv", ".csv.gz", ".parquet")
+            ]
             found = next((c for c in candidates if c.is_file()), None)
             if found is None:
-                raise FileNotFoundError(f"no price file for {sym} in {data_dir} (looked for {sym}.csv/.csv.gz/.parquet)")
+                raise FileNotFoundError(
+                    f"no price file for {sym} in {data_dir} (looked for {sym}.csv/.csv.gz/.parquet)"
+                )
             series.append(load_prices(found, symbol=sym.upper(), adjusted=args.adjusted))
         return series
     return [sample(args.symbol, adjusted=args.adjusted)]
@@ -127,8 +144,9 @@ def _make_forecaster(args, hyper=None):
     if hyper is not None and samples is None and name in ("default", "toto"):
         samples = hyper.toto["num_samples"]
     kronos_options = hyper.kronos_options() if hyper is not None and name == "kronos" else None
-    return make_forecaster(name, weights=args.weights, tokenizer=args.tokenizer, samples=samples,
-                           kronos_options=kronos_options)
+    return make_forecaster(
+        name, weights=args.weights, tokenizer=args.tokenizer, samples=samples, kronos_options=kronos_options
+    )
 
 
 def _sims(text: str):
@@ -156,8 +174,9 @@ def backtest_config(args, hyper=None) -> BacktestConfig:
 
     With ``--hyperparams`` a Toto-family model takes the symbol's ``aggregate``.
     """
-    config = BacktestConfig(n_sims=args.sims, protocol=args.protocol, max_context=getattr(args, "max_context", None),
-                            seed=args.seed)
+    config = BacktestConfig(
+        n_sims=args.sims, protocol=args.protocol, max_context=getattr(args, "max_context", None), seed=args.seed
+    )
     if hyper is not None and _model_of(args, hyper) in ("default", "toto"):
         config = config.replace(aggregate=hyper.toto["aggregate"])
     return config
@@ -183,8 +202,10 @@ def _hyper(args, symbol):
 
 def _print_cleaning(prices) -> None:
     report = prices.cleaning
-    print(f"{prices.symbol}: " + (str(report) if report is not None else f"cleaning: no changes ({len(prices)} rows)"),
-          file=sys.stderr)
+    print(
+        f"{prices.symbol}: " + (str(report) if report is not None else f"cleaning: no changes ({len(prices)} rows)"),
+        file=sys.stderr,
+    )
 
 
 def _caching(args):
@@ -258,8 +279,11 @@ def _run_one(args, stop) -> int:
     config = backtest_config(args, hyper)
     n_sims = config.sims_for(len(prices))
     check_history(prices, n_sims, config.min_context if args.sims == "all" else 1)
-    _warn(setup_warnings(len(prices), n_sims, protocol=args.protocol, max_context=config.max_context,
-                         symbol=prices.symbol))
+    _warn(
+        setup_warnings(
+            len(prices), n_sims, protocol=args.protocol, max_context=config.max_context, symbol=prices.symbol
+        )
+    )
     stop.check()
     result = backtest(prices, forecaster, config, symbol=prices.symbol)
     stop.check()
@@ -307,12 +331,15 @@ def _run_symbols(args, files, stop) -> int:
 
     symbols = list(files)
     hypers = {s: _hyper(args, s) for s in symbols} if getattr(args, "hyperparams", None) else {}
-    settings = {s: (_model_of(args, h), h.toto if _model_of(args, h) != "kronos" else h.kronos)
-                for s, h in hypers.items()}
+    settings = {
+        s: (_model_of(args, h), h.toto if _model_of(args, h) != "kronos" else h.kronos) for s, h in hypers.items()
+    }
     if len({repr(v) for v in settings.values()}) > 1:
-        raise ConfigError("--hyperparams gives these symbols different settings (" +
-                          "; ".join(f"{s}: {m} {v}" for s, (m, v) in settings.items()) +
-                          "); run each setting separately")
+        raise ConfigError(
+            "--hyperparams gives these symbols different settings ("
+            + "; ".join(f"{s}: {m} {v}" for s, (m, v) in settings.items())
+            + "); run each setting separately"
+        )
     hyper = next(iter(hypers.values()), None)
     forecaster = _make_forecaster(args, hyper)
     config = backtest_config(args, hyper)
@@ -329,25 +356,45 @@ def _run_symbols(args, files, stop) -> int:
         n = sum(len(m) for m in groups.values())
         if n == 0:
             return
-        print(f"{n} stock(s) in {len(groups)} shape group(s): {len(groups)} backtest program(s) to compile "
-              "(fewer when cached)" + ("" if len(groups) < 2 or args.max_context else
-                                       "; --max-context C makes stocks of different lengths share one"),
-              file=sys.stderr, flush=True)
+        print(
+            f"{n} stock(s) in {len(groups)} shape group(s): {len(groups)} backtest program(s) to compile "
+            "(fewer when cached)"
+            + (
+                ""
+                if len(groups) < 2 or args.max_context
+                else "; --max-context C makes stocks of different lengths share one"
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
 
     if args.out:
         from jaxsim.engine.runs import run_many
 
-        report = run_many(files, args.out, forecaster=forecaster, config=config, chunk_size=args.chunk_size,
-                          adjusted=args.adjusted, clean=args.clean, plots=args.plots, progress=False,
-                          on_result=finished, on_plan=plan, should_stop=stop,
-                          distributed=getattr(args, "distributed_config", None))
+        report = run_many(
+            files,
+            args.out,
+            forecaster=forecaster,
+            config=config,
+            chunk_size=args.chunk_size,
+            adjusted=args.adjusted,
+            clean=args.clean,
+            plots=args.plots,
+            progress=False,
+            on_result=finished,
+            on_plan=plan,
+            should_stop=stop,
+            distributed=getattr(args, "distributed_config", None),
+        )
         for sym, error in report.failed.items():
             print(f"{sym}: FAILED: {error}", file=sys.stderr)
         if results:
             print()
             print(cross_stock_table(results))
-        print(f"{len(report.done)} written, {len(report.skipped)} already complete, {len(report.failed)} failed "
-              f"(manifest: {Path(args.out) / 'manifest.json'})")
+        print(
+            f"{len(report.done)} written, {len(report.skipped)} already complete, {len(report.failed)} failed "
+            f"(manifest: {Path(args.out) / 'manifest.json'})"
+        )
         stop.check()
         return 1 if report.failed else 0
     from jaxsim.data.prices import as_prices, check_history
@@ -361,12 +408,12 @@ def _run_symbols(args, files, stop) -> int:
             _print_cleaning(prices)
         n_sims = config.sims_for(len(prices))
         check_history(prices, n_sims, config.min_context if args.sims == "all" else 1)
-        _warn(setup_warnings(len(prices), n_sims, protocol=args.protocol, max_context=config.max_context,
-                             symbol=sym))
+        _warn(setup_warnings(len(prices), n_sims, protocol=args.protocol, max_context=config.max_context, symbol=sym))
         series.append(prices)
     chunk = None if len(series) <= args.chunk_size else args.chunk_size  # a small run is not padded to K
-    backtest_many(series, forecaster, config, chunk_size=chunk, progress=False, on_result=finished,
-                  on_plan=plan, should_stop=stop)
+    backtest_many(
+        series, forecaster, config, chunk_size=chunk, progress=False, on_result=finished, on_plan=plan, should_stop=stop
+    )
     stop.check()
     print()
     print(cross_stock_table(results))
@@ -377,8 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``jaxsim`` command."""
     from jaxsim.cli.validate import EXIT_CODES_HELP
 
-    parser = argparse.ArgumentParser(prog="jaxsim", description="JAX walk-forward stock backtester.",
-                                     epilog=EXIT_CODES_HELP)
+    parser = argparse.ArgumentParser(
+        prog="jaxsim", description="JAX walk-forward stock backtester.", epilog=EXIT_CODES_HELP
+    )
     parser.add_argument("--version", action="version", version=f"jaxsim {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO) to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -396,9 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_clean_command(data)
 
-    bt = sub.add_parser("backtest", help="walk-forward backtest of one or more symbols", epilog=EXIT_CODES_HELP,
-                        description="Walk-forward backtest of a bundled sample, a price file, or several symbols "
-                                    "from a folder. Every argument is checked before anything is computed.")
+    bt = sub.add_parser(
+        "backtest",
+        help="walk-forward backtest of one or more symbols",
+        epilog=EXIT_CODES_HELP,
+        description="Walk-forward backtest of a bundled sample, a price file, or several symbols "
+        "from a folder. Every argument is checked before anything is computed.",
+    )
     bt.add_argument("symbol", nargs="?", default="AAPL", metavar="SYMBOL", help="bundled sample (default AAPL)")
     src = bt.add_mutually_exclusive_group()
     src.add_argument("--csv", metavar="PATH", help="price file instead of a bundled sample")
@@ -408,35 +460,76 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--model", choices=MODELS, default="default", help="forecaster (default: the embedded one)")
     bt.add_argument("--weights", metavar="DIR", help="converted model weight folder (toto, kronos)")
     bt.add_argument("--tokenizer", metavar="DIR", help="converted Kronos tokenizer folder")
-    bt.add_argument("--sims", type=_sims, default=50, metavar="N", help="number of simulations (default 50), or "
-                    "'all': every origin with at least 64 context returns (the full history)")
-    bt.add_argument("--samples", type=int, metavar="S", help="forecast samples per context (Toto draws; Kronos "
-                    "sample paths averaged; default: the model's own, 3072 for Toto)")
+    bt.add_argument(
+        "--sims",
+        type=_sims,
+        default=50,
+        metavar="N",
+        help="number of simulations (default 50), or "
+        "'all': every origin with at least 64 context returns (the full history)",
+    )
+    bt.add_argument(
+        "--samples",
+        type=int,
+        metavar="S",
+        help="forecast samples per context (Toto draws; Kronos "
+        "sample paths averaged; default: the model's own, 3072 for Toto)",
+    )
     bt.add_argument("--protocol", choices=PROTOCOLS, default="legacy", help="legacy (the original) or walk_forward")
-    bt.add_argument("--out", metavar="DIR", help="write results to DIR (with --symbols: a resumable run, "
-                    "one folder per symbol; re-running skips finished symbols)")
-    bt.add_argument("--max-context", type=int, metavar="C", help="cap the forecast context at C returns "
-                    "(default: the whole history, as the original)")
-    bt.add_argument("--chunk-size", type=int, default=64, metavar="K",
-                    help="stocks per compiled batch with --symbols (default 64)")
-    bt.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0); stock S uses fold_in(key(seed), "
-                    "crc32(S)) whichever way it is run")
-    bt.add_argument("--clean", action="store_true", help="clean the prices in memory first (as `jaxsim data clean`) "
-                    "and print what changed")
+    bt.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write results to DIR (with --symbols: a resumable run, "
+        "one folder per symbol; re-running skips finished symbols)",
+    )
+    bt.add_argument(
+        "--max-context",
+        type=int,
+        metavar="C",
+        help="cap the forecast context at C returns (default: the whole history, as the original)",
+    )
+    bt.add_argument(
+        "--chunk-size", type=int, default=64, metavar="K", help="stocks per compiled batch with --symbols (default 64)"
+    )
+    bt.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="PRNG seed (default 0); stock S uses fold_in(key(seed), crc32(S)) whichever way it is run",
+    )
+    bt.add_argument(
+        "--clean",
+        action="store_true",
+        help="clean the prices in memory first (as `jaxsim data clean`) and print what changed",
+    )
     bt.add_argument("--force", action="store_true", help="allow --out to replace another symbol's results")
     bt.add_argument("--plots", action="store_true", help="with --symbols --out: also write equity.png per stock")
-    bt.add_argument("--hyperparams", metavar="DIR", help="the original's hyperparams folder: best/<SYM>.json picks "
-                    "toto or kronos, kronos/<SYM>.json and toto/<SYM>.json supply their settings")
-    bt.add_argument("--output-json", metavar="PATH", help="write the original's JSON summary (docs/cli-json.md); "
-                    "with --symbols PATH must contain {symbol}")
+    bt.add_argument(
+        "--hyperparams",
+        metavar="DIR",
+        help="the original's hyperparams folder: best/<SYM>.json picks "
+        "toto or kronos, kronos/<SYM>.json and toto/<SYM>.json supply their settings",
+    )
+    bt.add_argument(
+        "--output-json",
+        metavar="PATH",
+        help="write the original's JSON summary (docs/cli-json.md); with --symbols PATH must contain {symbol}",
+    )
     bt.add_argument("--output-label", metavar="L", help="write L instead of the symbol in --output-json")
-    bt.add_argument("--cache-dir", metavar="DIR", help="keep compiled programs in DIR (default "
-                    "$XDG_CACHE_HOME/jaxsim/xla or ~/.cache/jaxsim/xla)")
+    bt.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="keep compiled programs in DIR (default $XDG_CACHE_HOME/jaxsim/xla or ~/.cache/jaxsim/xla)",
+    )
     bt.add_argument("--no-cache", action="store_true", help="do not read or write compiled programs on disk")
     dist = bt.add_argument_group("across processes (jax.distributed; see README 'Across machines')")
-    dist.add_argument("--distributed", action="store_true", help="one of several processes sharing the --symbols "
-                      "run in --out (same command on every host; flags default to JAX_COORDINATOR_ADDRESS, "
-                      "JAX_NUM_PROCESSES, JAX_PROCESS_ID, else jax's SLURM/MPI detection)")
+    dist.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one of several processes sharing the --symbols "
+        "run in --out (same command on every host; flags default to JAX_COORDINATOR_ADDRESS, "
+        "JAX_NUM_PROCESSES, JAX_PROCESS_ID, else jax's SLURM/MPI detection)",
+    )
     dist.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address and a free port")
     dist.add_argument("--num-processes", type=int, metavar="N", help="number of processes")
     dist.add_argument("--process-id", type=int, metavar="I", help="this process's id, 0..N-1")
@@ -444,14 +537,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_parser(sub)
 
     bench = sub.add_parser("bench", help="benchmarks that need only the package (tables + PNG plots)")
-    bench.add_argument("suite", nargs="?", default="all", choices=("e2e", "scaling", "optimizer", "full_history", "all"),
-                       help="e2e: jaxsim side of the end-to-end settings; scaling: time/memory sweeps; "
-                            "optimizer: jitted MaxDiff optimisers; full_history: prefix-shared vs per-context Toto at "
-                            "N = 50, 500, all (default: all)")
+    bench.add_argument(
+        "suite",
+        nargs="?",
+        default="all",
+        choices=("e2e", "scaling", "optimizer", "full_history", "all"),
+        help="e2e: jaxsim side of the end-to-end settings; scaling: time/memory sweeps; "
+        "optimizer: jitted MaxDiff optimisers; full_history: prefix-shared vs per-context Toto at "
+        "N = 50, 500, all (default: all)",
+    )
     bench.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run of a few minutes)")
     bench.add_argument("--out", metavar="DIR", default="bench-results", help="output folder (default bench-results)")
-    bench.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
-                       help="bfloat16: bf16 weights and bf16 matmul precision (meant for GPUs)")
+    bench.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="bfloat16: bf16 weights and bf16 matmul precision (meant for GPUs)",
+    )
     bench.set_defaults(func=cmd_bench)
     _add_weight_commands(sub)
     return parser
@@ -483,8 +585,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jaxsim`` command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr
+    )
     from jaxsim.cli.signals import EXIT_INTERRUPTED, MESSAGE, Interrupted
 
     try:

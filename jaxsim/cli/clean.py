@@ -18,9 +18,12 @@ __all__ = ["add_clean_command", "cmd_data_clean"]
 
 def add_clean_command(data_sub) -> argparse.ArgumentParser:
     """Add ``clean`` to the ``jaxsim data`` subcommands."""
-    clean = data_sub.add_parser("clean", help="repair a price file and write the cleaned copy",
-                                description="Repair what load_prices(clean=True) can repair and write the result "
-                                            "as CSV; prints every change. Exit 0 when written, 2 on bad input.")
+    clean = data_sub.add_parser(
+        "clean",
+        help="repair a price file and write the cleaned copy",
+        description="Repair what load_prices(clean=True) can repair and write the result "
+        "as CSV; prints every change. Exit 0 when written, 2 on bad input.",
+    )
     clean.add_argument("source", metavar="IN", help="a .csv/.csv.gz/.parquet file or a bundled sample")
     clean.add_argument("dest", metavar="OUT", help="the cleaned CSV to write (.csv, or .csv.gz compressed)")
     clean.add_argument("--adjusted", action="store_true", help="write split/dividend-adjusted prices")

@@ -25,12 +25,24 @@ from jaxsim.errors import ConfigError
 
 __all__ = ["KRONOS_DEFAULTS", "TOTO_DEFAULTS", "TOTO_SAMPLE_RANGE", "HyperParams", "read_hyperparams"]
 
-KRONOS_DEFAULTS = {"temperature": 0.152, "top_p": 0.83, "top_k": 20, "sample_count": 192, "max_context": 232,
-                   "clip": 1.85}
+KRONOS_DEFAULTS = {
+    "temperature": 0.152,
+    "top_p": 0.83,
+    "top_k": 20,
+    "sample_count": 192,
+    "max_context": 232,
+    "clip": 1.85,
+}
 TOTO_DEFAULTS = {"num_samples": 3072, "aggregate": "trimmed_mean_10"}
 TOTO_SAMPLE_RANGE = (128, 4096)
-_KRONOS_TYPES = {"temperature": float, "top_p": float, "top_k": int, "sample_count": int, "max_context": int,
-                 "clip": float}
+_KRONOS_TYPES = {
+    "temperature": float,
+    "top_p": float,
+    "top_k": int,
+    "sample_count": int,
+    "max_context": int,
+    "clip": float,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +66,14 @@ class HyperParams:
     def kronos_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`jaxsim.forecast.forecasters.kronos` (max_context -> lookback)."""
         k = dict(self.kronos)
-        return {"sample_count": k["sample_count"], "lookback": k["max_context"], "temperature": k["temperature"],
-                "top_p": k["top_p"], "top_k": k["top_k"], "clip": k["clip"]}
+        return {
+            "sample_count": k["sample_count"],
+            "lookback": k["max_context"],
+            "temperature": k["temperature"],
+            "top_p": k["top_p"],
+            "top_k": k["top_k"],
+            "clip": k["clip"],
+        }
 
     def describe(self) -> str:
         """One line for the log: the model and the values that will run."""

@@ -10,8 +10,15 @@ MODELS = ("default", "naive", "historical-mean", "toto", "kronos")
 POINT_MODELS = ("naive", "historical-mean")  # point forecasters: no samples to set
 
 
-def make_forecaster(name: str, *, weights=None, tokenizer=None, samples: int | None = None,
-                    kronos_options: dict | None = None, flag: str = "--model"):
+def make_forecaster(
+    name: str,
+    *,
+    weights=None,
+    tokenizer=None,
+    samples: int | None = None,
+    kronos_options: dict | None = None,
+    flag: str = "--model",
+):
     """The forecaster called ``name``.
 
     Args:

@@ -21,26 +21,93 @@ SCHEMA = "jaxsim-output-json/1"
 # strategy -> (key -> record column); key order as the original writes them.
 _BASE = ("return", "sharpe", "final_day", "avg_daily_return", "annual_return")
 STRATEGY_COLUMNS: dict[str, dict[str, str]] = {
-    "simple": dict(zip(_BASE, ("simple_strategy_return", "simple_strategy_sharpe", "simple_strategy_finalday",
-                               "simple_strategy_avg_daily_return", "simple_strategy_annual_return"))),
-    "all_signals": dict(zip(_BASE, ("all_signals_strategy_return", "all_signals_strategy_sharpe",
-                                    "all_signals_strategy_finalday", "all_signals_strategy_avg_daily_return",
-                                    "all_signals_strategy_annual_return"))),
-    "buy_hold": dict(zip(_BASE, ("buy_hold_return", "buy_hold_sharpe", "buy_hold_finalday",
-                                 "buy_hold_avg_daily_return", "buy_hold_annual_return"))),
-    "unprofit_shutdown": dict(zip(_BASE, ("unprofit_shutdown_return", "unprofit_shutdown_sharpe",
-                                          "unprofit_shutdown_finalday", "unprofit_shutdown_avg_daily_return",
-                                          "unprofit_shutdown_annual_return"))),
-    "entry_takeprofit": dict(zip(_BASE, ("entry_takeprofit_return", "entry_takeprofit_sharpe",
-                                         "entry_takeprofit_finalday", "entry_takeprofit_avg_daily_return",
-                                         "entry_takeprofit_annual_return"))),
-    "highlow": dict(zip(_BASE, ("highlow_return", "highlow_sharpe", "highlow_finalday_return",
-                                "highlow_avg_daily_return", "highlow_annual_return"))),
+    "simple": dict(
+        zip(
+            _BASE,
+            (
+                "simple_strategy_return",
+                "simple_strategy_sharpe",
+                "simple_strategy_finalday",
+                "simple_strategy_avg_daily_return",
+                "simple_strategy_annual_return",
+            ),
+        )
+    ),
+    "all_signals": dict(
+        zip(
+            _BASE,
+            (
+                "all_signals_strategy_return",
+                "all_signals_strategy_sharpe",
+                "all_signals_strategy_finalday",
+                "all_signals_strategy_avg_daily_return",
+                "all_signals_strategy_annual_return",
+            ),
+        )
+    ),
+    "buy_hold": dict(
+        zip(
+            _BASE,
+            (
+                "buy_hold_return",
+                "buy_hold_sharpe",
+                "buy_hold_finalday",
+                "buy_hold_avg_daily_return",
+                "buy_hold_annual_return",
+            ),
+        )
+    ),
+    "unprofit_shutdown": dict(
+        zip(
+            _BASE,
+            (
+                "unprofit_shutdown_return",
+                "unprofit_shutdown_sharpe",
+                "unprofit_shutdown_finalday",
+                "unprofit_shutdown_avg_daily_return",
+                "unprofit_shutdown_annual_return",
+            ),
+        )
+    ),
+    "entry_takeprofit": dict(
+        zip(
+            _BASE,
+            (
+                "entry_takeprofit_return",
+                "entry_takeprofit_sharpe",
+                "entry_takeprofit_finalday",
+                "entry_takeprofit_avg_daily_return",
+                "entry_takeprofit_annual_return",
+            ),
+        )
+    ),
+    "highlow": dict(
+        zip(
+            _BASE,
+            (
+                "highlow_return",
+                "highlow_sharpe",
+                "highlow_finalday_return",
+                "highlow_avg_daily_return",
+                "highlow_annual_return",
+            ),
+        )
+    ),
 }
 for _name in ("maxdiff", "maxdiffalwayson"):
     STRATEGY_COLUMNS[_name] = {
-        **dict(zip(_BASE, (f"{_name}_return", f"{_name}_sharpe", f"{_name}_finalday_return",
-                           f"{_name}_avg_daily_return", f"{_name}_annual_return"))),
+        **dict(
+            zip(
+                _BASE,
+                (
+                    f"{_name}_return",
+                    f"{_name}_sharpe",
+                    f"{_name}_finalday_return",
+                    f"{_name}_avg_daily_return",
+                    f"{_name}_annual_return",
+                ),
+            )
+        ),
         "turnover": f"{_name}_turnover",
         "baseline_return": f"{_name}_baseline_return",
         "optimized_return": f"{_name}_optimized_return",
@@ -48,8 +115,15 @@ for _name in ("maxdiff", "maxdiffalwayson"):
     }
 # record prefix of each strategy (for the added forecasted_pnl key)
 _PREFIX = {"simple": "simple_strategy", "all_signals": "all_signals_strategy"}
-METRIC_COLUMNS = ("close_val_loss", "high_val_loss", "low_val_loss", "walk_forward_oos_sharpe",
-                  "walk_forward_turnover", "walk_forward_maxdiff_sharpe", "walk_forward_maxdiffalwayson_sharpe")
+METRIC_COLUMNS = (
+    "close_val_loss",
+    "high_val_loss",
+    "low_val_loss",
+    "walk_forward_oos_sharpe",
+    "walk_forward_turnover",
+    "walk_forward_maxdiff_sharpe",
+    "walk_forward_maxdiffalwayson_sharpe",
+)
 # jaxsim's own additions to "metrics" (the original's keys come first, unchanged)
 _EXTRA_METRICS = ("walk_forward_highlow_sharpe", "walk_forward_entry_takeprofit_sharpe")
 
@@ -92,7 +166,7 @@ def summary_json(result, *, label: str | None = None, generated_at: _dt.datetime
       generated_at: timestamp (default now, UTC).
     """
     records = result.records
-    when = (generated_at or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc)
+    when = (generated_at or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
     strategies = {}
     for name, columns in STRATEGY_COLUMNS.items():
         entry = {key: _mean(records, column) for key, column in columns.items()}
@@ -118,15 +192,17 @@ def summary_json(result, *, label: str | None = None, generated_at: _dt.datetime
         extra["version"] = __version__
     except ImportError:  # pragma: no cover
         pass
-    return _plain({
-        "symbol": label or result.symbol,
-        "runs": int(len(records)),
-        "generated_at": when.replace(tzinfo=None).isoformat(timespec="seconds") + "Z",
-        "strategies": strategies,
-        "metrics": metrics,
-        "label": label,
-        "jaxsim": extra,
-    })
+    return _plain(
+        {
+            "symbol": label or result.symbol,
+            "runs": int(len(records)),
+            "generated_at": when.replace(tzinfo=None).isoformat(timespec="seconds") + "Z",
+            "strategies": strategies,
+            "metrics": metrics,
+            "label": label,
+            "jaxsim": extra,
+        }
+    )
 
 
 def write_output_json(path, result, *, label: str | None = None, generated_at=None) -> Path:

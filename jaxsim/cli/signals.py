@@ -133,8 +133,7 @@ def graceful_interrupts(grace: float = 2.0, stream=None):
                             deadline = time.monotonic() + grace
                 if seen >= 2 and not closing.is_set():
                     _abandon(stream)
-            if deadline is not None and time.monotonic() >= deadline and not stop.acknowledged \
-                    and not closing.is_set():
+            if deadline is not None and time.monotonic() >= deadline and not stop.acknowledged and not closing.is_set():
                 _abandon(stream)
 
     previous = {s: signal.signal(s, handler) for s in _SIGNALS}

@@ -37,9 +37,12 @@ def add_compare_parser(sub) -> None:
     cp.add_argument("symbol", nargs="?", default="AAPL", metavar="SYMBOL", help="bundled sample (default AAPL)")
     cp.add_argument("--csv", metavar="PATH", help="price file instead of a bundled sample")
     cp.add_argument("--adjusted", action="store_true", help="use split/dividend-adjusted prices")
-    cp.add_argument("--models", default="default,naive,historical-mean", metavar="A,B",
-                    help=f"forecasters to compare, from {','.join(COMPARE_MODELS)} (default: default,naive,"
-                         "historical-mean)")
+    cp.add_argument(
+        "--models",
+        default="default,naive,historical-mean",
+        metavar="A,B",
+        help=f"forecasters to compare, from {','.join(COMPARE_MODELS)} (default: default,naive,historical-mean)",
+    )
     cp.add_argument("--weights", metavar="DIR", help="converted weight folder for toto / kronos")
     cp.add_argument("--tokenizer", metavar="DIR", help="converted Kronos tokenizer folder")
     cp.add_argument("--sims", type=int, default=50, metavar="N", help="number of simulations (default 50)")
@@ -62,15 +65,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     names = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
     if not names:
         raise JaxsimError("--models is empty")
-    models = {name: make_forecaster(name, weights=args.weights, tokenizer=args.tokenizer, flag="--models")
-              for name in names}
+    models = {
+        name: make_forecaster(name, weights=args.weights, tokenizer=args.tokenizer, flag="--models") for name in names
+    }
     prices = load_prices(args.csv, adjusted=args.adjusted) if args.csv else sample(args.symbol, adjusted=args.adjusted)
     config = BacktestConfig(n_sims=args.sims, protocol=args.protocol, seed=args.seed)
-    result = compare(prices, models, config, key=jax.random.key(args.seed), baselines=False,
-                     n_resamples=args.resamples)
+    result = compare(prices, models, config, key=jax.random.key(args.seed), baselines=False, n_resamples=args.resamples)
     with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_colwidth", 80):
-        print(f"Forecaster comparison for {prices.symbol or args.csv or args.symbol} ({args.sims} simulations, "
-              f"protocol {args.protocol}, seed {args.seed})")
+        print(
+            f"Forecaster comparison for {prices.symbol or args.csv or args.symbol} ({args.sims} simulations, "
+            f"protocol {args.protocol}, seed {args.seed})"
+        )
         print(result.table.drop(columns="Verdict").T.to_string(float_format=lambda v: f"{v:.4g}"))
         for name, line in result.table["Verdict"].items():
             print(f"{name}: {line}")

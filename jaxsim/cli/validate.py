@@ -16,13 +16,30 @@ from pathlib import Path
 
 from jaxsim.errors import ConfigError
 
-__all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "EXIT_CODES_HELP", "UsageError",
-           "PRICE_SUFFIXES", "parse_symbols", "find_symbol_files", "check_counts", "check_model_flags",
-           "check_hyperparams", "check_sources", "check_out", "check_output_json", "validate_backtest"]
+__all__ = [
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "EXIT_INTERRUPTED",
+    "EXIT_CODES_HELP",
+    "UsageError",
+    "PRICE_SUFFIXES",
+    "parse_symbols",
+    "find_symbol_files",
+    "check_counts",
+    "check_model_flags",
+    "check_hyperparams",
+    "check_sources",
+    "check_out",
+    "check_output_json",
+    "validate_backtest",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_CODES_HELP = ("exit codes: 0 ok; 1 some stocks failed (the others are written); 2 bad input (flags, "
-                   "paths, price data); 130 interrupted (rerun the same command to resume)")
+EXIT_CODES_HELP = (
+    "exit codes: 0 ok; 1 some stocks failed (the others are written); 2 bad input (flags, "
+    "paths, price data); 130 interrupted (rerun the same command to resume)"
+)
 PRICE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 _POINT_MODELS = ("naive", "historical-mean")  # point forecasters: no weights, no samples
 
@@ -51,23 +68,30 @@ def find_symbol_files(symbols, data_dir) -> dict[str, Path]:
     found, missing = {}, []
     for sym in symbols:
         names = dict.fromkeys((sym, sym.upper(), sym.lower()))
-        hit = next((data_dir / f"{n}{ext}" for n in names for ext in PRICE_SUFFIXES
-                    if (data_dir / f"{n}{ext}").is_file()), None)
+        hit = next(
+            (data_dir / f"{n}{ext}" for n in names for ext in PRICE_SUFFIXES if (data_dir / f"{n}{ext}").is_file()),
+            None,
+        )
         if hit is None:
             missing.append(sym)
         else:
             found[sym.upper()] = hit
     if missing:
-        raise UsageError(f"no price file in {data_dir} for {len(missing)} symbol(s): {', '.join(missing)} "
-                         f"(looked for <SYMBOL>{'/'.join(PRICE_SUFFIXES)})")
+        raise UsageError(
+            f"no price file in {data_dir} for {len(missing)} symbol(s): {', '.join(missing)} "
+            f"(looked for <SYMBOL>{'/'.join(PRICE_SUFFIXES)})"
+        )
     return found
 
 
 def check_counts(args) -> None:
     """``--sims`` (or ``all``), ``--samples``, ``--chunk-size``, ``--max-context`` must be positive integers."""
-    for flag, value in (("--sims", getattr(args, "sims", 1)), ("--samples", getattr(args, "samples", None)),
-                        ("--chunk-size", getattr(args, "chunk_size", 1)),
-                        ("--max-context", getattr(args, "max_context", None))):
+    for flag, value in (
+        ("--sims", getattr(args, "sims", 1)),
+        ("--samples", getattr(args, "samples", None)),
+        ("--chunk-size", getattr(args, "chunk_size", 1)),
+        ("--max-context", getattr(args, "max_context", None)),
+    ):
         if value is not None and value != "all" and value < 1:
             raise UsageError(f"{flag} must be >= 1, got {value}")
 
@@ -116,8 +140,9 @@ def check_sources(args) -> dict[str, Path] | None:
     if csv is not None:
         path = Path(csv)
         if path.is_dir():
-            raise UsageError(f"--csv {csv} is a folder; give one price file (for a folder of files use "
-                             "--symbols A,B --data-dir DIR)")
+            raise UsageError(
+                f"--csv {csv} is a folder; give one price file (for a folder of files use --symbols A,B --data-dir DIR)"
+            )
         if not path.exists():
             raise UsageError(f"--csv {csv}: no such file")
         if not path.name.lower().endswith(PRICE_SUFFIXES + (".txt", ".pq")):
@@ -159,15 +184,18 @@ def check_out(out, symbols, *, multi: bool, force: bool = False) -> None:
     has_manifest = (out / "manifest.json").exists()
     if multi:
         if held is not None:
-            raise UsageError(f"--out {out} holds the single-stock results of {held}; use another folder for "
-                             "a --symbols run")
+            raise UsageError(
+                f"--out {out} holds the single-stock results of {held}; use another folder for a --symbols run"
+            )
         return
     if has_manifest:
         raise UsageError(f"--out {out} holds a multi-stock run (manifest.json); use another folder")
     (symbol,) = symbols
     if held is not None and held != symbol and not force:
-        raise UsageError(f"--out {out} holds the results of {held}; writing {symbol} there would replace them "
-                         f"(use another folder, or --force)")
+        raise UsageError(
+            f"--out {out} holds the results of {held}; writing {symbol} there would replace them "
+            f"(use another folder, or --force)"
+        )
 
 
 def check_output_json(path, *, multi: bool = False, label=None) -> None:
@@ -177,8 +205,10 @@ def check_output_json(path, *, multi: bool = False, label=None) -> None:
             raise UsageError("--output-label applies to --output-json only")
         return
     if multi and "{symbol}" not in str(path):
-        raise UsageError(f"--output-json {path}: with --symbols, put {{symbol}} in the path (one file per stock), "
-                         "e.g. out/{symbol}.json")
+        raise UsageError(
+            f"--output-json {path}: with --symbols, put {{symbol}} in the path (one file per stock), "
+            "e.g. out/{symbol}.json"
+        )
     if multi and label is not None:
         raise UsageError("--output-label names one stock; it does not apply to --symbols")
     path = Path(str(path).replace("{symbol}", "SYMBOL"))
@@ -199,8 +229,10 @@ def validate_backtest(args, *, available_samples=()) -> dict[str, Path] | None:
     files = check_sources(args)
     if files is None and getattr(args, "csv", None) is None and available_samples:
         if args.symbol.upper() not in available_samples:
-            raise UsageError(f"no bundled sample {args.symbol!r} (available: {', '.join(available_samples)}); "
-                             "use --csv PATH for a file or --symbols A,B --data-dir DIR")
+            raise UsageError(
+                f"no bundled sample {args.symbol!r} (available: {', '.join(available_samples)}); "
+                "use --csv PATH for a file or --symbols A,B --data-dir DIR"
+            )
     if getattr(args, "hyperparams", None) is None or args.model != "default":
         check_model_flags(args)
     check_hyperparams(args)
@@ -212,8 +244,9 @@ def validate_backtest(args, *, available_samples=()) -> dict[str, Path] | None:
     else:
         symbols = [args.symbol.upper()]
     check_out(getattr(args, "out", None), symbols, multi=files is not None, force=getattr(args, "force", False))
-    check_output_json(getattr(args, "output_json", None), multi=files is not None,
-                      label=getattr(args, "output_label", None))
+    check_output_json(
+        getattr(args, "output_json", None), multi=files is not None, label=getattr(args, "output_label", None)
+    )
     if getattr(args, "plots", False) and not (files is not None and getattr(args, "out", None)):
         raise UsageError("--plots applies to --symbols with --out (a single stock's --out always has equity.png)")
     return files

@@ -9,8 +9,15 @@ from pathlib import Path
 
 from jaxsim.models import registry  # no JAX: the converters it calls are imported when used
 
-__all__ = ["PRESET_NAMES", "cmd_weights_list", "cmd_weights_verify", "cmd_weights_fetch",
-           "cmd_weights_convert", "cmd_train", "add_commands"]
+__all__ = [
+    "PRESET_NAMES",
+    "cmd_weights_list",
+    "cmd_weights_verify",
+    "cmd_weights_fetch",
+    "cmd_weights_convert",
+    "cmd_train",
+    "add_commands",
+]
 
 # names of jaxsim.training.loop.PRESETS (kept here so building the parser does not import JAX; a test checks)
 PRESET_NAMES = ("default", "tiny")
@@ -63,15 +70,22 @@ def cmd_train(args) -> int:
     from jaxsim.training import loop as train  # JAX: imported only when training
 
     tc = train.PRESETS[args.config]
-    changes = {k: v for k, v in dict(steps=args.steps, seed=args.seed, objective=args.objective,
-                                     init_from=args.init_from, learning_rate=args.lr).items() if v is not None}
+    changes = {
+        k: v
+        for k, v in dict(
+            steps=args.steps, seed=args.seed, objective=args.objective, init_from=args.init_from, learning_rate=args.lr
+        ).items()
+        if v is not None
+    }
     tc = dataclasses.replace(tc, **changes)
     name = args.name or Path(args.out).name
     rec = train.run(tc, args.out, name=name, preset=args.config, progress=lambda s: print(s, flush=True))
     o = rec["heldout"]["overall"]
     print(f"wrote {args.out}: {rec['parameters']:,} parameters, {rec['train_seconds']:.0f} s training")
-    print(f"held-out ({o['n']} returns): NLL {o['nll']:.4f} (Gaussian {o['nll_gauss']:.4f}); MAE {o['mae']:.6f} "
-          f"(zero {o['mae_zero']:.6f}, historical mean {o['mae_hist']:.6f})")
+    print(
+        f"held-out ({o['n']} returns): NLL {o['nll']:.4f} (Gaussian {o['nll_gauss']:.4f}); MAE {o['mae']:.6f} "
+        f"(zero {o['mae_zero']:.6f}, historical mean {o['mae_hist']:.6f})"
+    )
     return 0
 
 
@@ -99,8 +113,9 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_weights_convert)
 
     t = sub.add_parser("train", help="train or fine-tune a Toto-architecture model (JAX, optax)")
-    t.add_argument("--config", choices=PRESET_NAMES, default="default", help="training preset (default: the "
-                   "embedded model's)")
+    t.add_argument(
+        "--config", choices=PRESET_NAMES, default="default", help="training preset (default: the embedded model's)"
+    )
     t.add_argument("--out", required=True, metavar="DIR", help="output weight folder")
     t.add_argument("--name", help="model name in the card (default: the folder name)")
     t.add_argument("--steps", type=int, help="override the preset's steps")

@@ -29,8 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxsim.data.table import (CleaningReport, DataProblem, clean_frame, find_problems, read_table,
-                               row_labels, to_canonical)
+from jaxsim.data.table import (
+    CleaningReport,
+    DataProblem,
+    clean_frame,
+    find_problems,
+    read_table,
+    row_labels,
+    to_canonical,
+)
 from jaxsim.errors import ConfigError, InsufficientHistoryError, PriceDataError
 from jaxsim.layout import RESIDUAL_COLUMNS, TABLE_COLUMNS
 
@@ -54,8 +61,8 @@ log = logging.getLogger(__name__)
 
 _PRICE_FIELDS = ("open", "high", "low", "close")
 
-# Walk-forward geometry (docs/backtest.md#walk-forward-geometry, #required-rows): simulation k ends at row T-2-k and forecasts 7 rolling
-# origins; over N simulations the origins are t in [T-N-7, T-2], each with context r[1..t-1].
+# Walk-forward geometry (docs/backtest.md#walk-forward-geometry, #required-rows): simulation k ends at row T-2-k and
+# forecasts 7 rolling origins; over N simulations the origins are t in [T-N-7, T-2], each with context r[1..t-1].
 _ORIGINS = 7
 
 
@@ -172,9 +179,11 @@ class Prices:
         if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) != 1:
             raise PriceDataError(f"{self.symbol}: fields must be 1-D arrays of one length; got shapes {shapes}")
         if self.residuals.shape != (len(self.dates), len(_PRICE_FIELDS)):
-            raise PriceDataError(f"{self.symbol}: residuals must have shape ({len(self.dates)}, {len(_PRICE_FIELDS)}) "
-                                 f"(open, high, low, close); got {self.residuals.shape} (slice with prices[a:b], "
-                                 f"or pass residuals= or None when replacing the price arrays)")
+            raise PriceDataError(
+                f"{self.symbol}: residuals must have shape ({len(self.dates)}, {len(_PRICE_FIELDS)}) "
+                f"(open, high, low, close); got {self.residuals.shape} (slice with prices[a:b], "
+                f"or pass residuals= or None when replacing the price arrays)"
+            )
         if len(self.dates) == 0:
             raise PriceDataError(f"{self.symbol}: no rows")
         labels = [str(d) for d in self.dates]
@@ -206,8 +215,16 @@ class Prices:
         if not isinstance(index, slice):
             raise TypeError("Prices supports slicing only, e.g. prices[-500:]")
         vol = None if self.volume is None else self.volume[index]
-        return Prices(self.symbol, self.dates[index], self.open[index], self.high[index],
-                      self.low[index], self.close[index], vol, residuals=self.residuals[index])
+        return Prices(
+            self.symbol,
+            self.dates[index],
+            self.open[index],
+            self.high[index],
+            self.low[index],
+            self.close[index],
+            vol,
+            residuals=self.residuals[index],
+        )
 
     def tail(self, n: int) -> Prices:
         """The last ``n`` rows (all rows when ``n >= len(self)``)."""
@@ -286,8 +303,13 @@ def _symbol_for(source, symbol: str | None) -> str:
 def _build(canon: pd.DataFrame, symbol: str, report: CleaningReport | None) -> Prices:
     canon = canon.sort_values("date", kind="stable")
     vol = canon["volume"].to_numpy(np.float64) if "volume" in canon else None
-    return Prices(symbol, canon["date"].to_numpy("datetime64[D]"),
-                  *(canon[f].to_numpy(np.float64) for f in _PRICE_FIELDS), volume=vol, cleaning=report)
+    return Prices(
+        symbol,
+        canon["date"].to_numpy("datetime64[D]"),
+        *(canon[f].to_numpy(np.float64) for f in _PRICE_FIELDS),
+        volume=vol,
+        cleaning=report,
+    )
 
 
 def load_prices(source, *, symbol: str | None = None, adjusted: bool = False, clean: bool = False) -> Prices:
@@ -327,8 +349,14 @@ def load_prices(source, *, symbol: str | None = None, adjusted: bool = False, cl
     problems = find_problems(canon)
     errors = [p for p in problems if p.fatal]
     if errors:
-        hint = "" if clean else (" (to repair what can be repaired: `jaxsim data clean IN OUT` writes a cleaned file, "
-                                 "`jaxsim backtest --clean` cleans in memory, load_prices(..., clean=True))")
+        hint = (
+            ""
+            if clean
+            else (
+                " (to repair what can be repaired: `jaxsim data clean IN OUT` writes a cleaned file, "
+                "`jaxsim backtest --clean` cleans in memory, load_prices(..., clean=True))"
+            )
+        )
         raise PriceDataError(f"{symbol}: " + "; ".join(str(p) for p in errors) + hint)
     for p in problems:
         log.warning("%s: %s", symbol, p)
@@ -337,8 +365,7 @@ def load_prices(source, *, symbol: str | None = None, adjusted: bool = False, cl
     return _build(canon, symbol, report)
 
 
-def describe_prices(source, *, symbol: str | None = None, adjusted: bool = False,
-                    clean: bool = False) -> PriceSummary:
+def describe_prices(source, *, symbol: str | None = None, adjusted: bool = False, clean: bool = False) -> PriceSummary:
     """Summarise a price source and list every problem without raising on bad rows.
 
     Same arguments as :func:`load_prices`. Structural errors (unreadable file, missing columns)
@@ -355,11 +382,19 @@ def describe_prices(source, *, symbol: str | None = None, adjusted: bool = False
     dates = pd.to_datetime(canon["date"], errors="coerce").dropna()
     first = last = last_close = None
     if len(dates):
-        first, last = dates.min().to_datetime64().astype("datetime64[D]"), dates.max().to_datetime64().astype("datetime64[D]")
+        first, last = (
+            dates.min().to_datetime64().astype("datetime64[D]"),
+            dates.max().to_datetime64().astype("datetime64[D]"),
+        )
         close = pd.to_numeric(canon.loc[dates.idxmax(), "close"], errors="coerce")
         last_close = float(close) if np.ndim(close) == 0 and np.isfinite(close) else None
-    order = ("ascending" if canon["date"].is_monotonic_increasing
-             else "descending" if canon["date"].is_monotonic_decreasing else "unsorted")
+    order = (
+        "ascending"
+        if canon["date"].is_monotonic_increasing
+        else "descending"
+        if canon["date"].is_monotonic_decreasing
+        else "unsorted"
+    )
     prices = _build(canon, symbol, report) if not any(p.fatal for p in problems) else None
     return PriceSummary(symbol, rows, first, last, last_close, problems, order, prices)
 
@@ -368,8 +403,6 @@ def sample_dir():
     """The folder of the bundled samples (an ``importlib.resources`` Traversable: use
     ``importlib.resources.as_file`` on a file in it for a real path)."""
     return files("jaxsim.data") / "sample_data"
-
-
 
 
 def available_samples() -> tuple[str, ...]:
@@ -423,8 +456,16 @@ def as_prices(source, *, symbol: str | None = None, adjusted: bool = False, clea
         if adjusted:
             raise ConfigError("adjusted=True needs the raw file or frame; a Prices is already loaded")
         if symbol and symbol != source.symbol:
-            return Prices(str(symbol), source.dates, source.open, source.high, source.low, source.close,
-                          source.volume, source.cleaning)
+            return Prices(
+                str(symbol),
+                source.dates,
+                source.open,
+                source.high,
+                source.low,
+                source.close,
+                source.volume,
+                source.cleaning,
+            )
         return source
     if isinstance(source, pd.DataFrame):
         return load_prices(source, symbol=symbol, adjusted=adjusted, clean=clean)
@@ -438,7 +479,10 @@ def as_prices(source, *, symbol: str | None = None, adjusted: bool = False, clea
         if isinstance(source, str) and name in available_samples():
             with as_file(sample_dir() / f"{name}.csv.gz") as p:
                 return load_prices(p, symbol=symbol or name, adjusted=adjusted, clean=clean)
-        raise FileNotFoundError(f"{source!r} is neither a price file nor a bundled sample "
-                                f"({', '.join(available_samples())})")
-    raise PriceDataError(f"cannot read prices from a {type(source).__name__}; give a Prices, a DataFrame, a file "
-                         "path or a bundled sample name")
+        raise FileNotFoundError(
+            f"{source!r} is neither a price file nor a bundled sample ({', '.join(available_samples())})"
+        )
+    raise PriceDataError(
+        f"cannot read prices from a {type(source).__name__}; give a Prices, a DataFrame, a file "
+        "path or a bundled sample name"
+    )

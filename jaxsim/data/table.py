@@ -20,20 +20,45 @@ import pandas as pd
 
 from jaxsim.errors import PriceDataError
 
-__all__ = ["PRICE_FIELDS", "row_labels", "DataProblem", "CleaningReport", "read_table", "to_canonical",
-           "find_problems", "clean_frame"]
+__all__ = [
+    "PRICE_FIELDS",
+    "row_labels",
+    "DataProblem",
+    "CleaningReport",
+    "read_table",
+    "to_canonical",
+    "find_problems",
+    "clean_frame",
+]
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 _SHOW = 5  # rows named in a message before "..."
 
 # Normalised spelling (lower case, letters and digits only) -> canonical name.
 _ALIASES = {
-    "date": "date", "dates": "date", "timestamp": "date", "timestamps": "date", "time": "date",
-    "datetime": "date", "day": "date",
-    "open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume", "vol": "volume",
-    "adjopen": "adj_open", "adjustedopen": "adj_open", "adjhigh": "adj_high", "adjustedhigh": "adj_high",
-    "adjlow": "adj_low", "adjustedlow": "adj_low", "adjclose": "adj_close", "adjustedclose": "adj_close",
-    "adjvolume": "adj_volume", "adjustedvolume": "adj_volume",
+    "date": "date",
+    "dates": "date",
+    "timestamp": "date",
+    "timestamps": "date",
+    "time": "date",
+    "datetime": "date",
+    "day": "date",
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "volume": "volume",
+    "vol": "volume",
+    "adjopen": "adj_open",
+    "adjustedopen": "adj_open",
+    "adjhigh": "adj_high",
+    "adjustedhigh": "adj_high",
+    "adjlow": "adj_low",
+    "adjustedlow": "adj_low",
+    "adjclose": "adj_close",
+    "adjustedclose": "adj_close",
+    "adjvolume": "adj_volume",
+    "adjustedvolume": "adj_volume",
 }
 _SPELLINGS = "Date/date/timestamp (or a DatetimeIndex), Open/open/OPEN, High, Low, Close, optional Volume"
 
@@ -166,8 +191,10 @@ def to_canonical(frame: pd.DataFrame, *, symbol: str, adjusted: bool, line_offse
     cols = _match_columns(frame, symbol)
     if "date" in cols:
         raw_dates = frame[cols["date"]].reset_index(drop=True)
-    elif isinstance(frame.index, pd.DatetimeIndex) or _ALIASES.get(
-        re.sub(r"[^a-z0-9]", "", str(frame.index.name).lower())) == "date":
+    elif (
+        isinstance(frame.index, pd.DatetimeIndex)
+        or _ALIASES.get(re.sub(r"[^a-z0-9]", "", str(frame.index.name).lower())) == "date"
+    ):
         raw_dates = pd.Series(frame.index, dtype=object if not isinstance(frame.index, pd.DatetimeIndex) else None)
     else:
         raw_dates = None
@@ -176,7 +203,8 @@ def to_canonical(frame: pd.DataFrame, *, symbol: str, adjusted: bool, line_offse
         missing = need + ([] if raw_dates is not None else ["date"])
         raise PriceDataError(
             f"{symbol}: missing column(s) {', '.join(missing)}; found columns {[str(c) for c in frame.columns]}"
-            f" (index {type(frame.index).__name__}); accepted: {_SPELLINGS}")
+            f" (index {type(frame.index).__name__}); accepted: {_SPELLINGS}"
+        )
 
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     dates = _parse_dates(raw_dates)
@@ -192,7 +220,8 @@ def to_canonical(frame: pd.DataFrame, *, symbol: str, adjusted: bool, line_offse
         elif "adj_close" not in cols:
             raise PriceDataError(
                 f"{symbol}: adjusted=True needs adjusted columns (Adj. Open/High/Low/Close or Adj Close); "
-                f"found {[str(c) for c in frame.columns]}")
+                f"found {[str(c) for c in frame.columns]}"
+            )
     for f in PRICE_FIELDS + (("volume",) if "volume" in src else ()):
         out[f], out[f"bad_{f}"] = _numeric(frame[src[f]])
     if adjusted and src["close"] == cols["close"]:
@@ -204,11 +233,15 @@ def to_canonical(frame: pd.DataFrame, *, symbol: str, adjusted: bool, line_offse
             out[f] = out[f].to_numpy() * factor
             out[f"bad_{f}"] = out[f"bad_{f}"].to_numpy() | bad_adj
 
-    where = ([f"line {i + line_offset}" for i in range(len(frame))] if line_offset is not None
-             else [f"row {i}" for i in range(len(frame))])
+    where = (
+        [f"line {i + line_offset}" for i in range(len(frame))]
+        if line_offset is not None
+        else [f"row {i}" for i in range(len(frame))]
+    )
     date_text = out["date"].dt.strftime("%Y-%m-%d")
-    out["label"] = [f"{d} ({w})" if isinstance(d, str) else f"{w} (date {r!r})"
-                    for d, w, r in zip(date_text, where, raw_dates)]
+    out["label"] = [
+        f"{d} ({w})" if isinstance(d, str) else f"{w} (date {r!r})" for d, w, r in zip(date_text, where, raw_dates)
+    ]
     return out
 
 
@@ -266,7 +299,9 @@ def clean_frame(canon: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
     canon = canon[~dropped].reset_index(drop=True)
     dup = canon["date"].duplicated(keep="last").to_numpy()
     if dup.any():
-        changes.append(("dropped rows: duplicate date (kept the last occurrence)", tuple(canon["label"].to_numpy()[dup])))
+        changes.append(
+            ("dropped rows: duplicate date (kept the last occurrence)", tuple(canon["label"].to_numpy()[dup]))
+        )
         canon = canon[~dup].reset_index(drop=True)
     swap = (canon["high"] < canon["low"]).to_numpy()
     if swap.any():

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import time
 import zlib
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -41,9 +41,17 @@ from jaxsim.sim.metrics import DEFAULT_SPREAD
 from jaxsim.sim.simulation import PRICE_WINDOW, StrategyConfig, default_fee, is_crypto
 from jaxsim.sim.strategy import check_names, strategy_table
 
-__all__ = ["PreparedStock", "prepare_stock", "make_setup", "stock_arrays", "stock_key", "stock_keys",
-           "with_config_samples",
-           "backtest", "backtest_many"]
+__all__ = [
+    "PreparedStock",
+    "prepare_stock",
+    "make_setup",
+    "stock_arrays",
+    "stock_key",
+    "stock_keys",
+    "with_config_samples",
+    "backtest",
+    "backtest_many",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,42 +80,58 @@ class PreparedStock:
     n_sims: int = 0
 
 
-def prepare_stock(prices: Prices, config: BacktestConfig, *, symbol: str | None = None, fee=None,
-                  spread=None) -> PreparedStock:
+def prepare_stock(
+    prices: Prices, config: BacktestConfig, *, symbol: str | None = None, fee=None, spread=None
+) -> PreparedStock:
     """Validate and trim one stock for ``config`` (fee/spread None: the per-symbol rule / DEFAULT_SPREAD).
 
     ``fee``/``spread`` are this stock's settings (a multi-stock config may hold per-stock tuples);
     ``symbol`` overrides ``prices.symbol`` (it selects the crypto rule and default fee).
     """
     if not isinstance(prices, Prices):
-        raise PriceDataError(f"backtest needs jaxsim.data.prices.Prices (load it with jaxsim.load_prices(...)); "
-                             f"got {type(prices).__name__}")
+        raise PriceDataError(
+            f"backtest needs jaxsim.data.prices.Prices (load it with jaxsim.load_prices(...)); "
+            f"got {type(prices).__name__}"
+        )
     symbol = symbol if symbol is not None else prices.symbol
     table = price_table(prices)
     n_sims = config.sims_for(len(table))  # "all": every origin with min_context returns
     ForecastGrid(len(table), n_sims, config.max_context)  # validates the history length
     start = trim_start(len(table), n_sims, config.max_context, PRICE_WINDOW)
     crypto = bool(symbol) and is_crypto(symbol)
-    return PreparedStock(symbol, start, table[start:], np.asarray(prices.dates)[start:],
-                         float(default_fee(symbol or "") if fee is None else fee),
-                         float(DEFAULT_SPREAD if spread is None else spread), crypto, n_sims)
+    return PreparedStock(
+        symbol,
+        start,
+        table[start:],
+        np.asarray(prices.dates)[start:],
+        float(default_fee(symbol or "") if fee is None else fee),
+        float(DEFAULT_SPREAD if spread is None else spread),
+        crypto,
+        n_sims,
+    )
 
 
 def make_setup(prep: PreparedStock, config: BacktestConfig) -> BacktestSetup:
     """The static setup (compile key) of the program for a stock shaped like ``prep``."""
     n_sims = prep.n_sims or config.sims_for(len(prep.prices) + prep.start)
-    return BacktestSetup(grid=ForecastGrid(len(prep.prices), n_sims, config.max_context),
-                         targets=config.targets, aggregate=config.aggregate, protocol=config.protocol,
-                         strategy=StrategyConfig(crypto=prep.crypto),
-                         optimizer=default_optimizer() if config.optimizer is None else config.optimizer,
-                         strategies=check_names(config.strategies),
-                         return_samples=config.return_samples, sim_chunk=config.sim_chunk)
+    return BacktestSetup(
+        grid=ForecastGrid(len(prep.prices), n_sims, config.max_context),
+        targets=config.targets,
+        aggregate=config.aggregate,
+        protocol=config.protocol,
+        strategy=StrategyConfig(crypto=prep.crypto),
+        optimizer=default_optimizer() if config.optimizer is None else config.optimizer,
+        strategies=check_names(config.strategies),
+        return_samples=config.return_samples,
+        sim_chunk=config.sim_chunk,
+    )
 
 
 def stock_arrays(forecaster: Forecaster, preps: Sequence[PreparedStock]) -> StockArrays:
     """Host arrays of a batch of same-shape stocks (leading axis B), with the forecaster's calendar features."""
-    return StockArrays(np.stack([p.prices for p in preps]),
-                       np.stack([forecaster.calendar_features(p.dates) for p in preps]))
+    return StockArrays(
+        np.stack([p.prices for p in preps]), np.stack([forecaster.calendar_features(p.dates) for p in preps])
+    )
 
 
 def stock_key(key, symbol: str):
@@ -137,30 +161,50 @@ def _run_key(key, config: BacktestConfig):
 
 def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecaster, config, extra):
     chronological = setup.protocol == "walk_forward"
-    meta = {"forecaster": forecaster.kind, "forecast_path": forecaster.forecast_path(setup.grid),
-            "n_sims_setting": config.n_sims, "min_context": config.min_context,
-            "sim_chunk": setup.sim_chunk,
-            "targets": list(setup.targets), "aggregate": setup.aggregate,
-            "num_samples": forecaster.draws_per_context(), "num_samples_override": config.num_samples,
-            "fee": prep.fee, "spread": prep.spread, "crypto": prep.crypto,
-            "n_rows": int(len(prep.prices) + prep.start), "rows_trimmed": prep.start,
-            "max_context": setup.grid.max_context, "first_date": str(prep.dates[0]),
-            "last_date": str(prep.dates[-1]),
-            "forecasted_pnl_source": {s.name: str(name) for s, name in
-                                      zip(strategy_table(setup.strategies), source_names(sources))},
-            "user_strategies": [s.name for s in setup.strategies],
-            "user_strategy_kinds": {s.name: s.kind for s in setup.strategies},
-            "forecasted_pnl_order": "chronological" if chronological else "row order, newest first (docs/deviations.md#forecasted-pnl-order)",
-            **extra}
+    meta = {
+        "forecaster": forecaster.kind,
+        "forecast_path": forecaster.forecast_path(setup.grid),
+        "n_sims_setting": config.n_sims,
+        "min_context": config.min_context,
+        "sim_chunk": setup.sim_chunk,
+        "targets": list(setup.targets),
+        "aggregate": setup.aggregate,
+        "num_samples": forecaster.draws_per_context(),
+        "num_samples_override": config.num_samples,
+        "fee": prep.fee,
+        "spread": prep.spread,
+        "crypto": prep.crypto,
+        "n_rows": int(len(prep.prices) + prep.start),
+        "rows_trimmed": prep.start,
+        "max_context": setup.grid.max_context,
+        "first_date": str(prep.dates[0]),
+        "last_date": str(prep.dates[-1]),
+        "forecasted_pnl_source": {
+            s.name: str(name) for s, name in zip(strategy_table(setup.strategies), source_names(sources))
+        },
+        "user_strategies": [s.name for s in setup.strategies],
+        "user_strategy_kinds": {s.name: s.kind for s in setup.strategies},
+        "forecasted_pnl_order": "chronological"
+        if chronological
+        else "row order, newest first (docs/deviations.md#forecasted-pnl-order)",
+        **extra,
+    }
     return BacktestResult.from_arrays(prep.symbol, setup.protocol, arrays, prep.dates[setup.grid.ends], meta)
 
 
-def backtest(prices, forecaster: Forecaster, config: BacktestConfig | None = None, *, symbol: str | None = None,
-             key=None, **settings):
+def backtest(
+    prices,
+    forecaster: Forecaster,
+    config: BacktestConfig | None = None,
+    *,
+    symbol: str | None = None,
+    key=None,
+    **settings,
+):
     """Walk-forward backtest of one stock (or several: a list or dict of ``Prices``).
 
-    Runs the N simulations of the original ``backtest_forecasts`` (docs/backtest.md#walk-forward-geometry): simulation k ends at
-    row T-2-k and scores eight strategies on its six evaluation days, then forecasts each strategy's
+    Runs the N simulations of the original ``backtest_forecasts`` (docs/backtest.md#walk-forward-geometry): simulation k
+    ends at row T-2-k and scores eight strategies on its six evaluation days, then forecasts each strategy's
     P&L. The work is one compiled program (:mod:`jaxsim.engine.program`), compiled once per distinct
     setup and input shape.
 
@@ -197,14 +241,26 @@ def backtest(prices, forecaster: Forecaster, config: BacktestConfig | None = Non
     seconds = time.perf_counter() - t0
     records, sources = jax.device_get(out)
     arrays = {k: np.asarray(v[0]) for k, v in records.items()}
-    return _result(prep, setup, arrays, sources[0], forecaster, config,
-                   {"seconds": seconds, "compiled": trace_count() > traces})
+    return _result(
+        prep, setup, arrays, sources[0], forecaster, config, {"seconds": seconds, "compiled": trace_count() > traces}
+    )
 
 
-def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: BacktestConfig | None = None, *,
-                  key=None, keys=None, chunk_size: int | None = None, devices=None, progress: bool = True,
-                  on_result: Callable | None = None, on_plan: Callable | None = None,
-                  should_stop: Callable[[], bool] | None = None, **settings):
+def backtest_many(
+    prices: Sequence | Mapping,
+    forecaster: Forecaster,
+    config: BacktestConfig | None = None,
+    *,
+    key=None,
+    keys=None,
+    chunk_size: int | None = None,
+    devices=None,
+    progress: bool = True,
+    on_result: Callable | None = None,
+    on_plan: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **settings,
+):
     """Backtest many stocks: a vmapped stock axis sharded over devices, in chunks.
 
     Stock s uses :func:`stock_key` ``(key, s)`` (the default ``config.stock_key``), so its result
@@ -251,8 +307,10 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: Ba
     else:
         per_stock = stock_keys(key, names, config.stock_key)
     forecaster = with_config_samples(forecaster, config)
-    preps = [prepare_stock(p, config, symbol=s, fee=config.fee_of(i), spread=config.spread_of(i))
-             for i, (p, s) in enumerate(zip(items, names))]
+    preps = [
+        prepare_stock(p, config, symbol=s, fee=config.fee_of(i), spread=config.spread_of(i))
+        for i, (p, s) in enumerate(zip(items, names))
+    ]
     devices = list(devices or jax.local_devices())  # a process drives its own devices (multi-process runs)
     mesh = Mesh(np.array(devices), ("stock",))
     along_stocks, replicated = NamedSharding(mesh, PartitionSpec("stock")), NamedSharding(mesh, PartitionSpec())
@@ -268,8 +326,10 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: Ba
     for members in groups.values():
         size = chunk_size or len(members)
         size = -(-size // len(devices)) * len(devices)  # a multiple of the device count
-        plan += [members[j:j + size] + [members[j:j + size][-1]] * (size - len(members[j:j + size]))
-                 for j in range(0, len(members), size)]
+        plan += [
+            members[j : j + size] + [members[j : j + size][-1]] * (size - len(members[j : j + size]))
+            for j in range(0, len(members), size)
+        ]
     bar = _progress(len(plan), enabled=progress and len(plan) > 1)
     params = jax.device_put(forecaster, replicated)
     results = {}
@@ -279,8 +339,15 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: Ba
         setup = make_setup(preps[chunk[0]], config)
         stocks = stock_arrays(forecaster, [preps[i] for i in chunk])
         chunk_keys = jnp.stack([per_stock[i] for i in chunk])
-        args = jax.device_put((stocks, np.array([preps[i].fee for i in chunk], np.float32),
-                               np.array([preps[i].spread for i in chunk], np.float32), chunk_keys), along_stocks)
+        args = jax.device_put(
+            (
+                stocks,
+                np.array([preps[i].fee for i in chunk], np.float32),
+                np.array([preps[i].spread for i in chunk], np.float32),
+                chunk_keys,
+            ),
+            along_stocks,
+        )
         t0 = time.perf_counter()
         out = jax.block_until_ready(run_program(params, *args, setup))
         seconds = time.perf_counter() - t0
@@ -288,9 +355,15 @@ def backtest_many(prices: Sequence | Mapping, forecaster: Forecaster, config: Ba
         for b, i in enumerate(chunk):
             if names[i] not in results:
                 arrays = {k: np.asarray(v[b]) for k, v in records.items()}
-                results[names[i]] = _result(preps[i], setup, arrays, sources[b], forecaster, config,
-                                            {"seconds_chunk": seconds, "chunk_stocks": len(chunk),
-                                             "devices": len(devices)})
+                results[names[i]] = _result(
+                    preps[i],
+                    setup,
+                    arrays,
+                    sources[b],
+                    forecaster,
+                    config,
+                    {"seconds_chunk": seconds, "chunk_stocks": len(chunk), "devices": len(devices)},
+                )
                 if on_result is not None:
                     on_result(names[i], results[names[i]])
         bar.update(1)
@@ -305,6 +378,7 @@ def _progress(total: int, enabled: bool):
     except ImportError:  # pragma: no cover
         enabled = False
     if not enabled:
+
         class _Null:
             def update(self, _):
                 pass

@@ -16,8 +16,8 @@ import errno
 import os
 import secrets
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 __all__ = ["write_file", "write_folder", "fsync_dir"]
 

@@ -34,27 +34,40 @@ def context_lengths(n_rows: int, n_sims: int, max_context: int | None = None) ->
     return lengths if max_context is None else np.minimum(lengths, int(max_context))
 
 
-def setup_warnings(n_rows: int, n_sims: int, *, protocol: str = "legacy", max_context: int | None = None,
-                   symbol: str | None = None, patch: int = PATCH) -> list[str]:
+def setup_warnings(
+    n_rows: int,
+    n_sims: int,
+    *,
+    protocol: str = "legacy",
+    max_context: int | None = None,
+    symbol: str | None = None,
+    patch: int = PATCH,
+) -> list[str]:
     """Warnings about a backtest of ``n_rows`` rows and ``n_sims`` simulations (before it runs)."""
     name = f"{symbol}: " if symbol else ""
     out = []
     first = earliest_context(n_rows, n_sims, max_context)
     if 1 <= first < patch:
         lengths = context_lengths(n_rows, n_sims, max_context)
-        out.append(f"{name}the earliest simulation forecasts from {first} return(s), less than one {patch}-return "
-                   f"patch ({int(np.sum(lengths < patch))} of {len(lengths)} forecast contexts are shorter); "
-                   "use fewer --sims or a longer history for comparable simulations")
+        out.append(
+            f"{name}the earliest simulation forecasts from {first} return(s), less than one {patch}-return "
+            f"patch ({int(np.sum(lengths < patch))} of {len(lengths)} forecast contexts are shorter); "
+            "use fewer --sims or a longer history for comparable simulations"
+        )
     if protocol == "walk_forward":
         fitted = max(0, int(n_sims) - _ORIGINS + 1)
         if fitted == 0:
-            out.append(f"{name}walk_forward with {n_sims} simulation(s): none has an earlier fitted window "
-                       f"(that needs N >= 7), so MaxDiff and always-on use the default multipliers (0, 0) "
-                       f"everywhere")
+            out.append(
+                f"{name}walk_forward with {n_sims} simulation(s): none has an earlier fitted window "
+                f"(that needs N >= 7), so MaxDiff and always-on use the default multipliers (0, 0) "
+                f"everywhere"
+            )
         else:
-            out.append(f"{name}walk_forward: the {int(n_sims) - fitted} oldest of {n_sims} simulations have no "
-                       f"earlier fitted window and use the default multipliers (0, 0); the MaxDiff means "
-                       f"include them (records: walk_forward_fitted)")
+            out.append(
+                f"{name}walk_forward: the {int(n_sims) - fitted} oldest of {n_sims} simulations have no "
+                f"earlier fitted window and use the default multipliers (0, 0); the MaxDiff means "
+                f"include them (records: walk_forward_fitted)"
+            )
     return out
 
 
@@ -76,9 +89,13 @@ def result_warnings(result) -> list[str]:
     if missing:
         name = f"{result.symbol}: " if result.symbol else ""
         if missing == result.n_sims:
-            out.append(f"{name}walk_forward: no simulation has a fitted window; MaxDiff and always-on use the "
-                       "default multipliers (0, 0) everywhere")
+            out.append(
+                f"{name}walk_forward: no simulation has a fitted window; MaxDiff and always-on use the "
+                "default multipliers (0, 0) everywhere"
+            )
         else:
-            out.append(f"{name}walk_forward: {missing} of {result.n_sims} simulations (the oldest) have no fitted "
-                       "window and use the default multipliers (0, 0); the MaxDiff means include them")
+            out.append(
+                f"{name}walk_forward: {missing} of {result.n_sims} simulations (the oldest) have no fitted "
+                "window and use the default multipliers (0, 0); the MaxDiff means include them"
+            )
     return out

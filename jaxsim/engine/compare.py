@@ -8,7 +8,7 @@ strategy's out-of-sample stats and the close forecast's skill side by side.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -20,11 +20,25 @@ from jaxsim.errors import ConfigError
 __all__ = ["BASELINES", "STAT_ROWS", "SKILL_FIELDS", "Comparison", "compare", "comparison_row"]
 
 # the best strategy's rows of BacktestResult.stats() in the comparison table
-STAT_ROWS = ("Return [%]", "Buy & Hold Return [%]", "CAGR [%]", "Sharpe Ratio", "Max. Drawdown [%]",
-             "Win Rate [%]", "Exposure Time [%]", "# Trades")
+STAT_ROWS = (
+    "Return [%]",
+    "Buy & Hold Return [%]",
+    "CAGR [%]",
+    "Sharpe Ratio",
+    "Max. Drawdown [%]",
+    "Win Rate [%]",
+    "Exposure Time [%]",
+    "# Trades",
+)
 # the close target's columns of BacktestResult.skill() in the comparison table
-SKILL_FIELDS = ("MAE Skill", "RMSE Skill", "Directional Accuracy [%]", "Direction p-value", "CRPS Skill",
-                "Coverage 10-90 [%]")
+SKILL_FIELDS = (
+    "MAE Skill",
+    "RMSE Skill",
+    "Directional Accuracy [%]",
+    "Direction p-value",
+    "CRPS Skill",
+    "Coverage 10-90 [%]",
+)
 
 
 def _baselines() -> dict:
@@ -71,9 +85,17 @@ def comparison_row(result: BacktestResult, *, key=None, n_resamples: int = 1000)
     return row
 
 
-def compare(prices, forecasters: Mapping | None = None, config: BacktestConfig | None = None, *, key=None,
-            baselines: bool = True, n_resamples: int = 1000, symbol: str | None = None,
-            **settings) -> Comparison:
+def compare(
+    prices,
+    forecasters: Mapping | None = None,
+    config: BacktestConfig | None = None,
+    *,
+    key=None,
+    baselines: bool = True,
+    n_resamples: int = 1000,
+    symbol: str | None = None,
+    **settings,
+) -> Comparison:
     """Backtest one stock with each forecaster and tabulate strategy stats and forecast skill.
 
     Args:

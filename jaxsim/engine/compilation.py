@@ -29,19 +29,31 @@ import hashlib
 import logging
 import os
 import weakref
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Mapping
+from typing import Any
 
 from jaxsim.engine.atomic import write_file
 
-__all__ = ["CacheSettings", "default_cache_dir", "enable_compilation_cache", "disable_compilation_cache",
-           "compilation_cache_dir", "caching", "set_compile_reporter", "compile_notice", "ProgramCache", "source_digest",
-           "clear_compiled_programs"]
+__all__ = [
+    "CacheSettings",
+    "default_cache_dir",
+    "enable_compilation_cache",
+    "disable_compilation_cache",
+    "compilation_cache_dir",
+    "caching",
+    "set_compile_reporter",
+    "compile_notice",
+    "ProgramCache",
+    "source_digest",
+    "clear_compiled_programs",
+]
 
 log = logging.getLogger(__name__)
 
 _STATE: dict[str, Any] = {"dir": None, "reporter": None}
-_PROGRAM_CACHES: "weakref.WeakSet[ProgramCache]" = weakref.WeakSet()
+_PROGRAM_CACHES: weakref.WeakSet[ProgramCache] = weakref.WeakSet()
 _EXPORT_SUFFIX = ".jaxexport"
 
 
@@ -122,7 +134,7 @@ def _reset_xla_cache() -> None:
 
 
 @contextlib.contextmanager
-def caching(settings: "CacheSettings", reporter: Callable[[str], ContextManager] | None = None):
+def caching(settings: CacheSettings, reporter: Callable[[str], AbstractContextManager] | None = None):
     """Apply ``settings`` (and a compile reporter) for the body, then restore the previous state.
 
     What the command line wraps around a command, so that calling it in-process (tests, notebooks)
@@ -151,7 +163,7 @@ def compilation_cache_dir() -> Path | None:
 # Reporting a compile
 
 
-def set_compile_reporter(reporter: Callable[[str], ContextManager] | None) -> Callable | None:
+def set_compile_reporter(reporter: Callable[[str], AbstractContextManager] | None) -> Callable | None:
     """Install ``reporter(message)`` (a context manager around each compile); None restores logging.
 
     Returns the previous reporter.
@@ -297,8 +309,16 @@ class ProgramCache:
         import jaxlib
 
         h = hashlib.sha256()
-        for part in (source_digest(), jax.__version__, getattr(jaxlib, "__version__", ""),
-                     jax.default_backend(), str(jax.devices()[0].device_kind), token, sig[1], repr(sig[2])):
+        for part in (
+            source_digest(),
+            jax.__version__,
+            getattr(jaxlib, "__version__", ""),
+            jax.default_backend(),
+            str(jax.devices()[0].device_kind),
+            token,
+            sig[1],
+            repr(sig[2]),
+        ):
             h.update(part.encode())
             h.update(b"\0")
         return folder / "programs" / f"{self._name}-{h.hexdigest()[:32]}{_EXPORT_SUFFIX}"

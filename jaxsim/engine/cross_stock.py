@@ -47,8 +47,9 @@ def stock_row(folder: str | os.PathLike) -> dict | None:
     for field in SKILL_FIELDS:
         ok = skill is not None and "close" in skill.index and field in skill.columns
         row[f"Close {field}"] = float(skill.loc["close", field]) if ok else np.nan
-    row.update({"Verdict": unc.get("verdict"), "DSR": unc.get("dsr"), "PBO": unc.get("pbo"),
-                "N Sims": meta.get("n_sims")})
+    row.update(
+        {"Verdict": unc.get("verdict"), "DSR": unc.get("dsr"), "PBO": unc.get("pbo"), "N Sims": meta.get("n_sims")}
+    )
     return row
 
 
@@ -57,8 +58,9 @@ def cross_stock_table(out_dir: str | os.PathLike, symbols=None) -> pd.DataFrame:
     sub-folder with a ``stats.csv``, sorted), index ``symbol``."""
     out = Path(out_dir)
     if symbols is None:
-        symbols = sorted(p.name for p in out.iterdir()
-                         if p.is_dir() and not p.name.startswith(".") and (p / "stats.csv").exists())
+        symbols = sorted(
+            p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "stats.csv").exists()
+        )
     rows = {s: row for s in symbols if (row := stock_row(out / s)) is not None}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "symbol"

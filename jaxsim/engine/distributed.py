@@ -27,8 +27,9 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from jaxsim.errors import ConfigError
 
@@ -56,7 +57,9 @@ class DistributedConfig:
     initialization_timeout: int = 300
 
     def __post_init__(self):
-        if self.coordinator is not None and (":" not in self.coordinator or not self.coordinator.rsplit(":", 1)[1].isdigit()):
+        if self.coordinator is not None and (
+            ":" not in self.coordinator or not self.coordinator.rsplit(":", 1)[1].isdigit()
+        ):
             raise ConfigError(f"coordinator must be HOST:PORT, got {self.coordinator!r}")
         for name in ("num_processes", "process_id"):
             value = getattr(self, name)
@@ -67,13 +70,15 @@ class DistributedConfig:
                     raise ConfigError(f"{name} must be an integer, got {value!r}") from None
         if self.num_processes is not None and self.num_processes < 1:
             raise ConfigError(f"num_processes must be >= 1, got {self.num_processes}")
-        if self.process_id is not None and (self.process_id < 0 or (
-                self.num_processes is not None and self.process_id >= self.num_processes)):
-            raise ConfigError(f"process_id must be in 0..num_processes-1, got {self.process_id} "
-                              f"(num_processes {self.num_processes})")
+        if self.process_id is not None and (
+            self.process_id < 0 or (self.num_processes is not None and self.process_id >= self.num_processes)
+        ):
+            raise ConfigError(
+                f"process_id must be in 0..num_processes-1, got {self.process_id} (num_processes {self.num_processes})"
+            )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **given) -> "DistributedConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **given) -> DistributedConfig:
         """A config from explicit values, else ``JAX_COORDINATOR_ADDRESS`` / ``JAX_NUM_PROCESSES`` /
         ``JAX_PROCESS_ID`` (unset ones stay None: jax's cluster auto-detection fills them)."""
         environ = os.environ if environ is None else environ
@@ -102,11 +107,17 @@ def initialize(config: DistributedConfig) -> tuple[int, int]:
 
     if not jax.distributed.is_initialized():
         try:
-            jax.distributed.initialize(config.coordinator, config.num_processes, config.process_id,
-                                       initialization_timeout=int(config.initialization_timeout))
+            jax.distributed.initialize(
+                config.coordinator,
+                config.num_processes,
+                config.process_id,
+                initialization_timeout=int(config.initialization_timeout),
+            )
         except RuntimeError as e:
-            raise ConfigError(f"jax.distributed.initialize failed ({e}); start it before any JAX computation "
-                              "and check --coordinator / --num-processes / --process-id") from None
+            raise ConfigError(
+                f"jax.distributed.initialize failed ({e}); start it before any JAX computation "
+                "and check --coordinator / --num-processes / --process-id"
+            ) from None
     return jax.process_index(), jax.process_count()
 
 

@@ -36,8 +36,20 @@ from jaxsim.engine.oos import PREFIX, QUANTILES, SIGNAL_STRATEGIES
 from jaxsim.errors import ConfigError
 from jaxsim.sim.strategy_table import STRATEGIES, with_user
 
-__all__ = ["IN_SAMPLE_LEGACY", "LabelledArray", "Uncertainty", "daily_frame", "exposure_frame", "buy_hold_closes",
-           "forecasts_frame", "draws_array", "skill_frame", "uncertainty", "periods_per_year", "SKILL_COLUMNS"]
+__all__ = [
+    "IN_SAMPLE_LEGACY",
+    "LabelledArray",
+    "Uncertainty",
+    "daily_frame",
+    "exposure_frame",
+    "buy_hold_closes",
+    "forecasts_frame",
+    "draws_array",
+    "skill_frame",
+    "uncertainty",
+    "periods_per_year",
+    "SKILL_COLUMNS",
+]
 
 IN_SAMPLE_LEGACY = ("maxdiff", "maxdiffalwayson")  # fitted on their own scoring days under legacy
 _BUILTIN_NAMES = frozenset(s.name for s in STRATEGIES)
@@ -67,8 +79,9 @@ def _user_signal(kind: str) -> bool:
     return kind == "signals"
 
 
-def daily_frame(records: pd.DataFrame, oos: dict[str, np.ndarray], protocol: str,
-                user: dict[str, str] | None = None) -> pd.DataFrame:
+def daily_frame(
+    records: pd.DataFrame, oos: dict[str, np.ndarray], protocol: str, user: dict[str, str] | None = None
+) -> pd.DataFrame:
     """The out-of-sample daily P&L, date x strategy (fractions; see the module docstring for the rule).
 
     ``user`` maps each user strategy's name to its kind (:mod:`jaxsim.sim.strategy`); their columns
@@ -163,7 +176,7 @@ class LabelledArray:
     def shape(self) -> tuple[int, ...]:
         return self.values.shape
 
-    def sel(self, **labels) -> "LabelledArray":
+    def sel(self, **labels) -> LabelledArray:
         values, dims, coords = self.values, list(self.dims), dict(self.coords)
         for dim, label in labels.items():
             axis = dims.index(dim)
@@ -181,15 +194,28 @@ def draws_array(records: pd.DataFrame, oos: dict[str, np.ndarray], targets) -> L
     if not names:
         return None
     values = np.stack([np.asarray(oos[f"{PREFIX}{x}_draws"])[::-1] for x in names])
-    return LabelledArray(values, ("target", "date", "sample"),
-                         {"target": names, "date": _chrono_dates(records), "sample": np.arange(values.shape[-1])})
+    return LabelledArray(
+        values,
+        ("target", "date", "sample"),
+        {"target": names, "date": _chrono_dates(records), "sample": np.arange(values.shape[-1])},
+    )
 
 
 SKILL_COLUMNS = {
-    "n_days": "N Days", "mae": "MAE", "rmse": "RMSE", "mae_naive": "MAE (naive)", "rmse_naive": "RMSE (naive)",
-    "mae_skill": "MAE Skill", "rmse_skill": "RMSE Skill", "direction_n": "Direction N",
-    "direction_accuracy": "Directional Accuracy [%]", "direction_pvalue": "Direction p-value", "crps": "CRPS",
-    "crps_naive": "CRPS (naive)", "crps_skill": "CRPS Skill", "coverage_80": "Coverage 10-90 [%]",
+    "n_days": "N Days",
+    "mae": "MAE",
+    "rmse": "RMSE",
+    "mae_naive": "MAE (naive)",
+    "rmse_naive": "RMSE (naive)",
+    "mae_skill": "MAE Skill",
+    "rmse_skill": "RMSE Skill",
+    "direction_n": "Direction N",
+    "direction_accuracy": "Directional Accuracy [%]",
+    "direction_pvalue": "Direction p-value",
+    "crps": "CRPS",
+    "crps_naive": "CRPS (naive)",
+    "crps_skill": "CRPS Skill",
+    "coverage_80": "Coverage 10-90 [%]",
     "pit_counts": "PIT Histogram",
 }
 _PERCENT = {"direction_accuracy", "coverage_80"}
@@ -216,19 +242,28 @@ def skill_frame(forecasts: pd.DataFrame, draws: LabelledArray | None = None, n_b
         point, realised = jnp.asarray(f["point"].to_numpy()), jnp.asarray(f["realised"].to_numpy())
         mask = jnp.asarray(np.isfinite(f["point"].to_numpy()) & np.isfinite(f["realised"].to_numpy()))
         if draws is not None and x in draws.coords["target"]:
-            s = forecast_skill(point, realised, mask, draws=jnp.asarray(draws.sel(target=x).values, point.dtype),
-                               n_bins=n_bins)
+            s = forecast_skill(
+                point, realised, mask, draws=jnp.asarray(draws.sel(target=x).values, point.dtype), n_bins=n_bins
+            )
         else:
-            s = forecast_skill(point, realised, mask, band=(jnp.asarray(f["q0.1"].to_numpy()),
-                                                            jnp.asarray(f["q0.9"].to_numpy())), n_bins=n_bins)
+            s = forecast_skill(
+                point,
+                realised,
+                mask,
+                band=(jnp.asarray(f["q0.1"].to_numpy()), jnp.asarray(f["q0.9"].to_numpy())),
+                n_bins=n_bins,
+            )
             m = np.asarray(mask) & np.isfinite(f["crps"].to_numpy())
             # the same float32 masked mean as the skill's naive score, so a zero forecast scores exactly 0
             crps = masked_mean(jnp.asarray(np.nan_to_num(f["crps"].to_numpy()), point.dtype), jnp.asarray(m))
             u = f["pit"].to_numpy()[m]
             counts = np.bincount(np.clip(np.floor(u * n_bins).astype(int), 0, n_bins - 1), minlength=n_bins)
             naive = s.crps_naive
-            s = s._replace(crps=crps, crps_skill=jnp.where(naive > 0, 1 - crps / jnp.where(naive > 0, naive, 1), jnp.nan),
-                           pit_counts=counts)
+            s = s._replace(
+                crps=crps,
+                crps_skill=jnp.where(naive > 0, 1 - crps / jnp.where(naive > 0, naive, 1), jnp.nan),
+                pit_counts=counts,
+            )
         s = jax.device_get(s)
         row = {}
         for field, label in SKILL_COLUMNS.items():
@@ -279,17 +314,29 @@ class Uncertainty:
     in_sample: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        return {"best": self.best, "dsr": self.dsr, "sr0": self.sr0, "n_trials": self.n_trials, "pbo": self.pbo,
-                "n_blocks": self.n_blocks, "level": self.level, "verdict": self.verdict,
-                "in_sample": list(self.in_sample),
-                "selection": {k: {c: (bool(v) if c == "Beats Zero" else float(v)) for c, v in row.items()}
-                              for k, row in self.selection.to_dict(orient="index").items()}}
+        return {
+            "best": self.best,
+            "dsr": self.dsr,
+            "sr0": self.sr0,
+            "n_trials": self.n_trials,
+            "pbo": self.pbo,
+            "n_blocks": self.n_blocks,
+            "level": self.level,
+            "verdict": self.verdict,
+            "in_sample": list(self.in_sample),
+            "selection": {
+                k: {c: (bool(v) if c == "Beats Zero" else float(v)) for c, v in row.items()}
+                for k, row in self.selection.to_dict(orient="index").items()
+            },
+        }
 
     def __str__(self) -> str:
         pbo = "n/a" if not np.isfinite(self.pbo) else f"{self.pbo:.2f}"
         note = f" [in sample under legacy: {', '.join(self.in_sample)}]" if self.in_sample else ""
-        return (f"Verdict: {self.verdict}. Best Sharpe: {self.best} (DSR {self.dsr:.2f}); "
-                f"PBO {pbo} ({self.n_blocks} CSCV blocks){note}")
+        return (
+            f"Verdict: {self.verdict}. Best Sharpe: {self.best} (DSR {self.dsr:.2f}); "
+            f"PBO {pbo} ({self.n_blocks} CSCV blocks){note}"
+        )
 
 
 def _pbo_blocks(n_days: int, wanted: int = 16) -> int:
@@ -297,8 +344,16 @@ def _pbo_blocks(n_days: int, wanted: int = 16) -> int:
     return b if b >= 2 else 0
 
 
-def uncertainty(key, daily: pd.DataFrame, *, n_resamples: int = 1000, level: float = 0.95,
-                n_trials: int | None = None, n_blocks: int = 16, periods_per_year: int = 252) -> Uncertainty:
+def uncertainty(
+    key,
+    daily: pd.DataFrame,
+    *,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    n_trials: int | None = None,
+    n_blocks: int = 16,
+    periods_per_year: int = 252,
+) -> Uncertainty:
     """Bootstrap intervals, PSR/DSR of the best-Sharpe pick, PBO and the verdict of ``daily``.
 
     Every strategy is resampled with the same ``key`` (:func:`jaxsim.stats.frames.bootstrap_frame`);
@@ -328,11 +383,13 @@ def uncertainty(key, daily: pd.DataFrame, *, n_resamples: int = 1000, level: flo
         sharpe[live], psr[live] = np.asarray(sel.sharpe, np.float64), np.asarray(sel.psr, np.float64)
         best, dsr, sr0 = list(daily.columns[live])[int(sel.best)], float(sel.dsr), float(sel.sr0)
     lower = boot.loc[("Mean Daily Return [%]", "lower")].to_numpy(np.float64)
-    selection = pd.DataFrame({"Sharpe (daily)": sharpe, "PSR": psr,
-                              "Beats Zero": np.isfinite(lower) & (lower > 0)}, index=daily.columns)
+    selection = pd.DataFrame(
+        {"Sharpe (daily)": sharpe, "PSR": psr, "Beats Zero": np.isfinite(lower) & (lower > 0)}, index=daily.columns
+    )
     complete = daily.dropna()
     blocks = _pbo_blocks(len(complete), n_blocks)
     pbo = float(pbo_cscv(jnp.asarray(complete.to_numpy(np.float64)), n_blocks=blocks).pbo) if blocks else np.nan
     line = verdict(names, lower, sharpe, dsr=dsr, n_trials=n_tr, level=level)
-    return Uncertainty(boot, selection, best, dsr, sr0, n_tr, pbo, blocks, level, line,
-                       tuple(daily.attrs.get("in_sample", ())))
+    return Uncertainty(
+        boot, selection, best, dsr, sr0, n_tr, pbo, blocks, level, line, tuple(daily.attrs.get("in_sample", ()))
+    )

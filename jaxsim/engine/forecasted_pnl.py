@@ -43,8 +43,17 @@ import numpy as np
 
 from jaxsim.models.toto.forecast import left_pad
 
-__all__ = ["PNL_KEY_SALT", "MIN_VALUES", "FEW_VALUES", "FEW_DRAWS", "SOURCES", "strategy_series",
-           "stock_forecasted_pnl", "source_names", "forecasted_pnl"]
+__all__ = [
+    "PNL_KEY_SALT",
+    "MIN_VALUES",
+    "FEW_VALUES",
+    "FEW_DRAWS",
+    "SOURCES",
+    "strategy_series",
+    "stock_forecasted_pnl",
+    "source_names",
+    "forecasted_pnl",
+]
 
 PNL_KEY_SALT = 0x504E4C  # "PNL": separates these keys from the backtest's per-context keys
 MIN_VALUES = 4  # fewer finite values: the mean
@@ -144,8 +153,9 @@ def forecasted_pnl(forecaster, series, keys, *, chronological: bool):
       ``(values, sources)``: float64 ``(B, P)`` and a ``(B, P)`` array of names from :data:`SOURCES`.
     """
     series = np.asarray(series, np.float64)
-    values, codes = jax.device_get(_batched_jit(forecaster, jnp.asarray(series, jnp.float32), keys,
-                                                 chronological=bool(chronological)))
+    values, codes = jax.device_get(
+        _batched_jit(forecaster, jnp.asarray(series, jnp.float32), keys, chronological=bool(chronological))
+    )
     finite = np.isfinite(series)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(finite, series, 0.0).sum(-1) / finite.sum(-1)

@@ -78,9 +78,21 @@ def _changes(a, b):
     return jnp.where(same, 0.0, jnp.where(jnp.isfinite(a - b), jnp.abs(a - b), jnp.inf))
 
 
-def check_no_lookahead(strategy: UserStrategy, prices: Prices, *, forecaster, params=None, n_sims: int = 10,
-                       scale: float = 0.05, cuts=None, key=None, atol: float = 1e-6, raise_on_failure: bool = True,
-                       config=None, **settings) -> LookaheadReport:
+def check_no_lookahead(
+    strategy: UserStrategy,
+    prices: Prices,
+    *,
+    forecaster,
+    params=None,
+    n_sims: int = 10,
+    scale: float = 0.05,
+    cuts=None,
+    key=None,
+    atol: float = 1e-6,
+    raise_on_failure: bool = True,
+    config=None,
+    **settings,
+) -> LookaheadReport:
     """Check that ``strategy`` never reads rows at or after the row it trades on (module docstring).
 
     Args:
@@ -122,8 +134,9 @@ def check_no_lookahead(strategy: UserStrategy, prices: Prices, *, forecaster, pa
         return views, _decisions(strategy, views, params)
 
     base_views, base = run(stock.prices)
-    structure = jax.tree.structure(jax.eval_shape(
-        lambda v: strategy_output(strategy, jax.tree.map(lambda a: a[0], v), params), base_views))
+    structure = jax.tree.structure(
+        jax.eval_shape(lambda v: strategy_output(strategy, jax.tree.map(lambda a: a[0], v), params), base_views)
+    )
     realised = jax.vmap(outcomes)(base_views.prices, base_views.prices_valid)
     base_pnl = _day_pnl(strategy, base, realised, fee, spread, structure)
     rows = np.arange(len(prep.prices))
@@ -141,6 +154,8 @@ def check_no_lookahead(strategy: UserStrategy, prices: Prices, *, forecaster, pa
     report = LookaheadReport(not violations, tuple(violations[:20]), checked)
     if violations and raise_on_failure:
         first = ", ".join(f"row {c}: sim {k} day {i} changed by {d:.3g}" for c, k, i, d in violations[:5])
-        raise LookaheadError(f"strategy {strategy.name!r} reads the future: {len(violations)} decisions or P&L "
-                             f"values of days trading at or before a perturbed row changed ({first})")
+        raise LookaheadError(
+            f"strategy {strategy.name!r} reads the future: {len(violations)} decisions or P&L "
+            f"values of days trading at or before a perturbed row changed ({first})"
+        )
     return report

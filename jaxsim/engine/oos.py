@@ -47,9 +47,17 @@ SIGNAL_STRATEGIES = ("simple_strategy", "all_signals_strategy", "buy_hold", "unp
 Array = jax.Array
 
 
-def oos_fields(summary: ForecastSummary, forecast: Forecast | None, origin: Array, inputs: SimulationInputs, *,
-               targets: tuple[str, ...], fee, config: StrategyConfig,
-               return_samples: bool = False) -> dict[str, Array]:
+def oos_fields(
+    summary: ForecastSummary,
+    forecast: Forecast | None,
+    origin: Array,
+    inputs: SimulationInputs,
+    *,
+    targets: tuple[str, ...],
+    fee,
+    config: StrategyConfig,
+    return_samples: bool = False,
+) -> dict[str, Array]:
     """The ``oos_*`` fields of one stock (see the module docstring).
 
     Args:
@@ -63,7 +71,8 @@ def oos_fields(summary: ForecastSummary, forecast: Forecast | None, origin: Arra
     f32 = jnp.float32
     prices, valid = jnp.asarray(inputs.prices, f32), jnp.asarray(inputs.prices_valid, bool)
     returns = jax.vmap(lambda w, v: jax.vmap(lambda col: window_returns(col, v), in_axes=1, out_axes=1)(w))(
-        prices, valid)  # (N, W, C): r of every window row
+        prices, valid
+    )  # (N, W, C): r of every window row
     out: dict[str, Array] = {}
     for i, x in enumerate(targets):
         out[f"{PREFIX}{x}_point"] = summary.point[i][origin]

@@ -30,15 +30,31 @@ from jaxsim.sim.simulation import N_DAYS, PRICE_WINDOW, SimulationInputs
 from jaxsim.sim.strategy_table import with_user
 from jaxsim.stats.bootstrap import bootstrap_distribution, default_statistics
 
-__all__ = ["daily_returns", "benchmark_close", "forecast_frames", "Landscape", "LANDSCAPE_FIELDS",
-           "maxdiff_problem", "maxdiff_landscape", "sharpe_bootstrap"]
+__all__ = [
+    "daily_returns",
+    "benchmark_close",
+    "forecast_frames",
+    "Landscape",
+    "LANDSCAPE_FIELDS",
+    "maxdiff_problem",
+    "maxdiff_landscape",
+    "sharpe_bootstrap",
+]
 
 # strategy -> (high multiplier, low multiplier, eod policy, sum of the final six-day P&L) record fields
 LANDSCAPE_FIELDS = {
-    "maxdiff": ("maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_low_multiplier",
-                "maxdiff_close_at_eod", "maxdiff_optimized_return"),
-    "maxdiffalwayson": ("maxdiffalwayson_high_multiplier", "maxdiffalwayson_low_multiplier",
-                        "maxdiffalwayson_close_at_eod", "maxdiffalwayson_optimized_return"),
+    "maxdiff": (
+        "maxdiffprofit_profit_high_multiplier",
+        "maxdiffprofit_profit_low_multiplier",
+        "maxdiff_close_at_eod",
+        "maxdiff_optimized_return",
+    ),
+    "maxdiffalwayson": (
+        "maxdiffalwayson_high_multiplier",
+        "maxdiffalwayson_low_multiplier",
+        "maxdiffalwayson_close_at_eod",
+        "maxdiffalwayson_optimized_return",
+    ),
 }
 
 
@@ -49,9 +65,13 @@ def daily_returns(result) -> pd.DataFrame:
     if isinstance(daily, pd.DataFrame):
         return daily
     chrono = result.records.iloc[::-1]
-    frame = pd.DataFrame({s.name: chrono[s.final_day].to_numpy(np.float64)
-                          for s in with_user(result.metadata.get("user_strategies", ()))},
-                         index=pd.DatetimeIndex(chrono["date"], name="date"))
+    frame = pd.DataFrame(
+        {
+            s.name: chrono[s.final_day].to_numpy(np.float64)
+            for s in with_user(result.metadata.get("user_strategies", ()))
+        },
+        index=pd.DatetimeIndex(chrono["date"], name="date"),
+    )
     return frame
 
 
@@ -134,8 +154,9 @@ def maxdiff_problem(result, prices, *, sim: int = 0, strategy: str = "maxdiff"):
     valid = rows >= 0
     window = np.where(valid[:, None], table[np.clip(rows, 0, None)], 0.0).astype(np.float32)
     zeros = np.zeros(ORIGINS_PER_SIM, np.float32)
-    inputs = SimulationInputs(zeros, _predictions(records, "high", sim), _predictions(records, "low", sim), zeros,
-                              window, valid)
+    inputs = SimulationInputs(
+        zeros, _predictions(records, "high", sim), _predictions(records, "low", sim), zeros, window, valid
+    )
     (ac, ah, al, fh, fl, kh, kl, _, _), _ = limit_arguments(inputs)
     c, h, l, hp, lp = ac, ah + kh, al - kl, fh + kh, fl - kl
     crypto = bool(result.metadata.get("crypto", False))
@@ -185,8 +206,9 @@ def maxdiff_landscape(result, prices, *, sim: int = 0, strategy: str = "maxdiff"
     value = exact_objective(chosen, problem, close_at_eod=eod, fee=fee)
     values, value = jax.device_get((values, value))
     grid = np.asarray(g, np.float64)
-    return Landscape(grid, grid, np.asarray(values, np.float64), chosen.astype(np.float64), float(value),
-                     float(r[f_value]), eod)
+    return Landscape(
+        grid, grid, np.asarray(values, np.float64), chosen.astype(np.float64), float(value), float(r[f_value]), eod
+    )
 
 
 @partial(jax.jit, static_argnames=("n_resamples",))
@@ -198,8 +220,9 @@ def _sharpes(key, values, mask, n_resamples):  # (T, N): every column resampled 
     return jax.vmap(one, in_axes=(1, 1))(values, mask)
 
 
-def sharpe_bootstrap(daily: pd.DataFrame, key=None, *, n_resamples: int = 1000
-                     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def sharpe_bootstrap(
+    daily: pd.DataFrame, key=None, *, n_resamples: int = 1000
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Stationary-bootstrap Sharpe ratios (Politis-White block length) of each column of ``daily``.
 
     Every column is resampled with the same ``key`` (default ``jax.random.key(0)``); NaN days are
@@ -213,7 +236,8 @@ def sharpe_bootstrap(daily: pd.DataFrame, key=None, *, n_resamples: int = 1000
     x = jnp.asarray(daily.to_numpy(np.float64), jnp.float32)
     mask = jnp.isfinite(x)
     samples = np.asarray(_sharpes(key, x, mask, n_resamples))
-    estimate = np.asarray(jax.vmap(lambda r, m: default_statistics(r, m).sharpe, in_axes=1)(jnp.where(mask, x, 0),
-                                                                                         mask))
+    estimate = np.asarray(
+        jax.vmap(lambda r, m: default_statistics(r, m).sharpe, in_axes=1)(jnp.where(mask, x, 0), mask)
+    )
     names = [str(c) for c in daily.columns]
     return ({n: samples[i] for i, n in enumerate(names)}, {n: float(estimate[i]) for i, n in enumerate(names)})

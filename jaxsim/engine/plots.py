@@ -15,15 +15,23 @@ inline as a cell's last value in Jupyter, with or without IPython's matplotlib i
 from __future__ import annotations
 
 import io
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["PlotFigure", "figure_png", "equity_from_returns", "drawdown_from_equity", "equity_figure",
-           "fan_figure", "heatmap_figure", "bootstrap_figure"]
+__all__ = [
+    "PlotFigure",
+    "figure_png",
+    "equity_from_returns",
+    "drawdown_from_equity",
+    "equity_figure",
+    "fan_figure",
+    "heatmap_figure",
+    "bootstrap_figure",
+]
 
 
 class PlotFigure(Figure):
@@ -62,8 +70,9 @@ def _strategy_colors(names) -> dict[str, tuple]:
     return {name: cmap(i % 10) for i, name in enumerate(names)}
 
 
-def equity_figure(daily: pd.DataFrame, benchmark: pd.Series | None = None, *, title: str = "",
-                  figsize=(9, 6)) -> PlotFigure:
+def equity_figure(
+    daily: pd.DataFrame, benchmark: pd.Series | None = None, *, title: str = "", figsize=(9, 6)
+) -> PlotFigure:
     """Equity per strategy (top) and its drawdown in percent (bottom), with buy-and-hold.
 
     Args:
@@ -131,8 +140,9 @@ def fan_figure(forecasts: Mapping[str, pd.DataFrame], *, title: str = "", figsiz
             ax.fill_between(x, pct["q0.1"], pct["q0.9"], color="tab:blue", alpha=0.18, lw=0, label="10-90%")
         if "band" in pct:
             mid = pct.get("q0.5", pct["point"])
-            ax.fill_between(x, mid - pct["band"] / 2, mid + pct["band"] / 2, color="tab:blue", alpha=0.4, lw=0,
-                            label="40-60%")
+            ax.fill_between(
+                x, mid - pct["band"] / 2, mid + pct["band"] / 2, color="tab:blue", alpha=0.4, lw=0, label="40-60%"
+            )
         ax.plot(x, pct["point"], color="tab:blue", lw=1.2, label="point forecast")
         if "realised" in pct:
             ax.plot(x, pct["realised"], color="k", lw=0.9, marker=".", ms=3, label="realised")
@@ -170,8 +180,15 @@ def heatmap_figure(mh, ml, values, chosen, *, title: str = "", figsize=(6.5, 5.2
     finite = np.where(np.isfinite(values), values, -np.inf)
     i, j = np.unravel_index(np.argmax(finite), values.shape)
     ax.plot([mh[i]], [ml[j]], "o", mfc="none", mec="r", ms=9, label=f"grid max J={values[i, j]:.4f}")
-    ax.plot([float(chosen[0])], [float(chosen[1])], "*", color="w", mec="k", ms=14,
-            label=f"chosen ({float(chosen[0]):+.4f}, {float(chosen[1]):+.4f})")
+    ax.plot(
+        [float(chosen[0])],
+        [float(chosen[1])],
+        "*",
+        color="w",
+        mec="k",
+        ms=14,
+        label=f"chosen ({float(chosen[0]):+.4f}, {float(chosen[1]):+.4f})",
+    )
     ax.set_xlabel("mh (high multiplier)")
     ax.set_ylabel("ml (low multiplier)")
     ax.set_title(title or "MaxDiff objective J(mh, ml)", fontsize=10)
@@ -180,8 +197,15 @@ def heatmap_figure(mh, ml, values, chosen, *, title: str = "", figsize=(6.5, 5.2
     return fig
 
 
-def bootstrap_figure(samples: Mapping[str, np.ndarray], estimates: Mapping[str, float] | None = None, *,
-                     level: float = 0.95, title: str = "", bins: int = 40, figsize=None) -> PlotFigure:
+def bootstrap_figure(
+    samples: Mapping[str, np.ndarray],
+    estimates: Mapping[str, float] | None = None,
+    *,
+    level: float = 0.95,
+    title: str = "",
+    bins: int = 40,
+    figsize=None,
+) -> PlotFigure:
     """Histogram of each strategy's bootstrapped Sharpe ratio, with its estimate and percentile interval.
 
     Args:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -41,8 +41,17 @@ from jaxsim.layout import PRICE_COLUMN
 from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
 from jaxsim.sim.strategy import strategy_records, strategy_table, strategy_views
 
-__all__ = ["BacktestSetup", "map_sims", "stock_program", "batched_program", "compiled_program", "run_program",
-           "program_token", "COMPILE_MESSAGE", "trace_count"]
+__all__ = [
+    "BacktestSetup",
+    "map_sims",
+    "stock_program",
+    "batched_program",
+    "compiled_program",
+    "run_program",
+    "program_token",
+    "COMPILE_MESSAGE",
+    "trace_count",
+]
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +96,9 @@ class BacktestSetup:
             raise ConfigError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         bad = [x for x in self.targets if x not in PRICE_COLUMN]
         if bad or "close" not in self.targets or len(set(self.targets)) != len(self.targets):
-            raise ConfigError(f"targets must be distinct names from {tuple(PRICE_COLUMN)} including 'close', "
-                              f"got {self.targets}")
+            raise ConfigError(
+                f"targets must be distinct names from {tuple(PRICE_COLUMN)} including 'close', got {self.targets}"
+            )
 
 
 def map_sims(fn, xs, chunk: int):
@@ -127,38 +137,64 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
     index = sim_forecast_index(grid)  # (N, 7) origin of r_X[e-6+i]
     preds = {x: point[i][index] for i, x in enumerate(setup.targets)}
     close_band = width[setup.targets.index("close")][index]
-    zeros = jnp.zeros_like(preds["close"])  # the original fills missing high/low with zeros (docs/backtest.md#forecast-fields)
+    zeros = jnp.zeros_like(
+        preds["close"]
+    )  # the original fills missing high/low with zeros (docs/backtest.md#forecast-fields)
     windows, valid = price_windows(stock.prices, grid, PRICE_WINDOW)
-    inputs = SimulationInputs(preds["close"], preds.get("high", zeros), preds.get("low", zeros), close_band,
-                              windows, valid)
+    inputs = SimulationInputs(
+        preds["close"], preds.get("high", zeros), preds.get("low", zeros), close_band, windows, valid
+    )
 
     def one(sim_inputs):
-        return evaluate_simulation(sim_inputs, fee=fee, spread=spread, config=setup.strategy,
-                                   optimizer=setup.optimizer)
+        return evaluate_simulation(sim_inputs, fee=fee, spread=spread, config=setup.strategy, optimizer=setup.optimizer)
 
     records = dict(map_sims(one, inputs, setup.sim_chunk))
     if setup.protocol == "walk_forward":
-        records.update(walk_forward_records(inputs, records, fee=fee, config=setup.strategy,
-                                            optimizer=setup.optimizer, chunk=setup.sim_chunk))
+        records.update(
+            walk_forward_records(
+                inputs, records, fee=fee, config=setup.strategy, optimizer=setup.optimizer, chunk=setup.sim_chunk
+            )
+        )
     last = windows[:, -1, :]  # row e of each simulation
     for x in setup.targets:
-        # X[e] * (1 + P_X[6]): the forecast of the move INTO row e applied to row e (docs/deviations.md#kept-predicted-price).
+        # X[e] * (1 + P_X[6]): the forecast of the move INTO row e applied to row e
+        # (docs/deviations.md#kept-predicted-price).
         records.setdefault(f"predicted_{x}", last[:, PRICE_COLUMN[x]] * (1.0 + preds[x][:, 6]))
-        records.setdefault(f"{x}_predictions", preds[x][:, :6])  # P_X[0..5] (docs/backtest.md#forecast-fields x_predictions)
+        records.setdefault(
+            f"{x}_predictions", preds[x][:, :6]
+        )  # P_X[0..5] (docs/backtest.md#forecast-fields x_predictions)
     records.setdefault("close", last[:, PRICE_COLUMN["close"]])
-    records.update(oos_fields(summary, forecast, index[:, 6], inputs, targets=setup.targets, fee=fee,
-                              config=setup.strategy, return_samples=setup.return_samples))
+    records.update(
+        oos_fields(
+            summary,
+            forecast,
+            index[:, 6],
+            inputs,
+            targets=setup.targets,
+            fee=fee,
+            config=setup.strategy,
+            return_samples=setup.return_samples,
+        )
+    )
     # --- user strategies (jaxsim.sim.strategy): evaluated per simulation, merged as <name>_* fields;
     # their forecasted P&L comes with the built-ins' below (strategy_table appends them to the eight).
     if setup.strategies:
-        views = strategy_views(setup.targets, point, width, None if forecast is None else forecast.samples,
-                               index, windows, valid,
-                               draws=any(s.needs_draws for s in setup.strategies))
+        views = strategy_views(
+            setup.targets,
+            point,
+            width,
+            None if forecast is None else forecast.samples,
+            index,
+            windows,
+            valid,
+            draws=any(s.needs_draws for s in setup.strategies),
+        )
         records.update(strategy_records(setup.strategies, views, fee=fee, spread=spread, config=setup.strategy))
     prefixes = [s.prefix for s in strategy_table(setup.strategies)]
     # --- end of user strategies
-    values, sources = stock_forecasted_pnl(forecaster, strategy_series(records, prefixes), key,
-                                           chronological=setup.protocol == "walk_forward")
+    values, sources = stock_forecasted_pnl(
+        forecaster, strategy_series(records, prefixes), key, chronological=setup.protocol == "walk_forward"
+    )
     n = grid.n_sims
     for j, prefix in enumerate(prefixes):
         records[f"{prefix}_forecasted_pnl"] = jnp.broadcast_to(values[j], (n,))
@@ -210,5 +246,12 @@ def run_program(forecaster, stocks: StockArrays, fees, spreads, keys, setup: Bac
     Returns:
       ``(records, pnl_sources)``: a dict of ``(B, N, ...)`` arrays and ``(B, 8)`` int32 codes.
     """
-    return _PROGRAMS(forecaster, stocks, jnp.asarray(fees, jnp.float32), jnp.asarray(spreads, jnp.float32), keys,
-                     static=setup, token=program_token(forecaster, setup))
+    return _PROGRAMS(
+        forecaster,
+        stocks,
+        jnp.asarray(fees, jnp.float32),
+        jnp.asarray(spreads, jnp.float32),
+        keys,
+        static=setup,
+        token=program_token(forecaster, setup),
+    )

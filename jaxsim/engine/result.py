@@ -4,9 +4,9 @@ and the out-of-sample frames and statistics (daily P&L, equity, stats, uncertain
 Everything here runs after the compiled program has returned (numpy and pandas; the statistics call
 the jitted :mod:`jaxsim.stats` functions).
 
-* ``records``: one row per simulation, row 0 the most recent (docs/backtest.md#record-fields names; docs/backtest.md#walk-forward-stats's
-  walk-forward constants broadcast to every row). Six-day series (``*_profit_values``,
-  ``close_ci_band``) are lists in one cell each.
+* ``records``: one row per simulation, row 0 the most recent (docs/backtest.md#record-fields names;
+  docs/backtest.md#walk-forward-stats's walk-forward constants broadcast to every row). Six-day series
+  (``*_profit_values``, ``close_ci_band``) are lists in one cell each.
 * ``summary``: one row per strategy (docs/backtest.md#summary-table), the original's table, kept for
   comparability: column means over the N simulations, each of a different six-day quantity (see
   :attr:`BacktestResult.summary`). It is not the statistics of the equity curve: use ``stats()``.
@@ -33,12 +33,19 @@ from jaxsim.engine import evaluation
 from jaxsim.engine.atomic import write_folder
 from jaxsim.engine.oos import PREFIX
 from jaxsim.errors import ConfigError
-from jaxsim.sim.strategy_table import BEST_TIE_ORDER, STRATEGIES, with_user
+from jaxsim.sim.strategy_table import BEST_TIE_ORDER, with_user
 
 __all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
 
-LIMIT_PRICE_FIELDS = ("maxdiffprofit_high_price", "maxdiffprofit_low_price", "maxdiffalwayson_high_price",
-                      "maxdiffalwayson_low_price", "predicted_close", "predicted_high", "predicted_low")
+LIMIT_PRICE_FIELDS = (
+    "maxdiffprofit_high_price",
+    "maxdiffprofit_low_price",
+    "maxdiffalwayson_high_price",
+    "maxdiffalwayson_low_price",
+    "predicted_close",
+    "predicted_high",
+    "predicted_low",
+)
 
 
 def records_frame(arrays: dict[str, np.ndarray], dates) -> pd.DataFrame:
@@ -68,12 +75,16 @@ def summary_frame(records: pd.DataFrame, protocol: str, user: tuple | list = ())
     rows = []
     for s in with_user(user):
         forecast = f"{s.prefix}_forecasted_pnl"
-        rows.append({"Strategy": s.name,
-                     "Return": records[f"{s.prefix}_return"].mean(),
-                     "Sharpe": records[f"{s.prefix}_sharpe"].mean(),
-                     "AnnualRet": records[f"{s.prefix}_annual_return"].mean(),
-                     "ForecastRet": records[forecast].mean() if forecast in records else np.nan,
-                     "FinalDay": records[s.final_day].mean()})
+        rows.append(
+            {
+                "Strategy": s.name,
+                "Return": records[f"{s.prefix}_return"].mean(),
+                "Sharpe": records[f"{s.prefix}_sharpe"].mean(),
+                "AnnualRet": records[f"{s.prefix}_annual_return"].mean(),
+                "ForecastRet": records[forecast].mean() if forecast in records else np.nan,
+                "FinalDay": records[s.final_day].mean(),
+            }
+        )
     frame = pd.DataFrame(rows).set_index("Strategy")
     frame.attrs["protocol"] = protocol
     return frame
@@ -149,11 +160,13 @@ class BacktestResult:
     oos: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_arrays(cls, symbol, protocol, arrays, dates, metadata) -> "BacktestResult":
+    def from_arrays(cls, symbol, protocol, arrays, dates, metadata) -> BacktestResult:
         oos = {k: np.asarray(v) for k, v in arrays.items() if k.startswith(PREFIX)}
         arrays = {k: v for k, v in arrays.items() if not k.startswith(PREFIX)}
         records = records_frame(arrays, dates)
-        if "close_prediction_source" not in records:  # docs/backtest.md#record-fields: which model produced the close forecast
+        if (
+            "close_prediction_source" not in records
+        ):  # docs/backtest.md#record-fields: which model produced the close forecast
             records.insert(2, "close_prediction_source", metadata.get("forecaster", "unknown"))
         summary = summary_frame(records, protocol, metadata.get("user_strategies", ()))
         limits = {k: float(records[k].iloc[0]) for k in LIMIT_PRICE_FIELDS if k in records}
@@ -171,8 +184,7 @@ class BacktestResult:
         One final evaluation day per simulation, chronological; the rule per strategy (which day,
         which field, walk_forward's fitted days only) is :func:`jaxsim.engine.evaluation.daily_frame`'s.
         """
-        return evaluation.daily_frame(self.records, self.oos, self.protocol,
-                                      self.metadata.get("user_strategy_kinds"))
+        return evaluation.daily_frame(self.records, self.oos, self.protocol, self.metadata.get("user_strategy_kinds"))
 
     @property
     def equity(self) -> pd.DataFrame:
@@ -201,11 +213,16 @@ class BacktestResult:
         """
         from jaxsim.stats.frames import stats_frame
 
-        return stats_frame(self.daily, exposure=self.exposure, close=self.closes,
-                           periods_per_year=evaluation.periods_per_year(self.metadata))
+        return stats_frame(
+            self.daily,
+            exposure=self.exposure,
+            close=self.closes,
+            periods_per_year=evaluation.periods_per_year(self.metadata),
+        )
 
-    def uncertainty(self, key=None, *, n_resamples: int = 1000, level: float = 0.95, n_trials: int | None = None,
-                    n_blocks: int = 16) -> evaluation.Uncertainty:
+    def uncertainty(
+        self, key=None, *, n_resamples: int = 1000, level: float = 0.95, n_trials: int | None = None, n_blocks: int = 16
+    ) -> evaluation.Uncertainty:
         """Bootstrap intervals (Sharpe, CAGR, mean daily return), PSR/DSR of the best-Sharpe pick, PBO
         (CSCV) over the strategies of :attr:`daily`, and the verdict line.
 
@@ -216,8 +233,15 @@ class BacktestResult:
         import jax
 
         key = jax.random.key(0) if key is None else key
-        return evaluation.uncertainty(key, self.daily, n_resamples=n_resamples, level=level, n_trials=n_trials,
-                                      n_blocks=n_blocks, periods_per_year=evaluation.periods_per_year(self.metadata))
+        return evaluation.uncertainty(
+            key,
+            self.daily,
+            n_resamples=n_resamples,
+            level=level,
+            n_trials=n_trials,
+            n_blocks=n_blocks,
+            periods_per_year=evaluation.periods_per_year(self.metadata),
+        )
 
     @functools.cached_property
     def forecasts(self) -> pd.DataFrame:
@@ -243,28 +267,40 @@ class BacktestResult:
         r = self.records.iloc[0]
         if "walk_forward_fitted" in self.records and not bool(r["walk_forward_fitted"]):
             # walk_forward with N <= 6: row 0 has no earlier fitted window, nothing was optimised for it
-            return [f"{label}: no fitted window (walk_forward needs N >= 7 simulations): default multipliers "
-                    f"(0, 0) -> return={r[f'{name}_return']:.4f}"
-                    for label, name in (("MaxDiff", "maxdiff"), ("MaxDiffAlwaysOn", "maxdiffalwayson"))]
+            return [
+                f"{label}: no fitted window (walk_forward needs N >= 7 simulations): default multipliers "
+                f"(0, 0) -> return={r[f'{name}_return']:.4f}"
+                for label, name in (("MaxDiff", "maxdiff"), ("MaxDiffAlwaysOn", "maxdiffalwayson"))
+            ]
         lines = []
-        for label, name, mh, ml in (("MaxDiff", "maxdiff", "maxdiffprofit_profit_high_multiplier",
-                                     "maxdiffprofit_profit_low_multiplier"),
-                                    ("MaxDiffAlwaysOn", "maxdiffalwayson", "maxdiffalwayson_high_multiplier",
-                                     "maxdiffalwayson_low_multiplier")):
-            lines.append(f"{label}: baseline={r[f'{name}_baseline_return']:.4f} "
-                         f"optimized={r[f'{name}_optimized_return']:.4f} (mult_h={r[mh]:.4f} mult_l={r[ml]:.4f} "
-                         f"close_at_eod={bool(r[f'{name}_close_at_eod'])}) -> adjusted={r[f'{name}_return']:.4f}")
+        for label, name, mh, ml in (
+            ("MaxDiff", "maxdiff", "maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_low_multiplier"),
+            ("MaxDiffAlwaysOn", "maxdiffalwayson", "maxdiffalwayson_high_multiplier", "maxdiffalwayson_low_multiplier"),
+        ):
+            lines.append(
+                f"{label}: baseline={r[f'{name}_baseline_return']:.4f} "
+                f"optimized={r[f'{name}_optimized_return']:.4f} (mult_h={r[mh]:.4f} mult_l={r[ml]:.4f} "
+                f"close_at_eod={bool(r[f'{name}_close_at_eod'])}) -> adjusted={r[f'{name}_return']:.4f}"
+            )
         return lines
 
     def summary_text(self) -> str:
         """The table the original prints, plus the protocol and best strategy."""
-        title = (f"Backtest summary for {self.symbol or '?'} ({self.n_sims} simulations, "
-                 f"protocol {self.protocol})")
+        title = f"Backtest summary for {self.symbol or '?'} ({self.n_sims} simulations, protocol {self.protocol})"
         table = self.summary.to_string(float_format=lambda v: f"{v:.4f}")
         return "\n".join([title, table, *self.maxdiff_lines(), f"Best strategy: {self.best_strategy}"])
 
-    def plot(self, kind: str = "equity", *, prices=None, sim: int = 0, strategy: str = "maxdiff",
-             resolution: int = 81, key=None, n_resamples: int = 1000):
+    def plot(
+        self,
+        kind: str = "equity",
+        *,
+        prices=None,
+        sim: int = 0,
+        strategy: str = "maxdiff",
+        resolution: int = 81,
+        key=None,
+        n_resamples: int = 1000,
+    ):
         """A figure of the result (:mod:`jaxsim.engine.plots`); never touches pyplot or the backend.
 
         Args:
@@ -285,24 +321,34 @@ class BacktestResult:
 
         name = self.symbol or ""
         if kind == "equity":
-            return plots.equity_figure(plot_data.daily_returns(self), plot_data.benchmark_close(self, prices),
-                                       title=f"{name} equity per strategy (final-day P&L, {self.protocol})")
+            return plots.equity_figure(
+                plot_data.daily_returns(self),
+                plot_data.benchmark_close(self, prices),
+                title=f"{name} equity per strategy (final-day P&L, {self.protocol})",
+            )
         if kind == "fan":
-            return plots.fan_figure(plot_data.forecast_frames(self),
-                                    title=f"{name} one-step forecasts ({self.metadata.get('forecaster', '?')})")
+            return plots.fan_figure(
+                plot_data.forecast_frames(self),
+                title=f"{name} one-step forecasts ({self.metadata.get('forecaster', '?')})",
+            )
         if kind == "heatmap":
             if prices is None:
                 raise ConfigError("plot('heatmap') needs prices=: the Prices the backtest ran on")
             land = plot_data.maxdiff_landscape(self, prices, sim=sim, strategy=strategy, resolution=resolution)
             date = pd.Timestamp(self.records["date"].iloc[sim]).date()
-            return plots.heatmap_figure(land.mh, land.ml, land.values, land.chosen,
-                                        title=f"{name} {strategy} J(mh, ml), simulation {sim} ({date}, "
-                                              f"eod={land.close_at_eod}, {self.protocol})")
+            return plots.heatmap_figure(
+                land.mh,
+                land.ml,
+                land.values,
+                land.chosen,
+                title=f"{name} {strategy} J(mh, ml), simulation {sim} ({date}, "
+                f"eod={land.close_at_eod}, {self.protocol})",
+            )
         if kind == "bootstrap":
-            samples, estimates = plot_data.sharpe_bootstrap(plot_data.daily_returns(self), key,
-                                                            n_resamples=n_resamples)
-            return plots.bootstrap_figure(samples, estimates, title=f"{name} bootstrap Sharpe "
-                                                                     f"({n_resamples} stationary-bootstrap resamples)")
+            samples, estimates = plot_data.sharpe_bootstrap(plot_data.daily_returns(self), key, n_resamples=n_resamples)
+            return plots.bootstrap_figure(
+                samples, estimates, title=f"{name} bootstrap Sharpe ({n_resamples} stationary-bootstrap resamples)"
+            )
         raise ConfigError(f"plot kind must be 'equity', 'fan', 'heatmap' or 'bootstrap', got {kind!r}")
 
     def table_files(self) -> dict[str, bytes]:
@@ -310,8 +356,11 @@ class BacktestResult:
         (:meth:`stats`), ``uncertainty.json`` (:meth:`uncertainty` with the default key, 1000
         resamples), and, when the program returned forecasts, ``forecasts.csv`` (two header rows:
         target, field) and ``skill.csv`` (:meth:`skill`)."""
-        files = {"daily.csv": self.daily.to_csv().encode(), "stats.csv": self.stats().to_csv().encode(),
-                 "uncertainty.json": json.dumps(self.uncertainty().as_dict(), indent=2, default=str).encode()}
+        files = {
+            "daily.csv": self.daily.to_csv().encode(),
+            "stats.csv": self.stats().to_csv().encode(),
+            "uncertainty.json": json.dumps(self.uncertainty().as_dict(), indent=2, default=str).encode(),
+        }
         if len(self.forecasts.columns):
             files["forecasts.csv"] = self.forecasts.to_csv().encode()
             files["skill.csv"] = self.skill().to_csv().encode()
@@ -324,11 +373,19 @@ class BacktestResult:
         ``plot``: True writes ``equity.png``; a sequence of kinds of :meth:`plot` that need no prices
         (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each; False none.
         """
-        meta = {"symbol": self.symbol, "protocol": self.protocol, "n_sims": self.n_sims,
-                "best_strategy": self.best_strategy, "limit_prices": self.limit_prices, **self.metadata}
-        files = {"records.csv": self.records.to_csv(index=False).encode(),
-                 "summary.csv": self.summary.to_csv().encode(),
-                 "metadata.json": json.dumps(meta, indent=2, default=str).encode()}
+        meta = {
+            "symbol": self.symbol,
+            "protocol": self.protocol,
+            "n_sims": self.n_sims,
+            "best_strategy": self.best_strategy,
+            "limit_prices": self.limit_prices,
+            **self.metadata,
+        }
+        files = {
+            "records.csv": self.records.to_csv(index=False).encode(),
+            "summary.csv": self.summary.to_csv().encode(),
+            "metadata.json": json.dumps(meta, indent=2, default=str).encode(),
+        }
         files.update(self.table_files())
         kinds = ("equity",) if plot is True else tuple(plot or ())
         bad = [k for k in kinds if k not in ("equity", "fan", "bootstrap")]

@@ -59,8 +59,9 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -70,17 +71,32 @@ from jaxsim import __version__
 from jaxsim.config import BacktestConfig, resolve_config
 from jaxsim.data.prices import Prices, load_prices
 from jaxsim.engine import api  # called as api.backtest_many: a replaced one is seen
+from jaxsim.engine.api import stock_key
 from jaxsim.engine.atomic import write_file, write_folder
 from jaxsim.engine.cross_stock import write_cross_stock_table
-from jaxsim.engine.api import stock_key
-from jaxsim.engine.distributed import (DistributedConfig, barrier, initialize, resolve_distributed, split_stocks,
-                                       stock_rows)
+from jaxsim.engine.distributed import (
+    DistributedConfig,
+    barrier,
+    initialize,
+    resolve_distributed,
+    split_stocks,
+    stock_rows,
+)
 from jaxsim.errors import ConfigError, JaxsimError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
 from jaxsim.sim.simulation import PRICE_WINDOW, is_crypto
 
-__all__ = ["RunReport", "run_many", "stock_key", "is_complete", "read_manifest", "DistributedConfig", "MANIFEST",
-           "DONE", "PARTS"]
+__all__ = [
+    "RunReport",
+    "run_many",
+    "stock_key",
+    "is_complete",
+    "read_manifest",
+    "DistributedConfig",
+    "MANIFEST",
+    "DONE",
+    "PARTS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +168,17 @@ def _write_stock(out: Path, symbol: str, result, plots: bool) -> Path:
     ``done.json`` last, listing them)."""
     final = out / symbol
     if final.exists():
-        raise ConfigError(f"{final} exists but is not a complete stock folder (no valid {DONE}); "
-                          "it is left untouched: move it away to recompute this stock")
+        raise ConfigError(
+            f"{final} exists but is not a complete stock folder (no valid {DONE}); "
+            "it is left untouched: move it away to recompute this stock"
+        )
     files = result.files(plot=plots)
-    files[DONE] = _json_bytes({"symbol": symbol, "files": {
-        n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files.items()}})
+    files[DONE] = _json_bytes(
+        {
+            "symbol": symbol,
+            "files": {n: {"bytes": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files.items()},
+        }
+    )
     return write_folder(final, files)
 
 
@@ -192,8 +214,9 @@ def _symbol_of(source) -> str:
             if name.lower().endswith(suffix):
                 return name[: -len(suffix)].upper()
         return name.upper()
-    raise ConfigError(f"run_many: cannot name a source of type {type(source).__name__}; pass a mapping "
-                      "symbol -> source")
+    raise ConfigError(
+        f"run_many: cannot name a source of type {type(source).__name__}; pass a mapping symbol -> source"
+    )
 
 
 def _entries(sources) -> list[tuple[str, Any]]:
@@ -236,30 +259,45 @@ def _tree_digest(tree) -> str | None:
 def _strategy_identity(strategy) -> dict:
     """A user strategy as the settings name it: its fields, its function by name, its parameters by digest."""
     fn = strategy.fn
-    return {"name": strategy.name, "kind": strategy.kind, "needs_draws": strategy.needs_draws,
-            "close_at_eod": strategy.close_at_eod, "levels": strategy.levels,
-            "fn": f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}",
-            "params_sha256": _tree_digest(strategy.params)}
+    return {
+        "name": strategy.name,
+        "kind": strategy.kind,
+        "needs_draws": strategy.needs_draws,
+        "close_at_eod": strategy.close_at_eod,
+        "levels": strategy.levels,
+        "fn": f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}",
+        "params_sha256": _tree_digest(strategy.params),
+    }
 
 
 def _settings(forecaster, key, **options) -> dict:
     """What must match for a resumed run to be the same run (JSON-comparable)."""
     config = getattr(forecaster, "config", None)
     fn = getattr(forecaster, "fn", None)
-    return json.loads(json.dumps({
-        "jaxsim": __version__,
-        "forecaster": {"kind": forecaster.kind, "class": type(forecaster).__name__,
-                       "num_samples": forecaster.draws_per_context(),
-                       "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else repr(config),
-                       "fn": None if fn is None else f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}",
-                       "params_sha256": _params_digest(forecaster)},
-        "key": np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
-                          else key).tolist(),
-        **options}, default=str))
+    return json.loads(
+        json.dumps(
+            {
+                "jaxsim": __version__,
+                "forecaster": {
+                    "kind": forecaster.kind,
+                    "class": type(forecaster).__name__,
+                    "num_samples": forecaster.draws_per_context(),
+                    "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else repr(config),
+                    "fn": None if fn is None else f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}",
+                    "params_sha256": _params_digest(forecaster),
+                },
+                "key": np.asarray(
+                    jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+                ).tolist(),
+                **options,
+            },
+            default=str,
+        )
+    )
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _error(e: BaseException) -> str:
@@ -295,12 +333,25 @@ def _merge_parts(out: Path, manifest: dict, count: int, settings: dict) -> tuple
     return manifest, done, skipped
 
 
-def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathLike, *, forecaster,
-             config: BacktestConfig | None = None, chunk_size: int = 64, key=None, adjusted: bool = False,
-             clean: bool = False, plots: bool = False, progress: bool = False,
-             on_stock: Callable[[str, Path], None] | None = None, on_result: Callable | None = None,
-             on_plan: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
-             distributed: DistributedConfig | bool | None = None, **settings) -> RunReport:
+def run_many(
+    sources: Mapping[str, Any] | Sequence[Any],
+    out_dir: str | os.PathLike,
+    *,
+    forecaster,
+    config: BacktestConfig | None = None,
+    chunk_size: int = 64,
+    key=None,
+    adjusted: bool = False,
+    clean: bool = False,
+    plots: bool = False,
+    progress: bool = False,
+    on_stock: Callable[[str, Path], None] | None = None,
+    on_result: Callable | None = None,
+    on_plan: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    distributed: DistributedConfig | bool | None = None,
+    **settings,
+) -> RunReport:
     """Backtest many stocks into ``out_dir``, chunked, atomically written and resumable.
 
     Each stock's outputs go to ``out_dir/<SYMBOL>/`` (see the module docstring). Calling it again with
@@ -347,11 +398,14 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
     """
     config = resolve_config(config, settings)
     if config.stock_key == "index":
-        raise ConfigError("run_many derives each stock's key from its symbol (stock_key='symbol'), so a resumed "
-                          "run does not depend on its chunks; stock_key='index' is not supported here")
+        raise ConfigError(
+            "run_many derives each stock's key from its symbol (stock_key='symbol'), so a resumed "
+            "run does not depend on its chunks; stock_key='index' is not supported here"
+        )
     if isinstance(config.fee, tuple) or isinstance(config.spread, tuple):
-        raise ConfigError("run_many takes one fee and one spread (or None for the per-symbol rule), "
-                          "not per-stock sequences")
+        raise ConfigError(
+            "run_many takes one fee and one spread (or None for the per-symbol rule), not per-stock sequences"
+        )
     if int(chunk_size) < 1:
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     dist = resolve_distributed(distributed)
@@ -362,13 +416,23 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n_sims, max_context = config.n_sims, config.max_context
-    settings = _settings(forecaster, key, n_sims=n_sims, protocol=config.protocol,
-                         targets=list(config.targets), num_samples=config.num_samples,
-                         aggregate=config.aggregate, fee=config.fee, spread=config.spread, max_context=max_context,
-                         optimizer=None if config.optimizer is None else repr(config.optimizer),
-                         adjusted=bool(adjusted), clean=bool(clean),
-                         **({"min_context": config.min_context} if config.n_sims == "all" else {}),
-                         **({"strategies": [_strategy_identity(u) for u in config.strategies]} if config.strategies else {}))
+    settings = _settings(
+        forecaster,
+        key,
+        n_sims=n_sims,
+        protocol=config.protocol,
+        targets=list(config.targets),
+        num_samples=config.num_samples,
+        aggregate=config.aggregate,
+        fee=config.fee,
+        spread=config.spread,
+        max_context=max_context,
+        optimizer=None if config.optimizer is None else repr(config.optimizer),
+        adjusted=bool(adjusted),
+        clean=bool(clean),
+        **({"min_context": config.min_context} if config.n_sims == "all" else {}),
+        **({"strategies": [_strategy_identity(u) for u in config.strategies]} if config.strategies else {}),
+    )
     everyone = entries
     sources_of_all = dict(entries)
     if count > 1:
@@ -380,8 +444,9 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
         if manifest is not None and manifest.get("settings") != settings:
             old = manifest.get("settings") or {}
             diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-            raise ConfigError(f"{out} holds a run with other settings (differs in: {', '.join(diff)}); "
-                              "use a new out_dir to keep both")
+            raise ConfigError(
+                f"{out} holds a run with other settings (differs in: {', '.join(diff)}); use a new out_dir to keep both"
+            )
         manifest = manifest or {"format": FORMAT, "created": _now(), "settings": settings, "stocks": {}}
         mine = None if count == 1 else tuple(f".{s}." for s, _ in entries)  # others may be writing theirs
         for stale in out.glob(".*.tmp"):  # left by a process killed (or abandoned on Ctrl-C) mid-write
@@ -437,12 +502,25 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
         if on_plan is not None:
             on_plan({g: list(m) for g, m in groups.items()})
 
-        bar = tqdm(total=sum(map(len, groups.values())), desc="stocks" if count == 1 else f"stocks [{process}/{count}]",
-                   unit="stock", leave=False, disable=not progress)
+        bar = tqdm(
+            total=sum(map(len, groups.values())),
+            desc="stocks" if count == 1 else f"stocks [{process}/{count}]",
+            unit="stock",
+            leave=False,
+            disable=not progress,
+        )
+
         def run_chunk(chunk, size):
             prices = {s: _load(s, sources_of[s], adjusted, clean) for s in chunk}
-            return api.backtest_many(prices, forecaster, config, keys=[stock_key(key, s) for s in chunk],
-                                     chunk_size=size, devices=jax.local_devices(), progress=False)
+            return api.backtest_many(
+                prices,
+                forecaster,
+                config,
+                keys=[stock_key(key, s) for s in chunk],
+                chunk_size=size,
+                devices=jax.local_devices(),
+                progress=False,
+            )
 
         interrupted = False
         try:
@@ -454,7 +532,7 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                     if should_stop is not None and should_stop():
                         interrupted = True
                         break
-                    chunk = members[j:j + size]
+                    chunk = members[j : j + size]
                     try:
                         results = run_chunk(chunk, size)
                     except Exception as e:  # isolate the failing stock(s); same padded shape, no recompile
@@ -476,10 +554,14 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
                             fail(s, e, "write")
                         else:
                             r = result.records
-                            stocks[s] = {"status": "done", "at": _now(), "n_sims": int(len(r)),
-                                         "first_sim_date": str(r["date"].iloc[-1].date()),
-                                         "last_sim_date": str(r["date"].iloc[0].date()),
-                                         "best_strategy": result.best_strategy}
+                            stocks[s] = {
+                                "status": "done",
+                                "at": _now(),
+                                "n_sims": int(len(r)),
+                                "first_sim_date": str(r["date"].iloc[-1].date()),
+                                "last_sim_date": str(r["date"].iloc[0].date()),
+                                "best_strategy": result.best_strategy,
+                            }
                             done.append(s)
                             failed.pop(s, None)
                             if on_stock is not None:
@@ -511,10 +593,19 @@ def run_many(sources: Mapping[str, Any] | Sequence[Any], out_dir: str | os.PathL
             with contextlib.suppress(OSError):
                 (out / PARTS).rmdir()
             done, skipped = list(done_all), list(skipped_all)
-            failed.update({s: v["error"] for s, v in merged["stocks"].items()
-                           if v.get("status") == "failed" and s in sources_of_all})
+            failed.update(
+                {
+                    s: v["error"]
+                    for s, v in merged["stocks"].items()
+                    if v.get("status") == "failed" and s in sources_of_all
+                }
+            )
         barrier(f"jaxsim.run_many.{calls}.merged:{out.resolve()}")
     order = [s for s, _ in everyone]
-    return RunReport(out, tuple(s for s in order if s in done), tuple(s for s in order if s in skipped),
-                     {s: failed[s] for s in order if s in failed}, interrupted)
-
+    return RunReport(
+        out,
+        tuple(s for s in order if s in done),
+        tuple(s for s in order if s in skipped),
+        {s: failed[s] for s in order if s in failed},
+        interrupted,
+    )

@@ -14,7 +14,7 @@ Keys follow :func:`jaxsim.backtest_many`: stock i gets ``fold_in(key, i)`` (``st
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -49,8 +49,9 @@ def stock_views(forecaster: Forecaster, stock: StockArrays, key, setup: ViewSetu
     forecast = forecaster.forecast(stock, grid, setup.targets, key)
     point, width = point_and_band(forecast, setup.aggregate)
     windows, valid = price_windows(stock.prices, grid, PRICE_WINDOW)
-    return strategy_views(setup.targets, point, width, forecast.samples, sim_forecast_index(grid), windows, valid,
-                          draws=setup.draws)
+    return strategy_views(
+        setup.targets, point, width, forecast.samples, sim_forecast_index(grid), windows, valid, draws=setup.draws
+    )
 
 
 # Batched over a leading stock axis, ``setup`` static: one compile per (setup, forecaster config, B).
@@ -94,8 +95,9 @@ def _items(prices):
     return items, [p.symbol if getattr(p, "symbol", None) else f"stock{i}" for i, p in enumerate(items)]
 
 
-def simulation_data(prices, forecaster: Forecaster, config: BacktestConfig | None = None, *, key=None,
-                    draws: bool = False, **settings) -> SimulationData:
+def simulation_data(
+    prices, forecaster: Forecaster, config: BacktestConfig | None = None, *, key=None, draws: bool = False, **settings
+) -> SimulationData:
     """Forecasts and price windows of every simulation of one or many stocks.
 
     Args:
@@ -112,8 +114,10 @@ def simulation_data(prices, forecaster: Forecaster, config: BacktestConfig | Non
         raise ConfigError(f"simulation_data needs distinct symbols, got {names}")
     key = jax.random.key(config.seed) if key is None else key
     forecaster = with_config_samples(forecaster, config)
-    preps = [prepare_stock(p, config, symbol=s, fee=config.fee_of(i), spread=config.spread_of(i))
-             for i, (p, s) in enumerate(zip(items, names))]
+    preps = [
+        prepare_stock(p, config, symbol=s, fee=config.fee_of(i), spread=config.spread_of(i))
+        for i, (p, s) in enumerate(zip(items, names))
+    ]
     groups: dict[int, list[int]] = {}
     for i, prep in enumerate(preps):
         groups.setdefault(len(prep.prices), []).append(i)
@@ -133,6 +137,13 @@ def simulation_data(prices, forecaster: Forecaster, config: BacktestConfig | Non
             dates[i] = preps[i].dates[grid.ends]
             day_dates[i] = preps[i].dates[grid.ends[:, None] - 6 + np.arange(6)[None, :]]
     views = jax.tree.map(lambda *xs: np.stack(xs), *[parts[i] for i in range(len(preps))])
-    return SimulationData(tuple(names), views, np.array([p.fee for p in preps], np.float32),
-                          np.array([p.spread for p in preps], np.float32), np.array([p.crypto for p in preps]),
-                          np.stack(dates), np.stack(day_dates), config.n_sims)
+    return SimulationData(
+        tuple(names),
+        views,
+        np.array([p.fee for p in preps], np.float32),
+        np.array([p.spread for p in preps], np.float32),
+        np.array([p.crypto for p in preps]),
+        np.stack(dates),
+        np.stack(day_dates),
+        config.n_sims,
+    )

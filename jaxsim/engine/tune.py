@@ -40,8 +40,7 @@ from jaxsim.engine.strategy_data import SimulationData, simulation_data
 from jaxsim.engine.walk_forward import FIT_LAG
 from jaxsim.errors import ConfigError
 from jaxsim.sim.simulation import StrategyConfig
-from jaxsim.sim.strategy import (UserStrategy, day_pnl, outcomes, soft_day_pnl, strategy_fields,
-                                 strategy_output)
+from jaxsim.sim.strategy import UserStrategy, day_pnl, outcomes, soft_day_pnl, strategy_fields, strategy_output
 
 __all__ = ["TUNE_PROTOCOLS", "TuneResult", "default_tx", "walk_forward_windows", "tune", "trace_count"]
 
@@ -72,9 +71,11 @@ def walk_forward_windows(n_sims: int, fit_fraction: float = 0.5, windows: int = 
     n_fit = int(round(float(fit_fraction) * n_sims))
     first_test = n_fit - 1 + FIT_LAG
     if n_fit < 1 or first_test + windows > n_sims:
-        raise ConfigError(f"walk_forward tuning with {n_sims} simulations, fit_fraction={fit_fraction} and "
-                          f"windows={windows} leaves no test simulation: it needs n_sims >= "
-                          f"round(fit_fraction n_sims) + {FIT_LAG - 1} + windows (use more simulations)")
+        raise ConfigError(
+            f"walk_forward tuning with {n_sims} simulations, fit_fraction={fit_fraction} and "
+            f"windows={windows} leaves no test simulation: it needs n_sims >= "
+            f"round(fit_fraction n_sims) + {FIT_LAG - 1} + windows (use more simulations)"
+        )
     bounds = np.linspace(first_test, n_sims, windows + 1).round().astype(int)
     c = np.arange(n_sims)  # chronological index of column c
     fit = np.stack([c <= s - FIT_LAG for s in bounds[:-1]])
@@ -189,8 +190,10 @@ class TuneResult:
         """Out-of-sample daily P&L per stock: each test simulation's final day (consecutive
         simulations' final days are consecutive trading days), chronological, dates x symbols."""
         name = self.strategy.name
-        cols = {s: pd.Series(r[f"{name}_finalday"].to_numpy(np.float64), index=pd.DatetimeIndex(r["date"]))
-                for s, r in self.records.items()}
+        cols = {
+            s: pd.Series(r[f"{name}_finalday"].to_numpy(np.float64), index=pd.DatetimeIndex(r["date"]))
+            for s, r in self.records.items()
+        }
         return pd.DataFrame(cols).sort_index()
 
     def plot(self, ax=None):
@@ -210,8 +213,12 @@ class TuneResult:
 
 
 def _summary(records: dict, name: str) -> pd.DataFrame:
-    cols = {"Return": f"{name}_return", "Sharpe": f"{name}_sharpe", "AnnualRet": f"{name}_annual_return",
-            "FinalDay": f"{name}_finalday"}
+    cols = {
+        "Return": f"{name}_return",
+        "Sharpe": f"{name}_sharpe",
+        "AnnualRet": f"{name}_annual_return",
+        "FinalDay": f"{name}_finalday",
+    }
     rows = {s: {k: r[v].mean() for k, v in cols.items()} for s, r in records.items()}
     pooled = pd.concat(list(records.values()))
     rows["all"] = {k: pooled[v].mean() for k, v in cols.items()}
@@ -220,9 +227,22 @@ def _summary(records: dict, name: str) -> pd.DataFrame:
     return frame
 
 
-def tune(strategy: UserStrategy, data, *, forecaster=None, tx=None, protocol: str = "walk_forward",
-         steps: int = 200, temperatures=(1e-3, 1e-4), fit_fraction: float = 0.5, windows: int = 1,
-         params=None, key=None, config=None, **settings) -> TuneResult:
+def tune(
+    strategy: UserStrategy,
+    data,
+    *,
+    forecaster=None,
+    tx=None,
+    protocol: str = "walk_forward",
+    steps: int = 200,
+    temperatures=(1e-3, 1e-4),
+    fit_fraction: float = 0.5,
+    windows: int = 1,
+    params=None,
+    key=None,
+    config=None,
+    **settings,
+) -> TuneResult:
     """Fit a user strategy's continuous parameters by gradient ascent, walk-forward (module docstring).
 
     Args:
@@ -253,7 +273,9 @@ def tune(strategy: UserStrategy, data, *, forecaster=None, tx=None, protocol: st
             raise ConfigError("tune on prices needs forecaster=...; or pass jaxsim.simulation_data(prices, forecaster)")
         data = simulation_data(data, forecaster, config, key=key, draws=strategy.needs_draws, **settings)
     elif strategy.needs_draws and data.views.draws is None:
-        raise ConfigError(f"strategy {strategy.name!r} needs draws: build the data with simulation_data(..., draws=True)")
+        raise ConfigError(
+            f"strategy {strategy.name!r} needs draws: build the data with simulation_data(..., draws=True)"
+        )
     start = strategy.params if params is None else params
     if start is None:
         raise ConfigError(f"strategy {strategy.name!r} has no parameters to tune")
@@ -263,13 +285,24 @@ def tune(strategy: UserStrategy, data, *, forecaster=None, tx=None, protocol: st
     views = jax.tree.map(jnp.asarray, data.views)
     fees, spreads = jnp.asarray(data.fees), jnp.asarray(data.spreads)
     best, best_value, soft, exact = jax.device_get(
-        _fit(start, views, fees, spreads, weights, strategy=strategy, tx=default_tx() if tx is None else tx,
-             steps=int(steps), temperatures=tuple(float(t) for t in temperatures)))
+        _fit(
+            start,
+            views,
+            fees,
+            spreads,
+            weights,
+            strategy=strategy,
+            tx=default_tx() if tx is None else tx,
+            steps=int(steps),
+            temperatures=tuple(float(t) for t in temperatures),
+        )
+    )
 
     fields = {}
     for crypto in sorted(set(bool(c) for c in data.crypto)):
-        fields[crypto] = jax.device_get(_score(best, views, fees, spreads, strategy=strategy,
-                                               config=StrategyConfig(crypto=crypto)))
+        fields[crypto] = jax.device_get(
+            _score(best, views, fees, spreads, strategy=strategy, config=StrategyConfig(crypto=crypto))
+        )
     window_of = np.where(test.any(0), np.argmax(test, 0), -1)  # (N,) test window of each row
     rows = np.flatnonzero(window_of >= 0)
     records = {}
@@ -281,5 +314,15 @@ def tune(strategy: UserStrategy, data, *, forecaster=None, tx=None, protocol: st
             cols[name] = v if v.ndim == 1 else [row.tolist() for row in v]
         records[symbol] = pd.DataFrame(cols)
     last = jax.tree.map(lambda a: np.asarray(a)[-1], best)
-    return TuneResult(strategy.replace(params=last), best, start, np.asarray(soft), np.asarray(exact),
-                      np.asarray(best_value), fit, test, records, _summary(records, strategy.name))
+    return TuneResult(
+        strategy.replace(params=last),
+        best,
+        start,
+        np.asarray(soft),
+        np.asarray(exact),
+        np.asarray(best_value),
+        fit,
+        test,
+        records,
+        _summary(records, strategy.name),
+    )

@@ -2,8 +2,8 @@
 
 In the original (``legacy``) every simulation fits MaxDiff's multipliers (mh, ml) and its
 close-at-eod policy on the very six days it is scored on, so the "adjusted" numbers contain
-look-ahead (docs/deviations.md#kept-in-sample-fit). Here simulation k (last row e, evaluation days t_i = e-6..e-1) instead uses
-the multipliers and eod policy that simulation ``k + 6`` fitted in-sample on ITS six days
+look-ahead (docs/deviations.md#kept-in-sample-fit). Here simulation k (last row e, evaluation days t_i = e-6..e-1)
+instead uses the multipliers and eod policy that simulation ``k + 6`` fitted in-sample on ITS six days
 e-12..e-7. Those days all precede simulation k's first evaluation day e-6, and simulation k+6 only
 saw data up to row e-6 (its forecasts and prices end there), so nothing simulation k scores was used
 to choose its parameters. The same holds for MaxDiff always-on with its own (mh, ml, eod).
@@ -66,15 +66,21 @@ def _fixed(mults: Array):
 
 def _rescore(strategy, args, enough, mults, eod, *, fee, config: StrategyConfig):
     """Score one strategy with fixed multipliers under the fixed (dynamic) eod policy."""
-    kw = dict(fee=fee, optimizer=_fixed(mults), crypto=config.crypto, days_per_year=config.days_per_year,
-              enough_history=enough)
+    kw = dict(
+        fee=fee,
+        optimizer=_fixed(mults),
+        crypto=config.crypto,
+        days_per_year=config.days_per_year,
+        enough_history=enough,
+    )
     off = strategy(*args, close_at_eod=False, **kw)
     on = strategy(*args, close_at_eod=True, **kw)
     return jax.tree.map(lambda a, b: jnp.where(eod, b, a), off, on)
 
 
-def walk_forward_records(inputs: SimulationInputs, records: dict, *, fee, config: StrategyConfig,
-                         optimizer=None, chunk: int | None = None) -> dict[str, Array]:
+def walk_forward_records(
+    inputs: SimulationInputs, records: dict, *, fee, config: StrategyConfig, optimizer=None, chunk: int | None = None
+) -> dict[str, Array]:
     """Replace the MaxDiff and always-on fields of ``legacy`` records with out-of-sample ones.
 
     Args:
@@ -98,8 +104,9 @@ def walk_forward_records(inputs: SimulationInputs, records: dict, *, fee, config
     def take(name):
         return jnp.where(have, records[name][src], jnp.zeros_like(records[name][src]))
 
-    md_mults = jnp.stack([take("maxdiffprofit_profit_high_multiplier"),
-                          take("maxdiffprofit_profit_low_multiplier")], -1)
+    md_mults = jnp.stack(
+        [take("maxdiffprofit_profit_high_multiplier"), take("maxdiffprofit_profit_low_multiplier")], -1
+    )
     md_eod = take("maxdiff_close_at_eod").astype(bool)
     ao_mults = jnp.stack([take("maxdiffalwayson_high_multiplier"), take("maxdiffalwayson_low_multiplier")], -1)
     ao_eod = take("maxdiffalwayson_close_at_eod").astype(bool)

@@ -5,13 +5,46 @@
 function, Toto, the embedded default) and :mod:`.kronos`.
 """
 
-from jaxsim.forecast.forecasters import (FunctionForecaster, HistoricalMeanForecaster, NaiveForecaster,
-                                         TotoForecaster, default, from_function, historical_mean, kronos,
-                                         naive, toto)
+from jaxsim.forecast.forecasters import (
+    FunctionForecaster,
+    HistoricalMeanForecaster,
+    NaiveForecaster,
+    TotoForecaster,
+    default,
+    from_function,
+    historical_mean,
+    kronos,
+    naive,
+    toto,
+)
 from jaxsim.forecast.grid import ForecastGrid
-from jaxsim.forecast.interface import (TARGET_IDS, Forecast, Forecaster, StockArrays, context_keys,
-                                       point_and_band, register_forecaster)
+from jaxsim.forecast.interface import (
+    TARGET_IDS,
+    Forecast,
+    Forecaster,
+    StockArrays,
+    context_keys,
+    point_and_band,
+    register_forecaster,
+)
 
-__all__ = ["naive", "historical_mean", "from_function", "toto", "kronos", "default", "Forecaster", "Forecast",
-           "StockArrays", "ForecastGrid", "register_forecaster", "context_keys", "point_and_band", "TARGET_IDS",
-           "NaiveForecaster", "HistoricalMeanForecaster", "FunctionForecaster", "TotoForecaster"]
+__all__ = [
+    "naive",
+    "historical_mean",
+    "from_function",
+    "toto",
+    "kronos",
+    "default",
+    "Forecaster",
+    "Forecast",
+    "StockArrays",
+    "ForecastGrid",
+    "register_forecaster",
+    "context_keys",
+    "point_and_band",
+    "TARGET_IDS",
+    "NaiveForecaster",
+    "HistoricalMeanForecaster",
+    "FunctionForecaster",
+    "TotoForecaster",
+]

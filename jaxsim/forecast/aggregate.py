@@ -8,8 +8,8 @@ centred draws (sums of ``x - c`` with ``c`` the middle draw), which keeps golden
 Fractions written > 1 are read as percentages (``trimmed_mean_10`` trims 10%, ``quantile_35`` is the
 0.35 quantile); this applies to the fraction parameters F, Q and W, not to the std multiplier K.
 
-Deviation (docs/deviations.md#quantile-plus-std): the original matches ``quantile_`` before ``quantile_plus_std_`` and so reads
-``quantile_plus_std_Q_K`` as ``quantile_K``. Here it means what its name says, quantile(Q) + K * std.
+Deviation (docs/deviations.md#quantile-plus-std): the original matches ``quantile_`` before ``quantile_plus_std_`` and
+so reads ``quantile_plus_std_Q_K`` as ``quantile_K``. Here it means what its name says, quantile(Q) + K * std.
 """
 
 from __future__ import annotations
@@ -22,13 +22,30 @@ import jax.numpy as jnp
 
 from jaxsim.errors import ConfigError
 
-__all__ = ["AggregationSpec", "parse_aggregation", "sort_draws", "aggregate", "aggregate_sorted", "band",
-           "band_sorted", "quantiles_sorted"]
+__all__ = [
+    "AggregationSpec",
+    "parse_aggregation",
+    "sort_draws",
+    "aggregate",
+    "aggregate_sorted",
+    "band",
+    "band_sorted",
+    "quantiles_sorted",
+]
 
 Array = jax.Array
 
-_KINDS = ("mean", "median", "quantile", "trimmed_mean", "lower_trimmed_mean", "upper_trimmed_mean",
-          "mean_std", "mean_quantile_mix", "quantile_plus_std")
+_KINDS = (
+    "mean",
+    "median",
+    "quantile",
+    "trimmed_mean",
+    "lower_trimmed_mean",
+    "upper_trimmed_mean",
+    "mean_std",
+    "mean_quantile_mix",
+    "quantile_plus_std",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +85,7 @@ def _fraction(spec: str, token: str) -> float:
 
 
 def _args(spec: str, prefix: str, count: int) -> list[str]:
-    tokens = spec[len(prefix):].split("_")
+    tokens = spec[len(prefix) :].split("_")
     if len(tokens) != count or not all(tokens):
         raise ConfigError(f"aggregation spec {spec!r}: expected {count} parameter(s) after {prefix!r}")
     return tokens
@@ -184,7 +201,7 @@ def aggregate_sorted(x: Array, spec: str | AggregationSpec) -> Array:
         cut = int(math.floor(n * desc.q))
         if cut == 0 or 2 * cut >= n:
             return _mean(x, centre)
-        return _mean(x[cut:n - cut], centre)
+        return _mean(x[cut : n - cut], centre)
     if desc.kind == "lower_trimmed_mean":
         keep = max(1, int(math.floor(n * (1.0 - desc.q))))
         return _mean(x[:keep], centre)
@@ -201,7 +218,8 @@ def aggregate_sorted(x: Array, spec: str | AggregationSpec) -> Array:
 
 
 def band(samples: Array) -> Array:
-    """Uncertainty band P60 - P40 of the draws (numpy linear percentiles), floored at 0 (docs/backtest.md#draws-and-band).
+    """Uncertainty band P60 - P40 of the draws (numpy linear percentiles), floored at 0
+    (docs/backtest.md#draws-and-band).
 
     Args:
       samples: draws, shape ``(S,)``.

@@ -10,24 +10,47 @@ Kinds: :func:`naive` (zero return), :func:`historical_mean` (mean of the context
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups, gather_contexts
-from jaxsim.forecast.interface import (PER_CONTEXT, PREFIX, Forecast, Forecaster, context_keys, register_forecaster,
-                                       origin_realised, summarize_draws, target_returns)
-from jaxsim.forecast.prefix import is_prefix_shareable, prefix_mixtures
+from jaxsim.forecast.interface import (
+    PER_CONTEXT,
+    PREFIX,
+    Forecast,
+    Forecaster,
+    context_keys,
+    origin_realised,
+    register_forecaster,
+    summarize_draws,
+    target_returns,
+)
 from jaxsim.forecast.kronos_forecaster import kronos
+from jaxsim.forecast.prefix import is_prefix_shareable, prefix_mixtures
 from jaxsim.models.registry import default_weights_dir
 from jaxsim.models.toto import forecast as toto_forecast
 from jaxsim.models.toto.checkpoint import load_toto
 
-__all__ = ["NaiveForecaster", "HistoricalMeanForecaster", "FunctionForecaster", "TotoForecaster",
-           "naive", "historical_mean", "default", "from_function", "toto", "kronos", "SERIES_DRAWS",
-           "SERIES_FEW_DRAWS", "SERIES_FEW_VALUES", "DRAW_CHUNK"]
+__all__ = [
+    "NaiveForecaster",
+    "HistoricalMeanForecaster",
+    "FunctionForecaster",
+    "TotoForecaster",
+    "naive",
+    "historical_mean",
+    "default",
+    "from_function",
+    "toto",
+    "kronos",
+    "SERIES_DRAWS",
+    "SERIES_FEW_DRAWS",
+    "SERIES_FEW_VALUES",
+    "DRAW_CHUNK",
+]
 
 # Toto's draws on a strategy's P&L series (forecasted P&L): 512, or 256 below 7 values.
 SERIES_DRAWS, SERIES_FEW_DRAWS, SERIES_FEW_VALUES = 512, 256, 7
@@ -148,8 +171,9 @@ class TotoForecaster(Forecaster):
             context, valid = gather_contexts(returns, grid, group)
             n_targets, n, length = context.shape
             flat_valid = jnp.broadcast_to(valid[None], context.shape).reshape(n_targets * n, length)
-            mix = toto_forecast.next_step_mixture(self.params, self.config, context.reshape(n_targets * n, length),
-                                                  flat_valid)
+            mix = toto_forecast.next_step_mixture(
+                self.params, self.config, context.reshape(n_targets * n, length), flat_valid
+            )
             parts.append(jax.tree.map(lambda a: a.reshape((n_targets, n) + a.shape[1:]), mix))
         return jax.tree.map(lambda *a: jnp.concatenate(a, axis=1), *parts)
 
@@ -161,7 +185,7 @@ class TotoForecaster(Forecaster):
         """``(..., S)`` draws of every entry of ``keys`` (leading axes shared with ``mixture``)."""
         shape = keys.shape
         flat_keys = keys.reshape(-1)
-        flat = jax.tree.map(lambda a: a.reshape((flat_keys.shape[0],) + a.shape[len(shape):]), mixture)
+        flat = jax.tree.map(lambda a: a.reshape((flat_keys.shape[0],) + a.shape[len(shape) :]), mixture)
         draws = jax.lax.map(lambda km: self._draw_one(*km), (flat_keys, flat), batch_size=chunk)
         return draws.reshape(shape + (self.num_samples,))
 
@@ -171,8 +195,14 @@ class TotoForecaster(Forecaster):
 
     def forecast_summary(self, stock, grid, targets, key, aggregate_spec, chunk=None):
         keys = context_keys(key, grid, targets, ContextGroup(0, grid.n_origins, 0))
-        return summarize_draws(self._draw_one, keys, self.mixtures(stock, grid, targets), aggregate_spec,
-                               DRAW_CHUNK if chunk is None else chunk, origin_realised(stock, grid, targets))
+        return summarize_draws(
+            self._draw_one,
+            keys,
+            self.mixtures(stock, grid, targets),
+            aggregate_spec,
+            DRAW_CHUNK if chunk is None else chunk,
+            origin_realised(stock, grid, targets),
+        )
 
     def forecast_group(self, context, valid, keys):
         n_targets, n, length = context.shape
@@ -238,6 +268,3 @@ def default(num_samples: int = 3072) -> TotoForecaster:
     bundled public-domain sample data (``weights/jaxsim-toto-tiny``, see its MODEL_CARD.md). It lets
     the pipeline run offline with real forecasts; it is not the official Toto."""
     return toto(default_weights_dir(), num_samples=num_samples)
-
-
-

@@ -1,7 +1,7 @@
 """The forecast grid: which contexts a walk-forward backtest forecasts, and how simulations slice them.
 
-Geometry (docs/backtest.md#walk-forward-geometry, #rolling-origin-forecasts). A stock has T rows t = 0..T-1 and N simulations. Simulation k
-ends at row ``e = T-2-k`` and needs one-step forecasts of ``r_X[e-6..e]``; the forecast of
+Geometry (docs/backtest.md#walk-forward-geometry, #rolling-origin-forecasts). A stock has T rows t = 0..T-1 and N
+simulations. Simulation k ends at row ``e = T-2-k`` and needs one-step forecasts of ``r_X[e-6..e]``; the forecast of
 ``r_X[t]`` (origin t) is made from the context ``r_X[1..t-1]``. The context depends on t only, so all
 N simulations together need the N+6 origins
 
@@ -157,8 +157,8 @@ def context_index(grid: ForecastGrid, group: ContextGroup) -> tuple[np.ndarray, 
     Returns:
       ``(index, valid)``: int ``(size, L)`` (clipped into range) and bool ``(size, L)``.
     """
-    t = grid.origins[group.start:group.stop][:, None]
-    n = grid.context_lengths()[group.start:group.stop][:, None]
+    t = grid.origins[group.start : group.stop][:, None]
+    n = grid.context_lengths()[group.start : group.stop][:, None]
     index = t - group.length + np.arange(group.length)[None, :]
     valid = index >= t - n
     return np.clip(index, 0, grid.n_rows - 1), valid

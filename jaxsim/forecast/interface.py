@@ -26,16 +26,29 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import ConfigError
-from jaxsim.layout import PRICE_COLUMN
-from jaxsim.forecast.aggregate import (aggregate_sorted, band_sorted, parse_aggregation, quantiles_sorted,
-                                      sort_draws)
+from jaxsim.forecast.aggregate import aggregate_sorted, band_sorted, parse_aggregation, quantiles_sorted, sort_draws
 from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups, gather_contexts
+from jaxsim.layout import PRICE_COLUMN
 from jaxsim.sim.returns import return_transform
 from jaxsim.stats.skill import crps_ensemble, pit_values
 
-__all__ = ["TARGET_IDS", "PER_CONTEXT", "PREFIX", "StockArrays", "Forecast", "Forecaster", "register_forecaster",
-           "context_keys", "target_returns", "point_and_band", "summarize_draws", "summarize_forecast",
-           "origin_realised", "ForecastSummary", "DRAW_QUANTILES"]
+__all__ = [
+    "TARGET_IDS",
+    "PER_CONTEXT",
+    "PREFIX",
+    "StockArrays",
+    "Forecast",
+    "Forecaster",
+    "register_forecaster",
+    "context_keys",
+    "target_returns",
+    "point_and_band",
+    "summarize_draws",
+    "summarize_forecast",
+    "origin_realised",
+    "ForecastSummary",
+    "DRAW_QUANTILES",
+]
 
 Array = jax.Array
 
@@ -93,7 +106,7 @@ class Forecast(NamedTuple):
 
 def context_keys(key: Array, grid: ForecastGrid, targets: tuple[str, ...], group: ContextGroup) -> Array:
     """Keys of a group's contexts, ``(X, size)``: ``fold_in(fold_in(key, id_X), T-1-t)``."""
-    back = grid.n_rows - 1 - grid.origins[group.start:group.stop]
+    back = grid.n_rows - 1 - grid.origins[group.start : group.stop]
     ids = jnp.asarray([TARGET_IDS[x] for x in targets], jnp.uint32)
     per_target = jax.vmap(lambda i: jax.random.fold_in(key, i))(ids)
     return jax.vmap(lambda kx: jax.vmap(lambda b: jax.random.fold_in(kx, b))(jnp.asarray(back, jnp.uint32)))(per_target)
@@ -124,12 +137,14 @@ class Forecaster:
         """Draws S returned per context (None: point forecasts)."""
         return None
 
-    def with_draws_per_context(self, num_samples: int) -> "Forecaster":
+    def with_draws_per_context(self, num_samples: int) -> Forecaster:
         """This forecaster drawing ``num_samples`` per context; ConfigError when its draw count is not
         a setting (point forecasters, user functions, Kronos' averaged paths)."""
-        raise ConfigError(f"the {self.kind} forecaster has no per-context draw count to override "
-                          f"(it returns {self.draws_per_context() or 'point'} forecasts); set it where the "
-                          "forecaster is built")
+        raise ConfigError(
+            f"the {self.kind} forecaster has no per-context draw count to override "
+            f"(it returns {self.draws_per_context() or 'point'} forecasts); set it where the "
+            "forecaster is built"
+        )
 
     def needs_calendar_features(self) -> bool:
         """True when :meth:`forecast` reads ``StockArrays.stamps`` (calendar features of the dates)."""
@@ -151,7 +166,7 @@ class Forecaster:
         function), so a compiled program can be stored on disk under a name of its settings."""
         return type(self).__module__.startswith("jaxsim.")
 
-    def series_forecaster(self, n_values: int) -> "Forecaster":
+    def series_forecaster(self, n_values: int) -> Forecaster:
         """The forecaster used on a strategy's P&L series of ``n_values`` values (itself by default)."""
         return self
 
@@ -160,15 +175,23 @@ class Forecaster:
         seen once) or :data:`PREFIX` (Toto without a context cap, :mod:`jaxsim.forecast.prefix`)."""
         return PER_CONTEXT
 
-    def forecast_summary(self, stock: StockArrays, grid: ForecastGrid, targets: tuple[str, ...], key: Array,
-                         aggregate_spec, chunk: int | None = None) -> ForecastSummary:
+    def forecast_summary(
+        self,
+        stock: StockArrays,
+        grid: ForecastGrid,
+        targets: tuple[str, ...],
+        key: Array,
+        aggregate_spec,
+        chunk: int | None = None,
+    ) -> ForecastSummary:
         """:class:`ForecastSummary` ``(X, N+6)`` of :meth:`forecast` (point and P60-P40 band as
         :func:`point_and_band`, quantiles, CRPS and PIT against the realised returns). Forecasters that
         can draw a chunk of origins at a time (Toto) override it so the ``(X, N+6, S)`` draws never
         exist at once; ``chunk`` (static) is their chunk size."""
         del chunk
-        return summarize_forecast(self.forecast(stock, grid, targets, key), origin_realised(stock, grid, targets),
-                                  aggregate_spec)
+        return summarize_forecast(
+            self.forecast(stock, grid, targets, key), origin_realised(stock, grid, targets), aggregate_spec
+        )
 
     def forecast(self, stock: StockArrays, grid: ForecastGrid, targets: tuple[str, ...], key: Array) -> Forecast:
         """Forecasts of ``r_X[t]`` for every origin t of ``grid`` and every target X.
@@ -229,16 +252,21 @@ def point_and_band(forecast: Forecast, aggregate_spec) -> tuple[Array, Array]:
     return point.reshape(shape), width.reshape(shape)
 
 
-
 def _entry_summary(s: Array, y: Array, spec) -> tuple[Array, ...]:
     """Point, band, quantiles, CRPS and PIT of one entry's draws ``s`` ``(S,)`` against realised ``y``."""
     x = sort_draws(jnp.asarray(s, jnp.float32))  # one sort serves every order statistic
-    return (aggregate_sorted(x, spec), band_sorted(x), quantiles_sorted(x, DRAW_QUANTILES),
-            crps_ensemble(x, y, presorted=True), pit_values(s, y))
+    return (
+        aggregate_sorted(x, spec),
+        band_sorted(x),
+        quantiles_sorted(x, DRAW_QUANTILES),
+        crps_ensemble(x, y, presorted=True),
+        pit_values(s, y),
+    )
 
 
-def summarize_draws(draw, keys: Array, params, aggregate_spec, chunk: int | None,
-                    realised: Array | None = None) -> ForecastSummary:
+def summarize_draws(
+    draw, keys: Array, params, aggregate_spec, chunk: int | None, realised: Array | None = None
+) -> ForecastSummary:
     """:class:`ForecastSummary` of ``draw(key, p) -> (S,)`` at every entry of ``keys`` ``(X, O)`` and
     the pytree ``params`` (leading ``(X, O)``), ``chunk`` entries at a time (None: all at once).
 

@@ -1,15 +1,15 @@
 """Kronos as a rolling-origin one-step forecaster (the fix of the original's docs/deviations.md#kronos-aligned).
 
-The original (docs/backtest.md#kronos-in-the-original) called Kronos once per simulation and target with ``pred_len = 7`` from the
-last row e, i.e. it forecast days e+1..e+7, and then scored those FUTURE forecasts against the
-realised changes of days e-6..e-1 as if they were Toto's rolling-origin forecasts (docs/deviations.md#kronos-aligned): every
-strategy number in Kronos mode was noise. It also reported a 7-day-ahead price as "predicted price".
+The original (docs/backtest.md#kronos-in-the-original) called Kronos once per simulation and target with
+``pred_len = 7`` from the last row e, i.e. it forecast days e+1..e+7, and then scored those FUTURE forecasts against the
+realised changes of days e-6..e-1 as if they were Toto's rolling-origin forecasts (docs/deviations.md#kronos-aligned):
+every strategy number in Kronos mode was noise. It also reported a 7-day-ahead price as "predicted price".
 
-Here Kronos is used exactly like Toto: for every origin t of the forecast grid (docs/backtest.md#rolling-origin-forecasts) it gets the
-OHLCV frame of rows ``t-L .. t-1`` (L = ``lookback``, the original's ``max_context`` hyper-parameter,
-or fewer rows near the start), with the calendar features of those rows and of row t, and predicts
-ONE step, row t. The forecast of ``r_X[t]`` is that prediction relative to the previous value of the
-same column, ``X_hat[t] / X[t-1] - 1``. All three (or four) targets come from the same Kronos call
+Here Kronos is used exactly like Toto: for every origin t of the forecast grid
+(docs/backtest.md#rolling-origin-forecasts) it gets the OHLCV frame of rows ``t-L .. t-1`` (L = ``lookback``, the
+original's ``max_context`` hyper-parameter, or fewer rows near the start), with the calendar features of those rows and
+of row t, and predicts ONE step, row t. The forecast of ``r_X[t]`` is that prediction relative to the previous value of
+the same column, ``X_hat[t] / X[t-1] - 1``. All three (or four) targets come from the same Kronos call
 (Kronos predicts the whole OHLCV row). As in the original, the S sampled paths are averaged (in
 Kronos' normalised space, then de-normalised): the forecaster returns point forecasts, so the
 aggregation spec does not apply and the close band is 0.
@@ -41,7 +41,8 @@ from jaxsim.models.kronos.predict import predict, time_features
 
 __all__ = ["KronosForecaster", "kronos"]
 
-# Defaults of the original's resolve_kronos_params when no hyper-parameter file exists (docs/backtest.md#hyperparameters).
+# Defaults of the original's resolve_kronos_params when no hyper-parameter file exists
+# (docs/backtest.md#hyperparameters).
 DEFAULTS = dict(temperature=0.152, top_p=0.83, top_k=20, sample_count=192, lookback=232, clip=1.85)
 
 
@@ -92,9 +93,20 @@ class KronosForecaster(Forecaster):
             keys = jax.vmap(lambda b: jax.random.fold_in(key, b))(jnp.asarray(grid.n_rows - 1 - t, jnp.uint32))
 
             def one(x1, xs1, ys1, k1):
-                mean, _ = predict(bundle, x1[None], xs1[None], ys1[None], pred_len=1, key=k1,
-                                  sample_count=self.sample_count, temperature=self.temperature,
-                                  top_k=self.top_k, top_p=self.top_p, max_context=self.window, clip=self.clip)
+                mean, _ = predict(
+                    bundle,
+                    x1[None],
+                    xs1[None],
+                    ys1[None],
+                    pred_len=1,
+                    key=k1,
+                    sample_count=self.sample_count,
+                    temperature=self.temperature,
+                    top_k=self.top_k,
+                    top_p=self.top_p,
+                    max_context=self.window,
+                    clip=self.clip,
+                )
                 return mean[0, 0]  # (6,) predicted row t
 
             predicted = jax.vmap(one)(x, x_stamp, y_stamp, keys)  # (n, 6)
@@ -119,7 +131,8 @@ def kronos(weights_dir=None, tokenizer_dir=None, *, bundle=None, **options) -> K
       weights_dir: the Kronos model folder; tokenizer_dir: its tokenizer folder (``load_kronos``).
       bundle: an in-memory ``KronosBundle`` instead of folders (e.g. random init for tests).
       **options: ``sample_count`` (192), ``lookback`` (232 rows), ``temperature`` (0.152), ``top_p``
-        (0.83), ``top_k`` (20), ``clip`` (1.85): the original's defaults (docs/backtest.md#hyperparameters); ``window`` (512).
+        (0.83), ``top_k`` (20), ``clip`` (1.85): the original's defaults (docs/backtest.md#hyperparameters); ``window``
+        (512).
 
     Returns:
       A :class:`KronosForecaster`.
@@ -136,8 +149,15 @@ def kronos(weights_dir=None, tokenizer_dir=None, *, bundle=None, **options) -> K
         raise ConfigError(f"lookback {opts['lookback']} must be < window {opts['window']}")
     if not math.isfinite(opts["temperature"]) or opts["temperature"] <= 0:
         raise ConfigError(f"temperature must be > 0, got {opts['temperature']}")
-    return KronosForecaster(model_config=bundle.model_config, tokenizer_config=bundle.tokenizer_config,
-                            params=(bundle.model_params, bundle.tokenizer_params),
-                            sample_count=int(opts["sample_count"]), lookback=int(opts["lookback"]),
-                            temperature=float(opts["temperature"]), top_p=float(opts["top_p"]),
-                            top_k=int(opts["top_k"]), clip=float(opts["clip"]), window=int(opts["window"]))
+    return KronosForecaster(
+        model_config=bundle.model_config,
+        tokenizer_config=bundle.tokenizer_config,
+        params=(bundle.model_params, bundle.tokenizer_params),
+        sample_count=int(opts["sample_count"]),
+        lookback=int(opts["lookback"]),
+        temperature=float(opts["temperature"]),
+        top_p=float(opts["top_p"]),
+        top_k=int(opts["top_k"]),
+        clip=float(opts["clip"]),
+        window=int(opts["window"]),
+    )

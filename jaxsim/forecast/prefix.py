@@ -36,8 +36,15 @@ from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ContextGroup, ForecastGrid
 from jaxsim.forecast.interface import Forecast, context_keys
 
-__all__ = ["PrefixPass", "is_prefix_shareable", "prefix_plan", "prefix_mixtures", "prefix_clamp_exact",
-           "prefix_forecast", "prefix_passes_floor"]
+__all__ = [
+    "PrefixPass",
+    "is_prefix_shareable",
+    "prefix_plan",
+    "prefix_mixtures",
+    "prefix_clamp_exact",
+    "prefix_forecast",
+    "prefix_passes_floor",
+]
 
 Array = jax.Array
 
@@ -82,8 +89,10 @@ def prefix_plan(grid: ForecastGrid, patch: int) -> tuple[PrefixPass, ...]:
       Passes ordered by padded length; their ``served`` indices tile ``[0, N+6)``.
     """
     if not is_prefix_shareable(grid):
-        raise ConfigError("prefix-shared forecasts need an expanding context (max_context=None); "
-                          "use the per-context path for a capped context")
+        raise ConfigError(
+            "prefix-shared forecasts need an expanding context (max_context=None); "
+            "use the per-context path for a capped context"
+        )
     if patch < 1:
         raise ConfigError(f"patch size must be >= 1, got {patch}")
     origins = grid.origins
@@ -179,8 +188,9 @@ def prefix_clamp_exact(config, returns: Array, grid: ForecastGrid) -> Array:
     return _in_origin_order(parts, served)
 
 
-def prefix_forecast(params, config, num_samples: int, returns: Array, grid: ForecastGrid, key: Array,
-                    targets: tuple[str, ...]) -> Forecast:
+def prefix_forecast(
+    params, config, num_samples: int, returns: Array, grid: ForecastGrid, key: Array, targets: tuple[str, ...]
+) -> Forecast:
     """Draws of r_X[t] at every origin via the prefix-shared passes.
 
     Args:

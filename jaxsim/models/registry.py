@@ -24,9 +24,23 @@ from pathlib import Path
 from jaxsim.errors import CheckpointError, ConfigError
 from jaxsim.models import weights
 
-__all__ = ["DEFAULT_MODEL", "HUB_FILES", "BUNDLED_PACKAGE", "FetchUnavailableError", "bundled_dir",
-           "default_weights_dir", "load_manifest", "CheckpointRow", "list_checkpoints", "Verification",
-           "verify", "manual_steps", "hub_reachable", "fetch", "convert"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "HUB_FILES",
+    "BUNDLED_PACKAGE",
+    "FetchUnavailableError",
+    "bundled_dir",
+    "default_weights_dir",
+    "load_manifest",
+    "CheckpointRow",
+    "list_checkpoints",
+    "Verification",
+    "verify",
+    "manual_steps",
+    "hub_reachable",
+    "fetch",
+    "convert",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +71,10 @@ def bundled_dir() -> Path:
             return Path(str(manifest)).parent
     except (ImportError, TypeError, ValueError):
         pass
-    raise CheckpointError("jaxsim's bundled weights are missing from this installation (no weights/manifest.json "
-                          "in the checkout and no jaxsim.bundled_weights package data)")
+    raise CheckpointError(
+        "jaxsim's bundled weights are missing from this installation (no weights/manifest.json "
+        "in the checkout and no jaxsim.bundled_weights package data)"
+    )
 
 
 def default_weights_dir() -> Path:
@@ -105,9 +121,18 @@ def list_checkpoints(root: str | Path | None = None, manifest: dict | None = Non
     rows = []
     for name, e in manifest.items():
         folder = root / name
-        rows.append(CheckpointRow(name, e.get("hub_id", ""), e.get("model", ""), e.get("revision"),
-                                  e.get("parameters"), e.get("bytes"), e.get("sha256"),
-                                  folder if (folder / weights.PARAMS_FILE).is_file() else None))
+        rows.append(
+            CheckpointRow(
+                name,
+                e.get("hub_id", ""),
+                e.get("model", ""),
+                e.get("revision"),
+                e.get("parameters"),
+                e.get("bytes"),
+                e.get("sha256"),
+                folder if (folder / weights.PARAMS_FILE).is_file() else None,
+            )
+        )
     return rows
 
 
@@ -136,17 +161,27 @@ def verify(folder: str | Path, name: str | None = None, manifest: dict | None = 
         by_sha = [n for n, e in manifest.items() if e.get("sha256") == digest]
         target = name or (by_sha[0] if by_sha else folder.name)
         if target not in manifest:
-            return Verification(False, "hub", (f"{st}: sha256 {digest} matches no manifest entry and the folder "
-                                               f"name {folder.name!r} is not a known checkpoint (pass --name)",))
+            return Verification(
+                False,
+                "hub",
+                (
+                    f"{st}: sha256 {digest} matches no manifest entry and the folder "
+                    f"name {folder.name!r} is not a known checkpoint (pass --name)",
+                ),
+            )
         e = manifest[target]
         lines = [f"{st}: {size} bytes, sha256 {digest}"]
         if e.get("sha256") is None:
-            lines.append(f"{target}: the manifest has no published sha256 for {e['hub_id']}; cannot verify "
-                         "(record it in weights/manifest.json once a trusted copy is converted)")
+            lines.append(
+                f"{target}: the manifest has no published sha256 for {e['hub_id']}; cannot verify "
+                "(record it in weights/manifest.json once a trusted copy is converted)"
+            )
             return Verification(False, "hub", tuple(lines))
         ok = e["sha256"] == digest and e.get("bytes") in (None, size)
-        lines.append(f"{target} ({e['hub_id']}): expected {e.get('bytes')} bytes, sha256 {e['sha256']} -> "
-                     + ("OK" if ok else "MISMATCH (corrupt, truncated or a different file)"))
+        lines.append(
+            f"{target} ({e['hub_id']}): expected {e.get('bytes')} bytes, sha256 {e['sha256']} -> "
+            + ("OK" if ok else "MISMATCH (corrupt, truncated or a different file)")
+        )
         return Verification(ok, "hub", tuple(lines))
     if (folder / weights.PARAMS_FILE).is_file():
         try:
@@ -157,11 +192,19 @@ def verify(folder: str | Path, name: str | None = None, manifest: dict | None = 
                 load_toto(folder)
         except CheckpointError as e:
             return Verification(False, "jaxsim", (f"{folder}: FAILED: {e}",))
-        return Verification(True, "jaxsim", (f"{folder}: {model} weights, {meta.get('tensors')} tensors, "
-                                             f"{meta.get('parameters')} parameters, sha256 "
-                                             f"{meta.get('params_sha256')} -> OK",))
-    raise CheckpointError(f"{folder}: neither a hub download (config.json + model.safetensors) nor a jaxsim "
-                          "weight folder (params.safetensors + manifest.json)")
+        return Verification(
+            True,
+            "jaxsim",
+            (
+                f"{folder}: {model} weights, {meta.get('tensors')} tensors, "
+                f"{meta.get('parameters')} parameters, sha256 "
+                f"{meta.get('params_sha256')} -> OK",
+            ),
+        )
+    raise CheckpointError(
+        f"{folder}: neither a hub download (config.json + model.safetensors) nor a jaxsim "
+        "weight folder (params.safetensors + manifest.json)"
+    )
 
 
 def manual_steps(name: str, entry: dict, dest: str | Path) -> str:
@@ -169,16 +212,18 @@ def manual_steps(name: str, entry: dict, dest: str | Path) -> str:
     rev = entry.get("revision")
     rev_flag = f" --revision {rev}" if rev else ""
     hub_dir = f"{name}-hub"
-    return "\n".join([
-        f"Manual steps for {name} ({entry['hub_id']}):",
-        "  1. On a machine with internet access:",
-        "       pip install huggingface_hub",
-        f"       huggingface-cli download {entry['hub_id']} {' '.join(HUB_FILES)}{rev_flag} --local-dir {hub_dir}",
-        f"     (or save config.json and model.safetensors from https://huggingface.co/{entry['hub_id']})",
-        f"  2. Copy the folder {hub_dir}/ to this machine.",
-        f"  3. jaxsim weights verify {hub_dir} --name {name}",
-        f"  4. jaxsim weights convert {hub_dir} {dest}      (writes {Path(dest) / name})",
-    ])
+    return "\n".join(
+        [
+            f"Manual steps for {name} ({entry['hub_id']}):",
+            "  1. On a machine with internet access:",
+            "       pip install huggingface_hub",
+            f"       huggingface-cli download {entry['hub_id']} {' '.join(HUB_FILES)}{rev_flag} --local-dir {hub_dir}",
+            f"     (or save config.json and model.safetensors from https://huggingface.co/{entry['hub_id']})",
+            f"  2. Copy the folder {hub_dir}/ to this machine.",
+            f"  3. jaxsim weights verify {hub_dir} --name {name}",
+            f"  4. jaxsim weights convert {hub_dir} {dest}      (writes {Path(dest) / name})",
+        ]
+    )
 
 
 def hub_reachable(timeout: float = 3.0, url: str = "https://huggingface.co/api/models?limit=1") -> bool:
@@ -192,8 +237,9 @@ def hub_reachable(timeout: float = 3.0, url: str = "https://huggingface.co/api/m
         return False
 
 
-def fetch(name: str, dest: str | Path, *, timeout: float = 3.0, do_convert: bool = True,
-          manifest: dict | None = None) -> Path:
+def fetch(
+    name: str, dest: str | Path, *, timeout: float = 3.0, do_convert: bool = True, manifest: dict | None = None
+) -> Path:
     """Download an official checkpoint with huggingface_hub, verify it, and (default) convert it.
 
     Raises:
@@ -206,14 +252,18 @@ def fetch(name: str, dest: str | Path, *, timeout: float = 3.0, do_convert: bool
     try:
         import huggingface_hub
     except ImportError:
-        raise FetchUnavailableError("huggingface_hub is not installed, so jaxsim cannot download checkpoints here.\n"
-                                    + manual_steps(name, entry, dest)) from None
+        raise FetchUnavailableError(
+            "huggingface_hub is not installed, so jaxsim cannot download checkpoints here.\n"
+            + manual_steps(name, entry, dest)
+        ) from None
     if not hub_reachable(timeout):
-        raise FetchUnavailableError(f"the Hugging Face hub did not answer within {timeout:g} s.\n"
-                                    + manual_steps(name, entry, dest))
+        raise FetchUnavailableError(
+            f"the Hugging Face hub did not answer within {timeout:g} s.\n" + manual_steps(name, entry, dest)
+        )
     hub_dir = dest / f"{name}-hub"
-    huggingface_hub.snapshot_download(entry["hub_id"], revision=entry.get("revision"),
-                                      allow_patterns=list(HUB_FILES), local_dir=str(hub_dir))
+    huggingface_hub.snapshot_download(
+        entry["hub_id"], revision=entry.get("revision"), allow_patterns=list(HUB_FILES), local_dir=str(hub_dir)
+    )
     check = verify(hub_dir, name, manifest)
     if not check.ok and entry.get("sha256") is not None:
         raise CheckpointError("downloaded file failed verification:\n  " + "\n  ".join(check.lines))

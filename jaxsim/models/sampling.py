@@ -31,8 +31,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-__all__ = ["threefry2x32", "random_bits", "split", "uniform", "normal", "gumbel", "first_argmax", "categorical",
-           "lane_while", "gamma"]
+__all__ = [
+    "threefry2x32",
+    "random_bits",
+    "split",
+    "uniform",
+    "normal",
+    "gumbel",
+    "first_argmax",
+    "categorical",
+    "lane_while",
+    "gamma",
+]
 
 Array = jax.Array
 _LANES_PER_SLOT = 16  # lanes still looping after one round get 1/16 of the batch per step
@@ -63,7 +73,7 @@ def threefry2x32(k0: Array, k1: Array, x0: Array, x1: Array) -> tuple[Array, Arr
 def _counters(shape):
     """jax's partitionable counters: the flat index of each element as (high, low) 32-bit words."""
     size = math.prod(shape)
-    if size >= 2 ** 32:
+    if size >= 2**32:
         raise ValueError(f"random_bits: {size} values exceed 2^32 counters")
     low = lax.iota(jnp.uint32, size).reshape(shape) if shape else jnp.zeros((), jnp.uint32)
     return jnp.zeros_like(low), low
@@ -146,8 +156,9 @@ def lane_while(cond, body, state, slots: int, first=None):
     step = jax.vmap(body) if first is None else first
     check = jax.vmap(cond)
     going = check(state)
-    state = jax.tree.map(lambda new, old: jnp.where(going.reshape((n,) + (1,) * (old.ndim - 1)), new, old),
-                         step(state), state)
+    state = jax.tree.map(
+        lambda new, old: jnp.where(going.reshape((n,) + (1,) * (old.ndim - 1)), new, old), step(state), state
+    )
 
     def more(carry):
         return jnp.any(carry[1])
@@ -197,8 +208,9 @@ def gamma(key: Array, alpha: Array) -> Array:
 
     def accept_cond(s):
         _, x2, v3, u, d_lane, _ = s
-        return ((u >= one - jnp.float32(0.0331) * (x2 * x2))
-                & (jnp.log(u) >= x2 * jnp.float32(0.5) + d_lane * ((one - v3) + jnp.log(v3))))
+        return (u >= one - jnp.float32(0.0331) * (x2 * x2)) & (
+            jnp.log(u) >= x2 * jnp.float32(0.5) + d_lane * ((one - v3) + jnp.log(v3))
+        )
 
     def lane_round(s):  # one round of one lane (the gathered rounds)
         k, _, _, _, d_lane, c_lane = s

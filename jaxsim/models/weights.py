@@ -14,15 +14,26 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from jaxsim.errors import CheckpointError
 
-__all__ = ["PARAMS_FILE", "CONFIG_FILE", "MANIFEST_FILE", "SEP", "sha256_file", "flatten", "unflatten",
-           "check_tree", "save", "load"]
+__all__ = [
+    "PARAMS_FILE",
+    "CONFIG_FILE",
+    "MANIFEST_FILE",
+    "SEP",
+    "sha256_file",
+    "flatten",
+    "unflatten",
+    "check_tree",
+    "save",
+    "load",
+]
 
 PARAMS_FILE = "params.safetensors"
 CONFIG_FILE = "config.json"
@@ -63,13 +74,15 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
     return tree
 
 
-def check_tree(flat: Mapping[str, np.ndarray], expected: Mapping[str, tuple[tuple[int, ...], Any]],
-               what: str) -> None:
+def check_tree(flat: Mapping[str, np.ndarray], expected: Mapping[str, tuple[tuple[int, ...], Any]], what: str) -> None:
     """Raise one CheckpointError listing every missing, unexpected or mis-shaped tensor."""
     missing = sorted(set(expected) - set(flat))
     extra = sorted(set(flat) - set(expected))
-    bad = [f"{k}: got {tuple(flat[k].shape)}, expected {tuple(expected[k][0])}"
-           for k in sorted(set(flat) & set(expected)) if tuple(flat[k].shape) != tuple(expected[k][0])]
+    bad = [
+        f"{k}: got {tuple(flat[k].shape)}, expected {tuple(expected[k][0])}"
+        for k in sorted(set(flat) & set(expected))
+        if tuple(flat[k].shape) != tuple(expected[k][0])
+    ]
     if missing or extra or bad:
         lines = [f"{what} does not match its config:"]
         if missing:
@@ -81,8 +94,14 @@ def check_tree(flat: Mapping[str, np.ndarray], expected: Mapping[str, tuple[tupl
         raise CheckpointError("\n".join(lines))
 
 
-def save(directory: str | os.PathLike, *, model: str, config: Mapping[str, Any],
-         params: Mapping[str, Any], meta: Mapping[str, Any] | None = None) -> Path:
+def save(
+    directory: str | os.PathLike,
+    *,
+    model: str,
+    config: Mapping[str, Any],
+    params: Mapping[str, Any],
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
     """Write a weight folder atomically (temporary sibling folder, then rename)."""
     from safetensors.numpy import save_file
 
@@ -94,8 +113,11 @@ def save(directory: str | os.PathLike, *, model: str, config: Mapping[str, Any],
         save_file(flat, str(tmp / PARAMS_FILE))
         (tmp / CONFIG_FILE).write_text(json.dumps({"model": model, "config": dict(config)}, indent=1))
         manifest = dict(meta or {})
-        manifest.update(params_sha256=sha256_file(tmp / PARAMS_FILE), tensors=len(flat),
-                        parameters=int(sum(v.size for v in flat.values())))
+        manifest.update(
+            params_sha256=sha256_file(tmp / PARAMS_FILE),
+            tensors=len(flat),
+            parameters=int(sum(v.size for v in flat.values())),
+        )
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, sort_keys=True))
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
@@ -129,8 +151,9 @@ def load(directory: str | os.PathLike, *, verify: bool = True) -> tuple[str, dic
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{directory}: unreadable JSON: {e}") from None
     if verify and manifest.get("params_sha256") not in (None, sha256_file(directory / PARAMS_FILE)):
-        raise CheckpointError(f"{directory / PARAMS_FILE}: sha256 differs from manifest.json "
-                              "(file corrupt or replaced)")
+        raise CheckpointError(
+            f"{directory / PARAMS_FILE}: sha256 differs from manifest.json (file corrupt or replaced)"
+        )
     try:
         flat = load_file(str(directory / PARAMS_FILE))
     except Exception as e:  # safetensors raises its own error types on truncation

@@ -17,12 +17,37 @@ static bool). The word "optimizer" means this multiplier search only; an optax
 
 from jaxsim.optimize.exact import ExactOptimizer, axis_candidates, exact_optimizer, problem_candidates
 from jaxsim.optimize.grid import GridOptimizer, grid_optimizer
-from jaxsim.optimize.objective import (BOUND, MultiplierProblem, exact_objective, knife_edges, knife_masks,
-                                       make_problem, robust_objective, surrogate_objective)
+from jaxsim.optimize.objective import (
+    BOUND,
+    MultiplierProblem,
+    exact_objective,
+    knife_edges,
+    knife_masks,
+    make_problem,
+    robust_objective,
+    surrogate_objective,
+)
 from jaxsim.optimize.search import OptaxOptimizer, SearchConfig, default_adam, optax_optimizer
 from jaxsim.optimize.tuning import tune_multipliers
 
-__all__ = ["exact_optimizer", "optax_optimizer", "grid_optimizer", "tune_multipliers", "surrogate_objective",
-           "exact_objective", "ExactOptimizer", "OptaxOptimizer", "GridOptimizer", "SearchConfig",
-           "default_adam", "MultiplierProblem", "make_problem", "BOUND", "axis_candidates",
-           "problem_candidates", "knife_edges", "knife_masks", "robust_objective"]
+__all__ = [
+    "exact_optimizer",
+    "optax_optimizer",
+    "grid_optimizer",
+    "tune_multipliers",
+    "surrogate_objective",
+    "exact_objective",
+    "ExactOptimizer",
+    "OptaxOptimizer",
+    "GridOptimizer",
+    "SearchConfig",
+    "default_adam",
+    "MultiplierProblem",
+    "make_problem",
+    "BOUND",
+    "axis_candidates",
+    "problem_candidates",
+    "knife_edges",
+    "knife_masks",
+    "robust_objective",
+]

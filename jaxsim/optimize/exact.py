@@ -16,11 +16,18 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from jaxsim.optimize.objective import (BOUND, MultiplierProblem, make_problem, robust_grid_values,
-                                       robust_objective)
+from jaxsim.optimize.objective import BOUND, MultiplierProblem, make_problem, robust_grid_values, robust_objective
 from jaxsim.sim.profit import TRADING_FEE
 
-__all__ = ["RESCORE", "axis_candidates", "problem_candidates", "pick", "solve_exact", "ExactOptimizer", "exact_optimizer"]
+__all__ = [
+    "RESCORE",
+    "axis_candidates",
+    "problem_candidates",
+    "pick",
+    "solve_exact",
+    "ExactOptimizer",
+    "exact_optimizer",
+]
 
 _NUDGE_ULPS = 4.0  # how far inside a cell a corner is evaluated, in float32 ulps of the levels
 RESCORE = 8  # candidates ranked best by the separable grid values that are re-scored exactly
@@ -60,8 +67,10 @@ def axis_candidates(actual, pred, lo_clamp, hi_clamp, *, bound=BOUND):
 
 def problem_candidates(problem: MultiplierProblem, *, bound=BOUND):
     """``(mh candidates, ml candidates)`` of :func:`axis_candidates` over all of ``problem``."""
-    return (axis_candidates(problem.high, problem.high_pred, 0.0, 10.0, bound=bound),
-            axis_candidates(problem.low, problem.low_pred, -1.0, 0.0, bound=bound))
+    return (
+        axis_candidates(problem.high, problem.high_pred, 0.0, 10.0, bound=bound),
+        axis_candidates(problem.low, problem.low_pred, -1.0, 0.0, bound=bound),
+    )
 
 
 def pick(points, values):
@@ -95,8 +104,7 @@ class ExactOptimizer:
 
     bounds: float = BOUND
 
-    def __call__(self, close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,
-                 fee=TRADING_FEE):
+    def __call__(self, close, high, high_pred, low, low_pred, positions, *, close_at_eod=False, fee=TRADING_FEE):
         """``(2,)`` multipliers of one problem (the optimizer protocol of :mod:`jaxsim.optimize`)."""
         problem = make_problem(close, high, high_pred, low, low_pred, positions)
         return solve_exact(problem, bounds=self.bounds, close_at_eod=close_at_eod, fee=fee)[0]

@@ -27,8 +27,7 @@ class GridOptimizer:
     n: int
     bounds: float = BOUND
 
-    def __call__(self, close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,
-                 fee=TRADING_FEE):
+    def __call__(self, close, high, high_pred, low, low_pred, positions, *, close_at_eod=False, fee=TRADING_FEE):
         """``(2,)`` multipliers of one problem (the optimizer protocol of :mod:`jaxsim.optimize`)."""
         problem = make_problem(close, high, high_pred, low, low_pred, positions)
         g = jnp.linspace(-self.bounds, self.bounds, self.n, dtype=jnp.float32)

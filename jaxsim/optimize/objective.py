@@ -33,9 +33,21 @@ from jaxsim.errors import ConfigError
 from jaxsim.sim.profit import MULTIPLIER_BOUND, TRADING_FEE, profit_values
 from jaxsim.sim.surrogate import soft_profit_values
 
-__all__ = ["BOUND", "MultiplierProblem", "make_problem", "exact_objective", "surrogate_objective",
-           "grid_values", "separable_terms", "separable_grid_values", "knife_edges", "knife_masks", "robust_grid_values", "robust_objective",
-           "best_on_grid"]
+__all__ = [
+    "BOUND",
+    "MultiplierProblem",
+    "make_problem",
+    "exact_objective",
+    "surrogate_objective",
+    "grid_values",
+    "separable_terms",
+    "separable_grid_values",
+    "knife_edges",
+    "knife_masks",
+    "robust_grid_values",
+    "robust_objective",
+    "best_on_grid",
+]
 
 BOUND = MULTIPLIER_BOUND  # the original's multiplier bounds, [-0.03, 0.03]^2 (defined once, in sim.profit)
 
@@ -83,8 +95,11 @@ def grid_values(problem: MultiplierProblem, mh, ml, *, close_at_eod, fee, soft_t
 
 def _position_sums(q):
     """Per-day sums over position rows of ``q+``, ``q-`` and ``|q|`` (PF is linear in each)."""
-    return (jnp.sum(jnp.clip(q, 0.0, 10.0), axis=-2), jnp.sum(jnp.clip(q, -10.0, 0.0), axis=-2),
-            jnp.sum(jnp.abs(q), axis=-2))
+    return (
+        jnp.sum(jnp.clip(q, 0.0, 10.0), axis=-2),
+        jnp.sum(jnp.clip(q, -10.0, 0.0), axis=-2),
+        jnp.sum(jnp.abs(q), axis=-2),
+    )
 
 
 def separable_terms(problem: MultiplierProblem, mh, ml, *, close_at_eod, fee):
@@ -165,8 +180,10 @@ def knife_edges(actual, pred, mults, lo_clamp, hi_clamp, active):
 def knife_masks(problem: MultiplierProblem, mh, ml):
     """``(knife_edges of mh (Nh,), knife_edges of ml (Nl,))`` over all days of ``problem``."""
     active = jnp.any(problem.positions != 0, axis=-2)
-    return (knife_edges(problem.high, problem.high_pred, mh, 0.0, 10.0, active),
-            knife_edges(problem.low, problem.low_pred, ml, -1.0, 0.0, active))
+    return (
+        knife_edges(problem.high, problem.high_pred, mh, 0.0, 10.0, active),
+        knife_edges(problem.low, problem.low_pred, ml, -1.0, 0.0, active),
+    )
 
 
 def robust_grid_values(problem: MultiplierProblem, mh, ml, *, close_at_eod, fee, separable=False):
@@ -176,8 +193,7 @@ def robust_grid_values(problem: MultiplierProblem, mh, ml, *, close_at_eod, fee,
     else :func:`grid_values`. Returns ``(Nh, Nl)``.
     """
     kw = dict(close_at_eod=close_at_eod, fee=fee)
-    one = (lambda p: separable_grid_values(p, mh, ml, **kw)) if separable else (
-        lambda p: grid_values(p, mh, ml, **kw))
+    one = (lambda p: separable_grid_values(p, mh, ml, **kw)) if separable else (lambda p: grid_values(p, mh, ml, **kw))
     batch_ndim = problem.close.ndim - 1
     for _ in range(batch_ndim):
         one = jax.vmap(one)
@@ -221,15 +237,20 @@ def exact_objective(mults, problem: MultiplierProblem, *, close_at_eod=False, fe
       float32 scalar ``sum_batch sum_p sum_i PF``.
     """
     m = jnp.asarray(mults, jnp.float32)
-    pf = profit_values(problem.close[..., None, :], problem.high[..., None, :],
-                       problem.high_pred[..., None, :] + m[0], problem.low[..., None, :],
-                       problem.low_pred[..., None, :] + m[1], problem.positions,
-                       close_at_eod=close_at_eod, fee=fee)
+    pf = profit_values(
+        problem.close[..., None, :],
+        problem.high[..., None, :],
+        problem.high_pred[..., None, :] + m[0],
+        problem.low[..., None, :],
+        problem.low_pred[..., None, :] + m[1],
+        problem.positions,
+        close_at_eod=close_at_eod,
+        fee=fee,
+    )
     return jnp.sum(pf)
 
 
-def surrogate_objective(mults, problem: MultiplierProblem, *, temperature, close_at_eod=False,
-                        fee=TRADING_FEE):
+def surrogate_objective(mults, problem: MultiplierProblem, *, temperature, close_at_eod=False, fee=TRADING_FEE):
     r"""Smooth objective ``J_T(m) = sum_batch sum_p sum_i PF_T`` (:mod:`jaxsim.sim.surrogate`).
 
     Differentiable in ``mults`` (use ``jax.grad``); ``J_T -> J`` pointwise as ``T -> 0``.
@@ -245,8 +266,15 @@ def surrogate_objective(mults, problem: MultiplierProblem, *, temperature, close
       float32 scalar.
     """
     m = jnp.asarray(mults, jnp.float32)
-    pf = soft_profit_values(problem.close[..., None, :], problem.high[..., None, :],
-                            problem.high_pred[..., None, :] + m[0], problem.low[..., None, :],
-                            problem.low_pred[..., None, :] + m[1], problem.positions,
-                            temperature=temperature, close_at_eod=close_at_eod, fee=fee)
+    pf = soft_profit_values(
+        problem.close[..., None, :],
+        problem.high[..., None, :],
+        problem.high_pred[..., None, :] + m[0],
+        problem.low[..., None, :],
+        problem.low_pred[..., None, :] + m[1],
+        problem.positions,
+        temperature=temperature,
+        close_at_eod=close_at_eod,
+        fee=fee,
+    )
     return jnp.sum(pf)

@@ -15,9 +15,17 @@ import optax
 
 from jaxsim.errors import ConfigError
 from jaxsim.optimize.exact import pick, problem_candidates
-from jaxsim.optimize.objective import (BOUND, MultiplierProblem, best_on_grid, knife_masks, make_problem,
-                                       robust_grid_values, robust_objective, separable_terms,
-                                       surrogate_objective)
+from jaxsim.optimize.objective import (
+    BOUND,
+    MultiplierProblem,
+    best_on_grid,
+    knife_masks,
+    make_problem,
+    robust_grid_values,
+    robust_objective,
+    separable_terms,
+    surrogate_objective,
+)
 from jaxsim.sim.profit import TRADING_FEE
 
 __all__ = ["SearchConfig", "default_adam", "search_problem", "OptaxOptimizer", "optax_optimizer"]
@@ -126,16 +134,20 @@ def _full_line_polish(problem, cands, cfg: SearchConfig, kw):
             better = vk > v  # NaN never wins
             m = jnp.where(better[:, None], jnp.stack([mh_c[k], m[:, 1]], -1), m)
             v = jnp.where(better, vk, v)
-            f, r, kh = (jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a[k], b)
-                        for a, b in ((f_all, f), (r_all, r), (kh_all, kh)))
+            f, r, kh = (
+                jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a[k], b)
+                for a, b in ((f_all, f), (r_all, r), (kh_all, kh))
+            )
             vals = jnp.where(kl_all[None, :] | kh[:, None], -jnp.inf, dot(f, g_all) + s_all[None, :] + r[:, None])
             k = jnp.argmax(vals, axis=-1)
             vk = jnp.take_along_axis(vals, k[:, None], axis=-1)[:, 0]
             better = vk > v
             m = jnp.where(better[:, None], jnp.stack([m[:, 0], ml_c[k]], -1), m)
             v = jnp.where(better, vk, v)
-            g, s, kl = (jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a[k], b)
-                        for a, b in ((g_all, g), (s_all, s), (kl_all, kl)))
+            g, s, kl = (
+                jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a[k], b)
+                for a, b in ((g_all, g), (s_all, s), (kl_all, kl))
+            )
         return m, v
 
     return polish
@@ -223,16 +235,29 @@ class OptaxOptimizer:
     config: SearchConfig = SearchConfig()
     tx: optax.GradientTransformation | None = None
 
-    def __call__(self, close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,
-                 fee=TRADING_FEE):
+    def __call__(self, close, high, high_pred, low, low_pred, positions, *, close_at_eod=False, fee=TRADING_FEE):
         """``(2,)`` multipliers of one problem (the optimizer protocol of :mod:`jaxsim.optimize`)."""
         problem = make_problem(close, high, high_pred, low, low_pred, positions)
         return search_problem(problem, self.config, self.tx, close_at_eod=close_at_eod, fee=fee)[0]
 
 
-def optax_optimizer(*, bounds=BOUND, corners=True, grid=16, starts=8, ascents=1, steps=4, tx=None,
-                    temperatures=(1e-3, 1e-5), polish=1, polish_starts=False, line_sweeps=2,
-                    polish_width=0, line_width=32, unroll=1) -> OptaxOptimizer:
+def optax_optimizer(
+    *,
+    bounds=BOUND,
+    corners=True,
+    grid=16,
+    starts=8,
+    ascents=1,
+    steps=4,
+    tx=None,
+    temperatures=(1e-3, 1e-5),
+    polish=1,
+    polish_starts=False,
+    line_sweeps=2,
+    polish_width=0,
+    line_width=32,
+    unroll=1,
+) -> OptaxOptimizer:
     r"""Corner starts, annealed surrogate ascent with optax, exact re-score and polish (MaxDiff's default).
 
     1. Starts: with ``corners`` (one problem), rank every cell corner of ``J`` (the candidate pairs
@@ -291,10 +316,22 @@ def optax_optimizer(*, bounds=BOUND, corners=True, grid=16, starts=8, ascents=1,
       close_at_eod=False, fee=0.0005) -> (2,)``; pure, jittable, vmappable, hashable.
     """
     if grid * grid < starts or steps < 0 or not (temperatures[0] > 0 and temperatures[1] > 0):
-        raise ConfigError(f"bad optax_optimizer settings: grid={grid} starts={starts} steps={steps} "
-                          f"temperatures={temperatures}")
-    cfg = SearchConfig(float(bounds), int(grid), int(starts), int(steps),
-                       tuple(float(t) for t in temperatures), int(polish), int(polish_width),
-                       int(line_sweeps), int(line_width), bool(polish_starts),
-                       None if ascents is None else int(ascents), int(unroll), bool(corners))
+        raise ConfigError(
+            f"bad optax_optimizer settings: grid={grid} starts={starts} steps={steps} temperatures={temperatures}"
+        )
+    cfg = SearchConfig(
+        float(bounds),
+        int(grid),
+        int(starts),
+        int(steps),
+        tuple(float(t) for t in temperatures),
+        int(polish),
+        int(polish_width),
+        int(line_sweeps),
+        int(line_width),
+        bool(polish_starts),
+        None if ascents is None else int(ascents),
+        int(unroll),
+        bool(corners),
+    )
     return OptaxOptimizer(cfg, tx)

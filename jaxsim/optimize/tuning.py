@@ -34,9 +34,23 @@ def _fit(problems, fee, *, cfg, tx, close_at_eod, shared):
     return one(problems)
 
 
-def tune_multipliers(problems: MultiplierProblem, *, tx=None, steps=300, temperatures=(1e-3, 1e-5),
-                     close_at_eod=False, fee=TRADING_FEE, bounds=BOUND, shared=True, grid=16, starts=16,
-                     polish=16, polish_width=6, line_sweeps=2, line_width=32):
+def tune_multipliers(
+    problems: MultiplierProblem,
+    *,
+    tx=None,
+    steps=300,
+    temperatures=(1e-3, 1e-5),
+    close_at_eod=False,
+    fee=TRADING_FEE,
+    bounds=BOUND,
+    shared=True,
+    grid=16,
+    starts=16,
+    polish=16,
+    polish_width=6,
+    line_sweeps=2,
+    line_width=32,
+):
     r"""Fits multipliers over a batch of problems (simulations and/or stocks) with optax.
 
     ``shared=True`` fits one pair for the whole batch (the original's unused "GPU batch" idea):
@@ -49,8 +63,9 @@ def tune_multipliers(problems: MultiplierProblem, *, tx=None, steps=300, tempera
     (surrogate ascent with the optax transform ``tx`` from every start, exact re-scoring and polish
     on the pooled breakpoints; the grid starts are polished too, since the pooled objective has many
     more local maxima). Like every optimizer here it returns the robust supremum: the exact re-score
-    gives ``-inf`` to knife edges (:mod:`jaxsim.optimize.objective`), so the result sits inside a cell. ``shared=False`` fits each problem independently (vmapped). Compiled once per shape and
-    settings (a custom ``tx`` is part of the compile key by identity: build it once and reuse it).
+    gives ``-inf`` to knife edges (:mod:`jaxsim.optimize.objective`), so the result sits inside a cell. ``shared=False``
+    fits each problem independently (vmapped). Compiled once per shape and settings (a custom ``tx`` is part of the
+    compile key by identity: build it once and reuse it).
 
     Args:
       problems: :class:`MultiplierProblem` with leading batch axes ``(..., days)`` /
@@ -69,8 +84,19 @@ def tune_multipliers(problems: MultiplierProblem, *, tx=None, steps=300, tempera
       ``(2,)`` float32 ``(mh, ml)`` if ``shared`` else ``(..., 2)``; each is the best *exact* point found
       (never a knife edge).
     """
-    cfg = SearchConfig(float(bounds), int(grid), int(starts), int(steps), tuple(float(t) for t in temperatures),
-                       int(polish), int(polish_width), int(line_sweeps), int(line_width), polish_starts=True,
-                       ascents=None, corners=False)
+    cfg = SearchConfig(
+        float(bounds),
+        int(grid),
+        int(starts),
+        int(steps),
+        tuple(float(t) for t in temperatures),
+        int(polish),
+        int(polish_width),
+        int(line_sweeps),
+        int(line_width),
+        polish_starts=True,
+        ascents=None,
+        corners=False,
+    )
     problems = MultiplierProblem(*(jnp.asarray(a, jnp.float32) for a in problems))
     return _fit(problems, jnp.float32(fee), cfg=cfg, tx=tx, close_at_eod=bool(close_at_eod), shared=bool(shared))

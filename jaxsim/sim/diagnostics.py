@@ -8,8 +8,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ATR_WINDOW", "DOLLAR_VOLUME_WINDOW", "val_loss", "realized_volatility_pct", "atr_pct_14",
-           "dollar_volume_20d", "spread_bps_estimate", "calibration"]
+__all__ = [
+    "ATR_WINDOW",
+    "DOLLAR_VOLUME_WINDOW",
+    "val_loss",
+    "realized_volatility_pct",
+    "atr_pct_14",
+    "dollar_volume_20d",
+    "spread_bps_estimate",
+    "calibration",
+]
 
 Array = jax.Array
 f32 = jnp.float32
@@ -97,7 +105,10 @@ def calibration(pred_close: Array, returns: Array) -> tuple[Array, Array, Array]
     sxy = jnp.sum((x - mx) * (y - my))
     varying = (jnp.max(x) > jnp.min(x)) & (sxx > 0)  # exact test: a float32 mean of equal values may be off
     const_nonzero = (~varying) & (x[0] != 0)
-    slope = jnp.where(varying, sxy / jnp.where(varying, sxx, 1.0),
-                      jnp.where(const_nonzero, my / (2.0 * jnp.where(const_nonzero, x[0], 1.0)), 1.0))
+    slope = jnp.where(
+        varying,
+        sxy / jnp.where(varying, sxx, 1.0),
+        jnp.where(const_nonzero, my / (2.0 * jnp.where(const_nonzero, x[0], 1.0)), 1.0),
+    )
     intercept = jnp.where(varying, my - slope * mx, jnp.where(const_nonzero, my / 2.0, 0.0))
     return slope, intercept, slope * p[-1] + intercept

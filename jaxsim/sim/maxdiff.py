@@ -1,4 +1,5 @@
-r"""MaxDiff and MaxDiff always-on (docs/backtest.md#maxdiff, #maxdiff-always-on) and a dense-grid baseline multiplier optimizer.
+r"""MaxDiff and MaxDiff always-on (docs/backtest.md#maxdiff, #maxdiff-always-on) and a dense-grid baseline multiplier
+optimizer.
 
 Both strategies trade limit orders at the predicted high/low levels expressed relative to the
 PREVIOUS CLOSE: the High/Low forecasts and actuals (changes of the High/Low series) are shifted by the
@@ -11,15 +12,15 @@ close-relative offsets of the row before each evaluation day,
 
     c = aC,\ h = aH + k^H,\ l = aL - k^L,\ hp = fH + k^H,\ lp = fL - k^L,
 
-then score the profit function PF of docs/backtest.md#profit-function (:func:`jaxsim.sim.profit.profit_values`) with two additive
-multipliers (mh, ml) fitted on the same six days by an ``optimizer`` (the protocol of
-:mod:`jaxsim.sim.simulation`). The reported numbers are "adjusted": baseline + 0.3 * optimised (docs/deviations.md#kept-in-sample-fit:
-in-sample, kept as the original computes it). Always-on's baseline always uses eod=False, whatever
-policy was chosen (docs/deviations.md#kept-always-on-baseline-eod).
+then score the profit function PF of docs/backtest.md#profit-function (:func:`jaxsim.sim.profit.profit_values`) with two
+additive multipliers (mh, ml) fitted on the same six days by an ``optimizer`` (the protocol of
+:mod:`jaxsim.sim.simulation`). The reported numbers are "adjusted": baseline + 0.3 * optimised
+(docs/deviations.md#kept-in-sample-fit: in-sample, kept as the original computes it). Always-on's baseline always uses
+eod=False, whatever policy was chosen (docs/deviations.md#kept-always-on-baseline-eod).
 
-Record field names follow docs/backtest.md#record-fields; the metadata of docs/backtest.md#maxdiff-metadata that has no column name in the spec is
-named ``maxdiff_<what>`` (and ``maxdiffalwayson_<what>``); ``maxdiff_primary_side`` is +1 (buy),
--1 (sell) or 0 (neutral); ``*_close_at_eod`` is the chosen policy as a bool.
+Record field names follow docs/backtest.md#record-fields; the metadata of docs/backtest.md#maxdiff-metadata that has no
+column name in the spec is named ``maxdiff_<what>`` (and ``maxdiffalwayson_<what>``); ``maxdiff_primary_side`` is +1
+(buy), -1 (sell) or 0 (neutral); ``*_close_at_eod`` is the chosen policy as a bool.
 """
 
 from __future__ import annotations
@@ -33,9 +34,16 @@ import numpy as np
 from jaxsim.sim.metrics import evaluate_daily_returns
 from jaxsim.sim.profit import MULTIPLIER_BOUND, profit_values
 
-__all__ = ["MULTIPLIER_BOUND", "OPTIMIZED_WEIGHT", "close_relative_offsets", "split_float64",
-           "host_close_relative_offsets", "default_optimizer",
-           "maxdiff_strategy", "maxdiff_always_on_strategy"]
+__all__ = [
+    "MULTIPLIER_BOUND",
+    "OPTIMIZED_WEIGHT",
+    "close_relative_offsets",
+    "split_float64",
+    "host_close_relative_offsets",
+    "default_optimizer",
+    "maxdiff_strategy",
+    "maxdiff_always_on_strategy",
+]
 
 Array = jax.Array
 f32 = jnp.float32
@@ -43,8 +51,9 @@ f32 = jnp.float32
 OPTIMIZED_WEIGHT = 0.3  # adjusted = baseline + 0.3 * optimised (docs/backtest.md#maxdiff)
 
 
-def close_relative_offsets(high: Array, low: Array, close: Array, *, high_lo=None, low_lo=None,
-                           close_lo=None) -> tuple[Array, Array]:
+def close_relative_offsets(
+    high: Array, low: Array, close: Array, *, high_lo=None, low_lo=None, close_lo=None
+) -> tuple[Array, Array]:
     r"""(kH, kL) = (|1 - H/C|, |1 - L/C|) of the rows before the evaluation days; 0 where C = 0 or
     the value is non-finite. Shapes ``(days,)``.
 
@@ -59,6 +68,7 @@ def close_relative_offsets(high: Array, low: Array, close: Array, *, high_lo=Non
     h, l, c = (jnp.asarray(x, f32) for x in (high, low, close))
     safe = jnp.where(c == 0, 1.0, c)
     if high_lo is None and low_lo is None and close_lo is None:
+
         def offset(x):
             return jnp.abs(1.0 - x / safe)
     else:
@@ -87,6 +97,7 @@ def close_relative_offsets(high: Array, low: Array, close: Array, *, high_lo=Non
 
 def _two_product(a, b):
     """``a * b = p + e`` exactly in float32 (Dekker: split each factor into 12-bit halves)."""
+
     def split(x):
         t = 4097.0 * x  # 2^12 + 1
         hi = t - (t - x)
@@ -130,8 +141,9 @@ def default_optimizer():
 
 
 def _levels(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low):
-    c, ah, al, fh, fl, kh, kl = (jnp.asarray(x, f32) for x in (actual_close, actual_high, actual_low,
-                                                              high_pred, low_pred, k_high, k_low))
+    c, ah, al, fh, fl, kh, kl = (
+        jnp.asarray(x, f32) for x in (actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low)
+    )
     return c, ah + kh, al - kl, fh + kh, fl - kl
 
 
@@ -155,13 +167,17 @@ def _adjusted(name, baseline, optimised, days_per_year):
     o = evaluate_daily_returns(optimised, days_per_year)
     w = OPTIMIZED_WEIGHT
     total = b.total + w * o.total
-    return {f"{name}_return": total, f"{name}_sharpe": b.sharpe + w * o.sharpe,
-            f"{name}_avg_daily_return": b.avg_daily + w * o.avg_daily,
-            f"{name}_annual_return": b.annual + w * o.annual,
-            f"{name}_finalday_return": optimised[-1],
-            f"{name}_turnover": jnp.mean(jnp.abs(optimised)),
-            f"{name}_baseline_return": b.total, f"{name}_optimized_return": o.total,
-            f"{name}_adjusted_return": total}
+    return {
+        f"{name}_return": total,
+        f"{name}_sharpe": b.sharpe + w * o.sharpe,
+        f"{name}_avg_daily_return": b.avg_daily + w * o.avg_daily,
+        f"{name}_annual_return": b.annual + w * o.annual,
+        f"{name}_finalday_return": optimised[-1],
+        f"{name}_turnover": jnp.mean(jnp.abs(optimised)),
+        f"{name}_baseline_return": b.total,
+        f"{name}_optimized_return": o.total,
+        f"{name}_adjusted_return": total,
+    }
 
 
 def _zero_unless(ok, record):
@@ -173,10 +189,24 @@ def _candidates(close_at_eod):
     return (False, True) if close_at_eod is None else (bool(close_at_eod),)
 
 
-def maxdiff_strategy(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low,
-                     high_price, low_price, *, fee, optimizer=None, crypto: bool = False,
-                     days_per_year=252, close_at_eod: bool | None = None,
-                     enough_history=True) -> dict[str, Array]:
+def maxdiff_strategy(
+    actual_close,
+    actual_high,
+    actual_low,
+    high_pred,
+    low_pred,
+    k_high,
+    k_low,
+    high_price,
+    low_price,
+    *,
+    fee,
+    optimizer=None,
+    crypto: bool = False,
+    days_per_year=252,
+    close_at_eod: bool | None = None,
+    enough_history=True,
+) -> dict[str, Array]:
     r"""MaxDiff (5.7): one position a day at the predicted levels, multipliers fitted per eod policy.
 
     .. math::
@@ -226,30 +256,46 @@ def maxdiff_strategy(actual_close, actual_high, actual_low, high_pred, low_pred,
     n_trades = jnp.sum(q != 0)
     q_sum = jnp.sum(q)
     record = _adjusted("maxdiff", base, final, days_per_year)
-    record.update({
-        "maxdiffprofit_profit": record["maxdiff_return"],
-        "maxdiffprofit_profit_values": final,
-        "maxdiffprofit_profit_high_multiplier": m[0],
-        "maxdiffprofit_profit_low_multiplier": m[1],
-        "maxdiffprofit_high_price": jnp.asarray(high_price, f32) * (1.0 + m[0]),
-        "maxdiffprofit_low_price": jnp.asarray(low_price, f32) * (1.0 + m[1]),
-        "maxdiff_long_count": n_long.astype(jnp.int32),
-        "maxdiff_short_count": n_short.astype(jnp.int32),
-        "maxdiff_trade_count": n_trades.astype(jnp.int32),
-        # buy if only longs, sell if only shorts, else by the sign of sum(q): all equal sign(sum q)
-        "maxdiff_primary_side": jnp.sign(q_sum).astype(jnp.int32),
-        "maxdiff_trade_bias": jnp.where(n_trades > 0, q_sum / jnp.maximum(n_trades, 1), 0.0),
-        "maxdiff_valid_count": jnp.sum(valid).astype(jnp.int32),
-        "maxdiff_invalid_count": jnp.sum(~valid).astype(jnp.int32),
-        "maxdiff_close_at_eod": eod,
-    })
+    record.update(
+        {
+            "maxdiffprofit_profit": record["maxdiff_return"],
+            "maxdiffprofit_profit_values": final,
+            "maxdiffprofit_profit_high_multiplier": m[0],
+            "maxdiffprofit_profit_low_multiplier": m[1],
+            "maxdiffprofit_high_price": jnp.asarray(high_price, f32) * (1.0 + m[0]),
+            "maxdiffprofit_low_price": jnp.asarray(low_price, f32) * (1.0 + m[1]),
+            "maxdiff_long_count": n_long.astype(jnp.int32),
+            "maxdiff_short_count": n_short.astype(jnp.int32),
+            "maxdiff_trade_count": n_trades.astype(jnp.int32),
+            # buy if only longs, sell if only shorts, else by the sign of sum(q): all equal sign(sum q)
+            "maxdiff_primary_side": jnp.sign(q_sum).astype(jnp.int32),
+            "maxdiff_trade_bias": jnp.where(n_trades > 0, q_sum / jnp.maximum(n_trades, 1), 0.0),
+            "maxdiff_valid_count": jnp.sum(valid).astype(jnp.int32),
+            "maxdiff_invalid_count": jnp.sum(~valid).astype(jnp.int32),
+            "maxdiff_close_at_eod": eod,
+        }
+    )
     return _zero_unless(enough_history, record)
 
 
-def maxdiff_always_on_strategy(actual_close, actual_high, actual_low, high_pred, low_pred, k_high,
-                               k_low, high_price, low_price, *, fee, optimizer=None, crypto: bool = False,
-                               days_per_year=252, close_at_eod: bool | None = None,
-                               enough_history=True) -> dict[str, Array]:
+def maxdiff_always_on_strategy(
+    actual_close,
+    actual_high,
+    actual_low,
+    high_pred,
+    low_pred,
+    k_high,
+    k_low,
+    high_price,
+    low_price,
+    *,
+    fee,
+    optimizer=None,
+    crypto: bool = False,
+    days_per_year=252,
+    close_at_eod: bool | None = None,
+    enough_history=True,
+) -> dict[str, Array]:
     r"""MaxDiff always-on (5.8): a buy AND a sell order every day, no validity mask.
 
     .. math::
@@ -260,8 +306,8 @@ def maxdiff_always_on_strategy(actual_close, actual_high, actual_low, high_pred,
     with (m_h, m_l) from the optimizer on positions ``[[+1...], [-1...] or [0...]]``, for eod in
     (False, True); eod=True kept only if :math:`\sum(buy + sell)` is strictly larger.
     O = buy + sell; the baseline is :math:`PF(\cdot, +1; \text{False}) + PF(\cdot, -1; \text{False})`
-    ALWAYS with eod=False (docs/deviations.md#kept-always-on-baseline-eod). Metrics are :math:`B + 0.3\,O` as in docs/backtest.md#maxdiff;
-    trade bias = :math:`(\sum buy - \sum sell) / \sum |O|` (0 if that is 0).
+    ALWAYS with eod=False (docs/deviations.md#kept-always-on-baseline-eod). Metrics are :math:`B + 0.3\,O` as in
+    docs/backtest.md#maxdiff; trade bias = :math:`(\sum buy - \sum sell) / \sum |O|` (0 if that is 0).
 
     Args: as :func:`maxdiff_strategy`.
 
@@ -278,8 +324,7 @@ def maxdiff_always_on_strategy(actual_close, actual_high, actual_low, high_pred,
 
     def side_returns(hp_, lp_, eod):
         buy = profit_values(c, h, hp_, l, lp_, buy_q, close_at_eod=eod, fee=fee)
-        sell = (jnp.zeros_like(c) if crypto
-                else profit_values(c, h, hp_, l, lp_, sell_q, close_at_eod=eod, fee=fee))
+        sell = jnp.zeros_like(c) if crypto else profit_values(c, h, hp_, l, lp_, sell_q, close_at_eod=eod, fee=fee)
         return buy, sell
 
     cands = []
@@ -289,26 +334,30 @@ def maxdiff_always_on_strategy(actual_close, actual_high, actual_low, high_pred,
         cands.append((eod, (buy, sell, m, jnp.asarray(eod))))
     buy, sell, m, eod = _choose(cands, lambda cand: jnp.sum(cand[0] + cand[1]))
     optimised = buy + sell
-    base_buy, base_sell = side_returns(hp, lp, False)  # docs/deviations.md#kept-always-on-baseline-eod: always eod=False
+    base_buy, base_sell = side_returns(
+        hp, lp, False
+    )  # docs/deviations.md#kept-always-on-baseline-eod: always eod=False
 
     record = _adjusted("maxdiffalwayson", base_buy + base_sell, optimised, days_per_year)
     n_buy = jnp.sum(buy != 0).astype(jnp.int32)
     n_sell = jnp.sum(sell != 0).astype(jnp.int32)
     gross = jnp.sum(jnp.abs(optimised))
     bias = (jnp.sum(buy) - jnp.sum(sell)) / jnp.where(gross == 0, 1.0, gross)
-    record.update({
-        "maxdiffalwayson_profit": record["maxdiffalwayson_return"],
-        "maxdiffalwayson_profit_values": optimised,
-        "maxdiffalwayson_high_multiplier": m[0],
-        "maxdiffalwayson_low_multiplier": m[1],
-        "maxdiffalwayson_high_price": jnp.asarray(high_price, f32) * (1.0 + m[0]),
-        "maxdiffalwayson_low_price": jnp.asarray(low_price, f32) * (1.0 + m[1]),
-        "maxdiffalwayson_buy_contribution": jnp.sum(buy),
-        "maxdiffalwayson_sell_contribution": jnp.sum(sell),
-        "maxdiffalwayson_filled_buy_trades": n_buy,
-        "maxdiffalwayson_filled_sell_trades": n_sell,
-        "maxdiffalwayson_trades_total": n_buy + n_sell,
-        "maxdiffalwayson_trade_bias": jnp.where(gross == 0, 0.0, bias),
-        "maxdiffalwayson_close_at_eod": eod,
-    })
+    record.update(
+        {
+            "maxdiffalwayson_profit": record["maxdiffalwayson_return"],
+            "maxdiffalwayson_profit_values": optimised,
+            "maxdiffalwayson_high_multiplier": m[0],
+            "maxdiffalwayson_low_multiplier": m[1],
+            "maxdiffalwayson_high_price": jnp.asarray(high_price, f32) * (1.0 + m[0]),
+            "maxdiffalwayson_low_price": jnp.asarray(low_price, f32) * (1.0 + m[1]),
+            "maxdiffalwayson_buy_contribution": jnp.sum(buy),
+            "maxdiffalwayson_sell_contribution": jnp.sum(sell),
+            "maxdiffalwayson_filled_buy_trades": n_buy,
+            "maxdiffalwayson_filled_sell_trades": n_sell,
+            "maxdiffalwayson_trades_total": n_buy + n_sell,
+            "maxdiffalwayson_trade_bias": jnp.where(gross == 0, 0.0, bias),
+            "maxdiffalwayson_close_at_eod": eod,
+        }
+    )
     return _zero_unless(enough_history, record)

@@ -17,8 +17,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["DEFAULT_SPREAD", "MIXED_FEE_FACTOR", "ReturnMetrics", "evaluate_daily_returns", "signal_cost",
-           "evaluate_signals"]
+__all__ = [
+    "DEFAULT_SPREAD",
+    "MIXED_FEE_FACTOR",
+    "ReturnMetrics",
+    "evaluate_daily_returns",
+    "signal_cost",
+    "evaluate_signals",
+]
 
 Array = jax.Array
 
@@ -75,8 +81,7 @@ def evaluate_daily_returns(daily: Array, days_per_year) -> ReturnMetrics:
         z = jnp.zeros((), jnp.float32)
         return ReturnMetrics(z, z, z, z, x)
     avg = _finite_mean(x)
-    return ReturnMetrics(jnp.sum(x), _sharpe(x, 0, max(float(days_per_year), 1.0) ** 0.5), avg,
-                         avg * days_per_year, x)
+    return ReturnMetrics(jnp.sum(x), _sharpe(x, 0, max(float(days_per_year), 1.0) ** 0.5), avg, avg * days_per_year, x)
 
 
 def signal_cost(signals: Array, *, fee, spread) -> Array:
@@ -92,8 +97,7 @@ def signal_cost(signals: Array, *, fee, spread) -> Array:
     return change * unit
 
 
-def evaluate_signals(signals: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD,
-                     days_per_year=252) -> ReturnMetrics:
+def evaluate_signals(signals: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD, days_per_year=252) -> ReturnMetrics:
     r"""E_cmp: net P&L of a signal series, compounded total and ddof-1 Sharpe (docs/backtest.md#e-cmp).
 
     .. math::
@@ -121,7 +125,7 @@ def evaluate_signals(signals: Array, returns: Array, *, fee, spread=DEFAULT_SPRE
     s = jnp.asarray(signals, jnp.float32)
     r = jnp.asarray(returns, jnp.float32)
     n = min(s.shape[-1], r.shape[-1])
-    s, r = s[s.shape[-1] - n:], r[r.shape[-1] - n:]
+    s, r = s[s.shape[-1] - n :], r[r.shape[-1] - n :]
     if n == 0:
         z = jnp.zeros((), jnp.float32)
         return ReturnMetrics(z, z, z, z, s)

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-__all__ = ["TRADING_FEE", "CRYPTO_TRADING_FEE", "MULTIPLIER_BOUND", "profit_values", "total_profit",
-           "legacy_trading_profits_list", "legacy_trading_profit", "legacy_trading_profit_buy_only",
-           "legacy_buysell_profit_values"]
+__all__ = [
+    "TRADING_FEE",
+    "CRYPTO_TRADING_FEE",
+    "MULTIPLIER_BOUND",
+    "profit_values",
+    "total_profit",
+    "legacy_trading_profits_list",
+    "legacy_trading_profit",
+    "legacy_trading_profit_buy_only",
+    "legacy_buysell_profit_values",
+]
 
 TRADING_FEE = 0.0005  # the original's loss_utils.TRADING_FEE, charged once per filled trade
 CRYPTO_TRADING_FEE = 0.0015  # fee for the five active crypto symbols (docs/backtest.md#crypto-rules)
@@ -22,8 +30,7 @@ CRYPTO_TRADING_FEE = 0.0015  # fee for the five active crypto symbols (docs/back
 MULTIPLIER_BOUND = 0.03
 
 
-def profit_values(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,
-                  fee=TRADING_FEE):
+def profit_values(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False, fee=TRADING_FEE):
     r"""Daily P&L of limit entries at the predicted low/high with take-profit or close exits.
 
     With ``hp' = clip(hp, 0, 10)``, ``lp' = clip(lp, -1, 0)``, ``q+ = clip(q, 0, 10)``,
@@ -62,8 +69,8 @@ def profit_values(close, high, high_pred, low, low_pred, positions, *, close_at_
       >>> [round(float(v), 6) for v in pf]
       [0.0395, 0.03, 0.0]
 
-    Note: kept quirks of the original (docs/deviations.md#kept-pf-fee-rules): in eod mode an *unfilled* trade pays the fee
-    when the opposite level is crossed; intraday, a filled long that exits at the close pays none.
+    Note: kept quirks of the original (docs/deviations.md#kept-pf-fee-rules): in eod mode an *unfilled* trade pays the
+    fee when the opposite level is crossed; intraday, a filled long that exits at the close pays none.
     """
     f32 = jnp.float32
     c, h, hp, l, lp, q = (jnp.asarray(a, f32) for a in (close, high, high_pred, low, low_pred, positions))
@@ -86,15 +93,15 @@ def profit_values(close, high, high_pred, low, low_pred, positions, *, close_at_
     return pnl - fee * jnp.abs(q) * traded.astype(f32)
 
 
-def total_profit(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False,
-                 fee=TRADING_FEE):
+def total_profit(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False, fee=TRADING_FEE):
     """Sum over days of :func:`profit_values`: the original's
     ``calculate_trading_profit_torch_with_entry_buysell`` and the MaxDiff objective."""
-    return jnp.sum(profit_values(close, high, high_pred, low, low_pred, positions,
-                                 close_at_eod=close_at_eod, fee=fee))
+    return jnp.sum(profit_values(close, high, high_pred, low, low_pred, positions, close_at_eod=close_at_eod, fee=fee))
 
 
-# Legacy helpers of loss_utils (docs/backtest.md#profit-function, golden case B). NOT used by the backtester; kept for parity.
+# Legacy helpers of loss_utils (docs/backtest.md#profit-function, golden case B). NOT used by the backtester;
+# kept for parity.
+
 
 def legacy_trading_profits_list(y, positions, *, fee=TRADING_FEE):
     r"""Per-element :math:`q_+ y + q_- y - |q|\,fee` (``get_trading_profits_list``, fee 0.0005)."""

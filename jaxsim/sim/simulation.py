@@ -1,13 +1,13 @@
 """One walk-forward simulation: inputs, static strategy config, and the per-simulation record.
 
-Simulation k of a stock looks at its rows up to e = T-2-k (docs/backtest.md#walk-forward-geometry). Everything it needs after the
-forecast step is packed in :class:`SimulationInputs` (7 forecasts per target, a 22-row price window);
+Simulation k of a stock looks at its rows up to e = T-2-k (docs/backtest.md#walk-forward-geometry). Everything it needs
+after the forecast step is packed in :class:`SimulationInputs` (7 forecasts per target, a 22-row price window);
 :func:`evaluate_simulation` turns one such input into every numeric field of the result record of
 docs/backtest.md#record-fields (scalars and small fixed-shape arrays). It is written for one simulation and batched with
 ``jax.vmap`` over simulations and stocks at the boundary.
 
-Optimizer protocol (docs/backtest.md#multiplier-search; used by MaxDiff, :mod:`jaxsim.sim.maxdiff`): an optimizer is a callable
-``optimizer(close, high, high_pred, low, low_pred, positions, *, close_at_eod, fee) -> (2,)`` returning
+Optimizer protocol (docs/backtest.md#multiplier-search; used by MaxDiff, :mod:`jaxsim.sim.maxdiff`): an optimizer is a
+callable ``optimizer(close, high, high_pred, low, low_pred, positions, *, close_at_eod, fee) -> (2,)`` returning
 ``(mh, ml)`` in ``[-0.03, 0.03]^2`` that (approximately) maximises
 ``sum_p sum_i PF(close, high, high_pred + mh, low, low_pred + ml, positions[p]; close_at_eod, fee)``.
 ``positions`` has shape ``(P, days)``: ``P = 1`` for MaxDiff entry/exit, ``P = 2`` for always-on (a buy
@@ -23,23 +23,32 @@ from typing import NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from jaxsim.sim import diagnostics
-from jaxsim.sim import maxdiff
-from jaxsim.sim import strategies
 from jaxsim.errors import ConfigError
 from jaxsim.layout import ORIGINS_PER_SIM, PRICE_COLUMN, PRICE_COLUMNS, RESIDUAL_COLUMN, TABLE_COLUMNS
+from jaxsim.sim import diagnostics, maxdiff, strategies
 from jaxsim.sim.profit import CRYPTO_TRADING_FEE, TRADING_FEE
 from jaxsim.sim.returns import window_returns
 
-__all__ = ["PRICE_WINDOW", "N_DAYS", "CRYPTO_SYMBOLS", "is_crypto", "default_fee", "SimulationInputs",
-           "Optimizer", "StrategyConfig", "window_offsets", "evaluate_simulation"]
+__all__ = [
+    "PRICE_WINDOW",
+    "N_DAYS",
+    "CRYPTO_SYMBOLS",
+    "is_crypto",
+    "default_fee",
+    "SimulationInputs",
+    "Optimizer",
+    "StrategyConfig",
+    "window_offsets",
+    "evaluate_simulation",
+]
 
 Array = jax.Array
 
 PRICE_WINDOW = 22  # rows e-21..e: 20-day dollar volume, ATR-14 (15 rows), 8-row strategy window
 N_DAYS = 6  # evaluation days t_i = e-6+i, i = 0..5 (P_X[i] forecasts r_X[e-6+i], i = 0..6)
 
-# The ACTIVE crypto list of src/fixtures.py (docs/backtest.md#crypto-rules). Other *USD symbols (e.g. DOGEUSD) are stocks here.
+# The ACTIVE crypto list of src/fixtures.py (docs/backtest.md#crypto-rules). Other *USD symbols (e.g. DOGEUSD)
+# are stocks here.
 CRYPTO_SYMBOLS = frozenset({"BNBUSD", "BTCUSD", "ETHUSD", "PAXGUSD", "UNIUSD"})
 
 
@@ -77,8 +86,18 @@ class SimulationInputs(NamedTuple):
 class Optimizer(Protocol):
     """Multiplier optimizer protocol (see the module docstring)."""
 
-    def __call__(self, close: Array, high: Array, high_pred: Array, low: Array, low_pred: Array,
-                 positions: Array, *, close_at_eod: bool, fee) -> Array: ...
+    def __call__(
+        self,
+        close: Array,
+        high: Array,
+        high_pred: Array,
+        low: Array,
+        low_pred: Array,
+        positions: Array,
+        *,
+        close_at_eod: bool,
+        fee,
+    ) -> Array: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,8 +127,9 @@ def _check_shapes(inputs: SimulationInputs) -> None:
     if len(shape) != 2 or shape[1] not in (len(PRICE_COLUMNS), len(TABLE_COLUMNS)) or shape[0] < 20:
         raise ConfigError(f"SimulationInputs.prices must have shape (W >= 20, 5 or 8), got {shape}")
     if jnp.shape(inputs.prices_valid) != shape[:1]:
-        raise ConfigError(f"SimulationInputs.prices_valid must have shape {shape[:1]}, "
-                          f"got {jnp.shape(inputs.prices_valid)}")
+        raise ConfigError(
+            f"SimulationInputs.prices_valid must have shape {shape[:1]}, got {jnp.shape(inputs.prices_valid)}"
+        )
 
 
 def window_offsets(prices: Array) -> tuple[Array, Array]:
@@ -126,15 +146,22 @@ def window_offsets(prices: Array) -> tuple[Array, Array]:
     return maxdiff.close_relative_offsets(h, l, c, high_lo=h_lo, low_lo=l_lo, close_lo=c_lo)
 
 
-def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: StrategyConfig = StrategyConfig(),
-                        optimizer: Optimizer | None = None) -> dict[str, Array]:
+def evaluate_simulation(
+    inputs: SimulationInputs,
+    *,
+    fee,
+    spread,
+    config: StrategyConfig = StrategyConfig(),
+    optimizer: Optimizer | None = None,
+) -> dict[str, Array]:
     r"""Every numeric per-simulation record field of docs/backtest.md#record-fields for one simulation.
 
-    From the price window (rows e-W+1..e) it derives, as docs/backtest.md#return-transform, #diagnostics, #strategy-notation, #maxdiff:
-    aX = r_X[e-6..e-1] (the actual movements), R = r_C[e-5..e] (``actual_returns``), the
-    close-relative offsets kH, kL of rows e-7..e-2, the last prices X[e], ATR-14 and the 20-day
-    dollar volume. Forecasts fX = P_X[0..5]; ``predicted_X`` = X[e] (1 + P_X[6]) (Toto semantics,
-    docs/deviations.md#kept-predicted-price). All eight strategies are evaluated; none mutates its inputs (docs/deviations.md#no-inplace-fee-mutation not reproduced).
+    From the price window (rows e-W+1..e) it derives, as
+    docs/backtest.md#return-transform, #diagnostics, #strategy-notation, #maxdiff: aX = r_X[e-6..e-1] (the actual
+    movements), R = r_C[e-5..e] (``actual_returns``), the close-relative offsets kH, kL of rows e-7..e-2, the last
+    prices X[e], ATR-14 and the 20-day dollar volume. Forecasts fX = P_X[0..5]; ``predicted_X`` = X[e] (1 + P_X[6])
+    (Toto semantics, docs/deviations.md#kept-predicted-price). All eight strategies are evaluated; none mutates its
+    inputs (docs/deviations.md#no-inplace-fee-mutation not reproduced).
 
     Fields (scalars unless noted): ``close``, ``predicted_close``, ``predicted_high``,
     ``predicted_low``, ``toto_expected_move_pct`` and ``raw_expected_move_pct`` (= P_C[6], a fraction
@@ -169,8 +196,9 @@ def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: Strate
     actual_returns = r_close[-6:]
     fc, fh, fl = pc[:N_DAYS], ph[:N_DAYS], pl[:N_DAYS]
     k_high, k_low = window_offsets(prices)
-    predicted = {name: x[-1] * (1.0 + p[-1]) for name, x, p in
-                 (("close", close, pc), ("high", high, ph), ("low", low, pl))}
+    predicted = {
+        name: x[-1] * (1.0 + p[-1]) for name, x, p in (("close", close, pc), ("high", high, ph), ("low", low, pl))
+    }
     enough_history = jnp.sum(valid) >= N_DAYS + 2
 
     slope, intercept, calibrated = diagnostics.calibration(pc, actual_returns)
@@ -187,8 +215,7 @@ def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: Strate
         "calibration_slope": slope,
         "calibration_intercept": intercept,
         "realized_volatility_pct": diagnostics.realized_volatility_pct(actual_returns),
-        "dollar_vol_20d": (diagnostics.dollar_volume_20d(close, volume, valid) if use_volume
-                           else jnp.zeros((), f32)),
+        "dollar_vol_20d": (diagnostics.dollar_volume_20d(close, volume, valid) if use_volume else jnp.zeros((), f32)),
         "atr_pct_14": diagnostics.atr_pct_14(high, low, close, valid),
         "spread_bps_estimate": diagnostics.spread_bps_estimate(spread),
         "close_val_loss": diagnostics.val_loss(ac, fc),
@@ -197,18 +224,21 @@ def evaluate_simulation(inputs: SimulationInputs, *, fee, spread, config: Strate
         "close_ci_band": jnp.asarray(inputs.band_close, f32),
     }
     limit_args = (ac, ah, al, fh, fl, k_high, k_low, predicted["high"], predicted["low"])
-    record.update(maxdiff.maxdiff_strategy(*limit_args, fee=fee, optimizer=optimizer, crypto=crypto,
-                                           days_per_year=days, enough_history=enough_history))
-    record.update(maxdiff.maxdiff_always_on_strategy(*limit_args, fee=fee, optimizer=optimizer,
-                                                     crypto=crypto, days_per_year=days,
-                                                     enough_history=enough_history))
+    record.update(
+        maxdiff.maxdiff_strategy(
+            *limit_args, fee=fee, optimizer=optimizer, crypto=crypto, days_per_year=days, enough_history=enough_history
+        )
+    )
+    record.update(
+        maxdiff.maxdiff_always_on_strategy(
+            *limit_args, fee=fee, optimizer=optimizer, crypto=crypto, days_per_year=days, enough_history=enough_history
+        )
+    )
     signal_kw = dict(fee=fee, spread=spread, days_per_year=days)
     record.update(strategies.simple_strategy(fc, actual_returns, crypto=crypto, **signal_kw))
     record.update(strategies.all_signals_strategy(fc, fh, fl, actual_returns, crypto=crypto, **signal_kw))
     record.update(strategies.buy_hold_strategy(fc, actual_returns, **signal_kw))
     record.update(strategies.unprofit_shutdown_strategy(fc, actual_returns, crypto=crypto, **signal_kw))
-    record.update(strategies.entry_takeprofit_strategy(fc, fh, fl, ac, ah, al, fee=fee,
-                                                       days_per_year=days))
-    record.update(strategies.highlow_strategy(fc, fh, fl, ac, ah, al, fee=fee, crypto=crypto,
-                                              days_per_year=days))
+    record.update(strategies.entry_takeprofit_strategy(fc, fh, fl, ac, ah, al, fee=fee, days_per_year=days))
+    record.update(strategies.highlow_strategy(fc, fh, fl, ac, ah, al, fee=fee, crypto=crypto, days_per_year=days))
     return record

@@ -1,14 +1,14 @@
 """The six signal and limit-order strategies of one simulation (docs/backtest.md#strategies).
 
-Notation of docs/backtest.md#strategy-notation: for the six evaluation days i = 0..5, fC, fH, fL are the forecasts of r_C, r_H,
-r_L at t_i; aC, aH, aL the realised changes r_X[t_i]; R_i = r_C[t_i + 1] (``actual_returns``).
+Notation of docs/backtest.md#strategy-notation: for the six evaluation days i = 0..5, fC, fH, fL are the forecasts of
+r_C, r_H, r_L at t_i; aC, aH, aL the realised changes r_X[t_i]; R_i = r_C[t_i + 1] (``actual_returns``).
 High/Low quantities are changes of the High (Low) series versus the previous High (Low).
 
-Kept as the original computes it (docs/deviations.md#kept-one-day-shift): simple, all-signals, buy & hold and unprofit shutdown
-are scored on R, one day LATER than the day their forecast targets; entry+take-profit and highlow use
-the aligned aC/aH/aL. Deliberate deviation (docs/deviations.md#no-inplace-fee-mutation): the original's entry+take-profit subtracts
-its fee in place from an element of the shared forecast/actual tensors, so highlow (which runs next)
-sees altered inputs. That mutation is NOT reproduced: every function here is pure.
+Kept as the original computes it (docs/deviations.md#kept-one-day-shift): simple, all-signals, buy & hold and unprofit
+shutdown are scored on R, one day LATER than the day their forecast targets; entry+take-profit and highlow use
+the aligned aC/aH/aL. Deliberate deviation (docs/deviations.md#no-inplace-fee-mutation): the original's
+entry+take-profit subtracts its fee in place from an element of the shared forecast/actual tensors, so highlow (which
+runs next) sees altered inputs. That mutation is NOT reproduced: every function here is pure.
 
 Each ``*_strategy`` function returns the record fields of docs/backtest.md#record-fields for its strategy
 (``<name>_return``, ``_sharpe``, ``_avg_daily_return``, ``_annual_return`` and a final-day field).
@@ -22,10 +22,21 @@ import jax.numpy as jnp
 
 from jaxsim.sim.metrics import DEFAULT_SPREAD, ReturnMetrics, evaluate_daily_returns, evaluate_signals
 
-__all__ = ["simple_signals", "simple_strategy", "all_signals", "all_signals_strategy",
-           "buy_hold_signals", "buy_hold_strategy", "unprofit_shutdown_signals",
-           "unprofit_shutdown_strategy", "entry_takeprofit_daily", "entry_takeprofit_strategy",
-           "highlow_daily", "highlow_strategy", "side_switch_fees"]
+__all__ = [
+    "simple_signals",
+    "simple_strategy",
+    "all_signals",
+    "all_signals_strategy",
+    "buy_hold_signals",
+    "buy_hold_strategy",
+    "unprofit_shutdown_signals",
+    "unprofit_shutdown_strategy",
+    "entry_takeprofit_daily",
+    "entry_takeprofit_strategy",
+    "highlow_daily",
+    "highlow_strategy",
+    "side_switch_fees",
+]
 
 Array = jax.Array
 f32 = jnp.float32
@@ -36,8 +47,12 @@ def _vec(*xs):
 
 
 def _fields(name: str, m: ReturnMetrics) -> dict[str, Array]:
-    return {f"{name}_return": m.total, f"{name}_sharpe": m.sharpe,
-            f"{name}_avg_daily_return": m.avg_daily, f"{name}_annual_return": m.annual}
+    return {
+        f"{name}_return": m.total,
+        f"{name}_sharpe": m.sharpe,
+        f"{name}_avg_daily_return": m.avg_daily,
+        f"{name}_annual_return": m.annual,
+    }
 
 
 def _signal_finalday(signals: Array, returns: Array, fee, spread) -> Array:
@@ -54,8 +69,9 @@ def simple_signals(close_pred: Array, *, crypto: bool = False) -> Array:
     return jnp.where(fc > 0, 1.0, 0.0 if crypto else -1.0).astype(f32)
 
 
-def simple_strategy(close_pred: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD,
-                    crypto: bool = False, days_per_year=252) -> dict[str, Array]:
+def simple_strategy(
+    close_pred: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD, crypto: bool = False, days_per_year=252
+) -> dict[str, Array]:
     r"""Simple strategy (5.1): :math:`E_{cmp}(s, R)` with :math:`s_i = \operatorname{sgn}^{\pm}(fC_i)`.
 
     .. math::
@@ -74,8 +90,7 @@ def simple_strategy(close_pred: Array, returns: Array, *, fee, spread=DEFAULT_SP
     (r,) = _vec(returns)
     s = simple_signals(close_pred, crypto=crypto)
     m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
-    return {**_fields("simple_strategy", m),
-            "simple_strategy_finalday": _signal_finalday(s, r, fee, spread)}
+    return {**_fields("simple_strategy", m), "simple_strategy_finalday": _signal_finalday(s, r, fee, spread)}
 
 
 # --------------------------------------------------------------------------------------------- 5.2
@@ -87,9 +102,17 @@ def all_signals(close_pred: Array, high_pred: Array, low_pred: Array, *, crypto:
     return jnp.where(long, 1.0, jnp.where(short, -1.0, 0.0)).astype(f32)
 
 
-def all_signals_strategy(close_pred: Array, high_pred: Array, low_pred: Array, returns: Array, *,
-                         fee, spread=DEFAULT_SPREAD, crypto: bool = False,
-                         days_per_year=252) -> dict[str, Array]:
+def all_signals_strategy(
+    close_pred: Array,
+    high_pred: Array,
+    low_pred: Array,
+    returns: Array,
+    *,
+    fee,
+    spread=DEFAULT_SPREAD,
+    crypto: bool = False,
+    days_per_year=252,
+) -> dict[str, Array]:
     r"""All-signals strategy (5.2): :math:`E_{cmp}(s, R)` with
 
     .. math::
@@ -103,8 +126,7 @@ def all_signals_strategy(close_pred: Array, high_pred: Array, low_pred: Array, r
     (r,) = _vec(returns)
     s = all_signals(close_pred, high_pred, low_pred, crypto=crypto)
     m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
-    return {**_fields("all_signals_strategy", m),
-            "all_signals_strategy_finalday": _signal_finalday(s, r, fee, spread)}
+    return {**_fields("all_signals_strategy", m), "all_signals_strategy_finalday": _signal_finalday(s, r, fee, spread)}
 
 
 # --------------------------------------------------------------------------------------------- 5.3
@@ -114,8 +136,9 @@ def buy_hold_signals(close_pred: Array) -> Array:
     return (fc > 0).astype(f32)
 
 
-def buy_hold_strategy(close_pred: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD,
-                      days_per_year=252) -> dict[str, Array]:
+def buy_hold_strategy(
+    close_pred: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD, days_per_year=252
+) -> dict[str, Array]:
     r"""Buy & hold (5.3). Sharpe, avg and annual come from :math:`E_{cmp}(b, R)`,
     :math:`b_i = [fC_i > 0]`, but the return is an unconditional hold (ignores b and SPREAD):
 
@@ -128,8 +151,7 @@ def buy_hold_strategy(close_pred: Array, returns: Array, *, fee, spread=DEFAULT_
       ``buy_hold_{return,sharpe,avg_daily_return,annual_return,finalday}``.
     """
     r, fee_ = _vec(returns, fee)
-    m = evaluate_signals(buy_hold_signals(close_pred), r, fee=fee, spread=spread,
-                         days_per_year=days_per_year)
+    m = evaluate_signals(buy_hold_signals(close_pred), r, fee=fee, spread=spread, days_per_year=days_per_year)
     out = _fields("buy_hold", m)
     out["buy_hold_return"] = jnp.prod(1.0 + r) - 1.0 - fee_
     out["buy_hold_finalday"] = r[-1] - fee_
@@ -162,8 +184,9 @@ def unprofit_shutdown_signals(close_pred: Array, returns: Array, *, crypto: bool
     return jnp.maximum(s, 0.0) if crypto else s
 
 
-def unprofit_shutdown_strategy(close_pred: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD,
-                               crypto: bool = False, days_per_year=252) -> dict[str, Array]:
+def unprofit_shutdown_strategy(
+    close_pred: Array, returns: Array, *, fee, spread=DEFAULT_SPREAD, crypto: bool = False, days_per_year=252
+) -> dict[str, Array]:
     r"""Unprofit shutdown (5.4): :math:`E_{cmp}(s, R)` with the state machine of
     :func:`unprofit_shutdown_signals`; finalday = :math:`s_5 R_5 - 2\,fee\,SPREAD`.
 
@@ -173,8 +196,7 @@ def unprofit_shutdown_strategy(close_pred: Array, returns: Array, *, fee, spread
     (r,) = _vec(returns)
     s = unprofit_shutdown_signals(close_pred, r, crypto=crypto)
     m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
-    return {**_fields("unprofit_shutdown", m),
-            "unprofit_shutdown_finalday": _signal_finalday(s, r, fee, spread)}
+    return {**_fields("unprofit_shutdown", m), "unprofit_shutdown_finalday": _signal_finalday(s, r, fee, spread)}
 
 
 # ------------------------------------------------------------------------------------- 5.5 / 5.6
@@ -193,8 +215,7 @@ def _truncate(*xs):
     return tuple(x[:n] for x in xs)
 
 
-def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low,
-                           *, fee) -> Array:
+def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee) -> Array:
     r"""Daily P&L of entry + take-profit (5.5); shorts also for crypto (no crypto flag).
 
     .. math::
@@ -206,30 +227,30 @@ def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual
     minus ``fee`` when the side differs from the previous day's, plus another ``fee`` if there was a
     previous side.
     """
-    fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close,
-                                             actual_high, actual_low))
+    fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
     side = jnp.where(fc > 0, 1.0, -1.0).astype(f32)
     buy = jnp.where(ah >= fh, fh, ac)
     short = jnp.where(al <= fl, -fl, -ac)
     return jnp.where(side > 0, buy, short) - side_switch_fees(side, fee)
 
 
-def entry_takeprofit_strategy(close_pred, high_pred, low_pred, actual_close, actual_high,
-                              actual_low, *, fee, days_per_year=252) -> dict[str, Array]:
+def entry_takeprofit_strategy(
+    close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee, days_per_year=252
+) -> dict[str, Array]:
     r"""Entry + take-profit (5.5): :math:`E_{sum}(g)` of :func:`entry_takeprofit_daily`;
     ``entry_takeprofit_finalday`` = total / len(g) (an average, docs/deviations.md#kept-finalday-average).
 
     Returns:
       ``entry_takeprofit_{return,sharpe,avg_daily_return,annual_return,finalday}``.
     """
-    g = entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low,
-                               fee=fee)
+    g = entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, fee=fee)
     m = evaluate_daily_returns(g, days_per_year)
     return {**_fields("entry_takeprofit", m), "entry_takeprofit_finalday": m.total / g.shape[-1]}
 
 
-def highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee,
-                  crypto: bool = False) -> Array:
+def highlow_daily(
+    close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee, crypto: bool = False
+) -> Array:
     r"""Daily P&L of highlow (5.6): limit entry at the predicted low (long) / high (short), exit at
     the close.
 
@@ -241,8 +262,7 @@ def highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, ac
 
     with the side-switch fees of 5.5 (an unfilled limit still trades at the close and pays).
     """
-    fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close,
-                                             actual_high, actual_low))
+    fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
     short_ok = (fc < 0) & (not crypto)
     side = jnp.where(fc > 0, 1.0, jnp.where(short_ok, -1.0, 0.0)).astype(f32)
     buy = ac - jnp.where(al <= fl, fl, ac)
@@ -251,15 +271,24 @@ def highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, ac
     return g - side_switch_fees(side, fee)
 
 
-def highlow_strategy(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee,
-                     crypto: bool = False, days_per_year=252) -> dict[str, Array]:
+def highlow_strategy(
+    close_pred,
+    high_pred,
+    low_pred,
+    actual_close,
+    actual_high,
+    actual_low,
+    *,
+    fee,
+    crypto: bool = False,
+    days_per_year=252,
+) -> dict[str, Array]:
     r"""Highlow (5.6): :math:`E_{sum}(g)` of :func:`highlow_daily`;
     ``highlow_finalday_return`` = total / len(g) (docs/deviations.md#kept-finalday-average).
 
     Returns:
       ``highlow_{return,sharpe,avg_daily_return,annual_return}`` and ``highlow_finalday_return``.
     """
-    g = highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, fee=fee,
-                      crypto=crypto)
+    g = highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, fee=fee, crypto=crypto)
     m = evaluate_daily_returns(g, days_per_year)
     return {**_fields("highlow", m), "highlow_finalday_return": m.total / g.shape[-1]}

@@ -52,7 +52,8 @@ the built-ins), ``_profit_values`` ``(6,)`` (the daily P&L) and ``_turnover`` (m
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -67,9 +68,29 @@ from jaxsim.sim.simulation import N_DAYS, StrategyConfig, window_offsets
 from jaxsim.sim.strategy_table import STRATEGIES, Strategy, with_user
 from jaxsim.sim.surrogate import soft_profit_values
 
-__all__ = ["KINDS", "LEVELS", "FIRST_DAY_ROW", "StrategyInputs", "Limits", "DayTrades", "Outcomes", "UserStrategy", "user_strategy",
-           "outcomes", "limit_offsets", "strategy_output", "day_trade_pnl", "day_pnl", "soft_day_pnl", "strategy_fields", "strategy_records", "strategy_views",
-           "check_names", "strategy_table", "builtin_strategies"]
+__all__ = [
+    "KINDS",
+    "LEVELS",
+    "FIRST_DAY_ROW",
+    "StrategyInputs",
+    "Limits",
+    "DayTrades",
+    "Outcomes",
+    "UserStrategy",
+    "user_strategy",
+    "outcomes",
+    "limit_offsets",
+    "strategy_output",
+    "day_trade_pnl",
+    "day_pnl",
+    "soft_day_pnl",
+    "strategy_fields",
+    "strategy_records",
+    "strategy_views",
+    "check_names",
+    "strategy_table",
+    "builtin_strategies",
+]
 
 Array = jax.Array
 f32 = jnp.float32
@@ -153,17 +174,20 @@ class UserStrategy:
         if self.kind not in KINDS:
             raise ConfigError(f"strategy kind must be one of {KINDS}, got {self.kind!r}")
         if self.levels not in LEVELS or (self.levels != "close" and self.kind != "day_trades"):
-            raise ConfigError(f"strategy {self.name!r}: levels must be one of {LEVELS} ('own' for day_trades only), "
-                              f"got {self.levels!r}")
+            raise ConfigError(
+                f"strategy {self.name!r}: levels must be one of {LEVELS} ('own' for day_trades only), "
+                f"got {self.levels!r}"
+            )
         if not callable(self.fn):
             raise ConfigError(f"strategy {self.name!r}: fn must be callable fn(inputs, params)")
 
-    def replace(self, **changes) -> "UserStrategy":
+    def replace(self, **changes) -> UserStrategy:
         return dataclasses.replace(self, **changes)
 
 
-def user_strategy(name: str, kind: str, params=None, *, needs_draws: bool = False, close_at_eod: bool = False,
-                  levels: str = "close"):
+def user_strategy(
+    name: str, kind: str, params=None, *, needs_draws: bool = False, close_at_eod: bool = False, levels: str = "close"
+):
     """Decorator: ``@user_strategy("band", "limits", params={"k": 0.5})`` turns ``fn`` into a :class:`UserStrategy`."""
 
     def wrap(fn):
@@ -179,8 +203,9 @@ def outcomes(prices: Array, prices_valid: Array) -> Outcomes:
     high, low, close = prices[:, 1], prices[:, 2], prices[:, 3]
     r_close, r_high, r_low = (window_returns(x, valid) for x in (close, high, low))
     k_high, k_low = maxdiff.close_relative_offsets(high[-8:-2], low[-8:-2], close[-8:-2])
-    return Outcomes(r_close[-6:], r_close[-7:-1], r_high[-7:-1] + k_high, r_low[-7:-1] - k_low,
-                    r_high[-7:-1], r_low[-7:-1])
+    return Outcomes(
+        r_close[-6:], r_close[-7:-1], r_high[-7:-1] + k_high, r_low[-7:-1] - k_low, r_high[-7:-1], r_low[-7:-1]
+    )
 
 
 def limit_offsets(inputs: StrategyInputs) -> tuple[Array, Array]:
@@ -204,8 +229,10 @@ def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None)
         out = Limits(*(jnp.broadcast_to(jnp.asarray(x, f32), (N_DAYS,)) for x in out))
     elif strategy.kind == "day_trades":
         if not isinstance(out, DayTrades):
-            raise ConfigError(f"day_trades strategy {strategy.name!r} must return "
-                              "jaxsim.DayTrades(side, entry=None, take_profit=None)")
+            raise ConfigError(
+                f"day_trades strategy {strategy.name!r} must return "
+                "jaxsim.DayTrades(side, entry=None, take_profit=None)"
+            )
         out = DayTrades(*(None if x is None else jnp.broadcast_to(jnp.asarray(x, f32), (N_DAYS,)) for x in out))
     else:
         out = jnp.asarray(out, f32)
@@ -214,8 +241,7 @@ def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None)
     return out
 
 
-def day_trade_pnl(trades: DayTrades, realised: Outcomes, *, fee, levels: str = "close",
-                  temperature=None) -> Array:
+def day_trade_pnl(trades: DayTrades, realised: Outcomes, *, fee, levels: str = "close", temperature=None) -> Array:
     r"""Daily P&L ``(6,)`` of :class:`DayTrades` (module docstring). Per unit of side, for a long with
     :math:`\phi = [l \le e]` (1 without an entry level) and :math:`\tau = [h \ge x]` (0 without a
     take-profit), a short mirrored:
@@ -262,8 +288,16 @@ def day_pnl(strategy: UserStrategy, output, realised: Outcomes, *, fee, spread) 
         return evaluate_signals(output, realised.returns, fee=fee, spread=spread).daily
     if strategy.kind == "day_trades":
         return day_trade_pnl(output, realised, fee=fee, levels=strategy.levels)
-    return profit_values(realised.close, realised.high, output.high, realised.low, output.low, output.positions,
-                         close_at_eod=strategy.close_at_eod, fee=fee)
+    return profit_values(
+        realised.close,
+        realised.high,
+        output.high,
+        realised.low,
+        output.low,
+        output.positions,
+        close_at_eod=strategy.close_at_eod,
+        fee=fee,
+    )
 
 
 def soft_day_pnl(strategy: UserStrategy, output, realised: Outcomes, *, fee, spread, temperature) -> Array:
@@ -273,13 +307,31 @@ def soft_day_pnl(strategy: UserStrategy, output, realised: Outcomes, *, fee, spr
         return day_pnl(strategy, output, realised, fee=fee, spread=spread)
     if strategy.kind == "day_trades":
         return day_trade_pnl(output, realised, fee=fee, levels=strategy.levels, temperature=temperature)
-    return soft_profit_values(realised.close, realised.high, output.high, realised.low, output.low,
-                              output.positions, temperature=temperature, close_at_eod=strategy.close_at_eod,
-                              fee=fee)
+    return soft_profit_values(
+        realised.close,
+        realised.high,
+        output.high,
+        realised.low,
+        output.low,
+        output.positions,
+        temperature=temperature,
+        close_at_eod=strategy.close_at_eod,
+        fee=fee,
+    )
 
 
-def strategy_fields(strategy: UserStrategy, inputs: StrategyInputs, params=None, *, fee, spread,
-                    config: StrategyConfig = StrategyConfig()) -> dict[str, Array]:
+_DEFAULT_CONFIG = StrategyConfig()  # strategy_fields' default config (one shared instance)
+
+
+def strategy_fields(
+    strategy: UserStrategy,
+    inputs: StrategyInputs,
+    params=None,
+    *,
+    fee,
+    spread,
+    config: StrategyConfig = _DEFAULT_CONFIG,
+) -> dict[str, Array]:
     """The record fields of one simulation (see the module docstring); ``params`` None: the defaults."""
     realised = outcomes(inputs.prices, inputs.prices_valid)
     out = strategy_output(strategy, inputs, params)
@@ -292,16 +344,23 @@ def strategy_fields(strategy: UserStrategy, inputs: StrategyInputs, params=None,
         m = evaluate_daily_returns(day_pnl(strategy, out, realised, fee=fee, spread=spread), days)
         finalday = m.daily[-1]
         positions = out.positions if strategy.kind == "limits" else out.side
-    fields = {f"{name}_return": m.total, f"{name}_sharpe": m.sharpe, f"{name}_avg_daily_return": m.avg_daily,
-              f"{name}_annual_return": m.annual, f"{name}_finalday": finalday, f"{name}_profit_values": m.daily,
-              f"{name}_turnover": jnp.mean(jnp.abs(positions))}
+    fields = {
+        f"{name}_return": m.total,
+        f"{name}_sharpe": m.sharpe,
+        f"{name}_avg_daily_return": m.avg_daily,
+        f"{name}_annual_return": m.annual,
+        f"{name}_finalday": finalday,
+        f"{name}_profit_values": m.daily,
+        f"{name}_turnover": jnp.mean(jnp.abs(positions)),
+    }
     if strategy.kind != "limits":  # the final day's position or side, for exposure (a limit's is its fill)
         fields[f"oos_position_{name}"] = positions[-1]  # "oos_": an out-of-sample field, kept out of the records
     return fields
 
 
-def strategy_records(user: tuple, views: StrategyInputs, *, fee, spread, config: StrategyConfig,
-                     params=None) -> dict[str, Array]:
+def strategy_records(
+    user: tuple, views: StrategyInputs, *, fee, spread, config: StrategyConfig, params=None
+) -> dict[str, Array]:
     """Record fields of every strategy in ``user`` over a leading simulation axis of ``views``."""
     records = {}
     for i, s in enumerate(user):
@@ -328,8 +387,9 @@ def strategy_views(targets, point, band, samples, index, windows, valid, *, draw
         bands.setdefault(x, zeros)
     sample_views = None
     if draws:
-        sample_views = {x: (samples[i][index] if samples is not None else point[i][index][..., None])
-                        for i, x in enumerate(targets)}
+        sample_views = {
+            x: (samples[i][index] if samples is not None else point[i][index][..., None]) for i, x in enumerate(targets)
+        }
     return StrategyInputs(pts, bands, sample_views, windows, valid)
 
 
@@ -342,10 +402,10 @@ def check_names(user: tuple) -> tuple:
     taken = {s.name for s in STRATEGIES} | {s.prefix for s in STRATEGIES}
     clash = [n for n in names if n in taken]
     if clash or len(set(names)) != len(names):
-        raise ConfigError(f"user strategy names must be distinct and differ from the built-ins {sorted(taken)}, "
-                          f"got {names}")
+        raise ConfigError(
+            f"user strategy names must be distinct and differ from the built-ins {sorted(taken)}, got {names}"
+        )
     return user
-
 
 
 def strategy_table(user: tuple = ()) -> tuple[Strategy, ...]:
@@ -359,8 +419,9 @@ def _simple(v, p):
 
 
 def _all_signals(v, p):
-    return builtin.all_signals(v.point["close"][:N_DAYS], v.point["high"][:N_DAYS], v.point["low"][:N_DAYS],
-                               crypto=p["crypto"])
+    return builtin.all_signals(
+        v.point["close"][:N_DAYS], v.point["high"][:N_DAYS], v.point["low"][:N_DAYS], crypto=p["crypto"]
+    )
 
 
 def _buy_hold(v, p):
@@ -409,11 +470,18 @@ def builtin_strategies(crypto: bool = False) -> dict[str, UserStrategy]:
     simulation's fitted multipliers the rule's daily P&L is MaxDiff's optimised series (always-on:
     the sum of a +1 and a -1 leg), as the tests check."""
     p = {"crypto": crypto}
-    made = {name: UserStrategy(f"{name}_via_interface", kind, fn, p) for name, kind, fn in
-            (("simple", "signals", _simple), ("all_signals", "signals", _all_signals),
-             ("buy_hold", "signals", _buy_hold), ("unprofit_shutdown", "signals", _unprofit_shutdown),
-             ("entry_takeprofit", "day_trades", _entry_takeprofit), ("highlow", "day_trades", _highlow),
-             ("maxdiff", "limits", _maxdiff_baseline))}
+    made = {
+        name: UserStrategy(f"{name}_via_interface", kind, fn, p)
+        for name, kind, fn in (
+            ("simple", "signals", _simple),
+            ("all_signals", "signals", _all_signals),
+            ("buy_hold", "signals", _buy_hold),
+            ("unprofit_shutdown", "signals", _unprofit_shutdown),
+            ("entry_takeprofit", "day_trades", _entry_takeprofit),
+            ("highlow", "day_trades", _highlow),
+            ("maxdiff", "limits", _maxdiff_baseline),
+        )
+    }
     for name in ("entry_takeprofit", "highlow"):
         made[name] = made[name].replace(levels="own")
     return made

@@ -70,8 +70,9 @@ def soft_clip(x, lo, hi, temperature):
     return x + t * jax.nn.softplus((lo - x) / t) - t * jax.nn.softplus((x - hi) / t)
 
 
-def soft_profit_values(close, high, high_pred, low, low_pred, positions, *, temperature,
-                       close_at_eod=False, fee=TRADING_FEE):
+def soft_profit_values(
+    close, high, high_pred, low, low_pred, positions, *, temperature, close_at_eod=False, fee=TRADING_FEE
+):
     r"""Smooth PF: :func:`jaxsim.sim.profit.profit_values` with relaxed fills, exits and clamps.
 
     With ``s_T`` from :func:`soft_step` (strict for the fills, non-strict for the take-profit
@@ -124,8 +125,20 @@ def soft_profit_values(close, high, high_pred, low, low_pred, positions, *, temp
     return pnl - fee * jnp.abs(q) * traded
 
 
-def soft_total_profit(close, high, high_pred, low, low_pred, positions, *, temperature,
-                      close_at_eod=False, fee=TRADING_FEE):
+def soft_total_profit(
+    close, high, high_pred, low, low_pred, positions, *, temperature, close_at_eod=False, fee=TRADING_FEE
+):
     """Sum of :func:`soft_profit_values` over all elements (days, and position rows if stacked)."""
-    return jnp.sum(soft_profit_values(close, high, high_pred, low, low_pred, positions,
-                                      temperature=temperature, close_at_eod=close_at_eod, fee=fee))
+    return jnp.sum(
+        soft_profit_values(
+            close,
+            high,
+            high_pred,
+            low,
+            low_pred,
+            positions,
+            temperature=temperature,
+            close_at_eod=close_at_eod,
+            fee=fee,
+        )
+    )

@@ -15,19 +15,54 @@
 
 import importlib
 
-from jaxsim.stats.bootstrap import (BootstrapCI, BootstrapStats, bootstrap_ci, bootstrap_distribution,
-                                    optimal_block_length, percentile_interval, stationary_bootstrap_indices)
+from jaxsim.stats.bootstrap import (
+    BootstrapCI,
+    BootstrapStats,
+    bootstrap_ci,
+    bootstrap_distribution,
+    optimal_block_length,
+    percentile_interval,
+    stationary_bootstrap_indices,
+)
 from jaxsim.stats.performance import STAT_LABELS, PerformanceStats, performance_stats
-from jaxsim.stats.selection import (PBOResult, SelectionStats, deflated_sharpe_ratio, expected_max_sharpe, pbo_cscv,
-                                    probabilistic_sharpe_ratio, selection_stats)
+from jaxsim.stats.selection import (
+    PBOResult,
+    SelectionStats,
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    pbo_cscv,
+    probabilistic_sharpe_ratio,
+    selection_stats,
+)
 from jaxsim.stats.skill import SkillStats, crps_ensemble, forecast_skill
 from jaxsim.stats.verdict import verdict
 
-__all__ = ["STAT_LABELS", "PerformanceStats", "performance_stats", "BootstrapStats", "BootstrapCI", "bootstrap_ci",
-           "bootstrap_distribution", "optimal_block_length", "percentile_interval", "stationary_bootstrap_indices",
-           "SelectionStats", "selection_stats", "PBOResult", "pbo_cscv", "probabilistic_sharpe_ratio",
-           "expected_max_sharpe", "deflated_sharpe_ratio", "SkillStats", "forecast_skill", "crps_ensemble", "verdict",
-           "stats_frame", "bootstrap_frame", "daily_verdict"]
+__all__ = [
+    "STAT_LABELS",
+    "PerformanceStats",
+    "performance_stats",
+    "BootstrapStats",
+    "BootstrapCI",
+    "bootstrap_ci",
+    "bootstrap_distribution",
+    "optimal_block_length",
+    "percentile_interval",
+    "stationary_bootstrap_indices",
+    "SelectionStats",
+    "selection_stats",
+    "PBOResult",
+    "pbo_cscv",
+    "probabilistic_sharpe_ratio",
+    "expected_max_sharpe",
+    "deflated_sharpe_ratio",
+    "SkillStats",
+    "forecast_skill",
+    "crps_ensemble",
+    "verdict",
+    "stats_frame",
+    "bootstrap_frame",
+    "daily_verdict",
+]
 
 _FRAMES = {"stats_frame", "bootstrap_frame", "daily_verdict"}
 

@@ -15,15 +15,24 @@ Intervals are percentile intervals of the resampled statistic: :math:`[q_{\alpha
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxsim.stats.masked import compress, masked_count, masked_mean, masked_var, valid_mask
 
-__all__ = ["BootstrapStats", "BootstrapCI", "optimal_block_length", "stationary_bootstrap_indices",
-           "default_statistics", "bootstrap_distribution", "percentile_interval", "bootstrap_ci"]
+__all__ = [
+    "BootstrapStats",
+    "BootstrapCI",
+    "optimal_block_length",
+    "stationary_bootstrap_indices",
+    "default_statistics",
+    "bootstrap_distribution",
+    "percentile_interval",
+    "bootstrap_ci",
+]
 
 Array = jax.Array
 
@@ -86,8 +95,9 @@ def optimal_block_length(x: Array, mask: Array | None = None) -> Array:
     return jnp.minimum(b, b_max)
 
 
-def stationary_bootstrap_indices(key: Array, n: Array | int, block_length: Array | float, n_resamples: int,
-                                 length: int) -> Array:
+def stationary_bootstrap_indices(
+    key: Array, n: Array | int, block_length: Array | float, n_resamples: int, length: int
+) -> Array:
     """``(n_resamples, length)`` int32 indices into a circular series of ``n`` days (see module doc).
 
     ``n`` and ``block_length`` may be traced; ``n_resamples`` and ``length`` are static. Positions
@@ -122,10 +132,16 @@ def default_statistics(returns: Array, mask: Array, periods_per_year: float = 25
     return BootstrapStats(mean, sharpe, jnp.expm1(log_growth * periods_per_year / n))
 
 
-def bootstrap_distribution(key: Array, returns: Array, mask: Array | None = None, *, n_resamples: int = 1000,
-                           block_length: Array | float | None = None,
-                           statistic: Callable[[Array, Array], object] | None = None,
-                           periods_per_year: float = 252) -> tuple[object, Array]:
+def bootstrap_distribution(
+    key: Array,
+    returns: Array,
+    mask: Array | None = None,
+    *,
+    n_resamples: int = 1000,
+    block_length: Array | float | None = None,
+    statistic: Callable[[Array, Array], object] | None = None,
+    periods_per_year: float = 252,
+) -> tuple[object, Array]:
     """Statistic of ``n_resamples`` stationary-bootstrap resamples of one ``(T,)`` series.
 
     Args:
@@ -167,9 +183,16 @@ class BootstrapCI(NamedTuple):
     block_length: Array
 
 
-def bootstrap_ci(key: Array, returns: Array, mask: Array | None = None, *, n_resamples: int = 1000,
-                 level: float = 0.95, block_length: Array | float | None = None,
-                 periods_per_year: float = 252) -> BootstrapCI:
+def bootstrap_ci(
+    key: Array,
+    returns: Array,
+    mask: Array | None = None,
+    *,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    block_length: Array | float | None = None,
+    periods_per_year: float = 252,
+) -> BootstrapCI:
     """Percentile confidence intervals of mean daily return, Sharpe and CAGR of one ``(T,)`` series.
 
     vmap over strategies and stocks (``jax.vmap(bootstrap_ci, in_axes=(None, 0, 0))`` shares the key:
@@ -179,9 +202,11 @@ def bootstrap_ci(key: Array, returns: Array, mask: Array | None = None, *, n_res
     if not jnp.issubdtype(returns.dtype, jnp.floating):
         returns = returns.astype(jnp.float32)
     m = valid_mask(returns, mask)
-    samples, b = bootstrap_distribution(key, returns, m, n_resamples=n_resamples, block_length=block_length,
-                                        periods_per_year=periods_per_year)
+    samples, b = bootstrap_distribution(
+        key, returns, m, n_resamples=n_resamples, block_length=block_length, periods_per_year=periods_per_year
+    )
     bounds = [percentile_interval(s, level) for s in samples]
     estimate = default_statistics(returns, m, periods_per_year)
-    return BootstrapCI(estimate, BootstrapStats(*(lo for lo, _ in bounds)),
-                       BootstrapStats(*(hi for _, hi in bounds)), b)
+    return BootstrapCI(
+        estimate, BootstrapStats(*(lo for lo, _ in bounds)), BootstrapStats(*(hi for _, hi in bounds)), b
+    )

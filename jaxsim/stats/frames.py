@@ -31,8 +31,10 @@ def _table_stats(values, exposure, close, years, periods_per_year):
 
 @partial(jax.jit, static_argnames=("n_resamples", "level", "periods_per_year"))
 def _column_cis(key, values, n_resamples, level, periods_per_year=PERIODS_PER_YEAR):  # values (T, N)
-    return jax.vmap(lambda r: bootstrap_ci(key, r, n_resamples=n_resamples, level=level,
-                                           periods_per_year=periods_per_year), in_axes=1)(values)
+    return jax.vmap(
+        lambda r: bootstrap_ci(key, r, n_resamples=n_resamples, level=level, periods_per_year=periods_per_year),
+        in_axes=1,
+    )(values)
 
 
 _selection = jax.jit(selection_stats)
@@ -60,11 +62,16 @@ def _buy_hold_closes(close: pd.Series, index: pd.DatetimeIndex) -> np.ndarray:
     close = close.sort_index()
     before = close.loc[: index[0] - pd.Timedelta(1, "ns")]
     start = before.index[-1] if len(before) else index[0]
-    return close.loc[start: index[-1]].to_numpy(dtype=np.float64)
+    return close.loc[start : index[-1]].to_numpy(dtype=np.float64)
 
 
-def stats_frame(daily: pd.DataFrame | pd.Series, *, exposure: pd.DataFrame | pd.Series | None = None,
-                close: pd.Series | None = None, periods_per_year: float = PERIODS_PER_YEAR):
+def stats_frame(
+    daily: pd.DataFrame | pd.Series,
+    *,
+    exposure: pd.DataFrame | pd.Series | None = None,
+    close: pd.Series | None = None,
+    periods_per_year: float = PERIODS_PER_YEAR,
+):
     """backtesting.py-style stats: rows ``Start``, ``End``, ``Duration`` and :data:`STAT_LABELS`, one
     column per strategy (a Series for a Series input).
 
@@ -94,8 +101,14 @@ def stats_frame(daily: pd.DataFrame | pd.Series, *, exposure: pd.DataFrame | pd.
     return out.iloc[:, 0].rename(df.columns[0]) if single else out
 
 
-def bootstrap_frame(key: jax.Array, daily: pd.DataFrame | pd.Series, *, n_resamples: int = 1000,
-                    level: float = 0.95, periods_per_year: float = PERIODS_PER_YEAR) -> pd.DataFrame:
+def bootstrap_frame(
+    key: jax.Array,
+    daily: pd.DataFrame | pd.Series,
+    *,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    periods_per_year: float = PERIODS_PER_YEAR,
+) -> pd.DataFrame:
     """Bootstrap estimate and percentile interval of mean daily return [%], Sharpe and CAGR [%].
 
     Rows: (statistic, "estimate" | "lower" | "upper") plus "Block Length"; one column per strategy.
@@ -103,10 +116,14 @@ def bootstrap_frame(key: jax.Array, daily: pd.DataFrame | pd.Series, *, n_resamp
     """
     df, _ = _as_frame(daily)
     _check_index(df)
-    ci = jax.device_get(_column_cis(key, jnp.asarray(df.to_numpy(dtype=np.float64)), n_resamples, level,
-                                    periods_per_year))
-    labels = {"mean_daily": ("Mean Daily Return [%]", 100.0), "sharpe": ("Sharpe Ratio", 1.0),
-              "cagr": ("CAGR [%]", 100.0)}
+    ci = jax.device_get(
+        _column_cis(key, jnp.asarray(df.to_numpy(dtype=np.float64)), n_resamples, level, periods_per_year)
+    )
+    labels = {
+        "mean_daily": ("Mean Daily Return [%]", 100.0),
+        "sharpe": ("Sharpe Ratio", 1.0),
+        "cagr": ("CAGR [%]", 100.0),
+    }
     rows, data = [], []
     for field in BootstrapStats._fields:
         label, scale = labels[field]
@@ -118,8 +135,9 @@ def bootstrap_frame(key: jax.Array, daily: pd.DataFrame | pd.Series, *, n_resamp
     return pd.DataFrame(np.stack(data), index=pd.MultiIndex.from_tuples(rows), columns=df.columns)
 
 
-def daily_verdict(key: jax.Array, daily: pd.DataFrame, *, n_trials: int | None = None, n_resamples: int = 1000,
-                  level: float = 0.95) -> str:
+def daily_verdict(
+    key: jax.Array, daily: pd.DataFrame, *, n_trials: int | None = None, n_resamples: int = 1000, level: float = 0.95
+) -> str:
     """The :func:`jaxsim.stats.verdict.verdict` line of a daily-returns frame: bootstrap intervals of
     each column's mean daily return (same ``key`` for every column), the DSR of the best-Sharpe column
     given ``n_trials`` (default: the number of columns)."""

@@ -11,8 +11,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["valid_mask", "masked_count", "masked_sum", "masked_mean", "masked_var", "masked_std",
-           "masked_skew_kurtosis", "compress"]
+__all__ = [
+    "valid_mask",
+    "masked_count",
+    "masked_sum",
+    "masked_mean",
+    "masked_var",
+    "masked_std",
+    "masked_skew_kurtosis",
+    "compress",
+]
 
 Array = jax.Array
 

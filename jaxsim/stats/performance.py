@@ -33,11 +33,31 @@ import jax.numpy as jnp
 
 from jaxsim.stats.masked import masked_count, masked_mean, masked_sum, masked_var, valid_mask
 
-__all__ = ["PERIODS_PER_YEAR", "STAT_LABELS", "PerformanceStats", "equity_curve", "drawdown", "max_drawdown",
-           "max_drawdown_duration", "total_return", "buy_and_hold_return", "exposure_time",
-           "geometric_mean_return", "annual_return", "annual_volatility", "cagr", "sharpe_ratio",
-           "sortino_ratio", "calmar_ratio", "TradeStats", "trade_stats", "arithmetic_sharpe_ratio",
-           "arithmetic_sortino_ratio", "simple_annual_volatility", "performance_stats"]
+__all__ = [
+    "PERIODS_PER_YEAR",
+    "STAT_LABELS",
+    "PerformanceStats",
+    "equity_curve",
+    "drawdown",
+    "max_drawdown",
+    "max_drawdown_duration",
+    "total_return",
+    "buy_and_hold_return",
+    "exposure_time",
+    "geometric_mean_return",
+    "annual_return",
+    "annual_volatility",
+    "cagr",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "calmar_ratio",
+    "TradeStats",
+    "trade_stats",
+    "arithmetic_sharpe_ratio",
+    "arithmetic_sortino_ratio",
+    "simple_annual_volatility",
+    "performance_stats",
+]
 
 Array = jax.Array
 PERIODS_PER_YEAR = 252  # trading days per year (backtesting.py's daily value without weekends)
@@ -126,8 +146,9 @@ def exposure_time(returns: Array, mask: Array | None = None, exposure: Array | N
     """
     r, m = _prep(returns, mask)
     n = masked_count(m)
-    return jnp.where(n > 0, masked_count(_exposed(r, m, exposure)).astype(r.dtype) / jnp.maximum(n, 1).astype(r.dtype),
-                     jnp.nan)
+    return jnp.where(
+        n > 0, masked_count(_exposed(r, m, exposure)).astype(r.dtype) / jnp.maximum(n, 1).astype(r.dtype), jnp.nan
+    )
 
 
 def geometric_mean_return(returns: Array, mask: Array | None = None) -> Array:
@@ -144,8 +165,7 @@ def annual_return(returns: Array, mask: Array | None = None, periods_per_year: f
     return jnp.expm1(periods_per_year * jnp.log1p(g))
 
 
-def annual_volatility(returns: Array, mask: Array | None = None,
-                      periods_per_year: float = PERIODS_PER_YEAR) -> Array:
+def annual_volatility(returns: Array, mask: Array | None = None, periods_per_year: float = PERIODS_PER_YEAR) -> Array:
     r"""backtesting.py's annualised volatility of compounded returns (Lo 2002 style):
 
     .. math:: \sigma_a = \sqrt{\big(s^2 + (1+g)^2\big)^P - (1+g)^{2P}},
@@ -161,8 +181,12 @@ def annual_volatility(returns: Array, mask: Array | None = None,
     return growth * jnp.sqrt(jnp.expm1(periods_per_year * jnp.log1p(s2 / base)))
 
 
-def cagr(returns: Array, mask: Array | None = None, years: Array | float | None = None,
-         periods_per_year: float = PERIODS_PER_YEAR) -> Array:
+def cagr(
+    returns: Array,
+    mask: Array | None = None,
+    years: Array | float | None = None,
+    periods_per_year: float = PERIODS_PER_YEAR,
+) -> Array:
     r"""Compound annual growth rate :math:`E_n^{1/Y} - 1`.
 
     ``years`` :math:`Y` defaults to :math:`n/P` (then CAGR equals :func:`annual_return` and
@@ -228,22 +252,25 @@ def trade_stats(returns: Array, mask: Array | None = None, exposure: Array | Non
     return TradeStats(n, win, gains / _nan_if_zero(losses), masked_mean(r, t))
 
 
-def arithmetic_sharpe_ratio(returns: Array, mask: Array | None = None,
-                            periods_per_year: float = PERIODS_PER_YEAR) -> Array:
+def arithmetic_sharpe_ratio(
+    returns: Array, mask: Array | None = None, periods_per_year: float = PERIODS_PER_YEAR
+) -> Array:
     r"""empyrical's Sharpe ratio :math:`\sqrt{P}\,\bar r / s` (ddof-1 std, risk-free 0); NaN when s = 0."""
     r, m = _prep(returns, mask)
     return jnp.sqrt(periods_per_year) * masked_mean(r, m) / _nan_if_zero(jnp.sqrt(masked_var(r, m, ddof=1)))
 
 
-def arithmetic_sortino_ratio(returns: Array, mask: Array | None = None,
-                             periods_per_year: float = PERIODS_PER_YEAR) -> Array:
+def arithmetic_sortino_ratio(
+    returns: Array, mask: Array | None = None, periods_per_year: float = PERIODS_PER_YEAR
+) -> Array:
     r"""empyrical's Sortino ratio :math:`P\bar r / \big(\sqrt{P}\sqrt{\tfrac1n\sum\min(r_t,0)^2}\big)`."""
     r, m = _prep(returns, mask)
     return periods_per_year * masked_mean(r, m) / (_downside_deviation(r, m) * jnp.sqrt(periods_per_year))
 
 
-def simple_annual_volatility(returns: Array, mask: Array | None = None,
-                             periods_per_year: float = PERIODS_PER_YEAR) -> Array:
+def simple_annual_volatility(
+    returns: Array, mask: Array | None = None, periods_per_year: float = PERIODS_PER_YEAR
+) -> Array:
     r"""empyrical's annual volatility :math:`\sqrt{P}\,s` (ddof-1 std)."""
     r, m = _prep(returns, mask)
     return jnp.sqrt(periods_per_year) * jnp.sqrt(masked_var(r, m, ddof=1))
@@ -294,10 +321,16 @@ class PerformanceStats(NamedTuple):
     n_days: Array
 
 
-def performance_stats(returns: Array, mask: Array | None = None, *, exposure: Array | None = None,
-                      close: Array | None = None, close_mask: Array | None = None,
-                      years: Array | float | None = None,
-                      periods_per_year: float = PERIODS_PER_YEAR) -> PerformanceStats:
+def performance_stats(
+    returns: Array,
+    mask: Array | None = None,
+    *,
+    exposure: Array | None = None,
+    close: Array | None = None,
+    close_mask: Array | None = None,
+    years: Array | float | None = None,
+    periods_per_year: float = PERIODS_PER_YEAR,
+) -> PerformanceStats:
     """Every row of the stats table for ``returns`` ``(..., T)`` (see the module docstring).
 
     Args:

@@ -25,15 +25,28 @@ from jax.scipy.special import ndtr, ndtri
 from jaxsim.errors import ConfigError
 from jaxsim.stats.masked import masked_count, masked_mean, masked_skew_kurtosis, masked_std, valid_mask
 
-__all__ = ["EULER_GAMMA", "probabilistic_sharpe_ratio", "expected_max_sharpe", "deflated_sharpe_ratio",
-           "SelectionStats", "selection_stats", "PBOResult", "pbo_cscv"]
+__all__ = [
+    "EULER_GAMMA",
+    "probabilistic_sharpe_ratio",
+    "expected_max_sharpe",
+    "deflated_sharpe_ratio",
+    "SelectionStats",
+    "selection_stats",
+    "PBOResult",
+    "pbo_cscv",
+]
 
 Array = jax.Array
 EULER_GAMMA = 0.5772156649015329
 
 
-def probabilistic_sharpe_ratio(sharpe: Array, benchmark: Array | float, n_obs: Array | int, skew: Array | float = 0.0,
-                               kurtosis: Array | float = 3.0) -> Array:
+def probabilistic_sharpe_ratio(
+    sharpe: Array,
+    benchmark: Array | float,
+    n_obs: Array | int,
+    skew: Array | float = 0.0,
+    kurtosis: Array | float = 3.0,
+) -> Array:
     r"""PSR: :math:`\Phi\Big(\dfrac{(\widehat{SR}-SR^*)\sqrt{T-1}}{\sqrt{1-\hat\gamma_3\widehat{SR}
     + \frac{\hat\gamma_4-1}{4}\widehat{SR}^2}}\Big)`.
 
@@ -65,8 +78,14 @@ def expected_max_sharpe(sharpe_variance: Array | float, n_trials: Array | int) -
     return jnp.where(n > 1, jnp.sqrt(v) * jnp.where(n > 1, z, 0), 0)
 
 
-def deflated_sharpe_ratio(sharpe: Array, sharpe_variance: Array | float, n_trials: Array | int, n_obs: Array | int,
-                          skew: Array | float = 0.0, kurtosis: Array | float = 3.0) -> Array:
+def deflated_sharpe_ratio(
+    sharpe: Array,
+    sharpe_variance: Array | float,
+    n_trials: Array | int,
+    n_obs: Array | int,
+    skew: Array | float = 0.0,
+    kurtosis: Array | float = 3.0,
+) -> Array:
     r"""DSR = :func:`probabilistic_sharpe_ratio` of the selected strategy against
     :math:`SR_0` = :func:`expected_max_sharpe` (all per period)."""
     return probabilistic_sharpe_ratio(sharpe, expected_max_sharpe(sharpe_variance, n_trials), n_obs, skew, kurtosis)

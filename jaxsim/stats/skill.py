@@ -86,8 +86,14 @@ class SkillStats(NamedTuple):
     pit_counts: Array  # (n_bins,) int32 PIT histogram
 
 
-def forecast_skill(point: Array, realised: Array, mask: Array | None = None, draws: Array | None = None,
-                   band: tuple[Array, Array] | None = None, n_bins: int = 10) -> SkillStats:
+def forecast_skill(
+    point: Array,
+    realised: Array,
+    mask: Array | None = None,
+    draws: Array | None = None,
+    band: tuple[Array, Array] | None = None,
+    n_bins: int = 10,
+) -> SkillStats:
     """:class:`SkillStats` of ``point`` ``(T,)`` forecasts against ``realised`` ``(T,)`` (see the module doc).
 
     ``draws`` ``(T, S)`` are optional: without them the CRPS and PIT fields are NaN / 0. ``band``
@@ -130,5 +136,20 @@ def forecast_skill(point: Array, realised: Array, mask: Array | None = None, dra
         bins = jnp.clip(jnp.floor(u * n_bins).astype(jnp.int32), 0, n_bins - 1)  # F = 1 goes in the top bin
         pit = jnp.zeros(n_bins, jnp.int32).at[bins].add(m.astype(jnp.int32))
     cov = nan if lo is None else masked_mean(((y >= lo) & (y <= hi)).astype(f.dtype), m)
-    return SkillStats(masked_count(m), mae, rmse, mae0, rmse0, skill(mae, mae0), skill(rmse, rmse0), n_dir, acc, pval,
-                      crps, mae0, skill(crps, mae0), cov, pit)
+    return SkillStats(
+        masked_count(m),
+        mae,
+        rmse,
+        mae0,
+        rmse0,
+        skill(mae, mae0),
+        skill(rmse, rmse0),
+        n_dir,
+        acc,
+        pval,
+        crps,
+        mae0,
+        skill(crps, mae0),
+        cov,
+        pit,
+    )

@@ -20,8 +20,15 @@ from jaxsim.errors import ConfigError
 __all__ = ["verdict"]
 
 
-def verdict(names: Sequence[str], mean_lower: Sequence[float], sharpe: Sequence[float], *,
-            dsr: float | None = None, n_trials: int | None = None, level: float = 0.95) -> str:
+def verdict(
+    names: Sequence[str],
+    mean_lower: Sequence[float],
+    sharpe: Sequence[float],
+    *,
+    dsr: float | None = None,
+    n_trials: int | None = None,
+    level: float = 0.95,
+) -> str:
     """The verdict line (see the module docstring for the rule).
 
     Args:
@@ -35,8 +42,9 @@ def verdict(names: Sequence[str], mean_lower: Sequence[float], sharpe: Sequence[
     names = [str(n) for n in names]
     lows, sharpes = [float(x) for x in mean_lower], [float(x) for x in sharpe]
     if not (len(names) == len(lows) == len(sharpes)) or not names:
-        raise ConfigError(f"verdict needs one name, CI bound and Sharpe per strategy, got "
-                          f"{len(names)}, {len(lows)}, {len(sharpes)}")
+        raise ConfigError(
+            f"verdict needs one name, CI bound and Sharpe per strategy, got {len(names)}, {len(lows)}, {len(sharpes)}"
+        )
     n = len(names) if n_trials is None else int(n_trials)
     pct = f"{100 * level:g}%"
     tried = f"{n} strateg{'y' if n == 1 else 'ies'} tried"

@@ -12,8 +12,16 @@ __all__ = ["TINY_TOTO", "TrainConfig", "PRESETS"]
 
 # The embedded default model: Toto's architecture (patch 64, same scaler, rotary/xPos, mixture head)
 # at a tiny width and depth; about 0.5 M parameters, 2 MB of float32.
-TINY_TOTO = TotoConfig(patch_size=64, embed_dim=64, num_layers=4, num_heads=4, mlp_hidden_dim=192,
-                       spacewise_every_n_layers=4, k_components=16, dropout=0.0)
+TINY_TOTO = TotoConfig(
+    patch_size=64,
+    embed_dim=64,
+    num_layers=4,
+    num_heads=4,
+    mlp_hidden_dim=192,
+    spacewise_every_n_layers=4,
+    k_components=16,
+    dropout=0.0,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,8 +85,24 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     "default": TrainConfig(),
     # a few seconds: for tests and smoke runs
-    "tiny": TrainConfig(model=TotoConfig(patch_size=64, embed_dim=16, num_layers=2, num_heads=2, mlp_hidden_dim=32,
-                                         spacewise_every_n_layers=2, k_components=4, dropout=0.0),
-                        symbols=("IBM",), columns=("close",), window_patches=(4,), tokens_per_batch=16,
-                        steps=30, warmup_steps=5, learning_rate=1e-2, log_every=10),
+    "tiny": TrainConfig(
+        model=TotoConfig(
+            patch_size=64,
+            embed_dim=16,
+            num_layers=2,
+            num_heads=2,
+            mlp_hidden_dim=32,
+            spacewise_every_n_layers=2,
+            k_components=4,
+            dropout=0.0,
+        ),
+        symbols=("IBM",),
+        columns=("close",),
+        window_patches=(4,),
+        tokens_per_batch=16,
+        steps=30,
+        warmup_steps=5,
+        learning_rate=1e-2,
+        log_every=10,
+    ),
 }

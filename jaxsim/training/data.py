@@ -18,15 +18,23 @@ Everything here is NumPy; nothing touches JAX.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from jaxsim.data.prices import sample
 from jaxsim.errors import ConfigError, InsufficientHistoryError
 
-__all__ = ["COLUMNS", "StockSeries", "fractional_changes", "stock_series", "load_series", "Batch",
-           "WindowSampler", "heldout_origins"]
+__all__ = [
+    "COLUMNS",
+    "StockSeries",
+    "fractional_changes",
+    "stock_series",
+    "load_series",
+    "Batch",
+    "WindowSampler",
+    "heldout_origins",
+]
 
 COLUMNS = ("open", "high", "low", "close")
 
@@ -125,8 +133,9 @@ class WindowSampler:
         ok = self._long_enough(w)
         if not ok:
             longest = max(s.train_end for s in self.series)
-            raise InsufficientHistoryError(f"no series has {w} training returns for a {n_patches}-patch "
-                                           f"window (longest: {longest})")
+            raise InsufficientHistoryError(
+                f"no series has {w} training returns for a {n_patches}-patch window (longest: {longest})"
+            )
         stocks = self.rng.integers(0, len(ok), size=batch)
         out = []
         for b in range(batch):
@@ -139,15 +148,16 @@ class WindowSampler:
     @staticmethod
     def _window(arr: np.ndarray, end: int, w: int, pad: int) -> np.ndarray:
         out = np.zeros(w, np.float32)
-        out[pad:] = arr[end - (w - pad): end]
+        out[pad:] = arr[end - (w - pad) : end]
         return out
 
     def nll_batch(self, batch: int, n_patches: int) -> Batch:
         """``batch`` windows of ``n_patches`` patches from random (stock, column) series."""
         draws, w = self._draw(batch, n_patches)
         cols = self.rng.integers(0, len(self.columns), size=batch)
-        x = np.stack([self._window(self.series[i].returns[self.columns[c]], e, w, p)
-                      for (i, e, p), c in zip(draws, cols)])
+        x = np.stack(
+            [self._window(self.series[i].returns[self.columns[c]], e, w, p) for (i, e, p), c in zip(draws, cols)]
+        )
         valid = np.zeros((batch, w), bool)
         for b, (_, _, p) in enumerate(draws):
             valid[b, p:] = True
@@ -168,8 +178,13 @@ class WindowSampler:
         valid = np.zeros((batch, w), bool)
         for b, (_, _, p) in enumerate(draws):
             valid[b, p:] = True
-        extras = dict(close=stack(lambda s: s.returns[cl]), high=high, low=low,
-                      k_high=stack(lambda s: s.k_high), k_low=stack(lambda s: s.k_low))
+        extras = dict(
+            close=stack(lambda s: s.returns[cl]),
+            high=high,
+            low=low,
+            k_high=stack(lambda s: s.k_high),
+            k_low=stack(lambda s: s.k_low),
+        )
         return Batch(np.concatenate([high, low]), np.concatenate([valid, valid]), extras)
 
 

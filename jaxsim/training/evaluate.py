@@ -16,15 +16,15 @@ the context's historical mean (MAE), plus a Gaussian with the context's mean and
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsim.models.toto.model import TotoConfig
 from jaxsim.models.toto.forecast import Mixture, mixture_mean, next_step_mixture
+from jaxsim.models.toto.model import TotoConfig
 from jaxsim.training.data import COLUMNS, StockSeries, heldout_origins
 
 __all__ = ["mixture_log_prob", "score_series", "summarize", "evaluate"]
@@ -51,8 +51,13 @@ def mixture_log_prob(mixture: Mixture, x):
     y = (x - mixture.affine_loc) / mixture.affine_scale
     nu, mu, sig = mixture.df, mixture.loc, mixture.scale
     z = (y[..., None] - mu) / sig
-    log_t = (jax.scipy.special.gammaln((nu + 1.0) / 2.0) - jax.scipy.special.gammaln(nu / 2.0)
-             - 0.5 * jnp.log(nu * math.pi) - jnp.log(sig) - (nu + 1.0) / 2.0 * jnp.log1p(z * z / nu))
+    log_t = (
+        jax.scipy.special.gammaln((nu + 1.0) / 2.0)
+        - jax.scipy.special.gammaln(nu / 2.0)
+        - 0.5 * jnp.log(nu * math.pi)
+        - jnp.log(sig)
+        - (nu + 1.0) / 2.0 * jnp.log1p(z * z / nu)
+    )
     log_w = jnp.log(jnp.maximum(mixture.weights, jnp.finfo(jnp.float32).tiny))
     return jax.nn.logsumexp(log_w + log_t, axis=-1) - jnp.log(mixture.affine_scale)
 
@@ -68,12 +73,19 @@ def _score_chunk(params, config: TotoConfig, context, valid, target):
     var = jnp.where(valid, jnp.square(context - hist[:, None]), 0.0).sum(-1) / count
     std = jnp.sqrt(jnp.maximum(var, 1e-12))
     gauss_nll = 0.5 * jnp.square((target - hist) / std) + jnp.log(std) + 0.5 * math.log(2 * math.pi)
-    return dict(nll=nll, ae=jnp.abs(mean - target), ae_zero=jnp.abs(target), ae_hist=jnp.abs(hist - target),
-                nll_gauss=gauss_nll, mean=mean)
+    return dict(
+        nll=nll,
+        ae=jnp.abs(mean - target),
+        ae_zero=jnp.abs(target),
+        ae_hist=jnp.abs(hist - target),
+        nll_gauss=gauss_nll,
+        mean=mean,
+    )
 
 
-def score_series(params, config: TotoConfig, series: StockSeries, columns: Sequence[str] = COLUMNS,
-                 chunk: int = 256) -> dict[str, dict[str, np.ndarray]]:
+def score_series(
+    params, config: TotoConfig, series: StockSeries, columns: Sequence[str] = COLUMNS, chunk: int = 256
+) -> dict[str, dict[str, np.ndarray]]:
     """Per-origin scores of every held-out return of ``series`` for each of ``columns``.
 
     Returns:
@@ -88,9 +100,9 @@ def score_series(params, config: TotoConfig, series: StockSeries, columns: Seque
             x = series.returns[r]
             for j in js:
                 row = np.zeros(length, np.float32)
-                row[length - j:] = x[:j]
+                row[length - j :] = x[:j]
                 v = np.zeros(length, bool)
-                v[length - j:] = True
+                v[length - j :] = True
                 ctx.append(row), val.append(v), tgt.append(x[j]), who.append((c, j))
         ctx, val, tgt = np.stack(ctx), np.stack(val), np.asarray(tgt, np.float32)
         n = len(tgt)
@@ -117,13 +129,19 @@ def score_series(params, config: TotoConfig, series: StockSeries, columns: Seque
 
 def summarize(scores: dict[str, np.ndarray]) -> dict[str, float]:
     """Means of one or more concatenated score dicts: n, nll, mae, mae_zero, mae_hist, nll_gauss."""
-    return dict(n=int(len(scores["nll"])), nll=float(np.mean(scores["nll"])), mae=float(np.mean(scores["ae"])),
-                mae_zero=float(np.mean(scores["ae_zero"])), mae_hist=float(np.mean(scores["ae_hist"])),
-                nll_gauss=float(np.mean(scores["nll_gauss"])))
+    return dict(
+        n=int(len(scores["nll"])),
+        nll=float(np.mean(scores["nll"])),
+        mae=float(np.mean(scores["ae"])),
+        mae_zero=float(np.mean(scores["ae_zero"])),
+        mae_hist=float(np.mean(scores["ae_hist"])),
+        nll_gauss=float(np.mean(scores["nll_gauss"])),
+    )
 
 
-def evaluate(params, config: TotoConfig, series: Sequence[StockSeries], columns: Sequence[str] = COLUMNS,
-             chunk: int = 256) -> dict:
+def evaluate(
+    params, config: TotoConfig, series: Sequence[StockSeries], columns: Sequence[str] = COLUMNS, chunk: int = 256
+) -> dict:
     """Held-out scores of a model over several stocks.
 
     Returns:
@@ -138,6 +156,8 @@ def evaluate(params, config: TotoConfig, series: Sequence[StockSeries], columns:
     def cat(keys):
         return {k: np.concatenate([per[n][k] for n in keys]) for k in ("nll", "ae", "ae_zero", "ae_hist", "nll_gauss")}
 
-    return dict(overall=summarize(cat(list(per))),
-                by_column={c: summarize(cat([n for n in per if n.endswith("/" + c)])) for c in columns},
-                by_series={n: summarize(cat([n])) for n in per})
+    return dict(
+        overall=summarize(cat(list(per))),
+        by_column={c: summarize(cat([n for n in per if n.endswith("/" + c)])) for c in columns},
+        by_series={n: summarize(cat([n])) for n in per},
+    )

@@ -29,8 +29,8 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -40,18 +40,27 @@ import optax
 from jaxsim.errors import ConfigError
 from jaxsim.models import weights
 from jaxsim.models.toto.checkpoint import load_toto
-from jaxsim.models.toto.model import TotoConfig, count_params, init_toto, toto_forward
 from jaxsim.models.toto.forecast import Mixture
+from jaxsim.models.toto.model import TotoConfig, count_params, init_toto, toto_forward
 from jaxsim.sim.surrogate import soft_profit_values
-from jaxsim.training.config import PRESETS, TINY_TOTO, TrainConfig
+from jaxsim.training.config import TrainConfig
 from jaxsim.training.data import COLUMNS, WindowSampler, heldout_origins, load_series
 from jaxsim.training.evaluate import evaluate, mixture_log_prob, score_series
 from jaxsim.training.model_card import render_model_card
 
-__all__ = ["init_params", "nll_loss", "pnl_objective", "make_optimizer", "make_step", "train",
-           "reproducibility_check", "run"]
+__all__ = [
+    "init_params",
+    "nll_loss",
+    "pnl_objective",
+    "make_optimizer",
+    "make_step",
+    "train",
+    "reproducibility_check",
+    "run",
+]
 
 log = logging.getLogger(__name__)
+
 
 def init_params(config: TotoConfig, key) -> dict:
     """Random Toto parameters with a data-informed head: the df/loc/scale projections start at 1% of
@@ -75,8 +84,9 @@ def init_params(config: TotoConfig, key) -> dict:
 
 def _forward(params, config: TotoConfig, x, valid):
     """Causal pass over ``(B, T)`` windows -> mixture ``(B, T, K)`` with affine ``(B, T)``."""
-    mix, loc, scale = toto_forward(params, config, x[:, None, :], valid[:, None, :],
-                                   jnp.zeros((x.shape[0], 1, x.shape[1]), jnp.int32))
+    mix, loc, scale = toto_forward(
+        params, config, x[:, None, :], valid[:, None, :], jnp.zeros((x.shape[0], 1, x.shape[1]), jnp.int32)
+    )
     return Mixture(mix.df[:, 0], mix.loc[:, 0], mix.scale[:, 0], mix.weights[:, 0], loc[:, 0], scale[:, 0])
 
 
@@ -119,10 +129,10 @@ def pnl_objective(params, config: TotoConfig, x, valid, extras, temperature):
 
 def make_optimizer(tc: TrainConfig) -> optax.GradientTransformation:
     """AdamW, linear warmup then cosine decay to 10% of the peak, global-norm clipping."""
-    sched = optax.warmup_cosine_decay_schedule(0.0, tc.learning_rate, max(tc.warmup_steps, 1),
-                                               max(tc.steps, tc.warmup_steps + 1), tc.learning_rate * 0.1)
-    return optax.chain(optax.clip_by_global_norm(tc.clip_norm),
-                       optax.adamw(sched, weight_decay=tc.weight_decay))
+    sched = optax.warmup_cosine_decay_schedule(
+        0.0, tc.learning_rate, max(tc.warmup_steps, 1), max(tc.steps, tc.warmup_steps + 1), tc.learning_rate * 0.1
+    )
+    return optax.chain(optax.clip_by_global_norm(tc.clip_norm), optax.adamw(sched, weight_decay=tc.weight_decay))
 
 
 def make_step(config: TotoConfig, tc: TrainConfig, optimizer: optax.GradientTransformation) -> Callable:
@@ -190,12 +200,19 @@ def train(tc: TrainConfig, *, series=None, params=None, progress: Callable[[str]
         window.append((float(loss), float(aux[0]), float(aux[1])))
         if (i + 1) % tc.log_every == 0 or i + 1 == tc.steps:
             arr = np.asarray(window)
-            rec = dict(step=i + 1, loss=float(arr[:, 0].mean()), nll=float(arr[:, 1].mean()),
-                       pnl=float(arr[:, 2].mean()), seconds=round(time.perf_counter() - t0, 1))
+            rec = dict(
+                step=i + 1,
+                loss=float(arr[:, 0].mean()),
+                nll=float(arr[:, 1].mean()),
+                pnl=float(arr[:, 2].mean()),
+                seconds=round(time.perf_counter() - t0, 1),
+            )
             history.append(rec)
             window = []
-            line = (f"step {rec['step']:5d}  loss {rec['loss']:.4f}  nll {rec['nll']:.4f}  pnl {rec['pnl']:.5f}"
-                    f"  {rec['seconds']:.0f}s")
+            line = (
+                f"step {rec['step']:5d}  loss {rec['loss']:.4f}  nll {rec['nll']:.4f}  pnl {rec['pnl']:.5f}"
+                f"  {rec['seconds']:.0f}s"
+            )
             log.info(line)
             if progress is not None:
                 progress(line)
@@ -211,9 +228,15 @@ def reproducibility_check(params, config: TotoConfig, series, tc: TrainConfig) -
     length, js = next(iter(heldout_origins(s, config.patch_size).items()))
     sc = score_series(params, config, s, (column,), tc.eval_chunk)[column]
     keep = np.isin(sc["j"], js)
-    return dict(symbol=s.symbol, column=column, padded_length=length, j=[int(j) for j in sc["j"][keep]],
-                mean=[float(v) for v in sc["mean"][keep]], nll=[float(v) for v in sc["nll"][keep]],
-                mae=float(np.mean(sc["ae"][keep])))
+    return dict(
+        symbol=s.symbol,
+        column=column,
+        padded_length=length,
+        j=[int(j) for j in sc["j"][keep]],
+        mean=[float(v) for v in sc["mean"][keep]],
+        nll=[float(v) for v in sc["nll"][keep]],
+        mae=float(np.mean(sc["ae"][keep])),
+    )
 
 
 def run(tc: TrainConfig, out_dir, *, name: str = "jaxsim-toto-tiny", preset: str = "default", progress=None) -> dict:
@@ -231,19 +254,44 @@ def run(tc: TrainConfig, out_dir, *, name: str = "jaxsim-toto-tiny", preset: str
     metrics = evaluate(params, config, series, tc.columns, tc.eval_chunk)
     check = reproducibility_check(params, config, series, tc)
     record = dict(
-        name=name, preset=preset, train_config=tc.to_json(), model_config=dataclasses.asdict(config),
-        parameters=count_params(params), history=history, train_seconds=round(train_seconds, 1),
+        name=name,
+        preset=preset,
+        train_config=tc.to_json(),
+        model_config=dataclasses.asdict(config),
+        parameters=count_params(params),
+        history=history,
+        train_seconds=round(train_seconds, 1),
         eval_seconds=round(time.perf_counter() - t0 - train_seconds, 1),
-        data=dict(source="Quandl WIKI prices (public domain) as bundled in jaxsim/data/sample_data",
-                  symbols=list(tc.symbols), columns=list(tc.columns), adjusted=tc.adjusted,
-                  series={s.symbol: dict(first_return=str(s.dates[0]), last_train=str(s.dates[s.train_end - 1]),
-                                         first_heldout=str(s.dates[s.train_end]), last_heldout=str(s.dates[-1]),
-                                         train_returns=int(s.train_end),
-                                         heldout_returns=int(len(s.dates) - s.train_end)) for s in series}),
-        heldout=metrics, check=check, jax_version=jax.__version__, backend=jax.default_backend())
+        data=dict(
+            source="Quandl WIKI prices (public domain) as bundled in jaxsim/data/sample_data",
+            symbols=list(tc.symbols),
+            columns=list(tc.columns),
+            adjusted=tc.adjusted,
+            series={
+                s.symbol: dict(
+                    first_return=str(s.dates[0]),
+                    last_train=str(s.dates[s.train_end - 1]),
+                    first_heldout=str(s.dates[s.train_end]),
+                    last_heldout=str(s.dates[-1]),
+                    train_returns=int(s.train_end),
+                    heldout_returns=int(len(s.dates) - s.train_end),
+                )
+                for s in series
+            },
+        ),
+        heldout=metrics,
+        check=check,
+        jax_version=jax.__version__,
+        backend=jax.default_backend(),
+    )
     out = Path(out_dir)
-    weights.save(out, model="toto", config=dataclasses.asdict(config), params=jax.device_get(params),
-                 meta=dict(source="trained by jaxsim (jaxsim train)", name=name))
+    weights.save(
+        out,
+        model="toto",
+        config=dataclasses.asdict(config),
+        params=jax.device_get(params),
+        meta=dict(source="trained by jaxsim (jaxsim train)", name=name),
+    )
     (out / "training.json").write_text(json.dumps(record, indent=1, sort_keys=True))
     (out / "MODEL_CARD.md").write_text(render_model_card(record))
     return record

@@ -9,16 +9,23 @@ __all__ = ["render_model_card"]
 
 def _row(name: str, s: dict) -> str:
     better = "yes" if s["mae"] < min(s["mae_zero"], s["mae_hist"]) else "no"
-    return (f"| {name} | {s['n']} | {s['nll']:.4f} | {s['nll_gauss']:.4f} | {s['mae'] * 1e4:.2f} | "
-            f"{s['mae_zero'] * 1e4:.2f} | {s['mae_hist'] * 1e4:.2f} | {better} |")
+    return (
+        f"| {name} | {s['n']} | {s['nll']:.4f} | {s['nll_gauss']:.4f} | {s['mae'] * 1e4:.2f} | "
+        f"{s['mae_zero'] * 1e4:.2f} | {s['mae_hist'] * 1e4:.2f} | {better} |"
+    )
 
 
 def _overrides(rec: dict) -> str:
     """CLI flags that turn the preset into this run's train_config."""
     preset = PRESETS.get(rec.get("preset", "default"))
     tc = rec["train_config"]
-    flags = {"steps": "--steps", "seed": "--seed", "learning_rate": "--lr", "objective": "--objective",
-             "init_from": "--init-from"}
+    flags = {
+        "steps": "--steps",
+        "seed": "--seed",
+        "learning_rate": "--lr",
+        "objective": "--objective",
+        "init_from": "--init-from",
+    }
     if preset is None:
         return ""
     base = preset.to_json()
@@ -26,13 +33,17 @@ def _overrides(rec: dict) -> str:
 
 
 def _verdict(o: dict) -> str:
-    nll = ("better" if o["nll"] < o["nll_gauss"] else "worse")
+    nll = "better" if o["nll"] < o["nll_gauss"] else "worse"
     rel = o["mae"] / min(o["mae_zero"], o["mae_hist"]) - 1.0
-    mae = (f"{abs(rel):.1%} {'worse' if rel > 0 else 'better'} in MAE than the better of the zero-return and "
-           "historical-mean forecasts")
-    return (f"**In short:** over all {o['n']} held-out returns its predictive distribution is {nll} than a "
-            f"Gaussian fitted to each context (NLL {o['nll']:.4f} vs {o['nll_gauss']:.4f} nats), while its point "
-            f"forecast (mixture mean) is {mae} -- the usual picture for daily stock returns.")
+    mae = (
+        f"{abs(rel):.1%} {'worse' if rel > 0 else 'better'} in MAE than the better of the zero-return and "
+        "historical-mean forecasts"
+    )
+    return (
+        f"**In short:** over all {o['n']} held-out returns its predictive distribution is {nll} than a "
+        f"Gaussian fitted to each context (NLL {o['nll']:.4f} vs {o['nll_gauss']:.4f} nats), while its point "
+        f"forecast (mixture mean) is {mae} -- the usual picture for daily stock returns."
+    )
 
 
 def render_model_card(rec: dict) -> str:
@@ -45,8 +56,8 @@ def render_model_card(rec: dict) -> str:
     embedded = rec["name"] == "jaxsim-toto-tiny"
     origin = "trained from scratch" if not tc.get("init_from") else f"fine-tuned from `{tc['init_from']}`"
     lines = [
-        f"# {rec['name']}: " + ("jaxsim's embedded demo forecaster" if embedded else
-                                "a Toto-architecture model trained by jaxsim"),
+        f"# {rec['name']}: "
+        + ("jaxsim's embedded demo forecaster" if embedded else "a Toto-architecture model trained by jaxsim"),
         "",
         "## What it is",
         f"A **small Toto-architecture model** ({rec['parameters']:,} parameters, float32) {origin} by",
@@ -59,7 +70,8 @@ def render_model_card(rec: dict) -> str:
         "",
         "## What it is not",
         "- **Not Datadog's Toto-Open-Base-1.0** (151 M parameters, trained on ~2 trillion observability",
-        f"  points); this is {rec['parameters'] / 151_306_080:.2%} of its size, trained for minutes on {len(data['symbols'])} stock(s).",
+        f"  points); this is {rec['parameters'] / 151_306_080:.2%} of its size, "
+        f"trained for minutes on {len(data['symbols'])} stock(s).",
         "- Not a good stock forecaster: daily returns are close to unpredictable, and the held-out table",
         "  below shows how it compares with trivial baselines. Its value is a calibrated-ish return",
         "  distribution (volatility, fat tails) for the pipeline, not alpha.",
@@ -77,8 +89,9 @@ def render_model_card(rec: dict) -> str:
         "|---|---|---|---|",
     ]
     for sym, v in series.items():
-        lines.append(f"| {sym} | {v['train_returns']} | {v['first_return']} .. {v['last_train']} | "
-                     f"{v['heldout_returns']} |")
+        lines.append(
+            f"| {sym} | {v['train_returns']} | {v['first_return']} .. {v['last_train']} | {v['heldout_returns']} |"
+        )
     m = mc
     lines += [
         "",

@@ -21,9 +21,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from kronos_fixtures import build_and_save, make_frame  # noqa: E402
-
 from kronos_finance._vendor.kronos_model import KronosPredictor  # noqa: E402
+from kronos_fixtures import build_and_save, make_frame  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -47,9 +46,12 @@ def main(argv=None) -> int:
     df, dates = make_frame(rng, L + P, "D", "2023-01-02 04:00")
     x_ts, y_ts = dates.iloc[:L].reset_index(drop=True), dates.iloc[L:].reset_index(drop=True)
     frame = df.iloc[:L].reset_index(drop=True)
-    np.savez(out / "frame.npz", **{c: frame[c].to_numpy() for c in frame.columns},
-             x_dates=x_ts.to_numpy().astype("datetime64[ns]").astype(np.int64),
-             y_dates=y_ts.to_numpy().astype("datetime64[ns]").astype(np.int64))
+    np.savez(
+        out / "frame.npz",
+        **{c: frame[c].to_numpy() for c in frame.columns},
+        x_dates=x_ts.to_numpy().astype("datetime64[ns]").astype(np.int64),
+        y_dates=y_ts.to_numpy().astype("datetime64[ns]").astype(np.int64),
+    )
     pred = KronosPredictor(model, tok, device="cpu", max_context=args.max_context, clip=5)
     kw = dict(pred_len=P, T=1.0, top_k=0, top_p=0.9, verbose=False)
     pred.predict(frame, x_ts, y_ts, sample_count=1, **kw)  # warm-up
@@ -61,8 +63,12 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             means = pred.predict(frame, x_ts, y_ts, sample_count=s, **kw).to_numpy()
             times.append(time.perf_counter() - t0)
-        result["runs"][str(s)] = {"times": times, "best": min(times), "load1_before": load0,
-                                  "mean_close": means[:, 3].tolist()}
+        result["runs"][str(s)] = {
+            "times": times,
+            "best": min(times),
+            "load1_before": load0,
+            "mean_close": means[:, 3].tolist(),
+        }
         print(f"reference S={s}: best {min(times):.3f}s of {reps}", file=sys.stderr, flush=True)
     (out / "ref_times.json").write_text(json.dumps(result, indent=1))
     return 0

@@ -3,8 +3,8 @@
     .venv-ref-kronos/bin/python tools/reference/kronos_fixtures.py \
         --model mini --out tests/fixtures/kronos [--seed 0]
 
-Builds a randomly initialised tokenizer and predictor of a released config (docs/models.md#kronos-parity-plan), perturbs every
-floating parameter by 0.02 N(0, 1) so unit norms and zero biases become informative, saves both in the
+Builds a randomly initialised tokenizer and predictor of a released config (docs/models.md#kronos-parity-plan), perturbs
+every floating parameter by 0.02 N(0, 1) so unit norms and zero biases become informative, saves both in the
 hub layout (``save_pretrained``: config.json + model.safetensors), and writes goldens computed by the
 reference (``kronos_finance._vendor.kronos_model``, HEAD's code):
 
@@ -26,31 +26,93 @@ import json
 import sys
 from pathlib import Path
 
+import kronos_finance._vendor.kronos_model.kronos as kk
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-
-import kronos_finance._vendor.kronos_model.kronos as kk
 from kronos_finance._vendor.kronos_model import Kronos, KronosPredictor, KronosTokenizer
 
-TOKENIZER = dict(d_in=6, d_model=256, n_heads=4, ff_dim=512, n_enc_layers=4, n_dec_layers=4,
-                 ffn_dropout_p=0.0, attn_dropout_p=0.0, resid_dropout_p=0.0, s1_bits=10, s2_bits=10,
-                 beta=0.05, gamma0=1.0, gamma=1.1, zeta=0.05)
+TOKENIZER = dict(
+    d_in=6,
+    d_model=256,
+    n_heads=4,
+    ff_dim=512,
+    n_enc_layers=4,
+    n_dec_layers=4,
+    ffn_dropout_p=0.0,
+    attn_dropout_p=0.0,
+    resid_dropout_p=0.0,
+    s1_bits=10,
+    s2_bits=10,
+    beta=0.05,
+    gamma0=1.0,
+    gamma=1.1,
+    zeta=0.05,
+)
 MODELS = {
-    "mini": (dict(s1_bits=10, s2_bits=10, n_layers=4, d_model=256, n_heads=4, ff_dim=512, ffn_dropout_p=0.2,
-                  attn_dropout_p=0.0, resid_dropout_p=0.2, token_dropout_p=0.0, learn_te=True), 5),
-    "small": (dict(s1_bits=10, s2_bits=10, n_layers=8, d_model=512, n_heads=8, ff_dim=1024, ffn_dropout_p=0.25,
-                   attn_dropout_p=0.1, resid_dropout_p=0.25, token_dropout_p=0.1, learn_te=True), 4),
-    "base": (dict(s1_bits=10, s2_bits=10, n_layers=12, d_model=832, n_heads=16, ff_dim=2048,
-                  ffn_dropout_p=0.2, attn_dropout_p=0.0, resid_dropout_p=0.2, token_dropout_p=0.0,
-                  learn_te=True), 4),
+    "mini": (
+        dict(
+            s1_bits=10,
+            s2_bits=10,
+            n_layers=4,
+            d_model=256,
+            n_heads=4,
+            ff_dim=512,
+            ffn_dropout_p=0.2,
+            attn_dropout_p=0.0,
+            resid_dropout_p=0.2,
+            token_dropout_p=0.0,
+            learn_te=True,
+        ),
+        5,
+    ),
+    "small": (
+        dict(
+            s1_bits=10,
+            s2_bits=10,
+            n_layers=8,
+            d_model=512,
+            n_heads=8,
+            ff_dim=1024,
+            ffn_dropout_p=0.25,
+            attn_dropout_p=0.1,
+            resid_dropout_p=0.25,
+            token_dropout_p=0.1,
+            learn_te=True,
+        ),
+        4,
+    ),
+    "base": (
+        dict(
+            s1_bits=10,
+            s2_bits=10,
+            n_layers=12,
+            d_model=832,
+            n_heads=16,
+            ff_dim=2048,
+            ffn_dropout_p=0.2,
+            attn_dropout_p=0.0,
+            resid_dropout_p=0.2,
+            token_dropout_p=0.0,
+            learn_te=True,
+        ),
+        4,
+    ),
 }
 # (regime, L, C): no slide (L + P <= C), the backtester's L = C, and L > C.
 REGIMES = {"noslide": (40, 64), "equal": (48, 48), "long": (72, 48)}
 PRED_LEN = 6
-FILTERS = [(1.0, 0, 0.9), (0.5, 0, 0.8), (0.15, 0, 0.83), (1.0, 20, 0.8), (0.3, 5, 1.0), (1.0, 1, 1.0),
-           (2.0, 0, 0.5), (1.0, 0, 1.0)]
+FILTERS = [
+    (1.0, 0, 0.9),
+    (0.5, 0, 0.8),
+    (0.15, 0, 0.83),
+    (1.0, 20, 0.8),
+    (0.3, 5, 1.0),
+    (1.0, 1, 1.0),
+    (2.0, 0, 0.5),
+    (1.0, 0, 1.0),
+]
 MARGIN_MIN = 1e-3
 
 
@@ -112,10 +174,12 @@ def e2e(predictor: KronosPredictor, L: int, C: int, data_seed: int, freq: str):
     rec = MarginRecorder()
     kk.sample_from_logits = rec
     try:
-        outs = predictor.predict_batch(frames, xs, ys, pred_len=PRED_LEN, T=1.0, top_k=1, top_p=1.0,
-                                       sample_count=2, verbose=False)
-        single = predictor.predict(frames[2], xs[2], ys[2], pred_len=PRED_LEN, T=1.0, top_k=1, top_p=1.0,
-                                   sample_count=2, verbose=False)
+        outs = predictor.predict_batch(
+            frames, xs, ys, pred_len=PRED_LEN, T=1.0, top_k=1, top_p=1.0, sample_count=2, verbose=False
+        )
+        single = predictor.predict(
+            frames[2], xs[2], ys[2], pred_len=PRED_LEN, T=1.0, top_k=1, top_p=1.0, sample_count=2, verbose=False
+        )
     finally:
         kk.sample_from_logits = rec.orig
     data = {}
@@ -139,8 +203,13 @@ def unit_goldens(tok, model, seed: int) -> dict[str, np.ndarray]:
             z = layer(z)
         z = tok.quant_embed(z)
         s1, s2 = tok.encode(x, half=True)
-        out.update(tok_x=x.numpy(), tok_presign=z.numpy(), tok_s1=s1.numpy(), tok_s2=s2.numpy(),
-                   tok_decode=tok.decode([s1, s2], half=True).numpy())
+        out.update(
+            tok_x=x.numpy(),
+            tok_presign=z.numpy(),
+            tok_s1=s1.numpy(),
+            tok_s2=s2.numpy(),
+            tok_decode=tok.decode([s1, s2], half=True).numpy(),
+        )
         rs1 = torch.randint(0, 1024, (2, 40), generator=g)
         rs2 = torch.randint(0, 1024, (2, 40), generator=g)
         stamp = torch.stack([torch.randint(0, n, (2, 40), generator=g) for n in (60, 24, 7, 32, 13)], -1)
@@ -150,8 +219,15 @@ def unit_goldens(tok, model, seed: int) -> dict[str, np.ndarray]:
         logits, ctx = model.decode_s1(rs1, rs2, stamp)
         s1_star = torch.randint(0, 1024, (2, 1), generator=g)
         l2 = model.decode_s2(ctx, s1_star)[:, -1]
-        out.update(dec_s1=rs1.numpy(), dec_s2=rs2.numpy(), dec_stamp=stamp.numpy(), dec_logits=logits.numpy(),
-                   dec_ctx=ctx.numpy(), dec_s1_star=s1_star[:, 0].numpy(), dec_s2_logits=l2.numpy())
+        out.update(
+            dec_s1=rs1.numpy(),
+            dec_s2=rs2.numpy(),
+            dec_stamp=stamp.numpy(),
+            dec_logits=logits.numpy(),
+            dec_ctx=ctx.numpy(),
+            dec_s1_star=s1_star[:, 0].numpy(),
+            dec_s2_logits=l2.numpy(),
+        )
         # sampling filter goldens on realistic logits (the model's last-row s1 logits, rescaled)
         base = logits[:, -1].clone()
         fl = torch.cat([base, base * 3.0, torch.randn(2, 1024, generator=g) * 2.0], 0)
@@ -162,8 +238,7 @@ def unit_goldens(tok, model, seed: int) -> dict[str, np.ndarray]:
             if k > 0 or p < 1.0:
                 ell = kk.top_k_top_p_filtering(ell.clone(), top_k=k, top_p=p)
             probs.append(F.softmax(ell, dim=-1).numpy())
-        out.update(filter_logits=fl.numpy(), filter_params=np.array(FILTERS, np.float64),
-                   filter_probs=np.stack(probs))
+        out.update(filter_logits=fl.numpy(), filter_params=np.array(FILTERS, np.float64), filter_probs=np.stack(probs))
     return out
 
 
@@ -189,8 +264,16 @@ def main(argv=None) -> int:
     tok, model, tok_name = build_and_save(args.model, args.seed, out)
     np.savez_compressed(out / f"unit_{args.model}.npz", **unit_goldens(tok, model, args.seed))
     predictor = KronosPredictor(model, tok, device="cpu", max_context=512, clip=5)
-    meta = {"model": args.model, "tokenizer": tok_name, "seed": args.seed, "pred_len": PRED_LEN,
-            "sample_count": 2, "clip": 5, "torch": torch.__version__, "regimes": {}}
+    meta = {
+        "model": args.model,
+        "tokenizer": tok_name,
+        "seed": args.seed,
+        "pred_len": PRED_LEN,
+        "sample_count": 2,
+        "clip": 5,
+        "torch": torch.__version__,
+        "regimes": {},
+    }
     for name in args.regimes.split(","):
         L, C = REGIMES[name]
         freq = "37min" if name == "noslide" else "D"

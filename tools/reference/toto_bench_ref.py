@@ -1,7 +1,7 @@
 """Reference-side timings for benchmarks/bench_toto.py (run INSIDE the reference venv; prints JSON).
 
-    python toto_bench_ref.py --what backbone --batch 64 --context 512 --reps 7
-    python toto_bench_ref.py --what forecast --context 1000 --num-samples 3072 --spb 384 --reps 1
+python toto_bench_ref.py --what backbone --batch 64 --context 512 --reps 7
+python toto_bench_ref.py --what forecast --context 1000 --num-samples 3072 --spb 384 --reps 1
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import torch
-
 from toto_fixtures import BASE, build_model, masked
 
 
@@ -51,12 +50,20 @@ def main() -> None:
         with torch.inference_mode():
             for _ in range(args.reps):
                 t = time.perf_counter()
-                out = fc.forecast(inp, prediction_length=1, num_samples=args.num_samples,
-                                  samples_per_batch=args.spb)
+                out = fc.forecast(inp, prediction_length=1, num_samples=args.num_samples, samples_per_batch=args.spb)
                 float(out.samples.sum())
                 times.append(time.perf_counter() - t)
-    print(json.dumps(dict(what=args.what, times_s=times, median_s=statistics.median(times),
-                          torch=torch.__version__, threads=torch.get_num_threads())))
+    print(
+        json.dumps(
+            dict(
+                what=args.what,
+                times_s=times,
+                median_s=statistics.median(times),
+                torch=torch.__version__,
+                threads=torch.get_num_threads(),
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

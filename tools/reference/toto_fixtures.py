@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -24,23 +23,46 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SMALL = dict(patch_size=8, embed_dim=64, num_layers=4, num_heads=4, mlp_hidden_dim=128,
-             spacewise_every_n_layers=2, k_components=3)
-BASE = dict(patch_size=64, embed_dim=768, num_layers=12, num_heads=12, mlp_hidden_dim=3072,
-            spacewise_every_n_layers=12, k_components=24)
+SMALL = dict(
+    patch_size=8,
+    embed_dim=64,
+    num_layers=4,
+    num_heads=4,
+    mlp_hidden_dim=128,
+    spacewise_every_n_layers=2,
+    k_components=3,
+)
+BASE = dict(
+    patch_size=64,
+    embed_dim=768,
+    num_layers=12,
+    num_heads=12,
+    mlp_hidden_dim=3072,
+    spacewise_every_n_layers=12,
+    k_components=24,
+)
 
 
 def hub_config(hp: dict, *, memory_efficient: bool = False) -> dict:
     """Toto constructor kwargs (= the hub config.json) for the hyper-parameters ``hp``. The hub file says
     ``use_memory_efficient_attention: true``; constructing without xFormers needs False (docs/models.md#toto-config)."""
-    return dict(patch_size=hp["patch_size"], stride=hp["patch_size"], embed_dim=hp["embed_dim"],
-                num_layers=hp["num_layers"], num_heads=hp["num_heads"], mlp_hidden_dim=hp["mlp_hidden_dim"],
-                dropout=0.1, spacewise_every_n_layers=hp["spacewise_every_n_layers"], spacewise_first=False,
-                scaler_cls="<class 'model.scaler.CausalPatchStdMeanScaler'>",
-                output_distribution_classes=["<class 'model.distribution.MixtureOfStudentTsOutput'>"],
-                output_distribution_kwargs={"k_components": hp["k_components"]},
-                use_memory_efficient_attention=memory_efficient, stabilize_with_global=True,
-                scale_factor_exponent=10.0)
+    return dict(
+        patch_size=hp["patch_size"],
+        stride=hp["patch_size"],
+        embed_dim=hp["embed_dim"],
+        num_layers=hp["num_layers"],
+        num_heads=hp["num_heads"],
+        mlp_hidden_dim=hp["mlp_hidden_dim"],
+        dropout=0.1,
+        spacewise_every_n_layers=hp["spacewise_every_n_layers"],
+        spacewise_first=False,
+        scaler_cls="<class 'model.scaler.CausalPatchStdMeanScaler'>",
+        output_distribution_classes=["<class 'model.distribution.MixtureOfStudentTsOutput'>"],
+        output_distribution_kwargs={"k_components": hp["k_components"]},
+        use_memory_efficient_attention=memory_efficient,
+        stabilize_with_global=True,
+        scale_factor_exponent=10.0,
+    )
 
 
 def build_model(hp: dict, seed: int):
@@ -82,8 +104,12 @@ def backbone_cases(p: int, rng) -> dict[str, dict]:
     cases = {}
     # 1. (2,3,6P): three levels, 13 + 20 masked left steps, ids [0,0,1] and [0,1,2]
     t = 6 * p
-    x = np.stack([np.stack([series(rng, t, 0, 1, 0.5), series(rng, t, 1e3, 5, 10),
-                            series(rng, t, 1e6, 1e3, 1e4)]) for _ in range(2)])
+    x = np.stack(
+        [
+            np.stack([series(rng, t, 0, 1, 0.5), series(rng, t, 1e3, 5, 10), series(rng, t, 1e6, 1e3, 1e4)])
+            for _ in range(2)
+        ]
+    )
     valid = np.ones_like(x, bool)
     valid[0, :, :13] = False
     valid[1, 1, :20] = False
@@ -120,8 +146,9 @@ def run_backbone(toto, case: dict, last_only: bool) -> dict:
     with torch.no_grad():
         dist, loc, scale = toto.model(x, torch.from_numpy(case["valid"]), torch.from_numpy(case["ids"]))
     comp = dist.component_distribution
-    out = dict(df=comp.df, mloc=comp.loc, mscale=comp.scale, weights=dist.mixture_distribution.probs,
-               loc=loc, scale=scale)
+    out = dict(
+        df=comp.df, mloc=comp.loc, mscale=comp.scale, weights=dist.mixture_distribution.probs, loc=loc, scale=scale
+    )
     p = toto.model.patch_embed.stride
     out = {k: v.numpy() for k, v in out.items()}
     if last_only:
@@ -133,14 +160,22 @@ def masked(x, valid, ids):
     from toto.data.util.dataset import MaskedTimeseries
 
     b, v, t = x.shape
-    return MaskedTimeseries(series=torch.from_numpy(x), padding_mask=torch.from_numpy(valid),
-                            id_mask=torch.from_numpy(ids), timestamp_seconds=torch.zeros(b, v, t, dtype=torch.int),
-                            time_interval_seconds=torch.full((b, v), 60, dtype=torch.int))
+    return MaskedTimeseries(
+        series=torch.from_numpy(x),
+        padding_mask=torch.from_numpy(valid),
+        id_mask=torch.from_numpy(ids),
+        timestamp_seconds=torch.zeros(b, v, t, dtype=torch.int),
+        time_interval_seconds=torch.full((b, v), 60, dtype=torch.int),
+    )
 
 
 def forecast_context(p: int, rng, t: int):
-    x = np.stack([np.stack([series(rng, t, 0, 1, 0.3), series(rng, t, 1e4, 20, 5)]),
-                  np.stack([series(rng, t, 100, 2, 1), rng.normal(0, 0.02, t).astype(np.float32)])])
+    x = np.stack(
+        [
+            np.stack([series(rng, t, 0, 1, 0.3), series(rng, t, 1e4, 20, 5)]),
+            np.stack([series(rng, t, 100, 2, 1), rng.normal(0, 0.02, t).astype(np.float32)]),
+        ]
+    )
     valid = np.ones_like(x, bool)
     valid[1, 0, :9] = False
     ids = np.zeros(x.shape, np.int32)
@@ -171,8 +206,11 @@ def main(argv=None) -> None:
         x = np.stack([series(rng, 1024, 1e5, 50, 20), series(rng, 1024, 0, 0.02, 0.01)])[None]
         valid = np.ones_like(x, bool)
         valid[0, 1, :100] = False
-        cases["b1v2_t1024"] = dict(x=np.where(valid, x, 0).astype(np.float32), valid=valid,
-                                   ids=np.array([0, 1], np.int32)[None, :, None].repeat(1024, -1))
+        cases["b1v2_t1024"] = dict(
+            x=np.where(valid, x, 0).astype(np.float32),
+            valid=valid,
+            ids=np.array([0, 1], np.int32)[None, :, None].repeat(1024, -1),
+        )
     for name, case in cases.items():
         for k, v in case.items():
             arrays[f"backbone/{name}/{k}"] = v
@@ -180,14 +218,19 @@ def main(argv=None) -> None:
             arrays[f"backbone/{name}/out_{k}"] = v
     # scaler stress (4096 steps, level 1e6 random walk + noise; constant; tiny noise at 1e5)
     t = 4096
-    xs = np.stack([series(rng, t, 1e6, 300, 1e3), np.full(t, 1e5, np.float32),
-                   (1e5 + rng.normal(0, 1e-2, t)).astype(np.float32)])[None]
+    xs = np.stack(
+        [series(rng, t, 1e6, 300, 1e3), np.full(t, 1e5, np.float32), (1e5 + rng.normal(0, 1e-2, t)).astype(np.float32)]
+    )[None]
     with torch.no_grad():
-        _, sloc, sscale = toto.model.scaler(torch.from_numpy(xs), padding_mask=torch.ones(xs.shape, dtype=torch.bool),
-                                            weights=torch.ones(xs.shape), prefix_length=None)
+        _, sloc, sscale = toto.model.scaler(
+            torch.from_numpy(xs),
+            padding_mask=torch.ones(xs.shape, dtype=torch.bool),
+            weights=torch.ones(xs.shape),
+            prefix_length=None,
+        )
     arrays["scaler/x"] = xs
-    arrays["scaler/loc"] = sloc.numpy()[..., p - 1:: p]
-    arrays["scaler/scale"] = sscale.numpy()[..., p - 1:: p]
+    arrays["scaler/loc"] = sloc.numpy()[..., p - 1 :: p]
+    arrays["scaler/scale"] = sscale.numpy()[..., p - 1 :: p]
     # mean-mode forecasts, KV cache on and off; the context length is not a patch multiple
     fx, fvalid, fids = forecast_context(p, rng, (8 if base else 7) * p + 5)
     arrays.update({"forecast/x": fx, "forecast/valid": fvalid, "forecast/ids": fids})
@@ -199,8 +242,9 @@ def main(argv=None) -> None:
             for kv in (True, False):
                 if base and not kv and hp_len > 65:
                     continue
-                fc = forecaster.forecast(masked(fx, fvalid, fids), prediction_length=hp_len, num_samples=None,
-                                         use_kv_cache=kv)
+                fc = forecaster.forecast(
+                    masked(fx, fvalid, fids), prediction_length=hp_len, num_samples=None, use_kv_cache=kv
+                )
                 arrays[f"forecast/mean_h{hp_len}_kv{int(kv)}"] = fc.mean.numpy()
         # sampling: one context, S = 4096 (Hp = 1: first patch; Hp = P + 4: a decoded second patch)
         sx, sv, si = fx[1:2, 1:2], fvalid[1:2, 1:2], fids[1:2, 1:2]
@@ -209,23 +253,34 @@ def main(argv=None) -> None:
             sv, si = fvalid[0:1, 1:2], fids[0:1, 1:2]
         arrays["sample/x"], arrays["sample/valid"], arrays["sample/ids"] = sx, sv, si
         torch.manual_seed(args.seed + 1)
-        fc = forecaster.forecast(masked(sx, sv, si), prediction_length=1, num_samples=4096,
-                                 samples_per_batch=512 if base else 4096)
+        fc = forecaster.forecast(
+            masked(sx, sv, si), prediction_length=1, num_samples=4096, samples_per_batch=512 if base else 4096
+        )
         arrays["sample/h1"] = fc.samples.numpy()
         if not base:
-            fc = forecaster.forecast(masked(sx, sv, si), prediction_length=p + 4, num_samples=4096,
-                                     samples_per_batch=1024)
+            fc = forecaster.forecast(
+                masked(sx, sv, si), prediction_length=p + 4, num_samples=4096, samples_per_batch=1024
+            )
             arrays["sample/h_p4"] = fc.samples.numpy()
     np.savez_compressed(args.out / "reference.npz", **arrays)
-    import toto as toto_pkg  # noqa: F401
     from importlib.metadata import version
 
-    meta = dict(seed=args.seed, config=args.config, hyperparameters=hp, parameters=n_params,
-                versions={k: version(k) for k in ("toto-ts", "torch", "rotary-embedding-torch", "gluonts",
-                                                  "numpy", "safetensors")},
-                python=sys.version.split()[0], threads=args.threads,
-                perturbation="norm scales 1+0.3N, biases +0.05N, weights +0.3*std*N (torch.manual_seed(seed))",
-                horizons=list(horizons), generated_in_s=round(time.time() - t0, 1))
+    import toto as toto_pkg  # noqa: F401
+
+    meta = dict(
+        seed=args.seed,
+        config=args.config,
+        hyperparameters=hp,
+        parameters=n_params,
+        versions={
+            k: version(k) for k in ("toto-ts", "torch", "rotary-embedding-torch", "gluonts", "numpy", "safetensors")
+        },
+        python=sys.version.split()[0],
+        threads=args.threads,
+        perturbation="norm scales 1+0.3N, biases +0.05N, weights +0.3*std*N (torch.manual_seed(seed))",
+        horizons=list(horizons),
+        generated_in_s=round(time.time() - t0, 1),
+    )
     (args.out / "metadata.json").write_text(json.dumps(meta, indent=1))
     print(json.dumps(meta))
 

@@ -1,9 +1,9 @@
 """Strict conversion of official Kronos checkpoints (hub layout) to jaxsim weight folders, and loading.
 
 A hub folder holds ``config.json`` (constructor kwargs) and ``model.safetensors`` (the PyTorch
-``state_dict``, docs/models.md#kronos-checkpoint). The converter reads it with ``safetensors.numpy`` (no torch), maps every key
-to the Flax tree of :mod:`jaxsim.models.kronos.model` (Linear weights transposed, per-layer tensors stacked on a
-leading layer axis), checks the persistent buffers (``inv_freq``, BSQ ``basis``/``group_basis``) against
+``state_dict``, docs/models.md#kronos-checkpoint). The converter reads it with ``safetensors.numpy`` (no torch), maps
+every key to the Flax tree of :mod:`jaxsim.models.kronos.model` (Linear weights transposed, per-layer tensors stacked on
+a leading layer axis), checks the persistent buffers (``inv_freq``, BSQ ``basis``/``group_basis``) against
 their recomputed values when present, and fails on any missing, unexpected or mis-shaped tensor -- the
 reference loads non-strictly, we do not (docs/models.md#kronos-checkpoint). The source sha256 is recorded and matched
 against the published hashes (``docs/models.md#published-checkpoints``).
@@ -24,12 +24,35 @@ import numpy as np
 
 from jaxsim.errors import CheckpointError
 from jaxsim.models import weights
-from jaxsim.models.kronos.model import (DEP_HEADS, KRONOS_PRESETS, PAIRING, TOKENIZER_PRESETS, Kronos,
-                                        KronosConfig, KronosTokenizer, KronosTokenizerConfig)
+from jaxsim.models.kronos.model import (
+    DEP_HEADS,
+    KRONOS_PRESETS,
+    PAIRING,
+    TOKENIZER_PRESETS,
+    Kronos,
+    KronosConfig,
+    KronosTokenizer,
+    KronosTokenizerConfig,
+)
 
-__all__ = ["HUB_WEIGHTS", "HUB_CONFIG", "KNOWN_SHA256", "HUB_ID_TO_PRESET", "STACKED", "EMBEDS", "NORMS",
-           "KronosBundle", "model_config_from_hub", "tokenizer_config_from_hub", "expected_shapes",
-           "hub_to_params", "read_hub", "convert_kronos_checkpoint", "check_pairing", "load_kronos"]
+__all__ = [
+    "HUB_WEIGHTS",
+    "HUB_CONFIG",
+    "KNOWN_SHA256",
+    "HUB_ID_TO_PRESET",
+    "STACKED",
+    "EMBEDS",
+    "NORMS",
+    "KronosBundle",
+    "model_config_from_hub",
+    "tokenizer_config_from_hub",
+    "expected_shapes",
+    "hub_to_params",
+    "read_hub",
+    "convert_kronos_checkpoint",
+    "check_pairing",
+    "load_kronos",
+]
 
 log = logging.getLogger(__name__)
 HUB_WEIGHTS = "model.safetensors"
@@ -43,10 +66,13 @@ KNOWN_SHA256 = {
     "b97ec46b3b72160509e289183eaf7bdf5f0dac5bb9b49522f6d46638a99a8717": "NeoQuasar/Kronos-Tokenizer-2k",
     "59d85f6af76a2c3b8240ea06cb21db4213b4eeca053f246b23e29cf832fc6bee": "NeoQuasar/Kronos-Tokenizer-base",
 }
-HUB_ID_TO_PRESET = {"NeoQuasar/Kronos-mini": "kronos-mini", "NeoQuasar/Kronos-small": "kronos-small",
-                    "NeoQuasar/Kronos-base": "kronos-base",
-                    "NeoQuasar/Kronos-Tokenizer-2k": "kronos-tokenizer-2k",
-                    "NeoQuasar/Kronos-Tokenizer-base": "kronos-tokenizer-base"}
+HUB_ID_TO_PRESET = {
+    "NeoQuasar/Kronos-mini": "kronos-mini",
+    "NeoQuasar/Kronos-small": "kronos-small",
+    "NeoQuasar/Kronos-base": "kronos-base",
+    "NeoQuasar/Kronos-Tokenizer-2k": "kronos-tokenizer-2k",
+    "NeoQuasar/Kronos-Tokenizer-base": "kronos-tokenizer-base",
+}
 STACKED = ("transformer", "encoder", "decoder")  # ModuleLists that become scanned layer stacks
 EMBEDS = re.compile(r"(emb_s1|emb_s2|\w+_embed)$")
 NORMS = re.compile(r"(norm|norm1|norm2)$")
@@ -54,6 +80,7 @@ NORMS = re.compile(r"(norm|norm1|norm2)$")
 
 class KronosBundle(NamedTuple):
     """Everything ``predict`` needs: static configs and the two parameter trees."""
+
     model_config: KronosConfig
     tokenizer_config: KronosTokenizerConfig
     model_params: Any
@@ -71,11 +98,19 @@ def _preset_name(cfg, presets) -> str:
 def model_config_from_hub(raw: dict) -> KronosConfig:
     try:
         if not raw.get("learn_te", True):
-            raise CheckpointError("config.json: learn_te=false (fixed sinusoid time embeddings) is not "
-                                  "supported; every released Kronos uses learned tables")
-        cfg = KronosConfig("custom", d_model=int(raw["d_model"]), n_layers=int(raw["n_layers"]),
-                           n_heads=int(raw["n_heads"]), ff_dim=int(raw["ff_dim"]),
-                           s1_bits=int(raw["s1_bits"]), s2_bits=int(raw["s2_bits"]))
+            raise CheckpointError(
+                "config.json: learn_te=false (fixed sinusoid time embeddings) is not "
+                "supported; every released Kronos uses learned tables"
+            )
+        cfg = KronosConfig(
+            "custom",
+            d_model=int(raw["d_model"]),
+            n_layers=int(raw["n_layers"]),
+            n_heads=int(raw["n_heads"]),
+            ff_dim=int(raw["ff_dim"]),
+            s1_bits=int(raw["s1_bits"]),
+            s2_bits=int(raw["s2_bits"]),
+        )
     except KeyError as e:
         raise CheckpointError(f"config.json lacks the Kronos key {e}") from None
     return dataclasses.replace(cfg, name=_preset_name(cfg, KRONOS_PRESETS))
@@ -83,11 +118,18 @@ def model_config_from_hub(raw: dict) -> KronosConfig:
 
 def tokenizer_config_from_hub(raw: dict) -> KronosTokenizerConfig:
     try:
-        cfg = KronosTokenizerConfig("custom", d_in=int(raw["d_in"]), d_model=int(raw["d_model"]),
-                                    n_heads=int(raw["n_heads"]), ff_dim=int(raw["ff_dim"]),
-                                    n_enc_layers=int(raw["n_enc_layers"]),
-                                    n_dec_layers=int(raw["n_dec_layers"]), s1_bits=int(raw["s1_bits"]),
-                                    s2_bits=int(raw["s2_bits"]), group_size=int(raw["group_size"]))
+        cfg = KronosTokenizerConfig(
+            "custom",
+            d_in=int(raw["d_in"]),
+            d_model=int(raw["d_model"]),
+            n_heads=int(raw["n_heads"]),
+            ff_dim=int(raw["ff_dim"]),
+            n_enc_layers=int(raw["n_enc_layers"]),
+            n_dec_layers=int(raw["n_dec_layers"]),
+            s1_bits=int(raw["s1_bits"]),
+            s2_bits=int(raw["s2_bits"]),
+            group_size=int(raw["group_size"]),
+        )
     except KeyError as e:
         raise CheckpointError(f"config.json lacks the tokenizer key {e}") from None
     return dataclasses.replace(cfg, name=_preset_name(cfg, TOKENIZER_PRESETS))
@@ -96,13 +138,17 @@ def tokenizer_config_from_hub(raw: dict) -> KronosTokenizerConfig:
 def expected_shapes(kind: str, cfg) -> dict[str, tuple]:
     """Flat ``{"a/b/c": (shape, dtype)}`` of the Flax tree the config implies (no allocation)."""
     import jax.numpy as jnp
+
     if kind == MODEL_KIND:
-        tree = jax.eval_shape(lambda: Kronos(cfg).init(
-            jax.random.PRNGKey(0), jnp.zeros(4, jnp.int32), jnp.zeros(4, jnp.int32),
-            jnp.ones((4, 5)))["params"])
+        tree = jax.eval_shape(
+            lambda: Kronos(cfg).init(
+                jax.random.PRNGKey(0), jnp.zeros(4, jnp.int32), jnp.zeros(4, jnp.int32), jnp.ones((4, 5))
+            )["params"]
+        )
     else:
-        tree = jax.eval_shape(lambda: KronosTokenizer(cfg).init(
-            jax.random.PRNGKey(0), jnp.zeros((4, cfg.d_in)))["params"])
+        tree = jax.eval_shape(
+            lambda: KronosTokenizer(cfg).init(jax.random.PRNGKey(0), jnp.zeros((4, cfg.d_in)))["params"]
+        )
     out: dict[str, tuple] = {}
 
     def walk(node, prefix):
@@ -112,6 +158,7 @@ def expected_shapes(kind: str, cfg) -> dict[str, tuple]:
                 walk(v, key)
             else:
                 out[key] = (tuple(v.shape), v.dtype)
+
     walk(tree, "")
     return out
 
@@ -134,8 +181,10 @@ def _check_buffer(key: str, value: np.ndarray, kind: str, cfg) -> None:
         want = 2 ** np.arange(cfg.group_size - 1, -1, -1)
         ok = value.shape == want.shape and np.array_equal(value, want)
         if not ok:
-            raise CheckpointError(f"{key} has shape {value.shape}, but config.json's group_size is "
-                                  f"{cfg.group_size}: tokenizer file and config do not belong together")
+            raise CheckpointError(
+                f"{key} has shape {value.shape}, but config.json's group_size is "
+                f"{cfg.group_size}: tokenizer file and config do not belong together"
+            )
     else:
         raise CheckpointError(f"unexpected tensor {key!r}")
     if not ok:
@@ -163,8 +212,7 @@ def _map_key(key: str) -> tuple[str, int | None, bool]:
         return "/".join(mods + ["bias"]), layer, False
     if leaf != "weight":
         raise CheckpointError(f"unexpected tensor {key!r}")
-    if EMBEDS.search(mods[-1]) and mods[-1] not in ("quant_embed", "post_quant_embed",
-                                                    "post_quant_embed_pre", "embed"):
+    if EMBEDS.search(mods[-1]) and mods[-1] not in ("quant_embed", "post_quant_embed", "post_quant_embed_pre", "embed"):
         return "/".join(mods + ["embedding"]), layer, False
     if NORMS.fullmatch(mods[-1]):
         return "/".join(mods + ["scale"]), layer, False
@@ -208,8 +256,7 @@ def read_hub(src_dir: str | os.PathLike, kind: str):
     src = Path(src_dir)
     for name in (HUB_CONFIG, HUB_WEIGHTS):
         if not (src / name).is_file():
-            raise CheckpointError(f"{src}: missing {name} (expected the hub layout: config.json + "
-                                  "model.safetensors)")
+            raise CheckpointError(f"{src}: missing {name} (expected the hub layout: config.json + model.safetensors)")
     try:
         raw = json.loads((src / HUB_CONFIG).read_text())
     except json.JSONDecodeError as e:
@@ -233,8 +280,9 @@ def read_hub(src_dir: str | os.PathLike, kind: str):
     return cfg, hub_to_params(state, kind, cfg), sha
 
 
-def convert_kronos_checkpoint(src_dir: str | os.PathLike, dst_dir: str | os.PathLike, *,
-                              kind: str = "model", hub_id: str | None = None) -> Path:
+def convert_kronos_checkpoint(
+    src_dir: str | os.PathLike, dst_dir: str | os.PathLike, *, kind: str = "model", hub_id: str | None = None
+) -> Path:
     """Convert a hub-layout Kronos model or tokenizer folder to a jaxsim weight folder.
 
     Args:
@@ -257,9 +305,18 @@ def convert_kronos_checkpoint(src_dir: str | os.PathLike, dst_dir: str | os.Path
     if known is not None and HUB_ID_TO_PRESET[known] != cfg.name:
         raise CheckpointError(f"{src_dir}: file is {known} but config.json describes {cfg.name}")
     log.info("converted %s (%s, sha256 %s%s)", src_dir, cfg.name, sha, f", {known}" if known else "")
-    return weights.save(dst_dir, model=kind, config=dataclasses.asdict(cfg), params=params,
-                        meta={"source": str(Path(src_dir).resolve()), "source_sha256": sha,
-                              "known_release": known, "hub_id": hub_id or known})
+    return weights.save(
+        dst_dir,
+        model=kind,
+        config=dataclasses.asdict(cfg),
+        params=params,
+        meta={
+            "source": str(Path(src_dir).resolve()),
+            "source_sha256": sha,
+            "known_release": known,
+            "hub_id": hub_id or known,
+        },
+    )
 
 
 # -------------------------------------------------------------------------------------------- load
@@ -284,9 +341,11 @@ def check_pairing(model_cfg: KronosConfig, tok_cfg: KronosTokenizerConfig) -> No
     """Kronos-mini pairs with Tokenizer-2k (group_size 5), small/base with Tokenizer-base (4)."""
     want = PAIRING.get(model_cfg.name)
     if want is not None and tok_cfg.name != want:
-        raise CheckpointError(f"{model_cfg.name} must be paired with {want} "
-                              f"(group_size {TOKENIZER_PRESETS[want].group_size}); got {tok_cfg.name} "
-                              f"(group_size {tok_cfg.group_size})")
+        raise CheckpointError(
+            f"{model_cfg.name} must be paired with {want} "
+            f"(group_size {TOKENIZER_PRESETS[want].group_size}); got {tok_cfg.name} "
+            f"(group_size {tok_cfg.group_size})"
+        )
 
 
 def load_kronos(model_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike) -> KronosBundle:

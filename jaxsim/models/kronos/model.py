@@ -3,7 +3,8 @@
 Kronos turns a window of normalised OHLCV+amount rows into pairs of discrete tokens (s1 coarse, s2 fine)
 with a causal transformer auto-encoder and a binary spherical quantizer (BSQ), then predicts the next
 pair with a decoder-only transformer: s1 from the trunk, s2 from a dependency layer that attends from
-the sampled s1 back over the trunk's context. Everything follows ``docs/models.md`` (#kronos-blocks, #kronos-tokenizer, #kronos-predictor).
+the sampled s1 back over the trunk's context. Everything follows ``docs/models.md``
+(#kronos-blocks, #kronos-tokenizer, #kronos-predictor).
 
 Modules take one example (``(T, D)`` arrays, no batch axis) and are vmapped by the caller. Attention
 layers write their (RoPE-rotated) keys and values into a caller-supplied buffer and attend causally over
@@ -22,12 +23,43 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ROPE_BASE", "RMS_EPS", "DEP_HEADS", "TIME_TABLES", "KronosConfig", "KronosTokenizerConfig",
-           "KRONOS_MINI", "KRONOS_SMALL", "KRONOS_BASE", "TOKENIZER_2K", "TOKENIZER_BASE", "KRONOS_PRESETS",
-           "TOKENIZER_PRESETS", "PAIRING", "RMSNorm", "rope_inv_freq", "apply_rope", "attend",
-           "SelfAttention", "SwiGLU", "Block", "block_stack", "empty_kv", "ids_to_codes", "codes_to_ids",
-           "KronosTokenizer", "HierarchicalEmbedding", "TemporalEmbedding", "CrossAttention",
-           "DependencyLayer", "DualHead", "Kronos", "init_kronos", "init_tokenizer", "count_params"]
+__all__ = [
+    "ROPE_BASE",
+    "RMS_EPS",
+    "DEP_HEADS",
+    "TIME_TABLES",
+    "KronosConfig",
+    "KronosTokenizerConfig",
+    "KRONOS_MINI",
+    "KRONOS_SMALL",
+    "KRONOS_BASE",
+    "TOKENIZER_2K",
+    "TOKENIZER_BASE",
+    "KRONOS_PRESETS",
+    "TOKENIZER_PRESETS",
+    "PAIRING",
+    "RMSNorm",
+    "rope_inv_freq",
+    "apply_rope",
+    "attend",
+    "SelfAttention",
+    "SwiGLU",
+    "Block",
+    "block_stack",
+    "empty_kv",
+    "ids_to_codes",
+    "codes_to_ids",
+    "KronosTokenizer",
+    "HierarchicalEmbedding",
+    "TemporalEmbedding",
+    "CrossAttention",
+    "DependencyLayer",
+    "DualHead",
+    "Kronos",
+    "init_kronos",
+    "init_tokenizer",
+    "count_params",
+]
 
 Array = jax.Array
 ROPE_BASE = 10000.0
@@ -40,6 +72,7 @@ TIME_TABLES = (("minute", 60), ("hour", 24), ("weekday", 7), ("day", 32), ("mont
 @dataclasses.dataclass(frozen=True)
 class KronosConfig:
     """Predictor hyper-parameters (the inference-relevant keys of the hub's config.json)."""
+
     name: str = "kronos-small"
     d_model: int = 512
     n_layers: int = 8
@@ -50,24 +83,34 @@ class KronosConfig:
 
     @property
     def vocab_s1(self) -> int:
-        return 2 ** self.s1_bits
+        return 2**self.s1_bits
 
     @property
     def vocab_s2(self) -> int:
-        return 2 ** self.s2_bits
+        return 2**self.s2_bits
 
     def num_params(self) -> int:
         """Parameter count, docs/models.md#kronos-parameter-count formula (buffers excluded)."""
         d, f, n = self.d_model, self.ff_dim, self.n_layers
         v1, v2 = self.vocab_s1, self.vocab_s2
         block = 4 * d * d + 6 * d + 3 * d * f
-        return ((v1 + v2) * d + (2 * d * d + d) + 136 * d + n * block + d + (4 * d * d + 5 * d)
-                + (d * v1 + v1) + (d * v2 + v2))
+        return (
+            (v1 + v2) * d
+            + (2 * d * d + d)
+            + 136 * d
+            + n * block
+            + d
+            + (4 * d * d + 5 * d)
+            + (d * v1 + v1)
+            + (d * v2 + v2)
+        )
 
 
 @dataclasses.dataclass(frozen=True)
 class KronosTokenizerConfig:
-    """Tokenizer hyper-parameters. ``group_size`` only shapes a training buffer (docs/models.md#kronos-training-only)."""
+    """Tokenizer hyper-parameters. ``group_size`` only shapes a training buffer
+    (docs/models.md#kronos-training-only)."""
+
     name: str = "kronos-tokenizer-base"
     d_in: int = 6
     d_model: int = 256
@@ -86,8 +129,14 @@ class KronosTokenizerConfig:
     def num_params(self) -> int:
         d, f, k = self.d_model, self.ff_dim, self.codebook_dim
         blocks = (self.n_enc_layers - 1) + (self.n_dec_layers - 1)
-        return (blocks * (4 * d * d + 6 * d + 3 * d * f) + (self.d_in * d + d) + (d * self.d_in + self.d_in)
-                + (d * k + k) + (self.s1_bits * d + d) + (k * d + d))
+        return (
+            blocks * (4 * d * d + 6 * d + 3 * d * f)
+            + (self.d_in * d + d)
+            + (d * self.d_in + self.d_in)
+            + (d * k + k)
+            + (self.s1_bits * d + d)
+            + (k * d + d)
+        )
 
 
 KRONOS_MINI = KronosConfig("kronos-mini", d_model=256, n_layers=4, n_heads=4, ff_dim=512)
@@ -98,8 +147,11 @@ TOKENIZER_BASE = KronosTokenizerConfig("kronos-tokenizer-base", group_size=4)
 KRONOS_PRESETS = {c.name: c for c in (KRONOS_MINI, KRONOS_SMALL, KRONOS_BASE)}
 TOKENIZER_PRESETS = {c.name: c for c in (TOKENIZER_2K, TOKENIZER_BASE)}
 # Released pairings (docs/models.md#kronos-pairing): the model preset -> the tokenizer preset it was trained with.
-PAIRING = {"kronos-mini": "kronos-tokenizer-2k", "kronos-small": "kronos-tokenizer-base",
-           "kronos-base": "kronos-tokenizer-base"}
+PAIRING = {
+    "kronos-mini": "kronos-tokenizer-2k",
+    "kronos-small": "kronos-tokenizer-base",
+    "kronos-base": "kronos-tokenizer-base",
+}
 
 
 # -------------------------------------------------------------------------------- building blocks
@@ -129,7 +181,7 @@ def apply_rope(x: Array, positions: Array) -> Array:
     h = x.shape[-1]
     freqs = positions.astype(jnp.float32)[:, None] * rope_inv_freq(h)[None, :]  # (T, h/2)
     emb = jnp.concatenate([freqs, freqs], axis=-1)[:, None, :]  # (T, 1, h)
-    x1, x2 = x[..., : h // 2], x[..., h // 2:]
+    x1, x2 = x[..., : h // 2], x[..., h // 2 :]
     rotated = jnp.concatenate([-x2, x1], axis=-1)
     return x * jnp.cos(emb).astype(x.dtype) + rotated * jnp.sin(emb).astype(x.dtype)
 
@@ -151,7 +203,7 @@ def attend(q: Array, segments) -> Array:
     w = jax.nn.softmax(jnp.concatenate(scores, -1).astype(jnp.float32), axis=-1).astype(q.dtype)
     out, start = 0.0, 0
     for k, v, _ in segments:
-        out = out + jnp.einsum("hts,shd->thd", w[..., start:start + k.shape[0]], v)
+        out = out + jnp.einsum("hts,shd->thd", w[..., start : start + k.shape[0]], v)
         start += k.shape[0]
     return out
 
@@ -163,12 +215,21 @@ class SelfAttention(nn.Module):
     into the buffers at row ``write_at`` and query t sees buffer rows j <= write_at + t, plus every row of
     an optional shared ``prefix`` (keys already rotated) that precedes the buffer.
     """
+
     d_model: int
     n_heads: int
 
     @nn.compact
-    def __call__(self, x: Array, cache_k: Array, cache_v: Array, pos0: Array, write_at: Array,
-                 prefix_k: Array | None = None, prefix_v: Array | None = None):
+    def __call__(
+        self,
+        x: Array,
+        cache_k: Array,
+        cache_v: Array,
+        pos0: Array,
+        write_at: Array,
+        prefix_k: Array | None = None,
+        prefix_v: Array | None = None,
+    ):
         t, d = x.shape
         hd = d // self.n_heads
         q = nn.Dense(d, name="q_proj")(x).reshape(t, self.n_heads, hd)
@@ -187,6 +248,7 @@ class SelfAttention(nn.Module):
 
 class SwiGLU(nn.Module):
     """y = W2(silu(W1 x) * W3 x), no biases."""
+
     d_model: int
     ff_dim: int
 
@@ -199,15 +261,25 @@ class SwiGLU(nn.Module):
 
 class Block(nn.Module):
     """Pre-norm transformer block; scanned over layers, carrying x and each layer's K/V buffer."""
+
     d_model: int
     n_heads: int
     ff_dim: int
 
     @nn.compact
-    def __call__(self, x: Array, cache_k: Array, cache_v: Array, pos0: Array, write_at: Array,
-                 prefix_k: Array | None = None, prefix_v: Array | None = None):
+    def __call__(
+        self,
+        x: Array,
+        cache_k: Array,
+        cache_v: Array,
+        pos0: Array,
+        write_at: Array,
+        prefix_k: Array | None = None,
+        prefix_v: Array | None = None,
+    ):
         a, cache_k, cache_v = SelfAttention(self.d_model, self.n_heads, name="self_attn")(
-            RMSNorm(name="norm1")(x), cache_k, cache_v, pos0, write_at, prefix_k, prefix_v)
+            RMSNorm(name="norm1")(x), cache_k, cache_v, pos0, write_at, prefix_k, prefix_v
+        )
         x = x + a
         x = x + SwiGLU(self.d_model, self.ff_dim, name="ffn")(RMSNorm(name="norm2")(x))
         return x, (cache_k, cache_v)
@@ -215,8 +287,13 @@ class Block(nn.Module):
 
 def block_stack(d_model: int, n_heads: int, ff_dim: int, n: int, name: str) -> nn.Module:
     """n Blocks as one lax.scan (parameters stacked on a leading layer axis)."""
-    return nn.scan(Block, variable_axes={"params": 0}, split_rngs={"params": True},
-                   in_axes=(0, 0, nn.broadcast, nn.broadcast, 0, 0), length=n)(d_model, n_heads, ff_dim, name=name)
+    return nn.scan(
+        Block,
+        variable_axes={"params": 0},
+        split_rngs={"params": True},
+        in_axes=(0, 0, nn.broadcast, nn.broadcast, 0, 0),
+        length=n,
+    )(d_model, n_heads, ff_dim, name=name)
 
 
 def empty_kv(n_layers: int, length: int, d_model: int, n_heads: int, dtype=jnp.float32):
@@ -234,7 +311,8 @@ def ids_to_codes(s1: Array, s2: Array, bits: int) -> Array:
 
 
 def codes_to_ids(z: Array, s1_bits: int) -> tuple[Array, Array]:
-    """Pre-sign quant_embed output -> (s1, s2): bit_k = [z_k > 0] (0 and NaN give bit 0, docs/models.md#kronos-encode)."""
+    """Pre-sign quant_embed output -> (s1, s2): bit_k = [z_k > 0] (0 and NaN give bit 0,
+    docs/models.md#kronos-encode)."""
     bits = (z > 0).astype(jnp.int32)
     weights = 2 ** jnp.arange(s1_bits, dtype=jnp.int32)
     return jnp.sum(bits[..., :s1_bits] * weights, -1), jnp.sum(bits[..., s1_bits:] * weights, -1)
@@ -242,6 +320,7 @@ def codes_to_ids(z: Array, s1_bits: int) -> tuple[Array, Array]:
 
 class KronosTokenizer(nn.Module):
     """Causal transformer auto-encoder with a binary spherical quantizer (docs/models.md#kronos-tokenizer)."""
+
     config: KronosTokenizerConfig
 
     def setup(self):
@@ -298,11 +377,12 @@ class KronosTokenizer(nn.Module):
 # ------------------------------------------------------------------------------------- predictor
 class HierarchicalEmbedding(nn.Module):
     """x = fusion_proj(concat(E1[s1] sqrt(D), E2[s2] sqrt(D)))."""
+
     config: KronosConfig
 
     def setup(self):
         c = self.config
-        init = nn.initializers.normal(c.d_model ** -0.5)
+        init = nn.initializers.normal(c.d_model**-0.5)
         self.emb_s1 = nn.Embed(c.vocab_s1, c.d_model, embedding_init=init)
         self.emb_s2 = nn.Embed(c.vocab_s2, c.d_model, embedding_init=init)
         self.fusion_proj = nn.Dense(c.d_model)
@@ -312,25 +392,31 @@ class HierarchicalEmbedding(nn.Module):
         return self.fusion_proj(jnp.concatenate([self.emb_s1(s1) * scale, self.emb_s2(s2) * scale], -1))
 
     def sibling(self, s1: Array) -> Array:
-        """The raw (unscaled) E1 row that queries the dependency layer (docs/models.md#kronos-dependency-layer, docs/models.md#kronos-embedding-scale)."""
+        """The raw (unscaled) E1 row that queries the dependency layer (docs/models.md#kronos-dependency-layer,
+        docs/models.md#kronos-embedding-scale)."""
         return self.emb_s1(s1)
 
 
 class TemporalEmbedding(nn.Module):
     """Sum of learned minute/hour/weekday/day/month tables (learn_te = true); stamps truncate to int."""
+
     d_model: int
 
     @nn.compact
     def __call__(self, stamp: Array) -> Array:
         idx = stamp.astype(jnp.int32)
-        e = {name: nn.Embed(rows, self.d_model, name=f"{name}_embed")(idx[..., i])
-             for i, (name, rows) in enumerate(TIME_TABLES)}
+        e = {
+            name: nn.Embed(rows, self.d_model, name=f"{name}_embed")(idx[..., i])
+            for i, (name, rows) in enumerate(TIME_TABLES)
+        }
         # the reference's summation order: hour + weekday + day + month + minute
         return e["hour"] + e["weekday"] + e["day"] + e["month"] + e["minute"]
 
 
 class CrossAttention(nn.Module):
-    """Dependency-layer attention at inference: one query, no mask, RoPE is the identity (docs/models.md#kronos-dependency-layer)."""
+    """Dependency-layer attention at inference: one query, no mask, RoPE is the identity
+    (docs/models.md#kronos-dependency-layer)."""
+
     d_model: int
     n_heads: int = DEP_HEADS
 
@@ -355,6 +441,7 @@ class CrossAttention(nn.Module):
 
 class DependencyLayer(nn.Module):
     """x2 = RMSNorm(ctx_last + CrossAttn(E1[s1*], ctx)); only the last row is ever used."""
+
     d_model: int
 
     def setup(self):
@@ -383,7 +470,9 @@ class DualHead(nn.Module):
 
 
 class Kronos(nn.Module):
-    """The Kronos predictor (docs/models.md#kronos-predictor). Methods work on one sequence; ``__call__`` is decode_s1+s2."""
+    """The Kronos predictor (docs/models.md#kronos-predictor). Methods work on one sequence; ``__call__`` is
+    decode_s1+s2."""
+
     config: KronosConfig
 
     def setup(self):
@@ -399,8 +488,7 @@ class Kronos(nn.Module):
         """Token + time embeddings, (T,) (T,) (T, 5) -> (T, D)."""
         return self.embedding(s1, s2) + self.time_emb(stamp)
 
-    def trunk(self, x: Array, cache_k: Array, cache_v: Array, pos0: Array, write_at: Array,
-              prefix=(None, None)):
+    def trunk(self, x: Array, cache_k: Array, cache_v: Array, pos0: Array, write_at: Array, prefix=(None, None)):
         """Embedded tokens (T, D) at RoPE positions pos0.. -> (ctx = final-normed states, K/V buffers).
 
         ``cache_k``/``cache_v`` are (n_layers, S, H, h) buffers written at row ``write_at``; ``prefix`` is
@@ -441,8 +529,9 @@ class Kronos(nn.Module):
 def init_kronos(config: KronosConfig, key: Array) -> dict[str, Any]:
     """Randomly initialised predictor parameters (a plain nested dict)."""
     t = 4
-    return Kronos(config).init(key, jnp.zeros(t, jnp.int32), jnp.zeros(t, jnp.int32),
-                               jnp.ones((t, 5), jnp.float32))["params"]
+    return Kronos(config).init(key, jnp.zeros(t, jnp.int32), jnp.zeros(t, jnp.int32), jnp.ones((t, 5), jnp.float32))[
+        "params"
+    ]
 
 
 def init_tokenizer(config: KronosTokenizerConfig, key: Array) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The official Kronos prediction procedure in pure JAX: normalise, tokenize, sample, decode, average.
 
-This reproduces ``KronosPredictor.predict``/``predict_batch`` (docs/models.md#kronos-predict) for B series and S samples at once:
-per-series normalisation and clipping, tokenizer encode of the whole lookback L, P autoregressive steps
+This reproduces ``KronosPredictor.predict``/``predict_batch`` (docs/models.md#kronos-predict) for B series and S samples
+at once: per-series normalisation and clipping, tokenizer encode of the whole lookback L, P autoregressive steps
 drawing s1 then s2 with temperature / top-k / top-p filtered exactly as the reference, the decode window
 of the last min(L+P, C) tokens, and the mean over samples taken in normalised space. Raw sample paths
 are returned as well.
@@ -33,8 +33,17 @@ import numpy as np
 from jaxsim.errors import ConfigError, PriceDataError
 from jaxsim.models.kronos.model import Kronos, KronosConfig, KronosTokenizer, empty_kv
 
-__all__ = ["FEATURES", "STD_EPS", "normalize", "filter_logits", "sample_token", "predict",
-           "frame_to_features", "time_features", "future_dates"]
+__all__ = [
+    "FEATURES",
+    "STD_EPS",
+    "normalize",
+    "filter_logits",
+    "sample_token",
+    "predict",
+    "frame_to_features",
+    "time_features",
+    "future_dates",
+]
 
 Array = jax.Array
 FEATURES = ("open", "high", "low", "close", "volume", "amount")
@@ -94,13 +103,26 @@ def filter_logits(logits: Array, *, temperature, top_k: int, top_p) -> Array:
 
 def sample_token(key: Array, logits: Array, *, temperature, top_k: int, top_p) -> Array:
     """One categorical draw from the filtered distribution (same law as ``torch.multinomial``)."""
-    return jax.random.categorical(key, filter_logits(logits, temperature=temperature, top_k=top_k,
-                                                     top_p=top_p)).astype(jnp.int32)
+    return jax.random.categorical(key, filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p)).astype(
+        jnp.int32
+    )
 
 
 # --------------------------------------------------------------------------------------- the AR loop
-def _series_paths(model: Kronos, tok: KronosTokenizer, s1c: Array, s2c: Array, stamp: Array,
-                  keys: Array, temperature, top_p, *, pred_len: int, max_context: int, top_k: int):
+def _series_paths(
+    model: Kronos,
+    tok: KronosTokenizer,
+    s1c: Array,
+    s2c: Array,
+    stamp: Array,
+    keys: Array,
+    temperature,
+    top_p,
+    *,
+    pred_len: int,
+    max_context: int,
+    top_k: int,
+):
     """All S sample paths of one series, decoded in normalised units: ``(S, P, 6)``.
 
     Args:
@@ -108,10 +130,10 @@ def _series_paths(model: Kronos, tok: KronosTokenizer, s1c: Array, s2c: Array, s
     """
     cfg: KronosConfig = model.config
     L, P, C = s1c.shape[0], pred_len, max_context
-    t0 = min(L, C)                     # step-0 window [L - t0, L)
+    t0 = min(L, C)  # step-0 window [L - t0, L)
     n_fast = max(0, min(P, C - L + 1))  # steps whose window has not slid (L + i <= C)
-    n_cached = max(n_fast - 1, 0)      # steps 1..n_fast-1 decoded one token at a time
-    dec_start = max(0, L + P - C)      # final decode window [dec_start, L + P)
+    n_cached = max(n_fast - 1, 0)  # steps 1..n_fast-1 decoded one token at a time
+    dec_start = max(0, L + P - C)  # final decode window [dec_start, L + P)
     draw = functools.partial(sample_token, temperature=temperature, top_k=top_k, top_p=top_p)
 
     # Step 0, shared by every sample: the context window, keeping its keys/values.
@@ -154,6 +176,7 @@ def _series_paths(model: Kronos, tok: KronosTokenizer, s1c: Array, s2c: Array, s
 
         first_slide = max(n_fast, 1)
         if first_slide < P:  # sliding window: every position shifts, recompute the window
+
             def slide_step(carry, i):
                 gen1, gen2 = carry
                 start = L + i - C
@@ -172,15 +195,32 @@ def _series_paths(model: Kronos, tok: KronosTokenizer, s1c: Array, s2c: Array, s
 
         if n_ctx_dec > 0:
             return tok.decode_suffix(gen1, gen2, tok_prefix)
-        return tok.decode_suffix(gen1[P - C:], gen2[P - C:], (None, None))  # P == C: window = generated
+        return tok.decode_suffix(gen1[P - C :], gen2[P - C :], (None, None))  # P == C: window = generated
 
     return jax.vmap(one_path)(keys)
 
 
-@functools.partial(jax.jit, static_argnames=("model_config", "tokenizer_config", "pred_len",
-                                             "sample_count", "top_k", "max_context"))
-def _predict(model_params, tokenizer_params, x, x_stamp, y_stamp, key, temperature, top_p, clip, *,
-             model_config, tokenizer_config, pred_len, sample_count, top_k, max_context):
+@functools.partial(
+    jax.jit, static_argnames=("model_config", "tokenizer_config", "pred_len", "sample_count", "top_k", "max_context")
+)
+def _predict(
+    model_params,
+    tokenizer_params,
+    x,
+    x_stamp,
+    y_stamp,
+    key,
+    temperature,
+    top_p,
+    clip,
+    *,
+    model_config,
+    tokenizer_config,
+    pred_len,
+    sample_count,
+    top_k,
+    max_context,
+):
     model = Kronos(model_config).bind({"params": model_params})
     tok = KronosTokenizer(tokenizer_config).bind({"params": tokenizer_params})
     b = x.shape[0]
@@ -189,16 +229,27 @@ def _predict(model_params, tokenizer_params, x, x_stamp, y_stamp, key, temperatu
     stamps = jnp.concatenate([x_stamp, y_stamp], axis=1)
     keys = jax.random.split(key, b * sample_count)
     keys = keys.reshape((b, sample_count) + keys.shape[1:])
-    run = functools.partial(_series_paths, model, tok, pred_len=pred_len, max_context=max_context,
-                            top_k=top_k)
+    run = functools.partial(_series_paths, model, tok, pred_len=pred_len, max_context=max_context, top_k=top_k)
     paths = jax.vmap(run, (0, 0, 0, 0, None, None))(s1c, s2c, stamps, keys, temperature, top_p)
     mean = jnp.mean(paths, axis=1) * scale[:, None, :] + mu[:, None, :]
     return mean, paths * scale[:, None, None, :] + mu[:, None, None, :]
 
 
-def predict(bundle, x, x_stamp, y_stamp, *, pred_len: int, key: Array, sample_count: int = 1,
-            temperature: float = 1.0, top_k: int = 0, top_p: float = 0.9, max_context: int = 512,
-            clip: float = 5.0) -> tuple[Array, Array]:
+def predict(
+    bundle,
+    x,
+    x_stamp,
+    y_stamp,
+    *,
+    pred_len: int,
+    key: Array,
+    sample_count: int = 1,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 0.9,
+    max_context: int = 512,
+    clip: float = 5.0,
+) -> tuple[Array, Array]:
     """Kronos forecasts of B series: the mean path and the S raw sample paths, in raw units.
 
     Reproduces ``KronosPredictor.predict_batch`` (each series normalised with its own mu, sigma). Compiled
@@ -225,24 +276,39 @@ def predict(bundle, x, x_stamp, y_stamp, *, pred_len: int, key: Array, sample_co
         raise ConfigError(f"x must be (B, L, 6) [open, high, low, close, volume, amount], got {x.shape}")
     b, L, _ = x.shape
     if tuple(x_stamp.shape) != (b, L, 5) or tuple(y_stamp.shape) != (b, pred_len, 5):
-        raise ConfigError(f"stamps must be (B, L, 5) and (B, pred_len, 5); got {tuple(x_stamp.shape)} "
-                          f"and {tuple(y_stamp.shape)} for x {tuple(x.shape)}, pred_len {pred_len}")
+        raise ConfigError(
+            f"stamps must be (B, L, 5) and (B, pred_len, 5); got {tuple(x_stamp.shape)} "
+            f"and {tuple(y_stamp.shape)} for x {tuple(x.shape)}, pred_len {pred_len}"
+        )
     if not 1 <= pred_len <= max_context:
         raise ConfigError(f"pred_len must be in [1, max_context={max_context}], got {pred_len}")
     if L < 1 or sample_count < 1 or top_k < 0:
         raise ConfigError(f"need L >= 1, sample_count >= 1, top_k >= 0 (got {L}, {sample_count}, {top_k})")
     if not (isinstance(temperature, jax.Array) or temperature > 0):
         raise ConfigError(f"temperature must be > 0, got {temperature}")
-    return _predict(bundle.model_params, bundle.tokenizer_params, x, jnp.asarray(x_stamp, jnp.float32),
-                    jnp.asarray(y_stamp, jnp.float32), key, jnp.float32(temperature), jnp.float32(top_p),
-                    jnp.float32(clip), model_config=bundle.model_config,
-                    tokenizer_config=bundle.tokenizer_config, pred_len=int(pred_len),
-                    sample_count=int(sample_count), top_k=int(top_k), max_context=int(max_context))
+    return _predict(
+        bundle.model_params,
+        bundle.tokenizer_params,
+        x,
+        jnp.asarray(x_stamp, jnp.float32),
+        jnp.asarray(y_stamp, jnp.float32),
+        key,
+        jnp.float32(temperature),
+        jnp.float32(top_p),
+        jnp.float32(clip),
+        model_config=bundle.model_config,
+        tokenizer_config=bundle.tokenizer_config,
+        pred_len=int(pred_len),
+        sample_count=int(sample_count),
+        top_k=int(top_k),
+        max_context=int(max_context),
+    )
 
 
 # ------------------------------------------------------------------------------- host-side helpers
 def frame_to_features(df) -> np.ndarray:
-    """A pandas frame -> ``(L, 6)`` float32 [open, high, low, close, volume, amount] (docs/models.md#kronos-normalisation).
+    """A pandas frame -> ``(L, 6)`` float32 [open, high, low, close, volume, amount]
+    (docs/models.md#kronos-normalisation).
 
     Column names are matched case-insensitively. Missing volume -> volume and amount 0; missing amount
     -> volume * mean(open, high, low, close). Missing price columns or any NaN raise PriceDataError.
@@ -254,8 +320,7 @@ def frame_to_features(df) -> np.ndarray:
     ohlc = np.stack([df[cols[c]].to_numpy(np.float64) for c in FEATURES[:4]], axis=1)
     if "volume" in cols:
         volume = df[cols["volume"]].to_numpy(np.float64)
-        amount = (df[cols["amount"]].to_numpy(np.float64) if "amount" in cols
-                  else volume * ohlc.mean(axis=1))
+        amount = df[cols["amount"]].to_numpy(np.float64) if "amount" in cols else volume * ohlc.mean(axis=1)
     else:
         volume = amount = np.zeros(len(df))
     x = np.concatenate([ohlc, volume[:, None], amount[:, None]], axis=1)
@@ -266,7 +331,8 @@ def frame_to_features(df) -> np.ndarray:
 
 
 def time_features(dates) -> np.ndarray:
-    """Dates -> ``(T, 5)`` float32 (minute, hour, weekday Mon=0, day 1-31, month 1-12) (docs/models.md#kronos-calendar-features)."""
+    """Dates -> ``(T, 5)`` float32 (minute, hour, weekday Mon=0, day 1-31, month 1-12)
+    (docs/models.md#kronos-calendar-features)."""
     import pandas as pd
 
     idx = pd.DatetimeIndex(np.asarray(dates, dtype="datetime64[ns]"))

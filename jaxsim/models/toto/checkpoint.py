@@ -26,8 +26,16 @@ from jaxsim.errors import CheckpointError, ConfigError
 from jaxsim.models import weights
 from jaxsim.models.toto.model import TOTO_BASE, TotoConfig, count_params, param_shapes
 
-__all__ = ["SCALER", "MIXTURE", "KNOWN_SHA256", "config_from_hub", "hub_to_params", "flat_shapes",
-           "convert_toto_checkpoint", "load_toto"]
+__all__ = [
+    "SCALER",
+    "MIXTURE",
+    "KNOWN_SHA256",
+    "config_from_hub",
+    "hub_to_params",
+    "flat_shapes",
+    "convert_toto_checkpoint",
+    "load_toto",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +44,13 @@ MIXTURE = "<class 'model.distribution.MixtureOfStudentTsOutput'>"
 # sha256 of model.safetensors of known releases; the published Base hash is not known offline
 # (docs/models.md#published-checkpoints), so it is recorded on first conversion and checked here once filled in.
 KNOWN_SHA256: dict[str, str] = {}
-_METADATA_KEYS = {"use_memory_efficient_attention", "transformers_version", "pre_xformers_checkpoint",
-                  "dropout", "stride"}
+_METADATA_KEYS = {
+    "use_memory_efficient_attention",
+    "transformers_version",
+    "pre_xformers_checkpoint",
+    "dropout",
+    "stride",
+}
 
 
 def config_from_hub(hub: dict) -> TotoConfig:
@@ -49,25 +62,32 @@ def config_from_hub(hub: dict) -> TotoConfig:
         problems.append(f"output_distribution_classes {hub['output_distribution_classes']!r} not supported")
     if "stride" in hub and hub["stride"] != hub.get("patch_size"):
         problems.append(f"stride {hub['stride']} != patch_size {hub.get('patch_size')} (overlapping patches)")
-    names = ("patch_size", "embed_dim", "num_layers", "num_heads", "mlp_hidden_dim",
-             "spacewise_every_n_layers")
+    names = ("patch_size", "embed_dim", "num_layers", "num_heads", "mlp_hidden_dim", "spacewise_every_n_layers")
     missing = [k for k in names if k not in hub]
     if missing:
         problems.append("config.json lacks " + ", ".join(missing))
-    known = set(names) | {"spacewise_first", "scaler_cls", "output_distribution_classes",
-                          "output_distribution_kwargs", "stabilize_with_global", "scale_factor_exponent"}
+    known = set(names) | {
+        "spacewise_first",
+        "scaler_cls",
+        "output_distribution_classes",
+        "output_distribution_kwargs",
+        "stabilize_with_global",
+        "scale_factor_exponent",
+    }
     unknown = sorted(set(hub) - known - _METADATA_KEYS)
     if unknown:
         problems.append("unknown config keys " + ", ".join(unknown))
     if problems:
         raise CheckpointError("unsupported Toto config.json:\n  " + "\n  ".join(problems))
     try:
-        return TotoConfig(**{k: int(hub[k]) for k in names},
-                          spacewise_first=bool(hub.get("spacewise_first", False)),
-                          k_components=int(hub.get("output_distribution_kwargs", {}).get("k_components", 24)),
-                          dropout=float(hub.get("dropout", 0.1)),
-                          stabilize_with_global=bool(hub.get("stabilize_with_global", True)),
-                          scale_factor_exponent=float(hub.get("scale_factor_exponent", 10.0)))
+        return TotoConfig(
+            **{k: int(hub[k]) for k in names},
+            spacewise_first=bool(hub.get("spacewise_first", False)),
+            k_components=int(hub.get("output_distribution_kwargs", {}).get("k_components", 24)),
+            dropout=float(hub.get("dropout", 0.1)),
+            stabilize_with_global=bool(hub.get("stabilize_with_global", True)),
+            scale_factor_exponent=float(hub.get("scale_factor_exponent", 10.0)),
+        )
     except ConfigError as e:
         raise CheckpointError(str(e)) from None
 
@@ -93,8 +113,11 @@ def hub_to_params(state: dict[str, np.ndarray], config: TotoConfig) -> dict:
             problems.append(f"{src}: duplicate (both fused and native spellings present?)")
         flat[key] = value
 
-    dense = {"model.patch_embed.projection": "patch_embed", "model.unembed": "unembed",
-             **{f"model.output_distribution.{n}": n for n in ("df", "loc_proj", "scale_proj", "mixture_weights")}}
+    dense = {
+        "model.patch_embed.projection": "patch_embed",
+        "model.unembed": "unembed",
+        **{f"model.output_distribution.{n}": n for n in ("df", "loc_proj", "scale_proj", "mixture_weights")},
+    }
     layer_re = re.compile(r"model\.transformer\.layers\.(\d+)\.(.+)")
     per_layer: dict[tuple[int, str], tuple[np.ndarray, str]] = {}
     for src, arr in state.items():
@@ -103,8 +126,7 @@ def hub_to_params(state: dict[str, np.ndarray], config: TotoConfig) -> dict:
             continue
         prefix, _, leaf = src.rpartition(".")
         if prefix in dense and leaf in ("weight", "bias"):
-            put(f"{dense[prefix]}/{'kernel' if leaf == 'weight' else 'bias'}",
-                arr.T if leaf == "weight" else arr, src)
+            put(f"{dense[prefix]}/{'kernel' if leaf == 'weight' else 'bias'}", arr.T if leaf == "weight" else arr, src)
             continue
         m = layer_re.fullmatch(src)
         if not m:
@@ -112,11 +134,18 @@ def hub_to_params(state: dict[str, np.ndarray], config: TotoConfig) -> dict:
             continue
         layer, rest = int(m.group(1)), m.group(2)
         rest = re.sub(r"^mlp\.0\.w12\.", "mlp.0.", re.sub(r"^mlp\.0\.w3\.", "mlp.2.", rest))
-        names = {"norm1.scale": "norm1/scale", "norm2.scale": "norm2/scale",
-                 "attention.wQKV.weight": "attention/wQKV/kernel", "attention.wQKV.bias": "attention/wQKV/bias",
-                 "attention.wO.weight": "attention/wO/kernel", "attention.wO.bias": "attention/wO/bias",
-                 "mlp.0.weight": "mlp/w12/kernel", "mlp.0.bias": "mlp/w12/bias",
-                 "mlp.2.weight": "mlp/w3/kernel", "mlp.2.bias": "mlp/w3/bias"}
+        names = {
+            "norm1.scale": "norm1/scale",
+            "norm2.scale": "norm2/scale",
+            "attention.wQKV.weight": "attention/wQKV/kernel",
+            "attention.wQKV.bias": "attention/wQKV/bias",
+            "attention.wO.weight": "attention/wO/kernel",
+            "attention.wO.bias": "attention/wO/bias",
+            "mlp.0.weight": "mlp/w12/kernel",
+            "mlp.0.bias": "mlp/w12/bias",
+            "mlp.2.weight": "mlp/w3/kernel",
+            "mlp.2.bias": "mlp/w3/bias",
+        }
         if rest not in names or layer >= config.num_layers:
             problems.append(f"{src}: unexpected tensor")
             continue
@@ -141,15 +170,26 @@ def hub_to_params(state: dict[str, np.ndarray], config: TotoConfig) -> dict:
         value = qkv(arr) if leaf.startswith("attention/wQKV") else (arr.T if leaf.endswith("kernel") else arr)
         target = stacks[key][block, idx] if kind == "time" else stacks[key][block]
         if value.shape != target.shape:
-            problems.append(f"{src}: got shape {tuple(arr.shape)}, expected "
-                            f"{tuple(target.shape[::-1]) if leaf.endswith('kernel') else tuple(target.shape)}")
+            problems.append(
+                f"{src}: got shape {tuple(arr.shape)}, expected "
+                f"{tuple(target.shape[::-1]) if leaf.endswith('kernel') else tuple(target.shape)}"
+            )
             continue
         target[...] = value
         seen.add((layer, leaf))
     for layer in range(config.num_layers):
-        for leaf in ("norm1/scale", "norm2/scale", "attention/wQKV/kernel", "attention/wQKV/bias",
-                     "attention/wO/kernel", "attention/wO/bias", "mlp/w12/kernel", "mlp/w12/bias",
-                     "mlp/w3/kernel", "mlp/w3/bias"):
+        for leaf in (
+            "norm1/scale",
+            "norm2/scale",
+            "attention/wQKV/kernel",
+            "attention/wQKV/bias",
+            "attention/wO/kernel",
+            "attention/wO/bias",
+            "mlp/w12/kernel",
+            "mlp/w12/bias",
+            "mlp/w3/kernel",
+            "mlp/w3/bias",
+        ):
             if (layer, leaf) not in seen and (layer, leaf) not in per_layer:
                 problems.append(f"layer {layer}: missing {leaf}")
     flat.update(stacks)
@@ -160,8 +200,9 @@ def hub_to_params(state: dict[str, np.ndarray], config: TotoConfig) -> dict:
         if tuple(flat[k].shape) != expected[k][0] and not k.startswith("blocks/"):
             problems.append(f"{k}: got shape {tuple(flat[k].shape)}, expected {expected[k][0]} (Flax layout)")
     if problems:
-        raise CheckpointError(f"Toto checkpoint does not match its config ({len(problems)} problems):\n  "
-                              + "\n  ".join(problems))
+        raise CheckpointError(
+            f"Toto checkpoint does not match its config ({len(problems)} problems):\n  " + "\n  ".join(problems)
+        )
     return weights.unflatten(flat)
 
 
@@ -198,8 +239,9 @@ def convert_toto_checkpoint(src_dir, dst_dir, *, name: str | None = None) -> Pat
     cfg_path, st_path = src / "config.json", src / "model.safetensors"
     absent = [f.name for f in (cfg_path, st_path) if not f.is_file()]
     if absent:
-        raise CheckpointError(f"{src}: missing {' and '.join(absent)} "
-                              "(expected the hub layout: config.json + model.safetensors)")
+        raise CheckpointError(
+            f"{src}: missing {' and '.join(absent)} (expected the hub layout: config.json + model.safetensors)"
+        )
     try:
         hub = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
@@ -218,9 +260,19 @@ def convert_toto_checkpoint(src_dir, dst_dir, *, name: str | None = None) -> Pat
         name = "toto-open-base-1.0" if config == TOTO_BASE else src.name
     n = count_params(params)
     log.info("converted %s: %d tensors, %d parameters, sha256 %s", st_path, len(state), n, digest)
-    return weights.save(Path(dst_dir) / name, model="toto", config=dataclasses.asdict(config), params=params,
-                        meta=dict(source=str(st_path), source_sha256=digest, source_bytes=st_path.stat().st_size,
-                                  source_tensors=len(state), hub_config=hub))
+    return weights.save(
+        Path(dst_dir) / name,
+        model="toto",
+        config=dataclasses.asdict(config),
+        params=params,
+        meta=dict(
+            source=str(st_path),
+            source_sha256=digest,
+            source_bytes=st_path.stat().st_size,
+            source_tensors=len(state),
+            hub_config=hub,
+        ),
+    )
 
 
 def load_toto(weights_dir) -> tuple[TotoConfig, dict]:

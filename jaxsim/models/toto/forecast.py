@@ -22,11 +22,19 @@ import numpy as np
 
 from jaxsim.errors import ConfigError
 from jaxsim.models import sampling
-from jaxsim.models.toto.model import (TotoConfig, TotoModel, causal_patch_stats, clamp_bounds, patch_ids,
-                                      scale_series)
+from jaxsim.models.toto.model import TotoConfig, TotoModel, causal_patch_stats, clamp_bounds, patch_ids, scale_series
 
-__all__ = ["Mixture", "replace_extreme_values", "mixture_mean", "sample_mixture", "left_pad",
-           "next_step_mixture", "prefix_step_mixtures", "prefix_scale", "forecast"]
+__all__ = [
+    "Mixture",
+    "replace_extreme_values",
+    "mixture_mean",
+    "sample_mixture",
+    "left_pad",
+    "next_step_mixture",
+    "prefix_step_mixtures",
+    "prefix_scale",
+    "forecast",
+]
 
 Array = jax.Array
 _EXTREME = float(np.finfo(np.float32).max) / 2
@@ -120,15 +128,17 @@ def next_step_mixture(params, config: TotoConfig, context: Array, valid: Array) 
     b, t = context.shape
     y, loc, scale = scale_series(context[:, None, :], valid[:, None, :], config)
     model = TotoModel(config)
-    h, _ = model.apply({"params": params}, y.reshape(b, 1, t // p, p),
-                       jnp.zeros((b, 1, t // p), jnp.int32), method=TotoModel.encode)
+    h, _ = model.apply(
+        {"params": params}, y.reshape(b, 1, t // p, p), jnp.zeros((b, 1, t // p), jnp.int32), method=TotoModel.encode
+    )
     out = model.apply({"params": params}, h[:, 0, -1], 1, method=TotoModel.output)  # (B, 1, K)
     out = jax.tree.map(lambda a: a[:, 0], out)
     return _model_mixture(out, loc[:, 0, -1], scale[:, 0, -1])
 
 
-def prefix_step_mixtures(params, config: TotoConfig, context: Array, valid: Array, rows, tokens
-                         ) -> tuple[Mixture, Array]:
+def prefix_step_mixtures(
+    params, config: TotoConfig, context: Array, valid: Array, rows, tokens
+) -> tuple[Mixture, Array]:
     """Next-step mixtures of many prefixes of each context from ONE forward pass per context.
 
     Toto is causal at patch granularity: the scaler's patch statistics use points up to the end of
@@ -166,8 +176,9 @@ def prefix_step_mixtures(params, config: TotoConfig, context: Array, valid: Arra
     loc_p, sigma_p, sigma_g = jax.vmap(lambda a, w: causal_patch_stats(a, w, config))(x, valid)  # (B, N)
     y = (x - jnp.repeat(loc_p, p, axis=-1)) / jnp.repeat(sigma_p, p, axis=-1)
     model = TotoModel(config)
-    h, _ = model.apply({"params": params}, y.reshape(b, 1, t // p, p),
-                       jnp.zeros((b, 1, t // p), jnp.int32), method=TotoModel.encode)  # (B, 1, N, D)
+    h, _ = model.apply(
+        {"params": params}, y.reshape(b, 1, t // p, p), jnp.zeros((b, 1, t // p), jnp.int32), method=TotoModel.encode
+    )  # (B, 1, N, D)
     rows, tokens = jnp.asarray(rows), jnp.asarray(tokens)
     out = model.apply({"params": params}, h[rows, 0, tokens], 1, method=TotoModel.output)  # (M, 1, K)
     out = jax.tree.map(lambda a: a[:, 0], out)
@@ -231,8 +242,9 @@ def _decode(params, config: TotoConfig, x, valid, ids, n0: int, steps: int, key,
     def emit(h_tok, loc_p, scale_p, k, x, valid, n):
         """Mixture of token n's P sub-steps -> values for patch n + 1, written into the buffers."""
         out = model.apply({"params": params}, h_tok, method=TotoModel.output)  # (B, V, P, K)
-        mix = _model_mixture(out, jnp.broadcast_to(loc_p[..., None], (b, v, p)),
-                             jnp.broadcast_to(scale_p[..., None], (b, v, p)))
+        mix = _model_mixture(
+            out, jnp.broadcast_to(loc_p[..., None], (b, v, p)), jnp.broadcast_to(scale_p[..., None], (b, v, p))
+        )
         vals = draw(k, mix)  # (B, V, P)
         x = jax.lax.dynamic_update_slice_in_dim(x, vals.astype(x.dtype), (n + 1) * p, axis=2)
         valid = jax.lax.dynamic_update_slice_in_dim(valid, jnp.ones((b, v, p), bool), (n + 1) * p, axis=2)
@@ -271,8 +283,15 @@ def _decode(params, config: TotoConfig, x, valid, ids, n0: int, steps: int, key,
             y_p, loc_p, scale_p = stats(x, valid)
             h, _ = enc(y_p, ids_p, 0, None)
             h_tok = jax.lax.dynamic_index_in_dim(h, n, axis=2, keepdims=False)
-            vals, x, valid = emit(h_tok, jax.lax.dynamic_index_in_dim(loc_p, n, 2, False),
-                                  jax.lax.dynamic_index_in_dim(scale_p, n, 2, False), k, x, valid, n)
+            vals, x, valid = emit(
+                h_tok,
+                jax.lax.dynamic_index_in_dim(loc_p, n, 2, False),
+                jax.lax.dynamic_index_in_dim(scale_p, n, 2, False),
+                k,
+                x,
+                valid,
+                n,
+            )
             return (x, valid), vals
 
         _, allv = jax.lax.scan(step, (x, valid), (jnp.arange(n0 - 1, n0 + steps - 1), keys))
@@ -281,28 +300,40 @@ def _decode(params, config: TotoConfig, x, valid, ids, n0: int, steps: int, key,
     return gen.transpose(1, 2, 0, 3).reshape(b, v, steps * p)
 
 
-@partial(jax.jit, static_argnames=("config", "prediction_length", "num_samples", "use_kv_cache",
-                                   "samples_per_batch"))
-def _forecast_padded(params, config: TotoConfig, x, valid, ids, key, *, prediction_length: int,
-                     num_samples: int | None, use_kv_cache: bool, samples_per_batch: int | None):
+@partial(jax.jit, static_argnames=("config", "prediction_length", "num_samples", "use_kv_cache", "samples_per_batch"))
+def _forecast_padded(
+    params,
+    config: TotoConfig,
+    x,
+    valid,
+    ids,
+    key,
+    *,
+    prediction_length: int,
+    num_samples: int | None,
+    use_kv_cache: bool,
+    samples_per_batch: int | None,
+):
     p = config.patch_size
     b, v, t0 = x.shape
     n0, hp = t0 // p, prediction_length
     steps = math.ceil(hp / p)
     grow = lambda a, fill: jnp.concatenate(  # noqa: E731
-        [a, jnp.broadcast_to(fill, (b, v, steps * p)).astype(a.dtype)], axis=2)
+        [a, jnp.broadcast_to(fill, (b, v, steps * p)).astype(a.dtype)], axis=2
+    )
     xb, vb, ib = grow(x, 0.0), grow(valid, False), grow(ids, ids[..., -1:])
     if num_samples is None:
         mean = _decode(params, config, xb, vb, ib, n0, steps, key, _mean_draw, use_kv_cache)[..., :hp]
         return mean, None
-    if hp <= p:  # docs/models.md#toto-one-step-sampling: all chains share the first patch's context -> one pass, S draws per step
+    # docs/models.md#toto-one-step-sampling: all chains share the first patch's context -> one pass, S draws per step
+    if hp <= p:
         y, loc, scale = scale_series(x, valid, config)
         model = TotoModel(config)
-        h, _ = model.apply({"params": params}, y.reshape(b, v, n0, p), patch_ids(ids, p),
-                           method=TotoModel.encode)
+        h, _ = model.apply({"params": params}, y.reshape(b, v, n0, p), patch_ids(ids, p), method=TotoModel.encode)
         out = model.apply({"params": params}, h[:, :, -1], hp, method=TotoModel.output)  # (B,V,Hp,K)
-        mix = _model_mixture(out, jnp.broadcast_to(loc[..., -1:], (b, v, hp)),
-                             jnp.broadcast_to(scale[..., -1:], (b, v, hp)))
+        mix = _model_mixture(
+            out, jnp.broadcast_to(loc[..., -1:], (b, v, hp)), jnp.broadcast_to(scale[..., -1:], (b, v, hp))
+        )
         samples = sample_mixture(key, mix, num_samples)  # (B, V, Hp, S)
         return samples.mean(-1), samples
     # Hp > P: S independent chains, each with its own cache, in chunks of samples_per_batch
@@ -319,9 +350,19 @@ def _forecast_padded(params, config: TotoConfig, x, valid, ids, key, *, predicti
     return samples.mean(-1), samples
 
 
-def forecast(params, config: TotoConfig, context, valid, ids, prediction_length: int, *, key=None,
-             num_samples: int | None = None, use_kv_cache: bool = True,
-             samples_per_batch: int | None = None):
+def forecast(
+    params,
+    config: TotoConfig,
+    context,
+    valid,
+    ids,
+    prediction_length: int,
+    *,
+    key=None,
+    num_samples: int | None = None,
+    use_kv_cache: bool = True,
+    samples_per_batch: int | None = None,
+):
     """Forecast ``prediction_length`` steps after each ``(B, V, T)`` context (``TotoForecaster.forecast``).
 
     Contexts are left-padded with zeros to a multiple of P (invalid; ids repeat the first column).
@@ -350,7 +391,15 @@ def forecast(params, config: TotoConfig, context, valid, ids, prediction_length:
         valid = jnp.pad(valid, ((0, 0), (0, 0), (pad, 0)))
         ids = jnp.pad(ids, ((0, 0), (0, 0), (pad, 0)), mode="edge")
     context = jnp.where(valid, context, 0.0)
-    return _forecast_padded(params, config, context, valid, ids,
-                            jax.random.key(0) if key is None else key, prediction_length=prediction_length,
-                            num_samples=num_samples, use_kv_cache=use_kv_cache,
-                            samples_per_batch=samples_per_batch)
+    return _forecast_padded(
+        params,
+        config,
+        context,
+        valid,
+        ids,
+        jax.random.key(0) if key is None else key,
+        prediction_length=prediction_length,
+        num_samples=num_samples,
+        use_kv_cache=use_kv_cache,
+        samples_per_batch=samples_per_batch,
+    )

@@ -24,9 +24,28 @@ import numpy as np
 
 from jaxsim.errors import ConfigError
 
-__all__ = ["TotoConfig", "TOTO_BASE", "TOTO_SMALL", "causal_patch_stats", "clamp_bounds", "causal_patch_scaler",
-           "scale_series", "rotary_xpos", "RMSNorm", "SwiGLU", "Attention", "Layer", "Block", "MixtureParams",
-           "TotoModel", "init_toto", "param_shapes", "count_params", "patch_ids", "toto_forward"]
+__all__ = [
+    "TotoConfig",
+    "TOTO_BASE",
+    "TOTO_SMALL",
+    "causal_patch_stats",
+    "clamp_bounds",
+    "causal_patch_scaler",
+    "scale_series",
+    "rotary_xpos",
+    "RMSNorm",
+    "SwiGLU",
+    "Attention",
+    "Layer",
+    "Block",
+    "MixtureParams",
+    "TotoModel",
+    "init_toto",
+    "param_shapes",
+    "count_params",
+    "patch_ids",
+    "toto_forward",
+]
 
 Array = jax.Array
 
@@ -62,8 +81,10 @@ class TotoConfig:
         if (self.embed_dim // max(self.num_heads, 1)) % 2:
             problems.append("head_dim must be even (rotary pairs)")
         if self.spacewise_every_n_layers < 1 or self.num_layers % self.spacewise_every_n_layers:
-            problems.append(f"num_layers {self.num_layers} not a multiple of spacewise_every_n_layers "
-                            f"{self.spacewise_every_n_layers}")
+            problems.append(
+                f"num_layers {self.num_layers} not a multiple of spacewise_every_n_layers "
+                f"{self.spacewise_every_n_layers}"
+            )
         if problems:
             raise ConfigError("invalid TotoConfig: " + "; ".join(problems))
 
@@ -82,21 +103,34 @@ class TotoConfig:
     def to_hub(self) -> dict[str, Any]:
         """The upstream constructor's keyword arguments (hub ``config.json``)."""
         return dict(
-            patch_size=self.patch_size, stride=self.patch_size, embed_dim=self.embed_dim,
-            num_layers=self.num_layers, num_heads=self.num_heads, mlp_hidden_dim=self.mlp_hidden_dim,
-            dropout=self.dropout, spacewise_every_n_layers=self.spacewise_every_n_layers,
+            patch_size=self.patch_size,
+            stride=self.patch_size,
+            embed_dim=self.embed_dim,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            mlp_hidden_dim=self.mlp_hidden_dim,
+            dropout=self.dropout,
+            spacewise_every_n_layers=self.spacewise_every_n_layers,
             spacewise_first=self.spacewise_first,
             scaler_cls="<class 'model.scaler.CausalPatchStdMeanScaler'>",
             output_distribution_classes=["<class 'model.distribution.MixtureOfStudentTsOutput'>"],
             output_distribution_kwargs={"k_components": self.k_components},
             use_memory_efficient_attention=False,
             stabilize_with_global=self.stabilize_with_global,
-            scale_factor_exponent=self.scale_factor_exponent)
+            scale_factor_exponent=self.scale_factor_exponent,
+        )
 
 
 TOTO_BASE = TotoConfig()  # Toto-Open-Base-1.0: 151,306,080 parameters
-TOTO_SMALL = TotoConfig(patch_size=8, embed_dim=64, num_layers=4, num_heads=4, mlp_hidden_dim=128,
-                        spacewise_every_n_layers=2, k_components=3)  # test preset (docs/models.md#toto-config): 201,292
+TOTO_SMALL = TotoConfig(
+    patch_size=8,
+    embed_dim=64,
+    num_layers=4,
+    num_heads=4,
+    mlp_hidden_dim=128,
+    spacewise_every_n_layers=2,
+    k_components=3,
+)  # test preset (docs/models.md#toto-config): 201,292
 
 
 # ----------------------------------------------------------------------------------------------
@@ -160,12 +194,13 @@ def causal_patch_stats(x: Array, valid: Array, config: TotoConfig) -> tuple[Arra
 
 def clamp_bounds(sigma_global: Array, config: TotoConfig) -> tuple[Array, Array]:
     """Global-stabilisation bounds [max(m, sigma_g 10^-e), sigma_g 10^e] for a global std sigma_g."""
-    factor = 10.0 ** config.scale_factor_exponent
+    factor = 10.0**config.scale_factor_exponent
     return jnp.maximum(config.min_scale, sigma_global / factor), sigma_global * factor
 
 
-def causal_patch_scaler(x: Array, valid: Array, config: TotoConfig,
-                        prefix_patches: Array | int | None = None) -> tuple[Array, Array]:
+def causal_patch_scaler(
+    x: Array, valid: Array, config: TotoConfig, prefix_patches: Array | int | None = None
+) -> tuple[Array, Array]:
     """Causal patch std-mean statistics of one series (:func:`causal_patch_stats`, then the clamp).
 
     For patch n the statistics are those of all valid points up to its last step t = nP + P - 1:
@@ -191,12 +226,13 @@ def causal_patch_scaler(x: Array, valid: Array, config: TotoConfig,
     return loc, sigma
 
 
-def scale_series(x: Array, valid: Array, config: TotoConfig,
-                 prefix_patches: Array | int | None = None) -> tuple[Array, Array, Array]:
+def scale_series(
+    x: Array, valid: Array, config: TotoConfig, prefix_patches: Array | int | None = None
+) -> tuple[Array, Array, Array]:
     """Sanitise and normalise ``(B, V, T)`` series: returns y, loc, scale, each ``(B, V, T)``.
 
-    NaN/inf inputs become 0 and invalid before scaling (docs/backtest.md#kronos-in-the-original: upstream would turn every
-    statistic NaN; this port deliberately differs on such bad input).
+    NaN/inf inputs become 0 and invalid before scaling (docs/backtest.md#kronos-in-the-original: upstream would turn
+    every statistic NaN; this port deliberately differs on such bad input).
     """
     finite = jnp.isfinite(x)
     valid = valid & finite
@@ -240,7 +276,7 @@ def rotary_xpos(q: Array, k: Array, offset: Array | int, config: TotoConfig) -> 
         half = jnp.stack([-pairs[..., 1], pairs[..., 0]], axis=-1).reshape(a.shape)
         return a * cos * sc + half * sin * sc
 
-    return rotate(q, scale), rotate(k, scale ** -1.0)
+    return rotate(q, scale), rotate(k, scale**-1.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,8 +364,7 @@ class Layer(nn.Module):
     @nn.compact
     def __call__(self, x, cache, ids_p, offset):
         c = self.config
-        a, cache = Attention(c, self.axis, name="attention")(RMSNorm(c.norm_eps, name="norm1")(x),
-                                                             ids_p, offset, cache)
+        a, cache = Attention(c, self.axis, name="attention")(RMSNorm(c.norm_eps, name="norm1")(x), ids_p, offset, cache)
         x = x + a
         x = x + SwiGLU(c.mlp_hidden_dim, c.embed_dim, name="mlp")(RMSNorm(c.norm_eps, name="norm2")(x))
         return x, cache
@@ -345,9 +380,13 @@ class Block(nn.Module):
         c = self.config
         time = None
         if c.time_layers_per_block:
-            time = nn.scan(Layer, variable_axes={"params": 0}, split_rngs={"params": True},
-                           in_axes=(0, nn.broadcast, nn.broadcast),
-                           length=c.time_layers_per_block)(c, "time", name="time")
+            time = nn.scan(
+                Layer,
+                variable_axes={"params": 0},
+                split_rngs={"params": True},
+                in_axes=(0, nn.broadcast, nn.broadcast),
+                length=c.time_layers_per_block,
+            )(c, "time", name="time")
         space = Layer(c, "space", name="space")
         if c.spacewise_first:
             x, _ = space(x, None, ids_p, offset)
@@ -375,8 +414,13 @@ class TotoModel(nn.Module):
     def setup(self):
         c = self.config
         self.patch_embed = nn.Dense(c.embed_dim)
-        self.blocks = nn.scan(Block, variable_axes={"params": 0}, split_rngs={"params": True},
-                              in_axes=(0, nn.broadcast, nn.broadcast), length=c.num_blocks)(c)
+        self.blocks = nn.scan(
+            Block,
+            variable_axes={"params": 0},
+            split_rngs={"params": True},
+            in_axes=(0, nn.broadcast, nn.broadcast),
+            length=c.num_blocks,
+        )(c)
         self.unembed = nn.Dense(c.patch_size * c.embed_dim)
         self.df = nn.Dense(c.k_components)
         self.loc_proj = nn.Dense(c.k_components)
@@ -394,13 +438,15 @@ class TotoModel(nn.Module):
         return h, cache
 
     def head(self, z):
-        """Mixture parameters for vectors ``(..., D)`` (docs/models.md#toto-mixture-head); eps = float32 machine epsilon."""
+        """Mixture parameters for vectors ``(..., D)`` (docs/models.md#toto-mixture-head); eps = float32 machine
+        epsilon."""
         eps = jnp.finfo(z.dtype).eps
         return MixtureParams(
             df=2.0 + jnp.maximum(jax.nn.softplus(self.df(z)), eps),
             loc=self.loc_proj(z),
             scale=jnp.maximum(jax.nn.softplus(self.scale_proj(z)), eps),
-            weights=jax.nn.softmax(self.mixture_weights(z), axis=-1))
+            weights=jax.nn.softmax(self.mixture_weights(z), axis=-1),
+        )
 
     def output(self, h, substeps: int | None = None):
         """Unembed tokens ``(..., D)`` into their first ``substeps`` (default P) sub-steps, then the head.
@@ -446,8 +492,9 @@ def patch_ids(ids: Array, patch: int) -> Array:
     return ids[..., ::patch]
 
 
-def toto_forward(params, config: TotoConfig, x: Array, valid: Array, ids: Array,
-                 prefix_len: int | None = None) -> tuple[MixtureParams, Array, Array]:
+def toto_forward(
+    params, config: TotoConfig, x: Array, valid: Array, ids: Array, prefix_len: int | None = None
+) -> tuple[MixtureParams, Array, Array]:
     """Full-sequence forward (docs/models.md#toto-forward): ``x, valid, ids (B,V,T)`` with T % P == 0.
 
     Returns the mixture parameters for every output position ``(B,V,T,K)`` and the scaler's loc and
