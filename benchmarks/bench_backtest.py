@@ -23,10 +23,10 @@ import numpy as np
 
 from jaxsim import forecasters
 from jaxsim.data.prices import load_prices
-from jaxsim.engine.api import backtest
 from jaxsim.forecast import StockArrays
 from jaxsim.forecast.grid import ForecastGrid, context_groups
 from jaxsim.models.toto.model import TOTO_BASE, init_toto
+from jaxsim.shell.api import backtest
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "daily"
 

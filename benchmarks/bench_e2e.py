@@ -106,7 +106,7 @@ def jax_side(prices, config, params, sims, samples, repeats):
 
     from jaxsim.bench import harness as bench
     from jaxsim.bench import suites as bench_suites
-    from jaxsim.engine.api import backtest
+    from jaxsim.shell.api import backtest
 
     fc = bench_suites.toto_forecaster(config, num_samples=samples, params=params, dtype=ARGS.dtype)
     with bench_suites.precision(ARGS.dtype):

@@ -1,4 +1,4 @@
-"""Peak memory of a chunked multi-stock run (jaxsim.engine.runs.run_many) with a small model.
+"""Peak memory of a chunked multi-stock run (jaxsim.shell.runs.run_many) with a small model.
 
 Builds S synthetic stocks as CSV files (block-bootstrap resamples of the real daily series in
 ../shared/data/daily when present, else random walks), then runs ``run_many`` over them in a fresh
@@ -103,7 +103,7 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
     import jax
     from jaxsim import forecasters
-    from jaxsim.engine.runs import run_many
+    from jaxsim.shell.runs import run_many
     cfg = json.loads(sys.argv[1])
     if cfg["model"] == "naive":
         f = forecasters.naive()

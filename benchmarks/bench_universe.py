@@ -2,7 +2,7 @@
 
 Builds S synthetic stocks as CSV files (block-bootstrap resamples of the real daily series in
 ../shared/data/daily, as ``bench_memory.py``), in one or more history lengths, and runs
-:func:`jaxsim.engine.runs.run_many` over them with the embedded default model
+:func:`jaxsim.shell.runs.run_many` over them with the embedded default model
 (``forecasters.default``) in a fresh subprocess per configuration:
 
 * 1 process (one CPU device), and
@@ -48,13 +48,13 @@ CHILD = textwrap.dedent("""
     cfg = json.loads(sys.argv[1])
     dist = None
     if cfg["n"] > 1:  # join before any JAX computation
-        from jaxsim.engine.distributed import DistributedConfig, initialize
+        from jaxsim.shell.distributed import DistributedConfig, initialize
         dist = DistributedConfig(f"127.0.0.1:{cfg['port']}", cfg["n"], cfg["pid"])
         initialize(dist)
     from jaxsim import forecasters
     from jaxsim.config import DEFAULT_MIN_CONTEXT, sims_for_rows
     from jaxsim.engine.program import trace_count
-    from jaxsim.engine.runs import run_many
+    from jaxsim.shell.runs import run_many
     f = forecasters.default(num_samples=cfg["samples"])
     t0 = time.perf_counter()
     done = failed = sims = 0

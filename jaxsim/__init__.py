@@ -12,14 +12,14 @@ Public names:
 * :func:`enable_compilation_cache`: keep compiled programs on disk for later processes
   (:mod:`jaxsim.engine.compilation`; the command line turns it on by default).
 * :func:`backtest`, :func:`backtest_many`, :class:`BacktestResult`: the one-call walk-forward backtest
-  of one stock or many (:mod:`jaxsim.engine.api`, :mod:`jaxsim.engine.result`).
+  of one stock or many (:mod:`jaxsim.shell.api`, :mod:`jaxsim.report.result`).
 * :class:`BacktestConfig`: every setting of a backtest with its default and the reason for it
   (:mod:`jaxsim.config`); the entry points take ``config=`` or the same settings as keywords.
 * :func:`compare`, :class:`Comparison`: one stock backtested with several forecasters (the naive and
   historical-mean baselines by default), strategy stats and forecast skill side by side
-  (:mod:`jaxsim.engine.compare`).
+  (:mod:`jaxsim.shell.compare`).
 * :func:`run_many`, :class:`RunReport`: resumable, chunked multi-stock runs that write each stock's
-  results atomically (:mod:`jaxsim.engine.runs`).
+  results atomically (:mod:`jaxsim.shell.runs`).
 * :mod:`jaxsim.forecasters` (the package :mod:`jaxsim.forecast`): ``naive()``, ``historical_mean()``, ``toto(dir)``,
   ``kronos(dir, tok)``, ``from_function(fn)``, ``default()`` (the embedded model).
 * :func:`tune_multipliers`, :func:`optax_optimizer`, :func:`exact_optimizer`,
@@ -27,7 +27,7 @@ Public names:
 * :class:`UserStrategy`, :func:`user_strategy`, :class:`StrategyInputs`, :class:`Limits`, :class:`DayTrades`: your own
   strategy in the compiled program (:mod:`jaxsim.sim.strategy`; ``backtest(..., strategies=(s,))``);
   :func:`tune`, :class:`TuneResult`, :func:`simulation_data`: walk-forward gradient tuning of its
-  parameters (:mod:`jaxsim.engine.tune`); :func:`check_no_lookahead`: the look-ahead guard rail.
+  parameters (:mod:`jaxsim.research.tune`); :func:`check_no_lookahead`: the look-ahead guard rail.
 * :mod:`jaxsim.errors`: the typed errors (``JaxsimError``, ``PriceDataError``, ...).
 """
 
@@ -45,14 +45,14 @@ _LAZY = {
     "available_samples": "jaxsim.data.prices",
     "as_prices": "jaxsim.data.prices",
     "enable_compilation_cache": "jaxsim.engine.compilation",
-    "backtest": "jaxsim.engine.api",
-    "backtest_many": "jaxsim.engine.api",
+    "backtest": "jaxsim.shell.api",
+    "backtest_many": "jaxsim.shell.api",
     "BacktestConfig": "jaxsim.config",
-    "BacktestResult": "jaxsim.engine.result",
-    "run_many": "jaxsim.engine.runs",
-    "compare": "jaxsim.engine.compare",
-    "Comparison": "jaxsim.engine.compare",
-    "RunReport": "jaxsim.engine.runs",
+    "BacktestResult": "jaxsim.report.result",
+    "run_many": "jaxsim.shell.runs",
+    "compare": "jaxsim.shell.compare",
+    "Comparison": "jaxsim.report.comparison",
+    "RunReport": "jaxsim.shell.runs",
     "tune_multipliers": "jaxsim.optimize",
     "optax_optimizer": "jaxsim.optimize",
     "exact_optimizer": "jaxsim.optimize",
@@ -62,10 +62,10 @@ _LAZY = {
     "Limits": "jaxsim.sim.strategy",
     "DayTrades": "jaxsim.sim.strategy",
     "user_strategy": "jaxsim.sim.strategy",
-    "simulation_data": "jaxsim.engine.strategy_data",
-    "tune": "jaxsim.engine.tune",
-    "TuneResult": "jaxsim.engine.tune",
-    "check_no_lookahead": "jaxsim.engine.lookahead",
+    "simulation_data": "jaxsim.research.strategy_data",
+    "tune": "jaxsim.research.tune",
+    "TuneResult": "jaxsim.research.tune",
+    "check_no_lookahead": "jaxsim.research.lookahead",
 }
 # public name -> module that IS the value (``jaxsim.forecasters.toto(...)``)
 _LAZY_MODULES = {

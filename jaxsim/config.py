@@ -97,7 +97,7 @@ class BacktestConfig:
         fields and a summary row like a built-in. They are part of the compile key.
       return_samples: also return the draws of each simulation's newest forecast (default False:
         ``(N, S)`` floats per target; the quantiles 0.1/0.5/0.9, CRPS and PIT are always returned),
-        as :attr:`jaxsim.engine.result.BacktestResult.draws`.
+        as :attr:`jaxsim.report.result.BacktestResult.draws`.
       min_context: with ``n_sims="all"``, the fewest context returns the earliest simulation's first
         forecast sees (default 64: one Toto patch, the shortest context the model is given one full
         token of history; shorter contexts are mostly padding). Ignored for an integer ``n_sims``.

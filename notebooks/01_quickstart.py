@@ -30,8 +30,8 @@ import matplotlib
 
 import jaxsim
 from jaxsim import forecasters
-from jaxsim.engine.api import backtest
 from jaxsim.models import registry
+from jaxsim.shell.api import backtest
 
 print("jaxsim", jaxsim.__version__, "| jax", jax.__version__, "| devices:", jax.devices())
 

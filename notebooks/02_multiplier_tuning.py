@@ -36,8 +36,8 @@ import optax
 from scipy.optimize import Bounds, direct
 
 import jaxsim
-from jaxsim.engine.plots import PlotFigure, heatmap_figure
 from jaxsim.optimize import BOUND, exact_objective, exact_optimizer, make_problem, optax_optimizer, surrogate_objective
+from jaxsim.report.plots import PlotFigure, heatmap_figure
 
 # %% [markdown]
 # ## A MaxDiff problem from real prices
@@ -160,7 +160,7 @@ assert rows["exact breakpoint solver"][1] >= best - 1e-6  # the exact solver is 
 
 # %% [markdown]
 # ## The exact solver's point on the landscape
-# `jaxsim.engine.plots.heatmap_figure` draws any `J(mh, ml)` grid with a chosen point (a backtest's
+# `jaxsim.report.plots.heatmap_figure` draws any `J(mh, ml)` grid with a chosen point (a backtest's
 # `result.plot("heatmap", prices=prices)` does this for one simulation's own problem).
 
 # %%

@@ -42,7 +42,7 @@ import pandas as pd
 
 import jaxsim
 from jaxsim import forecasters
-from jaxsim.engine.plots import PlotFigure
+from jaxsim.report.plots import PlotFigure
 from jaxsim.sim.strategy import limit_offsets
 from jaxsim.stats.frames import stats_frame
 

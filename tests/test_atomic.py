@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from jaxsim.engine import atomic
-from jaxsim.engine.atomic import write_file, write_folder
+from jaxsim import atomic
+from jaxsim.atomic import write_file, write_folder
 
 
 @pytest.fixture

@@ -12,13 +12,14 @@ import pytest
 
 from jaxsim import forecasters
 from jaxsim.data.prices import Prices, load_prices
-from jaxsim.engine.api import backtest, backtest_many, stock_key
 from jaxsim.engine.program import trace_count
 from jaxsim.engine.walk_forward import FIT_LAG
 from jaxsim.errors import InsufficientHistoryError
 from jaxsim.forecast import TARGET_IDS, Forecast, Forecaster, register_forecaster
 from jaxsim.forecast.aggregate import aggregate, band
 from jaxsim.optimize import grid_optimizer
+from jaxsim.shell.api import backtest, backtest_many
+from jaxsim.shell.plan import stock_key
 from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
 
 N = 8

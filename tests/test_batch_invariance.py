@@ -15,7 +15,7 @@ import pytest
 from reliability_helpers import CAP, N_SIMS, SAMPLED, assert_records_close, numeric_columns, synthetic_prices, xla_flags
 
 import jaxsim
-from jaxsim.engine.api import backtest, backtest_many
+from jaxsim.shell.api import backtest, backtest_many
 
 ROOT = Path(__file__).resolve().parents[1]
 # where the jaxsim under test lives (the checkout, or site-packages when CI tests the installed wheel)
@@ -74,7 +74,7 @@ def test_number_of_simulations_does_not_change_the_common_ones():
 
 _DEVICE_SCRIPT = textwrap.dedent("""
     import sys, numpy as np, jax
-    from jaxsim.engine.api import backtest_many
+    from jaxsim.shell.api import backtest_many
     from reliability_helpers import CAP, N_SIMS, SAMPLED, numeric_columns, synthetic_prices
     assert len(jax.devices()) == int(sys.argv[2]), jax.devices()
     stocks = [synthetic_prices(f"B{s}", 100 + 37 * s, seed=s, vol=0.01 + 0.01 * (s % 3),

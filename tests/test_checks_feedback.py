@@ -1,4 +1,4 @@
-"""Degenerate-setup warnings (jaxsim.engine.checks) and the elapsed-time line (jaxsim.cli.feedback)."""
+"""Degenerate-setup warnings (jaxsim.report.checks) and the elapsed-time line (jaxsim.cli.feedback)."""
 
 import io
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from jaxsim.cli.feedback import elapsed
-from jaxsim.engine.checks import context_lengths, earliest_context, setup_warnings, unfitted_simulations
+from jaxsim.report.checks import context_lengths, earliest_context, setup_warnings, unfitted_simulations
 
 
 def test_earliest_context_geometry():

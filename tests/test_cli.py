@@ -153,7 +153,7 @@ def test_backtest_series_selection(tmp_path):
 
 
 def test_backtest_without_engine_says_so(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "jaxsim.engine.api", None)  # makes the lazy import fail
+    monkeypatch.setitem(sys.modules, "jaxsim.shell.api", None)  # makes the lazy import fail
     code = run_backtest(build_parser().parse_args(["backtest"]))
     assert code == 2
     assert capsys.readouterr().err.startswith("error: the backtest engine is not available")

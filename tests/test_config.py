@@ -11,13 +11,13 @@ import jaxsim
 from jaxsim import forecasters
 from jaxsim.config import PROTOCOLS, BacktestConfig, resolve_config
 from jaxsim.data.prices import load_prices
-from jaxsim.engine import api
 from jaxsim.engine.forecasted_pnl import SOURCES
 from jaxsim.engine.program import run_program, trace_count
-from jaxsim.engine.runs import run_many
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ForecastGrid
 from jaxsim.optimize import grid_optimizer
+from jaxsim.shell import plan
+from jaxsim.shell.runs import run_many
 from jaxsim.sim.strategy_table import BEST_TIE_ORDER, STRATEGIES, strategy
 
 OPT = grid_optimizer(11)
@@ -144,8 +144,8 @@ def test_toto_num_samples_is_honoured(aem, tiny_toto):
     r256 = jaxsim.backtest(aem, f256, cfg, key=KEY)
     assert r256.metadata["num_samples"] == 256 and r256.metadata["num_samples_override"] is None
     # the draws themselves: 256 per context, the same 256 the forecaster draws alone
-    prep = api.prepare_stock(aem, cfg)
-    stock = jax.tree.map(np.asarray, api.stock_arrays(f256, [prep]))
+    prep = plan.prepare_stock(aem, cfg)
+    stock = jax.tree.map(np.asarray, plan.stock_arrays(f256, [prep]))
     stock = type(stock)(*(a[0] for a in stock))
     grid = ForecastGrid(len(prep.prices), cfg.n_sims, cfg.max_context)
     assert f256.forecast(stock, grid, cfg.targets, KEY).samples.shape == (3, grid.n_origins, 256)
@@ -167,7 +167,7 @@ def test_forecasters_answer_by_methods():
     with pytest.raises(ConfigError, match="draw count"):
         NOISY_LAST.with_draws_per_context(8)  # the user function decides its draws
     with pytest.raises(ConfigError, match="draw count"):
-        api.with_config_samples(naive, BacktestConfig(num_samples=8))
+        plan.with_config_samples(naive, BacktestConfig(num_samples=8))
 
 
 def test_cli_samples_builds_the_forecaster_with_that_count():
@@ -250,15 +250,15 @@ def test_forecasted_pnl_comes_out_of_the_one_compiled_program(aem):
     result = jaxsim.backtest(aem, NOISY_LAST, cfg, key=KEY)
     assert trace_count() - before == 1 and result.metadata["compiled"]
     # the program's own outputs hold the broadcast columns and the source codes
-    prep = api.prepare_stock(aem, cfg)
+    prep = plan.prepare_stock(aem, cfg)
     records, codes = jax.device_get(
         run_program(
             NOISY_LAST,
-            api.stock_arrays(NOISY_LAST, [prep]),
+            plan.stock_arrays(NOISY_LAST, [prep]),
             [prep.fee],
             [prep.spread],
-            api.stock_key(KEY, "AEM")[None],
-            api.make_setup(prep, cfg),
+            plan.stock_key(KEY, "AEM")[None],
+            plan.make_setup(prep, cfg),
         )
     )
     assert codes.shape == (1, len(STRATEGIES)) and codes.dtype == np.int32
@@ -305,7 +305,7 @@ def test_shared_constants_are_defined_once():
 
     assert multipliers.BOUND is profit.MULTIPLIER_BOUND and maxdiff.MULTIPLIER_BOUND is profit.MULTIPLIER_BOUND
     assert program.PROTOCOLS is PROTOCOLS and app.PROTOCOLS is PROTOCOLS
-    assert api.DEFAULT_SPREAD is metrics.DEFAULT_SPREAD and strategies.DEFAULT_SPREAD is metrics.DEFAULT_SPREAD
+    assert plan.DEFAULT_SPREAD is metrics.DEFAULT_SPREAD and strategies.DEFAULT_SPREAD is metrics.DEFAULT_SPREAD
     assert interface.PRICE_COLUMN is PRICE_COLUMN and simulation.PRICE_COLUMNS is PRICE_COLUMNS
     assert grid.ORIGINS_PER_SIM is ORIGINS_PER_SIM and simulation.ORIGINS_PER_SIM is ORIGINS_PER_SIM
     assert [PRICE_COLUMNS[i] for i in PRICE_COLUMN.values()] == list(PRICE_COLUMN)

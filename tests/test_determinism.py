@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from reliability_helpers import CAP, HIST, N_SIMS, SAMPLED, numeric_columns, synthetic_prices
 
-from jaxsim.engine.api import backtest, backtest_many
+from jaxsim.shell.api import backtest, backtest_many
 
 # Fields computed from prices only: identical whatever the key.
 PRICE_ONLY = ("close", "atr_pct_14", "dollar_vol_20d", "realized_volatility_pct", "spread_bps_estimate")

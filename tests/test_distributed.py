@@ -27,10 +27,10 @@ import pytest
 from reliability_helpers import synthetic_frame, xla_flags
 
 import jaxsim
-from jaxsim.engine.cross_stock import TABLE
-from jaxsim.engine.distributed import DistributedConfig, split_stocks, stock_rows
-from jaxsim.engine.runs import DONE, MANIFEST, is_complete, read_manifest
 from jaxsim.errors import ConfigError
+from jaxsim.report.cross_stock import TABLE
+from jaxsim.shell.distributed import DistributedConfig, split_stocks, stock_rows
+from jaxsim.shell.runs import DONE, MANIFEST, is_complete, read_manifest
 
 PACKAGE_ROOT = str(Path(jaxsim.__file__).resolve().parents[1])
 GOOD = ("AAA", "BBB", "CCC", "DDD", "EEE")
@@ -41,14 +41,14 @@ CLI = "import sys; from jaxsim.cli import main; sys.exit(main(sys.argv[1:]))"
 CHILD = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from jaxsim.engine.distributed import DistributedConfig, initialize
+    from jaxsim.shell.distributed import DistributedConfig, initialize
     cfg = json.loads(sys.argv[1])
     dist = None
     if cfg["n"] > 1:  # join before any JAX computation
         dist = DistributedConfig(f"127.0.0.1:{cfg['port']}", cfg["n"], cfg["pid"])
         initialize(dist)
     from jaxsim import forecasters
-    from jaxsim.engine.runs import run_many
+    from jaxsim.shell.runs import run_many
 
     def on_stock(symbol, folder):
         if cfg["stall"]:  # a slow process: the test kills it here, after its first stock

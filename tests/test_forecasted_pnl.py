@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from jaxsim import forecasters
-from jaxsim.engine.forecasted_pnl import FEW_DRAWS, PNL_KEY_SALT, forecasted_pnl
+from jaxsim.engine.forecasted_pnl import PNL_KEY_SALT, forecasted_pnl
 from jaxsim.forecast import Forecaster, register_forecaster
+from jaxsim.forecast.interface import SERIES_FEW_DRAWS as FEW_DRAWS
 from jaxsim.sim.strategy_table import STRATEGIES
 
 S = 512
@@ -182,9 +183,10 @@ def test_tiny_random_toto_pads_each_series_to_its_patch_multiple():
 
 def test_backtest_broadcasts_forecasted_pnl_and_reports_forecast_ret(daily_dir):
     from jaxsim.data.prices import load_prices
-    from jaxsim.engine.api import backtest, stock_key
     from jaxsim.engine.forecasted_pnl import strategy_series
     from jaxsim.optimize import grid_optimizer
+    from jaxsim.shell.api import backtest
+    from jaxsim.shell.plan import stock_key
 
     aem = load_prices(daily_dir / "AEM.csv", symbol="AEM")
     opt = grid_optimizer(11)

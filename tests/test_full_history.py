@@ -10,12 +10,12 @@ from jaxsim import forecasters
 from jaxsim.cli.app import build_parser
 from jaxsim.config import BacktestConfig, sims_for_rows
 from jaxsim.data.prices import required_rows
-from jaxsim.engine import api
 from jaxsim.engine.program import compiled_program, map_sims
 from jaxsim.errors import ConfigError, InsufficientHistoryError
 from jaxsim.forecast.grid import ForecastGrid
 from jaxsim.models.toto import model as toto_model
 from jaxsim.optimize import grid_optimizer
+from jaxsim.shell import plan
 
 OPT = grid_optimizer(11)  # a small grid keeps the tests fast; one object so programs are reused
 # fields that depend on N by construction: the forecasted P&L (a forecast of the N-long record columns)
@@ -123,9 +123,9 @@ def test_recent_simulations_of_all_equal_n50(tiny_toto, protocol):
 
 def _temp_bytes(forecaster, prices, n_sims, chunk):
     config = BacktestConfig(n_sims=n_sims, optimizer=OPT, sim_chunk=chunk)
-    prep = api.prepare_stock(prices, config, symbol="MSFT")
-    setup = api.make_setup(prep, config)
-    stocks = jax.tree.map(jnp.asarray, api.stock_arrays(forecaster, [prep]))
+    prep = plan.prepare_stock(prices, config, symbol="MSFT")
+    setup = plan.make_setup(prep, config)
+    stocks = jax.tree.map(jnp.asarray, plan.stock_arrays(forecaster, [prep]))
     lowered = compiled_program.lower(
         forecaster, stocks, jnp.zeros(1), jnp.zeros(1), jax.random.key(0)[None], setup=setup
     )

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim.optimize import grid_optimizer
+from jaxsim.optimize import default_optimizer, grid_optimizer
 from jaxsim.sim.maxdiff import close_relative_offsets, maxdiff_always_on_strategy, maxdiff_strategy
 from jaxsim.sim.metrics import evaluate_daily_returns
 from jaxsim.sim.profit import profit_values, total_profit
@@ -265,7 +265,7 @@ def test_vmap_equals_per_simulation_and_jit_equals_eager():
 
 
 def test_default_optimizer_is_optax_and_reaches_case_c_supremum():
-    out = maxdiff_strategy(**case_c(), fee=C["fee"], close_at_eod=False)  # optimizer=None: optax
+    out = maxdiff_strategy(**case_c(), fee=C["fee"], optimizer=default_optimizer(), close_at_eod=False)
     total = float(np.sum(np.asarray(out["maxdiffprofit_profit_values"])))
     # the supremum of case C (eod False), approached inside a breakpoint: 0.0755 > DIRECT's 0.0734
     assert abs(total - 0.0755) < 1e-6

@@ -16,12 +16,13 @@ import pytest
 
 from jaxsim.config import BacktestConfig
 from jaxsim.data.prices import Prices, load_prices, price_table
-from jaxsim.engine.api import backtest, prepare_stock
 from jaxsim.engine.walk_forward import limit_arguments
 from jaxsim.errors import PriceDataError
 from jaxsim.forecast import forecasters
 from jaxsim.forecast.grid import ForecastGrid, price_windows
 from jaxsim.layout import RESIDUAL_COLUMN, TABLE_COLUMNS
+from jaxsim.shell.api import backtest
+from jaxsim.shell.plan import prepare_stock
 from jaxsim.sim.maxdiff import close_relative_offsets, host_close_relative_offsets, split_float64
 from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, window_offsets
 

@@ -232,7 +232,7 @@ def test_optimizers_are_hashable_values():
     assert O.exact_optimizer(bounds=0.02) != O.exact_optimizer()
     tx = optax.adam(1e-3)
     assert O.optax_optimizer(tx=tx) == O.optax_optimizer(tx=tx) != O.optax_optimizer()
-    from jaxsim.sim.maxdiff import default_optimizer
+    from jaxsim.optimize import default_optimizer
 
     assert default_optimizer() == O.optax_optimizer()
 

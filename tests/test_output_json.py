@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxsim.cli.output_json import METRIC_COLUMNS, STRATEGY_COLUMNS, summary_json, write_output_json
-from jaxsim.engine.result import BacktestResult
+from jaxsim.report.result import BacktestResult
 
 # What the original writes (key names and nesting), for an 8-strategy run.
 ORIGINAL_STRATEGY_KEYS = ["return", "sharpe", "final_day", "avg_daily_return", "annual_return"]

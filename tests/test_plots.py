@@ -1,4 +1,4 @@
-"""Figures (jaxsim.engine.plots) and their inputs (jaxsim.engine.plot_data): what each figure draws, that
+"""Figures (jaxsim.report.plots) and their inputs (jaxsim.report.plot_data): what each figure draws, that
 nothing touches pyplot or the matplotlib backend, and that a figure shows as PNG in IPython."""
 
 import os
@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jaxsim.engine import plot_data, plots
-from jaxsim.engine.result import BacktestResult, equity_curves
 from jaxsim.errors import ConfigError
+from jaxsim.report import plot_data, plots
+from jaxsim.report.result import BacktestResult, equity_curves
 from jaxsim.sim.strategy_table import STRATEGIES
 from jaxsim.stats.performance import max_drawdown
 
@@ -296,7 +296,7 @@ def test_plain_process_backend_is_unchanged(tmp_path):
         matplotlib.use("svg")
         sys.path.insert(0, {str(ROOT / "tests")!r})
         from test_plots import _arrays, DATES
-        from jaxsim.engine.result import BacktestResult
+        from jaxsim.report.result import BacktestResult
         r = BacktestResult.from_arrays("T", "legacy", _arrays(), DATES, {{"forecaster": "naive", "fee": 0.0005}})
         figs = [r.plot(), r.plot("fan")]
         r.save({str(tmp_path / "out")!r})

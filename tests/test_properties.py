@@ -25,7 +25,7 @@ from reliability_helpers import CAP, EVENTS, HIST, N_SIMS, NAIVE, SAMPLED, non_f
 
 from jaxsim import errors
 from jaxsim.data.prices import Prices, load_prices, required_rows
-from jaxsim.engine.api import backtest
+from jaxsim.shell.api import backtest
 
 PROPS = settings(
     deadline=None,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jaxsim.engine.result import BacktestResult, best_strategy, equity_curves
+from jaxsim.report.result import BacktestResult, best_strategy, equity_curves
 from jaxsim.sim.strategy_table import STRATEGIES
 
 N = 5

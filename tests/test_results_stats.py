@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import jaxsim
-from jaxsim.engine.cross_stock import cross_stock_table
-from jaxsim.engine.evaluation import IN_SAMPLE_LEGACY, SKILL_COLUMNS
+from jaxsim.report.cross_stock import cross_stock_table
+from jaxsim.report.evaluation import IN_SAMPLE_LEGACY, SKILL_COLUMNS
 from jaxsim.sim.strategy_table import STRATEGIES
 from jaxsim.stats.frames import stats_frame
 from jaxsim.stats.performance import performance_stats
@@ -144,7 +144,7 @@ def test_draws_have_labelled_axes_and_give_the_same_skill(gauss):
     np.testing.assert_allclose(with_draws.loc["close", "CRPS"], float(s.crps), rtol=1e-6)
     assert with_draws.loc["close", "PIT Histogram"] == [int(c) for c in s.pit_counts]
     # without the draws (only the in-program quantiles, CRPS and PIT) the numbers are the same
-    from jaxsim.engine.evaluation import skill_frame
+    from jaxsim.report.evaluation import skill_frame
 
     without = skill_frame(gauss.forecasts)
     for col in ("MAE", "RMSE", "CRPS", "CRPS Skill", "Coverage 10-90 [%]", "Directional Accuracy [%]"):

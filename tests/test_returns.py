@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxsim.sim.returns import return_transform, target_frame, validation_block, window_returns
+from jaxsim.forecast.returns import return_transform, target_frame, validation_block, window_returns
 
 pytestmark = pytest.mark.strict_promotion
 
@@ -60,6 +60,6 @@ def test_jit_and_vmap():
 def test_docstring_examples():
     import doctest
 
-    import jaxsim.sim.returns
+    import jaxsim.forecast.returns
 
-    assert doctest.testmod(jaxsim.sim.returns).failed == 0
+    assert doctest.testmod(jaxsim.forecast.returns).failed == 0

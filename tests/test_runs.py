@@ -16,9 +16,12 @@ import pytest
 from reliability_helpers import CAP, N_SIMS, SAMPLED, synthetic_frame
 
 import jaxsim
-from jaxsim.engine import atomic, runs
-from jaxsim.engine.runs import DONE, MANIFEST, is_complete, read_manifest, run_many, stock_key
+from jaxsim import atomic
 from jaxsim.errors import ConfigError
+from jaxsim.shell import manifest as run_manifest
+from jaxsim.shell import runs
+from jaxsim.shell.plan import stock_key
+from jaxsim.shell.runs import DONE, MANIFEST, is_complete, read_manifest, run_many
 
 ROOT = Path(__file__).resolve().parents[1]
 # where the jaxsim under test lives (the checkout, or site-packages when CI tests the installed wheel)
@@ -89,7 +92,7 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
 
 def test_stock_result_equals_a_single_backtest_with_its_key(tmp_path):
     from jaxsim.data.prices import load_prices
-    from jaxsim.engine.api import backtest
+    from jaxsim.shell.api import backtest
 
     paths = _write_csvs(tmp_path / "data", SYMBOLS[:2])
     run_many(paths, tmp_path / "run", key=jax.random.key(9), **OPTIONS)
@@ -134,7 +137,7 @@ def test_bad_stocks_fail_alone_and_are_retried(tmp_path):
 
 
 def test_a_failing_chunk_is_retried_stock_by_stock(tmp_path, monkeypatch):
-    import jaxsim.engine.api as bt
+    import jaxsim.shell.api as bt
 
     real = bt.backtest_many
 
@@ -186,8 +189,8 @@ def test_existing_folders_and_other_settings_are_never_overwritten(tmp_path):
     flat = jaxsim.UserStrategy("flat", "signals", lambda v, p: jax.numpy.zeros(6) + p["s"], {"s": 0.0})
     with pytest.raises(ConfigError, match="strategies"):
         run_many(paths, out, strategies=(flat,), **OPTIONS)
-    assert runs._strategy_identity(flat) != runs._strategy_identity(flat.replace(params={"s": 1.0}))
-    assert runs._strategy_identity(flat) == runs._strategy_identity(flat.replace(params={"s": 0.0}))
+    assert run_manifest.strategy_identity(flat) != run_manifest.strategy_identity(flat.replace(params={"s": 1.0}))
+    assert run_manifest.strategy_identity(flat) == run_manifest.strategy_identity(flat.replace(params={"s": 0.0}))
     assert (out / MANIFEST).read_bytes() == manifest_before
 
 
@@ -228,7 +231,7 @@ def test_corrupt_manifest_and_incomplete_done_file_are_reported(tmp_path):
 _KILL_SCRIPT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from jaxsim.engine.runs import run_many
+    from jaxsim.shell.runs import run_many
     from reliability_helpers import CAP, N_SIMS, SAMPLED
     paths = sorted(Path(sys.argv[1]).glob("*.csv"))
     run_many(paths, sys.argv[2], forecaster=SAMPLED, chunk_size=4, n_sims=N_SIMS, max_context=CAP,
@@ -304,7 +307,7 @@ def test_cli_symbols_run_is_resumable(tmp_path, capsys):
 def test_raw_uint32_key_is_accepted_and_recorded():
     """Old-style uint32 keys work like typed keys (recorded in the settings, folded per stock)."""
     raw, typed = jax.random.PRNGKey(3), jax.random.key(3)
-    assert runs._settings(SAMPLED, raw)["key"] == [0, 3] == runs._settings(SAMPLED, typed)["key"]
+    assert run_manifest.run_settings(SAMPLED, raw)["key"] == [0, 3] == run_manifest.run_settings(SAMPLED, typed)["key"]
     assert (jax.random.key_data(stock_key(typed, "AAA")) == stock_key(raw, "AAA")).all()
 
 
@@ -313,7 +316,7 @@ def test_stocks_stream_through_in_chunks(tmp_path, monkeypatch):
     import gc
     import weakref
 
-    import jaxsim.engine.api as bt
+    import jaxsim.shell.api as bt
 
     alive, peak, batches = weakref.WeakSet(), {"n": 0}, []
     real_load, real_many = runs._load, bt.backtest_many

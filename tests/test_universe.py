@@ -10,9 +10,9 @@ import pandas as pd
 from reliability_helpers import synthetic_frame
 
 from jaxsim import forecasters
-from jaxsim.engine.cross_stock import TABLE
 from jaxsim.engine.program import trace_count
-from jaxsim.engine.runs import run_many
+from jaxsim.report.cross_stock import TABLE
+from jaxsim.shell.runs import run_many
 
 
 def _left_padded(values: np.ndarray, length: int):

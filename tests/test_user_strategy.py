@@ -9,11 +9,11 @@ import pytest
 
 import jaxsim
 from jaxsim.engine import program
-from jaxsim.engine import tune as tune_module
-from jaxsim.engine.lookahead import LookaheadError, check_no_lookahead
 from jaxsim.errors import ConfigError
 from jaxsim.forecast import from_function
 from jaxsim.optimize import grid_optimizer
+from jaxsim.research import tune as tune_module
+from jaxsim.research.lookahead import LookaheadError, check_no_lookahead
 from jaxsim.sim.strategy import FIRST_DAY_ROW, Limits, UserStrategy, builtin_strategies
 
 S = 8  # draws per context of the test forecaster

@@ -10,7 +10,7 @@ import jax
 
 import jaxsim
 from jaxsim import forecasters
-from jaxsim.engine.plots import figure_png
+from jaxsim.report.plots import figure_png
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 40  # simulations (the README images: 40)
 t = time.time()

@@ -99,7 +99,6 @@ def full_history_suite(
     from jaxsim.bench.models import TOTO_BENCH_SMALL, precision, toto_forecaster
     from jaxsim.config import BacktestConfig
     from jaxsim.data.prices import as_prices, sample
-    from jaxsim.engine import api
     from jaxsim.forecast import forecasters
     from jaxsim.forecast.forecasters import DRAW_CHUNK
     from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups
@@ -107,6 +106,7 @@ def full_history_suite(
     from jaxsim.forecast.prefix import prefix_plan
     from jaxsim.models.toto import forecast as toto_forecast
     from jaxsim.models.toto.model import TOTO_BASE
+    from jaxsim.shell import plan
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,8 +123,8 @@ def full_history_suite(
     env = harness.environment()
     before = _uptime()
     peak = harness.matmul_peak(n=2048)
-    prep = api.prepare_stock(prices, base)
-    stock_arrays = jax.tree.map(lambda a: jnp.asarray(a[0]), api.stock_arrays(fc, [prep]))
+    prep = plan.prepare_stock(prices, base)
+    stock_arrays = jax.tree.map(lambda a: jnp.asarray(a[0]), plan.stock_arrays(fc, [prep]))
 
     # floor: P classes x targets full-length passes, one batched forward
     p = config.patch_size

@@ -48,8 +48,8 @@ def _stock_batch(prices_list, n_sims, max_context, targets, aggregate):
     import jax.numpy as jnp
 
     from jaxsim.config import BacktestConfig
-    from jaxsim.engine.api import make_setup, prepare_stock
     from jaxsim.forecast.interface import StockArrays
+    from jaxsim.shell.plan import make_setup, prepare_stock
 
     config = BacktestConfig(n_sims=n_sims, max_context=max_context, targets=targets, aggregate=aggregate)
     preps = [prepare_stock(p, config) for p in prices_list]
@@ -367,7 +367,7 @@ def plot_scaling(path, rows, model_rows, env):
 
 
 def e2e_jax_suite(out_dir, *, quick: bool = False, dtype: str = "float32", prices=None, repeats: int = 3) -> dict:
-    """The jaxsim side of the end-to-end settings through the public :func:`jaxsim.engine.api.backtest`.
+    """The jaxsim side of the end-to-end settings through the public :func:`jaxsim.shell.api.backtest`.
 
     Settings: bench-small N=10 S=256 (the reduced setting of ``benchmarks/bench_e2e.py``), Base N=10
     S=256 and Base N=50 S=3072 (the original's defaults), four targets, the whole history of the
@@ -375,8 +375,8 @@ def e2e_jax_suite(out_dir, *, quick: bool = False, dtype: str = "float32", price
     needs the reference venv: ``benchmarks/bench_e2e.py``.
     """
     from jaxsim.data.prices import sample
-    from jaxsim.engine.api import backtest
     from jaxsim.models.toto.model import TOTO_BASE
+    from jaxsim.shell.api import backtest
 
     out_dir = Path(out_dir)
     prices = prices or sample("AAPL")

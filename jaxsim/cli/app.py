@@ -219,7 +219,7 @@ def _caching(args):
 
 
 def _start_distributed(args):
-    """``--distributed``: join the multi-process run (:mod:`jaxsim.engine.distributed`), else None."""
+    """``--distributed``: join the multi-process run (:mod:`jaxsim.shell.distributed`), else None."""
     given = {k: getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")}
     if not getattr(args, "distributed", False):
         if any(v is not None for v in given.values()):
@@ -227,7 +227,7 @@ def _start_distributed(args):
         return None
     if not (args.symbols and args.out):
         raise JaxsimError("--distributed needs --symbols and --out (a resumable run folder shared by the processes)")
-    from jaxsim.engine.distributed import DistributedConfig, initialize
+    from jaxsim.shell.distributed import DistributedConfig, initialize
 
     config = DistributedConfig.from_env(**given)
     initialize(config)
@@ -238,9 +238,9 @@ def run_backtest(args) -> int:
     """Backtest the selected series, print each summary table, optionally save the results.
 
     Every argument is checked first (:func:`jaxsim.cli.validate.validate_backtest`), then one series
-    runs :func:`jaxsim.engine.api.backtest`; several (``--symbols``) run
-    :func:`jaxsim.engine.api.backtest_many`, or with ``--out`` the resumable
-    :func:`jaxsim.engine.runs.run_many`. Stock s always uses the key ``stock_key(key(seed), s)``,
+    runs :func:`jaxsim.shell.api.backtest`; several (``--symbols``) run
+    :func:`jaxsim.shell.api.backtest_many`, or with ``--out`` the resumable
+    :func:`jaxsim.shell.runs.run_many`. Stock s always uses the key ``stock_key(key(seed), s)``,
     whichever of them runs it. For one stock it prints the original's "Backtest summary for SYM (N
     simulations)" table, row 0's ``MaxDiff`` lines and the best strategy; ``--out DIR`` writes
     records.csv, summary.csv, metadata.json and equity.png; ``--output-json PATH`` the original's JSON
@@ -254,7 +254,7 @@ def run_backtest(args) -> int:
     files = validate_backtest(args, available_samples=available_samples())
     try:
         from jaxsim import forecasters  # noqa: F401  (the engine and its forecasters are importable)
-        from jaxsim.engine.api import backtest  # noqa: F401
+        from jaxsim.shell.api import backtest  # noqa: F401
     except ImportError as e:
         print(f"error: the backtest engine is not available in this installation ({e})", file=sys.stderr)
         return 2
@@ -268,8 +268,8 @@ def run_backtest(args) -> int:
 def _run_one(args, stop) -> int:
     from jaxsim.cli.output_json import write_output_json
     from jaxsim.data.prices import as_prices, check_history
-    from jaxsim.engine.api import backtest
-    from jaxsim.engine.checks import setup_warnings
+    from jaxsim.report.checks import setup_warnings
+    from jaxsim.shell.api import backtest
 
     prices = as_prices(args.csv if args.csv else args.symbol.upper(), adjusted=args.adjusted, clean=args.clean)
     if args.clean:
@@ -320,7 +320,7 @@ def cross_stock_table(results) -> str:
 def _run_symbols(args, files, stop) -> int:
     """``--symbols``: one line per stock as it finishes, then the cross-stock table.
 
-    With ``--out`` a resumable chunked run (:func:`jaxsim.engine.runs.run_many`): each stock is
+    With ``--out`` a resumable chunked run (:func:`jaxsim.shell.runs.run_many`): each stock is
     written to ``OUT/<SYMBOL>/`` once complete and re-running the same command skips the finished
     stocks. Exit code 1 when any stock failed (each failure is listed).
     """
@@ -369,7 +369,7 @@ def _run_symbols(args, files, stop) -> int:
         )
 
     if args.out:
-        from jaxsim.engine.runs import run_many
+        from jaxsim.shell.runs import run_many
 
         report = run_many(
             files,
@@ -398,8 +398,8 @@ def _run_symbols(args, files, stop) -> int:
         stop.check()
         return 1 if report.failed else 0
     from jaxsim.data.prices import as_prices, check_history
-    from jaxsim.engine.api import backtest_many
-    from jaxsim.engine.checks import setup_warnings
+    from jaxsim.report.checks import setup_warnings
+    from jaxsim.shell.api import backtest_many
 
     series = []
     for sym, path in files.items():

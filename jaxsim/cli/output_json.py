@@ -158,7 +158,7 @@ def _plain(value: Any):
 
 
 def summary_json(result, *, label: str | None = None, generated_at: _dt.datetime | None = None) -> dict:
-    """The JSON object of one :class:`~jaxsim.engine.result.BacktestResult` (see docs/cli-json.md).
+    """The JSON object of one :class:`~jaxsim.report.result.BacktestResult` (see docs/cli-json.md).
 
     Args:
       result: the backtest result.
@@ -207,7 +207,7 @@ def summary_json(result, *, label: str | None = None, generated_at: _dt.datetime
 
 def write_output_json(path, result, *, label: str | None = None, generated_at=None) -> Path:
     """Write :func:`summary_json` to ``path`` atomically (temporary file, fsync, rename)."""
-    from jaxsim.engine.atomic import write_file
+    from jaxsim.atomic import write_file
 
     data = json.dumps(summary_json(result, label=label, generated_at=generated_at), indent=2).encode()
     return write_file(path, data + b"\n")

@@ -1,5 +1,5 @@
 """Command-line pieces for out-of-sample statistics: the verdict line printed by ``jaxsim backtest``
-and the ``jaxsim compare`` subcommand (:func:`jaxsim.engine.compare.compare`).
+and the ``jaxsim compare`` subcommand (:func:`jaxsim.shell.compare.compare`).
 
 Kept out of :mod:`jaxsim.cli.app` so that module only wires them in (one call, one parser hook).
 """
@@ -19,7 +19,7 @@ COMPARE_MODELS = MODELS
 
 
 def verdict_text(result, seed: int = 0, n_resamples: int = 1000) -> str:
-    """``Verdict: ...`` of a result (:meth:`jaxsim.engine.result.BacktestResult.uncertainty` with
+    """``Verdict: ...`` of a result (:meth:`jaxsim.report.result.BacktestResult.uncertainty` with
     ``jax.random.key(seed)``): the verdict, the best-Sharpe strategy's DSR and the PBO."""
     import jax
 
@@ -54,13 +54,13 @@ def add_compare_parser(sub) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Run :func:`jaxsim.engine.compare.compare` and print its table (one row per forecaster)."""
+    """Run :func:`jaxsim.shell.compare.compare` and print its table (one row per forecaster)."""
     import jax
     import pandas as pd
 
     from jaxsim.config import BacktestConfig
     from jaxsim.data.prices import load_prices, sample
-    from jaxsim.engine.compare import compare
+    from jaxsim.shell.compare import compare
 
     names = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
     if not names:

@@ -34,7 +34,7 @@ def save_prices(prices, path) -> Path:
 
     ``.csv.gz`` paths are gzip-compressed; any other name is written as plain CSV.
     """
-    from jaxsim.engine.atomic import write_file
+    from jaxsim.atomic import write_file
 
     path = Path(path)
     data = prices_csv(prices)

@@ -1,9 +1,10 @@
-"""The compiled backtest: the pure program (:mod:`.program`), its shell API (:mod:`.api`), the
-walk-forward protocol, forecasted P&L, results (:mod:`.result`), their figures (:mod:`.plots`, fed by
-:mod:`.plot_data`) and resumable multi-stock runs (:mod:`.runs`)."""
+"""The compiled backtest program, pure: forecasts -> simulations -> strategies -> records.
 
-from jaxsim.engine.api import backtest, backtest_many
-from jaxsim.engine.result import BacktestResult
-from jaxsim.engine.runs import RunReport, run_many
+:mod:`.program` (the one jitted program per setup and shape), :mod:`.walk_forward` (MaxDiff
+re-scored with multipliers fitted on an earlier window), :mod:`.oos` (the out-of-sample fields the
+program returns), :mod:`.forecasted_pnl` (each strategy's P&L forecast) and :mod:`.compilation` (how
+programs are compiled, reported and kept on disk). No pandas, no files: the shell that calls it is
+:mod:`jaxsim.shell`, what reads its output is :mod:`jaxsim.report`.
+"""
 
-__all__ = ["backtest", "backtest_many", "BacktestResult", "run_many", "RunReport"]
+__all__: list[str] = []

@@ -34,7 +34,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from jaxsim.engine.atomic import write_file
+from jaxsim.atomic import write_file
 
 __all__ = [
     "CacheSettings",

@@ -24,12 +24,11 @@ Order of the series. The original feeds the column in ROW order, row 0 the most 
 after the newest simulation.
 
 Batching: the eight series of a stock are eight left-padded contexts (non-finite values dropped,
-padded to the forecaster's pad multiple exactly as :func:`jaxsim.models.toto.forecast.left_pad`
-pads one context; 64 for Toto) that go through :meth:`Forecaster.forecast_group` as one group of one
-"target"; the stock axis is a ``jax.vmap``, and the whole thing is one jitted call (one compile per
-forecaster config, stock count and N). The padded length is fixed by N: when some values are
-non-finite a Toto context can get one more patch of padding than the official forecaster would give
-the shorter series.
+padded as the forecaster pads one context, :meth:`Forecaster.pad_context`; to 64s for Toto) that go
+through :meth:`Forecaster.forecast_group` as one group of one "target"; the stock axis is a
+``jax.vmap``, and the whole thing is one jitted call (one compile per forecaster config, stock count
+and N). The padded length is fixed by N: when some values are non-finite a Toto context can get one
+more patch of padding than the official forecaster would give the shorter series.
 
 Randomness: strategy j of a stock with backtest key k uses ``fold_in(fold_in(k, PNL_KEY_SALT), j)``,
 so a stock's result does not depend on the other stocks of a multi-stock run.
@@ -41,13 +40,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsim.models.toto.forecast import left_pad
+from jaxsim.forecast.interface import SERIES_FEW_DRAWS, SERIES_FEW_VALUES
 
 __all__ = [
     "PNL_KEY_SALT",
     "MIN_VALUES",
-    "FEW_VALUES",
-    "FEW_DRAWS",
     "SOURCES",
     "strategy_series",
     "stock_forecasted_pnl",
@@ -57,8 +54,6 @@ __all__ = [
 
 PNL_KEY_SALT = 0x504E4C  # "PNL": separates these keys from the backtest's per-context keys
 MIN_VALUES = 4  # fewer finite values: the mean
-FEW_VALUES = 7  # fewer finite values: the median of the first 256 draws
-FEW_DRAWS = 256
 # Rule used per strategy, by code (the program returns the code, the shell the name).
 SOURCES = ("model", "mean_few_values", "mean_negative", "mean_unsupported_forecaster", "mean_model_nonfinite")
 MODEL, FEW, NEGATIVE, UNSUPPORTED, NONFINITE = range(len(SOURCES))
@@ -71,30 +66,31 @@ def strategy_series(arrays, prefixes):
     return jnp.stack([arrays[f"{p}_avg_daily_return"] for p in prefixes], axis=-2)
 
 
-def _contexts(series, chronological: bool, multiple: int | None):
+def _contexts(series, chronological: bool, forecaster):
     """Left-padded contexts of one stock's series ``(P, N)``: ``(P, L)`` values and validity.
 
     Finite values keep their order and move to the right end (NaN dropped, as the original), then
-    ``left_pad`` pads to a multiple of ``multiple`` (N when None: no extra padding).
+    the forecaster pads each as one of its contexts (:meth:`Forecaster.pad_context`).
     """
     if chronological:  # rows are newest first
         series = series[:, ::-1]
     order = jnp.argsort(jnp.isfinite(series), axis=-1, stable=True)  # non-finite first, order kept
     compact = jnp.take_along_axis(series, order, axis=-1)
-    return jax.vmap(lambda s: left_pad(s, multiple or series.shape[-1]))(compact)
+    return jax.vmap(forecaster.pad_context)(compact)
 
 
 def _model_point(forecaster, series, count, key, chronological):
     """The model's forecast of each series ``(P, N)``: the median of its draws (of the first 256 when
     fewer than 7 values are finite), or its point forecast."""
-    context, valid = _contexts(series, chronological, forecaster.pad_multiple)
+    context, valid = _contexts(series, chronological, forecaster)
     base = jax.random.fold_in(key, PNL_KEY_SALT)
     keys = jax.vmap(lambda j: jax.random.fold_in(base, j))(jnp.arange(series.shape[0], dtype=jnp.uint32))
     out = forecaster.forecast_group(context[None], valid, keys[None])
     if out.samples is None:  # a point forecast: its own median
         return out.point[0]
     draws = out.samples[0]
-    return jnp.where(count < FEW_VALUES, jnp.median(draws[..., :FEW_DRAWS], axis=-1), jnp.median(draws, axis=-1))
+    few = jnp.median(draws[..., :SERIES_FEW_DRAWS], axis=-1)
+    return jnp.where(count < SERIES_FEW_VALUES, few, jnp.median(draws, axis=-1))
 
 
 def stock_forecasted_pnl(forecaster, series, key, *, chronological: bool):

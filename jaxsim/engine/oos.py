@@ -3,7 +3,7 @@ and each strategy's position and P&L on its final day.
 
 Computed inside :func:`jaxsim.engine.program.stock_program` (cheap next to the forecasts) and
 returned with the records under names starting with :data:`PREFIX`; the result keeps them apart
-from the original's record fields (:attr:`jaxsim.engine.result.BacktestResult.oos`).
+from the original's record fields (:attr:`jaxsim.report.result.BacktestResult.oos`).
 
 Per simulation k (last row e = e_k) and target x:
 
@@ -32,9 +32,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.forecast.interface import DRAW_QUANTILES, Forecast, ForecastSummary
+from jaxsim.forecast.returns import window_returns
 from jaxsim.layout import PRICE_COLUMN
 from jaxsim.sim import strategies
-from jaxsim.sim.returns import window_returns
 from jaxsim.sim.simulation import N_DAYS, SimulationInputs, StrategyConfig
 
 __all__ = ["PREFIX", "QUANTILES", "SIGNAL_STRATEGIES", "oos_fields"]

@@ -17,7 +17,7 @@ The stock axis is a ``jax.vmap`` of that program; a single stock is a batch of o
 jitted with the :class:`BacktestSetup` static, so it compiles once per distinct setup and input
 shape (T, N, S, forecaster config) and a second stock of the same shape does not retrace.
 
-The shell around it (Prices in, results out, multi-stock batching) is :mod:`jaxsim.engine.api`.
+The shell around it (Prices in, results out, multi-stock batching) is :mod:`jaxsim.shell.api`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ForecastGrid, price_windows, sim_forecast_index
 from jaxsim.forecast.interface import Forecaster, StockArrays, origin_realised, summarize_forecast
 from jaxsim.layout import PRICE_COLUMN
+from jaxsim.optimize.search import default_optimizer
 from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
 from jaxsim.sim.strategy import strategy_records, strategy_table, strategy_views
 
@@ -73,8 +74,8 @@ class BacktestSetup:
       aggregate: sample aggregation spec (docs/backtest.md#aggregation-specs), e.g. ``"trimmed_mean_10"``.
       protocol: ``"legacy"`` or ``"walk_forward"``.
       strategy: static strategy switches (crypto rule).
-      optimizer: multiplier optimizer (a stable object: it is part of the compile key; None: the
-        default optimizer).
+      optimizer: multiplier optimizer (a stable object: it is part of the compile key). None is
+        :func:`jaxsim.optimize.default_optimizer`, resolved here and nowhere else.
       strategies: extra user strategies (:class:`jaxsim.sim.strategy.UserStrategy`, hashable).
       return_samples: also return each simulation's newest forecast draws (``oos_<x>_draws``).
       sim_chunk: simulations per step of the simulation stage (:func:`map_sims`); N <= sim_chunk is
@@ -92,6 +93,8 @@ class BacktestSetup:
     sim_chunk: int = DEFAULT_SIM_CHUNK
 
     def __post_init__(self):
+        if self.optimizer is None:
+            object.__setattr__(self, "optimizer", default_optimizer())
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         bad = [x for x in self.targets if x not in PRICE_COLUMN]
@@ -225,14 +228,15 @@ def program_token(forecaster: Forecaster, setup: BacktestSetup) -> str | None:
     jaxsim's own forecasters and the default optimizer, without user strategies, are stored: a user
     function, strategy or optimizer could change without the key noticing.
     """
-    from jaxsim.sim.maxdiff import default_optimizer
-
     cls = type(forecaster)
     if not forecaster.defined_by_jaxsim() or setup.strategies:  # user code: its name may not change with it
         return None
-    if setup.optimizer is not None and setup.optimizer != default_optimizer():
+    if setup.optimizer != default_optimizer():
         return None
-    return f"{cls.__module__}.{cls.__qualname__}|{dataclasses.replace(setup, optimizer=None)!r}"
+    static = ", ".join(
+        f"{f.name}={getattr(setup, f.name)!r}" for f in dataclasses.fields(setup) if f.name != "optimizer"
+    )
+    return f"{cls.__module__}.{cls.__qualname__}|BacktestSetup({static})"
 
 
 def run_program(forecaster, stocks: StockArrays, fees, spreads, keys, setup: BacktestSetup):

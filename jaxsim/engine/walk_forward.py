@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsim.forecast.returns import window_returns
 from jaxsim.sim import maxdiff
-from jaxsim.sim.returns import window_returns
 from jaxsim.sim.simulation import N_DAYS, SimulationInputs, StrategyConfig, window_offsets
 
 __all__ = ["FIT_LAG", "walk_forward_records", "limit_arguments"]

@@ -21,6 +21,9 @@ from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups, gat
 from jaxsim.forecast.interface import (
     PER_CONTEXT,
     PREFIX,
+    SERIES_DRAWS,
+    SERIES_FEW_DRAWS,
+    SERIES_FEW_VALUES,
     Forecast,
     Forecaster,
     context_keys,
@@ -46,14 +49,9 @@ __all__ = [
     "from_function",
     "toto",
     "kronos",
-    "SERIES_DRAWS",
-    "SERIES_FEW_DRAWS",
-    "SERIES_FEW_VALUES",
     "DRAW_CHUNK",
 ]
 
-# Toto's draws on a strategy's P&L series (forecasted P&L): 512, or 256 below 7 values.
-SERIES_DRAWS, SERIES_FEW_DRAWS, SERIES_FEW_VALUES = 512, 256, 7
 # Origin-target entries drawn per step (lax.map): jax.random.gamma's rejection loop runs until the
 # slowest lane of its batch accepts and touches every lane each round, so 8 x 3072 lanes (cache-sized)
 # draw ~2.5x faster on CPU than one batch of all N x S lanes, bit-for-bit the same values.

@@ -28,8 +28,9 @@ import numpy as np
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.aggregate import aggregate_sorted, band_sorted, parse_aggregation, quantiles_sorted, sort_draws
 from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups, gather_contexts
+from jaxsim.forecast.returns import return_transform
 from jaxsim.layout import PRICE_COLUMN
-from jaxsim.sim.returns import return_transform
+from jaxsim.models.toto.forecast import left_pad
 from jaxsim.stats.skill import crps_ensemble, pit_values
 
 __all__ = [
@@ -48,9 +49,16 @@ __all__ = [
     "origin_realised",
     "ForecastSummary",
     "DRAW_QUANTILES",
+    "SERIES_DRAWS",
+    "SERIES_FEW_DRAWS",
+    "SERIES_FEW_VALUES",
 ]
 
 Array = jax.Array
+
+# Draws on a strategy's P&L series (forecasted P&L, docs/backtest.md#forecasted-pnl): the original
+# draws 512, and a series with fewer than 7 finite values takes the median of the first 256.
+SERIES_DRAWS, SERIES_FEW_DRAWS, SERIES_FEW_VALUES = 512, 256, 7
 
 # Fixed per-target ids: the keys of close/high/low do not change when open is requested too.
 TARGET_IDS = {"close": 0, "high": 1, "low": 2, "open": 3}
@@ -167,8 +175,16 @@ class Forecaster:
         return type(self).__module__.startswith("jaxsim.")
 
     def series_forecaster(self, n_values: int) -> Forecaster:
-        """The forecaster used on a strategy's P&L series of ``n_values`` values (itself by default)."""
+        """The forecaster used on a strategy's P&L series of ``n_values`` values (itself by default;
+        one that draws takes :data:`SERIES_DRAWS`, or :data:`SERIES_FEW_DRAWS` below
+        :data:`SERIES_FEW_VALUES` values, the original's counts)."""
         return self
+
+    def pad_context(self, context: Array) -> tuple[Array, Array]:
+        """One context ``(L,)`` padded as this forecaster pads each of its contexts: zeros on the left
+        (invalid; non-finite values are invalid too) to a multiple of :attr:`pad_multiple` (no extra
+        padding when None). Returns ``(values, valid)``."""
+        return left_pad(context, self.pad_multiple or context.shape[-1])
 
     def forecast_path(self, grid: ForecastGrid) -> str:
         """Which path :meth:`forecast` takes on ``grid``: :data:`PER_CONTEXT` (every unique context

@@ -27,12 +27,13 @@ from jaxsim.optimize.objective import (
     robust_objective,
     surrogate_objective,
 )
-from jaxsim.optimize.search import OptaxOptimizer, SearchConfig, default_adam, optax_optimizer
+from jaxsim.optimize.search import OptaxOptimizer, SearchConfig, default_adam, default_optimizer, optax_optimizer
 from jaxsim.optimize.tuning import tune_multipliers
 
 __all__ = [
     "exact_optimizer",
     "optax_optimizer",
+    "default_optimizer",
     "grid_optimizer",
     "tune_multipliers",
     "surrogate_objective",

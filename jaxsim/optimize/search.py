@@ -7,6 +7,7 @@ See :func:`optax_optimizer` for the steps. The same search run on a pooled objec
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
@@ -28,7 +29,7 @@ from jaxsim.optimize.objective import (
 )
 from jaxsim.sim.profit import TRADING_FEE
 
-__all__ = ["SearchConfig", "default_adam", "search_problem", "OptaxOptimizer", "optax_optimizer"]
+__all__ = ["SearchConfig", "default_adam", "search_problem", "OptaxOptimizer", "optax_optimizer", "default_optimizer"]
 
 
 class SearchConfig(NamedTuple):
@@ -335,3 +336,12 @@ def optax_optimizer(
         bool(corners),
     )
     return OptaxOptimizer(cfg, tx)
+
+
+@functools.cache
+def default_optimizer() -> OptaxOptimizer:
+    """The optimizer of a backtest that names none: :func:`optax_optimizer` with its defaults (grid
+    starts, annealed surrogate ascent, exact line-search polish and re-scoring). One cached value,
+    equal to any other ``optax_optimizer()``; ``BacktestConfig(optimizer=None)`` resolves to it in
+    :class:`jaxsim.engine.program.BacktestSetup`, the one place None is read."""
+    return optax_optimizer()

@@ -25,8 +25,6 @@ column name in the spec is named ``maxdiff_<what>`` (and ``maxdiffalwayson_<what
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,7 +38,6 @@ __all__ = [
     "close_relative_offsets",
     "split_float64",
     "host_close_relative_offsets",
-    "default_optimizer",
     "maxdiff_strategy",
     "maxdiff_always_on_strategy",
 ]
@@ -129,17 +126,6 @@ def host_close_relative_offsets(high, low, close) -> tuple[np.ndarray, np.ndarra
     return out[0], out[1]
 
 
-@functools.cache
-def default_optimizer():
-    """The optimizer used when none is passed: :func:`jaxsim.optimize.search.optax_optimizer` with its
-    defaults (grid starts, annealed surrogate ascent, exact line-search polish and re-scoring). A
-    hashable value equal to any other ``optax_optimizer()``; imported lazily so that importing
-    jaxsim does no JAX work."""
-    from jaxsim.optimize.search import optax_optimizer
-
-    return optax_optimizer()
-
-
 def _levels(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low):
     c, ah, al, fh, fl, kh, kl = (
         jnp.asarray(x, f32) for x in (actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low)
@@ -148,7 +134,6 @@ def _levels(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, 
 
 
 def _multipliers(optimizer, c, h, hp, l, lp, positions, eod, fee):
-    optimizer = default_optimizer() if optimizer is None else optimizer
     m = jnp.asarray(optimizer(c, h, hp, l, lp, positions, close_at_eod=eod, fee=fee), f32)
     return jnp.where(jnp.isfinite(m), m, 0.0)  # non-finite offsets map to 0
 
@@ -201,7 +186,7 @@ def maxdiff_strategy(
     low_price,
     *,
     fee,
-    optimizer=None,
+    optimizer,
     crypto: bool = False,
     days_per_year=252,
     close_at_eod: bool | None = None,
@@ -227,8 +212,8 @@ def maxdiff_strategy(
       high_pred, low_pred: fH, fL, ``(days,)``.
       k_high, k_low: close-relative offsets kH, kL of :func:`close_relative_offsets`, ``(days,)``.
       high_price, low_price: predicted High/Low prices H[e](1+P_H[6]), L[e](1+P_L[6]) (scalars).
-      fee: dynamic scalar. optimizer: the protocol of :mod:`jaxsim.sim.simulation` (static);
-        None uses :func:`default_optimizer`.
+      fee: dynamic scalar. optimizer: the protocol of :mod:`jaxsim.sim.simulation` (static; the
+        default is :func:`jaxsim.optimize.default_optimizer`, resolved by the program's setup).
       crypto, days_per_year, close_at_eod: static.
       enough_history: bool scalar; False (fewer than days+2 rows) gives the all-zero result.
 
@@ -290,7 +275,7 @@ def maxdiff_always_on_strategy(
     low_price,
     *,
     fee,
-    optimizer=None,
+    optimizer,
     crypto: bool = False,
     days_per_year=252,
     close_at_eod: bool | None = None,

@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.errors import ConfigError
+from jaxsim.forecast.returns import window_returns
 from jaxsim.layout import ORIGINS_PER_SIM, PRICE_COLUMN, PRICE_COLUMNS, RESIDUAL_COLUMN, TABLE_COLUMNS
 from jaxsim.sim import diagnostics, maxdiff, strategies
 from jaxsim.sim.profit import CRYPTO_TRADING_FEE, TRADING_FEE
-from jaxsim.sim.returns import window_returns
 
 __all__ = [
     "PRICE_WINDOW",
@@ -152,7 +152,7 @@ def evaluate_simulation(
     fee,
     spread,
     config: StrategyConfig = StrategyConfig(),
-    optimizer: Optimizer | None = None,
+    optimizer: Optimizer,
 ) -> dict[str, Array]:
     r"""Every numeric per-simulation record field of docs/backtest.md#record-fields for one simulation.
 
@@ -177,7 +177,8 @@ def evaluate_simulation(
       fee: trading fee (dynamic scalar; :func:`default_fee` gives the original's).
       spread: SPREAD, the ask/bid ratio (dynamic scalar; 1.05 when no quote was cached).
       config: static :class:`StrategyConfig`.
-      optimizer: multiplier optimizer (static); None uses :func:`jaxsim.sim.maxdiff.default_optimizer`.
+      optimizer: multiplier optimizer (static; the program passes its setup's, by default
+        :func:`jaxsim.optimize.default_optimizer`).
 
     Returns:
       dict of float32 / int32 / bool arrays; ``jax.vmap`` it over simulations and stocks.

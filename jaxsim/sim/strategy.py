@@ -16,7 +16,7 @@ What ``fn`` sees (:class:`StrategyInputs`, e = the simulation's last row, evalua
   row e-21+j, so row t_i is index ``15 + i``; ``prices_valid`` is False before the data starts.
 
 What it returns, by ``kind`` (what may be read for day i is checked by
-:func:`jaxsim.engine.lookahead.check_no_lookahead`):
+:func:`jaxsim.research.lookahead.check_no_lookahead`):
 
 * ``"signals"``: positions ``s`` ``(6,)`` held over the close-to-close return
   ``R_i = r_C[t_i + 1]`` (the built-in signal strategies' returns, docs/backtest.md#e-cmp), so
@@ -59,11 +59,11 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.errors import ConfigError
+from jaxsim.forecast.returns import window_returns
 from jaxsim.sim import maxdiff
 from jaxsim.sim import strategies as builtin
 from jaxsim.sim.metrics import evaluate_daily_returns, evaluate_signals
 from jaxsim.sim.profit import profit_values
-from jaxsim.sim.returns import window_returns
 from jaxsim.sim.simulation import N_DAYS, StrategyConfig, window_offsets
 from jaxsim.sim.strategy_table import STRATEGIES, Strategy, with_user
 from jaxsim.sim.surrogate import soft_profit_values

@@ -1,6 +1,6 @@
 """Out-of-sample frames of one backtest: daily P&L, exposure, forecasts, draws, stats, skill, uncertainty.
 
-The pandas edge between a :class:`jaxsim.engine.result.BacktestResult` and :mod:`jaxsim.stats` (the
+The pandas edge between a :class:`jaxsim.report.result.BacktestResult` and :mod:`jaxsim.stats` (the
 array code). Inputs are the result's records (row 0 the newest simulation) and its ``oos_*`` arrays
 (:mod:`jaxsim.engine.oos`); every frame is chronological (oldest date first).
 

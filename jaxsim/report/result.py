@@ -12,7 +12,7 @@ the jitted :mod:`jaxsim.stats` functions).
   :attr:`BacktestResult.summary`). It is not the statistics of the equity curve: use ``stats()``.
 * ``best_strategy``: docs/backtest.md#best-strategy.
 * ``daily`` / ``equity`` / ``exposure``: the out-of-sample daily P&L per strategy
-  (:func:`jaxsim.engine.evaluation.daily_frame` gives the rule), its equity and the days with a position.
+  (:func:`jaxsim.report.evaluation.daily_frame` gives the rule), its equity and the days with a position.
 * ``stats()``: backtesting.py's stats table per strategy; ``uncertainty()``: bootstrap intervals,
   PSR/DSR, PBO and the verdict; ``forecasts`` / ``draws`` / ``skill()``: each simulation's newest
   forecast against its realisation.
@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jaxsim.engine import evaluation
-from jaxsim.engine.atomic import write_folder
+from jaxsim.atomic import write_folder
 from jaxsim.engine.oos import PREFIX
 from jaxsim.errors import ConfigError
+from jaxsim.report import evaluation
 from jaxsim.sim.strategy_table import BEST_TIE_ORDER, with_user
 
 __all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
@@ -182,7 +182,7 @@ class BacktestResult:
         """Out-of-sample daily P&L, date x strategy (fractions; NaN: no value that day).
 
         One final evaluation day per simulation, chronological; the rule per strategy (which day,
-        which field, walk_forward's fitted days only) is :func:`jaxsim.engine.evaluation.daily_frame`'s.
+        which field, walk_forward's fitted days only) is :func:`jaxsim.report.evaluation.daily_frame`'s.
         """
         return evaluation.daily_frame(self.records, self.oos, self.protocol, self.metadata.get("user_strategy_kinds"))
 
@@ -228,7 +228,7 @@ class BacktestResult:
 
         Keyed and reproducible: the same ``key`` (default ``jax.random.key(0)``) gives the same
         numbers. ``n_trials``: strategies tried (default 8, the table's). See
-        :class:`jaxsim.engine.evaluation.Uncertainty`.
+        :class:`jaxsim.report.evaluation.Uncertainty`.
         """
         import jax
 
@@ -247,7 +247,7 @@ class BacktestResult:
     def forecasts(self) -> pd.DataFrame:
         """Each simulation's newest forecast and its realisation, date x (target, field): ``point``,
         ``band`` (P60-P40), ``q0.1``/``q0.5``/``q0.9``, ``realised`` (the price return r_X[e]),
-        ``crps``, ``pit`` (:func:`jaxsim.engine.evaluation.forecasts_frame`)."""
+        ``crps``, ``pit`` (:func:`jaxsim.report.evaluation.forecasts_frame`)."""
         return evaluation.forecasts_frame(self.records, self.oos, self.metadata.get("targets", ()))
 
     @property
@@ -257,7 +257,7 @@ class BacktestResult:
         return evaluation.draws_array(self.records, self.oos, self.metadata.get("targets", ()))
 
     def skill(self, n_bins: int = 10) -> pd.DataFrame:
-        """Forecast skill per target (:func:`jaxsim.engine.evaluation.skill_frame`): MAE, RMSE and their
+        """Forecast skill per target (:func:`jaxsim.report.evaluation.skill_frame`): MAE, RMSE and their
         skill against the zero-return forecast, directional accuracy with its binomial p-value, CRPS
         and its skill, coverage of the 10-90% band, PIT histogram."""
         return evaluation.skill_frame(self.forecasts, self.draws, n_bins=n_bins)
@@ -301,7 +301,7 @@ class BacktestResult:
         key=None,
         n_resamples: int = 1000,
     ):
-        """A figure of the result (:mod:`jaxsim.engine.plots`); never touches pyplot or the backend.
+        """A figure of the result (:mod:`jaxsim.report.plots`); never touches pyplot or the backend.
 
         Args:
           kind: ``"equity"`` (equity per strategy, drawdown panel, buy-and-hold), ``"fan"`` (one-step
@@ -315,9 +315,9 @@ class BacktestResult:
           key, n_resamples: bootstrap: PRNG key (default ``jax.random.key(0)``) and resample count.
 
         Returns:
-          a :class:`jaxsim.engine.plots.PlotFigure` (a matplotlib Figure; shows inline in Jupyter).
+          a :class:`jaxsim.report.plots.PlotFigure` (a matplotlib Figure; shows inline in Jupyter).
         """
-        from jaxsim.engine import plot_data, plots
+        from jaxsim.report import plot_data, plots
 
         name = self.symbol or ""
         if kind == "equity":
@@ -392,7 +392,7 @@ class BacktestResult:
         if bad:
             raise ConfigError(f"plots to write must be among 'equity', 'fan', 'bootstrap', got {bad}")
         if kinds:
-            from jaxsim.engine.plots import figure_png
+            from jaxsim.report.plots import figure_png
 
             for kind in kinds:
                 files[f"{kind}.png"] = figure_png(self.plot(kind))
@@ -404,7 +404,7 @@ class BacktestResult:
 
         ``plots`` as :meth:`files`' ``plot`` (e.g. ``("equity", "fan")``).
 
-        Every file is rendered first, then written with :func:`jaxsim.engine.atomic.write_folder`: a
+        Every file is rendered first, then written with :func:`jaxsim.atomic.write_folder`: a
         new folder appears complete, and in an existing one each file is replaced by a rename, so a
         reader never sees a partial file and a failed save leaves the previous files as they were.
         Permissions follow the umask (0644 / 0755 under 022).

@@ -8,30 +8,30 @@
   mark them ``walk_forward_fitted = False``). The summary averages over all N simulations; these
   lines say how many of them were not fitted, and with N <= 6 that none was.
 
-Pure functions of the setup (no JAX); the command line prints them as ``warning: ...`` on stderr and
-the library logs them.
+Pure functions of the setup (the grid's geometry, no JAX computation); the command line prints them
+as ``warning: ...`` on stderr and the library logs them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PATCH", "earliest_context", "context_lengths", "setup_warnings", "unfitted_simulations", "result_warnings"]
+from jaxsim.engine.walk_forward import FIT_LAG
+from jaxsim.forecast.grid import ForecastGrid
+
+__all__ = ["PATCH", "earliest_context", "context_lengths", "setup_warnings", "unfitted_simulations"]
 
 PATCH = 64  # Toto's patch length, in returns
-_ORIGINS = 7  # forecast origins per simulation
+
+
+def context_lengths(n_rows: int, n_sims: int, max_context: int | None = None) -> np.ndarray:
+    """Context length (returns) of each of the N+6 forecast origins, oldest first (the grid's)."""
+    return ForecastGrid(int(n_rows), int(n_sims), max_context).context_lengths()
 
 
 def earliest_context(n_rows: int, n_sims: int, max_context: int | None = None) -> int:
     """Returns in the context of the earliest forecast: ``T - N - 8`` (capped at ``max_context``)."""
-    n = int(n_rows) - int(n_sims) - _ORIGINS - 1
-    return n if max_context is None else min(n, int(max_context))
-
-
-def context_lengths(n_rows: int, n_sims: int, max_context: int | None = None) -> np.ndarray:
-    """Context length (returns) of each of the N+6 forecast origins, oldest first."""
-    lengths = np.arange(int(n_sims) + _ORIGINS - 1) + earliest_context(n_rows, n_sims)
-    return lengths if max_context is None else np.minimum(lengths, int(max_context))
+    return int(context_lengths(n_rows, n_sims, max_context)[0])
 
 
 def setup_warnings(
@@ -55,7 +55,7 @@ def setup_warnings(
             "use fewer --sims or a longer history for comparable simulations"
         )
     if protocol == "walk_forward":
-        fitted = max(0, int(n_sims) - _ORIGINS + 1)
+        fitted = max(0, int(n_sims) - FIT_LAG)
         if fitted == 0:
             out.append(
                 f"{name}walk_forward with {n_sims} simulation(s): none has an earlier fitted window "
@@ -76,26 +76,3 @@ def unfitted_simulations(records) -> int | None:
     if "walk_forward_fitted" not in records:
         return None
     return int((~np.asarray(records["walk_forward_fitted"], bool)).sum())
-
-
-def result_warnings(result) -> list[str]:
-    """Warnings about a finished :class:`~jaxsim.engine.result.BacktestResult` (see the module docstring)."""
-    meta = result.metadata
-    rows = int(meta.get("n_rows", 0)) - int(meta.get("rows_trimmed", 0)) if meta.get("n_rows") else None
-    out = []
-    if rows:
-        out += setup_warnings(rows, result.n_sims, max_context=meta.get("max_context"), symbol=result.symbol)
-    missing = unfitted_simulations(result.records)
-    if missing:
-        name = f"{result.symbol}: " if result.symbol else ""
-        if missing == result.n_sims:
-            out.append(
-                f"{name}walk_forward: no simulation has a fitted window; MaxDiff and always-on use the "
-                "default multipliers (0, 0) everywhere"
-            )
-        else:
-            out.append(
-                f"{name}walk_forward: {missing} of {result.n_sims} simulations (the oldest) have no fitted "
-                "window and use the default multipliers (0, 0); the MaxDiff means include them"
-            )
-    return out

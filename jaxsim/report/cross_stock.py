@@ -1,13 +1,13 @@
 """The cross-stock table of a multi-stock run: one row per stock, read back from its folder.
 
-Each stock folder written by :meth:`jaxsim.engine.result.BacktestResult.save` (or
+Each stock folder written by :meth:`jaxsim.report.result.BacktestResult.save` (or
 :func:`jaxsim.run_many`) holds ``stats.csv``, ``skill.csv``, ``uncertainty.json`` and
 ``metadata.json``; :func:`cross_stock_table` reads them (no recomputation) and
 :func:`write_cross_stock_table` writes the table as ``<out_dir>/stocks.csv``.
 
 Row of a stock: ``Best Strategy`` (the original's pick, docs/backtest.md#best-strategy), that
-strategy's :data:`jaxsim.engine.compare.STAT_ROWS`, the close forecast's
-:data:`jaxsim.engine.compare.SKILL_FIELDS` (prefixed ``Close``), ``Verdict``, ``DSR`` (of the
+strategy's :data:`jaxsim.report.comparison.STAT_ROWS`, the close forecast's
+:data:`jaxsim.report.comparison.SKILL_FIELDS` (prefixed ``Close``), ``Verdict``, ``DSR`` (of the
 best-Sharpe pick), ``PBO``, ``N Sims``.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxsim.engine.atomic import write_file
-from jaxsim.engine.compare import SKILL_FIELDS, STAT_ROWS
+from jaxsim.atomic import write_file
+from jaxsim.report.comparison import SKILL_FIELDS, STAT_ROWS
 
 __all__ = ["TABLE", "stock_row", "cross_stock_table", "write_cross_stock_table"]
 

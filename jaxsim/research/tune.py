@@ -36,9 +36,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxsim.engine.strategy_data import SimulationData, simulation_data
 from jaxsim.engine.walk_forward import FIT_LAG
 from jaxsim.errors import ConfigError
+from jaxsim.research.strategy_data import SimulationData, simulation_data
 from jaxsim.sim.simulation import StrategyConfig
 from jaxsim.sim.strategy import UserStrategy, day_pnl, outcomes, soft_day_pnl, strategy_fields, strategy_output
 
@@ -198,7 +198,7 @@ class TuneResult:
 
     def plot(self, ax=None):
         """The in-sample objective per step (surrogate and exact); returns the matplotlib Figure."""
-        from jaxsim.engine.plots import PlotFigure  # a Figure that shows itself in notebooks
+        from jaxsim.report.plots import PlotFigure  # a Figure that shows itself in notebooks
 
         fig = PlotFigure(figsize=(7, 4)) if ax is None else ax.figure
         ax = fig.add_subplot() if ax is None else ax
@@ -248,8 +248,8 @@ def tune(
     Args:
       strategy: a :class:`~jaxsim.sim.strategy.UserStrategy` whose ``params`` are a pytree of floats.
       data: Prices (one, a list or a dict) with ``forecaster=``, or a
-        :class:`~jaxsim.engine.strategy_data.SimulationData` computed once by
-        :func:`~jaxsim.engine.strategy_data.simulation_data` (reuse forecasts across tunes).
+        :class:`~jaxsim.research.strategy_data.SimulationData` computed once by
+        :func:`~jaxsim.research.strategy_data.simulation_data` (reuse forecasts across tunes).
       forecaster: needed when ``data`` are prices.
       tx: optax transform (default :func:`default_tx`, adam 1e-2).
       protocol: ``"walk_forward"``.
@@ -281,7 +281,8 @@ def tune(
         raise ConfigError(f"strategy {strategy.name!r} has no parameters to tune")
     start = _float_tree(start)
     fit, test = walk_forward_windows(data.n_sims, fit_fraction, int(windows))
-    weights = jnp.asarray(np.broadcast_to(fit[:, None, :], (fit.shape[0], data.n_stocks, data.n_sims)), jnp.float32)
+    # (W, B, N): a window's fit simulations of every stock, without a stock's padding (n_sims="all")
+    weights = jnp.asarray(fit[:, None, :] & data.valid[None], jnp.float32)
     views = jax.tree.map(jnp.asarray, data.views)
     fees, spreads = jnp.asarray(data.fees), jnp.asarray(data.spreads)
     best, best_value, soft, exact = jax.device_get(
@@ -304,10 +305,10 @@ def tune(
             _score(best, views, fees, spreads, strategy=strategy, config=StrategyConfig(crypto=crypto))
         )
     window_of = np.where(test.any(0), np.argmax(test, 0), -1)  # (N,) test window of each row
-    rows = np.flatnonzero(window_of >= 0)
     records = {}
     for b, symbol in enumerate(data.symbols):
         f = fields[bool(data.crypto[b])]
+        rows = np.flatnonzero((window_of >= 0) & data.valid[b])
         cols = {"date": pd.to_datetime(data.dates[b, rows]), "sim": rows, "window": window_of[rows]}
         for name, value in f.items():
             v = np.asarray(value)[window_of[rows], b, rows]

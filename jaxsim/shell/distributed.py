@@ -1,6 +1,6 @@
 """Multi-process runs with :mod:`jax.distributed`: start the runtime, split the stocks, meet at a barrier.
 
-:func:`jaxsim.engine.runs.run_many` with ``distributed=`` runs one universe across P processes (one
+:func:`jaxsim.shell.runs.run_many` with ``distributed=`` runs one universe across P processes (one
 per host, or several on one host): every process is started with the same command and settings,
 :func:`initialize` joins them through ``jax.distributed.initialize``, :func:`split_stocks` gives each
 process its share, each process runs its share on its *local* devices (``jax.local_devices()``) and

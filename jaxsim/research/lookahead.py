@@ -26,15 +26,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.config import resolve_config
-from jaxsim.data.prices import Prices
-from jaxsim.engine.api import prepare_stock, stock_arrays, with_config_samples
-from jaxsim.engine.strategy_data import ViewSetup, stock_views
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ForecastGrid
+from jaxsim.research.strategy_data import ViewSetup, stock_views
+from jaxsim.shell.plan import make_plan
 from jaxsim.sim.simulation import N_DAYS
 from jaxsim.sim.strategy import UserStrategy, day_pnl, outcomes, strategy_output
 
-__all__ = ["LookaheadError", "LookaheadReport", "check_no_lookahead"]
+__all__ = ["LookaheadError", "LookaheadReport", "check_no_lookahead", "NOISE_SALT"]
+
+NOISE_SALT = 0x4C4F4F4B  # "LOOK": the perturbations' key, folded from the stock's forecast key
 
 
 class LookaheadError(AssertionError):
@@ -80,11 +81,11 @@ def _changes(a, b):
 
 def check_no_lookahead(
     strategy: UserStrategy,
-    prices: Prices,
+    prices,
     *,
     forecaster,
     params=None,
-    n_sims: int = 10,
+    n_sims: int | str | None = None,
     scale: float = 0.05,
     cuts=None,
     key=None,
@@ -97,13 +98,15 @@ def check_no_lookahead(
 
     Args:
       strategy: the :class:`~jaxsim.sim.strategy.UserStrategy` to check.
-      prices: one stock's :class:`~jaxsim.data.prices.Prices`.
+      prices: one stock's prices (a :class:`~jaxsim.data.prices.Prices`, DataFrame, path or sample name).
       forecaster: the forecaster whose outputs the strategy reads (e.g. ``jaxsim.forecasters.naive()``).
       params: parameters to check at (default ``strategy.params``).
-      n_sims: simulations to check.
+      n_sims: simulations to check (an integer or ``"all"``; default the config's, or 10 without one).
       scale: size of the multiplicative perturbation (log-normal, ``exp(scale z)``).
       cuts: rows to cut at (default every row traded by some simulation day).
-      key: PRNG key of the forecasts and perturbations (default ``jax.random.key(0)``).
+      key: the run's PRNG key (default ``jax.random.key(config.seed)``): the forecasts use the stock's
+        key as :func:`jaxsim.backtest` does (:func:`jaxsim.shell.plan.make_plan`), the perturbations a
+        key folded from it.
       atol: largest change tolerated (float32 noise).
       raise_on_failure: raise :class:`LookaheadError` naming the first violations.
       config / **settings: backtest settings (``targets``, ``aggregate``, ``fee``, ...).
@@ -113,20 +116,23 @@ def check_no_lookahead(
     """
     if not isinstance(strategy, UserStrategy):
         raise ConfigError("check_no_lookahead needs a jaxsim.UserStrategy")
-    config = resolve_config(config, {"n_sims": n_sims, **settings})
-    key = jax.random.key(0) if key is None else key
-    forecaster = with_config_samples(forecaster, config)
-    prep = prepare_stock(prices, config)
-    grid = ForecastGrid(len(prep.prices), config.n_sims, config.max_context)
+    if n_sims is not None:
+        settings = {"n_sims": n_sims, **settings}
+    elif config is None:
+        settings = {"n_sims": 10, **settings}  # a check, not a backtest: ten simulations by default
+    config = resolve_config(config, settings)
+    plan = make_plan(prices, forecaster, config, key=key, caller="check_no_lookahead")
+    forecaster, prep = plan.forecaster, plan.stocks[0]
+    grid = ForecastGrid(len(prep.prices), prep.n_sims, config.max_context)
     setup = ViewSetup(grid, config.targets, config.aggregate, strategy.needs_draws)
-    stock = jax.tree.map(jnp.asarray, stock_arrays(forecaster, [prep]))
-    stock = jax.tree.map(lambda a: a[0], stock)
+    stock = jax.tree.map(lambda a: jnp.asarray(a[0]), plan.arrays([0]))
     shift = 1 if strategy.kind == "signals" else 0
     traded = grid.ends[:, None] - N_DAYS + np.arange(N_DAYS)[None, :] + shift  # (N, 6) row o of each day
     cuts = np.unique(traded) if cuts is None else np.asarray(cuts, int)
     fee, spread = jnp.float32(prep.fee), jnp.float32(prep.spread)
     params = strategy.params if params is None else params
-    forecast_key, noise_key = jax.random.split(key)
+    forecast_key = plan.keys[0]  # the backtest's forecasts
+    noise_key = jax.random.fold_in(forecast_key, NOISE_SALT)
 
     @jax.jit
     def run(prices):

@@ -2,30 +2,29 @@
 
 The forecast stage of the backtest program (forecasts at the N+6 origins, point and P60-P40 band,
 each simulation's 7 forecasts and its 22-row price window) without the strategies, so that
-:func:`jaxsim.engine.tune.tune` and :func:`jaxsim.engine.lookahead.check_no_lookahead` can evaluate
+:func:`jaxsim.research.tune.tune` and :func:`jaxsim.research.lookahead.check_no_lookahead` can evaluate
 a user strategy many times on forecasts computed once. The views have the same shapes for every
 stock (``(N, 7)`` forecasts, ``(N, 22, 5)`` windows), so stocks of different lengths are computed in
 groups of equal length (one compile per length) and concatenated along the stock axis.
 
-Keys follow :func:`jaxsim.backtest_many`: stock i gets ``fold_in(key, i)`` (``stock_key="symbol"``:
-``fold_in(key, crc32(symbol))``), so the forecasts equal the backtest's.
+Stocks, N, keys and shape groups come from the one pipeline (:func:`jaxsim.shell.plan.make_plan`), so
+the forecasts equal :func:`jaxsim.backtest`'s bit for bit (stock s: ``fold_in(key, crc32(s))``). With
+``n_sims="all"`` stocks of different lengths have different N: the stock axis is padded to the
+largest N with copies of a stock's oldest simulation, marked invalid in :attr:`SimulationData.valid`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.config import BacktestConfig, resolve_config
-from jaxsim.data.prices import Prices
-from jaxsim.engine.api import prepare_stock, stock_arrays, stock_key, with_config_samples
-from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ForecastGrid, price_windows, sim_forecast_index
 from jaxsim.forecast.interface import Forecaster, StockArrays, point_and_band
+from jaxsim.shell.plan import make_plan
 from jaxsim.sim.simulation import PRICE_WINDOW
 from jaxsim.sim.strategy import StrategyInputs, strategy_views
 
@@ -67,9 +66,12 @@ class SimulationData:
       views: :class:`StrategyInputs` with leading axes ``(B, N)``.
       fees, spreads: ``(B,)`` float32 per-stock trading fee and SPREAD.
       crypto: ``(B,)`` bool, the crypto rule (365 days per year).
-      dates: ``(B, N)`` datetime64[D] of each simulation's last row e_k (row 0 the most recent).
+      dates: ``(B, N)`` datetime64[D] of each simulation's last row e_k (row 0 the most recent;
+        NaT where invalid).
       day_dates: ``(B, N, 6)`` dates of its evaluation days t_i = e_k-6+i.
-      n_sims: N.
+      n_sims: N, the largest N of the stocks.
+      valid: ``(B, N)`` bool, False for the padding of a stock with fewer simulations (only with
+        ``n_sims="all"`` and stocks of different lengths).
     """
 
     symbols: tuple
@@ -80,19 +82,11 @@ class SimulationData:
     dates: np.ndarray
     day_dates: np.ndarray
     n_sims: int
+    valid: np.ndarray
 
     @property
     def n_stocks(self) -> int:
         return len(self.symbols)
-
-
-def _items(prices):
-    if isinstance(prices, Prices):
-        return [prices], [prices.symbol or "stock"]
-    if isinstance(prices, Mapping):
-        return list(prices.values()), list(prices.keys())
-    items = list(prices)
-    return items, [p.symbol if getattr(p, "symbol", None) else f"stock{i}" for i, p in enumerate(items)]
 
 
 def simulation_data(
@@ -101,49 +95,46 @@ def simulation_data(
     """Forecasts and price windows of every simulation of one or many stocks.
 
     Args:
-      prices: one :class:`~jaxsim.data.prices.Prices`, a list or a dict symbol -> Prices.
+      prices: one price source (a :class:`~jaxsim.data.prices.Prices`, DataFrame, path or sample
+        name), a list or a dict symbol -> source.
       forecaster: any forecaster (:mod:`jaxsim.forecast`).
-      config / **settings: as :func:`jaxsim.backtest_many` (``n_sims``, ``targets``, ``aggregate``,
-        ``fee``, ``spread``, ``max_context``, ``num_samples``, ``seed``, ``stock_key``).
+      config / **settings: as :func:`jaxsim.backtest_many` (``n_sims`` including ``"all"``,
+        ``targets``, ``aggregate``, ``fee``, ``spread``, ``max_context``, ``num_samples``, ``seed``,
+        ``stock_key``).
       key: PRNG key (default ``jax.random.key(config.seed)``).
       draws: also keep the draws (for strategies with ``needs_draws``).
     """
     config = resolve_config(config, settings)
-    items, names = _items(prices)
-    if len(set(names)) != len(names):
-        raise ConfigError(f"simulation_data needs distinct symbols, got {names}")
-    key = jax.random.key(config.seed) if key is None else key
-    forecaster = with_config_samples(forecaster, config)
-    preps = [
-        prepare_stock(p, config, symbol=s, fee=config.fee_of(i), spread=config.spread_of(i))
-        for i, (p, s) in enumerate(zip(items, names))
-    ]
-    groups: dict[int, list[int]] = {}
-    for i, prep in enumerate(preps):
-        groups.setdefault(len(prep.prices), []).append(i)
-    parts: dict[int, StrategyInputs] = {}
-    dates, day_dates = [None] * len(preps), [None] * len(preps)
-    for rows, members in groups.items():
-        grid = ForecastGrid(rows, config.n_sims, config.max_context)
+    plan = make_plan(prices, forecaster, config, key=key, caller="simulation_data")
+    n_max = max(p.n_sims for p in plan.stocks)
+    parts, dates, day_dates, valid = {}, {}, {}, {}
+    for members in plan.groups.values():
+        prep = plan.stocks[members[0]]
+        grid = ForecastGrid(len(prep.prices), prep.n_sims, config.max_context)
         setup = ViewSetup(grid, config.targets, config.aggregate, bool(draws))
-        stocks = jax.tree.map(jnp.asarray, stock_arrays(forecaster, [preps[i] for i in members]))
-        if config.stock_key == "symbol":
-            keys = jnp.stack([stock_key(key, names[i]) for i in members])
-        else:
-            keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(members, jnp.uint32))
-        views = jax.device_get(compiled_views(forecaster, stocks, keys, setup))
+        stocks = jax.tree.map(jnp.asarray, plan.arrays(members))
+        keys = jnp.stack([plan.keys[i] for i in members])
+        views = jax.device_get(compiled_views(plan.forecaster, stocks, keys, setup))
+        pad = n_max - grid.n_sims  # the oldest simulation repeated, marked invalid
+        take = np.concatenate([np.arange(grid.n_sims), np.full(pad, grid.n_sims - 1)])
+        ends = grid.ends[take]
         for b, i in enumerate(members):
-            parts[i] = jax.tree.map(lambda a: a[b], views)
-            dates[i] = preps[i].dates[grid.ends]
-            day_dates[i] = preps[i].dates[grid.ends[:, None] - 6 + np.arange(6)[None, :]]
-    views = jax.tree.map(lambda *xs: np.stack(xs), *[parts[i] for i in range(len(preps))])
+            parts[i] = jax.tree.map(lambda a, b=b: np.asarray(a[b])[take], views)
+            valid[i] = np.arange(n_max) < grid.n_sims
+            d = plan.stocks[i].dates
+            dates[i] = np.where(valid[i], d[ends], np.datetime64("NaT"))
+            day_dates[i] = np.where(
+                valid[i][:, None], d[ends[:, None] - 6 + np.arange(6)[None, :]], np.datetime64("NaT")
+            )
+    order = range(len(plan.stocks))
     return SimulationData(
-        tuple(names),
-        views,
-        np.array([p.fee for p in preps], np.float32),
-        np.array([p.spread for p in preps], np.float32),
-        np.array([p.crypto for p in preps]),
-        np.stack(dates),
-        np.stack(day_dates),
-        config.n_sims,
+        plan.names,
+        jax.tree.map(lambda *xs: np.stack(xs), *[parts[i] for i in order]),
+        np.array([p.fee for p in plan.stocks], np.float32),
+        np.array([p.spread for p in plan.stocks], np.float32),
+        np.array([p.crypto for p in plan.stocks]),
+        np.stack([dates[i] for i in order]),
+        np.stack([day_dates[i] for i in order]),
+        n_max,
+        np.stack([valid[i] for i in order]),
     )

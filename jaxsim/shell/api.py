@@ -1,0 +1,235 @@
+"""The backtest API: Prices in, :class:`~jaxsim.report.result.BacktestResult` out.
+
+The imperative shell around the compiled program of :mod:`jaxsim.engine.program`: the one pipeline
+(:func:`jaxsim.shell.plan.make_plan`) validates and trims the prices, derives each stock's N, key,
+shape group and static setup; this module runs the program on each group, makes one ``device_get``
+per chunk and builds the results.
+
+Multi-stock (:func:`backtest_many`): stocks are grouped by (rows, N, crypto rule) so that every
+stock's contexts get exactly the padding they get alone (padding stocks to a common length would
+change Toto's output); with a context cap every stock is first trimmed to the rows the cap reads, so
+all stocks of one rule share one group. A group's stock axis is sharded over the available devices
+with :class:`jax.sharding.NamedSharding` and processed in chunks of ``chunk_size`` stocks with a tqdm
+bar (only in this shell, never inside compiled code).
+
+Settings come as one :class:`jaxsim.config.BacktestConfig` (``config=``) or as its fields in keyword
+form (``n_sims=10, protocol="walk_forward"``), see :func:`jaxsim.config.resolve_config`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxsim.config import BacktestConfig, resolve_config
+from jaxsim.engine.forecasted_pnl import source_names
+from jaxsim.engine.program import BacktestSetup, run_program, trace_count
+from jaxsim.report.result import BacktestResult
+from jaxsim.shell.plan import Plan, PreparedStock, make_plan
+from jaxsim.sim.strategy import strategy_table
+
+__all__ = ["backtest", "backtest_many"]
+
+log = logging.getLogger(__name__)
+
+
+def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecaster, config, extra):
+    chronological = setup.protocol == "walk_forward"
+    meta = {
+        "forecaster": forecaster.kind,
+        "forecast_path": forecaster.forecast_path(setup.grid),
+        "n_sims_setting": config.n_sims,
+        "min_context": config.min_context,
+        "sim_chunk": setup.sim_chunk,
+        "targets": list(setup.targets),
+        "aggregate": setup.aggregate,
+        "num_samples": forecaster.draws_per_context(),
+        "num_samples_override": config.num_samples,
+        "fee": prep.fee,
+        "spread": prep.spread,
+        "crypto": prep.crypto,
+        "n_rows": int(len(prep.prices) + prep.start),
+        "rows_trimmed": prep.start,
+        "max_context": setup.grid.max_context,
+        "first_date": str(prep.dates[0]),
+        "last_date": str(prep.dates[-1]),
+        "forecasted_pnl_source": {
+            s.name: str(name) for s, name in zip(strategy_table(setup.strategies), source_names(sources))
+        },
+        "user_strategies": [s.name for s in setup.strategies],
+        "user_strategy_kinds": {s.name: s.kind for s in setup.strategies},
+        "forecasted_pnl_order": "chronological"
+        if chronological
+        else "row order, newest first (docs/deviations.md#forecasted-pnl-order)",
+        **extra,
+    }
+    return BacktestResult.from_arrays(prep.symbol, setup.protocol, arrays, prep.dates[setup.grid.ends], meta)
+
+
+def backtest(
+    prices, forecaster, config: BacktestConfig | None = None, *, symbol: str | None = None, key=None, **settings
+):
+    """Walk-forward backtest of one stock (or several: a list or dict of ``Prices``).
+
+    Runs the N simulations of the original ``backtest_forecasts`` (docs/backtest.md#walk-forward-geometry):
+    simulation k ends at row T-2-k and scores eight strategies on its six evaluation days, then forecasts
+    each strategy's P&L. The work is one compiled program (:mod:`jaxsim.engine.program`), compiled once
+    per distinct setup and input shape.
+
+    Args:
+      prices: a :class:`jaxsim.data.prices.Prices`, a DataFrame, a price file path or a bundled sample
+        name (:func:`jaxsim.data.prices.as_prices`); a list/tuple/dict of them runs :func:`backtest_many`.
+      forecaster: from :mod:`jaxsim.forecast.forecasters` (naive, historical_mean, from_function, toto,
+        kronos); its own settings (e.g. Toto's ``num_samples``) are used.
+      config: a :class:`jaxsim.config.BacktestConfig` (every setting, with the reason for its default).
+      symbol: overrides ``prices.symbol`` (it selects the crypto rule and default fee).
+      key: the run's PRNG key (default ``jax.random.key(config.seed)``); the stock uses
+        :func:`jaxsim.shell.plan.stock_key` ``(key, symbol)``, as in :func:`backtest_many`,
+        :func:`jaxsim.run_many` and :func:`jaxsim.simulation_data`, and per-context keys are folded
+        from that.
+      **settings: the fields of :class:`~jaxsim.config.BacktestConfig` as keywords (``n_sims``,
+        ``protocol``, ``targets``, ``aggregate``, ``fee``, ``spread``, ``max_context``,
+        ``optimizer``, ``num_samples``, ``seed``, ``stock_key``); with ``config`` too they must agree.
+
+    Returns:
+      :class:`jaxsim.report.result.BacktestResult` (a dict symbol -> result for several stocks).
+    """
+    config = resolve_config(config, settings)
+    if isinstance(prices, (list, tuple, dict)):
+        return backtest_many(prices, forecaster, config, key=key)
+    plan = make_plan(prices, forecaster, config, key=key, symbol=symbol)
+    setup = plan.setup(0)
+    stocks = jax.tree.map(jnp.asarray, plan.arrays([0]))
+    keys = jax.tree.map(lambda k: k[None], plan.keys[0])
+    prep = plan.stocks[0]
+    traces = trace_count()
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(run_program(plan.forecaster, stocks, [prep.fee], [prep.spread], keys, setup))
+    seconds = time.perf_counter() - t0
+    records, sources = jax.device_get(out)
+    arrays = {k: np.asarray(v[0]) for k, v in records.items()}
+    return _result(
+        prep,
+        setup,
+        arrays,
+        sources[0],
+        plan.forecaster,
+        config,
+        {"seconds": seconds, "compiled": trace_count() > traces},
+    )
+
+
+def backtest_many(
+    prices: Sequence | Mapping,
+    forecaster,
+    config: BacktestConfig | None = None,
+    *,
+    key=None,
+    keys=None,
+    chunk_size: int | None = None,
+    devices=None,
+    progress: bool = True,
+    on_result: Callable | None = None,
+    on_plan: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **settings,
+):
+    """Backtest many stocks: a vmapped stock axis sharded over devices, in chunks.
+
+    Stock s uses :func:`jaxsim.shell.plan.stock_key` ``(key, s)`` (the default ``config.stock_key``), so
+    its result equals ``backtest(prices_of_s, ..., key=key)`` whichever stocks run with it; ``"index"``
+    gives stock i ``fold_in(key, i)`` instead. Stocks are grouped by (rows after trimming, N, crypto
+    rule): each group is one compiled program, and runs in chunks of ``chunk_size`` stocks (default: all
+    of the group, rounded up to a multiple of the device count), with a tqdm bar when there is more
+    than one chunk. ``config.fee``/``spread`` may be scalars or per-stock sequences. ``keys`` (one
+    PRNG key per stock) overrides the key rule, so a caller that batches a subset of a larger run (a
+    resumed :func:`jaxsim.shell.runs.run_many`) keeps each stock's draws. ``config``/``**settings``
+    as in :func:`backtest`.
+
+    Args:
+      prices: a sequence of price sources, or a mapping symbol -> source; a source is a ``Prices``,
+        a DataFrame, a file path or a bundled sample name (:func:`jaxsim.data.prices.as_prices`).
+      on_plan: called once with ``{(rows, N, crypto): [symbols]}`` before anything runs (each group
+        compiles one program).
+      on_result: called as ``on_result(symbol, result)`` as each stock's result is ready.
+      should_stop: checked before every chunk; when it returns True the call returns the results
+        finished so far.
+
+    Returns:
+      dict symbol -> :class:`jaxsim.report.result.BacktestResult`, in input order.
+    """
+    config = resolve_config(config, settings)
+    plan = make_plan(prices, forecaster, config, key=key, keys=keys, caller="backtest_many")
+    names = plan.names
+    if len(plan.groups) > 1:
+        log.info(
+            "backtest_many: %d stocks in %d shape groups (rows, N, crypto): %s",
+            len(names),
+            len(plan.groups),
+            list(plan.groups),
+        )
+    if on_plan is not None:
+        on_plan({g: [names[i] for i in members] for g, members in plan.groups.items()})
+    devices = list(devices or jax.local_devices())  # a process drives its own devices (multi-process runs)
+    mesh = Mesh(np.array(devices), ("stock",))
+    along_stocks, replicated = NamedSharding(mesh, PartitionSpec("stock")), NamedSharding(mesh, PartitionSpec())
+    chunks = plan.chunks(chunk_size, len(devices))
+    bar = _progress(len(chunks), enabled=progress and len(chunks) > 1)
+    params = jax.device_put(plan.forecaster, replicated)
+    results = {}
+    for chunk in chunks:
+        if should_stop is not None and should_stop():
+            break
+        results.update(_run_chunk(plan, chunk, params, along_stocks, len(devices), on_result, skip=results))
+        bar.update(1)
+    bar.close()
+    return {name: results[name] for name in names if name in results}
+
+
+def _run_chunk(plan: Plan, chunk: list[int], params, sharding, n_devices: int, on_result, skip) -> dict:
+    """Run one chunk of a shape group (padded stocks repeat a member) and build its results."""
+    setup = plan.setup(chunk[0])
+    preps = [plan.stocks[i] for i in chunk]
+    fees = np.array([p.fee for p in preps], np.float32)
+    spreads = np.array([p.spread for p in preps], np.float32)
+    args = jax.device_put((plan.arrays(chunk), fees, spreads, jnp.stack([plan.keys[i] for i in chunk])), sharding)
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(run_program(params, *args, setup))
+    seconds = time.perf_counter() - t0
+    records, sources = jax.device_get(out)
+    results = {}
+    for b, i in enumerate(chunk):
+        name = plan.names[i]
+        if name in skip or name in results:  # a padding repeat
+            continue
+        arrays = {k: np.asarray(v[b]) for k, v in records.items()}
+        extra = {"seconds_chunk": seconds, "chunk_stocks": len(chunk), "devices": n_devices}
+        results[name] = _result(plan.stocks[i], setup, arrays, sources[b], plan.forecaster, plan.config, extra)
+        if on_result is not None:
+            on_result(name, results[name])
+    return results
+
+
+def _progress(total: int, enabled: bool):
+    """A tqdm bar (leave=False), or a no-op when disabled or tqdm is missing."""
+    try:
+        from tqdm.auto import tqdm  # optional dependency
+    except ImportError:  # pragma: no cover
+        enabled = False
+    if not enabled:
+
+        class _Null:
+            def update(self, _):
+                pass
+
+            def close(self):
+                pass
+
+        return _Null()
+    return tqdm(total=total, desc="backtest chunks", leave=False)

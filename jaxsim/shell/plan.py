@@ -1,0 +1,269 @@
+"""The one pipeline from (sources, forecaster, config, key) to what the compiled program runs on.
+
+Every entry point goes through :func:`make_plan` (:func:`jaxsim.backtest`, :func:`jaxsim.backtest_many`,
+:func:`jaxsim.run_many` in one process or many, :func:`jaxsim.simulation_data`, :func:`jaxsim.tune`,
+:func:`jaxsim.check_no_lookahead`, :func:`jaxsim.compare`), so they agree on:
+
+* the stock's name: the mapping key, else ``symbol=``, else the prices' own symbol, else ``stock<i>``;
+* its rows: validated and trimmed to what the program reads (:func:`prepare_stock`);
+* its N: ``config.n_sims``, or its full history's for ``n_sims="all"`` (:meth:`BacktestConfig.sims_for`),
+  computed once, here;
+* its PRNG key: the run key (``key=``, else ``jax.random.key(config.seed)``) folded with crc32 of the
+  name (:func:`stock_key`; ``config.stock_key="index"`` folds with the stock's position instead), so a
+  stock and a seed give the same draws however they are run;
+* its shape group ``(rows, N, crypto)``: one compiled program per group (:attr:`Plan.groups`);
+* its static setup (:func:`make_setup`), the forecaster with ``config.num_samples`` applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Mapping, Sequence
+
+import jax
+import numpy as np
+
+from jaxsim.config import BacktestConfig
+from jaxsim.data.prices import Prices, as_prices, price_table
+from jaxsim.engine.program import BacktestSetup
+from jaxsim.errors import ConfigError, PriceDataError
+from jaxsim.forecast.grid import ForecastGrid, trim_start
+from jaxsim.forecast.interface import Forecaster, StockArrays
+from jaxsim.sim.metrics import DEFAULT_SPREAD
+from jaxsim.sim.simulation import PRICE_WINDOW, StrategyConfig, default_fee, is_crypto
+from jaxsim.sim.strategy import check_names
+
+__all__ = [
+    "PreparedStock",
+    "Plan",
+    "make_plan",
+    "prepare_stock",
+    "shape_key",
+    "make_setup",
+    "stock_arrays",
+    "run_key",
+    "stock_key",
+    "stock_keys",
+    "with_config_samples",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedStock:
+    """One stock ready for the program (host arrays, trimmed to the rows the program reads).
+
+    Attributes:
+      symbol: the symbol (or None).
+      start: rows dropped from the front (context cap).
+      prices: ``(T', 8)`` float32 rows of :func:`jaxsim.data.prices.price_table`.
+      dates: ``(T',)`` datetime64[D].
+      fee, spread: the resolved trading fee and SPREAD.
+      crypto: the crypto rule applies.
+      n_sims: N of this stock (``config.n_sims``, or its full history's for ``"all"``).
+    """
+
+    symbol: str | None
+    start: int
+    prices: np.ndarray
+    dates: np.ndarray
+    fee: float
+    spread: float
+    crypto: bool
+    n_sims: int
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the stock before trimming."""
+        return len(self.prices) + self.start
+
+
+def prepare_stock(
+    prices: Prices, config: BacktestConfig, *, symbol: str | None = None, fee=None, spread=None
+) -> PreparedStock:
+    """Validate and trim one stock for ``config`` (fee/spread None: the per-symbol rule / DEFAULT_SPREAD).
+
+    ``fee``/``spread`` are this stock's settings (a multi-stock config may hold per-stock tuples);
+    ``symbol`` overrides ``prices.symbol`` (it selects the crypto rule and default fee). Raises
+    InsufficientHistoryError for a history too short for ``config`` (before any compute).
+    """
+    if not isinstance(prices, Prices):
+        raise PriceDataError(
+            f"backtest needs jaxsim.data.prices.Prices (load it with jaxsim.load_prices(...)); "
+            f"got {type(prices).__name__}"
+        )
+    symbol = symbol if symbol is not None else prices.symbol
+    table = price_table(prices)
+    n_sims = config.sims_for(len(table))  # "all": every origin with min_context returns
+    ForecastGrid(len(table), n_sims, config.max_context)  # validates the history length
+    start = trim_start(len(table), n_sims, config.max_context, PRICE_WINDOW)
+    crypto = bool(symbol) and is_crypto(symbol)
+    return PreparedStock(
+        symbol,
+        start,
+        table[start:],
+        np.asarray(prices.dates)[start:],
+        float(default_fee(symbol or "") if fee is None else fee),
+        float(DEFAULT_SPREAD if spread is None else spread),
+        crypto,
+        n_sims,
+    )
+
+
+def shape_key(prep: PreparedStock) -> tuple[int, int, bool]:
+    """The shape group of a prepared stock, ``(rows the program reads, N, crypto rule)``: stocks of one
+    group share one compiled program and get exactly the padding they get alone."""
+    return len(prep.prices), prep.n_sims, prep.crypto
+
+
+def make_setup(prep: PreparedStock, config: BacktestConfig) -> BacktestSetup:
+    """The static setup (compile key) of the program for a stock shaped like ``prep``."""
+    return BacktestSetup(
+        grid=ForecastGrid(len(prep.prices), prep.n_sims, config.max_context),
+        targets=config.targets,
+        aggregate=config.aggregate,
+        protocol=config.protocol,
+        strategy=StrategyConfig(crypto=prep.crypto),
+        optimizer=config.optimizer,  # None: the default, resolved by BacktestSetup
+        strategies=check_names(config.strategies),
+        return_samples=config.return_samples,
+        sim_chunk=config.sim_chunk,
+    )
+
+
+def stock_arrays(forecaster: Forecaster, preps: Sequence[PreparedStock]) -> StockArrays:
+    """Host arrays of a batch of same-shape stocks (leading axis B), with the forecaster's calendar features."""
+    return StockArrays(
+        np.stack([p.prices for p in preps]), np.stack([forecaster.calendar_features(p.dates) for p in preps])
+    )
+
+
+def run_key(key, config: BacktestConfig):
+    """The run's PRNG key: ``key``, or ``jax.random.key(config.seed)`` when None."""
+    return jax.random.key(config.seed) if key is None else key
+
+
+def stock_key(key, symbol: str):
+    """The PRNG key of ``symbol`` in a run with ``key``: ``fold_in(key, crc32(symbol))``."""
+    return jax.random.fold_in(key, np.uint32(zlib.crc32(symbol.encode())))
+
+
+def stock_keys(key, symbols: Sequence[str], rule: str | None = None) -> list:
+    """Each stock's PRNG key under ``rule`` (:attr:`jaxsim.config.BacktestConfig.stock_key`):
+    ``"symbol"``/None :func:`stock_key`; ``"index"`` ``fold_in(key, i)`` for the i-th stock."""
+    if rule == "index":
+        return [jax.random.fold_in(key, np.uint32(i)) for i in range(len(symbols))]
+    return [stock_key(key, s) for s in symbols]
+
+
+def with_config_samples(forecaster: Forecaster, config: BacktestConfig) -> Forecaster:
+    """The forecaster with ``config.num_samples`` applied when set (an explicit override; None keeps its own)."""
+    if config.num_samples is None or config.num_samples == forecaster.draws_per_context():
+        return forecaster
+    return forecaster.with_draws_per_context(config.num_samples)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Stocks prepared for a run, in input order (see the module docstring).
+
+    Attributes:
+      config: the run's settings.
+      forecaster: the forecaster with ``config.num_samples`` applied.
+      names: each stock's name (the key rule's input and the results' key).
+      stocks: each stock's :class:`PreparedStock`.
+      keys: each stock's PRNG key.
+      groups: shape group ``(rows, N, crypto)`` -> stock indices, in input order.
+    """
+
+    config: BacktestConfig
+    forecaster: Forecaster
+    names: tuple[str, ...]
+    stocks: tuple[PreparedStock, ...]
+    keys: tuple
+    groups: Mapping[tuple[int, int, bool], tuple[int, ...]]
+
+    def setup(self, i: int) -> BacktestSetup:
+        """The static setup of stock i's group."""
+        return make_setup(self.stocks[i], self.config)
+
+    def arrays(self, members: Sequence[int]) -> StockArrays:
+        """Host arrays of stocks ``members`` (one shape group), leading axis B."""
+        return stock_arrays(self.forecaster, [self.stocks[i] for i in members])
+
+    def chunks(self, chunk_size: int | None = None, multiple: int = 1) -> list[list[int]]:
+        """Each group in chunks of ``chunk_size`` stocks (default: the whole group), rounded up to a
+        multiple of ``multiple`` (the device count) by repeating a chunk's last stock."""
+        out = []
+        for members in self.groups.values():
+            size = chunk_size or len(members)
+            size = -(-size // multiple) * multiple
+            for j in range(0, len(members), size):
+                chunk = list(members[j : j + size])
+                out.append(chunk + [chunk[-1]] * (size - len(chunk)))
+        return out
+
+
+def _named_sources(sources, symbol: str | None) -> list[tuple[str | None, object]]:
+    """(name or None, source) pairs of one source, a sequence or a mapping name -> source."""
+    if isinstance(sources, Mapping):
+        return [(str(k), v) for k, v in sources.items()]
+    if isinstance(sources, (list, tuple)):
+        return [(None, s) for s in sources]
+    return [(symbol, sources)]
+
+
+def make_plan(
+    sources,
+    forecaster: Forecaster,
+    config: BacktestConfig,
+    *,
+    key=None,
+    keys: Sequence | None = None,
+    symbol: str | None = None,
+    caller: str = "backtest",
+) -> Plan:
+    """Prepare every stock of a run (the one pipeline; module docstring).
+
+    Args:
+      sources: one price source (a :class:`~jaxsim.data.prices.Prices`, a DataFrame, a price file path
+        or a bundled sample name), a list/tuple of them, or a mapping name -> source.
+      forecaster: the run's forecaster (``config.num_samples`` is applied here).
+      config: the run's :class:`~jaxsim.config.BacktestConfig`.
+      key: the run key (default ``jax.random.key(config.seed)``).
+      keys: one PRNG key per stock, overriding the key rule (a resumed or chunked run keeps each
+        stock's own).
+      symbol: the name of a single source (overrides its own symbol).
+      caller: named in errors.
+    """
+    pairs = _named_sources(sources, symbol)
+    items = [as_prices(src, symbol=name) for name, src in pairs]
+    names = [name or p.symbol or f"stock{i}" for i, ((name, _), p) in enumerate(zip(pairs, items))]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{caller} needs distinct symbols, got {names}")
+    n = len(items)
+    for field in ("fee", "spread"):
+        value = getattr(config, field)
+        if isinstance(value, tuple) and len(value) != n:
+            raise ConfigError(f"{caller}: got {len(value)} values of {field} for {n} stocks")
+    if keys is not None:
+        keys = list(keys)
+        if len(keys) != n:
+            raise ConfigError(f"{caller}: got {len(keys)} keys for {n} stocks")
+    else:
+        keys = stock_keys(run_key(key, config), names, config.stock_key)
+    stocks = [
+        prepare_stock(p, config, symbol=name, fee=config.fee_of(i), spread=config.spread_of(i))
+        for i, (p, name) in enumerate(zip(items, [name for name, _ in pairs]))
+    ]
+    groups: dict[tuple[int, int, bool], list[int]] = {}
+    for i, prep in enumerate(stocks):
+        groups.setdefault(shape_key(prep), []).append(i)
+    return Plan(
+        config,
+        with_config_samples(forecaster, config),
+        tuple(names),
+        tuple(stocks),
+        tuple(keys),
+        {g: tuple(m) for g, m in groups.items()},
+    )
