@@ -423,3 +423,89 @@ def test_the_checks_see_what_they_look_for(tmp_path):
     _tree.cache_clear()
     uses = [u.split(": ", 1)[1] for u in _private_uses("script", script)]
     assert uses == ["from jaxsim.data.prices import _x", "jaxsim.data.prices._y", "jaxsim.engine.program._z"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Rooms and the direction of their imports
+
+# The package's floors, lowest first. A module may import from its own room and from rooms on lower
+# floors, never from a room on its own floor or above: arrows run down. ``jaxsim`` (the package root:
+# the version and lazily loaded public names) may be imported from anywhere.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "layout", "atomic"),  # plain Python: the typed errors, column layout, atomic writes
+    ("config",),  # the settings (pure Python)
+    ("data", "stats", "models"),  # prices; statistics; the Toto/Kronos networks and their weights
+    ("forecast",),  # forecasters, the forecast grid, the return transform
+    ("sim",),  # one simulation: strategies, MaxDiff, metrics
+    ("optimize", "training"),  # multiplier search; fine-tuning the models
+    ("engine",),  # the compiled program, pure
+    ("report",),  # results, tables, figures (after device_get)
+    ("shell",),  # the one pipeline, backtest/backtest_many/run_many, compare
+    ("research",),  # simulation data, tune, look-ahead check
+    ("bench",),  # benchmark suites
+    ("cli",),  # the command line
+)
+MAX_MODULES_PER_ROOM = 12
+
+
+def _room(module: str) -> str:
+    """The room of a module: its folder under jaxsim/, or its own name for a ground-floor module."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "jaxsim"
+
+
+def _floor_of() -> dict[str, int]:
+    return {room: floor for floor, rooms in enumerate(LAYERS) for room in rooms}
+
+
+def _upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    floor = _floor_of()
+    bad = []
+    for importer, targets in sorted(graph.items()):
+        mine = _room(importer)
+        if mine == "jaxsim":  # the root's lazy table names modules on every floor, by design
+            continue
+        for target in sorted(targets):
+            theirs = _room(target)
+            if theirs in (mine, "jaxsim"):
+                continue
+            if floor[theirs] >= floor[mine]:
+                bad.append(f"{importer} ({mine}, floor {floor[mine]}) -> {target} ({theirs}, floor {floor[theirs]})")
+    return bad
+
+
+def test_every_room_is_on_a_floor():
+    rooms = {_room(m) for m in _modules()} - {"jaxsim"}
+    assert rooms == set(_floor_of()), f"rooms without a floor: {sorted(rooms - set(_floor_of()))}; " + (
+        f"floors without a room: {sorted(set(_floor_of()) - rooms)}"
+    )
+
+
+def test_imports_run_down_the_floors():
+    """Module-level and function-local imports alike: a room imports only from rooms below it."""
+    bad = _upward_imports(_dependency_edges())
+    assert not bad, "imports that run up the floors (or across one):\n" + "\n".join(bad)
+
+
+def test_the_floor_check_sees_an_upward_import():
+    graph = {"jaxsim.sim.maxdiff": {"jaxsim.optimize.search"}, "jaxsim.engine.program": {"jaxsim.sim.maxdiff"}}
+    assert _upward_imports(graph) == ["jaxsim.sim.maxdiff (sim, floor 4) -> jaxsim.optimize.search (optimize, floor 5)"]
+    assert _upward_imports({"jaxsim.optimize.search": {"jaxsim.training.loop"}})  # same floor: refused too
+
+
+def test_no_room_holds_more_than_twelve_modules():
+    counts: dict[str, int] = {}
+    for path in _modules().values():
+        if path.name != "__init__.py":
+            folder = str(path.parent.relative_to(ROOT))
+            counts[folder] = counts.get(folder, 0) + 1
+    crowded = {folder: n for folder, n in counts.items() if n > MAX_MODULES_PER_ROOM}
+    assert not crowded, f"folders over {MAX_MODULES_PER_ROOM} modules: {crowded}"
+
+
+def test_no_subpackage_shadows_a_public_function():
+    """``jaxsim.backtest`` must stay a function: no subpackage or module of jaxsim/ takes a public name."""
+    import jaxsim
+
+    children = {p.stem if p.suffix == ".py" else p.name for p in PACKAGE.iterdir() if not p.name.startswith("_")}
+    assert not children & set(jaxsim.__all__) - {"errors", "forecasters"}, children & set(jaxsim.__all__)
