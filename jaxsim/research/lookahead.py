@@ -3,9 +3,10 @@ r"""A guard rail for user strategies: perturb the future, the past decisions and
 Definition. Day i of simulation k trades on row ``o = e_k - 6 + i`` (``"limits"``, ``"day_trades"``: orders placed
 before its open, filled on its high/low/close) or earns ``R_i`` over row ``o = e_k - 5 + i``
 (``"signals"``: a position taken at the close of row o-1). For every cut row c, the stock's rows
-``>= c`` (open, high, low, close, volume) are multiplied by random factors ``exp(scale z)`` and
-the whole pipeline reruns (forecaster included: forecasts whose contexts reach row c change as they
-should). Then for every (k, i) with ``o <= c``:
+``>= c`` (open, high, low, close, volume) are multiplied by random factors ``exp(scale z)``, then
+by the antithetic ``exp(-scale z)``, and the whole pipeline reruns for each (forecaster included:
+forecasts whose contexts reach row c change as they should). Then for every (k, i) with ``o <= c``,
+under both perturbations:
 
 * the strategy's output of day i (positions; for limits also the levels) must be unchanged, and
 * so must its P&L of day i scored on the ORIGINAL prices of row o (PF for limits, the day-trade
@@ -14,7 +15,9 @@ should). Then for every (k, i) with ``o <= c``:
   looks at all six days by construction).
 
 A strategy that reads the row it trades on before the open (e.g. the day's own low) changes when
-c = o and is flagged; the built-ins pass.
+c = o and is flagged; the built-ins pass. The antithetic pair catches decisions that only read the
+sign of a perturbed quantity (e.g. the sign of the day's own return): one of the two moves it across
+zero unless the quantity is larger than the perturbation both ways.
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ def check_no_lookahead(
       forecaster: the forecaster whose outputs the strategy reads (e.g. ``jaxsim.forecasters.naive()``).
       params: parameters to check at (default ``strategy.params``).
       n_sims: simulations to check (an integer or ``"all"``; default the config's, or 10 without one).
-      scale: size of the multiplicative perturbation (log-normal, ``exp(scale z)``).
+      scale: size of the multiplicative perturbation (log-normal, ``exp(+-scale z)``).
       cuts: rows to cut at (default every row traded by some simulation day).
       key: the run's PRNG key (default ``jax.random.key(config.seed)``): the forecasts use the stock's
         key as :func:`jaxsim.backtest` does (:func:`jaxsim.shell.plan.make_plan`), the perturbations a
@@ -149,10 +152,13 @@ def check_no_lookahead(
     violations, checked = [], 0
     for j, c in enumerate(cuts):
         z = jax.random.normal(jax.random.fold_in(noise_key, j), stock.prices.shape)
-        factor = jnp.where(jnp.asarray(rows >= c)[:, None], jnp.exp(scale * z), 1.0)
-        _, dec = run(stock.prices * factor)
-        pnl = _day_pnl(strategy, dec, realised, fee, spread, structure)  # the perturbed orders on the actual rows
-        change = np.maximum(np.asarray(_changes(dec, base)).max(-1), np.asarray(_changes(pnl, base_pnl)))
+        change = 0.0
+        for sign in (1.0, -1.0):  # antithetic: a sign read from the future flips under one of them
+            factor = jnp.where(jnp.asarray(rows >= c)[:, None], jnp.exp(sign * scale * z), 1.0)
+            _, dec = run(stock.prices * factor)
+            pnl = _day_pnl(strategy, dec, realised, fee, spread, structure)  # the perturbed orders, actual rows
+            change = np.maximum(change, np.asarray(_changes(dec, base)).max(-1))
+            change = np.maximum(change, np.asarray(_changes(pnl, base_pnl)))
         mask = traded <= c
         checked += int(mask.sum())
         bad = np.argwhere(mask & (change > atol))
