@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import importlib.metadata
 import json
 import os
 import platform
@@ -27,6 +28,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 from jaxsim import __version__
 
@@ -54,14 +59,10 @@ __all__ = [
 
 def environment() -> dict[str, Any]:
     """Device, versions, date and machine load: the header every benchmark table carries."""
-    import jax
-    import numpy as np
 
     def version(name):
         try:
-            from importlib.metadata import version as v
-
-            return v(name)
+            return importlib.metadata.version(name)
         except Exception:  # not installed
             return None
 
@@ -132,8 +133,6 @@ def time_compiled(jitted, *args, repeats: int = 3, static_kwargs: dict | None = 
     Returns:
       ``(Timing, compiled)``; ``compiled`` is the XLA executable (see :func:`program_memory`).
     """
-    import jax
-
     static_kwargs = static_kwargs or {}
     t0 = time.perf_counter()
     compiled = jitted.lower(*args, **static_kwargs).compile()
@@ -152,8 +151,6 @@ def time_call(fn: Callable[[], Any], repeats: int = 3) -> Timing:
     For functions that compile internally (e.g. :func:`jaxsim.engine.program.backtest`): ``compile_s`` is
     the first call minus the median warm call (an estimate; clipped at 0).
     """
-    import jax
-
     t0 = time.perf_counter()
     out = jax.block_until_ready(fn())
     first = time.perf_counter() - t0
@@ -179,8 +176,6 @@ def program_memory(compiled) -> dict[str, float]:
     ``peak_mib`` = arguments + outputs + temporaries - aliased (the program's live-buffer bound).
     On GPUs the device allocator's own peak (``peak_bytes_in_use``) is added when available.
     """
-    import jax
-
     nan = float("nan")
     out = dict(argument_mib=nan, output_mib=nan, temp_mib=nan, peak_mib=nan)
     try:
@@ -257,9 +252,6 @@ def matmul_peak(n: int = 2048, dtype: str = "float32", repeats: int = 5) -> dict
     Returns:
       dict with ``flops_per_s`` (2 n^3 / fastest time), ``seconds`` and the settings.
     """
-    import jax
-    import jax.numpy as jnp
-
     k1, k2 = jax.random.split(jax.random.key(0))
     a = jax.random.normal(k1, (n, n), jnp.float32).astype(dtype)
     b = jax.random.normal(k2, (n, n), jnp.float32).astype(dtype)
@@ -300,6 +292,7 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]
 
 
 def _pyplot():
+    # deferred: pyplot with the Agg backend only once a benchmark draws (importing the harness picks no backend)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -321,7 +314,7 @@ def plot_lines(path, panels: Sequence[dict], title: str = "", footer: str = "", 
       The path written.
     """
     plt = _pyplot()
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import NullFormatter  # deferred with pyplot (see _pyplot)
 
     ncols = min(ncols, len(panels))
     nrows = -(-len(panels) // ncols)
