@@ -29,6 +29,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from jaxsim.errors import ConfigError, PriceDataError
 from jaxsim.models.kronos.model import Kronos, KronosConfig, KronosTokenizer, empty_kv
@@ -333,8 +334,6 @@ def frame_to_features(df) -> np.ndarray:
 def time_features(dates) -> np.ndarray:
     """Dates -> ``(T, 5)`` float32 (minute, hour, weekday Mon=0, day 1-31, month 1-12)
     (docs/models.md#kronos-calendar-features)."""
-    import pandas as pd
-
     idx = pd.DatetimeIndex(np.asarray(dates, dtype="datetime64[ns]"))
     return np.stack([idx.minute, idx.hour, idx.day_of_week, idx.day, idx.month], 1).astype(np.float32)
 
