@@ -26,14 +26,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 import pandas as pd
 
 from jaxsim.atomic import write_folder
 from jaxsim.engine.oos import PREFIX
 from jaxsim.errors import ConfigError
-from jaxsim.report import evaluation
+from jaxsim.report import evaluation, plot_data
 from jaxsim.sim.strategy_table import BEST_TIE_ORDER, with_user
+from jaxsim.stats.frames import stats_frame
 
 __all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
 
@@ -211,8 +213,6 @@ class BacktestResult:
         (:func:`jaxsim.stats.frames.stats_frame`, :mod:`jaxsim.stats.performance`).
         Annualised with 252 days (365 under the crypto rule).
         """
-        from jaxsim.stats.frames import stats_frame
-
         return stats_frame(
             self.daily,
             exposure=self.exposure,
@@ -230,8 +230,6 @@ class BacktestResult:
         numbers. ``n_trials``: strategies tried (default 8, the table's). See
         :class:`jaxsim.report.evaluation.Uncertainty`.
         """
-        import jax
-
         key = jax.random.key(0) if key is None else key
         return evaluation.uncertainty(
             key,
@@ -317,7 +315,7 @@ class BacktestResult:
         Returns:
           a :class:`jaxsim.report.plots.PlotFigure` (a matplotlib Figure; shows inline in Jupyter).
         """
-        from jaxsim.report import plot_data, plots
+        from jaxsim.report import plots  # deferred: matplotlib loads only when a figure is drawn
 
         name = self.symbol or ""
         if kind == "equity":
@@ -392,7 +390,7 @@ class BacktestResult:
         if bad:
             raise ConfigError(f"plots to write must be among 'equity', 'fan', 'bootstrap', got {bad}")
         if kinds:
-            from jaxsim.report.plots import figure_png
+            from jaxsim.report.plots import figure_png  # deferred: matplotlib, as in plot()
 
             for kind in kinds:
                 files[f"{kind}.png"] = figure_png(self.plot(kind))
