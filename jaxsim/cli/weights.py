@@ -67,7 +67,7 @@ def cmd_weights_convert(args) -> int:
 
 def cmd_train(args) -> int:
     """Train (or fine-tune) a Toto-architecture model and write weights, training.json, MODEL_CARD.md."""
-    from jaxsim.training import loop as train  # JAX: imported only when training
+    from jaxsim.training import loop as train  # deferred: JAX, only when training
 
     tc = train.PRESETS[args.config]
     changes = {
