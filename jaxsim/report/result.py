@@ -37,7 +37,7 @@ from jaxsim.report import evaluation, plot_data
 from jaxsim.sim.strategy_table import BEST_TIE_ORDER, with_user
 from jaxsim.stats.frames import stats_frame
 
-__all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
+__all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy"]
 
 LIMIT_PRICE_FIELDS = (
     "maxdiffprofit_high_price",
@@ -106,18 +106,6 @@ def best_strategy(summary: pd.DataFrame) -> str:
         if best is None or value > best_value:
             best, best_value = name, value
     return best
-
-
-def equity_curves(records: pd.DataFrame, user: tuple | list = ()) -> pd.DataFrame:
-    """Chronological equity per strategy: cumprod(1 + final-day P&L) over simulations, oldest first.
-
-    Consecutive simulations' final days are consecutive trading days, so the final-day fields form a
-    daily P&L series without overlap (for entry/take-profit and highlow the field is the 6-day
-    average, docs/deviations.md#kept-finalday-average).
-    """
-    chrono = records.iloc[::-1]
-    curves = {s.name: np.cumprod(1.0 + chrono[s.final_day].to_numpy(np.float64)) for s in with_user(user)}
-    return pd.DataFrame(curves, index=pd.DatetimeIndex(chrono["date"]))
 
 
 @dataclasses.dataclass
