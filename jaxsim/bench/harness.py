@@ -44,7 +44,6 @@ __all__ = [
     "peak_rss_mib",
     "program_memory",
     "toto_forward_flops",
-    "toto_reference_call_flops",
     "matmul_peak",
     "markdown_table",
     "plot_lines",
@@ -231,16 +230,6 @@ def toto_forward_flops(
     body = tokens * (2 * p * d + config.num_layers * dense + attn)
     out = unembed_tokens * variates * substeps * (2 * d * d + 8 * d * k)
     return int(body + out)
-
-
-def toto_reference_call_flops(config, context_len: int, num_samples: int) -> int:
-    """FLOPs of one reference ``TotoForecaster.forecast`` call with Hp = 1 and S samples.
-
-    The reference repeats the context once per sample and runs the full forward (every token
-    unembedded into all P sub-steps, the head on all of them) for each: S full forwards.
-    """
-    n = -(-int(context_len) // config.patch_size)
-    return int(num_samples) * toto_forward_flops(config, context_len, unembed_tokens=n, substeps=config.patch_size)
 
 
 def matmul_peak(n: int = 2048, dtype: str = "float32", repeats: int = 5) -> dict[str, float]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -99,26 +99,6 @@ class TotoConfig:
     @property
     def time_layers_per_block(self) -> int:
         return self.spacewise_every_n_layers - 1
-
-    def to_hub(self) -> dict[str, Any]:
-        """The upstream constructor's keyword arguments (hub ``config.json``)."""
-        return dict(
-            patch_size=self.patch_size,
-            stride=self.patch_size,
-            embed_dim=self.embed_dim,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            mlp_hidden_dim=self.mlp_hidden_dim,
-            dropout=self.dropout,
-            spacewise_every_n_layers=self.spacewise_every_n_layers,
-            spacewise_first=self.spacewise_first,
-            scaler_cls="<class 'model.scaler.CausalPatchStdMeanScaler'>",
-            output_distribution_classes=["<class 'model.distribution.MixtureOfStudentTsOutput'>"],
-            output_distribution_kwargs={"k_components": self.k_components},
-            use_memory_efficient_attention=False,
-            stabilize_with_global=self.stabilize_with_global,
-            scale_factor_exponent=self.scale_factor_exponent,
-        )
 
 
 TOTO_BASE = TotoConfig()  # Toto-Open-Base-1.0: 151,306,080 parameters
