@@ -117,31 +117,6 @@ def cmd_data_samples(args) -> int:
     return 0
 
 
-def _load_series(args) -> list:
-    """The price series a backtest runs on: ``--csv``, ``--symbols`` + ``--data-dir``, or a sample."""
-    from jaxsim.data.prices import load_prices, sample
-
-    if args.csv:
-        return [load_prices(args.csv, adjusted=args.adjusted)]
-    if args.symbols:
-        data_dir = Path(args.data_dir or ".")
-        series = []
-        for sym in [s.strip() for s in args.symbols.split(",") if s.strip()]:
-            candidates = [
-                data_dir / f"{name}{ext}"
-                for name in dict.fromkeys((sym, sym.upper(), sym.lower()))
-                for ext in (".csv", ".csv.gz", ".parquet")
-            ]
-            found = next((c for c in candidates if c.is_file()), None)
-            if found is None:
-                raise FileNotFoundError(
-                    f"no price file for {sym} in {data_dir} (looked for {sym}.csv/.csv.gz/.parquet)"
-                )
-            series.append(load_prices(found, symbol=sym.upper(), adjusted=args.adjusted))
-        return series
-    return [sample(args.symbol, adjusted=args.adjusted)]
-
-
 def _make_forecaster(args, hyper=None):
     """The forecaster of ``--model`` (or of ``best/<SYMBOL>.json`` with ``--hyperparams``).
 
