@@ -78,7 +78,7 @@ class BacktestConfig:
       max_context: cap on the forecast context length (default None: the whole history, as the
         original; a cap makes stocks of different lengths share one compiled program).
       optimizer: the MaxDiff multiplier search (default None: the default optimizer,
-        :func:`jaxsim.sim.maxdiff.default_optimizer`). It is part of the compile key, so pass the
+        :func:`jaxsim.optimize.default_optimizer`). It is part of the compile key, so pass the
         same (or an equal) object to reuse the compiled program.
       num_samples: an explicit override of the forecaster's draws per context (default None: the
         forecaster's own setting, e.g. ``toto(dir, num_samples=256)`` draws 256). Recorded in the

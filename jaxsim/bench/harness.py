@@ -147,7 +147,7 @@ def time_compiled(jitted, *args, repeats: int = 3, static_kwargs: dict | None = 
 def time_call(fn: Callable[[], Any], repeats: int = 3) -> Timing:
     """Time a zero-argument callable: the first call (compile + run) and ``repeats`` warm calls.
 
-    For functions that compile internally (e.g. :func:`jaxsim.engine.program.backtest`): ``compile_s`` is
+    For functions that compile internally (e.g. :func:`jaxsim.shell.api.backtest`): ``compile_s`` is
     the first call minus the median warm call (an estimate; clipped at 0).
     """
     t0 = time.perf_counter()

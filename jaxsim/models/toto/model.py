@@ -7,8 +7,9 @@ F MLP hidden width, K mixture components, L layers, s = spacewise_every_n_layers
 
 Parameters keep the torch shapes transposed (Dense kernels are ``(in, out)``) except the fused QKV
 projection, whose output features are stored head-major ``(c, h, d)`` here; the converter permutes the
-upstream ``(c, d, h)`` order once (docs/models.md#kronos-blocks). Layers are grouped in ``L/s`` blocks of
-``[TIME x (s-1), SPACE]``; both levels are ``nn.scan``-ned so XLA compiles one layer body per kind.
+upstream ``(c, d, h)`` order once (docs/models.md#toto-layer, #toto-checkpoint). Layers are grouped in
+``L/s`` blocks of ``[TIME x (s-1), SPACE]``; both levels are ``nn.scan``-ned so XLA compiles one layer
+body per kind.
 """
 
 from __future__ import annotations
