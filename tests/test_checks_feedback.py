@@ -2,11 +2,10 @@
 
 import io
 
-import pandas as pd
 import pytest
 
 from jaxsim.cli.feedback import elapsed
-from jaxsim.report.checks import context_lengths, earliest_context, setup_warnings, unfitted_simulations
+from jaxsim.report.checks import context_lengths, earliest_context, setup_warnings
 
 
 def test_earliest_context_geometry():
@@ -32,9 +31,6 @@ def test_walk_forward_unfitted_warnings():
     assert "none has an earlier fitted window (that needs N >= 7)" in w
     (w,) = setup_warnings(3270, 10, protocol="walk_forward")
     assert "the 6 oldest of 10 simulations have no earlier fitted window" in w
-    records = pd.DataFrame({"walk_forward_fitted": [True] * 4 + [False] * 6})
-    assert unfitted_simulations(records) == 6
-    assert unfitted_simulations(pd.DataFrame({"x": [1]})) is None
 
 
 def test_elapsed_line_without_a_terminal():

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from jaxsim.cli.app import _load_series, build_parser, main, run_backtest
+from jaxsim.cli.app import build_parser, main, run_backtest
 
 GOOD = """Date,Open,High,Low,Close,Volume
 2020-01-02,10.0,11.0,9.5,10.5,1000
@@ -136,20 +136,6 @@ def test_backtest_rejects_bad_counts(capsys):
     assert capsys.readouterr().err == "error: --sims must be >= 1, got 0\n"
     assert main(["backtest", "--samples", "0"]) == 2
     assert capsys.readouterr().err == "error: --samples must be >= 1, got 0\n"
-
-
-def test_backtest_series_selection(tmp_path):
-    p = build_parser()
-    for sym in ("AAA", "BBB"):
-        (tmp_path / f"{sym}.csv").write_text(GOOD)
-    series = _load_series(p.parse_args(["backtest", "--symbols", "AAA,bbb", "--data-dir", str(tmp_path)]))
-    assert [s.symbol for s in series] == ["AAA", "BBB"] and all(len(s) == 3 for s in series)
-    (one,) = _load_series(p.parse_args(["backtest", "--csv", str(tmp_path / "AAA.csv")]))
-    assert one.symbol == "AAA"
-    (smp,) = _load_series(p.parse_args(["backtest", "ibm"]))
-    assert smp.symbol == "IBM" and len(smp) == 3270
-    with pytest.raises(FileNotFoundError, match="no price file for CCC"):
-        _load_series(p.parse_args(["backtest", "--symbols", "CCC", "--data-dir", str(tmp_path)]))
 
 
 def test_backtest_without_engine_says_so(monkeypatch, capsys):

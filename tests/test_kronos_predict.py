@@ -20,7 +20,6 @@ from jaxsim.models.kronos.predict import (
     _predict,
     filter_logits,
     frame_to_features,
-    future_dates,
     normalize,
     predict,
     time_features,
@@ -176,13 +175,11 @@ def test_frame_to_features_fill_rules():
         frame_to_features(df.drop(columns=["Open"]))
 
 
-def test_time_features_and_future_dates():
+def test_time_features():
     dates = np.array(["2024-03-01T04:05", "2024-03-04T04:05", "2024-03-05T04:05"], dtype="datetime64[ns]")
     tf = time_features(dates)
     np.testing.assert_array_equal(tf[0], [5, 4, 4, 1, 3])  # Friday = 4
     np.testing.assert_array_equal(tf[1], [5, 4, 0, 4, 3])  # Monday = 0
-    fut = future_dates(dates, 3)  # median spacing of (3 days, 1 day) = 2 days
-    assert fut.tolist() == (dates[-1] + np.array([2, 4, 6]) * np.timedelta64(1, "D")).tolist()
 
 
 def test_predict_rejects_bad_shapes(bundle):

@@ -12,10 +12,11 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from report_helpers import equity_curves
 
 from jaxsim.errors import ConfigError
 from jaxsim.report import plot_data, plots
-from jaxsim.report.result import BacktestResult, equity_curves
+from jaxsim.report.result import BacktestResult
 from jaxsim.sim.strategy_table import STRATEGIES
 from jaxsim.stats.performance import max_drawdown
 

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from prefix_helpers import prefix_forecast, prefix_passes_floor
 from toto_helpers import rel_err
 
 from jaxsim import forecasters
@@ -13,14 +14,7 @@ from jaxsim.errors import ConfigError
 from jaxsim.forecast import StockArrays
 from jaxsim.forecast.grid import ForecastGrid, context_groups, gather_contexts
 from jaxsim.forecast.interface import target_returns
-from jaxsim.forecast.prefix import (
-    is_prefix_shareable,
-    prefix_clamp_exact,
-    prefix_forecast,
-    prefix_mixtures,
-    prefix_passes_floor,
-    prefix_plan,
-)
+from jaxsim.forecast.prefix import is_prefix_shareable, prefix_clamp_exact, prefix_mixtures, prefix_plan
 from jaxsim.models.toto import forecast as toto_forecast
 from jaxsim.models.toto import model as toto_model
 

@@ -12,6 +12,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from profit_helpers import (
+    legacy_buysell_profit_values,
+    legacy_trading_profit,
+    legacy_trading_profit_buy_only,
+    legacy_trading_profits_list,
+)
 
 from jaxsim.sim import profit
 from jaxsim.sim.profit import profit_values, total_profit
@@ -55,11 +61,11 @@ def test_golden_a_crypto_fee():
 def test_golden_b_legacy_helpers():
     g = GOLDEN["B_legacy"]
     y, q = np.asarray(g["y_test"], np.float32), np.asarray(g["y_pred"], np.float32)
-    assert_golden(profit.legacy_trading_profit(y, q), g["calculate_trading_profit_torch(fee=None)"])
-    assert_golden(profit.legacy_trading_profit_buy_only(y, q), g["calculate_trading_profit_torch_buy_only(fee=None)"])
-    assert_golden(profit.legacy_trading_profits_list(y, q), g["get_trading_profits_list"])
+    assert_golden(legacy_trading_profit(y, q), g["calculate_trading_profit_torch(fee=None)"])
+    assert_golden(legacy_trading_profit_buy_only(y, q), g["calculate_trading_profit_torch_buy_only(fee=None)"])
+    assert_golden(legacy_trading_profits_list(y, q), g["get_trading_profits_list"])
     args, pos = case_a()
-    assert_golden(profit.legacy_buysell_profit_values(*args, pos), g["buysell_profit_values(legacy, same A inputs)"])
+    assert_golden(legacy_buysell_profit_values(*args, pos), g["buysell_profit_values(legacy, same A inputs)"])
 
 
 @pytest.mark.parametrize("eod", [False, True])

@@ -8,8 +8,9 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from report_helpers import equity_curves
 
-from jaxsim.report.result import BacktestResult, best_strategy, equity_curves
+from jaxsim.report.result import BacktestResult, best_strategy
 from jaxsim.sim.strategy_table import STRATEGIES
 
 N = 5

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxsim.forecast.returns import return_transform, target_frame, validation_block, window_returns
+from jaxsim.forecast.returns import return_transform, target_frame, window_returns
 
 pytestmark = pytest.mark.strict_promotion
 
@@ -32,11 +32,10 @@ def test_non_finite_and_zero_denominator_map_to_zero():
     np.testing.assert_array_equal(r, [1.0, 0.0, 0.0, -1.0, 0.0, 0.0, -1.0])
 
 
-def test_target_frame_and_validation_block():
+def test_target_frame():
     x = np.array([10.0, 11.0, 12.1, 12.1, 6.05, 6.655, 7.0, 8.0, 9.0, 10.0], np.float32)
     r = np.asarray(return_transform(x))
     np.testing.assert_allclose(np.asarray(target_frame(x)), r[1:])  # y[t] = r[t+1]
-    np.testing.assert_allclose(np.asarray(validation_block(x)), r[-7:])  # r[e-6..e]
     np.testing.assert_allclose(r[1:4], [0.1, 0.1, 0.0], atol=1e-6)
 
 

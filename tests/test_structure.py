@@ -1,12 +1,14 @@
 """The package's shape, read from the source with ``ast`` (nothing is imported): no import cycles between
 jaxsim modules, no use of another module's underscored names (benchmarks and tools included), an
-``__all__`` in every module naming only what the module defines."""
+``__all__`` in every module naming only what the module defines, and every ``jaxsim.x.y`` the
+sources and docs cite naming something that exists."""
 
 from __future__ import annotations
 
 import ast
 import dataclasses
 import functools
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -509,3 +511,97 @@ def test_no_subpackage_shadows_a_public_function():
 
     children = {p.stem if p.suffix == ".py" else p.name for p in PACKAGE.iterdir() if not p.name.startswith("_")}
     assert not children & set(jaxsim.__all__) - {"errors", "forecasters"}, children & set(jaxsim.__all__)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Dotted references in the sources and the docs
+
+
+REFERENCE = re.compile(r"(?<![\w./-])jaxsim(?:\.[A-Za-z_]\w*)+")
+NOT_MODULES = ("jaxsim.bundled_weights",)  # the weights/ folder as a wheel installs it: package data, no code
+DOCUMENTS = ("docs/*.md", "README.md", "*/README.md")
+
+
+def _class_members(module: str, name: str, seen: frozenset = frozenset()) -> set[str] | None:
+    """Names a class defined at the top of ``module`` has (methods, fields, class attributes, and those of
+    its bases found in the package); None when ``name`` is not such a class or a base lies outside it."""
+    cls = next((n for n in _tree(_modules()[module]).body if isinstance(n, ast.ClassDef) and n.name == name), None)
+    if cls is None or (module, name) in seen:
+        return None
+    members: set[str] = set()
+    for node in cls.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            members.add(node.name)
+        elif isinstance(node, ast.Assign):
+            members |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            members.add(node.target.id)
+    for base in cls.bases:
+        if not isinstance(base, ast.Name):
+            return None  # e.g. nn.Module: members come from outside
+        bound = _bindings(module).get(base.id)
+        where, base_name = (bound.module, bound.name) if bound is not None else (module, base.id)
+        inherited = _class_members(where, base_name, seen | {(module, name)}) if where in _modules() else None
+        if inherited is None:
+            return None
+        members |= inherited
+    return members
+
+
+def _resolves(parts: list[str], module: str) -> bool:
+    """Whether ``module.parts[0].parts[1]...`` exists: a submodule, a module-level name (through
+    re-exports and PEP 562 lazy names), then a member of a class the package defines."""
+    if not parts:
+        return True
+    head, rest = parts[0], parts[1:]
+    if f"{module}.{head}" in _modules():
+        return _resolves(rest, f"{module}.{head}")
+    tree = _tree(_modules()[module])
+    lazy = _lazy_names(tree)
+    if head in lazy:
+        sources, is_module = lazy[head]
+        return _resolves(rest, sources[0]) if is_module else any(_resolves(parts, m) for m in sources)
+    if head not in _defined(tree):
+        return False
+    bound = _bindings(module).get(head) if rest else None
+    if bound is not None and bound.name is not None:  # a re-export: look where it comes from
+        return _resolves([bound.name, *rest], bound.module) if bound.module in _modules() else True
+    if len(rest) == 1:
+        members = _class_members(module, head)
+        return members is None or rest[0] in members
+    return True  # deeper, or an attribute of a non-class: not checked
+
+
+def _references() -> dict[str, list[str]]:
+    """Every ``jaxsim.x.y`` in the package's sources (docstrings, comments, strings) and the docs."""
+    files = [p for _name, p in _modules().items()] + [p for g in DOCUMENTS for p in sorted(ROOT.glob(g))]
+    found: dict[str, list[str]] = {}
+    for path in files:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for ref in REFERENCE.findall(line):
+                found.setdefault(ref, []).append(f"{_where(path)}:{number}")
+    return found
+
+
+def test_every_dotted_jaxsim_reference_resolves():
+    broken = [
+        f"{ref} ({', '.join(where[:3])})"
+        for ref, where in sorted(_references().items())
+        if not ref.startswith(NOT_MODULES) and not _resolves(ref.split(".")[1:], "jaxsim")
+    ]
+    assert not broken, "references to modules or names that do not exist:\n" + "\n".join(broken)
+
+
+def test_the_reference_check_tells_real_names_from_stale_ones():
+    assert _resolves(["shell", "api", "backtest"], "jaxsim")
+    assert _resolves(["backtest"], "jaxsim")  # a lazy public name
+    assert _resolves(["forecasters", "toto"], "jaxsim")  # a lazy module
+    assert _resolves(["data", "load_prices"], "jaxsim")  # a package re-export
+    assert _resolves(["report", "result", "BacktestResult", "save"], "jaxsim")
+    assert _resolves(["config", "BacktestConfig", "n_sims"], "jaxsim")  # a dataclass field
+    assert not _resolves(["engine", "program", "backtest"], "jaxsim")
+    assert not _resolves(["report", "result", "BacktestResult", "no_such_method"], "jaxsim")
+    assert not _resolves(["nowhere"], "jaxsim")
+    assert REFERENCE.findall("see :func:`jaxsim.shell.api.backtest`, not jaxsim/shell/api.py") == [
+        "jaxsim.shell.api.backtest"
+    ]

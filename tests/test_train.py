@@ -17,12 +17,13 @@ from jaxsim.models.toto.checkpoint import convert_toto_checkpoint, load_toto
 from jaxsim.models.toto.forecast import Mixture, mixture_mean, next_step_mixture
 from jaxsim.models.toto.model import TOTO_SMALL
 from jaxsim.training import loop as train
+from jaxsim.training.config import PRESETS
 from jaxsim.training.data import COLUMNS, WindowSampler, fractional_changes, heldout_origins, load_series
 from jaxsim.training.evaluate import mixture_log_prob
 
 pytestmark = pytest.mark.strict_promotion(rank=False)  # Flax-style (D,) scales broadcast over (..., D)
 
-TINY = train.PRESETS["tiny"]
+TINY = PRESETS["tiny"]
 
 
 def scipy_mixture_logpdf(mix: Mixture, x):
@@ -139,7 +140,7 @@ def test_pnl_objective_and_train_config_validation():
         train.TrainConfig(columns=("volume",))
     from jaxsim.cli.weights import PRESET_NAMES
 
-    assert set(PRESET_NAMES) == set(train.PRESETS)
+    assert set(PRESET_NAMES) == set(PRESETS)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,27 @@ import math
 import subprocess
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxsim
+from jaxsim.bench import harness
+from jaxsim.bench.models import TOTO_BENCH_SMALL, precision, toto_forecaster
+from jaxsim.config import BacktestConfig
+from jaxsim.data.prices import as_prices, sample
+from jaxsim.forecast import forecasters
+from jaxsim.forecast.aggregate import aggregate as aggregate_fn
+from jaxsim.forecast.aggregate import band, parse_aggregation
+from jaxsim.forecast.forecasters import DRAW_CHUNK
+from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups
+from jaxsim.forecast.interface import context_keys, origin_realised, summarize_draws
+from jaxsim.forecast.prefix import prefix_plan
+from jaxsim.models.toto import forecast as toto_forecast
+from jaxsim.models.toto.forecast import replace_extreme_values
+from jaxsim.models.toto.model import TOTO_BASE
+from jaxsim.shell import plan
+
 __all__ = ["full_history_suite", "report"]
 
 TARGETS = ("close", "high", "low")
@@ -43,13 +64,6 @@ def _uptime() -> str:
 def _old_draws_summary(forecaster, keys, mixture, aggregate):
     """The per-context path's draws before the prefix work: jax.random's categorical and gamma over
     all (X, O, S) draws in one vmap, then point and band of jnp.sort-ed draws."""
-    import jax
-    import jax.numpy as jnp
-
-    from jaxsim.forecast.aggregate import aggregate as aggregate_fn
-    from jaxsim.forecast.aggregate import band, parse_aggregation
-    from jaxsim.models.toto.forecast import replace_extreme_values
-
     spec = parse_aggregation(aggregate)
     s_count = forecaster.num_samples
 
@@ -90,24 +104,6 @@ def full_history_suite(
       per_context_max_s: extrapolate per-context runs predicted to take longer.
       stock: a name for the tables.
     """
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    import jaxsim
-    from jaxsim.bench import harness
-    from jaxsim.bench.models import TOTO_BENCH_SMALL, precision, toto_forecaster
-    from jaxsim.config import BacktestConfig
-    from jaxsim.data.prices import as_prices, sample
-    from jaxsim.forecast import forecasters
-    from jaxsim.forecast.forecasters import DRAW_CHUNK
-    from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups
-    from jaxsim.forecast.interface import context_keys, origin_realised, summarize_draws
-    from jaxsim.forecast.prefix import prefix_plan
-    from jaxsim.models.toto import forecast as toto_forecast
-    from jaxsim.models.toto.model import TOTO_BASE
-    from jaxsim.shell import plan
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     prices = sample("AAPL") if prices is None else as_prices(prices)
@@ -325,8 +321,6 @@ COLUMNS = [
 
 def report(path) -> dict:
     """Markdown table and time-vs-N plot from ``full_history.json``; returns the suite result."""
-    from jaxsim.bench import harness
-
     path = Path(path)
     data = json.loads(path.read_text())
     rows, floor, peak = data["rows"], data["floor"], data["matmul_peak"]

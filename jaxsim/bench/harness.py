@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import importlib.metadata
 import json
 import os
 import platform
@@ -28,6 +29,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from jaxsim import __version__
 
 __all__ = [
@@ -39,7 +44,6 @@ __all__ = [
     "peak_rss_mib",
     "program_memory",
     "toto_forward_flops",
-    "toto_reference_call_flops",
     "matmul_peak",
     "markdown_table",
     "plot_lines",
@@ -54,14 +58,10 @@ __all__ = [
 
 def environment() -> dict[str, Any]:
     """Device, versions, date and machine load: the header every benchmark table carries."""
-    import jax
-    import numpy as np
 
     def version(name):
         try:
-            from importlib.metadata import version as v
-
-            return v(name)
+            return importlib.metadata.version(name)
         except Exception:  # not installed
             return None
 
@@ -132,8 +132,6 @@ def time_compiled(jitted, *args, repeats: int = 3, static_kwargs: dict | None = 
     Returns:
       ``(Timing, compiled)``; ``compiled`` is the XLA executable (see :func:`program_memory`).
     """
-    import jax
-
     static_kwargs = static_kwargs or {}
     t0 = time.perf_counter()
     compiled = jitted.lower(*args, **static_kwargs).compile()
@@ -149,11 +147,9 @@ def time_compiled(jitted, *args, repeats: int = 3, static_kwargs: dict | None = 
 def time_call(fn: Callable[[], Any], repeats: int = 3) -> Timing:
     """Time a zero-argument callable: the first call (compile + run) and ``repeats`` warm calls.
 
-    For functions that compile internally (e.g. :func:`jaxsim.engine.program.backtest`): ``compile_s`` is
+    For functions that compile internally (e.g. :func:`jaxsim.shell.api.backtest`): ``compile_s`` is
     the first call minus the median warm call (an estimate; clipped at 0).
     """
-    import jax
-
     t0 = time.perf_counter()
     out = jax.block_until_ready(fn())
     first = time.perf_counter() - t0
@@ -179,8 +175,6 @@ def program_memory(compiled) -> dict[str, float]:
     ``peak_mib`` = arguments + outputs + temporaries - aliased (the program's live-buffer bound).
     On GPUs the device allocator's own peak (``peak_bytes_in_use``) is added when available.
     """
-    import jax
-
     nan = float("nan")
     out = dict(argument_mib=nan, output_mib=nan, temp_mib=nan, peak_mib=nan)
     try:
@@ -238,16 +232,6 @@ def toto_forward_flops(
     return int(body + out)
 
 
-def toto_reference_call_flops(config, context_len: int, num_samples: int) -> int:
-    """FLOPs of one reference ``TotoForecaster.forecast`` call with Hp = 1 and S samples.
-
-    The reference repeats the context once per sample and runs the full forward (every token
-    unembedded into all P sub-steps, the head on all of them) for each: S full forwards.
-    """
-    n = -(-int(context_len) // config.patch_size)
-    return int(num_samples) * toto_forward_flops(config, context_len, unembed_tokens=n, substeps=config.patch_size)
-
-
 def matmul_peak(n: int = 2048, dtype: str = "float32", repeats: int = 5) -> dict[str, float]:
     """Measured dense matmul throughput of the default device: ``jnp.dot`` of two ``(n, n)`` arrays.
 
@@ -257,9 +241,6 @@ def matmul_peak(n: int = 2048, dtype: str = "float32", repeats: int = 5) -> dict
     Returns:
       dict with ``flops_per_s`` (2 n^3 / fastest time), ``seconds`` and the settings.
     """
-    import jax
-    import jax.numpy as jnp
-
     k1, k2 = jax.random.split(jax.random.key(0))
     a = jax.random.normal(k1, (n, n), jnp.float32).astype(dtype)
     b = jax.random.normal(k2, (n, n), jnp.float32).astype(dtype)
@@ -300,6 +281,7 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]
 
 
 def _pyplot():
+    # deferred: pyplot with the Agg backend only once a benchmark draws (importing the harness picks no backend)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -321,7 +303,7 @@ def plot_lines(path, panels: Sequence[dict], title: str = "", footer: str = "", 
       The path written.
     """
     plt = _pyplot()
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import NullFormatter  # deferred with pyplot (see _pyplot)
 
     ncols = min(ncols, len(panels))
     nrows = -(-len(panels) // ncols)

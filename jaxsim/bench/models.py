@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import contextlib
 
+import jax
+import jax.numpy as jnp
+
+from jaxsim.forecast.forecasters import toto
+from jaxsim.models.toto.model import TotoConfig, init_toto
+
 __all__ = ["TOTO_BENCH_SMALL", "precision", "toto_forecaster"]
 
 
 def _small_config():
-    from jaxsim.models.toto.model import TotoConfig
-
     # Base's patch (64) so contexts have Base's token count; one time-wise and one space-wise layer.
     return TotoConfig(
         patch_size=64,
@@ -27,8 +31,6 @@ TOTO_BENCH_SMALL = _small_config()  # 355,808 parameters; benchmarks/reference_r
 
 
 def precision(dtype: str):
-    import jax
-
     if dtype in ("bfloat16", "bf16"):
         return jax.default_matmul_precision("bfloat16")
     if dtype not in ("float32", "f32"):
@@ -38,12 +40,6 @@ def precision(dtype: str):
 
 def toto_forecaster(config, *, num_samples: int, seed: int = 0, dtype: str = "float32", params=None):
     """A Toto forecaster with seeded random weights (or ``params``), cast to ``dtype``."""
-    import jax
-    import jax.numpy as jnp
-
-    from jaxsim.forecast.forecasters import toto
-    from jaxsim.models.toto.model import init_toto
-
     params = init_toto(config, jax.random.key(seed)) if params is None else params
     if dtype in ("bfloat16", "bf16"):
         params = jax.tree.map(lambda a: a.astype(jnp.bfloat16), params)

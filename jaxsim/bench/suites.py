@@ -17,11 +17,23 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from jaxsim import optimize
 from jaxsim.bench import harness as bench
 from jaxsim.bench.full_history import full_history_suite
 from jaxsim.bench.models import TOTO_BENCH_SMALL, precision, toto_forecaster
+from jaxsim.config import BacktestConfig
+from jaxsim.data.prices import sample
+from jaxsim.engine.program import compiled_program
+from jaxsim.forecast.grid import context_groups
+from jaxsim.forecast.interface import StockArrays
+from jaxsim.models.toto.forecast import next_step_mixture
+from jaxsim.models.toto.model import TOTO_BASE
+from jaxsim.shell.api import backtest
+from jaxsim.shell.plan import make_setup, prepare_stock
 
 __all__ = [
     "TOTO_BENCH_SMALL",
@@ -44,13 +56,6 @@ ALL_TARGETS = ("close", "high", "low", "open")  # the original forecasts all fou
 
 def _stock_batch(prices_list, n_sims, max_context, targets, aggregate):
     """The arguments of the compiled backtest program for a batch of same-shape stocks."""
-    import jax
-    import jax.numpy as jnp
-
-    from jaxsim.config import BacktestConfig
-    from jaxsim.forecast.interface import StockArrays
-    from jaxsim.shell.plan import make_setup, prepare_stock
-
     config = BacktestConfig(n_sims=n_sims, max_context=max_context, targets=targets, aggregate=aggregate)
     preps = [prepare_stock(p, config) for p in prices_list]
     if len({len(p.prices) for p in preps}) != 1:
@@ -94,9 +99,6 @@ def backtest_stats(
       ``model_flops`` (Toto forwards, :func:`jaxsim.bench.harness.toto_forward_flops`), ``gflops_per_s``,
       ``per_context_ms``.
     """
-    from jaxsim.engine.program import compiled_program
-    from jaxsim.forecast.grid import context_groups
-
     setup, args = _stock_batch(list(prices_list), n_sims, max_context, tuple(targets), aggregate)
     with precision(dtype):
         timing, compiled = bench.time_compiled(
@@ -148,11 +150,6 @@ def forecast_stats(config, params, *, batch: int, context: int, repeats: int = 3
 
     Reports the time per context against the physical bound ``FLOPs per forward / measured peak``.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from jaxsim.models.toto.forecast import next_step_mixture
-
     x = 0.02 * jax.random.normal(jax.random.key(1), (batch, context), jnp.float32)
     valid = jnp.ones((batch, context), bool)
     program = jax.jit(lambda p, c, v: next_step_mixture(p, config, c, v))
@@ -190,9 +187,6 @@ def scaling_suite(
 
     Writes ``scaling.md``, ``scaling.png``, ``scaling.json`` in ``out_dir``.
     """
-    from jaxsim.data.prices import sample
-    from jaxsim.models.toto.model import TOTO_BASE
-
     out_dir = Path(out_dir)
     config = config or TOTO_BENCH_SMALL
     prices = prices or sample("AAPL")
@@ -374,10 +368,6 @@ def e2e_jax_suite(out_dir, *, quick: bool = False, dtype: str = "float32", price
     bundled AAPL sample unless ``prices`` is given. The comparison against the PyTorch reference
     needs the reference venv: ``benchmarks/bench_e2e.py``.
     """
-    from jaxsim.data.prices import sample
-    from jaxsim.models.toto.model import TOTO_BASE
-    from jaxsim.shell.api import backtest
-
     out_dir = Path(out_dir)
     prices = prices or sample("AAPL")
     if quick:
@@ -441,12 +431,6 @@ def optimizer_suite(out_dir, *, quick: bool = False, prices=None, repeats: int =
     ``exact_optimizer`` and ``optax_optimizer`` run vmapped in one jitted call each. The comparison
     with the original's scipy DIRECT loop (quality and time) is ``benchmarks/bench_optimizer.py``.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from jaxsim import optimize
-    from jaxsim.data.prices import sample
-
     out_dir = Path(out_dir)
     prices = prices or sample("AAPL")
     n = 20 if quick else 200

@@ -16,13 +16,25 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+from importlib.resources import as_file
 from pathlib import Path
 
 from jaxsim import __version__
+from jaxsim.cli.clean import add_clean_command
+from jaxsim.cli.feedback import compile_reporter
+from jaxsim.cli.hyperparams import read_hyperparams
 from jaxsim.cli.models import MODELS, make_forecaster
+from jaxsim.cli.output_json import write_output_json
+from jaxsim.cli.signals import EXIT_INTERRUPTED, MESSAGE, Interrupted, graceful_interrupts
 from jaxsim.cli.stats_commands import add_compare_parser, print_verdict
+from jaxsim.cli.validate import EXIT_CODES_HELP, check_model_flags, validate_backtest
+from jaxsim.cli.weights import add_commands
 from jaxsim.config import PROTOCOLS, BacktestConfig
-from jaxsim.errors import JaxsimError
+from jaxsim.errors import ConfigError, JaxsimError
+
+# deferred: the function-local imports (jaxsim.data.prices, the engine, the bench, pandas) run when a command
+# needs them, so that building the parser (`jaxsim --help`) loads neither pandas nor JAX
 
 __all__ = [
     "MODELS",
@@ -51,8 +63,6 @@ def _resolve_source(spec: str):
 
 def cmd_data_show(args) -> int:
     """Print a summary and every problem of one price source; exit 1 when it would be rejected."""
-    from importlib.resources import as_file
-
     from jaxsim.data.prices import describe_prices, sample_dir
 
     path = _resolve_source(args.source)
@@ -105,31 +115,6 @@ def cmd_data_samples(args) -> int:
         p = sample(sym)
         print(f"{sym:6s} {len(p):6d} rows  {p.dates[0]} .. {p.dates[-1]}  last close {float(p.close[-1]):.2f}")
     return 0
-
-
-def _load_series(args) -> list:
-    """The price series a backtest runs on: ``--csv``, ``--symbols`` + ``--data-dir``, or a sample."""
-    from jaxsim.data.prices import load_prices, sample
-
-    if args.csv:
-        return [load_prices(args.csv, adjusted=args.adjusted)]
-    if args.symbols:
-        data_dir = Path(args.data_dir or ".")
-        series = []
-        for sym in [s.strip() for s in args.symbols.split(",") if s.strip()]:
-            candidates = [
-                data_dir / f"{name}{ext}"
-                for name in dict.fromkeys((sym, sym.upper(), sym.lower()))
-                for ext in (".csv", ".csv.gz", ".parquet")
-            ]
-            found = next((c for c in candidates if c.is_file()), None)
-            if found is None:
-                raise FileNotFoundError(
-                    f"no price file for {sym} in {data_dir} (looked for {sym}.csv/.csv.gz/.parquet)"
-                )
-            series.append(load_prices(found, symbol=sym.upper(), adjusted=args.adjusted))
-        return series
-    return [sample(args.symbol, adjusted=args.adjusted)]
 
 
 def _make_forecaster(args, hyper=None):
@@ -191,8 +176,6 @@ def _hyper(args, symbol):
     """The symbol's :class:`~jaxsim.cli.hyperparams.HyperParams` (None without ``--hyperparams``)."""
     if getattr(args, "hyperparams", None) is None:
         return None
-    from jaxsim.cli.hyperparams import read_hyperparams
-    from jaxsim.cli.validate import check_model_flags
 
     hyper = read_hyperparams(args.hyperparams, symbol)
     check_model_flags(args, model=_model_of(args, hyper))
@@ -211,7 +194,6 @@ def _print_cleaning(prices) -> None:
 def _caching(args):
     """The compilation caches (on by default in the user's cache folder) and the elapsed-time line
     while a program compiles, for the duration of the command."""
-    from jaxsim.cli.feedback import compile_reporter
     from jaxsim.engine.compilation import CacheSettings, caching
 
     settings = CacheSettings(getattr(args, "cache_dir", None), not getattr(args, "no_cache", False))
@@ -247,8 +229,6 @@ def run_backtest(args) -> int:
     summary (docs/cli-json.md). Several stocks print one line each as they finish, then a
     cross-stock table.
     """
-    from jaxsim.cli.signals import graceful_interrupts
-    from jaxsim.cli.validate import validate_backtest
     from jaxsim.data.prices import available_samples
 
     files = validate_backtest(args, available_samples=available_samples())
@@ -266,7 +246,6 @@ def run_backtest(args) -> int:
 
 
 def _run_one(args, stop) -> int:
-    from jaxsim.cli.output_json import write_output_json
     from jaxsim.data.prices import as_prices, check_history
     from jaxsim.report.checks import setup_warnings
     from jaxsim.shell.api import backtest
@@ -324,11 +303,6 @@ def _run_symbols(args, files, stop) -> int:
     written to ``OUT/<SYMBOL>/`` once complete and re-running the same command skips the finished
     stocks. Exit code 1 when any stock failed (each failure is listed).
     """
-    import time
-
-    from jaxsim.cli.output_json import write_output_json
-    from jaxsim.errors import ConfigError
-
     symbols = list(files)
     hypers = {s: _hyper(args, s) for s in symbols} if getattr(args, "hyperparams", None) else {}
     settings = {
@@ -422,8 +396,6 @@ def _run_symbols(args, files, stop) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``jaxsim`` command."""
-    from jaxsim.cli.validate import EXIT_CODES_HELP
-
     parser = argparse.ArgumentParser(
         prog="jaxsim", description="JAX walk-forward stock backtester.", epilog=EXIT_CODES_HELP
     )
@@ -440,7 +412,6 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_data_show)
     samples = data.add_parser("samples", help="list the bundled sample series")
     samples.set_defaults(func=cmd_data_samples)
-    from jaxsim.cli.clean import add_clean_command
 
     add_clean_command(data)
 
@@ -561,8 +532,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_weight_commands(sub) -> None:
     """``jaxsim weights ...`` and ``jaxsim train`` (implemented in :mod:`jaxsim.cli.weights`)."""
-    from jaxsim.cli.weights import add_commands
-
     add_commands(sub)
 
 
@@ -588,7 +557,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr
     )
-    from jaxsim.cli.signals import EXIT_INTERRUPTED, MESSAGE, Interrupted
 
     try:
         return args.func(args)

@@ -35,6 +35,7 @@ def add_clean_command(data_sub) -> argparse.ArgumentParser:
 
 def cmd_data_clean(args) -> int:
     """Load ``IN`` with cleaning, print the report, write ``OUT``; returns the exit code."""
+    # deferred: pandas and numpy; the parser imports this module
     from jaxsim.data.prices import as_prices
     from jaxsim.data.writing import save_prices
 

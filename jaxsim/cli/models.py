@@ -29,7 +29,7 @@ def make_forecaster(
       kronos_options: further Kronos sampling options (temperature, top_p, ...).
       flag: the option that named the model, for messages.
     """
-    from jaxsim import forecasters
+    from jaxsim import forecasters  # deferred: JAX; the parser imports this module
 
     if name not in MODELS:
         raise JaxsimError(f"unknown model {name!r} in {flag}; choose from {', '.join(MODELS)}")

@@ -15,6 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from jaxsim.atomic import write_file
+
 __all__ = ["SCHEMA", "STRATEGY_COLUMNS", "METRIC_COLUMNS", "summary_json", "write_output_json"]
 
 SCHEMA = "jaxsim-output-json/1"
@@ -207,7 +209,5 @@ def summary_json(result, *, label: str | None = None, generated_at: _dt.datetime
 
 def write_output_json(path, result, *, label: str | None = None, generated_at=None) -> Path:
     """Write :func:`summary_json` to ``path`` atomically (temporary file, fsync, rename)."""
-    from jaxsim.atomic import write_file
-
     data = json.dumps(summary_json(result, label=label, generated_at=generated_at), indent=2).encode()
     return write_file(path, data + b"\n")

@@ -71,10 +71,6 @@ class StopRequest:
             self._acknowledged.set()
             raise Interrupted(MESSAGE)
 
-    def acknowledge(self) -> None:
-        """The main thread is stopping on its own: the watchdog must not end the process."""
-        self._acknowledged.set()
-
     @property
     def acknowledged(self) -> bool:
         return self._acknowledged.is_set()

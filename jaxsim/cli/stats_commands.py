@@ -10,8 +10,11 @@ import argparse
 from pathlib import Path
 
 from jaxsim.cli.models import MODELS, make_forecaster
-from jaxsim.config import PROTOCOLS
+from jaxsim.config import PROTOCOLS, BacktestConfig
 from jaxsim.errors import JaxsimError
+
+# deferred: the function-local imports (JAX, pandas, the prices, the engine) run when a command needs them;
+# the parser imports this module
 
 __all__ = ["COMPARE_MODELS", "verdict_text", "print_verdict", "add_compare_parser", "cmd_compare"]
 
@@ -58,7 +61,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import jax
     import pandas as pd
 
-    from jaxsim.config import BacktestConfig
     from jaxsim.data.prices import load_prices, sample
     from jaxsim.shell.compare import compare
 

@@ -19,7 +19,7 @@ __all__ = [
     "add_commands",
 ]
 
-# names of jaxsim.training.loop.PRESETS (kept here so building the parser does not import JAX; a test checks)
+# names of jaxsim.training.config.PRESETS (kept here so building the parser does not import JAX; a test checks)
 PRESET_NAMES = ("default", "tiny")
 
 
@@ -67,9 +67,11 @@ def cmd_weights_convert(args) -> int:
 
 def cmd_train(args) -> int:
     """Train (or fine-tune) a Toto-architecture model and write weights, training.json, MODEL_CARD.md."""
-    from jaxsim.training import loop as train  # JAX: imported only when training
+    # deferred: JAX, only when training
+    from jaxsim.training import loop as train
+    from jaxsim.training.config import PRESETS
 
-    tc = train.PRESETS[args.config]
+    tc = PRESETS[args.config]
     changes = {
         k: v
         for k, v in dict(

@@ -7,9 +7,12 @@ written file gives exactly the arrays that were written.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
+
+from jaxsim.atomic import write_file
 
 __all__ = ["prices_csv", "save_prices"]
 
@@ -34,12 +37,8 @@ def save_prices(prices, path) -> Path:
 
     ``.csv.gz`` paths are gzip-compressed; any other name is written as plain CSV.
     """
-    from jaxsim.atomic import write_file
-
     path = Path(path)
     data = prices_csv(prices)
     if path.name.lower().endswith(".gz"):
-        import gzip
-
         data = gzip.compress(data, mtime=0)
     return write_file(path, data)

@@ -34,7 +34,17 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import jax
+import jaxlib
+import numpy as np
+from jax import export
+
 from jaxsim.atomic import write_file
+
+try:
+    from jax.experimental.compilation_cache import compilation_cache as _xla_cache
+except ImportError:  # pragma: no cover (older or newer jax)
+    _xla_cache = None
 
 __all__ = [
     "CacheSettings",
@@ -100,8 +110,6 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
     Returns:
       The cache folder (created when missing).
     """
-    import jax
-
     folder = Path(path).expanduser() if path is not None else default_cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "programs").mkdir(exist_ok=True)
@@ -118,19 +126,14 @@ def disable_compilation_cache() -> None:
     """Stop reading and writing both caches in this process (files already written stay)."""
     if _STATE["dir"] is None:
         return
-    import jax
-
     jax.config.update("jax_compilation_cache_dir", None)
     _reset_xla_cache()
     _STATE["dir"] = None
 
 
 def _reset_xla_cache() -> None:
-    try:
-        from jax.experimental.compilation_cache import compilation_cache
-    except ImportError:  # pragma: no cover (older or newer jax): the setting applies from the next process
-        return
-    compilation_cache.reset_cache()
+    if _xla_cache is not None:  # else (older or newer jax) the setting applies from the next process
+        _xla_cache.reset_cache()
 
 
 @contextlib.contextmanager
@@ -200,17 +203,12 @@ def source_digest() -> str:
 
 
 def _is_key(leaf) -> bool:
-    import jax
-
     dtype = getattr(leaf, "dtype", None)
     return dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
 
 
 def _leaf_signature(leaf) -> tuple:
     """(shape, dtype, weak_type, devices) of one argument leaf; what a compiled call must match."""
-    import jax
-    import numpy as np
-
     if _is_key(leaf):
         return ("key", str(jax.random.key_impl(leaf)), tuple(leaf.shape), _devices(leaf))
     aval = jax.typeof(leaf) if isinstance(leaf, jax.Array) else None
@@ -235,8 +233,6 @@ def clear_compiled_programs() -> None:
     system's limit on mappings (``vm.max_map_count``). The next call of a program compiles it
     again (or loads it from the disk caches when they are on); files on disk stay.
     """
-    import jax
-
     for cache in list(_PROGRAM_CACHES):
         cache.clear()
     jax.clear_caches()
@@ -258,8 +254,6 @@ class ProgramCache:
     """
 
     def __init__(self, fn: Callable, *, name: str, message: str):
-        import jax
-
         self._fn = fn
         self._jit = jax.jit(fn, static_argnums=(-1,))
         self._name = name
@@ -268,8 +262,6 @@ class ProgramCache:
         _PROGRAM_CACHES.add(self)
 
     def __call__(self, *args, static, token: str | None = None):
-        import jax
-
         leaves, tree = jax.tree.flatten(args)
         sig = (static, str(tree), tuple(_leaf_signature(x) for x in leaves))
         compiled = self._memo.get(sig)
@@ -305,9 +297,6 @@ class ProgramCache:
         return len(devices) <= 1
 
     def _file(self, folder: Path, token: str, sig) -> Path:
-        import jax
-        import jaxlib
-
         h = hashlib.sha256()
         for part in (
             source_digest(),
@@ -324,9 +313,6 @@ class ProgramCache:
         return folder / "programs" / f"{self._name}-{h.hexdigest()[:32]}{_EXPORT_SUFFIX}"
 
     def _exported(self, folder, leaves, tree, static, token, sig):
-        import jax
-        from jax import export
-
         keys = [_is_key(x) for x in leaves]
         path = self._file(folder, token, sig)
         if path.is_file():
@@ -352,8 +338,6 @@ class ProgramCache:
 
 
 def _raw(leaves, keys):
-    import jax
-
     return [jax.random.key_data(x) if k else x for x, k in zip(leaves, keys)]
 
 
@@ -361,12 +345,8 @@ class _ExportedCall:
     """An exported program compiled for these leaves (the XLA cache may answer the compile)."""
 
     def __init__(self, exported, keys, leaves):
-        import jax
-
         self._keys = keys
         self._compiled = jax.jit(exported.call).trace(*_raw(leaves, keys)).lower().compile()
 
     def __call__(self, *args):
-        import jax
-
         return self._compiled(*_raw(jax.tree.leaves(args), self._keys))

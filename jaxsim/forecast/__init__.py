@@ -1,8 +1,9 @@
 """Forecasts at every origin of the walk-forward grid.
 
-:mod:`.interface` (what a forecaster answers), :mod:`.grid` (the origins and their contexts),
-:mod:`.aggregate` (draws -> point and band), :mod:`.forecasters` (naive, historical mean, user
-function, Toto, the embedded default) and :mod:`.kronos`.
+:mod:`.returns` (prices -> the returns a forecaster sees), :mod:`.interface` (what a forecaster
+answers), :mod:`.grid` (the origins and their contexts), :mod:`.aggregate` (draws -> point and band),
+:mod:`.forecasters` (naive, historical mean, user function, Toto, the embedded default),
+:mod:`.prefix` (Toto's prefix-shared passes over an expanding context) and :mod:`.kronos_forecaster`.
 """
 
 from jaxsim.forecast.forecasters import (

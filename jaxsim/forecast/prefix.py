@@ -12,10 +12,10 @@ pass over about the full history.
 
 The passes are batched by padded length (the class longest contexts are the most recent
 ``min(P, N+6)`` origins, so at most two padded lengths) and only the tokens that end an origin's
-context go through the unembedding and head. Draws use the per-context keys of
-:func:`jaxsim.forecast.interface.context_keys` and the same per-context sampler as
-:class:`jaxsim.forecast.forecasters.TotoForecaster`, so an origin's draws do not depend on N or on
-the path taken (up to float rounding of the mixture).
+context go through the unembedding and head. :class:`jaxsim.forecast.forecasters.TotoForecaster`
+draws from these mixtures with the per-context keys of :func:`jaxsim.forecast.interface.context_keys`
+and its per-context sampler, so an origin's draws do not depend on N or on the path taken (up to
+float rounding of the mixture).
 
 The global-stabilisation clamp of the scaler is the one statistic of the whole context: the affine
 scale of each origin is clamped with its own prefix statistics (exact), and
@@ -33,8 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import ConfigError
-from jaxsim.forecast.grid import ContextGroup, ForecastGrid
-from jaxsim.forecast.interface import Forecast, context_keys
+from jaxsim.forecast.grid import ForecastGrid
+from jaxsim.models.toto.forecast import prefix_scale, prefix_step_mixtures
+from jaxsim.models.toto.model import causal_patch_stats
 
 __all__ = [
     "PrefixPass",
@@ -42,8 +43,6 @@ __all__ = [
     "prefix_plan",
     "prefix_mixtures",
     "prefix_clamp_exact",
-    "prefix_forecast",
-    "prefix_passes_floor",
 ]
 
 Array = jax.Array
@@ -123,8 +122,6 @@ def _pass_contexts(returns: Array, grid: ForecastGrid, ps: PrefixPass) -> tuple[
 
 def _per_pass(params, config, returns, grid):
     """(mixture, served) per pass, the mixture with a leading (X, n) layout."""
-    from jaxsim.models.toto.forecast import prefix_step_mixtures
-
     n_targets = returns.shape[0]
     out = []
     for ps in prefix_plan(grid, config.patch_size):  # static: at most two padded lengths
@@ -171,9 +168,6 @@ def prefix_clamp_exact(config, returns: Array, grid: ForecastGrid) -> Array:
     Where True the shared pass sees exactly the origin's own model input (see the module notes).
     Runs the scaler only.
     """
-    from jaxsim.models.toto.forecast import prefix_scale
-    from jaxsim.models.toto.model import causal_patch_stats
-
     n_targets = returns.shape[0]
     parts, served = [], []
     for ps in prefix_plan(grid, config.patch_size):
@@ -186,44 +180,3 @@ def prefix_clamp_exact(config, returns: Array, grid: ForecastGrid) -> Array:
         parts.append(exact.reshape(n_targets, ps.served.size))
         served.append(ps.served)
     return _in_origin_order(parts, served)
-
-
-def prefix_forecast(
-    params, config, num_samples: int, returns: Array, grid: ForecastGrid, key: Array, targets: tuple[str, ...]
-) -> Forecast:
-    """Draws of r_X[t] at every origin via the prefix-shared passes.
-
-    Args:
-      params: Toto parameters.
-      config: a ``TotoConfig`` (static).
-      num_samples: S draws per origin (static).
-      returns: ``(X, T)`` r_X per target, in the order of ``targets``.
-      grid: static geometry with ``max_context=None``.
-      key: the stock's PRNG key; origin t of target X draws with ``fold_in(fold_in(key, id_X), T-1-t)``.
-      targets: static target names (their ids fix the keys).
-
-    Returns:
-      :class:`Forecast` with ``samples (X, N+6, S)``.
-    """
-    from jaxsim.models.toto.forecast import sample_mixture
-
-    if returns.shape[0] != len(targets):
-        raise ConfigError(f"returns has {returns.shape[0]} rows but {len(targets)} targets were named")
-    mixture = prefix_mixtures(params, config, returns, grid)
-    keys = context_keys(key, grid, targets, ContextGroup(0, grid.n_origins, 0))  # (X, N+6)
-
-    def draw_one(k, m):  # the per-context sampler of TotoForecaster: a batch of one distribution
-        return sample_mixture(k, jax.tree.map(lambda a: a[None], m), num_samples)[0]
-
-    n_targets, n = keys.shape
-    flat = jax.tree.map(lambda a: a.reshape((n_targets * n,) + a.shape[2:]), mixture)
-    # a few origins per step: the gamma rejection loop of a small batch ends sooner (same values)
-    draws = jax.lax.map(lambda km: draw_one(*km), (keys.reshape(n_targets * n), flat), batch_size=8)
-    return Forecast(samples=draws.reshape(n_targets, n, num_samples))
-
-
-def prefix_passes_floor(grid: ForecastGrid, patch: int) -> tuple[int, int]:
-    """``(passes per target, padded length)`` of the prefix path: ``min(P, N+6)`` classes; the floor of
-    the benchmark is P passes at the full padded length ceil((T-3)/P) P."""
-    classes = min(patch, grid.n_origins)
-    return classes, -(-(grid.n_rows - 3) // patch) * patch

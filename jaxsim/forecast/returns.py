@@ -11,11 +11,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["VALIDATION_ROWS", "return_transform", "window_returns", "target_frame", "validation_block"]
+__all__ = ["return_transform", "window_returns", "target_frame"]
 
 Array = jax.Array
-
-VALIDATION_ROWS = 7
 
 
 def _ratio_change(x: Array, prev: Array) -> Array:
@@ -74,8 +72,3 @@ def window_returns(prices: Array, valid: Array) -> Array:
 def target_frame(prices: Array) -> Array:
     """Targets ``y[t] = r_X[t+1]``, t = 0..e-1 (the last row has no target), shape ``(T-1,)``."""
     return return_transform(prices)[1:]
-
-
-def validation_block(prices: Array, rows: int = VALIDATION_ROWS) -> Array:
-    """The last ``rows`` targets ``r_X[e-6..e]`` (default 7) of a series ending at row e."""
-    return target_frame(prices)[-rows:]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from importlib.resources import files
 from pathlib import Path
 
 from jaxsim.errors import CheckpointError, ConfigError
@@ -64,8 +65,6 @@ def bundled_dir() -> Path:
         if (path / "manifest.json").is_file():
             return path
     try:  # any other importer (editable installs map the package onto weights/)
-        from importlib.resources import files
-
         manifest = files(BUNDLED_PACKAGE).joinpath("manifest.json")  # a namespace package: no __init__
         if manifest.is_file():
             return Path(str(manifest)).parent
@@ -187,7 +186,7 @@ def verify(folder: str | Path, name: str | None = None, manifest: dict | None = 
         try:
             model, _, _, meta = weights.load(folder, verify=True)
             if model == "toto":
-                from jaxsim.models.toto.checkpoint import load_toto  # JAX; the CLI parser imports registry
+                from jaxsim.models.toto.checkpoint import load_toto  # deferred: JAX; the CLI parser imports registry
 
                 load_toto(folder)
         except CheckpointError as e:
@@ -228,7 +227,7 @@ def manual_steps(name: str, entry: dict, dest: str | Path) -> str:
 
 def hub_reachable(timeout: float = 3.0, url: str = "https://huggingface.co/api/models?limit=1") -> bool:
     """Whether the hub answers an HTTP request within ``timeout`` seconds."""
-    import urllib.request
+    import urllib.request  # deferred: http and ssl (~30 ms) stay out of the CLI's startup, which imports registry
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (fixed https URL)
@@ -250,7 +249,7 @@ def fetch(
     entry = _entry(name, manifest)
     dest = Path(dest)
     try:
-        import huggingface_hub
+        import huggingface_hub  # deferred: an optional dependency
     except ImportError:
         raise FetchUnavailableError(
             "huggingface_hub is not installed, so jaxsim cannot download checkpoints here.\n"
@@ -295,11 +294,12 @@ def convert(src: str | Path, dst: str | Path, *, name: str | None = None) -> Pat
         if not check.ok:
             raise CheckpointError("\n".join(check.lines))
     if "embed_dim" in cfg and "patch_size" in cfg:
-        from jaxsim.models.toto.checkpoint import convert_toto_checkpoint  # JAX: imported when used
+        # deferred: JAX; the CLI parser imports registry
+        from jaxsim.models.toto.checkpoint import convert_toto_checkpoint
 
         return convert_toto_checkpoint(src, dst, name=name)
     if "s1_bits" in cfg:
-        try:
+        try:  # deferred: JAX, as the Toto converter
             from jaxsim.models.kronos.checkpoint import convert_kronos_checkpoint
         except ImportError:
             raise CheckpointError("the Kronos converter is not available in this installation") from None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors.numpy
 
 from jaxsim.errors import CheckpointError
 
@@ -103,14 +104,12 @@ def save(
     meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a weight folder atomically (temporary sibling folder, then rename)."""
-    from safetensors.numpy import save_file
-
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     flat = {k: np.ascontiguousarray(v) for k, v in flatten(params).items()}
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        save_file(flat, str(tmp / PARAMS_FILE))
+        safetensors.numpy.save_file(flat, str(tmp / PARAMS_FILE))
         (tmp / CONFIG_FILE).write_text(json.dumps({"model": model, "config": dict(config)}, indent=1))
         manifest = dict(meta or {})
         manifest.update(
@@ -139,8 +138,6 @@ def load(directory: str | os.PathLike, *, verify: bool = True) -> tuple[str, dic
     Raises CheckpointError when a file is missing or truncated, or (``verify``) when the params file's
     sha256 differs from the manifest. Shape checks against the config are the caller's (per model).
     """
-    from safetensors.numpy import load_file
-
     directory = Path(directory)
     for name in (PARAMS_FILE, CONFIG_FILE, MANIFEST_FILE):
         if not (directory / name).is_file():
@@ -155,7 +152,7 @@ def load(directory: str | os.PathLike, *, verify: bool = True) -> tuple[str, dic
             f"{directory / PARAMS_FILE}: sha256 differs from manifest.json (file corrupt or replaced)"
         )
     try:
-        flat = load_file(str(directory / PARAMS_FILE))
+        flat = safetensors.numpy.load_file(str(directory / PARAMS_FILE))
     except Exception as e:  # safetensors raises its own error types on truncation
         raise CheckpointError(f"{directory / PARAMS_FILE}: cannot be read ({e})") from None
     return cfg.get("model", ""), cfg.get("config", {}), unflatten(flat), manifest

@@ -19,7 +19,7 @@ import numpy as np
 from jaxsim.engine.walk_forward import FIT_LAG
 from jaxsim.forecast.grid import ForecastGrid
 
-__all__ = ["PATCH", "earliest_context", "context_lengths", "setup_warnings", "unfitted_simulations"]
+__all__ = ["PATCH", "earliest_context", "context_lengths", "setup_warnings"]
 
 PATCH = 64  # Toto's patch length, in returns
 
@@ -69,10 +69,3 @@ def setup_warnings(
                 f"include them (records: walk_forward_fitted)"
             )
     return out
-
-
-def unfitted_simulations(records) -> int | None:
-    """How many walk_forward simulations had no fitted window (None for ``legacy`` records)."""
-    if "walk_forward_fitted" not in records:
-        return None
-    return int((~np.asarray(records["walk_forward_fitted"], bool)).sum())

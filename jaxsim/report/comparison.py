@@ -40,7 +40,7 @@ SKILL_FIELDS = (
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """The output of :func:`compare`.
+    """The output of :func:`jaxsim.shell.compare.compare`.
 
     Attributes:
       table: one row per forecaster: ``Best Strategy`` (the original's rule,

@@ -29,12 +29,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from jaxsim.engine.oos import PREFIX, QUANTILES, SIGNAL_STRATEGIES
 from jaxsim.errors import ConfigError
 from jaxsim.sim.strategy_table import STRATEGIES, with_user
+from jaxsim.stats.frames import bootstrap_frame
+from jaxsim.stats.masked import masked_mean
+from jaxsim.stats.selection import pbo_cscv, selection_stats
+from jaxsim.stats.skill import forecast_skill
+from jaxsim.stats.verdict import verdict
 
 __all__ = [
     "IN_SAMPLE_LEGACY",
@@ -230,12 +237,6 @@ def skill_frame(forecasts: pd.DataFrame, draws: LabelledArray | None = None, n_b
     ``q0.1``/``q0.9``, ``crps`` and ``pit`` columns the program computed from the same draws (equal
     numbers). A day counts when its forecast and realisation are finite.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from jaxsim.stats.masked import masked_mean
-    from jaxsim.stats.skill import forecast_skill
-
     rows = {}
     for x in dict.fromkeys(forecasts.columns.get_level_values(0)):
         f = forecasts[x]
@@ -360,13 +361,6 @@ def uncertainty(
     PSR/DSR/PBO are deterministic. ``n_trials`` (default: the number of columns) counts the strategies
     tried. PBO uses the days where every strategy has a value.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from jaxsim.stats.frames import bootstrap_frame
-    from jaxsim.stats.selection import pbo_cscv, selection_stats
-    from jaxsim.stats.verdict import verdict
-
     if daily.shape[1] == 0:
         raise ConfigError("uncertainty needs at least one strategy column")
     boot = bootstrap_frame(key, daily, n_resamples=n_resamples, level=level, periods_per_year=periods_per_year)

@@ -1,7 +1,7 @@
 """The inputs of :mod:`jaxsim.report.plots`, computed from a :class:`~jaxsim.report.result.BacktestResult`.
 
-* :func:`daily_returns`: date x strategy out-of-sample daily P&L (the chronological final days of the
-  simulations, the rule of :func:`jaxsim.report.result.equity_curves`).
+* :func:`daily_returns`: date x strategy out-of-sample daily P&L (the result's ``daily`` frame, else the
+  chronological final days of the simulations).
 * :func:`benchmark_close`: the close prices buy-and-hold is drawn from.
 * :func:`forecast_frames`: per target, the one-step forecast of each simulation's last day and what
   happened.

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -64,8 +65,6 @@ def drawdown_from_equity(equity: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.
 
 
 def _strategy_colors(names) -> dict[str, tuple]:
-    from matplotlib import colormaps
-
     cmap = colormaps["tab10"]
     return {name: cmap(i % 10) for i, name in enumerate(names)}
 

@@ -26,16 +26,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 import pandas as pd
 
 from jaxsim.atomic import write_folder
 from jaxsim.engine.oos import PREFIX
 from jaxsim.errors import ConfigError
-from jaxsim.report import evaluation
+from jaxsim.report import evaluation, plot_data
 from jaxsim.sim.strategy_table import BEST_TIE_ORDER, with_user
+from jaxsim.stats.frames import stats_frame
 
-__all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "equity_curves"]
+__all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy"]
 
 LIMIT_PRICE_FIELDS = (
     "maxdiffprofit_high_price",
@@ -104,18 +106,6 @@ def best_strategy(summary: pd.DataFrame) -> str:
         if best is None or value > best_value:
             best, best_value = name, value
     return best
-
-
-def equity_curves(records: pd.DataFrame, user: tuple | list = ()) -> pd.DataFrame:
-    """Chronological equity per strategy: cumprod(1 + final-day P&L) over simulations, oldest first.
-
-    Consecutive simulations' final days are consecutive trading days, so the final-day fields form a
-    daily P&L series without overlap (for entry/take-profit and highlow the field is the 6-day
-    average, docs/deviations.md#kept-finalday-average).
-    """
-    chrono = records.iloc[::-1]
-    curves = {s.name: np.cumprod(1.0 + chrono[s.final_day].to_numpy(np.float64)) for s in with_user(user)}
-    return pd.DataFrame(curves, index=pd.DatetimeIndex(chrono["date"]))
 
 
 @dataclasses.dataclass
@@ -211,8 +201,6 @@ class BacktestResult:
         (:func:`jaxsim.stats.frames.stats_frame`, :mod:`jaxsim.stats.performance`).
         Annualised with 252 days (365 under the crypto rule).
         """
-        from jaxsim.stats.frames import stats_frame
-
         return stats_frame(
             self.daily,
             exposure=self.exposure,
@@ -230,8 +218,6 @@ class BacktestResult:
         numbers. ``n_trials``: strategies tried (default 8, the table's). See
         :class:`jaxsim.report.evaluation.Uncertainty`.
         """
-        import jax
-
         key = jax.random.key(0) if key is None else key
         return evaluation.uncertainty(
             key,
@@ -317,7 +303,7 @@ class BacktestResult:
         Returns:
           a :class:`jaxsim.report.plots.PlotFigure` (a matplotlib Figure; shows inline in Jupyter).
         """
-        from jaxsim.report import plot_data, plots
+        from jaxsim.report import plots  # deferred: matplotlib loads only when a figure is drawn
 
         name = self.symbol or ""
         if kind == "equity":
@@ -392,7 +378,7 @@ class BacktestResult:
         if bad:
             raise ConfigError(f"plots to write must be among 'equity', 'fan', 'bootstrap', got {bad}")
         if kinds:
-            from jaxsim.report.plots import figure_png
+            from jaxsim.report.plots import figure_png  # deferred: matplotlib, as in plot()
 
             for kind in kinds:
                 files[f"{kind}.png"] = figure_png(self.plot(kind))

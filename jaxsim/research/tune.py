@@ -34,6 +34,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 
 from jaxsim.engine.walk_forward import FIT_LAG
@@ -56,8 +57,6 @@ def trace_count() -> int:
 @functools.cache
 def default_tx():
     """adam(1e-2): one cached object, so repeated :func:`tune` calls reuse the compiled program."""
-    import optax
-
     return optax.adam(1e-2)
 
 
@@ -198,7 +197,7 @@ class TuneResult:
 
     def plot(self, ax=None):
         """The in-sample objective per step (surrogate and exact); returns the matplotlib Figure."""
-        from jaxsim.report.plots import PlotFigure  # a Figure that shows itself in notebooks
+        from jaxsim.report.plots import PlotFigure  # deferred: matplotlib only when plotting
 
         fig = PlotFigure(figsize=(7, 4)) if ax is None else ax.figure
         ax = fig.add_subplot() if ax is None else ax

@@ -219,7 +219,7 @@ def _run_chunk(plan: Plan, chunk: list[int], params, sharding, n_devices: int, o
 def _progress(total: int, enabled: bool):
     """A tqdm bar (leave=False), or a no-op when disabled or tqdm is missing."""
     try:
-        from tqdm.auto import tqdm  # optional dependency
+        from tqdm.auto import tqdm  # deferred: only when a bar is shown, and tqdm may be missing
     except ImportError:  # pragma: no cover
         enabled = False
     if not enabled:

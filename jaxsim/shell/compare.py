@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import jax
 import pandas as pd
 
+from jaxsim import forecast
 from jaxsim.config import BacktestConfig, resolve_config
 from jaxsim.data.prices import as_prices
 from jaxsim.errors import ConfigError
@@ -25,9 +26,7 @@ BASELINES = ("naive", "historical-mean")
 
 
 def _baselines() -> dict:
-    from jaxsim import forecasters
-
-    return {"naive": forecasters.naive(), "historical-mean": forecasters.historical_mean()}
+    return {"naive": forecast.naive(), "historical-mean": forecast.historical_mean()}
 
 
 def compare(
@@ -59,9 +58,7 @@ def compare(
     """
     config = resolve_config(config, settings)
     if forecasters is None:
-        from jaxsim import forecasters as registry
-
-        forecasters = {"default": registry.default()}
+        forecasters = {"default": forecast.default()}
     models = dict(forecasters)
     if baselines:
         for name, f in _baselines().items():

@@ -31,7 +31,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
+from jax.experimental import multihost_utils
+
 from jaxsim.errors import ConfigError
+
+try:  # jax's own runtime state: what jax.experimental.array_serialization uses (a private module, so guarded)
+    from jax._src import distributed as _jax_distributed
+except ImportError:  # pragma: no cover
+    _jax_distributed = None
 
 __all__ = ["DistributedConfig", "resolve_distributed", "initialize", "split_stocks", "stock_rows", "barrier"]
 
@@ -103,8 +111,6 @@ def initialize(config: DistributedConfig) -> tuple[int, int]:
     Must run before any JAX computation in the process (build the forecaster after it). A second call
     finds the runtime started and only returns the ids.
     """
-    import jax
-
     if not jax.distributed.is_initialized():
         try:
             jax.distributed.initialize(
@@ -130,15 +136,8 @@ def barrier(name: str, timeout_s: float = 7 * 24 * 3600) -> None:
     unique within a run of the processes. Falls back to
     :func:`jax.experimental.multihost_utils.sync_global_devices` where that service is unavailable.
     """
-    try:
-        from jax._src import distributed as jax_distributed  # what jax.experimental.array_serialization uses
-
-        client = jax_distributed.global_state.client
-    except (ImportError, AttributeError):
-        client = None
+    client = getattr(getattr(_jax_distributed, "global_state", None), "client", None)
     if client is None:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(name)
         return
     client.wait_at_barrier(name, int(min(timeout_s, 2**31 / 1000 - 1) * 1000))

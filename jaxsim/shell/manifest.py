@@ -100,7 +100,7 @@ def write_stock(out: Path, symbol: str, result, plots: bool) -> Path:
 def locked(out: Path, name: str = ".lock"):
     """An advisory lock on ``out/<name>`` (released when the process ends, even when killed)."""
     try:
-        import fcntl
+        import fcntl  # deferred: POSIX only
     except ImportError:  # pragma: no cover (Windows): no lock
         yield
         return

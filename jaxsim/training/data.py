@@ -96,7 +96,7 @@ class Batch:
 
     For the P&L objective also ``close``, ``high``, ``low`` actual returns and ``k_high``, ``k_low``
     offsets, each ``(B, n*P)`` aligned with ``x`` (which then holds high returns in rows ``:B`` and
-    low returns in rows ``B:`` -- see :func:`pnl_batch`).
+    low returns in rows ``B:`` -- see :meth:`WindowSampler.pnl_batch`).
     """
 
     x: np.ndarray

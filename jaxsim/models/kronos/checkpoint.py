@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from safetensors.numpy import load_file
 
 from jaxsim.errors import CheckpointError
 from jaxsim.models import weights
@@ -137,8 +139,6 @@ def tokenizer_config_from_hub(raw: dict) -> KronosTokenizerConfig:
 
 def expected_shapes(kind: str, cfg) -> dict[str, tuple]:
     """Flat ``{"a/b/c": (shape, dtype)}`` of the Flax tree the config implies (no allocation)."""
-    import jax.numpy as jnp
-
     if kind == MODEL_KIND:
         tree = jax.eval_shape(
             lambda: Kronos(cfg).init(
@@ -251,8 +251,6 @@ def hub_to_params(state: dict[str, np.ndarray], kind: str, cfg) -> dict[str, Any
 
 def read_hub(src_dir: str | os.PathLike, kind: str):
     """Read a hub-layout folder -> (config, params, source sha256)."""
-    from safetensors.numpy import load_file
-
     src = Path(src_dir)
     for name in (HUB_CONFIG, HUB_WEIGHTS):
         if not (src / name).is_file():

@@ -18,8 +18,7 @@ Exact speed-ups over the reference (none changes a result):
 * the final decode runs the tokenizer decoder over the context rows of its window once per series and
   only the P generated rows per sample (the decoder is causal).
 
-Host-side helpers (pandas, dates) are at the end: ``frame_to_features``, ``time_features``,
-``future_dates``.
+Host-side helpers (pandas, dates) are at the end: ``frame_to_features``, ``time_features``.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from jaxsim.errors import ConfigError, PriceDataError
 from jaxsim.models.kronos.model import Kronos, KronosConfig, KronosTokenizer, empty_kv
@@ -42,7 +42,6 @@ __all__ = [
     "predict",
     "frame_to_features",
     "time_features",
-    "future_dates",
 ]
 
 Array = jax.Array
@@ -333,16 +332,5 @@ def frame_to_features(df) -> np.ndarray:
 def time_features(dates) -> np.ndarray:
     """Dates -> ``(T, 5)`` float32 (minute, hour, weekday Mon=0, day 1-31, month 1-12)
     (docs/models.md#kronos-calendar-features)."""
-    import pandas as pd
-
     idx = pd.DatetimeIndex(np.asarray(dates, dtype="datetime64[ns]"))
     return np.stack([idx.minute, idx.hour, idx.day_of_week, idx.day, idx.month], 1).astype(np.float32)
-
-
-def future_dates(dates, n: int) -> np.ndarray:
-    """The wrapper's future timestamps: last + k * median spacing, k = 1..n (docs/models.md#kronos-wrapper)."""
-    d = np.asarray(dates, dtype="datetime64[ns]")
-    if d.size < 2:
-        raise PriceDataError("need at least two dates to infer the spacing of future dates")
-    step = np.median(np.diff(d).astype(np.int64)).astype(np.int64)
-    return d[-1] + np.arange(1, n + 1, dtype=np.int64) * step.astype("timedelta64[ns]")

@@ -21,6 +21,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from safetensors.numpy import load_file
 
 from jaxsim.errors import CheckpointError, ConfigError
 from jaxsim.models import weights
@@ -233,8 +234,6 @@ def convert_toto_checkpoint(src_dir, dst_dir, *, name: str | None = None) -> Pat
     Returns:
       The written folder. Raises CheckpointError listing every problem at once.
     """
-    from safetensors.numpy import load_file
-
     src = Path(src_dir)
     cfg_path, st_path = src / "config.json", src / "model.safetensors"
     absent = [f.name for f in (cfg_path, st_path) if not f.is_file()]

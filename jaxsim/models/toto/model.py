@@ -7,15 +7,16 @@ F MLP hidden width, K mixture components, L layers, s = spacewise_every_n_layers
 
 Parameters keep the torch shapes transposed (Dense kernels are ``(in, out)``) except the fused QKV
 projection, whose output features are stored head-major ``(c, h, d)`` here; the converter permutes the
-upstream ``(c, d, h)`` order once (docs/models.md#kronos-blocks). Layers are grouped in ``L/s`` blocks of
-``[TIME x (s-1), SPACE]``; both levels are ``nn.scan``-ned so XLA compiles one layer body per kind.
+upstream ``(c, d, h)`` order once (docs/models.md#toto-layer, #toto-checkpoint). Layers are grouped in
+``L/s`` blocks of ``[TIME x (s-1), SPACE]``; both levels are ``nn.scan``-ned so XLA compiles one layer
+body per kind.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -99,26 +100,6 @@ class TotoConfig:
     @property
     def time_layers_per_block(self) -> int:
         return self.spacewise_every_n_layers - 1
-
-    def to_hub(self) -> dict[str, Any]:
-        """The upstream constructor's keyword arguments (hub ``config.json``)."""
-        return dict(
-            patch_size=self.patch_size,
-            stride=self.patch_size,
-            embed_dim=self.embed_dim,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            mlp_hidden_dim=self.mlp_hidden_dim,
-            dropout=self.dropout,
-            spacewise_every_n_layers=self.spacewise_every_n_layers,
-            spacewise_first=self.spacewise_first,
-            scaler_cls="<class 'model.scaler.CausalPatchStdMeanScaler'>",
-            output_distribution_classes=["<class 'model.distribution.MixtureOfStudentTsOutput'>"],
-            output_distribution_kwargs={"k_components": self.k_components},
-            use_memory_efficient_attention=False,
-            stabilize_with_global=self.stabilize_with_global,
-            scale_factor_exponent=self.scale_factor_exponent,
-        )
 
 
 TOTO_BASE = TotoConfig()  # Toto-Open-Base-1.0: 151,306,080 parameters
