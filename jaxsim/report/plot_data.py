@@ -26,8 +26,9 @@ from jaxsim.engine.walk_forward import limit_arguments
 from jaxsim.errors import ConfigError
 from jaxsim.layout import ORIGINS_PER_SIM
 from jaxsim.optimize.objective import BOUND, exact_objective, grid_values, make_problem
+from jaxsim.sim.maxdiff import fit_positions
 from jaxsim.sim.simulation import N_DAYS, PRICE_WINDOW, SimulationInputs
-from jaxsim.sim.strategy_table import with_user
+from jaxsim.sim.strategy_table import FITTED, with_user
 from jaxsim.stats.bootstrap import bootstrap_distribution, default_statistics
 
 __all__ = [
@@ -159,12 +160,8 @@ def maxdiff_problem(result, prices, *, sim: int = 0, strategy: str = "maxdiff"):
     )
     (ac, ah, al, fh, fl, kh, kl, _, _), _ = limit_arguments(inputs)
     c, h, l, hp, lp = ac, ah + kh, al - kl, fh + kh, fl - kl
-    crypto = bool(result.metadata.get("crypto", False))
-    if strategy == "maxdiff":
-        q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if crypto else -1.0)
-        positions = jnp.where(lp < hp, q, 0.0)[None]
-    else:
-        positions = jnp.stack([jnp.ones_like(c), jnp.zeros_like(c) if crypto else -jnp.ones_like(c)])
+    row = next(s for s in FITTED if s.name == strategy)
+    positions = fit_positions(row, hp, lp, crypto=bool(result.metadata.get("crypto", False)))
     return make_problem(c, h, hp, l, lp, positions)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from jaxsim.sim.metrics import evaluate_daily_returns
 from jaxsim.sim.profit import MULTIPLIER_BOUND, profit_values
+from jaxsim.sim.strategy_table import MAXDIFF, MAXDIFF_ALWAYS_ON, Strategy
 
 __all__ = [
     "MULTIPLIER_BOUND",
@@ -38,6 +39,9 @@ __all__ = [
     "close_relative_offsets",
     "split_float64",
     "host_close_relative_offsets",
+    "maxdiff_positions",
+    "always_on_positions",
+    "fit_positions",
     "maxdiff_strategy",
     "maxdiff_always_on_strategy",
 ]
@@ -174,6 +178,30 @@ def _candidates(close_at_eod):
     return (False, True) if close_at_eod is None else (bool(close_at_eod),)
 
 
+def maxdiff_positions(high_pred, low_pred, *, crypto: bool = False) -> Array:
+    r"""MaxDiff's position of each day at the close-relative levels hp, lp, ``(days,)``:
+    :math:`q_i = [lp_i < hp_i]\,(+1 	ext{ if } |hp_i| > |lp_i| 	ext{ else } -1\ (	ext{crypto: } 0))`."""
+    hp, lp = jnp.asarray(high_pred, f32), jnp.asarray(low_pred, f32)
+    q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if crypto else -1.0)
+    return jnp.where(lp < hp, q, 0.0).astype(f32)
+
+
+def always_on_positions(like, *, crypto: bool = False) -> Array:
+    """Always-on's two position rows, ``(2, days)``: a buy row of +1 and a sell row of -1 (crypto 0)."""
+    buy = jnp.ones_like(like)
+    return jnp.stack([buy, jnp.zeros_like(like) if crypto else -buy])
+
+
+def fit_positions(row: Strategy, high_pred, low_pred, *, crypto: bool = False) -> Array:
+    """The ``(P, days)`` positions the multiplier optimizer of ``row`` (MaxDiff or always-on) fits
+    on, at the close-relative levels hp, lp."""
+    if row == MAXDIFF:
+        return maxdiff_positions(high_pred, low_pred, crypto=crypto)[None]
+    if row == MAXDIFF_ALWAYS_ON:
+        return always_on_positions(jnp.asarray(high_pred, f32), crypto=crypto)
+    raise ValueError(f"{row.name!r} has no fitted multipliers")
+
+
 def maxdiff_strategy(
     actual_close,
     actual_high,
@@ -226,8 +254,7 @@ def maxdiff_strategy(
     """
     c, h, l, hp, lp = _levels(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low)
     valid = lp < hp
-    q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if crypto else -1.0)
-    q = jnp.where(valid, q, 0.0).astype(f32)
+    q = maxdiff_positions(hp, lp, crypto=crypto)
 
     cands = []
     for eod in _candidates(close_at_eod):
@@ -303,9 +330,8 @@ def maxdiff_always_on_strategy(
       filled_sell_trades,trades_total,trade_bias,close_at_eod}``.
     """
     c, h, l, hp, lp = _levels(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low)
-    buy_q = jnp.ones_like(c)
-    sell_q = jnp.zeros_like(c) if crypto else -jnp.ones_like(c)
-    positions = jnp.stack([buy_q, sell_q])
+    positions = always_on_positions(c, crypto=crypto)
+    buy_q, sell_q = positions
 
     def side_returns(hp_, lp_, eod):
         buy = profit_values(c, h, hp_, l, lp_, buy_q, close_at_eod=eod, fee=fee)

@@ -13,6 +13,9 @@ runs next) sees altered inputs. That mutation is NOT reproduced: every function 
 Each ``*_strategy`` function returns the record fields of docs/backtest.md#record-fields for its strategy
 (``<name>_return``, ``_sharpe``, ``_avg_daily_return``, ``_annual_return`` and a final-day field).
 All functions take one simulation's ``(days,)`` vectors; vmap outside.
+
+The day-trade fill rule of entry+take-profit and highlow (and of ``"day_trades"`` user strategies,
+:mod:`jaxsim.sim.strategy`) is :func:`day_trade_daily`; the two strategies only choose its orders.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ __all__ = [
     "highlow_daily",
     "highlow_strategy",
     "side_switch_fees",
+    "day_trade_daily",
+    "entry_takeprofit_orders",
+    "highlow_orders",
 ]
 
 Array = jax.Array
@@ -210,13 +216,80 @@ def side_switch_fees(side: Array, fee) -> Array:
     return jnp.where(switched, fee * (1.0 + (prev != 0).astype(f32)), 0.0)
 
 
+def day_trade_daily(side, entry, take_profit, close, high, low, *, fee, temperature=None) -> Array:
+    r"""Daily P&L ``(days,)`` of one round trip a day: THE fill rule of entry+take-profit (5.5), highlow
+    (5.6) and ``"day_trades"`` user strategies (:class:`jaxsim.sim.strategy.DayTrades`).
+
+    Orders are placed before the open of day i: ``side`` (+1 long, -1 short, 0 none; |side| scales
+    the P&L and fee), ``entry`` (None: in at the previous close; a level: a limit order, filled when
+    the day's low (high) reaches it, else the position opens at the close and makes nothing) and
+    ``take_profit`` (None: out at the close; a level: out there when the day's high (low) reaches it).
+    Prices ``close``, ``high``, ``low`` are the day's changes relative to the levels' base. For one
+    unit long with :math:`\phi = [l \le e]` (1 without an entry level) and :math:`\tau = [h \ge x]`
+    (0 without a take-profit), a short mirrored:
+
+    .. math::
+
+        \text{fill} = \phi\,e + (1 - \phi)\,c,\qquad
+        \text{exit} = \phi\,(\tau\,x + (1 - \tau)\,c) + (1 - \phi)\,c,\qquad
+        g = |s|\,\operatorname{sgn}(s)\,(\text{exit} - \text{fill}) - |s|\,\text{fees}(\operatorname{sgn} s)
+
+    (e = 0 without an entry level), with the side-switch fees of :func:`side_switch_fees`.
+    ``temperature`` None: exact indicators (selects, so the original's values are reproduced bit for
+    bit); else each indicator is :math:`\sigma(d / T)` of the distance d past its level (the smooth
+    tuning objective).
+    """
+    sign = jnp.sign(jnp.asarray(side, f32))
+    size = jnp.abs(jnp.asarray(side, f32))
+
+    def reached(price, level):  # weight of "price went past level", price >= level
+        return (price >= level).astype(f32) if temperature is None else jax.nn.sigmoid((price - level) / temperature)
+
+    def pick(w, at_level, otherwise):
+        return jnp.where(w > 0, at_level, otherwise) if temperature is None else w * at_level + (1 - w) * otherwise
+
+    def leg(up: bool):  # P&L of one unit long (up) or short
+        exit_ = close
+        if take_profit is not None:
+            exit_ = pick(reached(high, take_profit) if up else reached(take_profit, low), take_profit, close)
+        if entry is None:  # in at the previous close (0); a short's P&L written -exit, as the original's
+            return exit_ if up else -exit_
+        filled = reached(entry, low) if up else reached(high, entry)
+        fill = pick(filled, entry, close)
+        exit_ = pick(filled, exit_, close)
+        return exit_ - fill if up else fill - exit_
+
+    g = jnp.where(sign > 0, leg(True), jnp.where(sign < 0, leg(False), 0.0))
+    return size * g - size * side_switch_fees(sign, fee)
+
+
 def _truncate(*xs):
     n = min(x.shape[-1] for x in xs)
     return tuple(x[:n] for x in xs)
 
 
+def entry_takeprofit_orders(close_pred, high_pred, low_pred) -> tuple[Array, None, Array]:
+    r"""Orders of entry + take-profit (5.5): ``(side, entry, take_profit)`` with
+    :math:`side_i = +1` if :math:`fC_i > 0` else -1 (shorts also for crypto: no crypto flag), in at the
+    previous close (entry None), take profit at fH (long) or fL (short)."""
+    fc, fh, fl = _vec(close_pred, high_pred, low_pred)
+    side = jnp.where(fc > 0, 1.0, -1.0).astype(f32)
+    return side, None, jnp.where(side > 0, fh, fl)
+
+
+def highlow_orders(close_pred, high_pred, low_pred, *, crypto: bool = False) -> tuple[Array, Array, None]:
+    r"""Orders of highlow (5.6): ``(side, entry, take_profit)`` with :math:`side_i = +1` if
+    :math:`fC_i > 0`, -1 if :math:`fC_i < 0` (stocks only), else 0; a limit entry at fL (long) or fH
+    (short), out at the close (take_profit None)."""
+    fc, fh, fl = _vec(close_pred, high_pred, low_pred)
+    short_ok = (fc < 0) & (not crypto)
+    side = jnp.where(fc > 0, 1.0, jnp.where(short_ok, -1.0, 0.0)).astype(f32)
+    return side, jnp.where(side > 0, fl, fh), None
+
+
 def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee) -> Array:
-    r"""Daily P&L of entry + take-profit (5.5); shorts also for crypto (no crypto flag).
+    r"""Daily P&L of entry + take-profit (5.5): :func:`day_trade_daily` of
+    :func:`entry_takeprofit_orders` on the realised aC, aH, aL; shorts also for crypto (no crypto flag).
 
     .. math::
 
@@ -228,10 +301,7 @@ def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual
     previous side.
     """
     fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
-    side = jnp.where(fc > 0, 1.0, -1.0).astype(f32)
-    buy = jnp.where(ah >= fh, fh, ac)
-    short = jnp.where(al <= fl, -fl, -ac)
-    return jnp.where(side > 0, buy, short) - side_switch_fees(side, fee)
+    return day_trade_daily(*entry_takeprofit_orders(fc, fh, fl), ac, ah, al, fee=fee)
 
 
 def entry_takeprofit_strategy(
@@ -251,8 +321,8 @@ def entry_takeprofit_strategy(
 def highlow_daily(
     close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee, crypto: bool = False
 ) -> Array:
-    r"""Daily P&L of highlow (5.6): limit entry at the predicted low (long) / high (short), exit at
-    the close.
+    r"""Daily P&L of highlow (5.6): :func:`day_trade_daily` of :func:`highlow_orders` on the realised
+    aC, aH, aL: a limit entry at the predicted low (long) / high (short), exit at the close.
 
     .. math::
 
@@ -263,12 +333,7 @@ def highlow_daily(
     with the side-switch fees of 5.5 (an unfilled limit still trades at the close and pays).
     """
     fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
-    short_ok = (fc < 0) & (not crypto)
-    side = jnp.where(fc > 0, 1.0, jnp.where(short_ok, -1.0, 0.0)).astype(f32)
-    buy = ac - jnp.where(al <= fl, fl, ac)
-    short = jnp.where(ah >= fh, fh, ac) - ac
-    g = jnp.where(side > 0, buy, jnp.where(side < 0, short, 0.0))
-    return g - side_switch_fees(side, fee)
+    return day_trade_daily(*highlow_orders(fc, fh, fl, crypto=crypto), ac, ah, al, fee=fee)
 
 
 def highlow_strategy(

@@ -242,44 +242,15 @@ def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None)
 
 
 def day_trade_pnl(trades: DayTrades, realised: Outcomes, *, fee, levels: str = "close", temperature=None) -> Array:
-    r"""Daily P&L ``(6,)`` of :class:`DayTrades` (module docstring). Per unit of side, for a long with
-    :math:`\phi = [l \le e]` (1 without an entry level) and :math:`\tau = [h \ge x]` (0 without a
-    take-profit), a short mirrored:
-
-    .. math::
-
-        \text{fill} = \phi\,e + (1 - \phi)\,c,\qquad
-        \text{exit} = \phi\,(\tau\,x + (1 - \tau)\,c) + (1 - \phi)\,c,\qquad
-        g = |s|\,\operatorname{sgn}(s)\,(\text{exit} - \text{fill}) - |s|\,\text{fees}(\operatorname{sgn} s)
-
-    (e = 0 without an entry level). ``temperature`` None: exact indicators; else each indicator is
-    :math:`\sigma(d / T)` of the distance d past its level (the smooth tuning objective).
+    r"""Daily P&L ``(6,)`` of :class:`DayTrades` (module docstring): the built-ins' fill rule,
+    :func:`jaxsim.sim.strategies.day_trade_daily`, on the realised close and the high/low of ``levels``.
+    ``temperature`` None: exact indicators; else each indicator is :math:`\sigma(d / T)` of the
+    distance d past its level (the smooth tuning objective).
     """
-    c = realised.close
     h, l = (realised.own_high, realised.own_low) if levels == "own" else (realised.high, realised.low)
-    sign = jnp.sign(jnp.asarray(trades.side, f32))
-    size = jnp.abs(jnp.asarray(trades.side, f32))
-    entry, take = trades.entry, trades.take_profit
-
-    def reached(d):  # weight of "the price went d past the level"
-        return (d >= 0).astype(f32) if temperature is None else jax.nn.sigmoid(d / temperature)
-
-    def pick(w, at_level, otherwise):  # exact: a select, so the built-ins' values are reproduced bit for bit
-        return jnp.where(w > 0, at_level, otherwise) if temperature is None else w * at_level + (1 - w) * otherwise
-
-    def leg(up: bool):  # P&L of one unit long (up) or short
-        if entry is None:
-            filled, fill = None, jnp.zeros_like(c)
-        else:
-            filled = reached(entry - l if up else h - entry)
-            fill = pick(filled, entry, c)
-        exit_ = c if take is None else pick(reached(h - take if up else take - l), take, c)
-        if filled is not None:
-            exit_ = pick(filled, exit_, c)
-        return exit_ - fill if up else fill - exit_
-
-    g = jnp.where(sign > 0, leg(True), jnp.where(sign < 0, leg(False), 0.0))
-    return size * g - size * builtin.side_switch_fees(sign, fee)
+    return builtin.day_trade_daily(
+        trades.side, trades.entry, trades.take_profit, realised.close, h, l, fee=fee, temperature=temperature
+    )
 
 
 def day_pnl(strategy: UserStrategy, output, realised: Outcomes, *, fee, spread) -> Array:
@@ -414,14 +385,16 @@ def strategy_table(user: tuple = ()) -> tuple[Strategy, ...]:
 
 
 # ------------------------------------------------------------------ the built-ins through the interface
+def _forecasts(v):
+    return v.point["close"][:N_DAYS], v.point["high"][:N_DAYS], v.point["low"][:N_DAYS]
+
+
 def _simple(v, p):
     return builtin.simple_signals(v.point["close"][:N_DAYS], crypto=p["crypto"])
 
 
 def _all_signals(v, p):
-    return builtin.all_signals(
-        v.point["close"][:N_DAYS], v.point["high"][:N_DAYS], v.point["low"][:N_DAYS], crypto=p["crypto"]
-    )
+    return builtin.all_signals(*_forecasts(v), crypto=p["crypto"])
 
 
 def _buy_hold(v, p):
@@ -439,23 +412,18 @@ def _maxdiff_baseline(v, p):
     # MaxDiff's levels without multipliers (its baseline, docs/backtest.md#maxdiff)
     k_high, k_low = limit_offsets(v)
     hp, lp = v.point["high"][:N_DAYS] + k_high, v.point["low"][:N_DAYS] - k_low
-    q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if p["crypto"] else -1.0)
-    return Limits(hp, lp, jnp.where(lp < hp, q, 0.0))
+    return Limits(hp, lp, maxdiff.maxdiff_positions(hp, lp, crypto=p["crypto"]))
 
 
 def _entry_takeprofit(v, p):
     # 5.5: enter at the previous close on the forecast's side, take profit at the predicted high (low)
     del p
-    fc = v.point["close"][:N_DAYS]
-    side = jnp.where(fc > 0, 1.0, -1.0)
-    return DayTrades(side, None, jnp.where(side > 0, v.point["high"][:N_DAYS], v.point["low"][:N_DAYS]))
+    return DayTrades(*builtin.entry_takeprofit_orders(*_forecasts(v)))
 
 
 def _highlow(v, p):
     # 5.6: a limit entry at the predicted low (long) or high (short), out at the close
-    fc = v.point["close"][:N_DAYS]
-    side = jnp.where(fc > 0, 1.0, jnp.where((fc < 0) & (not p["crypto"]), -1.0, 0.0))
-    return DayTrades(side, jnp.where(side > 0, v.point["low"][:N_DAYS], v.point["high"][:N_DAYS]), None)
+    return DayTrades(*builtin.highlow_orders(*_forecasts(v), crypto=p["crypto"]))
 
 
 def builtin_strategies(crypto: bool = False) -> dict[str, UserStrategy]:
