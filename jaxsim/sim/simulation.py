@@ -28,6 +28,7 @@ from jaxsim.forecast.returns import window_returns
 from jaxsim.layout import ORIGINS_PER_SIM, PRICE_COLUMN, PRICE_COLUMNS, RESIDUAL_COLUMN, TABLE_COLUMNS
 from jaxsim.sim import diagnostics, maxdiff, strategies
 from jaxsim.sim.profit import CRYPTO_TRADING_FEE, TRADING_FEE
+from jaxsim.sim.strategy_table import OOS_PREFIX
 
 __all__ = [
     "PRICE_WINDOW",
@@ -39,6 +40,7 @@ __all__ = [
     "Optimizer",
     "StrategyConfig",
     "window_offsets",
+    "simulation_fields",
     "evaluate_simulation",
 ]
 
@@ -154,7 +156,23 @@ def evaluate_simulation(
     config: StrategyConfig = StrategyConfig(),
     optimizer: Optimizer,
 ) -> dict[str, Array]:
-    r"""Every numeric per-simulation record field of docs/backtest.md#record-fields for one simulation.
+    """Every numeric per-simulation record field of docs/backtest.md#record-fields for one simulation:
+    :func:`simulation_fields` without the out-of-sample ones."""
+    fields = simulation_fields(inputs, fee=fee, spread=spread, config=config, optimizer=optimizer)
+    return {k: v for k, v in fields.items() if not k.startswith(OOS_PREFIX)}
+
+
+def simulation_fields(
+    inputs: SimulationInputs,
+    *,
+    fee,
+    spread,
+    config: StrategyConfig = StrategyConfig(),
+    optimizer: Optimizer,
+) -> dict[str, Array]:
+    r"""Every numeric per-simulation record field of docs/backtest.md#record-fields for one simulation,
+    and the strategies' out-of-sample fields of their final day (what the program returns; the
+    record fields alone are :func:`evaluate_simulation`).
 
     From the price window (rows e-W+1..e) it derives, as
     docs/backtest.md#return-transform, #diagnostics, #strategy-notation, #maxdiff: aX = r_X[e-6..e-1] (the actual
@@ -170,7 +188,8 @@ def evaluate_simulation(
     ``realized_volatility_pct``, ``dollar_vol_20d``, ``atr_pct_14``, ``spread_bps_estimate``,
     ``{close,high,low}_val_loss``, ``close_ci_band`` (7,), the strategy fields of
     :mod:`jaxsim.sim.strategies` and :mod:`jaxsim.sim.maxdiff` (``maxdiffprofit_profit_values`` and
-    ``maxdiffalwayson_profit_values`` are (6,)).
+    ``maxdiffalwayson_profit_values`` are (6,)), and the strategies' out-of-sample fields of their final day
+    (``oos_position_<prefix>``, ``oos_finalday_<prefix>``, :mod:`jaxsim.engine.oos`: kept out of the records).
 
     Args:
       inputs: one :class:`SimulationInputs`.

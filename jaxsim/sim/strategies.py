@@ -11,7 +11,9 @@ entry+take-profit subtracts its fee in place from an element of the shared forec
 runs next) sees altered inputs. That mutation is NOT reproduced: every function here is pure.
 
 Each ``*_strategy`` function returns the record fields of docs/backtest.md#record-fields for its strategy
-(``<name>_return``, ``_sharpe``, ``_avg_daily_return``, ``_annual_return`` and a final-day field).
+(``<prefix>_return``, ``_sharpe``, ``_avg_daily_return``, ``_annual_return`` and a final-day field, named by
+its row of :mod:`jaxsim.sim.strategy_table`) and the out-of-sample fields of its final day (the position held,
+``oos_position_<prefix>``, and for entry+take-profit and highlow the day's own P&L, ``oos_finalday_<prefix>``).
 All functions take one simulation's ``(days,)`` vectors; vmap outside.
 
 The day-trade fill rule of entry+take-profit and highlow (and of ``"day_trades"`` user strategies,
@@ -24,6 +26,15 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.sim.metrics import DEFAULT_SPREAD, ReturnMetrics, evaluate_daily_returns, evaluate_signals
+from jaxsim.sim.strategy_table import (
+    ALL_SIGNALS,
+    BUY_HOLD,
+    ENTRY_TAKEPROFIT,
+    HIGHLOW,
+    SIMPLE,
+    UNPROFIT_SHUTDOWN,
+    Strategy,
+)
 
 __all__ = [
     "simple_signals",
@@ -52,12 +63,12 @@ def _vec(*xs):
     return tuple(jnp.asarray(x, f32) for x in xs)
 
 
-def _fields(name: str, m: ReturnMetrics) -> dict[str, Array]:
+def _fields(row: Strategy, m: ReturnMetrics) -> dict[str, Array]:
     return {
-        f"{name}_return": m.total,
-        f"{name}_sharpe": m.sharpe,
-        f"{name}_avg_daily_return": m.avg_daily,
-        f"{name}_annual_return": m.annual,
+        row.field("return"): m.total,
+        row.field("sharpe"): m.sharpe,
+        row.field("avg_daily_return"): m.avg_daily,
+        row.field("annual_return"): m.annual,
     }
 
 
@@ -65,6 +76,17 @@ def _signal_finalday(signals: Array, returns: Array, fee, spread) -> Array:
     """``s_5 R_5 - 2 fee SPREAD`` (the original's final-day field of 5.1, 5.2, 5.4)."""
     fee, spread = _vec(fee, spread)
     return signals[-1] * returns[-1] - 2.0 * fee * spread
+
+
+def _signal_fields(row: Strategy, signals: Array, returns: Array, *, fee, spread, days_per_year) -> dict[str, Array]:
+    """E_cmp fields of signals s on R, the final-day field ``s_5 R_5 - 2 fee SPREAD`` and the final
+    day's position s_5 (applied to R_5 = r_C[e])."""
+    m = evaluate_signals(signals, returns, fee=fee, spread=spread, days_per_year=days_per_year)
+    return {
+        **_fields(row, m),
+        row.final_day: _signal_finalday(signals, returns, fee, spread),
+        row.position_field: signals[-1],
+    }
 
 
 # --------------------------------------------------------------------------------------------- 5.1
@@ -91,12 +113,12 @@ def simple_strategy(
       fee, spread: dynamic scalars; crypto, days_per_year: static.
 
     Returns:
-      ``simple_strategy_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+      ``simple_strategy_{return,sharpe,avg_daily_return,annual_return,finalday}`` and
+      ``oos_position_simple_strategy`` (s_5).
     """
     (r,) = _vec(returns)
     s = simple_signals(close_pred, crypto=crypto)
-    m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
-    return {**_fields("simple_strategy", m), "simple_strategy_finalday": _signal_finalday(s, r, fee, spread)}
+    return _signal_fields(SIMPLE, s, r, fee=fee, spread=spread, days_per_year=days_per_year)
 
 
 # --------------------------------------------------------------------------------------------- 5.2
@@ -127,12 +149,12 @@ def all_signals_strategy(
         \land fL_i < 0],\qquad \text{finalday} = s_5 R_5 - 2\,fee\,SPREAD.
 
     Returns:
-      ``all_signals_strategy_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+      ``all_signals_strategy_{return,sharpe,avg_daily_return,annual_return,finalday}`` and
+      ``oos_position_all_signals_strategy`` (s_5).
     """
     (r,) = _vec(returns)
     s = all_signals(close_pred, high_pred, low_pred, crypto=crypto)
-    m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
-    return {**_fields("all_signals_strategy", m), "all_signals_strategy_finalday": _signal_finalday(s, r, fee, spread)}
+    return _signal_fields(ALL_SIGNALS, s, r, fee=fee, spread=spread, days_per_year=days_per_year)
 
 
 # --------------------------------------------------------------------------------------------- 5.3
@@ -154,13 +176,15 @@ def buy_hold_strategy(
         \text{buy\_hold\_finalday} = R_5 - fee.
 
     Returns:
-      ``buy_hold_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+      ``buy_hold_{return,sharpe,avg_daily_return,annual_return,finalday}`` and
+      ``oos_position_buy_hold`` (1: the hold is unconditional).
     """
     r, fee_ = _vec(returns, fee)
     m = evaluate_signals(buy_hold_signals(close_pred), r, fee=fee, spread=spread, days_per_year=days_per_year)
-    out = _fields("buy_hold", m)
-    out["buy_hold_return"] = jnp.prod(1.0 + r) - 1.0 - fee_
-    out["buy_hold_finalday"] = r[-1] - fee_
+    out = _fields(BUY_HOLD, m)
+    out[BUY_HOLD.field("return")] = jnp.prod(1.0 + r) - 1.0 - fee_
+    out[BUY_HOLD.final_day] = r[-1] - fee_
+    out[BUY_HOLD.position_field] = jnp.ones((), f32)
     return out
 
 
@@ -197,12 +221,12 @@ def unprofit_shutdown_strategy(
     :func:`unprofit_shutdown_signals`; finalday = :math:`s_5 R_5 - 2\,fee\,SPREAD`.
 
     Returns:
-      ``unprofit_shutdown_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+      ``unprofit_shutdown_{return,sharpe,avg_daily_return,annual_return,finalday}`` and
+      ``oos_position_unprofit_shutdown`` (s_5).
     """
     (r,) = _vec(returns)
     s = unprofit_shutdown_signals(close_pred, r, crypto=crypto)
-    m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
-    return {**_fields("unprofit_shutdown", m), "unprofit_shutdown_finalday": _signal_finalday(s, r, fee, spread)}
+    return _signal_fields(UNPROFIT_SHUTDOWN, s, r, fee=fee, spread=spread, days_per_year=days_per_year)
 
 
 # ------------------------------------------------------------------------------------- 5.5 / 5.6
@@ -287,6 +311,18 @@ def highlow_orders(close_pred, high_pred, low_pred, *, crypto: bool = False) -> 
     return side, jnp.where(side > 0, fl, fh), None
 
 
+def _day_trade_fields(row: Strategy, side: Array, daily: Array, days_per_year) -> dict[str, Array]:
+    """E_sum fields of a day-trade P&L g, the final-day field total / len(g) (an average,
+    docs/deviations.md#kept-finalday-average), and the final day t_5's own side and P&L."""
+    m = evaluate_daily_returns(daily, days_per_year)
+    return {
+        **_fields(row, m),
+        row.final_day: m.total / daily.shape[-1],
+        row.position_field: side[-1],
+        row.last_day_field: daily[-1],
+    }
+
+
 def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee) -> Array:
     r"""Daily P&L of entry + take-profit (5.5): :func:`day_trade_daily` of
     :func:`entry_takeprofit_orders` on the realised aC, aH, aL; shorts also for crypto (no crypto flag).
@@ -311,11 +347,13 @@ def entry_takeprofit_strategy(
     ``entry_takeprofit_finalday`` = total / len(g) (an average, docs/deviations.md#kept-finalday-average).
 
     Returns:
-      ``entry_takeprofit_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+      ``entry_takeprofit_{return,sharpe,avg_daily_return,annual_return,finalday}``,
+      ``oos_position_entry_takeprofit`` (side_5) and ``oos_finalday_entry_takeprofit`` (g_5).
     """
-    g = entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, fee=fee)
-    m = evaluate_daily_returns(g, days_per_year)
-    return {**_fields("entry_takeprofit", m), "entry_takeprofit_finalday": m.total / g.shape[-1]}
+    fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
+    orders = entry_takeprofit_orders(fc, fh, fl)
+    g = day_trade_daily(*orders, ac, ah, al, fee=fee)
+    return _day_trade_fields(ENTRY_TAKEPROFIT, orders[0], g, days_per_year)
 
 
 def highlow_daily(
@@ -352,8 +390,10 @@ def highlow_strategy(
     ``highlow_finalday_return`` = total / len(g) (docs/deviations.md#kept-finalday-average).
 
     Returns:
-      ``highlow_{return,sharpe,avg_daily_return,annual_return}`` and ``highlow_finalday_return``.
+      ``highlow_{return,sharpe,avg_daily_return,annual_return}``, ``highlow_finalday_return``,
+      ``oos_position_highlow`` (side_5) and ``oos_finalday_highlow`` (g_5).
     """
-    g = highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, fee=fee, crypto=crypto)
-    m = evaluate_daily_returns(g, days_per_year)
-    return {**_fields("highlow", m), "highlow_finalday_return": m.total / g.shape[-1]}
+    fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
+    orders = highlow_orders(fc, fh, fl, crypto=crypto)
+    g = day_trade_daily(*orders, ac, ah, al, fee=fee)
+    return _day_trade_fields(HIGHLOW, orders[0], g, days_per_year)
