@@ -14,7 +14,8 @@ Each ``*_strategy`` function returns the record fields of docs/backtest.md#recor
 (``<prefix>_return``, ``_sharpe``, ``_avg_daily_return``, ``_annual_return`` and a final-day field, named by
 its row of :mod:`jaxsim.sim.strategy_table`) and the out-of-sample fields of its final day (the position held,
 ``oos_position_<prefix>``, and for entry+take-profit and highlow the day's own P&L, ``oos_finalday_<prefix>``).
-All functions take one simulation's ``(days,)`` vectors; vmap outside.
+All functions take one simulation's ``(days,)`` vectors; vmap outside. :data:`RECORDS` maps each row to its
+scoring function on :class:`jaxsim.sim.scoring.SimulationDays`.
 
 The day-trade fill rule of entry+take-profit and highlow (and of ``"day_trades"`` user strategies,
 :mod:`jaxsim.sim.strategy`) is :func:`day_trade_daily`; the two strategies only choose its orders.
@@ -26,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.sim.metrics import DEFAULT_SPREAD, ReturnMetrics, evaluate_daily_returns, evaluate_signals
+from jaxsim.sim.scoring import RecordFunction, Scoring, SimulationDays
 from jaxsim.sim.strategy_table import (
     ALL_SIGNALS,
     BUY_HOLD,
@@ -53,6 +55,7 @@ __all__ = [
     "day_trade_daily",
     "entry_takeprofit_orders",
     "highlow_orders",
+    "RECORDS",
 ]
 
 Array = jax.Array
@@ -397,3 +400,49 @@ def highlow_strategy(
     orders = highlow_orders(fc, fh, fl, crypto=crypto)
     g = day_trade_daily(*orders, ac, ah, al, fee=fee)
     return _day_trade_fields(HIGHLOW, orders[0], g, days_per_year)
+
+
+# ------------------------------------------------------------------------- scored by the simulation
+def _signal_kw(rules: Scoring) -> dict:
+    return dict(fee=rules.fee, spread=rules.spread, days_per_year=rules.days_per_year)
+
+
+def _simple_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return simple_strategy(d.close_pred, d.returns, crypto=rules.crypto, **_signal_kw(rules))
+
+
+def _all_signals_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return all_signals_strategy(
+        d.close_pred, d.high_pred, d.low_pred, d.returns, crypto=rules.crypto, **_signal_kw(rules)
+    )
+
+
+def _buy_hold_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return buy_hold_strategy(d.close_pred, d.returns, **_signal_kw(rules))
+
+
+def _unprofit_shutdown_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return unprofit_shutdown_strategy(d.close_pred, d.returns, crypto=rules.crypto, **_signal_kw(rules))
+
+
+def _day_trade_args(d: SimulationDays) -> tuple:
+    return d.close_pred, d.high_pred, d.low_pred, d.actual_close, d.actual_high, d.actual_low
+
+
+def _entry_takeprofit_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return entry_takeprofit_strategy(*_day_trade_args(d), fee=rules.fee, days_per_year=rules.days_per_year)
+
+
+def _highlow_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return highlow_strategy(*_day_trade_args(d), fee=rules.fee, crypto=rules.crypto, days_per_year=rules.days_per_year)
+
+
+# table row -> its fields for one simulation (jaxsim.sim.simulation.simulation_fields)
+RECORDS: dict[Strategy, RecordFunction] = {
+    SIMPLE: _simple_record,
+    ALL_SIGNALS: _all_signals_record,
+    BUY_HOLD: _buy_hold_record,
+    UNPROFIT_SHUTDOWN: _unprofit_shutdown_record,
+    ENTRY_TAKEPROFIT: _entry_takeprofit_record,
+    HIGHLOW: _highlow_record,
+}
