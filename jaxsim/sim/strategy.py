@@ -65,7 +65,20 @@ from jaxsim.sim import strategies as builtin
 from jaxsim.sim.metrics import evaluate_daily_returns, evaluate_signals
 from jaxsim.sim.profit import profit_values
 from jaxsim.sim.simulation import N_DAYS, StrategyConfig, window_offsets
-from jaxsim.sim.strategy_table import STRATEGIES, Strategy, with_user
+from jaxsim.sim.strategy_table import (
+    ALL_SIGNALS,
+    BUY_HOLD,
+    ENTRY_TAKEPROFIT,
+    HIGHLOW,
+    KINDS,
+    MAXDIFF,
+    OOS_PREFIX,
+    SIMPLE,
+    STRATEGIES,
+    UNPROFIT_SHUTDOWN,
+    Strategy,
+    with_user,
+)
 from jaxsim.sim.surrogate import soft_profit_values
 
 __all__ = [
@@ -95,7 +108,6 @@ __all__ = [
 Array = jax.Array
 f32 = jnp.float32
 
-KINDS = ("signals", "limits", "day_trades")
 LEVELS = ("close", "own")
 FIRST_DAY_ROW = 15  # window index of row t_0 = e-6 in the 22-row price window
 
@@ -325,7 +337,7 @@ def strategy_fields(
         f"{name}_turnover": jnp.mean(jnp.abs(positions)),
     }
     if strategy.kind != "limits":  # the final day's position or side, for exposure (a limit's is its fill)
-        fields[f"oos_position_{name}"] = positions[-1]  # "oos_": an out-of-sample field, kept out of the records
+        fields[f"{OOS_PREFIX}position_{name}"] = positions[-1]  # an out-of-sample field, kept out of the records
     return fields
 
 
@@ -381,7 +393,7 @@ def check_names(user: tuple) -> tuple:
 
 def strategy_table(user: tuple = ()) -> tuple[Strategy, ...]:
     """:data:`jaxsim.sim.strategy_table.STRATEGIES` extended by the user strategies (not best-strategy candidates)."""
-    return with_user(tuple(s.name for s in user))
+    return with_user(tuple(s.name for s in user), {s.name: s.kind for s in user})
 
 
 # ------------------------------------------------------------------ the built-ins through the interface
@@ -426,6 +438,18 @@ def _highlow(v, p):
     return DayTrades(*builtin.highlow_orders(*_forecasts(v), crypto=p["crypto"]))
 
 
+# the built-ins whose record is a position or limit rule -> that rule (always-on, two legs, has none)
+_INTERFACE_RULES = {
+    SIMPLE: _simple,
+    ALL_SIGNALS: _all_signals,
+    BUY_HOLD: _buy_hold,
+    UNPROFIT_SHUTDOWN: _unprofit_shutdown,
+    ENTRY_TAKEPROFIT: _entry_takeprofit,
+    HIGHLOW: _highlow,
+    MAXDIFF: _maxdiff_baseline,
+}
+
+
 def builtin_strategies(crypto: bool = False) -> dict[str, UserStrategy]:
     """The built-ins that ARE a position or limit rule, as :class:`UserStrategy` values (name ->
     strategy, named ``<built-in>_via_interface``). Their records equal the built-ins' fields: simple,
@@ -438,18 +462,7 @@ def builtin_strategies(crypto: bool = False) -> dict[str, UserStrategy]:
     simulation's fitted multipliers the rule's daily P&L is MaxDiff's optimised series (always-on:
     the sum of a +1 and a -1 leg), as the tests check."""
     p = {"crypto": crypto}
-    made = {
-        name: UserStrategy(f"{name}_via_interface", kind, fn, p)
-        for name, kind, fn in (
-            ("simple", "signals", _simple),
-            ("all_signals", "signals", _all_signals),
-            ("buy_hold", "signals", _buy_hold),
-            ("unprofit_shutdown", "signals", _unprofit_shutdown),
-            ("entry_takeprofit", "day_trades", _entry_takeprofit),
-            ("highlow", "day_trades", _highlow),
-            ("maxdiff", "limits", _maxdiff_baseline),
-        )
+    return {
+        s.name: UserStrategy(f"{s.name}_via_interface", s.kind, rule, p, levels=s.levels)
+        for s, rule in _INTERFACE_RULES.items()
     }
-    for name in ("entry_takeprofit", "highlow"):
-        made[name] = made[name].replace(levels="own")
-    return made
