@@ -16,118 +16,46 @@ from pathlib import Path
 from typing import Any
 
 from jaxsim.atomic import write_file
+from jaxsim.sim.strategy_table import STRATEGIES, WALK_FORWARD_SHARPE, Strategy
 
 __all__ = ["SCHEMA", "STRATEGY_COLUMNS", "METRIC_COLUMNS", "summary_json", "write_output_json"]
 
 SCHEMA = "jaxsim-output-json/1"
-# strategy -> (key -> record column); key order as the original writes them.
 _BASE = ("return", "sharpe", "final_day", "avg_daily_return", "annual_return")
-STRATEGY_COLUMNS: dict[str, dict[str, str]] = {
-    "simple": dict(
+
+
+def _strategy_columns(s: Strategy) -> dict[str, str]:
+    """Key -> record column of one strategy, in the order the original writes them; a fitted strategy
+    (MaxDiff, always-on) adds its turnover and baseline / optimized / adjusted returns."""
+    columns = dict(
         zip(
             _BASE,
-            (
-                "simple_strategy_return",
-                "simple_strategy_sharpe",
-                "simple_strategy_finalday",
-                "simple_strategy_avg_daily_return",
-                "simple_strategy_annual_return",
-            ),
+            (s.field("return"), s.field("sharpe"), s.final_day, s.field("avg_daily_return"), s.field("annual_return")),
         )
-    ),
-    "all_signals": dict(
-        zip(
-            _BASE,
-            (
-                "all_signals_strategy_return",
-                "all_signals_strategy_sharpe",
-                "all_signals_strategy_finalday",
-                "all_signals_strategy_avg_daily_return",
-                "all_signals_strategy_annual_return",
-            ),
+    )
+    if s.fit is not None:
+        columns.update(
+            turnover=s.field("turnover"),
+            baseline_return=s.field("baseline_return"),
+            optimized_return=s.field("optimized_return"),
+            adjusted_return=s.field("return"),  # the adjusted return is what <prefix>_return holds
         )
-    ),
-    "buy_hold": dict(
-        zip(
-            _BASE,
-            (
-                "buy_hold_return",
-                "buy_hold_sharpe",
-                "buy_hold_finalday",
-                "buy_hold_avg_daily_return",
-                "buy_hold_annual_return",
-            ),
-        )
-    ),
-    "unprofit_shutdown": dict(
-        zip(
-            _BASE,
-            (
-                "unprofit_shutdown_return",
-                "unprofit_shutdown_sharpe",
-                "unprofit_shutdown_finalday",
-                "unprofit_shutdown_avg_daily_return",
-                "unprofit_shutdown_annual_return",
-            ),
-        )
-    ),
-    "entry_takeprofit": dict(
-        zip(
-            _BASE,
-            (
-                "entry_takeprofit_return",
-                "entry_takeprofit_sharpe",
-                "entry_takeprofit_finalday",
-                "entry_takeprofit_avg_daily_return",
-                "entry_takeprofit_annual_return",
-            ),
-        )
-    ),
-    "highlow": dict(
-        zip(
-            _BASE,
-            (
-                "highlow_return",
-                "highlow_sharpe",
-                "highlow_finalday_return",
-                "highlow_avg_daily_return",
-                "highlow_annual_return",
-            ),
-        )
-    ),
-}
-for _name in ("maxdiff", "maxdiffalwayson"):
-    STRATEGY_COLUMNS[_name] = {
-        **dict(
-            zip(
-                _BASE,
-                (
-                    f"{_name}_return",
-                    f"{_name}_sharpe",
-                    f"{_name}_finalday_return",
-                    f"{_name}_avg_daily_return",
-                    f"{_name}_annual_return",
-                ),
-            )
-        ),
-        "turnover": f"{_name}_turnover",
-        "baseline_return": f"{_name}_baseline_return",
-        "optimized_return": f"{_name}_optimized_return",
-        "adjusted_return": f"{_name}_return",  # the adjusted return is what *_return holds
-    }
-# record prefix of each strategy (for the added forecasted_pnl key)
-_PREFIX = {"simple": "simple_strategy", "all_signals": "all_signals_strategy"}
+    return columns
+
+
+# strategy -> (key -> record column)
+STRATEGY_COLUMNS: dict[str, dict[str, str]] = {s.name: _strategy_columns(s) for s in STRATEGIES}
+# the original's "metrics" keys: the walk-forward Sharpe only of the fitted strategies
 METRIC_COLUMNS = (
     "close_val_loss",
     "high_val_loss",
     "low_val_loss",
     "walk_forward_oos_sharpe",
     "walk_forward_turnover",
-    "walk_forward_maxdiff_sharpe",
-    "walk_forward_maxdiffalwayson_sharpe",
+    *(s.walk_forward_sharpe for s in WALK_FORWARD_SHARPE if s.fit is not None),
 )
-# jaxsim's own additions to "metrics" (the original's keys come first, unchanged)
-_EXTRA_METRICS = ("walk_forward_highlow_sharpe", "walk_forward_entry_takeprofit_sharpe")
+# jaxsim's own additions to "metrics" (the original's keys come first, unchanged): the other walk-forward Sharpes
+_EXTRA_METRICS = tuple(s.walk_forward_sharpe for s in WALK_FORWARD_SHARPE if s.fit is None)
 
 
 def _mean(records, column: str) -> float | None:
@@ -170,10 +98,10 @@ def summary_json(result, *, label: str | None = None, generated_at: _dt.datetime
     records = result.records
     when = (generated_at or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC)
     strategies = {}
-    for name, columns in STRATEGY_COLUMNS.items():
-        entry = {key: _mean(records, column) for key, column in columns.items()}
-        entry["forecasted_pnl"] = _mean(records, f"{_PREFIX.get(name, name)}_forecasted_pnl")  # jaxsim
-        strategies[name] = entry
+    for s in STRATEGIES:
+        entry = {key: _mean(records, column) for key, column in STRATEGY_COLUMNS[s.name].items()}
+        entry["forecasted_pnl"] = _mean(records, s.field("forecasted_pnl"))  # jaxsim
+        strategies[s.name] = entry
     metrics = {column: _mean(records, column) for column in METRIC_COLUMNS + _EXTRA_METRICS}
     meta = dict(result.metadata)
     fitted = records["walk_forward_fitted"] if "walk_forward_fitted" in records else None

@@ -1,9 +1,11 @@
 """Out-of-sample fields of the compiled program: each simulation's newest forecast, its realisation,
 and each strategy's position and P&L on its final day.
 
-Computed inside :func:`jaxsim.engine.program.stock_program` (cheap next to the forecasts) and
-returned with the records under names starting with :data:`PREFIX`; the result keeps them apart
-from the original's record fields (:attr:`jaxsim.report.result.BacktestResult.oos`).
+Returned with the records under names starting with :data:`PREFIX`; the result keeps them apart
+from the original's record fields (:attr:`jaxsim.report.result.BacktestResult.oos`). The forecast
+fields are computed here, inside :func:`jaxsim.engine.program.stock_program` (cheap next to the
+forecasts); the strategy fields come with the records, from the strategy functions
+:func:`jaxsim.sim.simulation.simulation_fields` runs (nothing is scored twice).
 
 Per simulation k (last row e = e_k) and target x:
 
@@ -17,13 +19,16 @@ Per simulation k (last row e = e_k) and target x:
 * ``oos_<x>_pit``: PIT F(r_X[e]) of the draws (:func:`jaxsim.stats.skill.pit_values`);
 * ``oos_<x>_draws``: ``(N, S)`` the draws themselves, only with ``return_samples``.
 
-Per strategy, on the simulation's final evaluation day (docs/backtest.md#strategy-notation):
+Per strategy (a row of :mod:`jaxsim.sim.strategy_table`), on the simulation's final evaluation day
+(docs/backtest.md#strategy-notation):
 
-* ``oos_position_<prefix>``: the position held: s_5 for the signal strategies (applied to
-  R_5 = r_C[e]), 1 for buy_hold (an unconditional hold), the side of entry_takeprofit and highlow on
-  t_5 = e-1 (0 = none). MaxDiff's fill is read from its P&L instead (non-zero = filled).
-* ``oos_finalday_entry_takeprofit``, ``oos_finalday_highlow``: the P&L g_5 of day t_5 itself (their
-  record final-day fields are the six-day average, docs/deviations.md#kept-finalday-average).
+* ``oos_position_<prefix>`` (:attr:`~jaxsim.sim.strategy_table.Strategy.position_field`): the position
+  held: s_5 for the signal strategies (applied to R_5 = r_C[e]), 1 for buy_hold (an unconditional
+  hold), the side of the day-trade strategies (entry_takeprofit, highlow) on t_5 = e-1 (0 = none). A
+  ``"limits"`` strategy's (MaxDiff's) fill is read from its P&L instead (non-zero = filled).
+* ``oos_finalday_<prefix>`` (:attr:`~jaxsim.sim.strategy_table.Strategy.last_day_field`), for the
+  strategies whose record final-day field is the six-day average
+  (docs/deviations.md#kept-finalday-average): the P&L g_5 of day t_5 itself.
 """
 
 from __future__ import annotations
@@ -34,15 +39,15 @@ import jax.numpy as jnp
 from jaxsim.forecast.interface import DRAW_QUANTILES, Forecast, ForecastSummary
 from jaxsim.forecast.returns import window_returns
 from jaxsim.layout import PRICE_COLUMN
-from jaxsim.sim import strategies
-from jaxsim.sim.simulation import N_DAYS, SimulationInputs, StrategyConfig
+from jaxsim.sim.simulation import SimulationInputs
+from jaxsim.sim.strategy_table import OOS_PREFIX, STRATEGIES
 
 __all__ = ["PREFIX", "QUANTILES", "SIGNAL_STRATEGIES", "oos_fields"]
 
-PREFIX = "oos_"
+PREFIX = OOS_PREFIX
 QUANTILES = DRAW_QUANTILES
-# strategies whose final day is R_5 = r_C[e] (row e); the others' final day is t_5 = e-1
-SIGNAL_STRATEGIES = ("simple_strategy", "all_signals_strategy", "buy_hold", "unprofit_shutdown")
+# prefixes of the strategies whose final day is R_5 = r_C[e] (row e); the others' final day is t_5 = e-1
+SIGNAL_STRATEGIES = tuple(s.prefix for s in STRATEGIES if s.signal)
 
 Array = jax.Array
 
@@ -54,18 +59,17 @@ def oos_fields(
     inputs: SimulationInputs,
     *,
     targets: tuple[str, ...],
-    fee,
-    config: StrategyConfig,
     return_samples: bool = False,
 ) -> dict[str, Array]:
-    """The ``oos_*`` fields of one stock (see the module docstring).
+    """The forecast ``oos_*`` fields of one stock (see the module docstring; the strategies' come
+    with the records).
 
     Args:
       summary: the forecasts at every origin, reduced (:class:`ForecastSummary`, ``(X, O)`` fields).
       forecast: the full forecasts (draws ``(X, O, S)`` or points ``(X, O)``) when ``return_samples``.
       origin: ``(N,)`` origin index of each simulation's P_X[6] (column 6 of the simulation index).
       inputs: the :class:`SimulationInputs` of the N simulations (leading axis N).
-      targets: forecast target names, in ``summary``'s order. fee: trading fee. config: strategy switches.
+      targets: forecast target names, in ``summary``'s order.
       return_samples: also return the draws (``(N, S)`` per target).
     """
     f32 = jnp.float32
@@ -84,29 +88,4 @@ def oos_fields(
         if return_samples:
             draws = forecast.point[..., None] if forecast.samples is None else forecast.samples
             out[f"{PREFIX}{x}_draws"] = jnp.asarray(draws[i][origin], f32)
-    out.update(_final_day(inputs, returns, fee=fee, crypto=config.crypto))
     return out
-
-
-def _final_day(inputs: SimulationInputs, returns: Array, *, fee, crypto: bool) -> dict[str, Array]:
-    close, high, low = PRICE_COLUMN["close"], PRICE_COLUMN["high"], PRICE_COLUMN["low"]
-
-    def one(pc, ph, pl, r):
-        fc, fh, fl = pc[:N_DAYS], ph[:N_DAYS], pl[:N_DAYS]
-        ac, ah, al = r[-7:-1, close], r[-7:-1, high], r[-7:-1, low]  # rows e-6..e-1
-        big_r = r[-6:, close]  # R = r_C[e-5..e]
-        etp = strategies.entry_takeprofit_daily(fc, fh, fl, ac, ah, al, fee=fee)
-        hl = strategies.highlow_daily(fc, fh, fl, ac, ah, al, fee=fee, crypto=crypto)
-        short_ok = (fc[-1] < 0) & (not crypto)
-        return {
-            f"{PREFIX}position_simple_strategy": strategies.simple_signals(fc, crypto=crypto)[-1],
-            f"{PREFIX}position_all_signals_strategy": strategies.all_signals(fc, fh, fl, crypto=crypto)[-1],
-            f"{PREFIX}position_buy_hold": jnp.ones((), jnp.float32),
-            f"{PREFIX}position_unprofit_shutdown": strategies.unprofit_shutdown_signals(fc, big_r, crypto=crypto)[-1],
-            f"{PREFIX}position_entry_takeprofit": jnp.where(fc[-1] > 0, 1.0, -1.0).astype(jnp.float32),
-            f"{PREFIX}position_highlow": jnp.where(fc[-1] > 0, 1.0, jnp.where(short_ok, -1.0, 0.0)).astype(jnp.float32),
-            f"{PREFIX}finalday_entry_takeprofit": etp[-1],
-            f"{PREFIX}finalday_highlow": hl[-1],
-        }
-
-    return jax.vmap(one)(inputs.pred_close, inputs.pred_high, inputs.pred_low, returns)

@@ -6,8 +6,9 @@ Program for one stock (a pure function of forecaster params, price arrays and a 
 2. draws -> point forecast (aggregation spec) and P60-P40 band (docs/backtest.md#draws-and-band),
    a chunk of origins at a time for Toto (:meth:`~jaxsim.forecast.interface.Forecaster.forecast_summary`);
 3. each simulation k gathers its 7 forecasts (origins N-1-k .. N+5-k) and its price window;
-4. ``evaluate_simulation`` vmapped over the N simulations, ``sim_chunk`` at a time (:func:`map_sims`),
-   gives the docs/backtest.md#record-fields record fields;
+4. ``simulation_fields`` vmapped over the N simulations, ``sim_chunk`` at a time (:func:`map_sims`),
+   gives the docs/backtest.md#record-fields record fields and the strategies' out-of-sample fields of
+   their final day (:mod:`jaxsim.engine.oos`);
 5. ``walk_forward`` only: MaxDiff and always-on are re-scored with multipliers and eod policy fitted
    on an earlier, non-overlapping window (:mod:`jaxsim.engine.walk_forward`);
 6. each strategy's forecasted P&L (docs/backtest.md#forecasted-pnl, :mod:`jaxsim.engine.forecasted_pnl`) is
@@ -39,7 +40,7 @@ from jaxsim.forecast.grid import ForecastGrid, price_windows, sim_forecast_index
 from jaxsim.forecast.interface import Forecaster, StockArrays, origin_realised, summarize_forecast
 from jaxsim.layout import PRICE_COLUMN
 from jaxsim.optimize.search import default_optimizer
-from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, evaluate_simulation
+from jaxsim.sim.simulation import PRICE_WINDOW, SimulationInputs, StrategyConfig, simulation_fields
 from jaxsim.sim.strategy import strategy_records, strategy_table, strategy_views
 
 __all__ = [
@@ -149,7 +150,7 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
     )
 
     def one(sim_inputs):
-        return evaluate_simulation(sim_inputs, fee=fee, spread=spread, config=setup.strategy, optimizer=setup.optimizer)
+        return simulation_fields(sim_inputs, fee=fee, spread=spread, config=setup.strategy, optimizer=setup.optimizer)
 
     records = dict(map_sims(one, inputs, setup.sim_chunk))
     if setup.protocol == "walk_forward":
@@ -174,8 +175,6 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
             index[:, 6],
             inputs,
             targets=setup.targets,
-            fee=fee,
-            config=setup.strategy,
             return_samples=setup.return_samples,
         )
     )

@@ -6,7 +6,8 @@ look-ahead (docs/deviations.md#kept-in-sample-fit). Here simulation k (last row 
 instead uses the multipliers and eod policy that simulation ``k + 6`` fitted in-sample on ITS six days
 e-12..e-7. Those days all precede simulation k's first evaluation day e-6, and simulation k+6 only
 saw data up to row e-6 (its forecasts and prices end there), so nothing simulation k scores was used
-to choose its parameters. The same holds for MaxDiff always-on with its own (mh, ml, eod).
+to choose its parameters. The same holds for MaxDiff always-on with its own (mh, ml, eod): every
+strategy with fitted multipliers (:data:`jaxsim.sim.strategy_table.FITTED`) is treated alike.
 
 Simulation k then re-scores both strategies with those parameters held fixed (no optimisation on
 its own days): base and final P&L, the adjusted metrics (baseline + 0.3 * optimised), limit prices
@@ -22,9 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsim.forecast.returns import window_returns
 from jaxsim.sim import maxdiff
-from jaxsim.sim.simulation import N_DAYS, SimulationInputs, StrategyConfig, window_offsets
+from jaxsim.sim.simulation import N_DAYS, SimulationInputs, StrategyConfig, simulation_days
+from jaxsim.sim.strategy_table import FITTED
 
 __all__ = ["FIT_LAG", "walk_forward_records", "limit_arguments"]
 
@@ -41,17 +42,8 @@ def limit_arguments(inputs: SimulationInputs):
     Returns:
       ``(args, enough_history)``: ``args = (aC, aH, aL, fH, fL, kH, kL, high_price, low_price)``.
     """
-    f32 = jnp.float32
-    prices = jnp.asarray(inputs.prices, f32)
-    valid = jnp.asarray(inputs.prices_valid, bool)
-    high, low, close = prices[:, 1], prices[:, 2], prices[:, 3]
-    ph, pl = jnp.asarray(inputs.pred_high, f32), jnp.asarray(inputs.pred_low, f32)
-    r_close, r_high, r_low = (window_returns(x, valid) for x in (close, high, low))
-    ac, ah, al = r_close[-7:-1], r_high[-7:-1], r_low[-7:-1]  # rows e-6..e-1
-    k_high, k_low = window_offsets(prices)
-    high_price, low_price = high[-1] * (1.0 + ph[-1]), low[-1] * (1.0 + pl[-1])
-    args = (ac, ah, al, ph[:N_DAYS], pl[:N_DAYS], k_high, k_low, high_price, low_price)
-    return args, jnp.sum(valid) >= N_DAYS + 2
+    days = simulation_days(inputs)
+    return maxdiff.limit_inputs(days), days.enough_history
 
 
 def _fixed(mults: Array):
@@ -81,7 +73,8 @@ def _rescore(strategy, args, enough, mults, eod, *, fee, config: StrategyConfig)
 def walk_forward_records(
     inputs: SimulationInputs, records: dict, *, fee, config: StrategyConfig, optimizer=None, chunk: int | None = None
 ) -> dict[str, Array]:
-    """Replace the MaxDiff and always-on fields of ``legacy`` records with out-of-sample ones.
+    """Replace the fields of the fitted strategies (MaxDiff, always-on) of ``legacy`` records with
+    out-of-sample ones.
 
     Args:
       inputs: the :class:`SimulationInputs` of all N simulations (leading axis N).
@@ -95,7 +88,7 @@ def walk_forward_records(
       (int ``(N,)``, the simulation whose fit was used, -1 for none).
     """
     del optimizer
-    n = records["maxdiff_return"].shape[0]
+    n = records[FITTED[0].field("return")].shape[0]
     source = np.arange(n) + FIT_LAG
     fitted = source < n
     src = np.minimum(source, n - 1)
@@ -104,20 +97,18 @@ def walk_forward_records(
     def take(name):
         return jnp.where(have, records[name][src], jnp.zeros_like(records[name][src]))
 
-    md_mults = jnp.stack(
-        [take("maxdiffprofit_profit_high_multiplier"), take("maxdiffprofit_profit_low_multiplier")], -1
-    )
-    md_eod = take("maxdiff_close_at_eod").astype(bool)
-    ao_mults = jnp.stack([take("maxdiffalwayson_high_multiplier"), take("maxdiffalwayson_low_multiplier")], -1)
-    ao_eod = take("maxdiffalwayson_close_at_eod").astype(bool)
+    # per fitted strategy, the (mh, ml) and eod policy simulation k + FIT_LAG chose
+    mults = tuple(jnp.stack([take(s.fit.high_multiplier), take(s.fit.low_multiplier)], -1) for s in FITTED)
+    eods = tuple(take(s.field("close_at_eod")).astype(bool) for s in FITTED)
 
-    def one(sim_inputs, md_m, md_e, ao_m, ao_e):
+    def one(sim_inputs, sim_mults, sim_eods):
         args, enough = limit_arguments(sim_inputs)
-        out = _rescore(maxdiff.maxdiff_strategy, args, enough, md_m, md_e, fee=fee, config=config)
-        out.update(_rescore(maxdiff.maxdiff_always_on_strategy, args, enough, ao_m, ao_e, fee=fee, config=config))
+        out = {}
+        for s, m, eod in zip(FITTED, sim_mults, sim_eods):
+            out.update(_rescore(maxdiff.FITTED_FUNCTIONS[s], args, enough, m, eod, fee=fee, config=config))
         return out
 
-    xs = (inputs, md_mults, md_eod, ao_mults, ao_eod)
+    xs = (inputs, mults, eods)
     if chunk is None or n <= chunk:
         out = jax.vmap(one)(*xs)
     else:  # bounded memory at long N (same per-simulation function)

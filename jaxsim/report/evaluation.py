@@ -7,14 +7,17 @@ array code). Inputs are the result's records (row 0 the newest simulation) and i
 Daily P&L rule (:func:`daily_frame`): simulation k contributes the P&L of its final evaluation day, a
 day no other simulation's final day covers (consecutive simulations end on consecutive rows).
 
-* simple, all_signals, buy_hold, unprofit_shutdown: the final-day field ``s_5 R_5 - 2 fee SPREAD``
-  (buy_hold: ``R_5 - fee``), realised on row e_k: dated e_k.
-* entry_takeprofit, highlow: g_5, the P&L of day t_5 = e_k - 1 (``oos_finalday_*``; the records'
-  final-day field is a six-day average), dated row e_k - 1, which is simulation k+1's row.
-* maxdiff, maxdiffalwayson: the last value of the optimised series (the final-day field), day t_5,
-  dated as entry_takeprofit. Under ``walk_forward`` only simulations with a fitted (earlier) window
-  count (``walk_forward_fitted``); under ``legacy`` their multipliers were fitted on the same six
-  days (look-ahead, docs/deviations.md#kept-in-sample-fit): ``daily.attrs["in_sample"]`` names them.
+Per row of :mod:`jaxsim.sim.strategy_table`:
+
+* ``"signals"`` strategies (simple, all_signals, buy_hold, unprofit_shutdown): the final-day field
+  ``s_5 R_5 - 2 fee SPREAD`` (buy_hold: ``R_5 - fee``), realised on row e_k: dated e_k.
+* the others' final day is t_5 = e_k - 1, dated row e_k - 1, which is simulation k+1's row: for the
+  day-trade strategies (entry_takeprofit, highlow) g_5, the P&L of day t_5 (``oos_finalday_*``; the
+  records' final-day field is a six-day average); for the fitted ones (maxdiff, maxdiffalwayson) the
+  last value of the optimised series (the final-day field). Under ``walk_forward`` only simulations
+  of a fitted strategy with a fitted (earlier) window count (``walk_forward_fitted``); under
+  ``legacy`` their multipliers were fitted on the same six days (look-ahead,
+  docs/deviations.md#kept-in-sample-fit): ``daily.attrs["in_sample"]`` names them.
 * user strategies (:mod:`jaxsim.sim.strategy`): their ``<name>_finalday`` field, the P&L of the
   last day: a ``"signals"`` strategy's on row e_k (dated as simple), an order strategy's on day
   t_5 (dated as maxdiff). Their parameters are whatever the backtest was given: tune them on an
@@ -34,9 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from jaxsim.engine.oos import PREFIX, QUANTILES, SIGNAL_STRATEGIES
+from jaxsim.engine.oos import PREFIX, QUANTILES
 from jaxsim.errors import ConfigError
-from jaxsim.sim.strategy_table import STRATEGIES, with_user
+from jaxsim.sim.strategy_table import FITTED, STRATEGIES, with_user
 from jaxsim.stats.frames import bootstrap_frame
 from jaxsim.stats.masked import masked_mean
 from jaxsim.stats.selection import pbo_cscv, selection_stats
@@ -58,9 +61,8 @@ __all__ = [
     "SKILL_COLUMNS",
 ]
 
-IN_SAMPLE_LEGACY = ("maxdiff", "maxdiffalwayson")  # fitted on their own scoring days under legacy
+IN_SAMPLE_LEGACY = tuple(s.name for s in FITTED)  # fitted on their own scoring days under legacy
 _BUILTIN_NAMES = frozenset(s.name for s in STRATEGIES)
-_TRUE_FINAL_DAY = {"entry_takeprofit": f"{PREFIX}finalday_entry_takeprofit", "highlow": f"{PREFIX}finalday_highlow"}
 
 
 def periods_per_year(metadata: dict) -> int:
@@ -80,12 +82,6 @@ def _placed(values: np.ndarray, signal: bool) -> np.ndarray:
     return v[::-1]
 
 
-def _user_signal(kind: str) -> bool:
-    """A ``"signals"`` strategy's final-day field is realised on row e (like the built-in signal
-    strategies); the order kinds' on day t_5 = e - 1 (like MaxDiff)."""
-    return kind == "signals"
-
-
 def daily_frame(
     records: pd.DataFrame, oos: dict[str, np.ndarray], protocol: str, user: dict[str, str] | None = None
 ) -> pd.DataFrame:
@@ -96,15 +92,12 @@ def daily_frame(
     """
     cols = {}
     fitted = np.asarray(records["walk_forward_fitted"], bool) if "walk_forward_fitted" in records else None
-    for s in STRATEGIES:
-        signal = s.prefix in SIGNAL_STRATEGIES
-        field = _TRUE_FINAL_DAY.get(s.name)
+    for s in with_user(tuple(user or ()), user):
+        field = s.last_day_field if s.final_day_average else None  # the day's own P&L, where returned
         values = np.asarray(oos[field] if field in oos else records[s.final_day], np.float64).copy()
-        if protocol == "walk_forward" and s.name in IN_SAMPLE_LEGACY and fitted is not None:
+        if protocol == "walk_forward" and s.fit is not None and fitted is not None:
             values[~fitted] = np.nan
-        cols[s.name] = _placed(values, signal)
-    for name, kind in (user or {}).items():
-        cols[name] = _placed(np.asarray(records[f"{name}_finalday"], np.float64), _user_signal(kind))
+        cols[s.name] = _placed(values, s.signal)
     frame = pd.DataFrame(cols, index=_chrono_dates(records))
     frame.attrs["protocol"] = protocol
     frame.attrs["in_sample"] = list(IN_SAMPLE_LEGACY) if protocol == "legacy" else []
@@ -117,11 +110,9 @@ def exposure_frame(daily: pd.DataFrame, oos: dict[str, np.ndarray], user: dict[s
     user limit strategies: a fill); False on days without a value. ``user``: as :func:`daily_frame`'s."""
     cols = {}
     user = user or {}
-    for s in with_user([c for c in daily.columns if c not in _BUILTIN_NAMES]):
-        field = f"{PREFIX}position_{s.prefix}"
-        if field in oos:
-            signal = s.prefix in SIGNAL_STRATEGIES or _user_signal(user.get(s.name, ""))
-            pos = _placed(np.asarray(oos[field], np.float64), signal)
+    for s in with_user([c for c in daily.columns if c not in _BUILTIN_NAMES], user):
+        if s.position_field in oos:
+            pos = _placed(np.asarray(oos[s.position_field], np.float64), s.signal)
             held = np.nan_to_num(pos) != 0
         else:
             held = daily[s.name].fillna(0).to_numpy() != 0

@@ -26,8 +26,9 @@ from jaxsim.engine.walk_forward import limit_arguments
 from jaxsim.errors import ConfigError
 from jaxsim.layout import ORIGINS_PER_SIM
 from jaxsim.optimize.objective import BOUND, exact_objective, grid_values, make_problem
+from jaxsim.sim.maxdiff import fit_positions
 from jaxsim.sim.simulation import N_DAYS, PRICE_WINDOW, SimulationInputs
-from jaxsim.sim.strategy_table import with_user
+from jaxsim.sim.strategy_table import FITTED, MAXDIFF, with_user
 from jaxsim.stats.bootstrap import bootstrap_distribution, default_statistics
 
 __all__ = [
@@ -43,18 +44,8 @@ __all__ = [
 
 # strategy -> (high multiplier, low multiplier, eod policy, sum of the final six-day P&L) record fields
 LANDSCAPE_FIELDS = {
-    "maxdiff": (
-        "maxdiffprofit_profit_high_multiplier",
-        "maxdiffprofit_profit_low_multiplier",
-        "maxdiff_close_at_eod",
-        "maxdiff_optimized_return",
-    ),
-    "maxdiffalwayson": (
-        "maxdiffalwayson_high_multiplier",
-        "maxdiffalwayson_low_multiplier",
-        "maxdiffalwayson_close_at_eod",
-        "maxdiffalwayson_optimized_return",
-    ),
+    s.name: (s.fit.high_multiplier, s.fit.low_multiplier, s.field("close_at_eod"), s.field("optimized_return"))
+    for s in FITTED
 }
 
 
@@ -134,7 +125,7 @@ def _predictions(records: pd.DataFrame, target: str, sim: int) -> np.ndarray:
     return p
 
 
-def maxdiff_problem(result, prices, *, sim: int = 0, strategy: str = "maxdiff"):
+def maxdiff_problem(result, prices, *, sim: int = 0, strategy: str = MAXDIFF.name):
     """The :class:`~jaxsim.optimize.objective.MultiplierProblem` simulation ``sim`` scores ``strategy`` on.
 
     Rebuilt from the prices the backtest ran on (its 22-row window up to the simulation's last row)
@@ -159,12 +150,8 @@ def maxdiff_problem(result, prices, *, sim: int = 0, strategy: str = "maxdiff"):
     )
     (ac, ah, al, fh, fl, kh, kl, _, _), _ = limit_arguments(inputs)
     c, h, l, hp, lp = ac, ah + kh, al - kl, fh + kh, fl - kl
-    crypto = bool(result.metadata.get("crypto", False))
-    if strategy == "maxdiff":
-        q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if crypto else -1.0)
-        positions = jnp.where(lp < hp, q, 0.0)[None]
-    else:
-        positions = jnp.stack([jnp.ones_like(c), jnp.zeros_like(c) if crypto else -jnp.ones_like(c)])
+    row = next(s for s in FITTED if s.name == strategy)
+    positions = fit_positions(row, hp, lp, crypto=bool(result.metadata.get("crypto", False)))
     return make_problem(c, h, hp, l, lp, positions)
 
 
@@ -187,7 +174,7 @@ class Landscape(NamedTuple):
     close_at_eod: bool
 
 
-def maxdiff_landscape(result, prices, *, sim: int = 0, strategy: str = "maxdiff", resolution: int = 81) -> Landscape:
+def maxdiff_landscape(result, prices, *, sim: int = 0, strategy: str = MAXDIFF.name, resolution: int = 81) -> Landscape:
     """The exact objective of simulation ``sim``'s MaxDiff problem on a ``resolution`` x ``resolution`` grid.
 
     Under ``walk_forward`` the recorded multipliers were fitted on an earlier window, so the chosen

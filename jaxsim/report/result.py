@@ -34,16 +34,21 @@ from jaxsim.atomic import write_folder
 from jaxsim.engine.oos import PREFIX
 from jaxsim.errors import ConfigError
 from jaxsim.report import evaluation, plot_data
-from jaxsim.sim.strategy_table import BEST_TIE_ORDER, with_user
+from jaxsim.sim.strategy_table import (
+    BEST_TIE_ORDER,
+    FITTED,
+    MAXDIFF,
+    WALK_FORWARD_SHARPE,
+    WALK_FORWARD_SUMMARY,
+    with_user,
+)
 from jaxsim.stats.frames import stats_frame
 
 __all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy"]
 
+# row 0's limit prices of the fitted strategies, then the predicted prices
 LIMIT_PRICE_FIELDS = (
-    "maxdiffprofit_high_price",
-    "maxdiffprofit_low_price",
-    "maxdiffalwayson_high_price",
-    "maxdiffalwayson_low_price",
+    *(field for s in FITTED for field in (s.fit.high_price, s.fit.low_price)),
     "predicted_close",
     "predicted_high",
     "predicted_low",
@@ -62,10 +67,10 @@ def records_frame(arrays: dict[str, np.ndarray], dates) -> pd.DataFrame:
             columns[name] = [row.tolist() for row in value.reshape(n, -1)]
     frame = pd.DataFrame(columns)
     # docs/backtest.md#walk-forward-stats: walk-forward constants broadcast to every row.
-    frame["walk_forward_oos_sharpe"] = frame["simple_strategy_sharpe"].mean()
-    frame["walk_forward_turnover"] = frame["simple_strategy_return"].abs().mean()
-    for name in ("highlow", "entry_takeprofit", "maxdiff", "maxdiffalwayson"):
-        frame[f"walk_forward_{name}_sharpe"] = frame[f"{name}_sharpe"].mean()
+    frame["walk_forward_oos_sharpe"] = frame[WALK_FORWARD_SUMMARY.field("sharpe")].mean()
+    frame["walk_forward_turnover"] = frame[WALK_FORWARD_SUMMARY.field("return")].abs().mean()
+    for s in WALK_FORWARD_SHARPE:
+        frame[s.walk_forward_sharpe] = frame[s.field("sharpe")].mean()
     return frame
 
 
@@ -254,21 +259,17 @@ class BacktestResult:
         if "walk_forward_fitted" in self.records and not bool(r["walk_forward_fitted"]):
             # walk_forward with N <= 6: row 0 has no earlier fitted window, nothing was optimised for it
             return [
-                f"{label}: no fitted window (walk_forward needs N >= 7 simulations): default multipliers "
-                f"(0, 0) -> return={r[f'{name}_return']:.4f}"
-                for label, name in (("MaxDiff", "maxdiff"), ("MaxDiffAlwaysOn", "maxdiffalwayson"))
+                f"{s.fit.label}: no fitted window (walk_forward needs N >= 7 simulations): default multipliers "
+                f"(0, 0) -> return={r[s.field('return')]:.4f}"
+                for s in FITTED
             ]
-        lines = []
-        for label, name, mh, ml in (
-            ("MaxDiff", "maxdiff", "maxdiffprofit_profit_high_multiplier", "maxdiffprofit_profit_low_multiplier"),
-            ("MaxDiffAlwaysOn", "maxdiffalwayson", "maxdiffalwayson_high_multiplier", "maxdiffalwayson_low_multiplier"),
-        ):
-            lines.append(
-                f"{label}: baseline={r[f'{name}_baseline_return']:.4f} "
-                f"optimized={r[f'{name}_optimized_return']:.4f} (mult_h={r[mh]:.4f} mult_l={r[ml]:.4f} "
-                f"close_at_eod={bool(r[f'{name}_close_at_eod'])}) -> adjusted={r[f'{name}_return']:.4f}"
-            )
-        return lines
+        return [
+            f"{s.fit.label}: baseline={r[s.field('baseline_return')]:.4f} "
+            f"optimized={r[s.field('optimized_return')]:.4f} (mult_h={r[s.fit.high_multiplier]:.4f} "
+            f"mult_l={r[s.fit.low_multiplier]:.4f} close_at_eod={bool(r[s.field('close_at_eod')])}) "
+            f"-> adjusted={r[s.field('return')]:.4f}"
+            for s in FITTED
+        ]
 
     def summary_text(self) -> str:
         """The table the original prints, plus the protocol and best strategy."""
@@ -282,7 +283,7 @@ class BacktestResult:
         *,
         prices=None,
         sim: int = 0,
-        strategy: str = "maxdiff",
+        strategy: str = MAXDIFF.name,
         resolution: int = 81,
         key=None,
         n_resamples: int = 1000,

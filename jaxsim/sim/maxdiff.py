@@ -20,7 +20,10 @@ eod=False, whatever policy was chosen (docs/deviations.md#kept-always-on-baselin
 
 Record field names follow docs/backtest.md#record-fields; the metadata of docs/backtest.md#maxdiff-metadata that has no
 column name in the spec is named ``maxdiff_<what>`` (and ``maxdiffalwayson_<what>``); ``maxdiff_primary_side`` is +1
-(buy), -1 (sell) or 0 (neutral); ``*_close_at_eod`` is the chosen policy as a bool.
+(buy), -1 (sell) or 0 (neutral); ``*_close_at_eod`` is the chosen policy as a bool. The fields the other layers read
+(returns, final day, fitted multipliers, limit prices) are named by the strategies' rows of
+:mod:`jaxsim.sim.strategy_table`; :data:`RECORDS` maps each row to its scoring function on
+:class:`jaxsim.sim.scoring.SimulationDays`, :data:`FITTED_FUNCTIONS` to the strategy function itself.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import numpy as np
 
 from jaxsim.sim.metrics import evaluate_daily_returns
 from jaxsim.sim.profit import MULTIPLIER_BOUND, profit_values
+from jaxsim.sim.scoring import RecordFunction, Scoring, SimulationDays
+from jaxsim.sim.strategy_table import MAXDIFF, MAXDIFF_ALWAYS_ON, Strategy
 
 __all__ = [
     "MULTIPLIER_BOUND",
@@ -38,8 +43,14 @@ __all__ = [
     "close_relative_offsets",
     "split_float64",
     "host_close_relative_offsets",
+    "maxdiff_positions",
+    "always_on_positions",
+    "fit_positions",
     "maxdiff_strategy",
     "maxdiff_always_on_strategy",
+    "limit_inputs",
+    "FITTED_FUNCTIONS",
+    "RECORDS",
 ]
 
 Array = jax.Array
@@ -147,21 +158,31 @@ def _choose(candidates, score):
     return jax.tree.map(lambda x, y: jnp.where(take_b, y, x), a, b)
 
 
-def _adjusted(name, baseline, optimised, days_per_year):
+def _adjusted(row: Strategy, baseline, optimised, days_per_year):
     b = evaluate_daily_returns(baseline, days_per_year)
     o = evaluate_daily_returns(optimised, days_per_year)
     w = OPTIMIZED_WEIGHT
     total = b.total + w * o.total
     return {
-        f"{name}_return": total,
-        f"{name}_sharpe": b.sharpe + w * o.sharpe,
-        f"{name}_avg_daily_return": b.avg_daily + w * o.avg_daily,
-        f"{name}_annual_return": b.annual + w * o.annual,
-        f"{name}_finalday_return": optimised[-1],
-        f"{name}_turnover": jnp.mean(jnp.abs(optimised)),
-        f"{name}_baseline_return": b.total,
-        f"{name}_optimized_return": o.total,
-        f"{name}_adjusted_return": total,
+        row.field("return"): total,
+        row.field("sharpe"): b.sharpe + w * o.sharpe,
+        row.field("avg_daily_return"): b.avg_daily + w * o.avg_daily,
+        row.field("annual_return"): b.annual + w * o.annual,
+        row.final_day: optimised[-1],
+        row.field("turnover"): jnp.mean(jnp.abs(optimised)),
+        row.field("baseline_return"): b.total,
+        row.field("optimized_return"): o.total,
+        row.field("adjusted_return"): total,
+    }
+
+
+def _fit_fields(row: Strategy, m, high_price, low_price) -> dict:
+    """The fitted multipliers (mh, ml) and the limit prices ``high_price (1 + mh)``, ``low_price (1 + ml)``."""
+    return {
+        row.fit.high_multiplier: m[0],
+        row.fit.low_multiplier: m[1],
+        row.fit.high_price: jnp.asarray(high_price, f32) * (1.0 + m[0]),
+        row.fit.low_price: jnp.asarray(low_price, f32) * (1.0 + m[1]),
     }
 
 
@@ -172,6 +193,30 @@ def _zero_unless(ok, record):
 
 def _candidates(close_at_eod):
     return (False, True) if close_at_eod is None else (bool(close_at_eod),)
+
+
+def maxdiff_positions(high_pred, low_pred, *, crypto: bool = False) -> Array:
+    r"""MaxDiff's position of each day at the close-relative levels hp, lp, ``(days,)``:
+    :math:`q_i = [lp_i < hp_i]\,(+1 	ext{ if } |hp_i| > |lp_i| 	ext{ else } -1\ (	ext{crypto: } 0))`."""
+    hp, lp = jnp.asarray(high_pred, f32), jnp.asarray(low_pred, f32)
+    q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if crypto else -1.0)
+    return jnp.where(lp < hp, q, 0.0).astype(f32)
+
+
+def always_on_positions(like, *, crypto: bool = False) -> Array:
+    """Always-on's two position rows, ``(2, days)``: a buy row of +1 and a sell row of -1 (crypto 0)."""
+    buy = jnp.ones_like(like)
+    return jnp.stack([buy, jnp.zeros_like(like) if crypto else -buy])
+
+
+def fit_positions(row: Strategy, high_pred, low_pred, *, crypto: bool = False) -> Array:
+    """The ``(P, days)`` positions the multiplier optimizer of ``row`` (a :data:`FITTED_FUNCTIONS` row) fits
+    on, at the close-relative levels hp, lp."""
+    if row == MAXDIFF:
+        return maxdiff_positions(high_pred, low_pred, crypto=crypto)[None]
+    if row == MAXDIFF_ALWAYS_ON:
+        return always_on_positions(jnp.asarray(high_pred, f32), crypto=crypto)
+    raise ValueError(f"{row.name!r} has no fitted multipliers")
 
 
 def maxdiff_strategy(
@@ -226,8 +271,7 @@ def maxdiff_strategy(
     """
     c, h, l, hp, lp = _levels(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low)
     valid = lp < hp
-    q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if crypto else -1.0)
-    q = jnp.where(valid, q, 0.0).astype(f32)
+    q = maxdiff_positions(hp, lp, crypto=crypto)
 
     cands = []
     for eod in _candidates(close_at_eod):
@@ -240,15 +284,12 @@ def maxdiff_strategy(
     n_long, n_short = jnp.sum(q > 0), jnp.sum(q < 0)
     n_trades = jnp.sum(q != 0)
     q_sum = jnp.sum(q)
-    record = _adjusted("maxdiff", base, final, days_per_year)
+    record = _adjusted(MAXDIFF, base, final, days_per_year)
     record.update(
         {
-            "maxdiffprofit_profit": record["maxdiff_return"],
+            "maxdiffprofit_profit": record[MAXDIFF.field("return")],
             "maxdiffprofit_profit_values": final,
-            "maxdiffprofit_profit_high_multiplier": m[0],
-            "maxdiffprofit_profit_low_multiplier": m[1],
-            "maxdiffprofit_high_price": jnp.asarray(high_price, f32) * (1.0 + m[0]),
-            "maxdiffprofit_low_price": jnp.asarray(low_price, f32) * (1.0 + m[1]),
+            **_fit_fields(MAXDIFF, m, high_price, low_price),
             "maxdiff_long_count": n_long.astype(jnp.int32),
             "maxdiff_short_count": n_short.astype(jnp.int32),
             "maxdiff_trade_count": n_trades.astype(jnp.int32),
@@ -303,9 +344,8 @@ def maxdiff_always_on_strategy(
       filled_sell_trades,trades_total,trade_bias,close_at_eod}``.
     """
     c, h, l, hp, lp = _levels(actual_close, actual_high, actual_low, high_pred, low_pred, k_high, k_low)
-    buy_q = jnp.ones_like(c)
-    sell_q = jnp.zeros_like(c) if crypto else -jnp.ones_like(c)
-    positions = jnp.stack([buy_q, sell_q])
+    positions = always_on_positions(c, crypto=crypto)
+    buy_q, sell_q = positions
 
     def side_returns(hp_, lp_, eod):
         buy = profit_values(c, h, hp_, l, lp_, buy_q, close_at_eod=eod, fee=fee)
@@ -323,19 +363,16 @@ def maxdiff_always_on_strategy(
         hp, lp, False
     )  # docs/deviations.md#kept-always-on-baseline-eod: always eod=False
 
-    record = _adjusted("maxdiffalwayson", base_buy + base_sell, optimised, days_per_year)
+    record = _adjusted(MAXDIFF_ALWAYS_ON, base_buy + base_sell, optimised, days_per_year)
     n_buy = jnp.sum(buy != 0).astype(jnp.int32)
     n_sell = jnp.sum(sell != 0).astype(jnp.int32)
     gross = jnp.sum(jnp.abs(optimised))
     bias = (jnp.sum(buy) - jnp.sum(sell)) / jnp.where(gross == 0, 1.0, gross)
     record.update(
         {
-            "maxdiffalwayson_profit": record["maxdiffalwayson_return"],
+            "maxdiffalwayson_profit": record[MAXDIFF_ALWAYS_ON.field("return")],
             "maxdiffalwayson_profit_values": optimised,
-            "maxdiffalwayson_high_multiplier": m[0],
-            "maxdiffalwayson_low_multiplier": m[1],
-            "maxdiffalwayson_high_price": jnp.asarray(high_price, f32) * (1.0 + m[0]),
-            "maxdiffalwayson_low_price": jnp.asarray(low_price, f32) * (1.0 + m[1]),
+            **_fit_fields(MAXDIFF_ALWAYS_ON, m, high_price, low_price),
             "maxdiffalwayson_buy_contribution": jnp.sum(buy),
             "maxdiffalwayson_sell_contribution": jnp.sum(sell),
             "maxdiffalwayson_filled_buy_trades": n_buy,
@@ -346,3 +383,44 @@ def maxdiff_always_on_strategy(
         }
     )
     return _zero_unless(enough_history, record)
+
+
+def limit_inputs(days: SimulationDays) -> tuple:
+    """The positional inputs of :func:`maxdiff_strategy` and :func:`maxdiff_always_on_strategy`:
+    ``(aC, aH, aL, fH, fL, kH, kL, high_price, low_price)``."""
+    d = days
+    return (
+        d.actual_close,
+        d.actual_high,
+        d.actual_low,
+        d.high_pred,
+        d.low_pred,
+        d.k_high,
+        d.k_low,
+        d.high_price,
+        d.low_price,
+    )
+
+
+# table row -> its strategy function (the walk_forward protocol re-scores them with earlier fits)
+FITTED_FUNCTIONS = {MAXDIFF: maxdiff_strategy, MAXDIFF_ALWAYS_ON: maxdiff_always_on_strategy}
+
+
+def _record(strategy) -> RecordFunction:
+    """``strategy`` scored on one simulation's days with the rules' optimizer (both eod policies tried)."""
+
+    def record(days: SimulationDays, rules: Scoring) -> dict[str, Array]:
+        return strategy(
+            *limit_inputs(days),
+            fee=rules.fee,
+            optimizer=rules.optimizer,
+            crypto=rules.crypto,
+            days_per_year=rules.days_per_year,
+            enough_history=days.enough_history,
+        )
+
+    return record
+
+
+# table row -> its fields for one simulation (jaxsim.sim.simulation.simulation_fields)
+RECORDS: dict[Strategy, RecordFunction] = {row: _record(fn) for row, fn in FITTED_FUNCTIONS.items()}

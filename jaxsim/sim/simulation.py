@@ -28,6 +28,8 @@ from jaxsim.forecast.returns import window_returns
 from jaxsim.layout import ORIGINS_PER_SIM, PRICE_COLUMN, PRICE_COLUMNS, RESIDUAL_COLUMN, TABLE_COLUMNS
 from jaxsim.sim import diagnostics, maxdiff, strategies
 from jaxsim.sim.profit import CRYPTO_TRADING_FEE, TRADING_FEE
+from jaxsim.sim.scoring import RecordFunction, Scoring, SimulationDays
+from jaxsim.sim.strategy_table import OOS_PREFIX, STRATEGIES, Strategy
 
 __all__ = [
     "PRICE_WINDOW",
@@ -39,6 +41,9 @@ __all__ = [
     "Optimizer",
     "StrategyConfig",
     "window_offsets",
+    "RECORDS",
+    "simulation_days",
+    "simulation_fields",
     "evaluate_simulation",
 ]
 
@@ -146,6 +151,41 @@ def window_offsets(prices: Array) -> tuple[Array, Array]:
     return maxdiff.close_relative_offsets(h, l, c, high_lo=h_lo, low_lo=l_lo, close_lo=c_lo)
 
 
+# table row -> the function that scores it: the RECORDS of the module that implements its math
+RECORDS: dict[Strategy, RecordFunction] = {**strategies.RECORDS, **maxdiff.RECORDS}
+
+
+def simulation_days(inputs: SimulationInputs) -> SimulationDays:
+    """What the strategies score of one simulation (docs/backtest.md#strategy-notation, #maxdiff).
+
+    From the price window (rows e-W+1..e): aX = r_X[e-6..e-1] (the actual movements), R = r_C[e-5..e]
+    (``actual_returns``), the close-relative offsets kH, kL of rows e-7..e-2 and the predicted prices
+    X[e] (1 + P_X[6]) (Toto semantics, docs/deviations.md#kept-predicted-price); forecasts fX = P_X[0..5].
+    """
+    f32 = jnp.float32
+    prices = jnp.asarray(inputs.prices, f32)
+    valid = jnp.asarray(inputs.prices_valid, bool)
+    high, low, close = prices[:, 1], prices[:, 2], prices[:, 3]
+    pc, ph, pl = (jnp.asarray(x, f32) for x in (inputs.pred_close, inputs.pred_high, inputs.pred_low))
+    r_close, r_high, r_low = (window_returns(x, valid) for x in (close, high, low))
+    k_high, k_low = window_offsets(prices)
+    # window index j holds row e-W+1+j, so rows e-6..e-1 are [-7:-1] and e-5..e are [-6:]
+    return SimulationDays(
+        close_pred=pc[:N_DAYS],
+        high_pred=ph[:N_DAYS],
+        low_pred=pl[:N_DAYS],
+        actual_close=r_close[-7:-1],
+        actual_high=r_high[-7:-1],
+        actual_low=r_low[-7:-1],
+        returns=r_close[-6:],
+        k_high=k_high,
+        k_low=k_low,
+        high_price=high[-1] * (1.0 + ph[-1]),
+        low_price=low[-1] * (1.0 + pl[-1]),
+        enough_history=jnp.sum(valid) >= N_DAYS + 2,
+    )
+
+
 def evaluate_simulation(
     inputs: SimulationInputs,
     *,
@@ -154,13 +194,29 @@ def evaluate_simulation(
     config: StrategyConfig = StrategyConfig(),
     optimizer: Optimizer,
 ) -> dict[str, Array]:
-    r"""Every numeric per-simulation record field of docs/backtest.md#record-fields for one simulation.
+    """Every numeric per-simulation record field of docs/backtest.md#record-fields for one simulation:
+    :func:`simulation_fields` without the out-of-sample ones."""
+    fields = simulation_fields(inputs, fee=fee, spread=spread, config=config, optimizer=optimizer)
+    return {k: v for k, v in fields.items() if not k.startswith(OOS_PREFIX)}
+
+
+def simulation_fields(
+    inputs: SimulationInputs,
+    *,
+    fee,
+    spread,
+    config: StrategyConfig = StrategyConfig(),
+    optimizer: Optimizer,
+) -> dict[str, Array]:
+    r"""Every numeric per-simulation record field of docs/backtest.md#record-fields for one simulation,
+    and the strategies' out-of-sample fields of their final day (what the program returns; the
+    record fields alone are :func:`evaluate_simulation`).
 
     From the price window (rows e-W+1..e) it derives, as
-    docs/backtest.md#return-transform, #diagnostics, #strategy-notation, #maxdiff: aX = r_X[e-6..e-1] (the actual
-    movements), R = r_C[e-5..e] (``actual_returns``), the close-relative offsets kH, kL of rows e-7..e-2, the last
-    prices X[e], ATR-14 and the 20-day dollar volume. Forecasts fX = P_X[0..5]; ``predicted_X`` = X[e] (1 + P_X[6])
-    (Toto semantics, docs/deviations.md#kept-predicted-price). All eight strategies are evaluated; none mutates its
+    docs/backtest.md#return-transform, #diagnostics, #strategy-notation, #maxdiff, the strategies' days
+    (:func:`simulation_days`), the last prices X[e], ATR-14 and the 20-day dollar volume; ``predicted_X`` = X[e]
+    (1 + P_X[6]) (Toto semantics, docs/deviations.md#kept-predicted-price). Every strategy of
+    :data:`jaxsim.sim.strategy_table.STRATEGIES` is scored by its :data:`RECORDS` function; none mutates its
     inputs (docs/deviations.md#no-inplace-fee-mutation not reproduced).
 
     Fields (scalars unless noted): ``close``, ``predicted_close``, ``predicted_high``,
@@ -170,7 +226,8 @@ def evaluate_simulation(
     ``realized_volatility_pct``, ``dollar_vol_20d``, ``atr_pct_14``, ``spread_bps_estimate``,
     ``{close,high,low}_val_loss``, ``close_ci_band`` (7,), the strategy fields of
     :mod:`jaxsim.sim.strategies` and :mod:`jaxsim.sim.maxdiff` (``maxdiffprofit_profit_values`` and
-    ``maxdiffalwayson_profit_values`` are (6,)).
+    ``maxdiffalwayson_profit_values`` are (6,)), and the strategies' out-of-sample fields of their final day
+    (``oos_position_<prefix>``, ``oos_finalday_<prefix>``, :mod:`jaxsim.engine.oos`: kept out of the records).
 
     Args:
       inputs: one :class:`SimulationInputs`.
@@ -188,27 +245,18 @@ def evaluate_simulation(
     prices = jnp.asarray(inputs.prices, f32)
     valid = jnp.asarray(inputs.prices_valid, bool)
     high, low, close, volume = prices[:, 1], prices[:, 2], prices[:, 3], prices[:, 4]
-    pc, ph, pl = (jnp.asarray(x, f32) for x in (inputs.pred_close, inputs.pred_high, inputs.pred_low))
-    crypto, days = config.crypto, config.days_per_year
-
-    r_close, r_high, r_low = (window_returns(x, valid) for x in (close, high, low))
-    # window index j holds row e-W+1+j, so rows e-6..e-1 are [-7:-1] and e-5..e are [-6:]
-    ac, ah, al = r_close[-7:-1], r_high[-7:-1], r_low[-7:-1]
-    actual_returns = r_close[-6:]
-    fc, fh, fl = pc[:N_DAYS], ph[:N_DAYS], pl[:N_DAYS]
-    k_high, k_low = window_offsets(prices)
-    predicted = {
-        name: x[-1] * (1.0 + p[-1]) for name, x, p in (("close", close, pc), ("high", high, ph), ("low", low, pl))
-    }
-    enough_history = jnp.sum(valid) >= N_DAYS + 2
+    pc = jnp.asarray(inputs.pred_close, f32)
+    days = simulation_days(inputs)
+    ac, ah, al, actual_returns = days.actual_close, days.actual_high, days.actual_low, days.returns
+    fc, fh, fl = days.close_pred, days.high_pred, days.low_pred
 
     slope, intercept, calibrated = diagnostics.calibration(pc, actual_returns)
-    use_volume = crypto or config.equity_volume
+    use_volume = config.crypto or config.equity_volume
     record: dict[str, Array] = {
         "close": close[-1],
-        "predicted_close": predicted["close"],
-        "predicted_high": predicted["high"],
-        "predicted_low": predicted["low"],
+        "predicted_close": close[-1] * (1.0 + pc[-1]),
+        "predicted_high": days.high_price,
+        "predicted_low": days.low_price,
         "toto_expected_move_pct": pc[-1],
         "kronos_expected_move_pct": jnp.zeros((), f32),
         "raw_expected_move_pct": pc[-1],
@@ -224,22 +272,7 @@ def evaluate_simulation(
         "low_val_loss": diagnostics.val_loss(al, fl),
         "close_ci_band": jnp.asarray(inputs.band_close, f32),
     }
-    limit_args = (ac, ah, al, fh, fl, k_high, k_low, predicted["high"], predicted["low"])
-    record.update(
-        maxdiff.maxdiff_strategy(
-            *limit_args, fee=fee, optimizer=optimizer, crypto=crypto, days_per_year=days, enough_history=enough_history
-        )
-    )
-    record.update(
-        maxdiff.maxdiff_always_on_strategy(
-            *limit_args, fee=fee, optimizer=optimizer, crypto=crypto, days_per_year=days, enough_history=enough_history
-        )
-    )
-    signal_kw = dict(fee=fee, spread=spread, days_per_year=days)
-    record.update(strategies.simple_strategy(fc, actual_returns, crypto=crypto, **signal_kw))
-    record.update(strategies.all_signals_strategy(fc, fh, fl, actual_returns, crypto=crypto, **signal_kw))
-    record.update(strategies.buy_hold_strategy(fc, actual_returns, **signal_kw))
-    record.update(strategies.unprofit_shutdown_strategy(fc, actual_returns, crypto=crypto, **signal_kw))
-    record.update(strategies.entry_takeprofit_strategy(fc, fh, fl, ac, ah, al, fee=fee, days_per_year=days))
-    record.update(strategies.highlow_strategy(fc, fh, fl, ac, ah, al, fee=fee, crypto=crypto, days_per_year=days))
+    rules = Scoring(fee, spread, config.crypto, config.days_per_year, optimizer)
+    for strategy in STRATEGIES:
+        record.update(RECORDS[strategy](days, rules))
     return record

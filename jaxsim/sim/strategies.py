@@ -11,8 +11,14 @@ entry+take-profit subtracts its fee in place from an element of the shared forec
 runs next) sees altered inputs. That mutation is NOT reproduced: every function here is pure.
 
 Each ``*_strategy`` function returns the record fields of docs/backtest.md#record-fields for its strategy
-(``<name>_return``, ``_sharpe``, ``_avg_daily_return``, ``_annual_return`` and a final-day field).
-All functions take one simulation's ``(days,)`` vectors; vmap outside.
+(``<prefix>_return``, ``_sharpe``, ``_avg_daily_return``, ``_annual_return`` and a final-day field, named by
+its row of :mod:`jaxsim.sim.strategy_table`) and the out-of-sample fields of its final day (the position held,
+``oos_position_<prefix>``, and for entry+take-profit and highlow the day's own P&L, ``oos_finalday_<prefix>``).
+All functions take one simulation's ``(days,)`` vectors; vmap outside. :data:`RECORDS` maps each row to its
+scoring function on :class:`jaxsim.sim.scoring.SimulationDays`.
+
+The day-trade fill rule of entry+take-profit and highlow (and of ``"day_trades"`` user strategies,
+:mod:`jaxsim.sim.strategy`) is :func:`day_trade_daily`; the two strategies only choose its orders.
 """
 
 from __future__ import annotations
@@ -21,6 +27,16 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.sim.metrics import DEFAULT_SPREAD, ReturnMetrics, evaluate_daily_returns, evaluate_signals
+from jaxsim.sim.scoring import RecordFunction, Scoring, SimulationDays
+from jaxsim.sim.strategy_table import (
+    ALL_SIGNALS,
+    BUY_HOLD,
+    ENTRY_TAKEPROFIT,
+    HIGHLOW,
+    SIMPLE,
+    UNPROFIT_SHUTDOWN,
+    Strategy,
+)
 
 __all__ = [
     "simple_signals",
@@ -36,6 +52,10 @@ __all__ = [
     "highlow_daily",
     "highlow_strategy",
     "side_switch_fees",
+    "day_trade_daily",
+    "entry_takeprofit_orders",
+    "highlow_orders",
+    "RECORDS",
 ]
 
 Array = jax.Array
@@ -46,12 +66,12 @@ def _vec(*xs):
     return tuple(jnp.asarray(x, f32) for x in xs)
 
 
-def _fields(name: str, m: ReturnMetrics) -> dict[str, Array]:
+def _fields(row: Strategy, m: ReturnMetrics) -> dict[str, Array]:
     return {
-        f"{name}_return": m.total,
-        f"{name}_sharpe": m.sharpe,
-        f"{name}_avg_daily_return": m.avg_daily,
-        f"{name}_annual_return": m.annual,
+        row.field("return"): m.total,
+        row.field("sharpe"): m.sharpe,
+        row.field("avg_daily_return"): m.avg_daily,
+        row.field("annual_return"): m.annual,
     }
 
 
@@ -59,6 +79,17 @@ def _signal_finalday(signals: Array, returns: Array, fee, spread) -> Array:
     """``s_5 R_5 - 2 fee SPREAD`` (the original's final-day field of 5.1, 5.2, 5.4)."""
     fee, spread = _vec(fee, spread)
     return signals[-1] * returns[-1] - 2.0 * fee * spread
+
+
+def _signal_fields(row: Strategy, signals: Array, returns: Array, *, fee, spread, days_per_year) -> dict[str, Array]:
+    """E_cmp fields of signals s on R, the final-day field ``s_5 R_5 - 2 fee SPREAD`` and the final
+    day's position s_5 (applied to R_5 = r_C[e])."""
+    m = evaluate_signals(signals, returns, fee=fee, spread=spread, days_per_year=days_per_year)
+    return {
+        **_fields(row, m),
+        row.final_day: _signal_finalday(signals, returns, fee, spread),
+        row.position_field: signals[-1],
+    }
 
 
 # --------------------------------------------------------------------------------------------- 5.1
@@ -85,12 +116,12 @@ def simple_strategy(
       fee, spread: dynamic scalars; crypto, days_per_year: static.
 
     Returns:
-      ``simple_strategy_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+      ``simple_strategy_{return,sharpe,avg_daily_return,annual_return,finalday}`` and
+      ``oos_position_simple_strategy`` (s_5).
     """
     (r,) = _vec(returns)
     s = simple_signals(close_pred, crypto=crypto)
-    m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
-    return {**_fields("simple_strategy", m), "simple_strategy_finalday": _signal_finalday(s, r, fee, spread)}
+    return _signal_fields(SIMPLE, s, r, fee=fee, spread=spread, days_per_year=days_per_year)
 
 
 # --------------------------------------------------------------------------------------------- 5.2
@@ -121,12 +152,12 @@ def all_signals_strategy(
         \land fL_i < 0],\qquad \text{finalday} = s_5 R_5 - 2\,fee\,SPREAD.
 
     Returns:
-      ``all_signals_strategy_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+      ``all_signals_strategy_{return,sharpe,avg_daily_return,annual_return,finalday}`` and
+      ``oos_position_all_signals_strategy`` (s_5).
     """
     (r,) = _vec(returns)
     s = all_signals(close_pred, high_pred, low_pred, crypto=crypto)
-    m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
-    return {**_fields("all_signals_strategy", m), "all_signals_strategy_finalday": _signal_finalday(s, r, fee, spread)}
+    return _signal_fields(ALL_SIGNALS, s, r, fee=fee, spread=spread, days_per_year=days_per_year)
 
 
 # --------------------------------------------------------------------------------------------- 5.3
@@ -148,13 +179,15 @@ def buy_hold_strategy(
         \text{buy\_hold\_finalday} = R_5 - fee.
 
     Returns:
-      ``buy_hold_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+      ``buy_hold_{return,sharpe,avg_daily_return,annual_return,finalday}`` and
+      ``oos_position_buy_hold`` (1: the hold is unconditional).
     """
     r, fee_ = _vec(returns, fee)
     m = evaluate_signals(buy_hold_signals(close_pred), r, fee=fee, spread=spread, days_per_year=days_per_year)
-    out = _fields("buy_hold", m)
-    out["buy_hold_return"] = jnp.prod(1.0 + r) - 1.0 - fee_
-    out["buy_hold_finalday"] = r[-1] - fee_
+    out = _fields(BUY_HOLD, m)
+    out[BUY_HOLD.field("return")] = jnp.prod(1.0 + r) - 1.0 - fee_
+    out[BUY_HOLD.final_day] = r[-1] - fee_
+    out[BUY_HOLD.position_field] = jnp.ones((), f32)
     return out
 
 
@@ -191,12 +224,12 @@ def unprofit_shutdown_strategy(
     :func:`unprofit_shutdown_signals`; finalday = :math:`s_5 R_5 - 2\,fee\,SPREAD`.
 
     Returns:
-      ``unprofit_shutdown_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+      ``unprofit_shutdown_{return,sharpe,avg_daily_return,annual_return,finalday}`` and
+      ``oos_position_unprofit_shutdown`` (s_5).
     """
     (r,) = _vec(returns)
     s = unprofit_shutdown_signals(close_pred, r, crypto=crypto)
-    m = evaluate_signals(s, r, fee=fee, spread=spread, days_per_year=days_per_year)
-    return {**_fields("unprofit_shutdown", m), "unprofit_shutdown_finalday": _signal_finalday(s, r, fee, spread)}
+    return _signal_fields(UNPROFIT_SHUTDOWN, s, r, fee=fee, spread=spread, days_per_year=days_per_year)
 
 
 # ------------------------------------------------------------------------------------- 5.5 / 5.6
@@ -210,13 +243,92 @@ def side_switch_fees(side: Array, fee) -> Array:
     return jnp.where(switched, fee * (1.0 + (prev != 0).astype(f32)), 0.0)
 
 
+def day_trade_daily(side, entry, take_profit, close, high, low, *, fee, temperature=None) -> Array:
+    r"""Daily P&L ``(days,)`` of one round trip a day: THE fill rule of entry+take-profit (5.5), highlow
+    (5.6) and ``"day_trades"`` user strategies (:class:`jaxsim.sim.strategy.DayTrades`).
+
+    Orders are placed before the open of day i: ``side`` (+1 long, -1 short, 0 none; |side| scales
+    the P&L and fee), ``entry`` (None: in at the previous close; a level: a limit order, filled when
+    the day's low (high) reaches it, else the position opens at the close and makes nothing) and
+    ``take_profit`` (None: out at the close; a level: out there when the day's high (low) reaches it).
+    Prices ``close``, ``high``, ``low`` are the day's changes relative to the levels' base. For one
+    unit long with :math:`\phi = [l \le e]` (1 without an entry level) and :math:`\tau = [h \ge x]`
+    (0 without a take-profit), a short mirrored:
+
+    .. math::
+
+        \text{fill} = \phi\,e + (1 - \phi)\,c,\qquad
+        \text{exit} = \phi\,(\tau\,x + (1 - \tau)\,c) + (1 - \phi)\,c,\qquad
+        g = |s|\,\operatorname{sgn}(s)\,(\text{exit} - \text{fill}) - |s|\,\text{fees}(\operatorname{sgn} s)
+
+    (e = 0 without an entry level), with the side-switch fees of :func:`side_switch_fees`.
+    ``temperature`` None: exact indicators (selects, so the original's values are reproduced bit for
+    bit); else each indicator is :math:`\sigma(d / T)` of the distance d past its level (the smooth
+    tuning objective).
+    """
+    sign = jnp.sign(jnp.asarray(side, f32))
+    size = jnp.abs(jnp.asarray(side, f32))
+
+    def reached(price, level):  # weight of "price went past level", price >= level
+        return (price >= level).astype(f32) if temperature is None else jax.nn.sigmoid((price - level) / temperature)
+
+    def pick(w, at_level, otherwise):
+        return jnp.where(w > 0, at_level, otherwise) if temperature is None else w * at_level + (1 - w) * otherwise
+
+    def leg(up: bool):  # P&L of one unit long (up) or short
+        exit_ = close
+        if take_profit is not None:
+            exit_ = pick(reached(high, take_profit) if up else reached(take_profit, low), take_profit, close)
+        if entry is None:  # in at the previous close (0); a short's P&L written -exit, as the original's
+            return exit_ if up else -exit_
+        filled = reached(entry, low) if up else reached(high, entry)
+        fill = pick(filled, entry, close)
+        exit_ = pick(filled, exit_, close)
+        return exit_ - fill if up else fill - exit_
+
+    g = jnp.where(sign > 0, leg(True), jnp.where(sign < 0, leg(False), 0.0))
+    return size * g - size * side_switch_fees(sign, fee)
+
+
 def _truncate(*xs):
     n = min(x.shape[-1] for x in xs)
     return tuple(x[:n] for x in xs)
 
 
+def entry_takeprofit_orders(close_pred, high_pred, low_pred) -> tuple[Array, None, Array]:
+    r"""Orders of entry + take-profit (5.5): ``(side, entry, take_profit)`` with
+    :math:`side_i = +1` if :math:`fC_i > 0` else -1 (shorts also for crypto: no crypto flag), in at the
+    previous close (entry None), take profit at fH (long) or fL (short)."""
+    fc, fh, fl = _vec(close_pred, high_pred, low_pred)
+    side = jnp.where(fc > 0, 1.0, -1.0).astype(f32)
+    return side, None, jnp.where(side > 0, fh, fl)
+
+
+def highlow_orders(close_pred, high_pred, low_pred, *, crypto: bool = False) -> tuple[Array, Array, None]:
+    r"""Orders of highlow (5.6): ``(side, entry, take_profit)`` with :math:`side_i = +1` if
+    :math:`fC_i > 0`, -1 if :math:`fC_i < 0` (stocks only), else 0; a limit entry at fL (long) or fH
+    (short), out at the close (take_profit None)."""
+    fc, fh, fl = _vec(close_pred, high_pred, low_pred)
+    short_ok = (fc < 0) & (not crypto)
+    side = jnp.where(fc > 0, 1.0, jnp.where(short_ok, -1.0, 0.0)).astype(f32)
+    return side, jnp.where(side > 0, fl, fh), None
+
+
+def _day_trade_fields(row: Strategy, side: Array, daily: Array, days_per_year) -> dict[str, Array]:
+    """E_sum fields of a day-trade P&L g, the final-day field total / len(g) (an average,
+    docs/deviations.md#kept-finalday-average), and the final day t_5's own side and P&L."""
+    m = evaluate_daily_returns(daily, days_per_year)
+    return {
+        **_fields(row, m),
+        row.final_day: m.total / daily.shape[-1],
+        row.position_field: side[-1],
+        row.last_day_field: daily[-1],
+    }
+
+
 def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee) -> Array:
-    r"""Daily P&L of entry + take-profit (5.5); shorts also for crypto (no crypto flag).
+    r"""Daily P&L of entry + take-profit (5.5): :func:`day_trade_daily` of
+    :func:`entry_takeprofit_orders` on the realised aC, aH, aL; shorts also for crypto (no crypto flag).
 
     .. math::
 
@@ -228,10 +340,7 @@ def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual
     previous side.
     """
     fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
-    side = jnp.where(fc > 0, 1.0, -1.0).astype(f32)
-    buy = jnp.where(ah >= fh, fh, ac)
-    short = jnp.where(al <= fl, -fl, -ac)
-    return jnp.where(side > 0, buy, short) - side_switch_fees(side, fee)
+    return day_trade_daily(*entry_takeprofit_orders(fc, fh, fl), ac, ah, al, fee=fee)
 
 
 def entry_takeprofit_strategy(
@@ -241,18 +350,20 @@ def entry_takeprofit_strategy(
     ``entry_takeprofit_finalday`` = total / len(g) (an average, docs/deviations.md#kept-finalday-average).
 
     Returns:
-      ``entry_takeprofit_{return,sharpe,avg_daily_return,annual_return,finalday}``.
+      ``entry_takeprofit_{return,sharpe,avg_daily_return,annual_return,finalday}``,
+      ``oos_position_entry_takeprofit`` (side_5) and ``oos_finalday_entry_takeprofit`` (g_5).
     """
-    g = entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, fee=fee)
-    m = evaluate_daily_returns(g, days_per_year)
-    return {**_fields("entry_takeprofit", m), "entry_takeprofit_finalday": m.total / g.shape[-1]}
+    fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
+    orders = entry_takeprofit_orders(fc, fh, fl)
+    g = day_trade_daily(*orders, ac, ah, al, fee=fee)
+    return _day_trade_fields(ENTRY_TAKEPROFIT, orders[0], g, days_per_year)
 
 
 def highlow_daily(
     close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee, crypto: bool = False
 ) -> Array:
-    r"""Daily P&L of highlow (5.6): limit entry at the predicted low (long) / high (short), exit at
-    the close.
+    r"""Daily P&L of highlow (5.6): :func:`day_trade_daily` of :func:`highlow_orders` on the realised
+    aC, aH, aL: a limit entry at the predicted low (long) / high (short), exit at the close.
 
     .. math::
 
@@ -263,12 +374,7 @@ def highlow_daily(
     with the side-switch fees of 5.5 (an unfilled limit still trades at the close and pays).
     """
     fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
-    short_ok = (fc < 0) & (not crypto)
-    side = jnp.where(fc > 0, 1.0, jnp.where(short_ok, -1.0, 0.0)).astype(f32)
-    buy = ac - jnp.where(al <= fl, fl, ac)
-    short = jnp.where(ah >= fh, fh, ac) - ac
-    g = jnp.where(side > 0, buy, jnp.where(side < 0, short, 0.0))
-    return g - side_switch_fees(side, fee)
+    return day_trade_daily(*highlow_orders(fc, fh, fl, crypto=crypto), ac, ah, al, fee=fee)
 
 
 def highlow_strategy(
@@ -287,8 +393,56 @@ def highlow_strategy(
     ``highlow_finalday_return`` = total / len(g) (docs/deviations.md#kept-finalday-average).
 
     Returns:
-      ``highlow_{return,sharpe,avg_daily_return,annual_return}`` and ``highlow_finalday_return``.
+      ``highlow_{return,sharpe,avg_daily_return,annual_return}``, ``highlow_finalday_return``,
+      ``oos_position_highlow`` (side_5) and ``oos_finalday_highlow`` (g_5).
     """
-    g = highlow_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, fee=fee, crypto=crypto)
-    m = evaluate_daily_returns(g, days_per_year)
-    return {**_fields("highlow", m), "highlow_finalday_return": m.total / g.shape[-1]}
+    fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
+    orders = highlow_orders(fc, fh, fl, crypto=crypto)
+    g = day_trade_daily(*orders, ac, ah, al, fee=fee)
+    return _day_trade_fields(HIGHLOW, orders[0], g, days_per_year)
+
+
+# ------------------------------------------------------------------------- scored by the simulation
+def _signal_kw(rules: Scoring) -> dict:
+    return dict(fee=rules.fee, spread=rules.spread, days_per_year=rules.days_per_year)
+
+
+def _simple_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return simple_strategy(d.close_pred, d.returns, crypto=rules.crypto, **_signal_kw(rules))
+
+
+def _all_signals_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return all_signals_strategy(
+        d.close_pred, d.high_pred, d.low_pred, d.returns, crypto=rules.crypto, **_signal_kw(rules)
+    )
+
+
+def _buy_hold_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return buy_hold_strategy(d.close_pred, d.returns, **_signal_kw(rules))
+
+
+def _unprofit_shutdown_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return unprofit_shutdown_strategy(d.close_pred, d.returns, crypto=rules.crypto, **_signal_kw(rules))
+
+
+def _day_trade_args(d: SimulationDays) -> tuple:
+    return d.close_pred, d.high_pred, d.low_pred, d.actual_close, d.actual_high, d.actual_low
+
+
+def _entry_takeprofit_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return entry_takeprofit_strategy(*_day_trade_args(d), fee=rules.fee, days_per_year=rules.days_per_year)
+
+
+def _highlow_record(d: SimulationDays, rules: Scoring) -> dict[str, Array]:
+    return highlow_strategy(*_day_trade_args(d), fee=rules.fee, crypto=rules.crypto, days_per_year=rules.days_per_year)
+
+
+# table row -> its fields for one simulation (jaxsim.sim.simulation.simulation_fields)
+RECORDS: dict[Strategy, RecordFunction] = {
+    SIMPLE: _simple_record,
+    ALL_SIGNALS: _all_signals_record,
+    BUY_HOLD: _buy_hold_record,
+    UNPROFIT_SHUTDOWN: _unprofit_shutdown_record,
+    ENTRY_TAKEPROFIT: _entry_takeprofit_record,
+    HIGHLOW: _highlow_record,
+}

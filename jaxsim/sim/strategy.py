@@ -65,7 +65,20 @@ from jaxsim.sim import strategies as builtin
 from jaxsim.sim.metrics import evaluate_daily_returns, evaluate_signals
 from jaxsim.sim.profit import profit_values
 from jaxsim.sim.simulation import N_DAYS, StrategyConfig, window_offsets
-from jaxsim.sim.strategy_table import STRATEGIES, Strategy, with_user
+from jaxsim.sim.strategy_table import (
+    ALL_SIGNALS,
+    BUY_HOLD,
+    ENTRY_TAKEPROFIT,
+    HIGHLOW,
+    KINDS,
+    MAXDIFF,
+    OOS_PREFIX,
+    SIMPLE,
+    STRATEGIES,
+    UNPROFIT_SHUTDOWN,
+    Strategy,
+    with_user,
+)
 from jaxsim.sim.surrogate import soft_profit_values
 
 __all__ = [
@@ -95,7 +108,6 @@ __all__ = [
 Array = jax.Array
 f32 = jnp.float32
 
-KINDS = ("signals", "limits", "day_trades")
 LEVELS = ("close", "own")
 FIRST_DAY_ROW = 15  # window index of row t_0 = e-6 in the 22-row price window
 
@@ -242,44 +254,15 @@ def strategy_output(strategy: UserStrategy, inputs: StrategyInputs, params=None)
 
 
 def day_trade_pnl(trades: DayTrades, realised: Outcomes, *, fee, levels: str = "close", temperature=None) -> Array:
-    r"""Daily P&L ``(6,)`` of :class:`DayTrades` (module docstring). Per unit of side, for a long with
-    :math:`\phi = [l \le e]` (1 without an entry level) and :math:`\tau = [h \ge x]` (0 without a
-    take-profit), a short mirrored:
-
-    .. math::
-
-        \text{fill} = \phi\,e + (1 - \phi)\,c,\qquad
-        \text{exit} = \phi\,(\tau\,x + (1 - \tau)\,c) + (1 - \phi)\,c,\qquad
-        g = |s|\,\operatorname{sgn}(s)\,(\text{exit} - \text{fill}) - |s|\,\text{fees}(\operatorname{sgn} s)
-
-    (e = 0 without an entry level). ``temperature`` None: exact indicators; else each indicator is
-    :math:`\sigma(d / T)` of the distance d past its level (the smooth tuning objective).
+    r"""Daily P&L ``(6,)`` of :class:`DayTrades` (module docstring): the built-ins' fill rule,
+    :func:`jaxsim.sim.strategies.day_trade_daily`, on the realised close and the high/low of ``levels``.
+    ``temperature`` None: exact indicators; else each indicator is :math:`\sigma(d / T)` of the
+    distance d past its level (the smooth tuning objective).
     """
-    c = realised.close
     h, l = (realised.own_high, realised.own_low) if levels == "own" else (realised.high, realised.low)
-    sign = jnp.sign(jnp.asarray(trades.side, f32))
-    size = jnp.abs(jnp.asarray(trades.side, f32))
-    entry, take = trades.entry, trades.take_profit
-
-    def reached(d):  # weight of "the price went d past the level"
-        return (d >= 0).astype(f32) if temperature is None else jax.nn.sigmoid(d / temperature)
-
-    def pick(w, at_level, otherwise):  # exact: a select, so the built-ins' values are reproduced bit for bit
-        return jnp.where(w > 0, at_level, otherwise) if temperature is None else w * at_level + (1 - w) * otherwise
-
-    def leg(up: bool):  # P&L of one unit long (up) or short
-        if entry is None:
-            filled, fill = None, jnp.zeros_like(c)
-        else:
-            filled = reached(entry - l if up else h - entry)
-            fill = pick(filled, entry, c)
-        exit_ = c if take is None else pick(reached(h - take if up else take - l), take, c)
-        if filled is not None:
-            exit_ = pick(filled, exit_, c)
-        return exit_ - fill if up else fill - exit_
-
-    g = jnp.where(sign > 0, leg(True), jnp.where(sign < 0, leg(False), 0.0))
-    return size * g - size * builtin.side_switch_fees(sign, fee)
+    return builtin.day_trade_daily(
+        trades.side, trades.entry, trades.take_profit, realised.close, h, l, fee=fee, temperature=temperature
+    )
 
 
 def day_pnl(strategy: UserStrategy, output, realised: Outcomes, *, fee, spread) -> Array:
@@ -354,7 +337,7 @@ def strategy_fields(
         f"{name}_turnover": jnp.mean(jnp.abs(positions)),
     }
     if strategy.kind != "limits":  # the final day's position or side, for exposure (a limit's is its fill)
-        fields[f"oos_position_{name}"] = positions[-1]  # "oos_": an out-of-sample field, kept out of the records
+        fields[f"{OOS_PREFIX}position_{name}"] = positions[-1]  # an out-of-sample field, kept out of the records
     return fields
 
 
@@ -410,18 +393,20 @@ def check_names(user: tuple) -> tuple:
 
 def strategy_table(user: tuple = ()) -> tuple[Strategy, ...]:
     """:data:`jaxsim.sim.strategy_table.STRATEGIES` extended by the user strategies (not best-strategy candidates)."""
-    return with_user(tuple(s.name for s in user))
+    return with_user(tuple(s.name for s in user), {s.name: s.kind for s in user})
 
 
 # ------------------------------------------------------------------ the built-ins through the interface
+def _forecasts(v):
+    return v.point["close"][:N_DAYS], v.point["high"][:N_DAYS], v.point["low"][:N_DAYS]
+
+
 def _simple(v, p):
     return builtin.simple_signals(v.point["close"][:N_DAYS], crypto=p["crypto"])
 
 
 def _all_signals(v, p):
-    return builtin.all_signals(
-        v.point["close"][:N_DAYS], v.point["high"][:N_DAYS], v.point["low"][:N_DAYS], crypto=p["crypto"]
-    )
+    return builtin.all_signals(*_forecasts(v), crypto=p["crypto"])
 
 
 def _buy_hold(v, p):
@@ -439,23 +424,30 @@ def _maxdiff_baseline(v, p):
     # MaxDiff's levels without multipliers (its baseline, docs/backtest.md#maxdiff)
     k_high, k_low = limit_offsets(v)
     hp, lp = v.point["high"][:N_DAYS] + k_high, v.point["low"][:N_DAYS] - k_low
-    q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if p["crypto"] else -1.0)
-    return Limits(hp, lp, jnp.where(lp < hp, q, 0.0))
+    return Limits(hp, lp, maxdiff.maxdiff_positions(hp, lp, crypto=p["crypto"]))
 
 
 def _entry_takeprofit(v, p):
     # 5.5: enter at the previous close on the forecast's side, take profit at the predicted high (low)
     del p
-    fc = v.point["close"][:N_DAYS]
-    side = jnp.where(fc > 0, 1.0, -1.0)
-    return DayTrades(side, None, jnp.where(side > 0, v.point["high"][:N_DAYS], v.point["low"][:N_DAYS]))
+    return DayTrades(*builtin.entry_takeprofit_orders(*_forecasts(v)))
 
 
 def _highlow(v, p):
     # 5.6: a limit entry at the predicted low (long) or high (short), out at the close
-    fc = v.point["close"][:N_DAYS]
-    side = jnp.where(fc > 0, 1.0, jnp.where((fc < 0) & (not p["crypto"]), -1.0, 0.0))
-    return DayTrades(side, jnp.where(side > 0, v.point["low"][:N_DAYS], v.point["high"][:N_DAYS]), None)
+    return DayTrades(*builtin.highlow_orders(*_forecasts(v), crypto=p["crypto"]))
+
+
+# the built-ins whose record is a position or limit rule -> that rule (always-on, two legs, has none)
+_INTERFACE_RULES = {
+    SIMPLE: _simple,
+    ALL_SIGNALS: _all_signals,
+    BUY_HOLD: _buy_hold,
+    UNPROFIT_SHUTDOWN: _unprofit_shutdown,
+    ENTRY_TAKEPROFIT: _entry_takeprofit,
+    HIGHLOW: _highlow,
+    MAXDIFF: _maxdiff_baseline,
+}
 
 
 def builtin_strategies(crypto: bool = False) -> dict[str, UserStrategy]:
@@ -470,18 +462,7 @@ def builtin_strategies(crypto: bool = False) -> dict[str, UserStrategy]:
     simulation's fitted multipliers the rule's daily P&L is MaxDiff's optimised series (always-on:
     the sum of a +1 and a -1 leg), as the tests check."""
     p = {"crypto": crypto}
-    made = {
-        name: UserStrategy(f"{name}_via_interface", kind, fn, p)
-        for name, kind, fn in (
-            ("simple", "signals", _simple),
-            ("all_signals", "signals", _all_signals),
-            ("buy_hold", "signals", _buy_hold),
-            ("unprofit_shutdown", "signals", _unprofit_shutdown),
-            ("entry_takeprofit", "day_trades", _entry_takeprofit),
-            ("highlow", "day_trades", _highlow),
-            ("maxdiff", "limits", _maxdiff_baseline),
-        )
+    return {
+        s.name: UserStrategy(f"{s.name}_via_interface", s.kind, rule, p, levels=s.levels)
+        for s, rule in _INTERFACE_RULES.items()
     }
-    for name in ("entry_takeprofit", "highlow"):
-        made[name] = made[name].replace(levels="own")
-    return made
