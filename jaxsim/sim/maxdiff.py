@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsim.sim import ties
 from jaxsim.sim.metrics import evaluate_daily_returns
 from jaxsim.sim.profit import MULTIPLIER_BOUND, profit_values
 
@@ -139,11 +140,12 @@ def _multipliers(optimizer, c, h, hp, l, lp, positions, eod, fee):
 
 
 def _choose(candidates, score):
-    """Pick between the eod=False and eod=True candidates: True only if strictly better."""
+    """Pick between the eod=False and eod=True candidates: True only if better by more than a tie
+    (:func:`jaxsim.sim.ties.beats`: scores within a few float32 steps are tied, and False wins)."""
     if len(candidates) == 1:
         return candidates[0][1]
     (_, a), (_, b) = candidates
-    take_b = score(b) > score(a)
+    take_b = ties.beats(score(b), score(a))
     return jax.tree.map(lambda x, y: jnp.where(take_b, y, x), a, b)
 
 
@@ -203,9 +205,9 @@ def maxdiff_strategy(
         final = PF(c, h, hp + m_h, l, lp + m_l, q; eod)
 
     for eod in (False, True) (only ``close_at_eod`` if given); eod=True is kept only if
-    :math:`\sum final` is strictly larger. With B = E_sum(base), O = E_sum(final): every metric is
-    :math:`B + 0.3\,O`; the daily series is ``final``; limit prices are
-    ``high_price (1 + m_h)``, ``low_price (1 + m_l)``.
+    :math:`\sum final` is larger by more than a tie (:mod:`jaxsim.sim.ties`: a few float32 steps).
+    With B = E_sum(base), O = E_sum(final): every metric is :math:`B + 0.3\,O`; the daily series is
+    ``final``; limit prices are ``high_price (1 + m_h)``, ``low_price (1 + m_l)``.
 
     Args:
       actual_close, actual_high, actual_low: aC, aH, aL, ``(days,)``.
@@ -289,7 +291,7 @@ def maxdiff_always_on_strategy(
         sell_i = PF(c, h, hp + m_h, l, lp + m_l, -1; eod)\ (\text{crypto: } 0)
 
     with (m_h, m_l) from the optimizer on positions ``[[+1...], [-1...] or [0...]]``, for eod in
-    (False, True); eod=True kept only if :math:`\sum(buy + sell)` is strictly larger.
+    (False, True); eod=True kept only if :math:`\sum(buy + sell)` is larger by more than a tie.
     O = buy + sell; the baseline is :math:`PF(\cdot, +1; \text{False}) + PF(\cdot, -1; \text{False})`
     ALWAYS with eod=False (docs/deviations.md#kept-always-on-baseline-eod). Metrics are :math:`B + 0.3\,O` as in
     docs/backtest.md#maxdiff; trade bias = :math:`(\sum buy - \sum sell) / \sum |O|` (0 if that is 0).
