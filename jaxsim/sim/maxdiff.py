@@ -149,16 +149,45 @@ def _choose(candidates, score):
     return jax.tree.map(lambda x, y: jnp.where(take_b, y, x), a, b)
 
 
+def _split12(x):
+    """``x = hi + lo`` with ``hi`` the leading 12 significand bits (cleared by an integer mask, so no
+    float operation a compiler could fuse) and ``lo`` the rest (exact)."""
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint32) & jnp.uint32(0xFFFFF000)
+    hi = jax.lax.bitcast_convert_type(bits, f32)
+    return hi, x - hi
+
+
+_W_HI = float((np.float32(OPTIMIZED_WEIGHT).view(np.uint32) & np.uint32(0xFFFFF000)).view(np.float32))
+_W_LO = float(np.float32(OPTIMIZED_WEIGHT) - np.float32(_W_HI))  # OPTIMIZED_WEIGHT = _W_HI + _W_LO in float32
+
+
+def _plus_weighted(b, o):
+    """``b + OPTIMIZED_WEIGHT * o`` in float32, the same bits whatever the batch shape.
+
+    ``b + w * o`` written plainly is one FMA in some programs and a rounded product plus a sum in
+    others (XLA's fusion, and so LLVM's contraction, follows the batch shape: 1 ulp apart between
+    ``sim_chunk`` values). Here ``w * o`` is the sum of four exact products of 12-bit halves, which
+    contraction cannot change, added to ``b`` with an exact two-sum of the leading part: the FMA's
+    correctly rounded value but for rare double roundings. Non-finite ``o``: the plain form.
+    """
+    o_hi, o_lo = _split12(o)
+    p = _W_HI * o_hi
+    s = b + p
+    bb = s - b
+    err = (b - (s - bb)) + (p - bb)
+    exact = s + (((_W_HI * o_lo + _W_LO * o_hi) + _W_LO * o_lo) + err)
+    return jnp.where(jnp.isfinite(o), exact, b + OPTIMIZED_WEIGHT * o)
+
+
 def _adjusted(name, baseline, optimised, days_per_year):
     b = evaluate_daily_returns(baseline, days_per_year)
     o = evaluate_daily_returns(optimised, days_per_year)
-    w = OPTIMIZED_WEIGHT
-    total = b.total + w * o.total
+    total = _plus_weighted(b.total, o.total)
     return {
         f"{name}_return": total,
-        f"{name}_sharpe": b.sharpe + w * o.sharpe,
-        f"{name}_avg_daily_return": b.avg_daily + w * o.avg_daily,
-        f"{name}_annual_return": b.annual + w * o.annual,
+        f"{name}_sharpe": _plus_weighted(b.sharpe, o.sharpe),
+        f"{name}_avg_daily_return": _plus_weighted(b.avg_daily, o.avg_daily),
+        f"{name}_annual_return": _plus_weighted(b.annual, o.annual),
         f"{name}_finalday_return": optimised[-1],
         f"{name}_turnover": jnp.mean(jnp.abs(optimised)),
         f"{name}_baseline_return": b.total,
