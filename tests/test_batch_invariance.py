@@ -164,6 +164,12 @@ def test_tie_rule_tolerance_and_order():
     size = jnp.asarray([0.0, 0.06, 0.02, 0.0, 0.02])
     np.testing.assert_array_equal(np.asarray(ties.rank(values, size, 5)), [2, 4, 1, 0, 3])
     assert int(ties.choose(values, size)) == 2
+    values = jnp.asarray([-0.5, -0.1, -jnp.inf, 0.3, up(np.float32(0.3)), 0.3, np.nan], jnp.float32)
+    size = jnp.asarray([0.0, 0.0, 0.0, 0.05, 0.01, 0.05, 0.0])
+    np.testing.assert_array_equal(np.asarray(ties.rank(values, size, 7))[:6], [4, 3, 5, 1, 0, 2])
+    many = jnp.full(50, v)  # more ties than places: the smallest sizes are kept
+    sizes = jnp.asarray(np.random.default_rng(0).permutation(50) / 1000.0, jnp.float32)
+    np.testing.assert_array_equal(np.asarray(sizes[ties.rank(many, sizes, 3)]), np.float32([0.0, 0.001, 0.002]))
 
 
 def _flat_inputs(n, seed=0):

@@ -76,10 +76,23 @@ def choose(values, size):
 def rank(values, size, k):
     """Flat indices of ``k`` candidates in the rule's order, the choice first: those tied with the
     best value by size (then index), then the rest by value (then index). ``k`` static, at most
-    ``values.size``."""
+    ``values.size``.
+
+    One float32 ``top_k`` over composite keys: an int32 key, then its bits read as a positive
+    normal float (the same order, and the ``top_k`` accelerators and XLA:CPU run fast). Tied
+    candidates lie above everything, ordered by the bits of their size (exact below size 2); the
+    rest by their value's bits in monotone order less the three lowest (values within 8 ulps of each
+    other keep their index order).
+    """
     values, best = _best_and_ties(jnp.ravel(values))
-    _, first = jax.lax.top_k(jnp.where(best, -jnp.ravel(size), -jnp.inf), k)
-    _, rest = jax.lax.top_k(jnp.where(best, -jnp.inf, values), k)
-    i = jnp.arange(k)
-    n_best = jnp.sum(best)
-    return jnp.where(i < n_best, first, rest[jnp.clip(i - n_best, 0, k - 1)])
+    vbits = jax.lax.bitcast_convert_type(values, jnp.int32)
+    ordered = jnp.where(vbits >= 0, vbits, vbits ^ jnp.int32(0x7FFFFFFF))  # float order as int order
+    rest = (ordered >> 3) + jnp.int32(_REST)  # in [2^23, 2^23 + 2^29)
+    sbits = jax.lax.bitcast_convert_type(jnp.ravel(size).astype(jnp.float32), jnp.int32)  # sizes >= 0: monotone
+    tied = jnp.int32(_TIED + (1 << 30) - 1) - jnp.minimum(sbits, (1 << 30) - 1)  # in [_TIED, _TIED + 2^30)
+    key = jax.lax.bitcast_convert_type(jnp.where(best, tied, rest), jnp.float32)
+    return jax.lax.top_k(key, k)[1]
+
+
+_REST = (1 << 23) + (1 << 28)  # the smallest normal float's bits, plus half the range of ordered >> 3
+_TIED = (1 << 23) + (1 << 29)  # above every rest key; _TIED + 2^30 stays below +inf's bits (0x7F800000)
