@@ -78,19 +78,19 @@ def rank(values, size, k):
     best value by size (then index), then the rest by value (then index). ``k`` static, at most
     ``values.size``.
 
-    One float32 ``top_k`` over composite keys: an int32 key, then its bits read as a positive
-    normal float (the same order, and the ``top_k`` accelerators and XLA:CPU run fast). Tied
-    candidates lie above everything, ordered by the bits of their size (exact below size 2); the
-    rest by their value's bits in monotone order less the three lowest (values within 8 ulps of each
-    other keep their index order).
+    One float32 ``top_k`` over composite keys: an int32 key whose bits, read as a positive normal
+    float, keep its order (XLA:CPU's ``top_k`` is fast on float32, slow on int32). Tied candidates
+    lie above everything, ordered by the bits of their size (exact below size 2); the rest by their
+    value's bits in monotone order less the three lowest (values in one block of 8 ulps keep their
+    index order).
     """
     values, best = _best_and_ties(jnp.ravel(values))
     vbits = jax.lax.bitcast_convert_type(values, jnp.int32)
     ordered = jnp.where(vbits >= 0, vbits, vbits ^ jnp.int32(0x7FFFFFFF))  # float order as int order
     rest = (ordered >> 3) + jnp.int32(_REST)  # in [2^23, 2^23 + 2^29)
     sbits = jax.lax.bitcast_convert_type(jnp.ravel(size).astype(jnp.float32), jnp.int32)  # sizes >= 0: monotone
-    tied = jnp.int32(_TIED + (1 << 30) - 1) - jnp.minimum(sbits, (1 << 30) - 1)  # in [_TIED, _TIED + 2^30)
-    key = jax.lax.bitcast_convert_type(jnp.where(best, tied, rest), jnp.float32)
+    first = jnp.int32(_TIED + (1 << 30) - 1) - jnp.minimum(sbits, (1 << 30) - 1)  # in [_TIED, _TIED + 2^30)
+    key = jax.lax.bitcast_convert_type(jnp.where(best, first, rest), jnp.float32)
     return jax.lax.top_k(key, k)[1]
 
 
