@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.optimize.objective import BOUND, MultiplierProblem, make_problem, robust_grid_values, robust_objective
+from jaxsim.sim import ties
 from jaxsim.sim.profit import TRADING_FEE
 
 __all__ = [
@@ -74,13 +75,15 @@ def problem_candidates(problem: MultiplierProblem, *, bound=BOUND):
 
 
 def pick(points, values):
-    """The best of ``points (K, 2)`` by ``values (K,)``; exact ties go to the smallest ``|mh| + |ml|``.
+    """The best of ``points (K, 2)`` by ``values (K,)`` under the tie rule of :mod:`jaxsim.sim.ties`:
+    values within a few float32 steps of the best are tied and go to the smallest ``|mh| + |ml|``,
+    then to the earlier point (the order of ``points`` is fixed by the problem, not by the values).
+    NaN loses.
 
     Returns ``((2,) point, value)``.
     """
     values = jnp.where(jnp.isnan(values), -jnp.inf, values)
-    size = jnp.sum(jnp.abs(points), axis=-1)
-    k = jnp.argmin(jnp.where(values >= jnp.max(values), size, jnp.inf))
+    k = ties.choose(values, ties.multiplier_size(points[:, 0], points[:, 1]))
     return points[k], values[k]
 
 
@@ -93,10 +96,11 @@ class ExactOptimizer:
     inside a cell. All ``(6 d + 3)^2`` candidate pairs of :func:`axis_candidates` (``d`` = days,
     summed over position rows) are ranked by one matrix product
     (:func:`jaxsim.optimize.objective.separable_grid_values`), candidates on knife edges are
-    dropped, and the best ``RESCORE`` plus ``(0, 0)`` are re-scored with the exact PF; the best
-    exact value wins (ties: smallest ``|mh| + |ml|``). The returned point is strictly inside a
-    cell, within a few float32 ulps of its best corner: its value is attained by every nearby
-    multiplier in that cell, never a knife edge.
+    dropped, and the best ``RESCORE`` (in the order of the tie rule, :mod:`jaxsim.sim.ties`) plus
+    ``(0, 0)`` are re-scored with the exact PF; the best exact value wins (:func:`pick`: values
+    within a few float32 steps are tied and go to the smallest ``|mh| + |ml|``). The returned point
+    is strictly inside a cell, within a few float32 ulps of its best corner: its value is attained by
+    every nearby multiplier in that cell, never a knife edge.
 
     Attributes:
       bounds: ``b``.
@@ -115,7 +119,7 @@ def solve_exact(problem: MultiplierProblem, *, bounds=BOUND, close_at_eod, fee):
     pair). Returns ``((2,) m, J(m))``."""
     mh, ml = problem_candidates(problem, bound=bounds)
     values = robust_grid_values(problem, mh, ml, close_at_eod=close_at_eod, fee=fee, separable=True)
-    _, top = jax.lax.top_k(values.ravel(), min(RESCORE, values.size))
+    top = ties.rank(values, ties.multiplier_size(mh[:, None], ml[None, :]), min(RESCORE, values.size))
     i, j = jnp.unravel_index(top, values.shape)
     points = jnp.concatenate([jnp.stack([mh[i], ml[j]], axis=-1), jnp.zeros((1, 2), jnp.float32)])
     exact = jax.vmap(lambda m: robust_objective(m, problem, close_at_eod=close_at_eod, fee=fee))(points)

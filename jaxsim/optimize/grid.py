@@ -16,8 +16,9 @@ __all__ = ["GridOptimizer", "grid_optimizer"]
 class GridOptimizer:
     """Brute-force ``n x n`` grid over ``[-b, b]^2`` (``linspace``) with the exact PF (hashable value).
 
-    Grid points on knife edges (:mod:`jaxsim.optimize.objective`) are skipped; ties go to the
-    smallest ``|mh| + |ml|``.
+    Grid points on knife edges (:mod:`jaxsim.optimize.objective`) are skipped; ties (values within a
+    few float32 steps, :mod:`jaxsim.sim.ties`) go to the smallest ``|mh| + |ml|``, then the smaller
+    ``mh``, then ``ml``.
 
     Attributes:
       n: points per axis.

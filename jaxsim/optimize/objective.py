@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.errors import ConfigError
+from jaxsim.sim import ties
 from jaxsim.sim.profit import MULTIPLIER_BOUND, TRADING_FEE, profit_values
 from jaxsim.sim.surrogate import soft_profit_values
 
@@ -212,16 +213,15 @@ def robust_objective(mults, problem: MultiplierProblem, *, close_at_eod=False, f
 
 
 def best_on_grid(values, mh, ml):
-    """Argmax of ``values (Nh, Nl)``; exact ties go to the smallest ``|mh| + |ml|``; NaN loses.
+    """The best point of ``values (Nh, Nl)`` over ``mh x ml`` by the tie rule of :mod:`jaxsim.sim.ties`
+    (values within a few float32 steps of the best are tied: smallest ``|mh| + |ml|``, then the
+    smaller ``mh``, then ``ml`` where the axes ascend); NaN loses.
 
-    Returns ``((2,) point, value)``.
+    Returns ``((2,) point, its value)``.
     """
-    values = jnp.where(jnp.isnan(values), -jnp.inf, values)
-    best = jnp.max(values)
-    size = jnp.abs(mh)[:, None] + jnp.abs(ml)[None, :]
-    idx = jnp.argmin(jnp.where(values >= best, size, jnp.inf))
+    idx = ties.choose(values, ties.multiplier_size(mh[:, None], ml[None, :]))
     i, j = jnp.unravel_index(idx, values.shape)
-    return jnp.stack([mh[i], ml[j]]), best
+    return jnp.stack([mh[i], ml[j]]), jnp.where(jnp.isnan(values), -jnp.inf, values)[i, j]
 
 
 def exact_objective(mults, problem: MultiplierProblem, *, close_at_eod=False, fee=TRADING_FEE):

@@ -27,6 +27,7 @@ from jaxsim.optimize.objective import (
     separable_terms,
     surrogate_objective,
 )
+from jaxsim.sim import ties
 from jaxsim.sim.profit import TRADING_FEE
 
 __all__ = ["SearchConfig", "default_adam", "search_problem", "OptaxOptimizer", "optax_optimizer", "default_optimizer"]
@@ -76,11 +77,25 @@ def _window(cands, x, width):
     return jax.lax.dynamic_slice_in_dim(cands, start, size)
 
 
+def _size(m):
+    """``|mh| + |ml|`` of points ``(..., 2)``."""
+    return ties.multiplier_size(m[..., 0], m[..., 1])
+
+
 def _best_pairs(values, mh, ml, k):
-    """The ``k`` best points of the grid ``values (Nh, Nl)`` over ``mh x ml`` -> ``(k, 2)``."""
-    _, top = jax.lax.top_k(values.ravel(), min(k, values.size))
+    """The ``k`` best points of the grid ``values (Nh, Nl)`` over ``mh x ml`` -> ``(k, 2)``, in the
+    order of the tie rule (:func:`jaxsim.sim.ties.rank`)."""
+    top = ties.rank(values, ties.multiplier_size(mh[:, None], ml[None, :]), min(k, values.size))
     i, j = jnp.unravel_index(top, values.shape)
     return jnp.stack([mh[i], ml[j]], axis=-1)
+
+
+def _line_best(vals, cands, other):
+    """Per row of ``vals (n, C)`` (the line through a point's ``other (n,)`` coordinate over the
+    sorted ``cands (C,)``): the tie rule's candidate index and its value -> ``((n,), (n,))``."""
+    size = ties.multiplier_size(cands[None, :], other[:, None])
+    k = jax.vmap(ties.choose)(vals, size)
+    return k, jnp.take_along_axis(vals, k[:, None], axis=-1)[:, 0]
 
 
 def _ascents(starts, start_values, exact_fn, soft_fn, cfg: SearchConfig, tx):
@@ -102,7 +117,7 @@ def _ascents(starts, start_values, exact_fn, soft_fn, cfg: SearchConfig, tx):
             updates, state = tx.update(soft_grad(m, t), state, m)
             m = optax.projections.projection_box(optax.apply_updates(m, updates), lo, hi)
             v = exact_fn(m)
-            better = v > best_v
+            better = ties.prefer(v, _size(m), best_v, _size(best_m))
             return (m, state, jnp.where(better, m, best_m), jnp.where(better, v, best_v)), None
 
         init = (m0, tx.init(m0), m0, v0)
@@ -130,20 +145,20 @@ def _full_line_polish(problem, cands, cfg: SearchConfig, kw):
         m, v = points, values
         for _ in range(cfg.line_sweeps):
             vals = jnp.where(kh_all[None, :] | kl[:, None], -jnp.inf, dot(g, f_all) + r_all[None, :] + s[:, None])
-            k = jnp.argmax(vals, axis=-1)
-            vk = jnp.take_along_axis(vals, k[:, None], axis=-1)[:, 0]
-            better = vk > v  # NaN never wins
-            m = jnp.where(better[:, None], jnp.stack([mh_c[k], m[:, 1]], -1), m)
+            k, vk = _line_best(vals, mh_c, m[:, 1])
+            new = jnp.stack([mh_c[k], m[:, 1]], -1)
+            better = ties.prefer(vk, _size(new), v, _size(m))  # NaN never wins
+            m = jnp.where(better[:, None], new, m)
             v = jnp.where(better, vk, v)
             f, r, kh = (
                 jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a[k], b)
                 for a, b in ((f_all, f), (r_all, r), (kh_all, kh))
             )
             vals = jnp.where(kl_all[None, :] | kh[:, None], -jnp.inf, dot(f, g_all) + s_all[None, :] + r[:, None])
-            k = jnp.argmax(vals, axis=-1)
-            vk = jnp.take_along_axis(vals, k[:, None], axis=-1)[:, 0]
-            better = vk > v
-            m = jnp.where(better[:, None], jnp.stack([m[:, 0], ml_c[k]], -1), m)
+            k, vk = _line_best(vals, ml_c, m[:, 0])
+            new = jnp.stack([m[:, 0], ml_c[k]], -1)
+            better = ties.prefer(vk, _size(new), v, _size(m))
+            m = jnp.where(better[:, None], new, m)
             v = jnp.where(better, vk, v)
             g, s, kl = (
                 jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a[k], b)
@@ -161,9 +176,10 @@ def _window_polish(grid_fn, cands, cfg: SearchConfig):
     def line(m, v, axis):
         w = _window(cands[axis], m[axis], cfg.line_width)
         vals = (grid_fn(w, m[1:]) if axis == 0 else grid_fn(m[:1], w)).ravel()
-        k = jnp.argmax(vals)
-        better = vals[k] > v
-        return jnp.where(better, m.at[axis].set(w[k]), m), jnp.where(better, vals[k], v)
+        k, vk = _line_best(vals[None], w, m[1 - axis : 2 - axis])
+        new = m.at[axis].set(w[k[0]])
+        better = ties.prefer(vk[0], _size(new), v, _size(m))
+        return jnp.where(better, new, m), jnp.where(better, vk[0], v)
 
     def polish(m, v):
         for _ in range(cfg.line_sweeps):
@@ -173,7 +189,8 @@ def _window_polish(grid_fn, cands, cfg: SearchConfig):
             wh = _window(cands[0], m[0], cfg.polish_width)
             wl = _window(cands[1], m[1], cfg.polish_width)
             pm, pv = best_on_grid(grid_fn(wh, wl), wh, wl)
-            m, v = jnp.where(pv > v, pm, m), jnp.maximum(pv, v)
+            better = ties.prefer(pv, _size(pm), v, _size(m))
+            m, v = jnp.where(better, pm, m), jnp.where(better, pv, v)
         return m, v
 
     return jax.vmap(polish)
@@ -206,13 +223,15 @@ def search_problem(problem: MultiplierProblem, cfg: SearchConfig, tx=None, *, cl
     else:
         polish = _window_polish(grid_fn, cands, cfg)
     # starts and ascent ends carry exact values; polished points are re-scored exactly (the full-line
-    # polish ranks with the separable form). (0, 0) competes too, and exact ties go to the smallest
-    # |mh| + |ml|: a flat objective (no fills at any offset) reports "no shift" rather than an
-    # arbitrary corner. Knife edges score -inf, so the result is the robust value of a cell interior.
+    # polish ranks with the separable form). (0, 0) competes too, and ties (values within a few float32
+    # steps, jaxsim.sim.ties: the same value rounds differently in another batch shape) go to the
+    # smallest |mh| + |ml|, then the earlier point: a flat objective (no fills at any offset) reports
+    # "no shift" rather than an arbitrary corner. Every step ranks and compares by the same rule.
+    # Knife edges score -inf, so the result is the robust value of a cell interior.
     scored_m, scored_v = [starts, ends], [start_values, values]
     rescore = [jnp.zeros((1, 2), jnp.float32)]
     if cfg.polish > 0 and ends.shape[0] > 0:
-        _, order = jax.lax.top_k(values, min(cfg.polish, ends.shape[0]))
+        order = ties.rank(values, _size(ends), min(cfg.polish, ends.shape[0]))
         rescore.append(polish(ends[order], values[order])[0])
     if cfg.polish_starts:  # also polish the lattice starts themselves (rugged objectives)
         rescore.append(polish(starts, start_values)[0])
@@ -278,7 +297,12 @@ def optax_optimizer(
        optionally followed by the ``2 w x 2 w`` candidate pairs around the point
        (``w = polish_width``).
     4. Re-score every polished point exactly and return the best of starts, ends and polished
-       points and ``(0, 0)`` (ties: smallest ``|mh| + |ml|``).
+       points and ``(0, 0)``.
+
+    Every choice (which starts, which ascent iterate, each line search, the final pick) follows the
+    tie rule of :mod:`jaxsim.sim.ties`: values within a few float32 steps of the best are tied and
+    go to the smallest ``|mh| + |ml|`` (then the earlier candidate), so the result does not depend
+    on how XLA rounds the objective in a given batch shape.
 
     Robust supremum: every candidate is strictly inside a cell of ``J`` (breakpoints nudged into
     their cells, never bare) and points on a knife edge (``hp' == h`` or ``lp' == l`` exactly,

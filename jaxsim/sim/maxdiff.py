@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsim.sim import ties
 from jaxsim.sim.metrics import evaluate_daily_returns
 from jaxsim.sim.profit import MULTIPLIER_BOUND, profit_values
 from jaxsim.sim.scoring import RecordFunction, Scoring, SimulationDays
@@ -150,24 +151,54 @@ def _multipliers(optimizer, c, h, hp, l, lp, positions, eod, fee):
 
 
 def _choose(candidates, score):
-    """Pick between the eod=False and eod=True candidates: True only if strictly better."""
+    """Pick between the eod=False and eod=True candidates: True only if better by more than a tie
+    (:func:`jaxsim.sim.ties.beats`: scores within a few float32 steps are tied, and False wins)."""
     if len(candidates) == 1:
         return candidates[0][1]
     (_, a), (_, b) = candidates
-    take_b = score(b) > score(a)
+    take_b = ties.beats(score(b), score(a))
     return jax.tree.map(lambda x, y: jnp.where(take_b, y, x), a, b)
+
+
+def _split12(x):
+    """``x = hi + lo`` with ``hi`` the leading 12 significand bits (cleared by an integer mask, so no
+    float operation a compiler could fuse) and ``lo`` the rest (exact)."""
+    bits = jax.lax.bitcast_convert_type(x, jnp.uint32) & jnp.uint32(0xFFFFF000)
+    hi = jax.lax.bitcast_convert_type(bits, f32)
+    return hi, x - hi
+
+
+_W_HI = float((np.float32(OPTIMIZED_WEIGHT).view(np.uint32) & np.uint32(0xFFFFF000)).view(np.float32))
+_W_LO = float(np.float32(OPTIMIZED_WEIGHT) - np.float32(_W_HI))  # OPTIMIZED_WEIGHT = _W_HI + _W_LO in float32
+
+
+def _plus_weighted(b, o):
+    """``b + OPTIMIZED_WEIGHT * o`` in float32, the same bits whatever the batch shape.
+
+    ``b + w * o`` written plainly is one FMA in some programs and a rounded product plus a sum in
+    others (XLA's fusion, and so LLVM's contraction, follows the batch shape: 1 ulp apart between
+    ``sim_chunk`` values). Here ``w * o`` is the sum of four exact products of 12-bit halves, which
+    contraction cannot change, added to ``b`` with an exact two-sum of the leading part: the FMA's
+    correctly rounded value but for rare double roundings. Non-finite ``o``: the plain form.
+    """
+    o_hi, o_lo = _split12(o)
+    p = _W_HI * o_hi
+    s = b + p
+    bb = s - b
+    err = (b - (s - bb)) + (p - bb)
+    exact = s + (((_W_HI * o_lo + _W_LO * o_hi) + _W_LO * o_lo) + err)
+    return jnp.where(jnp.isfinite(o), exact, b + OPTIMIZED_WEIGHT * o)
 
 
 def _adjusted(row: Strategy, baseline, optimised, days_per_year):
     b = evaluate_daily_returns(baseline, days_per_year)
     o = evaluate_daily_returns(optimised, days_per_year)
-    w = OPTIMIZED_WEIGHT
-    total = b.total + w * o.total
+    total = _plus_weighted(b.total, o.total)
     return {
         row.field("return"): total,
-        row.field("sharpe"): b.sharpe + w * o.sharpe,
-        row.field("avg_daily_return"): b.avg_daily + w * o.avg_daily,
-        row.field("annual_return"): b.annual + w * o.annual,
+        row.field("sharpe"): _plus_weighted(b.sharpe, o.sharpe),
+        row.field("avg_daily_return"): _plus_weighted(b.avg_daily, o.avg_daily),
+        row.field("annual_return"): _plus_weighted(b.annual, o.annual),
         row.final_day: optimised[-1],
         row.field("turnover"): jnp.mean(jnp.abs(optimised)),
         row.field("baseline_return"): b.total,
@@ -197,7 +228,7 @@ def _candidates(close_at_eod):
 
 def maxdiff_positions(high_pred, low_pred, *, crypto: bool = False) -> Array:
     r"""MaxDiff's position of each day at the close-relative levels hp, lp, ``(days,)``:
-    :math:`q_i = [lp_i < hp_i]\,(+1 	ext{ if } |hp_i| > |lp_i| 	ext{ else } -1\ (	ext{crypto: } 0))`."""
+    :math:`q_i = [lp_i < hp_i]\,(+1 \text{ if } |hp_i| > |lp_i| \text{ else } -1\ (\text{crypto: } 0))`."""
     hp, lp = jnp.asarray(high_pred, f32), jnp.asarray(low_pred, f32)
     q = jnp.where(jnp.abs(hp) > jnp.abs(lp), 1.0, 0.0 if crypto else -1.0)
     return jnp.where(lp < hp, q, 0.0).astype(f32)
@@ -248,9 +279,9 @@ def maxdiff_strategy(
         final = PF(c, h, hp + m_h, l, lp + m_l, q; eod)
 
     for eod in (False, True) (only ``close_at_eod`` if given); eod=True is kept only if
-    :math:`\sum final` is strictly larger. With B = E_sum(base), O = E_sum(final): every metric is
-    :math:`B + 0.3\,O`; the daily series is ``final``; limit prices are
-    ``high_price (1 + m_h)``, ``low_price (1 + m_l)``.
+    :math:`\sum final` is larger by more than a tie (:mod:`jaxsim.sim.ties`: a few float32 steps).
+    With B = E_sum(base), O = E_sum(final): every metric is :math:`B + 0.3\,O`; the daily series is
+    ``final``; limit prices are ``high_price (1 + m_h)``, ``low_price (1 + m_l)``.
 
     Args:
       actual_close, actual_high, actual_low: aC, aH, aL, ``(days,)``.
@@ -330,7 +361,7 @@ def maxdiff_always_on_strategy(
         sell_i = PF(c, h, hp + m_h, l, lp + m_l, -1; eod)\ (\text{crypto: } 0)
 
     with (m_h, m_l) from the optimizer on positions ``[[+1...], [-1...] or [0...]]``, for eod in
-    (False, True); eod=True kept only if :math:`\sum(buy + sell)` is strictly larger.
+    (False, True); eod=True kept only if :math:`\sum(buy + sell)` is larger by more than a tie.
     O = buy + sell; the baseline is :math:`PF(\cdot, +1; \text{False}) + PF(\cdot, -1; \text{False})`
     ALWAYS with eod=False (docs/deviations.md#kept-always-on-baseline-eod). Metrics are :math:`B + 0.3\,O` as in
     docs/backtest.md#maxdiff; trade bias = :math:`(\sum buy - \sum sell) / \sum |O|` (0 if that is 0).
