@@ -8,6 +8,8 @@ Each benchmark runs in its own process (own XLA flags, memory returned between t
 
 * ``bench_e2e.py``: jaxsim vs the original's Toto call pattern (needs the reference venv);
 * ``jaxsim bench scaling`` (:func:`jaxsim.bench.suites.scaling_suite`): time / memory sweeps;
+* ``jaxsim bench compile`` (:func:`jaxsim.bench.compile_suite.compile_suite`): first-call trace / lower /
+  XLA / run, StableHLO ops by program part, command line and universe with a cold and warm cache;
 * ``bench_optimizer.py`` and ``optimizer_quality.py``: the MaxDiff optimisers against DIRECT (written to
   ``optimizer_bench.md`` / ``optimizer_quality.md``; ``optimizer.md`` is the optimizer helper's own write-up);
 * the other helpers' scripts when present (``bench_backtest.py``, ``bench_kronos.py``, ``bench_toto.py``):
@@ -41,6 +43,11 @@ def jobs(a) -> dict[str, dict]:
         "scaling": dict(
             cmd=[PY, "-m", "jaxsim.cli.app", "bench", "scaling", "--out", out, "--dtype", a.dtype, *q],
             md="scaling.md",
+            quiet=True,
+        ),
+        "compile": dict(
+            cmd=[PY, "-m", "jaxsim.cli.app", "bench", "compile", "--out", out, *q],
+            md="compile.md",
             quiet=True,
         ),
         "optimizer": dict(
@@ -114,6 +121,7 @@ def run_job(name: str, job: dict, out: Path, timeout: int) -> dict:
 SECTIONS = [  # README order: (job name, section title)
     ("e2e", "End to end against the original call pattern"),
     ("scaling", "Scaling: simulations, stocks, context, samples; compile vs run; cost per context vs the FLOP bound"),
+    ("compile", "Compilation: where a first backtest's time goes"),
     ("optimizer_bench", "MaxDiff optimisers: time against the DIRECT loop"),
     ("optimizer_quality", "MaxDiff optimisers: quality against DIRECT"),
     ("backtest", "Full backtest with Toto Base (backtest helper)"),
@@ -172,8 +180,9 @@ def write_readme(out: Path, statuses: dict[str, dict], quick: bool) -> Path:
         "# Benchmarks\n\n",
         "Regenerate everything (tables, plots, this file): `PYTHONPATH=. python benchmarks/run_all.py` "
         "(`--quick` for a smoke run; `--dtype bfloat16` for the bf16 variant on a GPU). Package-only "
-        "suites also run as `jaxsim bench [e2e|scaling|optimizer|all] [--quick] [--out DIR]`. Every table "
-        "carries its device, versions, date and machine load. The machine these were measured on is a shared "
+        "suites also run as `jaxsim bench [e2e|scaling|optimizer|full_history|compile|all] [--quick] "
+        "[--out DIR]`. Every table carries its device, versions, date and machine load. The machine these "
+        "were measured on is a shared "
         "2-core CPU box with other jobs running: ratios measured side by side in one run are the numbers to "
         "read; absolute times hold only for the stated device and load. No GPU was available, so the GPU "
         "(float32 / bfloat16) variant has not been measured: the same commands run unchanged on a CUDA jaxlib "

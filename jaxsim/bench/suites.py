@@ -23,6 +23,7 @@ import numpy as np
 
 from jaxsim import optimize
 from jaxsim.bench import harness as bench
+from jaxsim.bench.compile_suite import compile_suite
 from jaxsim.bench.full_history import full_history_suite
 from jaxsim.bench.models import TOTO_BENCH_SMALL, precision, toto_forecaster
 from jaxsim.config import BacktestConfig
@@ -50,7 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SUITES = ("scaling", "e2e", "optimizer", "full_history")
+SUITES = ("scaling", "e2e", "optimizer", "full_history", "compile")
 ALL_TARGETS = ("close", "high", "low", "open")  # the original forecasts all four
 
 
@@ -479,8 +480,12 @@ def optimizer_suite(out_dir, *, quick: bool = False, prices=None, repeats: int =
     return dict(env=env, rows=rows, markdown=text)
 
 
-def run_suite(name: str, out_dir, *, quick: bool = False, dtype: str = "float32") -> dict:
-    """Run one suite by name (``scaling``, ``e2e``, ``optimizer``, ``full_history``)."""
+def run_suite(name: str, out_dir, *, quick: bool = False, dtype: str = "float32", trees=None, data_dir=None) -> dict:
+    """Run one suite by name (``scaling``, ``e2e``, ``optimizer``, ``full_history``, ``compile``).
+
+    ``trees`` and ``data_dir`` are the compile suite's (:func:`jaxsim.bench.compile_suite.compile_suite`):
+    checkouts measured side by side, and the folder of daily price files of its universe scenario.
+    """
     if name == "scaling":
         return scaling_suite(out_dir, quick=quick, dtype=dtype)
     if name == "e2e":
@@ -489,4 +494,6 @@ def run_suite(name: str, out_dir, *, quick: bool = False, dtype: str = "float32"
         return optimizer_suite(out_dir, quick=quick)
     if name == "full_history":
         return full_history_suite(out_dir, quick=quick, dtype=dtype)
+    if name == "compile":
+        return compile_suite(out_dir, quick=quick, trees=trees, data_dir=data_dir)
     raise ValueError(f"unknown suite {name!r}; expected one of {SUITES}")

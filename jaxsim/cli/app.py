@@ -512,10 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
         "suite",
         nargs="?",
         default="all",
-        choices=("e2e", "scaling", "optimizer", "full_history", "all"),
+        choices=("e2e", "scaling", "optimizer", "full_history", "compile", "all"),
         help="e2e: jaxsim side of the end-to-end settings; scaling: time/memory sweeps; "
         "optimizer: jitted MaxDiff optimisers; full_history: prefix-shared vs per-context Toto at "
-        "N = 50, 500, all (default: all)",
+        "N = 50, 500, all; compile: first-call trace/lower/XLA/run, HLO ops by program part, "
+        "command line and universe with a cold and warm cache, fresh processes (default: all)",
     )
     bench.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run of a few minutes)")
     bench.add_argument("--out", metavar="DIR", default="bench-results", help="output folder (default bench-results)")
@@ -524,6 +525,19 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("float32", "bfloat16"),
         default="float32",
         help="bfloat16: bf16 weights and bf16 matmul precision (meant for GPUs)",
+    )
+    bench.add_argument(
+        "--tree",
+        action="append",
+        metavar="PATH",
+        help="compile: a jaxsim checkout to measure (repeat to compare trees side by side, e.g. a worktree "
+        "of the base commit and this one; default: this checkout)",
+    )
+    bench.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="compile: folder of <SYMBOL>.csv daily files for the universe scenario "
+        "(default ../shared/data/daily beside the checkout; skipped when absent)",
     )
     bench.set_defaults(func=cmd_bench)
     _add_weight_commands(sub)
@@ -544,7 +558,9 @@ def cmd_bench(args) -> int:
 
     suites = bench_suites.SUITES if args.suite == "all" else (args.suite,)
     for name in suites:
-        result = bench_suites.run_suite(name, args.out, quick=args.quick, dtype=args.dtype)
+        result = bench_suites.run_suite(
+            name, args.out, quick=args.quick, dtype=args.dtype, trees=args.tree, data_dir=args.data_dir
+        )
         print(result["markdown"])
     print(f"written to {args.out}")
     return 0
