@@ -120,7 +120,7 @@ def test_parse_module_regions_calls_and_locations():
     assert by_module["models/sampling.py"] == 1
     assert by_module["engine/forecasted_pnl.py"] == 1  # the call op itself
     assert by_module["sim/ties.py"] == 2  # while and case
-    assert by_module[probe.CONSTANTS] == 1 and by_module[probe.NO_FRAME] == 3
+    assert by_module[probe.CONSTANTS] == 2 and by_module[probe.NO_FRAME] == 2  # literals apart
     comps = {r["name"]: r["ops"] for r in got["by_component"]}
     assert comps["forecasted P&L"] == 2  # the sampler under the forecasted P&L counts as forecasted P&L
     assert comps["strategies / simulation"] == 2
@@ -213,6 +213,11 @@ def test_rows_carry_every_column_and_the_markdown_has_each_table():
     for title in ("# Compilation", "## Program parts", "### By module", "## Components compiled alone", "## Command"):
         assert title in text
     assert "optimizer 60%" in text and "load average" in text
+    assert "| round |" not in text
+    again = dict(_first_result("new", "50"), round=2)
+    text = suite.compile_markdown(env, [*first, again], [], [], trees)
+    assert "| tree | round | N |" in text
+    assert "| part | old N=50 | new N=50 |\n" in text  # op counts are exact: one column per tree and N
 
 
 def test_universe_symbols_pick_three_lengths(tmp_path):
@@ -225,5 +230,7 @@ def test_universe_symbols_pick_three_lengths(tmp_path):
 def test_cli_bench_compile_flags():
     from jaxsim.cli.app import build_parser
 
-    args = build_parser().parse_args(["bench", "compile", "--quick", "--tree", "a", "--tree", "b", "--data-dir", "d"])
+    argv = ["bench", "compile", "--quick", "--tree", "a", "--tree", "b", "--data-dir", "d", "--rounds", "2"]
+    args = build_parser().parse_args(argv)
     assert args.suite == "compile" and args.tree == ["a", "b"] and args.data_dir == "d" and args.quick
+    assert args.rounds == 2 and build_parser().parse_args(["bench", "compile"]).tree is None

@@ -83,7 +83,7 @@ COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("walk-forward glue (engine, other)", ("*",)),
 )
 NO_FRAME = "(no jaxsim frame)"
-CONSTANTS = "(constants without location)"  # literals jax hoists into the entry function, unlocated
+CONSTANTS = "(constants, no jaxsim frame)"  # literals: unlocated, or located at the program's entry
 _TERMINATORS = {"return", "func.return", "stablehlo.return"}
 _STRUCTURE = {"func.func", "module"}
 
@@ -306,8 +306,10 @@ def attribute_ops(text: str, *, marker: str = "/jaxsim/", rules=COMPONENTS, top:
       dict: ``ops`` (as printed), ``inlined`` (each function counted once per inlined use),
       ``functions``, ``const_chars`` (characters of ``stablehlo.constant`` lines), ``by_module``,
       ``by_line`` (innermost frame under ``marker``: ``path:line (function)``), ``by_component`` and
-      ``by_component_inlined``: lists of ``{name, ops, share}``, largest first; ``unlocated`` (ops
-      without any location).
+      ``by_component_inlined``: lists of ``{name, ops, share}``, largest first (a constant without a
+      jaxsim frame of its own, i.e. a literal printed without a location or located at the program's
+      entry, is :data:`CONSTANTS`, not its function's call site; other ops without any jaxsim frame
+      are :data:`NO_FRAME`); ``unlocated`` (ops without any location).
     """
     mod = parse_module(text)
     table = LocTable(text)
@@ -324,8 +326,8 @@ def attribute_ops(text: str, *, marker: str = "/jaxsim/", rules=COMPONENTS, top:
             unlocated += 1
         key = (func, loc, name == "stablehlo.constant")
         if key not in memo:
-            frames = table.frames(loc) + func_frames.get(func, ())
-            ours = [(f, _relative(f.file, marker)) for f in frames]
+            own = table.frames(loc)
+            ours = [(f, _relative(f.file, marker)) for f in own + func_frames.get(func, ())]
             ours = [(f, rel) for f, rel in ours if rel is not None]
             if ours:
                 f0, rel0 = ours[0]
@@ -333,8 +335,8 @@ def attribute_ops(text: str, *, marker: str = "/jaxsim/", rules=COMPONENTS, top:
             else:
                 module = line = NO_FRAME
             comp = component_of([f"{rel}:{f.function or ''}" for f, rel in ours], rules)
-            if not frames and name == "stablehlo.constant":
-                module = line = comp = CONSTANTS
+            if name == "stablehlo.constant" and not any(_relative(f.file, marker) for f in own):
+                module = line = comp = CONSTANTS  # a literal: no location of its own in our code
             memo[key] = (module, line, comp)
         module, line, comp = memo[key]
         by_module[module] += 1
@@ -449,14 +451,14 @@ def _load() -> list[float] | None:
 def _environment() -> dict:
     import jax
 
-    import jaxsim
+    import jaxsim as package  # the tree measured
 
     dev = jax.devices()[0]
     return dict(
         jax=jax.__version__,
         backend=jax.default_backend(),
         device_kind=getattr(dev, "device_kind", str(dev)),
-        jaxsim_file=os.path.dirname(os.path.abspath(jaxsim.__file__)),
+        package=os.path.dirname(os.path.abspath(package.__file__)),
     )
 
 
@@ -503,9 +505,9 @@ def run_first(n_sims) -> dict:
     prices = jaxsim.sample("AAPL")
     forecaster = forecasters.default()
     setup_s = time.perf_counter() - t0 - import_s
-    w0, c0 = time.time(), time.perf_counter()
+    w0, c0, p0 = time.time(), time.perf_counter(), time.process_time()
     jax.block_until_ready(jaxsim.backtest(prices, forecaster, n_sims=n_sims).records)
-    first_s = time.perf_counter() - c0
+    first_s, first_cpu_s = time.perf_counter() - c0, time.process_time() - p0
     spans = recorder.between(w0, time.time())
     warm = []
     for _ in range(2):
@@ -520,6 +522,7 @@ def run_first(n_sims) -> dict:
         import_s=import_s,
         setup_s=setup_s,
         first_s=first_s,
+        first_cpu_s=first_cpu_s,
         warm_s=min(warm),
         warm_runs=warm,
         traces=trace_count(),
@@ -594,9 +597,9 @@ def _stage_times(name: str, fn, *args) -> tuple[dict, object]:
     traced = jax.jit(fn).trace(*args)
     t1 = time.perf_counter()
     lowered = traced.lower()
-    t2 = time.perf_counter()
+    t2, p2 = time.perf_counter(), time.process_time()
     compiled = lowered.compile()
-    t3 = time.perf_counter()
+    t3, xla_cpu_s = time.perf_counter(), time.process_time() - p2
     out = jax.block_until_ready(compiled(*args))
     t4 = time.perf_counter()
     warm = []
@@ -611,6 +614,7 @@ def _stage_times(name: str, fn, *args) -> tuple[dict, object]:
         trace_s=t1 - t0,
         lower_s=t2 - t1,
         xla_s=t3 - t2,
+        xla_cpu_s=xla_cpu_s,
         cold_s=t4 - t3,
         warm_s=min(warm),
         ops=len(mod.ops),
@@ -684,7 +688,7 @@ def run_cli(argv: Sequence[str]) -> dict:
     sys.argv = ["jaxsim", *argv]
     rc = 0
     buffer = io.StringIO()
-    c0 = time.perf_counter()
+    c0, p0 = time.perf_counter(), time.process_time()
     try:
         with contextlib.redirect_stdout(buffer):
             runpy.run_module("jaxsim.cli.app", run_name="__main__", alter_sys=False)
@@ -692,7 +696,7 @@ def run_cli(argv: Sequence[str]) -> dict:
         rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
         sys.argv = saved
-    wall = time.perf_counter() - c0
+    wall, cpu = time.perf_counter() - c0, time.process_time() - p0
     from jaxsim.engine.program import trace_count
 
     summary = compile_summary(recorder.spans)
@@ -703,6 +707,7 @@ def run_cli(argv: Sequence[str]) -> dict:
         rc=rc,
         import_s=import_s,
         cli_s=wall,
+        cli_cpu_s=cpu,
         traces=trace_count(),
         compile=summary,
         cache=dict(recorder.counts),
@@ -728,7 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_parts(_sims(a.sims), [p for p in a.parts.split(",") if p])
     else:
         result = run_cli(rest)
-    result.update(load_before=load_before, load_after=_load(), env=_environment())
+    result.update(load_before=load_before, load_after=_load(), cpu_s=time.process_time(), env=_environment())
     with open(a.out, "w") as fh:
         json.dump(result, fh, indent=1, default=str)
     return 0

@@ -156,6 +156,7 @@ FIRST_COLUMNS = [
     ("process_s", "process (s)", ".1f"),
     ("import_s", "import (s)", ".1f"),
     ("first_s", "first call (s)", ".1f"),
+    ("first_cpu_s", "first call CPU (s)", ".1f"),
     ("trace_s", "trace (s)", ".1f"),
     ("lower_s", "lower (s)", ".1f"),
     ("xla_s", "XLA (s)", ".1f"),
@@ -178,6 +179,7 @@ PART_COLUMNS = [
     ("trace_s", "trace (s)", ".2f"),
     ("lower_s", "lower (s)", ".2f"),
     ("xla_s", "XLA (s)", ".2f"),
+    ("xla_cpu_s", "XLA CPU (s)", ".2f"),
     ("ops", "HLO ops", ",d"),
     ("text_kib", "text (KiB)", ",.0f"),
     ("cold_s", "first call (s)", ".3f"),
@@ -191,7 +193,10 @@ CLI_COLUMNS = [
     ("cache", "cache", ""),
     ("stocks", "stocks", "d"),
     ("process_s", "wall (s)", ".1f"),
+    ("cpu_s", "CPU (s)", ".1f"),
     ("traces", "programs traced", "d"),
+    ("trace_s", "trace (s)", ".1f"),
+    ("lower_s", "lower (s)", ".1f"),
     ("xla_n", "XLA compiles", "d"),
     ("xla_s", "XLA (s)", ".1f"),
     ("cache_hits", "cache hits", "d"),
@@ -212,10 +217,12 @@ def first_row(result: dict) -> dict:
     prog = result.get("program") or {}
     row = dict(
         tree=result.get("tree"),
+        round=result.get("round", 1),
         sims=result.get("sims"),
         process_s=result.get("process_s"),
         import_s=result.get("import_s"),
         first_s=result.get("first_s"),
+        first_cpu_s=result.get("first_cpu_s"),
         trace_s=main.get("trace_s"),
         lower_s=main.get("lower_s"),
         xla_s=main.get("xla_s"),
@@ -238,7 +245,12 @@ def part_rows(result: dict) -> list[dict]:
     """Rows of :data:`PART_COLUMNS` from a ``parts`` probe result."""
     rows = []
     for r in result.get("rows") or [dict(part="(all)", error=result.get("error"))]:
-        row = dict(tree=result.get("tree"), sims=result.get("sims"), **{k: r.get(k) for k, _, _ in PART_COLUMNS[2:]})
+        row = dict(
+            tree=result.get("tree"),
+            round=result.get("round", 1),
+            sims=result.get("sims"),
+            **{k: r.get(k) for k, _, _ in PART_COLUMNS[2:]},
+        )
         row["text_kib"] = r["chars"] / 1024.0 if "chars" in r else None
         rows.append(row)
     return rows
@@ -249,11 +261,15 @@ def cli_row(result: dict, scenario: str, cache: str, stocks: int) -> dict:
     comp = result.get("compile") or {}
     return dict(
         tree=result.get("tree"),
+        round=result.get("round", 1),
         scenario=scenario,
         cache=cache,
         stocks=stocks,
         process_s=result.get("process_s"),
+        cpu_s=result.get("cpu_s"),
         traces=result.get("traces"),
+        trace_s=comp.get("trace_s"),
+        lower_s=comp.get("lower_s"),
         xla_n=comp.get("xla_n"),
         xla_s=comp.get("xla_s"),
         cache_hits=(result.get("cache") or {}).get("cache_hits", 0) if "cache" in result else None,
@@ -291,8 +307,17 @@ def _dominant(result: dict, n: int = 3) -> str:
     return ", ".join(f"{c['name']} {c['share']:.0%}" for c in comps[:n])
 
 
-def compile_markdown(env: dict, firsts: list[dict], parts: list[dict], clis: list[dict], trees: list[Tree]) -> str:
-    """The suite's markdown from the probe results (``clis``: ``cli_row`` dicts)."""
+def _with_round(columns: list[tuple], rows: Sequence[dict]) -> list[tuple]:
+    """``columns`` with a ``round`` column after the tree when the rows come from several rounds."""
+    if all(r.get("round", 1) == 1 for r in rows):
+        return columns
+    return columns[:1] + [("round", "round", "d")] + columns[1:]
+
+
+def compile_markdown(
+    env: dict, firsts: list[dict], parts: list[dict], clis: list[dict], trees: list[Tree], extra: str = ""
+) -> str:
+    """The suite's markdown from the probe results (``clis``: ``cli_row`` dicts); ``extra`` ends the header."""
     first_rows = [first_row(r) for r in firsts]
     lines = [
         "# Compilation: where a first backtest's time goes\n",
@@ -308,12 +333,17 @@ def compile_markdown(env: dict, firsts: list[dict], parts: list[dict], clis: lis
         "ops once per call site, as XLA inlines them; 'constants' = text of `stablehlo.constant` lines. "
         "'load' = the machine's 1-minute load average (highest of before / after the process): wall times "
         "are comparable only within a run and at similar load; op counts are exact.\n",
-        bench.markdown_table(first_rows, FIRST_COLUMNS),
+        bench.markdown_table(first_rows, _with_round(FIRST_COLUMNS, first_rows)),
     ]
     errors = [f"- `{r['tree']}` N={r['sims']}: {r['error'].splitlines()[-1]}" for r in first_rows if r.get("error")]
     if errors:
         lines.append("\nErrors:\n\n" + "\n".join(errors) + "\n")
-    with_program = [r for r in firsts if (r.get("program") or {}).get("by_component")]
+    # op counts are deterministic: one column per tree and N (the first round that has them)
+    with_program, seen = [], set()
+    for r in firsts:
+        if (r.get("program") or {}).get("by_component") and (r.get("tree"), r.get("sims")) not in seen:
+            seen.add((r.get("tree"), r.get("sims")))
+            with_program.append(r)
     if with_program:
         rows, cols = share_rows(with_program, "by_component")
         lines += [
@@ -321,7 +351,10 @@ def compile_markdown(env: dict, firsts: list[dict], parts: list[dict], clis: lis
             "Each op's location is a Python call stack; its part is the first rule that matches any jaxsim frame "
             "(forecasted P&L; optimizer; draws / sampler; model layers; forecast summary; strategies / "
             "simulation; other jaxsim code), so the sampler under the forecasted P&L counts as forecasted P&L "
-            "(`jaxsim.bench.compile_probe.COMPONENTS`). Ops as printed.\n",
+            "(`jaxsim.bench.compile_probe.COMPONENTS`). An op inside a private function (an inner jit, a jnp "
+            "helper, a loop body) also gets the function's call site. Constants without a jaxsim frame of "
+            "their own (literals, printed unlocated or at the program's entry) are counted apart. Ops as "
+            "printed; the inlined count is in the JSON (`by_component_inlined`).\n",
             bench.markdown_table(rows, cols),
             "\nDominant parts: "
             + "; ".join(f"`{r['tree']}` N={r['sims']}: {_dominant(r)}" for r in with_program)
@@ -347,7 +380,7 @@ def compile_markdown(env: dict, firsts: list[dict], parts: list[dict], clis: lis
             "warm call (best of two), all components in one fresh process in this order; the inputs of the "
             "draws and of the simulation stage are the outputs of the mixtures and summary rows; the "
             "forecasted P&L forecasts 8 random strategy series of N values.\n",
-            bench.markdown_table(rows, PART_COLUMNS),
+            bench.markdown_table(rows, _with_round(PART_COLUMNS, rows)),
         ]
     if clis:
         lines += [
@@ -356,7 +389,7 @@ def compile_markdown(env: dict, firsts: list[dict], parts: list[dict], clis: lis
             "`python -m jaxsim.cli.app` in a fresh process; cold = an empty `--cache-dir`, warm = the same folder "
             "again. 'programs traced' = backtest programs traced in the process (a cached program is loaded, "
             "not traced); XLA compiles and seconds include persistent-cache loads.\n",
-            bench.markdown_table(clis, CLI_COLUMNS),
+            bench.markdown_table(clis, _with_round(CLI_COLUMNS, clis)),
         ]
         bad = [
             f"- `{r['tree']}` {r['scenario']} {r['cache']}: {r['error'].splitlines()[-1]}"
@@ -365,7 +398,7 @@ def compile_markdown(env: dict, firsts: list[dict], parts: list[dict], clis: lis
         ]
         if bad:
             lines.append("\nErrors:\n\n" + "\n".join(bad) + "\n")
-    lines.append("\n" + bench.header_markdown(env) + "\n")
+    lines.append("\n" + bench.header_markdown(env, extra) + "\n")
     return "\n".join(lines)
 
 
@@ -388,6 +421,7 @@ def compile_suite(
     data_dir: str | os.PathLike | None = None,
     timeout: float = 3600.0,
     scenarios: Sequence[str] = ("first", "parts", "cli", "universe"),
+    rounds: int = 1,
 ) -> dict:
     """Run the compile benchmark on every tree, side by side; write ``compile.md`` and ``compile.json``.
 
@@ -401,6 +435,8 @@ def compile_suite(
         beside this checkout; the universe is skipped when there is none).
       timeout: per process, seconds (the full universe gets 4x).
       scenarios: a subset of ``first``, ``parts``, ``cli``, ``universe``.
+      rounds: measure every (scenario, tree) this many times, trees alternating within each round
+        (A, B, A, B...): wall times on a shared machine vary run to run; the rows show each round.
 
     Returns:
       dict with ``env``, ``first``, ``parts``, ``cli`` (rows), ``markdown``.
@@ -417,16 +453,19 @@ def compile_suite(
     def log(msg):
         print(f"[compile {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
+    def alternate():
+        return [(k + 1, tree) for k in range(max(int(rounds), 1)) for tree in tree_list]
+
     if "first" in scenarios:
         for sims in ("50", "all"):
-            for tree in tree_list:
-                log(f"first call N={sims}: {tree.label}")
-                firsts.append(run_probe(tree, "first", ["--sims", sims], timeout=timeout))
+            for k, tree in alternate():
+                log(f"first call N={sims}: {tree.label} (round {k})")
+                firsts.append(dict(run_probe(tree, "first", ["--sims", sims], timeout=timeout), round=k))
     if "parts" in scenarios:
         for sims in ("50",) if quick else ("50", "all"):
-            for tree in tree_list:
-                log(f"components N={sims}: {tree.label}")
-                parts.append(run_probe(tree, "parts", ["--sims", sims], timeout=timeout))
+            for k, tree in alternate():
+                log(f"components N={sims}: {tree.label} (round {k})")
+                parts.append(dict(run_probe(tree, "parts", ["--sims", sims], timeout=timeout), round=k))
     cli_cases = []
     if "cli" in scenarios:
         cli_cases.append(("backtest AAPL", ["backtest", "AAPL"], 1, timeout))
@@ -437,20 +476,22 @@ def compile_suite(
             (f"universe --sims all ({len(symbols)} stocks)", args, len(symbols), timeout * (1 if quick else 4))
         )
     for name, args, stocks, limit in cli_cases:
-        for tree in tree_list:
+        for k, tree in alternate():
             cache = Path(tempfile.mkdtemp(prefix="jaxsim-compile-cache-"))
             try:
                 for state in ("cold", "warm"):
-                    log(f"{name} {state}: {tree.label}")
+                    log(f"{name} {state}: {tree.label} (round {k})")
                     res = run_probe(tree, "cli", jaxsim_args=[*args, "--cache-dir", str(cache)], timeout=limit)
-                    res.update(scenario=name, cache_state=state)
+                    res.update(scenario=name, cache_state=state, round=k)
                     raw_cli.append(res)
                     clis.append(cli_row(res, name, state, stocks))
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
-    env_after = bench.environment()
-    env["loadavg_after"] = env_after.get("loadavg")
-    text = compile_markdown(env, firsts, parts, clis, tree_list)
+    env["loadavg_after"] = bench.environment().get("loadavg")
+    extra = "trees alternating per scenario" + (f", {rounds} rounds" if rounds > 1 else "")
+    if env.get("loadavg_after"):
+        extra += f"; load average {env['loadavg_after'][0]:.1f} at the end"
+    text = compile_markdown(env, firsts, parts, clis, tree_list, extra)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "compile.md").write_text(text)
     bench.write_json(
@@ -459,6 +500,7 @@ def compile_suite(
             env=env,
             trees=[dict(path=str(t.path), label=t.label) for t in tree_list],
             quick=quick,
+            rounds=rounds,
             data_dir=str(data) if data else None,
             first=firsts,
             parts=parts,

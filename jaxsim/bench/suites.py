@@ -480,11 +480,14 @@ def optimizer_suite(out_dir, *, quick: bool = False, prices=None, repeats: int =
     return dict(env=env, rows=rows, markdown=text)
 
 
-def run_suite(name: str, out_dir, *, quick: bool = False, dtype: str = "float32", trees=None, data_dir=None) -> dict:
+def run_suite(
+    name: str, out_dir, *, quick: bool = False, dtype: str = "float32", trees=None, data_dir=None, rounds: int = 1
+) -> dict:
     """Run one suite by name (``scaling``, ``e2e``, ``optimizer``, ``full_history``, ``compile``).
 
-    ``trees`` and ``data_dir`` are the compile suite's (:func:`jaxsim.bench.compile_suite.compile_suite`):
-    checkouts measured side by side, and the folder of daily price files of its universe scenario.
+    ``trees``, ``data_dir`` and ``rounds`` are the compile suite's
+    (:func:`jaxsim.bench.compile_suite.compile_suite`): checkouts measured side by side, the folder of
+    daily price files of its universe scenario, and how many times each scenario is measured.
     """
     if name == "scaling":
         return scaling_suite(out_dir, quick=quick, dtype=dtype)
@@ -495,5 +498,5 @@ def run_suite(name: str, out_dir, *, quick: bool = False, dtype: str = "float32"
     if name == "full_history":
         return full_history_suite(out_dir, quick=quick, dtype=dtype)
     if name == "compile":
-        return compile_suite(out_dir, quick=quick, trees=trees, data_dir=data_dir)
+        return compile_suite(out_dir, quick=quick, trees=trees, data_dir=data_dir, rounds=rounds)
     raise ValueError(f"unknown suite {name!r}; expected one of {SUITES}")

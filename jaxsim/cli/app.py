@@ -539,6 +539,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="compile: folder of <SYMBOL>.csv daily files for the universe scenario "
         "(default ../shared/data/daily beside the checkout; skipped when absent)",
     )
+    bench.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="K",
+        help="compile: measure each scenario K times, trees alternating (default 1)",
+    )
     bench.set_defaults(func=cmd_bench)
     _add_weight_commands(sub)
     return parser
@@ -559,7 +566,13 @@ def cmd_bench(args) -> int:
     suites = bench_suites.SUITES if args.suite == "all" else (args.suite,)
     for name in suites:
         result = bench_suites.run_suite(
-            name, args.out, quick=args.quick, dtype=args.dtype, trees=args.tree, data_dir=args.data_dir
+            name,
+            args.out,
+            quick=args.quick,
+            dtype=args.dtype,
+            trees=args.tree,
+            data_dir=args.data_dir,
+            rounds=args.rounds,
         )
         print(result["markdown"])
     print(f"written to {args.out}")
