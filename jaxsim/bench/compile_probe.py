@@ -700,7 +700,8 @@ def run_cli(argv: Sequence[str]) -> dict:
     from jaxsim.engine.program import trace_count
 
     summary = compile_summary(recorder.spans)
-    summary.pop("per_function")
+    per = summary.pop("per_function")  # the command line compiles many small programs: keep the costliest
+    summary["top_functions"] = dict(sorted(per.items(), key=lambda kv: -kv[1]["xla_s"])[:20])
     return dict(
         mode="cli",
         argv=list(argv),
