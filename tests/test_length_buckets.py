@@ -103,7 +103,7 @@ def test_bucketed_forecasts_equal_exact_length_forecasts(toto, max_context):
     grid, got = _forecasts(toto, prices, BUCKET, max_context)
     assert grid.n_rows % BUCKET == 0 and exact_grid.n_rows < grid.n_rows
     for name in ("point", "band", "crps"):
-        np.testing.assert_allclose(np.asarray(getattr(got, name)), np.asarray(getattr(exact, name)), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(getattr(got, name)), np.asarray(getattr(exact, name)), rtol=1e-5, atol=1e-7)
 
 
 # lengths in one bucket (65..128) differing by less than a patch (100, 103) and by several patches (100, 121),
@@ -134,7 +134,8 @@ def test_bucketed_records_equal_exact_length_records(toto, settings):
         n = 5 if settings["n_sims"] == 5 else len(prices) - exact.metadata["rows_trimmed"] - 8 - 60
         assert len(got.records) == len(exact.records) == n
         assert list(got.records.index) == list(exact.records.index)
-        assert_records_close(got, exact, rtol=1e-4, atol=1e-6, skip=())
+        # the forecasts agree to ~1e-7; the optimizer's outputs amplify that rounding (as across batch shapes)
+        assert_records_close(got, exact, rtol=1e-4, atol=1e-4, skip=())
         for name_ in ("forecasted_pnl_source",):
             assert got.metadata[name_] == exact.metadata[name_]
 

@@ -28,12 +28,12 @@ Guarantees:
 * ``should_stop`` (e.g. set by Ctrl-C) is checked between chunks: the run stops there with every
   finished stock in place; temporaries of a process killed mid-write are removed by the next run.
 
-Stocks are grouped by (rows the program reads, crypto rule) so one compiled program serves a whole
+Stocks are grouped by (program rows, program N, crypto rule) so one compiled program serves a whole
 group, and the groups run one after the other, so each distinct shape compiles once; every chunk of
 a group is padded to one size (``chunk_size``, or the group's size when smaller), so the last chunk
-compiles nothing new. Without ``max_context`` every distinct history length is its own group (and
-compile): Toto's output depends on a context's left padding, so stocks of different lengths cannot
-share a program without changing their results; they are bucketed by exact length.
+compiles nothing new. The program rows are a stock's rows rounded up to ``config.length_bucket``
+(default 512; docs/compilation.md#length-buckets): stocks of different lengths in one bucket share a
+program, each with its exact-length results (to float rounding).
 
 Across processes (``distributed=``, :mod:`jaxsim.shell.distributed`): each of P processes runs its
 share of the stocks (:func:`~jaxsim.shell.distributed.split_stocks`) on its local devices, writes
