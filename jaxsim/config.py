@@ -21,6 +21,7 @@ __all__ = [
     "ALL_SIMS",
     "DEFAULT_MIN_CONTEXT",
     "DEFAULT_SIM_CHUNK",
+    "DEFAULT_LENGTH_BUCKET",
     "BacktestConfig",
     "FIELDS",
     "resolve_config",
@@ -33,6 +34,7 @@ STOCK_KEY_RULES = ("index", "symbol")
 ALL_SIMS = "all"  # n_sims="all": every origin with at least min_context returns is a simulation
 DEFAULT_MIN_CONTEXT = 64  # one Toto patch
 DEFAULT_SIM_CHUNK = 256  # simulations per step of the chunked simulation stage
+DEFAULT_LENGTH_BUCKET = 512  # rows: stocks are padded to the next multiple (one program per bucket)
 
 
 def sims_for_rows(n_rows: int, min_context: int) -> int:
@@ -104,6 +106,13 @@ class BacktestConfig:
       sim_chunk: simulations evaluated per step of the simulation stage (strategies, optimizer,
         walk-forward re-score; default 256: a fixed memory budget whatever N is, and N <= 256, e.g.
         the default 50, is one vmap as before).
+      length_bucket: stocks run on programs of a whole number of buckets of this many rows
+        (default 512): a stock's rows are padded at the front to the next multiple with rows that
+        hold nothing (masked; ``n_sims="all"`` pads the simulations with them), so stocks of
+        different lengths share one compiled program and a result equals the stock's exact-length
+        run within float rounding (docs/compilation.md#length-buckets). None: one program per exact
+        length. Forecasters whose output could depend on the padding (Kronos, user functions) always
+        run at their exact length.
     """
 
     n_sims: int = 50
@@ -121,6 +130,7 @@ class BacktestConfig:
     return_samples: bool = False
     min_context: int = DEFAULT_MIN_CONTEXT
     sim_chunk: int = DEFAULT_SIM_CHUNK
+    length_bucket: int | None = DEFAULT_LENGTH_BUCKET
 
     def __post_init__(self):
         def put(name, value):
@@ -159,6 +169,11 @@ class BacktestConfig:
             if int(self.num_samples) != self.num_samples or self.num_samples < 1:
                 raise ConfigError(f"num_samples must be an integer >= 1 or None, got {self.num_samples!r}")
             put("num_samples", int(self.num_samples))
+        if self.length_bucket is not None:
+            value = self.length_bucket
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ConfigError(f"length_bucket must be an integer >= 1 or None, got {value!r}")
+            put("length_bucket", int(value))
         put("seed", int(self.seed))
         put("return_samples", bool(self.return_samples))
         if self.stock_key is not None and self.stock_key not in STOCK_KEY_RULES:

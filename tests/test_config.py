@@ -144,7 +144,7 @@ def test_toto_num_samples_is_honoured(aem, tiny_toto):
     r256 = jaxsim.backtest(aem, f256, cfg, key=KEY)
     assert r256.metadata["num_samples"] == 256 and r256.metadata["num_samples_override"] is None
     # the draws themselves: 256 per context, the same 256 the forecaster draws alone
-    prep = plan.prepare_stock(aem, cfg)
+    prep = plan.prepare_stock(aem, cfg, forecaster=NOISY_LAST)  # a user function: its exact length
     stock = jax.tree.map(np.asarray, plan.stock_arrays(f256, [prep]))
     stock = type(stock)(*(a[0] for a in stock))
     grid = ForecastGrid(len(prep.prices), cfg.n_sims, cfg.max_context)
@@ -250,7 +250,7 @@ def test_forecasted_pnl_comes_out_of_the_one_compiled_program(aem):
     result = jaxsim.backtest(aem, NOISY_LAST, cfg, key=KEY)
     assert trace_count() - before == 1 and result.metadata["compiled"]
     # the program's own outputs hold the broadcast columns and the source codes
-    prep = plan.prepare_stock(aem, cfg)
+    prep = plan.prepare_stock(aem, cfg, forecaster=NOISY_LAST)  # a user function: its exact length
     records, codes = jax.device_get(
         run_program(
             NOISY_LAST,

@@ -23,10 +23,11 @@ def _left_padded(values: np.ndarray, length: int):
     return context, valid
 
 
-def test_toto_output_depends_on_left_padding_so_lengths_cannot_share_a_program():
-    """Padding a shorter stock to a longer one's length pads every context further to the left; the
-    embedded Toto (patch 16, padded to multiples of 64 as the official forecaster pads a context
-    alone) then forecasts differently, so run_many buckets stocks by exact length instead."""
+def test_toto_forecasts_do_not_depend_on_whole_padded_patches():
+    """Padding a shorter stock to a longer one's length pads every context further to the left with
+    whole padded patches; the forecasters mask them (docs/compilation.md#length-buckets), so the
+    embedded Toto forecasts the same draws to float rounding and stocks of different lengths share a
+    program (the unmasked, upstream model moves by ~1e-3: tests/test_length_buckets.py)."""
     f = forecasters.default(num_samples=16)
     values = np.random.default_rng(0).normal(0.0, 0.02, 40).astype(np.float32)
     keys = jax.random.split(jax.random.key(3), 1)[None]  # (X=1, n=1)
@@ -35,10 +36,10 @@ def test_toto_output_depends_on_left_padding_so_lengths_cannot_share_a_program()
     padded = np.asarray(f.forecast_group(*_left_padded(values, 128), keys).samples)
     np.testing.assert_array_equal(alone, again)
     assert alone.shape == padded.shape == (1, 1, 16)
-    assert np.max(np.abs(alone - padded)) > 1e-4 * np.max(np.abs(alone))
+    np.testing.assert_allclose(padded, alone, rtol=1e-5, atol=1e-7)
 
 
-def test_one_compile_per_length_and_the_cross_stock_table(tmp_path):
+def test_one_compile_per_length_bucket_and_the_cross_stock_table(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     lengths = {"AAA": 60, "BBB": 60, "CCC": 75}
@@ -49,7 +50,7 @@ def test_one_compile_per_length_and_the_cross_stock_table(tmp_path):
         sorted(data.glob("*.csv")), tmp_path / "run", forecaster=forecasters.naive(), n_sims=5, chunk_size=4
     )
     assert sorted(report.done) == sorted(lengths) and report.failed == {}
-    assert trace_count() - before == len(set(lengths.values()))  # AAA and BBB share one program
+    assert trace_count() - before == 1  # 60 and 75 rows: one length bucket, one program
     table = pd.read_csv(tmp_path / "run" / TABLE, index_col=0)
     assert list(table.index) == sorted(lengths)
     for symbol, row in table.iterrows():

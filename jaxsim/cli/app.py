@@ -30,7 +30,7 @@ from jaxsim.cli.signals import EXIT_INTERRUPTED, MESSAGE, Interrupted, graceful_
 from jaxsim.cli.stats_commands import add_compare_parser, print_verdict
 from jaxsim.cli.validate import EXIT_CODES_HELP, check_model_flags, validate_backtest
 from jaxsim.cli.weights import add_commands
-from jaxsim.config import PROTOCOLS, BacktestConfig
+from jaxsim.config import DEFAULT_LENGTH_BUCKET, PROTOCOLS, BacktestConfig
 from jaxsim.errors import ConfigError, JaxsimError
 
 # deferred: the function-local imports (jaxsim.data.prices, the engine, the bench, pandas) run when a command
@@ -159,8 +159,13 @@ def backtest_config(args, hyper=None) -> BacktestConfig:
 
     With ``--hyperparams`` a Toto-family model takes the symbol's ``aggregate``.
     """
+    bucket = getattr(args, "length_bucket", DEFAULT_LENGTH_BUCKET)
     config = BacktestConfig(
-        n_sims=args.sims, protocol=args.protocol, max_context=getattr(args, "max_context", None), seed=args.seed
+        n_sims=args.sims,
+        protocol=args.protocol,
+        max_context=getattr(args, "max_context", None),
+        seed=args.seed,
+        length_bucket=None if bucket == 0 else bucket,
     )
     if hyper is not None and _model_of(args, hyper) in ("default", "toto"):
         config = config.replace(aggregate=hyper.toto["aggregate"])
@@ -330,14 +335,10 @@ def _run_symbols(args, files, stop) -> int:
         n = sum(len(m) for m in groups.values())
         if n == 0:
             return
+        rows = sorted({g[0] for g in groups})
         print(
-            f"{n} stock(s) in {len(groups)} shape group(s): {len(groups)} backtest program(s) to compile "
-            "(fewer when cached)"
-            + (
-                ""
-                if len(groups) < 2 or args.max_context
-                else "; --max-context C makes stocks of different lengths share one"
-            ),
+            f"{n} stock(s) in {len(groups)} program shape(s) (rows {', '.join(map(str, rows))}): "
+            f"{len(groups)} backtest program(s) to compile (fewer when cached)",
             file=sys.stderr,
             flush=True,
         )
@@ -458,6 +459,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="C",
         help="cap the forecast context at C returns (default: the whole history, as the original)",
+    )
+    bt.add_argument(
+        "--length-bucket",
+        type=int,
+        default=DEFAULT_LENGTH_BUCKET,
+        metavar="B",
+        help=f"run each stock on a program of a multiple of B rows, so stocks of different lengths share "
+        f"one compile; results equal the exact-length run to float rounding (default {DEFAULT_LENGTH_BUCKET}; "
+        "0: exact lengths)",
     )
     bt.add_argument(
         "--chunk-size", type=int, default=64, metavar="K", help="stocks per compiled batch with --symbols (default 64)"

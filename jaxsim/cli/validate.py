@@ -85,7 +85,8 @@ def find_symbol_files(symbols, data_dir) -> dict[str, Path]:
 
 
 def check_counts(args) -> None:
-    """``--sims`` (or ``all``), ``--samples``, ``--chunk-size``, ``--max-context`` must be positive integers."""
+    """``--sims`` (or ``all``), ``--samples``, ``--chunk-size``, ``--max-context`` must be positive integers;
+    ``--length-bucket`` positive or 0."""
     for flag, value in (
         ("--sims", getattr(args, "sims", 1)),
         ("--samples", getattr(args, "samples", None)),
@@ -94,6 +95,9 @@ def check_counts(args) -> None:
     ):
         if value is not None and value != "all" and value < 1:
             raise UsageError(f"{flag} must be >= 1, got {value}")
+    bucket = getattr(args, "length_bucket", 0)
+    if bucket is not None and bucket < 0:
+        raise UsageError(f"--length-bucket must be >= 1, or 0 for exact lengths, got {bucket}")
 
 
 def check_model_flags(args, model: str | None = None) -> None:

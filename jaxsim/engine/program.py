@@ -47,6 +47,7 @@ __all__ = [
     "BacktestSetup",
     "map_sims",
     "stock_program",
+    "real_sims",
     "batched_program",
     "compiled_program",
     "run_program",
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+Array = jax.Array
 
 _TRACES = {"count": 0}
 
@@ -81,6 +83,9 @@ class BacktestSetup:
       return_samples: also return each simulation's newest forecast draws (``oos_<x>_draws``).
       sim_chunk: simulations per step of the simulation stage (:func:`map_sims`); N <= sim_chunk is
         one vmap.
+      padded_sims: ``n_sims="all"`` on a length bucket: each NaN row before a stock's first row
+        (:func:`jaxsim.shell.plan.stock_arrays`) stands for one masked simulation at the old end, so
+        only simulations k < N - (NaN rows) are real (:func:`real_sims`).
     """
 
     grid: ForecastGrid
@@ -92,6 +97,7 @@ class BacktestSetup:
     strategies: tuple = ()
     return_samples: bool = False
     sim_chunk: int = DEFAULT_SIM_CHUNK
+    padded_sims: bool = False
 
     def __post_init__(self):
         if self.optimizer is None:
@@ -116,6 +122,19 @@ def map_sims(fn, xs, chunk: int):
     if n <= chunk:
         return jax.vmap(fn)(xs)
     return jax.lax.map(fn, xs, batch_size=int(chunk))
+
+
+def real_sims(stock: StockArrays, setup: BacktestSetup) -> Array:
+    """How many of the program's N simulations are the stock's own (int32 scalar; docs/compilation.md#length-buckets).
+
+    A stock shorter than its program's rows is preceded by NaN rows; with ``padded_sims`` each of
+    them is one masked simulation at the old end, otherwise every simulation is real.
+    """
+    n = setup.grid.n_sims
+    if not setup.padded_sims:
+        return jnp.int32(n)
+    pad = jnp.argmax(jnp.isfinite(stock.prices[:, PRICE_COLUMN["close"]]))  # leading NaN rows
+    return (n - pad).astype(jnp.int32)
 
 
 def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, setup: BacktestSetup):
@@ -153,10 +172,17 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
         return simulation_fields(sim_inputs, fee=fee, spread=spread, config=setup.strategy, optimizer=setup.optimizer)
 
     records = dict(map_sims(one, inputs, setup.sim_chunk))
+    n_real = real_sims(stock, setup)
     if setup.protocol == "walk_forward":
         records.update(
             walk_forward_records(
-                inputs, records, fee=fee, config=setup.strategy, optimizer=setup.optimizer, chunk=setup.sim_chunk
+                inputs,
+                records,
+                fee=fee,
+                config=setup.strategy,
+                optimizer=setup.optimizer,
+                chunk=setup.sim_chunk,
+                n_real=n_real if setup.padded_sims else None,
             )
         )
     last = windows[:, -1, :]  # row e of each simulation
@@ -194,9 +220,10 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
         records.update(strategy_records(setup.strategies, views, fee=fee, spread=spread, config=setup.strategy))
     prefixes = [s.prefix for s in strategy_table(setup.strategies)]
     # --- end of user strategies
-    values, sources = stock_forecasted_pnl(
-        forecaster, strategy_series(records, prefixes), key, chronological=setup.protocol == "walk_forward"
-    )
+    series = strategy_series(records, prefixes)  # (P, N)
+    if setup.padded_sims:  # masked simulations are not values of the series (non-finite: dropped)
+        series = jnp.where(jnp.arange(grid.n_sims) < n_real, series, jnp.nan)
+    values, sources = stock_forecasted_pnl(forecaster, series, key, chronological=setup.protocol == "walk_forward")
     n = grid.n_sims
     for j, prefix in enumerate(prefixes):
         records[f"{prefix}_forecasted_pnl"] = jnp.broadcast_to(values[j], (n,))

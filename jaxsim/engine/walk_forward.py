@@ -71,7 +71,14 @@ def _rescore(strategy, args, enough, mults, eod, *, fee, config: StrategyConfig)
 
 
 def walk_forward_records(
-    inputs: SimulationInputs, records: dict, *, fee, config: StrategyConfig, optimizer=None, chunk: int | None = None
+    inputs: SimulationInputs,
+    records: dict,
+    *,
+    fee,
+    config: StrategyConfig,
+    optimizer=None,
+    chunk: int | None = None,
+    n_real: Array | None = None,
 ) -> dict[str, Array]:
     """Replace the fields of the fitted strategies (MaxDiff, always-on) of ``legacy`` records with
     out-of-sample ones.
@@ -82,6 +89,8 @@ def walk_forward_records(
       fee: trading fee (dynamic scalar). config: static strategy config.
       optimizer: unused (the fits come from ``records``); accepted for a uniform call.
       chunk: re-score this many simulations per step (lax.map) when N exceeds it (None: one vmap).
+      n_real: only simulations k < n_real are real (dynamic; a length bucket's masked simulations
+        follow them, :func:`jaxsim.engine.program.real_sims`); None: all N.
 
     Returns:
       The replaced fields plus ``walk_forward_fitted`` (bool ``(N,)``), ``walk_forward_source``
@@ -90,9 +99,8 @@ def walk_forward_records(
     del optimizer
     n = records[FITTED[0].field("return")].shape[0]
     source = np.arange(n) + FIT_LAG
-    fitted = source < n
     src = np.minimum(source, n - 1)
-    have = jnp.asarray(fitted)
+    have = jnp.asarray(source < n) if n_real is None else jnp.asarray(source) < n_real
 
     def take(name):
         return jnp.where(have, records[name][src], jnp.zeros_like(records[name][src]))
@@ -114,5 +122,5 @@ def walk_forward_records(
     else:  # bounded memory at long N (same per-simulation function)
         out = jax.lax.map(lambda a: one(*a), xs, batch_size=int(chunk))
     out["walk_forward_fitted"] = have
-    out["walk_forward_source"] = jnp.asarray(np.where(fitted, source, -1), jnp.int32)
+    out["walk_forward_source"] = jnp.where(have, jnp.asarray(source, jnp.int32), -1)
     return out

@@ -64,6 +64,7 @@ class NaiveForecaster(Forecaster):
 
     params: Any = ()
     kind = "naive"
+    padding_invariant = True
 
     def forecast(self, stock, grid, targets, key):  # no contexts to gather (N x T at the full history)
         return Forecast(point=jnp.zeros((len(targets), grid.n_origins), jnp.float32))
@@ -78,6 +79,7 @@ class HistoricalMeanForecaster(Forecaster):
 
     params: Any = ()
     kind = "historical_mean"
+    padding_invariant = True
 
     def forecast_group(self, context, valid, keys):
         count = jnp.maximum(valid.sum(-1), 1).astype(jnp.float32)
@@ -139,6 +141,7 @@ class TotoForecaster(Forecaster):
     num_samples: int = 3072
     params: Any = None
     kind = "toto"
+    padding_invariant = True
 
     @property
     def pad_multiple(self):

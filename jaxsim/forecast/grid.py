@@ -173,11 +173,15 @@ def gather_contexts(returns: jax.Array, grid: ForecastGrid, group: ContextGroup)
       group: one group of :func:`context_groups`.
 
     Returns:
-      ``(context, valid)``: float32 ``(X, size, L)`` and bool ``(size, L)``.
+      ``(context, valid)``: float32 ``(X, size, L)`` and bool ``(size, L)``; a position where any
+      target's return is not finite (the NaN rows a length bucket adds before a stock's first row)
+      is invalid.
     """
     index, valid = context_index(grid, group)
-    context = jnp.where(valid[None], jnp.asarray(returns)[:, index], 0.0).astype(jnp.float32)
-    return context, jnp.asarray(valid)
+    values = jnp.asarray(returns)[:, index]
+    valid = valid & jnp.all(jnp.isfinite(values), axis=0)  # NaN rows: a length bucket's padding
+    context = jnp.where(valid[None], values, 0.0).astype(jnp.float32)
+    return context, valid
 
 
 def sim_forecast_index(grid: ForecastGrid) -> np.ndarray:
@@ -201,9 +205,9 @@ def price_windows(prices: jax.Array, grid: ForecastGrid, window: int) -> tuple[j
       ``(windows, valid)``: ``(N, W, F)`` (invalid rows zero) and bool ``(N, W)``.
     """
     index = grid.ends[:, None] - window + 1 + np.arange(window)[None, :]
-    valid = index >= 0
     rows = jnp.asarray(prices)[np.clip(index, 0, grid.n_rows - 1)]
-    return jnp.where(valid[..., None], rows, 0.0), jnp.asarray(valid)
+    valid = (index >= 0) & jnp.all(jnp.isfinite(rows), axis=-1)  # NaN rows: a length bucket's padding
+    return jnp.where(valid[..., None], rows, 0.0), valid
 
 
 def trim_start(n_rows: int, n_sims: int, max_context: int | None, window: int) -> int:

@@ -121,8 +121,15 @@ def context_keys(key: Array, grid: ForecastGrid, targets: tuple[str, ...], group
 
 
 def target_returns(prices: Array, targets: tuple[str, ...]) -> Array:
-    """r_X per target, ``(X, T)`` (docs/backtest.md#return-transform transform of each requested column)."""
-    return jnp.stack([return_transform(prices[:, PRICE_COLUMN[x]]) for x in targets])
+    """r_X per target, ``(X, T)`` (docs/backtest.md#return-transform transform of each requested column).
+
+    NaN where the row or the one before it is NaN (the rows a length bucket puts before a stock's
+    first row), so such returns are invalid context, not the transform's 0 (real rows are finite).
+    """
+    columns = jnp.stack([prices[:, PRICE_COLUMN[x]] for x in targets])  # (X, T)
+    known = jnp.isfinite(columns)
+    known = known & jnp.concatenate([known[:, :1], known[:, :-1]], axis=1)
+    return jnp.where(known, jax.vmap(return_transform)(columns), jnp.nan)
 
 
 class Forecaster:
@@ -136,10 +143,15 @@ class Forecaster:
       pad_multiple: contexts are left-padded to a multiple of this (None: one group padded to the
         longest context, for forecasters on which padding has no effect).
       kind: short name used in reports.
+      padding_invariant: its forecasts do not depend on extra invalid positions before a context
+        (whole padded patches for Toto, which masks them), so a stock may run on a longer program of
+        its length bucket (:func:`jaxsim.shell.plan.program_shape`). False for user functions (they may
+        look at the padded length) and Kronos.
     """
 
     pad_multiple: int | None = None
     kind: str = "forecaster"
+    padding_invariant: bool = False
 
     def draws_per_context(self) -> int | None:
         """Draws S returned per context (None: point forecasts)."""

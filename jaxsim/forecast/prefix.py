@@ -115,9 +115,10 @@ def prefix_plan(grid: ForecastGrid, patch: int) -> tuple[PrefixPass, ...]:
 def _pass_contexts(returns: Array, grid: ForecastGrid, ps: PrefixPass) -> tuple[Array, Array]:
     """``(X, m, L)`` rows r_X[t-L..t-1] (zeros before r_X[1]) and their ``(m, L)`` mask."""
     index = ps.row_origins[:, None] - ps.length + np.arange(ps.length)[None, :]
-    valid = index >= 1
-    context = jnp.where(valid[None], jnp.asarray(returns)[:, np.clip(index, 0, grid.n_rows - 1)], 0.0)
-    return context.astype(jnp.float32), jnp.asarray(valid)
+    values = jnp.asarray(returns)[:, np.clip(index, 0, grid.n_rows - 1)]
+    valid = (index >= 1) & jnp.all(jnp.isfinite(values), axis=0)  # NaN rows: a length bucket's padding
+    context = jnp.where(valid[None], values, 0.0)
+    return context.astype(jnp.float32), valid
 
 
 def _per_pass(params, config, returns, grid):

@@ -124,7 +124,8 @@ def check_no_lookahead(
     elif config is None:
         settings = {"n_sims": 10, **settings}  # a check, not a backtest: ten simulations by default
     config = resolve_config(config, settings)
-    plan = make_plan(prices, forecaster, config, key=key, caller="check_no_lookahead")
+    # exact lengths: these views build their own grids from each stock's rows (no length buckets)
+    plan = make_plan(prices, forecaster, config.replace(length_bucket=None), key=key, caller="check_no_lookahead")
     forecaster, prep = plan.forecaster, plan.stocks[0]
     grid = ForecastGrid(len(prep.prices), prep.n_sims, config.max_context)
     setup = ViewSetup(grid, config.targets, config.aggregate, strategy.needs_draws)

@@ -105,7 +105,8 @@ def simulation_data(
       draws: also keep the draws (for strategies with ``needs_draws``).
     """
     config = resolve_config(config, settings)
-    plan = make_plan(prices, forecaster, config, key=key, caller="simulation_data")
+    # exact lengths: these views build their own grids from each stock's rows (no length buckets)
+    plan = make_plan(prices, forecaster, config.replace(length_bucket=None), key=key, caller="simulation_data")
     n_max = max(p.n_sims for p in plan.stocks)
     parts, dates, day_dates, valid = {}, {}, {}, {}
     for members in plan.groups.values():

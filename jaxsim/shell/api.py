@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 
 def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecaster, config, extra):
+    n = setup.grid.n_sims  # the program's N: a length bucket's masked simulations follow the stock's own
+    arrays = {k: (v[: prep.n_sims] if v.ndim and v.shape[0] == n else v) for k, v in arrays.items()}
+    ends = len(prep.prices) - 2 - np.arange(prep.n_sims)  # simulation k ends at the stock's row T-2-k
     chronological = setup.protocol == "walk_forward"
     meta = {
         "forecaster": forecaster.kind,
@@ -57,6 +60,8 @@ def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecast
         "n_rows": int(len(prep.prices) + prep.start),
         "rows_trimmed": prep.start,
         "max_context": setup.grid.max_context,
+        "program_rows": setup.grid.n_rows,
+        "program_sims": n,
         "first_date": str(prep.dates[0]),
         "last_date": str(prep.dates[-1]),
         "forecasted_pnl_source": {
@@ -69,7 +74,7 @@ def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecast
         else "row order, newest first (docs/deviations.md#forecasted-pnl-order)",
         **extra,
     }
-    return BacktestResult.from_arrays(prep.symbol, setup.protocol, arrays, prep.dates[setup.grid.ends], meta)
+    return BacktestResult.from_arrays(prep.symbol, setup.protocol, arrays, prep.dates[ends], meta)
 
 
 def backtest(

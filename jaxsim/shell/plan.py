@@ -11,7 +11,9 @@ Every entry point goes through :func:`make_plan` (:func:`jaxsim.backtest`, :func
 * its PRNG key: the run key (``key=``, else ``jax.random.key(config.seed)``) folded with crc32 of the
   name (:func:`stock_key`; ``config.stock_key="index"`` folds with the stock's position instead), so a
   stock and a seed give the same draws however they are run;
-* its shape group ``(rows, N, crypto)``: one compiled program per group (:attr:`Plan.groups`);
+* its shape group ``(program rows, program N, crypto)``: one compiled program per group
+  (:attr:`Plan.groups`); the program rows are the stock's rows rounded up to ``config.length_bucket``
+  (:func:`program_shape`, NaN rows in front, masked), so stocks of different lengths share a program;
 * its static setup (:func:`make_setup`), the forecaster with ``config.num_samples`` applied.
 """
 
@@ -24,12 +26,12 @@ from collections.abc import Mapping, Sequence
 import jax
 import numpy as np
 
-from jaxsim.config import BacktestConfig
+from jaxsim.config import ALL_SIMS, BacktestConfig
 from jaxsim.data.prices import Prices, as_prices, price_table
 from jaxsim.engine.program import BacktestSetup
 from jaxsim.errors import ConfigError, PriceDataError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
-from jaxsim.forecast.interface import Forecaster, StockArrays
+from jaxsim.forecast.interface import SERIES_FEW_VALUES, Forecaster, StockArrays
 from jaxsim.sim.metrics import DEFAULT_SPREAD
 from jaxsim.sim.simulation import PRICE_WINDOW, StrategyConfig, default_fee, is_crypto
 from jaxsim.sim.strategy import check_names
@@ -38,6 +40,7 @@ __all__ = [
     "PreparedStock",
     "Plan",
     "make_plan",
+    "program_shape",
     "prepare_stock",
     "shape_key",
     "make_setup",
@@ -61,6 +64,10 @@ class PreparedStock:
       fee, spread: the resolved trading fee and SPREAD.
       crypto: the crypto rule applies.
       n_sims: N of this stock (``config.n_sims``, or its full history's for ``"all"``).
+      program_rows: rows of the program it runs on (``len(prices)`` rounded up to the length bucket,
+        :func:`program_shape`); the missing rows are NaN rows before the first (masked).
+      program_sims: N of that program (``n_sims``, plus one masked simulation per padding row for
+        ``n_sims="all"``); the result keeps the first ``n_sims``.
     """
 
     symbol: str | None
@@ -71,6 +78,8 @@ class PreparedStock:
     spread: float
     crypto: bool
     n_sims: int
+    program_rows: int
+    program_sims: int
 
     @property
     def n_rows(self) -> int:
@@ -78,13 +87,39 @@ class PreparedStock:
         return len(self.prices) + self.start
 
 
+def program_shape(n_rows: int, n_sims: int, config: BacktestConfig, forecaster: Forecaster | None) -> tuple[int, int]:
+    """``(rows, N)`` of the program a stock of ``n_rows`` rows (after trimming) and N = ``n_sims`` runs on.
+
+    With ``config.length_bucket = b`` and a forecaster whose output does not depend on extra left
+    padding (:attr:`Forecaster.padding_invariant`; None: assume it does not), the rows round up to
+    the next multiple of b; ``n_sims="all"`` adds one simulation per added row (masked in the program,
+    dropped from the result). Exact otherwise, and when bucketing would cross the strategy-series
+    rule of :data:`~jaxsim.forecast.interface.SERIES_FEW_VALUES` (fewer values draw fewer samples).
+    """
+    bucket = config.length_bucket
+    if bucket is None or (forecaster is not None and not forecaster.padding_invariant):
+        return n_rows, n_sims
+    rows = -(-n_rows // bucket) * bucket
+    sims = n_sims + (rows - n_rows) if config.n_sims == ALL_SIMS else n_sims
+    if n_sims < SERIES_FEW_VALUES <= sims:
+        return n_rows, n_sims
+    return rows, sims
+
+
 def prepare_stock(
-    prices: Prices, config: BacktestConfig, *, symbol: str | None = None, fee=None, spread=None
+    prices: Prices,
+    config: BacktestConfig,
+    *,
+    symbol: str | None = None,
+    fee=None,
+    spread=None,
+    forecaster: Forecaster | None = None,
 ) -> PreparedStock:
     """Validate and trim one stock for ``config`` (fee/spread None: the per-symbol rule / DEFAULT_SPREAD).
 
     ``fee``/``spread`` are this stock's settings (a multi-stock config may hold per-stock tuples);
-    ``symbol`` overrides ``prices.symbol`` (it selects the crypto rule and default fee). Raises
+    ``symbol`` overrides ``prices.symbol`` (it selects the crypto rule and default fee); ``forecaster``
+    decides whether the stock may run on a length bucket (:func:`program_shape`). Raises
     InsufficientHistoryError for a history too short for ``config`` (before any compute).
     """
     if not isinstance(prices, Prices):
@@ -98,6 +133,7 @@ def prepare_stock(
     ForecastGrid(len(table), n_sims, config.max_context)  # validates the history length
     start = trim_start(len(table), n_sims, config.max_context, PRICE_WINDOW)
     crypto = bool(symbol) and is_crypto(symbol)
+    rows, sims = program_shape(len(table) - start, n_sims, config, forecaster)
     return PreparedStock(
         symbol,
         start,
@@ -107,19 +143,22 @@ def prepare_stock(
         float(DEFAULT_SPREAD if spread is None else spread),
         crypto,
         n_sims,
+        rows,
+        sims,
     )
 
 
 def shape_key(prep: PreparedStock) -> tuple[int, int, bool]:
-    """The shape group of a prepared stock, ``(rows the program reads, N, crypto rule)``: stocks of one
-    group share one compiled program and get exactly the padding they get alone."""
-    return len(prep.prices), prep.n_sims, prep.crypto
+    """The shape group of a prepared stock, ``(program rows, program N, crypto rule)``: stocks of one
+    group share one compiled program (a length bucket, or one exact length)."""
+    return prep.program_rows, prep.program_sims, prep.crypto
 
 
 def make_setup(prep: PreparedStock, config: BacktestConfig) -> BacktestSetup:
     """The static setup (compile key) of the program for a stock shaped like ``prep``."""
     return BacktestSetup(
-        grid=ForecastGrid(len(prep.prices), prep.n_sims, config.max_context),
+        grid=ForecastGrid(prep.program_rows, prep.program_sims, config.max_context),
+        padded_sims=config.n_sims == ALL_SIMS,
         targets=config.targets,
         aggregate=config.aggregate,
         protocol=config.protocol,
@@ -132,9 +171,16 @@ def make_setup(prep: PreparedStock, config: BacktestConfig) -> BacktestSetup:
 
 
 def stock_arrays(forecaster: Forecaster, preps: Sequence[PreparedStock]) -> StockArrays:
-    """Host arrays of a batch of same-shape stocks (leading axis B), with the forecaster's calendar features."""
+    """Host arrays of a batch of same-shape stocks (leading axis B), with the forecaster's calendar
+    features; each stock's rows are preceded by NaN rows (zero features) up to its program's rows."""
+
+    def front(a, rows, fill):
+        pad = np.full((rows - len(a),) + a.shape[1:], fill, a.dtype)
+        return np.concatenate([pad, a])
+
     return StockArrays(
-        np.stack([p.prices for p in preps]), np.stack([forecaster.calendar_features(p.dates) for p in preps])
+        np.stack([front(p.prices, p.program_rows, np.nan) for p in preps]),
+        np.stack([front(forecaster.calendar_features(p.dates), p.program_rows, 0) for p in preps]),
     )
 
 
@@ -253,7 +299,7 @@ def make_plan(
     else:
         keys = stock_keys(run_key(key, config), names, config.stock_key)
     stocks = [
-        prepare_stock(p, config, symbol=name, fee=config.fee_of(i), spread=config.spread_of(i))
+        prepare_stock(p, config, symbol=name, fee=config.fee_of(i), spread=config.spread_of(i), forecaster=forecaster)
         for i, (p, name) in enumerate(zip(items, [name for name, _ in pairs]))
     ]
     groups: dict[tuple[int, int, bool], list[int]] = {}

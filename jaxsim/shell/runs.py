@@ -28,12 +28,12 @@ Guarantees:
 * ``should_stop`` (e.g. set by Ctrl-C) is checked between chunks: the run stops there with every
   finished stock in place; temporaries of a process killed mid-write are removed by the next run.
 
-Stocks are grouped by (rows the program reads, crypto rule) so one compiled program serves a whole
+Stocks are grouped by (program rows, program N, crypto rule) so one compiled program serves a whole
 group, and the groups run one after the other, so each distinct shape compiles once; every chunk of
 a group is padded to one size (``chunk_size``, or the group's size when smaller), so the last chunk
-compiles nothing new. Without ``max_context`` every distinct history length is its own group (and
-compile): Toto's output depends on a context's left padding, so stocks of different lengths cannot
-share a program without changing their results; they are bucketed by exact length.
+compiles nothing new. The program rows are a stock's rows rounded up to ``config.length_bucket``
+(default 512; docs/compilation.md#length-buckets): stocks of different lengths in one bucket share a
+program, each with its exact-length results (to float rounding).
 
 Across processes (``distributed=``, :mod:`jaxsim.shell.distributed`): each of P processes runs its
 share of the stocks (:func:`~jaxsim.shell.distributed.split_stocks`) on its local devices, writes
@@ -244,10 +244,10 @@ def _open_ledger(out: Path, settings: dict, process: int, count: int, mine: Sequ
     return _Ledger(out, process, count, manifest, stocks)
 
 
-def _scan(ledger: _Ledger, entries, config: BacktestConfig, adjusted: bool, clean: bool) -> dict:
+def _scan(ledger: _Ledger, entries, config: BacktestConfig, adjusted: bool, clean: bool, forecaster=None) -> dict:
     """Pass 1: skip finished stocks; load each other one once, through the pipeline's
     :func:`~jaxsim.shell.plan.prepare_stock`, for validation and its shape group (its data is dropped).
-    Returns ``{(rows, N, crypto): [symbols]}``."""
+    Returns ``{(program rows, program N, crypto): [symbols]}`` (length buckets, :func:`~jaxsim.shell.plan.program_shape`)."""
     known, groups = ledger.manifest["stocks"], {}
     for symbol, source in entries:
         if is_complete(ledger.out / symbol):
@@ -258,7 +258,9 @@ def _scan(ledger: _Ledger, entries, config: BacktestConfig, adjusted: bool, clea
                 ledger.stocks[symbol] = known[symbol]
             continue
         try:
-            prep = prepare_stock(_load(symbol, source, adjusted, clean), config, fee=config.fee, spread=config.spread)
+            prep = prepare_stock(
+                _load(symbol, source, adjusted, clean), config, fee=config.fee, spread=config.spread, forecaster=forecaster
+            )
             groups.setdefault(shape_key(prep), []).append(symbol)
         except (JaxsimError, OSError) as e:
             ledger.fail(symbol, e, "load")
@@ -446,7 +448,7 @@ def run_many(
 
     with locked(out, ".lock" if count == 1 else f".lock-{process}-of-{count}"):
         ledger = _open_ledger(out, settings, process, count, [s for s, _ in entries])
-        groups = _scan(ledger, entries, config, adjusted, clean)
+        groups = _scan(ledger, entries, config, adjusted, clean, forecaster)
         ledger.save()
         if on_plan is not None:
             on_plan({g: list(m) for g, m in groups.items()})

@@ -107,6 +107,17 @@ def left_pad(context, patch: int):
     return xp.pad(values, (pad, 0)), xp.pad(valid, (pad, 0))
 
 
+def _patch_valid(valid: Array, patch: int) -> Array:
+    """``(B, T)`` step validity -> ``(B, 1, T/P)``: the patches holding at least one valid step.
+
+    The forecasters mask the others out of time-wise attention (:meth:`TotoModel.encode`): the
+    official forecaster pads a context to the next multiple of P only, so it never has such patches,
+    and masking them makes the output independent of any extra left padding (length buckets).
+    """
+    b, t = valid.shape
+    return valid.reshape(b, 1, t // patch, patch).any(-1)
+
+
 def _model_mixture(model_out, loc, scale) -> Mixture:
     return Mixture(model_out.df, model_out.loc, model_out.scale, model_out.weights, loc, scale)
 
@@ -129,7 +140,11 @@ def next_step_mixture(params, config: TotoConfig, context: Array, valid: Array) 
     y, loc, scale = scale_series(context[:, None, :], valid[:, None, :], config)
     model = TotoModel(config)
     h, _ = model.apply(
-        {"params": params}, y.reshape(b, 1, t // p, p), jnp.zeros((b, 1, t // p), jnp.int32), method=TotoModel.encode
+        {"params": params},
+        y.reshape(b, 1, t // p, p),
+        jnp.zeros((b, 1, t // p), jnp.int32),
+        patch_valid=_patch_valid(valid & jnp.isfinite(context), p),
+        method=TotoModel.encode,
     )
     out = model.apply({"params": params}, h[:, 0, -1], 1, method=TotoModel.output)  # (B, 1, K)
     out = jax.tree.map(lambda a: a[:, 0], out)
@@ -177,7 +192,11 @@ def prefix_step_mixtures(
     y = (x - jnp.repeat(loc_p, p, axis=-1)) / jnp.repeat(sigma_p, p, axis=-1)
     model = TotoModel(config)
     h, _ = model.apply(
-        {"params": params}, y.reshape(b, 1, t // p, p), jnp.zeros((b, 1, t // p), jnp.int32), method=TotoModel.encode
+        {"params": params},
+        y.reshape(b, 1, t // p, p),
+        jnp.zeros((b, 1, t // p), jnp.int32),
+        patch_valid=_patch_valid(valid, p),
+        method=TotoModel.encode,
     )  # (B, 1, N, D)
     rows, tokens = jnp.asarray(rows), jnp.asarray(tokens)
     out = model.apply({"params": params}, h[rows, 0, tokens], 1, method=TotoModel.output)  # (M, 1, K)

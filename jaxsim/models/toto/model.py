@@ -241,16 +241,20 @@ def rotary_xpos(q: Array, k: Array, offset: Array | int, config: TotoConfig) -> 
 
     Pair (2i, 2i+1) rotates by t * theta^(-2i/hd); feature j is then scaled by xi_{j mod hd/2}^{+p(t)}
     (queries) or ^{-p(t)} (keys), with p(t) = (t - floor(t_max / 2)) / 512 and t_max the last position
-    of this call. The interleaved rotation with a half-concatenated scale is what upstream computes.
+    of this call. The interleaved rotation with a half-concatenated scale is what upstream computes;
+    the two features of a pair then get different scales, so q.k depends on the absolute positions,
+    not only on their distance (by ~1e-3 relative per token of shift): ``offset`` may be one position
+    per row ``(G,)`` (leading axis of q and k) to place each row's first real token at 0.
     """
     s, hd = q.shape[-3], q.shape[-1]
     inv_freq, xi = _rotary_tables(hd, config.rope_theta)
-    t = jnp.arange(s, dtype=jnp.float32) + jnp.asarray(offset, jnp.float32)  # (S,)
-    angle = jnp.repeat(t[:, None] * inv_freq, 2, axis=-1)  # (S, hd): angle of pair j // 2
-    power = (t - jnp.floor(t[-1] / 2)) / config.xpos_scale_base  # (S,)
-    scale = jnp.concatenate([xi, xi])[None, :] ** power[:, None]  # (S, hd)
-    cos, sin = jnp.cos(angle)[:, None, :], jnp.sin(angle)[:, None, :]  # (S, 1, hd)
-    scale = scale[:, None, :]
+    offset = jnp.asarray(offset, jnp.float32)[..., None]  # () or (G,) -> (..., 1)
+    t = jnp.arange(s, dtype=jnp.float32) + offset  # (..., S)
+    angle = jnp.repeat(t[..., None] * inv_freq, 2, axis=-1)  # (..., S, hd): angle of pair j // 2
+    power = (t - jnp.floor(t[..., -1:] / 2)) / config.xpos_scale_base  # (..., S)
+    scale = jnp.concatenate([xi, xi]) ** power[..., None]  # (..., S, hd)
+    cos, sin = jnp.cos(angle)[..., None, :], jnp.sin(angle)[..., None, :]  # (..., S, 1, hd)
+    scale = scale[..., None, :]
 
     def rotate(a, sc):
         pairs = a.reshape(*a.shape[:-1], hd // 2, 2)
@@ -302,7 +306,7 @@ class Attention(nn.Module):
     axis: str  # "time" | "space"
 
     @nn.compact
-    def __call__(self, x, ids_p, offset, cache):
+    def __call__(self, x, ids_p, offset, cache, patch_valid=None):
         c = self.config
         b, v, n, d = x.shape
         h, hd = c.num_heads, c.head_dim
@@ -314,7 +318,11 @@ class Attention(nn.Module):
         q, k, val = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (G, S, H, hd)
         new_cache = cache
         if self.axis == "time":
-            q, k = rotary_xpos(q, k, offset, c)
+            rows_offset = offset
+            if patch_valid is not None:  # each row's first non-empty patch sits at position 0 (as unpadded)
+                first = jnp.argmax(patch_valid.reshape(b * v, n), axis=-1)
+                rows_offset = offset - first
+            q, k = rotary_xpos(q, k, rows_offset, c)
             qpos = offset + jnp.arange(n)
             if cache is None:
                 kpos = qpos
@@ -324,6 +332,11 @@ class Attention(nn.Module):
                 new_cache, k, val = (ck, cv), ck, cv
                 kpos = jnp.arange(ck.shape[1])
             mask = (kpos[None, :] <= qpos[:, None])[None]  # (1, N, Tk) causal
+            if patch_valid is not None:  # whole padded patches are not keys (docs/models.md#toto-padded-patches)
+                if cache is not None:
+                    raise ValueError("patch_valid needs a full-sequence call (no KV cache)")
+                key_ok = patch_valid.reshape(b * v, 1, n)
+                mask = mask & (key_ok | (kpos[None, :] == qpos[:, None])[None])  # a padded query sees itself
         else:
             g = ids_p.transpose(0, 2, 1).reshape(b * n, v)  # (BN, V)
             mask = g[:, :, None] == g[:, None, :]  # (BN, V, V)
@@ -343,9 +356,11 @@ class Layer(nn.Module):
     axis: str
 
     @nn.compact
-    def __call__(self, x, cache, ids_p, offset):
+    def __call__(self, x, cache, ids_p, offset, patch_valid=None):
         c = self.config
-        a, cache = Attention(c, self.axis, name="attention")(RMSNorm(c.norm_eps, name="norm1")(x), ids_p, offset, cache)
+        a, cache = Attention(c, self.axis, name="attention")(
+            RMSNorm(c.norm_eps, name="norm1")(x), ids_p, offset, cache, patch_valid
+        )
         x = x + a
         x = x + SwiGLU(c.mlp_hidden_dim, c.embed_dim, name="mlp")(RMSNorm(c.norm_eps, name="norm2")(x))
         return x, cache
@@ -357,7 +372,7 @@ class Block(nn.Module):
     config: TotoConfig
 
     @nn.compact
-    def __call__(self, x, cache, ids_p, offset):
+    def __call__(self, x, cache, ids_p, offset, patch_valid=None):
         c = self.config
         time = None
         if c.time_layers_per_block:
@@ -365,14 +380,14 @@ class Block(nn.Module):
                 Layer,
                 variable_axes={"params": 0},
                 split_rngs={"params": True},
-                in_axes=(0, nn.broadcast, nn.broadcast),
+                in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast),
                 length=c.time_layers_per_block,
             )(c, "time", name="time")
         space = Layer(c, "space", name="space")
         if c.spacewise_first:
             x, _ = space(x, None, ids_p, offset)
         if time is not None:
-            x, cache = time(x, cache, ids_p, offset)
+            x, cache = time(x, cache, ids_p, offset, patch_valid)
         if not c.spacewise_first:
             x, _ = space(x, None, ids_p, offset)
         return x, cache
@@ -399,7 +414,7 @@ class TotoModel(nn.Module):
             Block,
             variable_axes={"params": 0},
             split_rngs={"params": True},
-            in_axes=(0, nn.broadcast, nn.broadcast),
+            in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast),
             length=c.num_blocks,
         )(c)
         self.unembed = nn.Dense(c.patch_size * c.embed_dim)
@@ -408,14 +423,18 @@ class TotoModel(nn.Module):
         self.scale_proj = nn.Dense(c.k_components)
         self.mixture_weights = nn.Dense(c.k_components)
 
-    def encode(self, y_patches, ids_p, offset=0, cache=None):
+    def encode(self, y_patches, ids_p, offset=0, cache=None, patch_valid=None):
         """``(B,V,N,P)`` scaled patches and ``(B,V,N)`` ids -> hidden ``(B,V,N,D)`` and the new cache.
 
         ``cache`` is None (full causal pass) or ``(k, v)`` each ``(L/s, s-1, B*V, Tmax, H, hd)``,
         holding rotated/scaled keys; the call then writes its keys at position ``offset``.
+        ``patch_valid`` (bool ``(B,V,N)``, full passes only): patches that hold no valid step are
+        left out of time-wise attention as keys and each row's positions start at its first valid
+        patch, so a context's output does not depend on how many whole padded patches precede it
+        (None: every patch is a key and positions start at the row's start, as upstream).
         """
         h = self.patch_embed(y_patches)
-        h, cache = self.blocks(h, cache, ids_p, jnp.asarray(offset, jnp.int32))
+        h, cache = self.blocks(h, cache, ids_p, jnp.asarray(offset, jnp.int32), patch_valid)
         return h, cache
 
     def head(self, z):
