@@ -26,6 +26,7 @@ import numpy as np
 
 from jaxsim.config import BacktestConfig
 from jaxsim.data.prices import Prices, as_prices, price_table
+from jaxsim.engine.compilation import ProgramCache
 from jaxsim.engine.program import BacktestSetup
 from jaxsim.errors import ConfigError, PriceDataError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
@@ -152,16 +153,15 @@ def stock_key(key, symbol: str):
 _INT32 = np.iinfo(np.int32)
 
 
-@jax.jit
-def _folded(key, data):
-    """``fold_in(key, d)`` for each ``d`` of ``data`` ((n,) uint32), as one program per n."""
+def _folded(base, data, seeded: bool):
+    """``fold_in(key, d)`` for each ``d`` of ``data`` ((n,) uint32); the key is ``base``, or
+    ``jax.random.key(base)`` when ``seeded`` (an int32 seed)."""
+    key = jax.random.key(base) if seeded else base
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, data)
 
 
-@jax.jit
-def _seeded_folded(seed, data):
-    """:func:`_folded` of ``jax.random.key(seed)``: a run's stock keys from its seed, in one program."""
-    return _folded(jax.random.key(seed), data)
+# one program per (n, seeded), kept on disk with the compiled programs when the cache is on
+_FOLDED = ProgramCache(_folded, name="stock_keys", message=None)
 
 
 def stock_keys(key, symbols: Sequence[str], rule: str | None = None, *, seed: int | None = None) -> list:
@@ -176,10 +176,11 @@ def stock_keys(key, symbols: Sequence[str], rule: str | None = None, *, seed: in
         data = np.arange(len(symbols), dtype=np.uint32)
     else:
         data = np.array([zlib.crc32(s.encode()) for s in symbols], np.uint32)
+    token = f"stock_keys|{jax.config.jax_default_prng_impl}"  # the impl of key(seed) and of raw keys
     if key is None and _INT32.min <= seed <= _INT32.max:
-        batch = _seeded_folded(np.int32(seed), data)
+        batch = _FOLDED(np.int32(seed), data, static=True, token=token)
     else:  # a seed beyond int32: jax.random.key's own handling of a Python int
-        batch = _folded(jax.random.key(seed) if key is None else key, data)
+        batch = _FOLDED(jax.random.key(seed) if key is None else key, data, static=False, token=token)
     if not jax.dtypes.issubdtype(batch.dtype, jax.dtypes.prng_key):  # a raw uint32 key gives raw keys
         return [jax.device_put(d) for d in np.asarray(batch)]
     impl = jax.random.key_impl(batch)
