@@ -91,6 +91,14 @@ def test_program_is_stored_and_reloaded_by_a_new_process(tmp_path):
     assert second["traced"] == 0  # loaded, not traced
     assert second["y"] == first["y"] and second["s"] == first["s"] == 10.0
     assert any(p.name != "programs" for p in tmp_path.iterdir())  # XLA's own cache entries
+    # programs/ gone, XLA's cache kept: XLA answers the compile, and an executable it loaded would be
+    # stored without its kernels ("Function ... not found" in the next process): only the StableHLO is
+    for p in (tmp_path / "programs").iterdir():
+        p.unlink()
+    third = run()
+    assert third["traced"] == 1 and not list((tmp_path / "programs").glob("toy-*.xlaexe"))
+    fourth = run()
+    assert fourth["traced"] == 0 and fourth["y"] == third["y"] == first["y"]
 
 
 HELPER = """

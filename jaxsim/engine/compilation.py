@@ -353,7 +353,11 @@ class ProgramCache:
                 return _RawCall(compiled, keys)
             except Exception as e:
                 log.warning("%s: unreadable compiled program %s (%s); rebuilding it", self._name, exe, e)
-        compiled, lapack = self._lowered(path, leaves, tree, static, keys)
+        with _xla_cache_hits() as hits:
+            compiled, lapack = self._lowered(path, leaves, tree, static, keys)
+        if hits:  # XLA's cache answered the compile: such an executable serializes without its kernels
+            log.info("%s: compiled program from XLA's cache, not stored as an executable", self._name)
+            return _RawCall(compiled, keys)
         try:
             stored = (*serialize_executable.serialize(compiled), lapack)
             write_file(exe, pickle.dumps(stored))  # never a partial file
@@ -396,6 +400,23 @@ class ProgramCache:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_file(path, data)  # a reader never sees a partial program
             return jax.jit(exported.call).trace(*raw).lower().compile(), _calls_lapack(exported)
+
+
+@contextlib.contextmanager
+def _xla_cache_hits():
+    """The XLA cache hits (jax.monitoring events) while the body runs (any thread: at worst a
+    program is not stored)."""
+    hits = []
+
+    def listener(event, **_):
+        if event == "/jax/compilation_cache/cache_hits":
+            hits.append(event)
+
+    jax.monitoring.register_event_listener(listener)
+    try:
+        yield hits
+    finally:
+        jax.monitoring.unregister_event_listener(listener)
 
 
 def _calls_lapack(exported) -> bool:
