@@ -46,6 +46,14 @@ def test_data_layer_and_cli_do_not_import_jax():
     assert "jax" not in r["modules"] and "flax" not in r["modules"]
 
 
+def test_building_the_parser_imports_no_numpy():
+    """`jaxsim --help` (and the start of every command) loads no numpy, pandas or JAX: the weight
+    registry and the data layer are imported by the commands that use them."""
+    r = _probe("import jaxsim.cli.app; jaxsim.cli.app.build_parser()")
+    heavy = {"numpy", "pandas", "jax", "safetensors"}
+    assert heavy.isdisjoint(r["modules"]), heavy & set(r["modules"])
+
+
 def test_importing_any_module_does_no_jax_work():
     """Every module imports without starting a JAX backend (no arrays built at import), so a user can
     still choose the platform after ``import jaxsim...``."""

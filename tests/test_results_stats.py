@@ -3,6 +3,9 @@ forecasts/draws/skill), compare(), the CLI verdict line and the cross-stock tabl
 
 Runs the naive and a small random-draw forecaster on the bundled AAPL sample (a few compiles)."""
 
+import collections
+import contextlib
+import dataclasses
 import json
 
 import jax
@@ -12,6 +15,7 @@ import pandas as pd
 import pytest
 
 import jaxsim
+from jaxsim.report import evaluation
 from jaxsim.report.cross_stock import cross_stock_table
 from jaxsim.report.evaluation import IN_SAMPLE_LEGACY, SKILL_COLUMNS
 from jaxsim.sim.strategy_table import STRATEGIES
@@ -242,3 +246,52 @@ def test_run_many_writes_the_cross_stock_table(tmp_path):
     pd.testing.assert_frame_equal(
         cross_stock_table(tmp_path / "run").reset_index(drop=True), table.reset_index(drop=True), check_dtype=False
     )
+
+
+@contextlib.contextmanager
+def _jax_events():
+    """Counts of jax's trace and compile events in the body (jax.monitoring)."""
+    seen = collections.Counter()
+
+    def listener(event, duration, **_):
+        seen[event.rsplit("/", 1)[-1]] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield seen
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def _rows(result, start, stop):
+    """A result of the simulations start..stop-1 of ``result``: same strategies, other numbers."""
+    return dataclasses.replace(
+        result,
+        records=result.records.iloc[start:stop].reset_index(drop=True),
+        oos={k: v[start:stop] for k, v in result.oos.items()},
+    )
+
+
+def test_statistics_compile_once_per_shape(gauss):
+    """uncertainty(), skill() and stats() are one compiled program each: a result of a new shape
+    compiles exactly those (where they ran op by op, one uncertainty() traced and compiled ~120
+    small programs), and another result of the same shape traces and compiles nothing."""
+    a, b = _rows(gauss, 0, 17), _rows(gauss, 9, 26)  # 17 simulations: a shape no other test uses
+    key = jax.random.key(5)
+    programs = evaluation.PROGRAMS
+    before = {name: p.trace_count for name, p in programs.items()}
+    with _jax_events() as first:
+        ua, sa, ta = a.uncertainty(key, n_resamples=64), a.skill(), a.stats()
+    assert first["backend_compile_duration"] == 3  # uncertainty, skill from the draws, the stats table
+    assert {n: p.trace_count - before[n] for n, p in programs.items()} == {
+        "stats": 1,
+        "uncertainty": 1,
+        "draws_skill": 1,
+        "band_skill": 0,
+    }
+    with _jax_events() as second:
+        ub, sb, tb = b.uncertainty(key, n_resamples=64), b.skill(), b.stats()
+    assert second["jaxpr_trace_duration"] == 0 and second["backend_compile_duration"] == 0
+    assert all(p.trace_count - before[n] == (n != "band_skill") for n, p in programs.items())
+    assert ua.n_blocks == ub.n_blocks == 8 and not ua.bootstrap.equals(ub.bootstrap)
+    assert not sa.equals(sb) and not ta.equals(tb)

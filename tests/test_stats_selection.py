@@ -120,3 +120,28 @@ def test_pbo_rejects_bad_blocks():
             pbo_cscv(r, n_blocks=s)
     with pytest.raises(ConfigError, match="2 days per block"):
         pbo_cscv(jnp.zeros((10, 3)), n_blocks=8)
+
+
+def test_column_and_row_masks_equal_the_slices():
+    """selection_stats(columns=) and pbo_cscv(rows=) take traced masks (one compiled program for every
+    subset) and give the numbers of the sliced matrix."""
+    rng = np.random.default_rng(4)
+    r = (rng.standard_t(5, size=(90, 6)) * 0.01 + np.linspace(-1e-3, 2e-3, 6)).astype(np.float32)
+    r[rng.random(r.shape) < 0.05] = np.nan
+    live = np.array([True, False, True, True, False, True])
+    rows = rng.random(90) > 0.25
+    sel = jax.jit(selection_stats)
+    s, t = sel(r, None, 11, live), sel(r[:, live], None, 11)
+    np.testing.assert_allclose(np.asarray(s.sharpe)[live], np.asarray(t.sharpe), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(s.psr)[live], np.asarray(t.psr), rtol=1e-6)
+    assert np.isnan(np.asarray(s.sharpe)[~live]).all() and np.isnan(np.asarray(s.psr)[~live]).all()
+    assert int(s.best) == np.flatnonzero(live)[int(t.best)] and int(s.n_trials) == 11
+    assert float(s.dsr) == pytest.approx(float(t.dsr), rel=1e-5)
+    assert float(s.sr0) == pytest.approx(float(t.sr0), rel=1e-5)
+    assert int(jax.jit(selection_stats)(r, columns=live).n_trials) == live.sum()  # default: the live columns
+    pbo = jax.jit(pbo_cscv, static_argnames=("n_blocks",))
+    for blocks in (4, 8):
+        a, b = pbo(r, n_blocks=blocks, rows=rows), pbo(r[rows], n_blocks=blocks)
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert np.isnan(float(pbo(r, n_blocks=8, rows=np.arange(90) < 15).pbo))  # < 2 days per block

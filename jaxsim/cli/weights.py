@@ -7,7 +7,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from jaxsim.models import registry  # no JAX: the converters it calls are imported when used
+# deferred: jaxsim.models.registry (numpy, safetensors; no JAX) is imported by the commands, so that
+# building the parser (`jaxsim --help`, every command's start) loads neither
 
 __all__ = [
     "PRESET_NAMES",
@@ -25,6 +26,8 @@ PRESET_NAMES = ("default", "tiny")
 
 def cmd_weights_list(args) -> int:
     """Print the official checkpoints of the manifest and the embedded default model."""
+    from jaxsim.models import registry
+
     rows = registry.list_checkpoints(args.root)
     print(f"{'name':24s} {'hub id':34s} {'params':>12s} {'bytes':>12s} {'sha256':14s} converted")
     for r in rows:
@@ -41,6 +44,8 @@ def cmd_weights_list(args) -> int:
 
 def cmd_weights_verify(args) -> int:
     """Exit 0 when the folder verifies, 1 when it does not."""
+    from jaxsim.models import registry
+
     result = registry.verify(args.folder, args.name)
     for line in result.lines:
         print(line)
@@ -50,6 +55,8 @@ def cmd_weights_verify(args) -> int:
 
 def cmd_weights_fetch(args) -> int:
     """Download + verify + convert, or exit 2 at once with the manual steps."""
+    from jaxsim.models import registry
+
     try:
         out = registry.fetch(args.name, args.dest, timeout=args.timeout, do_convert=not args.no_convert)
     except registry.FetchUnavailableError as e:
@@ -60,6 +67,8 @@ def cmd_weights_fetch(args) -> int:
 
 
 def cmd_weights_convert(args) -> int:
+    from jaxsim.models import registry
+
     out = registry.convert(args.src, args.dst, name=args.name)
     print(f"wrote {out}")
     return 0

@@ -7,11 +7,15 @@ folder (:func:`default_cache_dir`: ``$XDG_CACHE_HOME/jaxsim/xla``, else ``~/.cac
 * XLA's persistent compilation cache (``jax_compilation_cache_dir``): compiled executables keyed by
   the lowered program. Every entry is kept, however fast its compile (the minimum compile time and
   entry size are set to 0), so the small helper programs are cached too.
-* ``programs/``: the lowered backtest program itself (:mod:`jax.export`, StableHLO), keyed by
-  everything that shapes it (the static setup, the forecaster's structure, argument shapes and
-  dtypes, the jaxsim sources, the jax version, the platform). A hit skips tracing and lowering.
-  Only programs whose every static part is named by a stable token are stored (see
-  :class:`ProgramCache`): a user function's code is not covered by the key, so it is never stored.
+* ``programs/``: jaxsim's own programs (the backtest program, the statistics helpers), keyed by
+  everything that shapes them (the static setup, the forecaster's structure, argument shapes and
+  dtypes, the jaxsim sources, the jax version, the platform), in two forms: the lowered program
+  (``.jaxexport``, :mod:`jax.export`'s portable StableHLO; a hit skips tracing and lowering) and
+  the compiled executable (``.xlaexe``, :mod:`jax.experimental.serialize_executable`, further keyed
+  by the machine: a hit also skips re-lowering the StableHLO and XLA's cache lookup, and costs only
+  XLA's loading of the executable). Only programs whose every static part is named by a stable
+  token are stored (see :class:`ProgramCache`): a user function's code is not covered by the key,
+  so it is never stored.
 
 Both are process-wide state (jax's configuration is global), so the library leaves them off and the
 command line turns them on (:func:`enable_compilation_cache`; library users call it themselves).
@@ -28,6 +32,8 @@ import functools
 import hashlib
 import logging
 import os
+import pickle
+import platform
 import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -38,6 +44,7 @@ import jax
 import jaxlib
 import numpy as np
 from jax import export
+from jax.experimental import serialize_executable
 
 from jaxsim.atomic import write_file
 
@@ -65,6 +72,7 @@ log = logging.getLogger(__name__)
 _STATE: dict[str, Any] = {"dir": None, "reporter": None}
 _PROGRAM_CACHES: weakref.WeakSet[ProgramCache] = weakref.WeakSet()
 _EXPORT_SUFFIX = ".jaxexport"
+_EXECUTABLE_SUFFIX = ".xlaexe"
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -250,16 +258,27 @@ class ProgramCache:
     Args:
       fn: the Python program, ``fn(*args, static)``.
       name: short name for messages and file names, e.g. ``"backtest"``.
-      message: what :func:`compile_notice` reports while it compiles.
+      message: what :func:`compile_notice` reports while it compiles; None: a quick helper program
+        (statistics), compiled or loaded without a notice.
     """
 
-    def __init__(self, fn: Callable, *, name: str, message: str):
+    def __init__(self, fn: Callable, *, name: str, message: str | None):
         self._fn = fn
-        self._jit = jax.jit(fn, static_argnums=(-1,))
+        self._jit = jax.jit(self._traced, static_argnums=(-1,))
         self._name = name
         self._message = message
         self._memo: dict = {}
+        self._traces = 0
         _PROGRAM_CACHES.add(self)
+
+    def _traced(self, *args):
+        self._traces += 1  # a Python side effect: runs once per trace, never at run time
+        return self._fn(*args)
+
+    @property
+    def trace_count(self) -> int:
+        """How many times this program has been traced in this process (a stored program loads untraced)."""
+        return self._traces
 
     def __call__(self, *args, static, token: str | None = None):
         leaves, tree = jax.tree.flatten(args)
@@ -281,11 +300,15 @@ class ProgramCache:
         storable = folder is not None and token is not None and self._single_device(leaves)
         if storable:
             try:
-                return self._exported(folder, leaves, tree, static, token, sig)
+                return self._stored(folder, leaves, tree, static, token, sig)
             except Exception as e:  # a stored program is an optimisation: fall back to compiling
                 log.info("%s: program not storable (%s: %s); compiling it", self._name, type(e).__name__, e)
-        with compile_notice(self._message):
+        with self._notice(self._message):
             return self._jit.trace(*args, static).lower().compile()
+
+    @staticmethod
+    def _notice(message: str | None):
+        return contextlib.nullcontext() if message is None else compile_notice(message)
 
     @staticmethod
     def _single_device(leaves) -> bool:
@@ -304,6 +327,8 @@ class ProgramCache:
             getattr(jaxlib, "__version__", ""),
             jax.default_backend(),
             str(jax.devices()[0].device_kind),
+            str(jax.config.jax_enable_x64),
+            str(jax.config.jax_default_matmul_precision),
             token,
             sig[1],
             repr(sig[2]),
@@ -312,9 +337,43 @@ class ProgramCache:
             h.update(b"\0")
         return folder / "programs" / f"{self._name}-{h.hexdigest()[:32]}{_EXPORT_SUFFIX}"
 
-    def _exported(self, folder, leaves, tree, static, token, sig):
+    def _stored(self, folder, leaves, tree, static, token, sig):
+        """The compiled program over flat leaves (keys as key data), from ``programs/`` when there."""
         keys = [_is_key(x) for x in leaves]
         path = self._file(folder, token, sig)
+        exe = path.with_name(f"{path.stem}-{_machine_digest()}{_EXECUTABLE_SUFFIX}")
+        if exe.is_file():
+            try:
+                with self._notice(self._message and f"loading the cached {self._name} program"):
+                    payload, in_tree, out_tree, lapack = pickle.loads(exe.read_bytes())
+                    if lapack:
+                        _initialize_lapack()
+                    compiled = serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
+                log.info("%s: loaded the compiled program %s", self._name, exe.name)
+                return _RawCall(compiled, keys)
+            except Exception as e:
+                log.warning("%s: unreadable compiled program %s (%s); rebuilding it", self._name, exe, e)
+        with _xla_cache_hits() as hits:
+            compiled, lapack = self._lowered(path, leaves, tree, static, keys)
+        if hits:  # XLA's cache answered the compile: such an executable serializes without its kernels
+            log.info("%s: compiled program from XLA's cache, not stored as an executable", self._name)
+            return _RawCall(compiled, keys)
+        try:
+            stored = (*serialize_executable.serialize(compiled), lapack)
+            write_file(exe, pickle.dumps(stored))  # never a partial file
+        except Exception as e:  # an executable XLA cannot serialize: the StableHLO and XLA's cache remain
+            log.info("%s: compiled program not storable (%s: %s)", self._name, type(e).__name__, e)
+        return _RawCall(compiled, keys)
+
+    def _lowered(self, path: Path, leaves, tree, static, keys):
+        """Compile from the stored StableHLO, exporting and writing it first when missing (a program
+        whose output pytree :mod:`jax.export` cannot serialize, e.g. NamedTuples, is not written).
+
+        Returns ``(compiled, lapack)``: lapack tells whether the program calls LAPACK (on a CPU jax
+        registers those kernels when it lowers such a call, importing scipy; a loaded executable has
+        to register them itself, and only then)."""
+        raw = _raw(leaves, keys)
+        exported = None
         if path.is_file():
             try:
                 exported = export.deserialize(bytearray(path.read_bytes()))
@@ -322,31 +381,93 @@ class ProgramCache:
                 log.warning("%s: unreadable cached program %s (%s); rebuilding it", self._name, path, e)
             else:
                 log.info("%s: loaded the cached program %s", self._name, path.name)
-                with compile_notice(f"loading the cached {self._name} program"):
-                    return _ExportedCall(exported, keys, leaves)
+        if exported is not None:
+            with self._notice(self._message and f"loading the cached {self._name} program"):
+                return jax.jit(exported.call).trace(*raw).lower().compile(), _calls_lapack(exported)
         impls = [str(jax.random.key_impl(x)) if k else None for x, k in zip(leaves, keys)]
 
         def flat(*raw):  # the program over flat leaves, keys as key data (no custom pytrees stored)
             restored = [jax.random.wrap_key_data(x, impl=i) if k else x for x, k, i in zip(raw, keys, impls)]
-            return self._fn(*jax.tree.unflatten(tree, restored), static)
+            return self._traced(*jax.tree.unflatten(tree, restored), static)
 
-        with compile_notice(self._message):
-            exported = export.export(jax.jit(flat))(*_raw(leaves, keys))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_file(path, exported.serialize())  # a reader never sees a partial program
-            return _ExportedCall(exported, keys, leaves)
+        with self._notice(self._message):
+            exported = export.export(jax.jit(flat))(*raw)
+            try:
+                data = exported.serialize()
+            except Exception as e:
+                log.info("%s: StableHLO not storable (%s: %s)", self._name, type(e).__name__, e)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_file(path, data)  # a reader never sees a partial program
+            return jax.jit(exported.call).trace(*raw).lower().compile(), _calls_lapack(exported)
+
+
+@contextlib.contextmanager
+def _xla_cache_hits():
+    """The XLA cache hits (jax.monitoring events) while the body runs (any thread: at worst a
+    program is not stored)."""
+    hits = []
+
+    def listener(event, **_):
+        if event == "/jax/compilation_cache/cache_hits":
+            hits.append(event)
+
+    jax.monitoring.register_event_listener(listener)
+    try:
+        yield hits
+    finally:
+        jax.monitoring.unregister_event_listener(listener)
+
+
+def _calls_lapack(exported) -> bool:
+    return b"lapack" in exported.mlir_module_serialized  # the custom-call targets, in the bytecode's strings
+
+
+def _initialize_lapack() -> None:
+    """Register jax's LAPACK kernels (what lowering a LAPACK call does on a CPU)."""
+    from jax._src.lax import linalg  # private: jax has no public hook for it
+
+    linalg.initialize_lapack()
+
+
+@functools.lru_cache(maxsize=1)
+def _machine_digest() -> str:
+    """What a compiled executable also depends on: the backend's version, the XLA flags and, on a CPU,
+    the processor's instruction set (an executable built for one CPU may not run on another)."""
+    h = hashlib.sha256()
+    client = jax.devices()[0].client
+    parts = [client.platform, client.platform_version, os.environ.get("XLA_FLAGS", ""), platform.machine()]
+    parts += [str(len(jax.devices())), os.environ.get("LIBTPU_INIT_ARGS", "")]
+    if client.platform == "cpu":
+        parts.append(_cpu_flags())
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _cpu_flags() -> str:
+    """The first ``flags`` line of /proc/cpuinfo (Linux), else the processor's name."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return line
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def _raw(leaves, keys):
     return [jax.random.key_data(x) if k else x for x, k in zip(leaves, keys)]
 
 
-class _ExportedCall:
-    """An exported program compiled for these leaves (the XLA cache may answer the compile)."""
+class _RawCall:
+    """A program compiled over flat leaves, keys as key data (:meth:`ProgramCache._stored`)."""
 
-    def __init__(self, exported, keys, leaves):
+    def __init__(self, compiled, keys):
+        self._compiled = compiled
         self._keys = keys
-        self._compiled = jax.jit(exported.call).trace(*_raw(leaves, keys)).lower().compile()
 
     def __call__(self, *args):
         return self._compiled(*_raw(jax.tree.leaves(args), self._keys))

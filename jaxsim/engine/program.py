@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxsim.config import DEFAULT_SIM_CHUNK, DEFAULT_TARGETS, PROTOCOLS
 from jaxsim.engine.compilation import ProgramCache
@@ -265,6 +266,14 @@ def program_token(forecaster: Forecaster, setup: BacktestSetup) -> str | None:
     return f"{cls.__module__}.{cls.__qualname__}|BacktestSetup({static})"
 
 
+def _float32(x):
+    """``x`` as float32: a float32 jax array stays (it may be sharded), anything else is converted on
+    the host (``jnp.asarray`` would compile a conversion program)."""
+    if isinstance(x, jax.Array) and x.dtype == jnp.float32:
+        return x
+    return np.asarray(x, np.float32)
+
+
 def run_program(forecaster, stocks: StockArrays, fees, spreads, keys, setup: BacktestSetup):
     """Run the compiled program on a batch of stocks (leading axis B on every array of ``stocks``).
 
@@ -279,8 +288,8 @@ def run_program(forecaster, stocks: StockArrays, fees, spreads, keys, setup: Bac
     return _PROGRAMS(
         forecaster,
         stocks,
-        jnp.asarray(fees, jnp.float32),
-        jnp.asarray(spreads, jnp.float32),
+        _float32(fees),
+        _float32(spreads),
         keys,
         static=setup,
         token=program_token(forecaster, setup),

@@ -37,12 +37,12 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from jaxsim.engine.compilation import ProgramCache
 from jaxsim.engine.oos import PREFIX, QUANTILES
 from jaxsim.errors import ConfigError
 from jaxsim.sim.strategy_table import FITTED, STRATEGIES, with_user
-from jaxsim.stats.frames import bootstrap_frame
+from jaxsim.stats.frames import UncertaintySettings, bootstrap_table, stats_frame, table_stats, uncertainty_arrays
 from jaxsim.stats.masked import masked_mean
-from jaxsim.stats.selection import pbo_cscv, selection_stats
 from jaxsim.stats.skill import forecast_skill
 from jaxsim.stats.verdict import verdict
 
@@ -57,8 +57,10 @@ __all__ = [
     "draws_array",
     "skill_frame",
     "uncertainty",
+    "stats_table",
     "periods_per_year",
     "SKILL_COLUMNS",
+    "PROGRAMS",
 ]
 
 IN_SAMPLE_LEGACY = tuple(s.name for s in FITTED)  # fitted on their own scoring days under legacy
@@ -219,6 +221,52 @@ SKILL_COLUMNS = {
 _PERCENT = {"direction_accuracy", "coverage_80"}
 
 
+def _draws_skill(point, realised, mask, draws, n_bins):
+    """:func:`forecast_skill` of each target from its draws, vmapped over the leading target axis."""
+    return jax.vmap(lambda p, y, m, d: forecast_skill(p, y, m, draws=d, n_bins=n_bins))(point, realised, mask, draws)
+
+
+def _band_skill(point, realised, mask, lo, hi, crps, n_bins):
+    """:func:`forecast_skill` of each target from the program's per-day band and CRPS (no draws).
+
+    The CRPS is the mean of the per-day ``crps`` over the valid days with a finite one, the same
+    float32 masked mean as the skill's naive score, so a zero forecast scores exactly 0.
+    """
+
+    def one(p, y, m, a, b, c):
+        s = forecast_skill(p, y, m, band=(a, b), n_bins=n_bins)
+        mean = masked_mean(jnp.where(jnp.isfinite(c), c, 0).astype(p.dtype), m & jnp.isfinite(c))
+        naive = s.crps_naive
+        skill = jnp.where(naive > 0, 1 - mean / jnp.where(naive > 0, naive, 1), jnp.nan)
+        return s._replace(crps=mean, crps_skill=skill)
+
+    return jax.vmap(one)(point, realised, mask, lo, hi, crps)
+
+
+# The helper programs, compiled once per input shape and static settings and, with the compilation
+# cache on (the command line), stored on disk like the backtest program (jaxsim.engine.compilation).
+PROGRAMS = {
+    "stats": ProgramCache(table_stats, name="stats", message=None),
+    "uncertainty": ProgramCache(uncertainty_arrays, name="uncertainty", message=None),
+    "draws_skill": ProgramCache(_draws_skill, name="draws_skill", message=None),
+    "band_skill": ProgramCache(_band_skill, name="band_skill", message=None),
+}
+
+
+def _run(name: str, *args, static):
+    """Run helper program ``name`` (every static part is jaxsim's own: stored under ``repr(static)``)."""
+    return jax.device_get(PROGRAMS[name](*args, static=static, token=repr(static)))
+
+
+def _stats_program(values, exposure, close, years, periods_per_year):
+    return _run("stats", values, exposure, close, years, static=periods_per_year)
+
+
+def stats_table(daily: pd.DataFrame, exposure=None, close=None, periods_per_year: int = 252) -> pd.DataFrame:
+    """:func:`jaxsim.stats.frames.stats_frame` of a result's frames, its program kept with the others."""
+    return stats_frame(daily, exposure=exposure, close=close, periods_per_year=periods_per_year, program=_stats_program)
+
+
 def skill_frame(forecasts: pd.DataFrame, draws: LabelledArray | None = None, n_bins: int = 10) -> pd.DataFrame:
     """:func:`jaxsim.stats.skill.forecast_skill` per target of a :func:`forecasts_frame`: one row per
     target, columns :data:`SKILL_COLUMNS` (skills against the zero forecast; ``PIT Histogram`` is a
@@ -226,38 +274,36 @@ def skill_frame(forecasts: pd.DataFrame, draws: LabelledArray | None = None, n_b
 
     With ``draws`` the CRPS, band and PIT come from the draws themselves; without, from the per-day
     ``q0.1``/``q0.9``, ``crps`` and ``pit`` columns the program computed from the same draws (equal
-    numbers). A day counts when its forecast and realisation are finite.
+    numbers). A day counts when its forecast and realisation are finite. The targets of each kind
+    are one vmapped call of one compiled program.
     """
-    rows = {}
-    for x in dict.fromkeys(forecasts.columns.get_level_values(0)):
-        f = forecasts[x]
-        point, realised = jnp.asarray(f["point"].to_numpy()), jnp.asarray(f["realised"].to_numpy())
-        mask = jnp.asarray(np.isfinite(f["point"].to_numpy()) & np.isfinite(f["realised"].to_numpy()))
-        if draws is not None and x in draws.coords["target"]:
-            s = forecast_skill(
-                point, realised, mask, draws=jnp.asarray(draws.sel(target=x).values, point.dtype), n_bins=n_bins
-            )
-        else:
-            s = forecast_skill(
-                point,
-                realised,
-                mask,
-                band=(jnp.asarray(f["q0.1"].to_numpy()), jnp.asarray(f["q0.9"].to_numpy())),
-                n_bins=n_bins,
-            )
-            m = np.asarray(mask) & np.isfinite(f["crps"].to_numpy())
-            # the same float32 masked mean as the skill's naive score, so a zero forecast scores exactly 0
-            crps = masked_mean(jnp.asarray(np.nan_to_num(f["crps"].to_numpy()), point.dtype), jnp.asarray(m))
-            u = f["pit"].to_numpy()[m]
+    targets = list(dict.fromkeys(forecasts.columns.get_level_values(0)))
+
+    def column(field, names):
+        return np.stack([forecasts[(x, field)].to_numpy(np.float64) for x in names]).astype(np.float32)
+
+    with_draws = [x for x in targets if draws is not None and x in draws.coords["target"]]
+    without = [x for x in targets if x not in with_draws]
+    stats = {}
+    if with_draws:
+        point, realised = column("point", with_draws), column("realised", with_draws)
+        mask = np.isfinite(point) & np.isfinite(realised)
+        d = np.stack([np.asarray(draws.sel(target=x).values, np.float32) for x in with_draws])
+        s = _run("draws_skill", point, realised, mask, d, static=n_bins)
+        stats.update({x: jax.tree.map(lambda a, i=i: a[i], s) for i, x in enumerate(with_draws)})
+    if without:
+        point, realised = column("point", without), column("realised", without)
+        mask = np.isfinite(point) & np.isfinite(realised)
+        lo, hi, crps = column("q0.1", without), column("q0.9", without), column("crps", without)
+        s = _run("band_skill", point, realised, mask, lo, hi, crps, static=n_bins)
+        for i, x in enumerate(without):
+            m = mask[i] & np.isfinite(crps[i])
+            u = forecasts[(x, "pit")].to_numpy()[m]
             counts = np.bincount(np.clip(np.floor(u * n_bins).astype(int), 0, n_bins - 1), minlength=n_bins)
-            naive = s.crps_naive
-            s = s._replace(
-                crps=crps,
-                crps_skill=jnp.where(naive > 0, 1 - crps / jnp.where(naive > 0, naive, 1), jnp.nan),
-                pit_counts=counts,
-            )
-        s = jax.device_get(s)
-        row = {}
+            stats[x] = jax.tree.map(lambda a, i=i: a[i], s)._replace(pit_counts=counts)
+    rows = {}
+    for x in targets:
+        s, row = stats[x], {}
         for field, label in SKILL_COLUMNS.items():
             value = np.asarray(getattr(s, field))
             if field == "pit_counts":
@@ -354,26 +400,29 @@ def uncertainty(
     """
     if daily.shape[1] == 0:
         raise ConfigError("uncertainty needs at least one strategy column")
-    boot = bootstrap_frame(key, daily, n_resamples=n_resamples, level=level, periods_per_year=periods_per_year)
     n_tr = daily.shape[1] if n_trials is None else int(n_trials)
     # a strategy whose P&L never varies (e.g. always flat) has no Sharpe ratio: it stays out of the
     # Sharpe dispersion the DSR needs, but still counts as tried
     std = daily.std(ddof=1).to_numpy(np.float64)
     live = np.isfinite(std) & (std > 0) & (daily.notna().sum().to_numpy() >= 3)
+    complete = daily.notna().all(axis=1).to_numpy()  # PBO: the days where every strategy has a value
+    blocks = _pbo_blocks(int(complete.sum()), n_blocks)
+    settings = UncertaintySettings(n_resamples, level, periods_per_year, blocks)
+    values = daily.to_numpy(np.float64)
+    out = _run("uncertainty", key, values, live, complete, np.int32(n_tr), static=settings)
+    boot = bootstrap_table(out.ci, daily.columns)
     names = list(daily.columns)
     sharpe, psr = np.full(len(names), np.nan), np.full(len(names), np.nan)
     best, dsr, sr0 = names[0], np.nan, np.nan
     if live.any():
-        sel = jax.device_get(selection_stats(jnp.asarray(daily.loc[:, live].to_numpy(np.float64)), n_trials=n_tr))
-        sharpe[live], psr[live] = np.asarray(sel.sharpe, np.float64), np.asarray(sel.psr, np.float64)
-        best, dsr, sr0 = list(daily.columns[live])[int(sel.best)], float(sel.dsr), float(sel.sr0)
+        sel = out.selection
+        sharpe[live], psr[live] = np.asarray(sel.sharpe, np.float64)[live], np.asarray(sel.psr, np.float64)[live]
+        best, dsr, sr0 = names[int(sel.best)], float(sel.dsr), float(sel.sr0)
     lower = boot.loc[("Mean Daily Return [%]", "lower")].to_numpy(np.float64)
     selection = pd.DataFrame(
         {"Sharpe (daily)": sharpe, "PSR": psr, "Beats Zero": np.isfinite(lower) & (lower > 0)}, index=daily.columns
     )
-    complete = daily.dropna()
-    blocks = _pbo_blocks(len(complete), n_blocks)
-    pbo = float(pbo_cscv(jnp.asarray(complete.to_numpy(np.float64)), n_blocks=blocks).pbo) if blocks else np.nan
+    pbo = float(out.pbo) if blocks else np.nan
     line = verdict(names, lower, sharpe, dsr=dsr, n_trials=n_tr, level=level)
     return Uncertainty(
         boot, selection, best, dsr, sr0, n_tr, pbo, blocks, level, line, tuple(daily.attrs.get("in_sample", ()))

@@ -134,6 +134,12 @@ def maxdiff_problem(result, prices, *, sim: int = 0, strategy: str = MAXDIFF.nam
     ``q = [lp < hp] * (+1 if |hp| > |lp| else -1, crypto 0)`` (MaxDiff) or the rows ``+1`` and
     ``-1`` (crypto 0) (always-on).
     """
+    inputs = _simulation_inputs(result, prices, sim=sim, strategy=strategy)
+    return _problem(inputs, strategy, crypto=bool(result.metadata.get("crypto", False)))
+
+
+def _simulation_inputs(result, prices, *, sim: int, strategy: str) -> SimulationInputs:
+    """Host arrays of simulation ``sim``'s :class:`SimulationInputs` (what :func:`maxdiff_problem` reads)."""
     if strategy not in LANDSCAPE_FIELDS:
         raise ConfigError(f"strategy must be one of {sorted(LANDSCAPE_FIELDS)}, got {strategy!r}")
     records = result.records
@@ -145,14 +151,26 @@ def maxdiff_problem(result, prices, *, sim: int = 0, strategy: str = MAXDIFF.nam
     valid = rows >= 0
     window = np.where(valid[:, None], table[np.clip(rows, 0, None)], 0.0).astype(np.float32)
     zeros = np.zeros(ORIGINS_PER_SIM, np.float32)
-    inputs = SimulationInputs(
+    return SimulationInputs(
         zeros, _predictions(records, "high", sim), _predictions(records, "low", sim), zeros, window, valid
     )
+
+
+def _problem(inputs: SimulationInputs, strategy: str, *, crypto: bool):
+    """The :class:`~jaxsim.optimize.objective.MultiplierProblem` of one simulation's inputs (traceable)."""
     (ac, ah, al, fh, fl, kh, kl, _, _), _ = limit_arguments(inputs)
     c, h, l, hp, lp = ac, ah + kh, al - kl, fh + kh, fl - kl
     row = next(s for s in FITTED if s.name == strategy)
-    positions = fit_positions(row, hp, lp, crypto=bool(result.metadata.get("crypto", False)))
-    return make_problem(c, h, hp, l, lp, positions)
+    return make_problem(c, h, hp, l, lp, fit_positions(row, hp, lp, crypto=crypto))
+
+
+@partial(jax.jit, static_argnames=("strategy", "crypto", "close_at_eod", "resolution"))
+def _landscape(inputs, chosen, fee, *, strategy, crypto, close_at_eod, resolution):
+    """The grid, ``J`` on it and ``J(chosen)`` of one simulation's problem, as one program."""
+    problem = _problem(inputs, strategy, crypto=crypto)
+    g = jnp.linspace(-BOUND, BOUND, resolution, dtype=jnp.float32)
+    values = grid_values(problem, g, g, close_at_eod=close_at_eod, fee=fee)
+    return g, values, exact_objective(chosen, problem, close_at_eod=close_at_eod, fee=fee)
 
 
 class Landscape(NamedTuple):
@@ -182,16 +200,15 @@ def maxdiff_landscape(result, prices, *, sim: int = 0, strategy: str = MAXDIFF.n
     """
     if resolution < 2:
         raise ConfigError(f"resolution must be >= 2, got {resolution}")
-    problem = maxdiff_problem(result, prices, sim=sim, strategy=strategy)
+    inputs = _simulation_inputs(result, prices, sim=sim, strategy=strategy)
     f_mh, f_ml, f_eod, f_value = LANDSCAPE_FIELDS[strategy]
     r = result.records.iloc[sim]
     eod = bool(r[f_eod])
-    fee = float(result.metadata["fee"])
     chosen = np.array([r[f_mh], r[f_ml]], np.float32)
-    g = jnp.linspace(-BOUND, BOUND, resolution, dtype=jnp.float32)
-    values = grid_values(problem, g, g, close_at_eod=eod, fee=fee)
-    value = exact_objective(chosen, problem, close_at_eod=eod, fee=fee)
-    values, value = jax.device_get((values, value))
+    crypto = bool(result.metadata.get("crypto", False))
+    fee = np.float32(result.metadata["fee"])
+    static = dict(strategy=strategy, crypto=crypto, close_at_eod=eod, resolution=int(resolution))
+    g, values, value = jax.device_get(_landscape(inputs, chosen, fee, **static))
     grid = np.asarray(g, np.float64)
     return Landscape(
         grid, grid, np.asarray(values, np.float64), chosen.astype(np.float64), float(value), float(r[f_value]), eod
@@ -199,10 +216,12 @@ def maxdiff_landscape(result, prices, *, sim: int = 0, strategy: str = MAXDIFF.n
 
 
 @partial(jax.jit, static_argnames=("n_resamples",))
-def _sharpes(key, values, mask, n_resamples):  # (T, N): every column resampled with the same key
+def _sharpes(key, values, n_resamples):  # (T, N): every column resampled with the same key, NaN days masked
+    mask = jnp.isfinite(values)
+
     def one(x, m):
         samples, _ = bootstrap_distribution(key, x, m, n_resamples=n_resamples)
-        return samples.sharpe
+        return samples.sharpe, default_statistics(jnp.where(m, x, 0), m).sharpe
 
     return jax.vmap(one, in_axes=(1, 1))(values, mask)
 
@@ -220,11 +239,6 @@ def sharpe_bootstrap(
       strategy -> the Sharpe ratio of the series itself.
     """
     key = jax.random.key(0) if key is None else key
-    x = jnp.asarray(daily.to_numpy(np.float64), jnp.float32)
-    mask = jnp.isfinite(x)
-    samples = np.asarray(_sharpes(key, x, mask, n_resamples))
-    estimate = np.asarray(
-        jax.vmap(lambda r, m: default_statistics(r, m).sharpe, in_axes=1)(jnp.where(mask, x, 0), mask)
-    )
+    samples, estimate = jax.device_get(_sharpes(key, daily.to_numpy(np.float64).astype(np.float32), n_resamples))
     names = [str(c) for c in daily.columns]
     return ({n: samples[i] for i, n in enumerate(names)}, {n: float(estimate[i]) for i, n in enumerate(names)})

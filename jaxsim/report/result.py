@@ -42,7 +42,6 @@ from jaxsim.sim.strategy_table import (
     WALK_FORWARD_SUMMARY,
     with_user,
 )
-from jaxsim.stats.frames import stats_frame
 
 __all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy"]
 
@@ -206,7 +205,7 @@ class BacktestResult:
         (:func:`jaxsim.stats.frames.stats_frame`, :mod:`jaxsim.stats.performance`).
         Annualised with 252 days (365 under the crypto rule).
         """
-        return stats_frame(
+        return evaluation.stats_table(
             self.daily,
             exposure=self.exposure,
             close=self.closes,

@@ -23,6 +23,7 @@ zero unless the quantity is larger than the perturbation both ways.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -76,10 +77,64 @@ def _day_pnl(strategy, decisions, realised, fee, spread, structure):
     return s * realised.returns - jnp.abs(s - prev) * (fee + jnp.abs(1.0 - spread) / 2)
 
 
-@jax.jit
 def _changes(a, b):
     same = (a == b) | (jnp.isnan(a) & jnp.isnan(b))
     return jnp.where(same, 0.0, jnp.where(jnp.isfinite(a - b), jnp.abs(a - b), jnp.inf))
+
+
+def _run(forecaster, stock, prices, key, params, strategy, setup):
+    """The views of ``prices`` (the stock's, perturbed or not) and the strategy's decisions on them."""
+    views = stock_views(forecaster, stock._replace(prices=prices), key, setup)
+    one = jax.tree.map(lambda a: a[0], views)
+    structure = jax.tree.structure(jax.eval_shape(lambda v: strategy_output(strategy, v, params), one))
+    return views, _decisions(strategy, views, params), structure
+
+
+class _Params:
+    """A strategy's parameters as a static argument: compared by value (tree structure, leaf types,
+    dtypes, shapes and bytes), so they stay trace-time constants (a parameter may steer Python
+    control flow, e.g. a crypto switch) and equal parameters reuse the compiled programs."""
+
+    def __init__(self, tree):
+        leaves, structure = jax.tree.flatten(tree)
+        self.tree = tree
+        self._key = (str(structure), tuple(_leaf_key(x) for x in leaves))
+
+    def __hash__(self):
+        return hash(self._key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Params) and self._key == other._key
+
+
+def _leaf_key(x):
+    a = np.asarray(x)
+    return type(x).__name__, a.dtype.str, a.shape, a.tobytes()
+
+
+# Two programs per (strategy, parameters, view setup, shapes), compiled once whatever the call: the
+# unperturbed run, and one cut's antithetic pair of perturbed runs (its largest change per simulation day).
+@functools.partial(jax.jit, static_argnames=("strategy", "params", "setup"))
+def _base_program(forecaster, stock, key, fee, spread, strategy, params, setup):
+    params = params.tree
+    views, base, structure = _run(forecaster, stock, stock.prices, key, params, strategy, setup)
+    realised = jax.vmap(outcomes)(views.prices, views.prices_valid)
+    return base, _day_pnl(strategy, base, realised, fee, spread, structure), realised
+
+
+@functools.partial(jax.jit, static_argnames=("strategy", "params", "setup"))
+def _cut_program(forecaster, stock, key, fee, spread, base, base_pnl, realised, cut, j, scale, strategy, params, setup):
+    params = params.tree
+    z = jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, NOISE_SALT), j), stock.prices.shape)
+    after = (jnp.arange(stock.prices.shape[0]) >= cut)[:, None]
+
+    def one(sign):  # antithetic: a sign read from the future flips under one of them
+        factor = jnp.where(after, jnp.exp(sign * scale * z), 1.0)
+        _, dec, structure = _run(forecaster, stock, stock.prices * factor, key, params, strategy, setup)
+        pnl = _day_pnl(strategy, dec, realised, fee, spread, structure)  # the perturbed orders, actual rows
+        return jnp.maximum(_changes(dec, base).max(-1), _changes(pnl, base_pnl))
+
+    return jnp.max(jax.lax.map(one, jnp.array([1.0, -1.0], jnp.float32)), 0)
 
 
 def check_no_lookahead(
@@ -129,37 +184,19 @@ def check_no_lookahead(
     forecaster, prep = plan.forecaster, plan.stocks[0]
     grid = ForecastGrid(len(prep.prices), prep.n_sims, config.max_context)
     setup = ViewSetup(grid, config.targets, config.aggregate, strategy.needs_draws)
-    stock = jax.tree.map(lambda a: jnp.asarray(a[0]), plan.arrays([0]))
+    stock = jax.device_put(jax.tree.map(lambda a: a[0], plan.arrays([0])))
     shift = 1 if strategy.kind == "signals" else 0
     traded = grid.ends[:, None] - N_DAYS + np.arange(N_DAYS)[None, :] + shift  # (N, 6) row o of each day
     cuts = np.unique(traded) if cuts is None else np.asarray(cuts, int)
-    fee, spread = jnp.float32(prep.fee), jnp.float32(prep.spread)
+    fee, spread = np.float32(prep.fee), np.float32(prep.spread)
     params = strategy.params if params is None else params
-    forecast_key = plan.keys[0]  # the backtest's forecasts
-    noise_key = jax.random.fold_in(forecast_key, NOISE_SALT)
-
-    @jax.jit
-    def run(prices):
-        views = stock_views(forecaster, stock._replace(prices=prices), forecast_key, setup)
-        return views, _decisions(strategy, views, params)
-
-    base_views, base = run(stock.prices)
-    structure = jax.tree.structure(
-        jax.eval_shape(lambda v: strategy_output(strategy, jax.tree.map(lambda a: a[0], v), params), base_views)
-    )
-    realised = jax.vmap(outcomes)(base_views.prices, base_views.prices_valid)
-    base_pnl = _day_pnl(strategy, base, realised, fee, spread, structure)
-    rows = np.arange(len(prep.prices))
+    key = plan.keys[0]  # the backtest's forecasts; the perturbations use a key folded from it
+    static = dict(strategy=strategy, params=_Params(params), setup=setup)
+    base, base_pnl, realised = _base_program(forecaster, stock, key, fee, spread, **static)
     violations, checked = [], 0
     for j, c in enumerate(cuts):
-        z = jax.random.normal(jax.random.fold_in(noise_key, j), stock.prices.shape)
-        change = 0.0
-        for sign in (1.0, -1.0):  # antithetic: a sign read from the future flips under one of them
-            factor = jnp.where(jnp.asarray(rows >= c)[:, None], jnp.exp(sign * scale * z), 1.0)
-            _, dec = run(stock.prices * factor)
-            pnl = _day_pnl(strategy, dec, realised, fee, spread, structure)  # the perturbed orders, actual rows
-            change = np.maximum(change, np.asarray(_changes(dec, base)).max(-1))
-            change = np.maximum(change, np.asarray(_changes(pnl, base_pnl)))
+        args = (base, base_pnl, realised, np.int32(c), np.uint32(j), np.float32(scale))
+        change = np.asarray(_cut_program(forecaster, stock, key, fee, spread, *args, **static))
         mask = traded <= c
         checked += int(mask.sum())
         bad = np.argwhere(mask & (change > atol))

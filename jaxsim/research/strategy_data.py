@@ -18,13 +18,12 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.config import BacktestConfig, resolve_config
 from jaxsim.forecast.grid import ForecastGrid, price_windows, sim_forecast_index
 from jaxsim.forecast.interface import Forecaster, StockArrays, point_and_band
-from jaxsim.shell.plan import make_plan
+from jaxsim.shell.plan import make_plan, stack_keys
 from jaxsim.sim.simulation import PRICE_WINDOW
 from jaxsim.sim.strategy import StrategyInputs, strategy_views
 
@@ -113,8 +112,8 @@ def simulation_data(
         prep = plan.stocks[members[0]]
         grid = ForecastGrid(len(prep.prices), prep.n_sims, config.max_context)
         setup = ViewSetup(grid, config.targets, config.aggregate, bool(draws))
-        stocks = jax.tree.map(jnp.asarray, plan.arrays(members))
-        keys = jnp.stack([plan.keys[i] for i in members])
+        stocks = jax.device_put(plan.arrays(members))  # a transfer (jnp.asarray compiles per shape)
+        keys = stack_keys([plan.keys[i] for i in members])
         views = jax.device_get(compiled_views(plan.forecaster, stocks, keys, setup))
         pad = n_max - grid.n_sims  # the oldest simulation repeated, marked invalid
         take = np.concatenate([np.arange(grid.n_sims), np.full(pad, grid.n_sims - 1)])

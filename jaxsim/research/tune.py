@@ -83,7 +83,8 @@ def walk_forward_windows(n_sims: int, fit_fraction: float = 0.5, windows: int = 
 
 
 def _float_tree(params):
-    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
+    # converted on the host and transferred: jnp.asarray would compile a conversion program per shape
+    return jax.device_put(jax.tree.map(lambda x: np.asarray(x, np.float32), params))
 
 
 def _sim_pnl(strategy, params, views, fees, spreads, *, temperature):
@@ -281,9 +282,8 @@ def tune(
     start = _float_tree(start)
     fit, test = walk_forward_windows(data.n_sims, fit_fraction, int(windows))
     # (W, B, N): a window's fit simulations of every stock, without a stock's padding (n_sims="all")
-    weights = jnp.asarray(fit[:, None, :] & data.valid[None], jnp.float32)
-    views = jax.tree.map(jnp.asarray, data.views)
-    fees, spreads = jnp.asarray(data.fees), jnp.asarray(data.spreads)
+    weights = jax.device_put(np.asarray(fit[:, None, :] & data.valid[None], np.float32))
+    views, fees, spreads = jax.device_put((data.views, data.fees, data.spreads))
     best, best_value, soft, exact = jax.device_get(
         _fit(
             start,

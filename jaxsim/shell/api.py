@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -31,7 +30,7 @@ from jaxsim.config import BacktestConfig, resolve_config
 from jaxsim.engine.forecasted_pnl import source_names
 from jaxsim.engine.program import BacktestSetup, run_program, trace_count
 from jaxsim.report.result import BacktestResult
-from jaxsim.shell.plan import Plan, PreparedStock, make_plan
+from jaxsim.shell.plan import Plan, PreparedStock, make_plan, stack_keys
 from jaxsim.sim.strategy import strategy_table
 
 __all__ = ["backtest", "backtest_many"]
@@ -110,8 +109,8 @@ def backtest(
         return backtest_many(prices, forecaster, config, key=key)
     plan = make_plan(prices, forecaster, config, key=key, symbol=symbol)
     setup = plan.setup(0)
-    stocks = jax.tree.map(jnp.asarray, plan.arrays([0]))
-    keys = jax.tree.map(lambda k: k[None], plan.keys[0])
+    stocks = jax.device_put(plan.arrays([0]))  # a transfer; jnp.asarray would compile a program per shape
+    keys = stack_keys(plan.keys[:1])
     prep = plan.stocks[0]
     traces = trace_count()
     t0 = time.perf_counter()
@@ -203,7 +202,7 @@ def _run_chunk(plan: Plan, chunk: list[int], params, sharding, n_devices: int, o
     preps = [plan.stocks[i] for i in chunk]
     fees = np.array([p.fee for p in preps], np.float32)
     spreads = np.array([p.spread for p in preps], np.float32)
-    args = jax.device_put((plan.arrays(chunk), fees, spreads, jnp.stack([plan.keys[i] for i in chunk])), sharding)
+    args = jax.device_put((plan.arrays(chunk), fees, spreads, stack_keys([plan.keys[i] for i in chunk])), sharding)
     t0 = time.perf_counter()
     out = jax.block_until_ready(run_program(params, *args, setup))
     seconds = time.perf_counter() - t0

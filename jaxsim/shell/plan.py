@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxsim.config import ALL_SIMS, BacktestConfig
 from jaxsim.data.prices import Prices, as_prices, price_table
+from jaxsim.engine.compilation import ProgramCache
 from jaxsim.engine.program import BacktestSetup
 from jaxsim.errors import ConfigError, PriceDataError
 from jaxsim.forecast.grid import ForecastGrid, trim_start
@@ -48,6 +49,7 @@ __all__ = [
     "run_key",
     "stock_key",
     "stock_keys",
+    "stack_keys",
     "with_config_samples",
 ]
 
@@ -194,12 +196,50 @@ def stock_key(key, symbol: str):
     return jax.random.fold_in(key, np.uint32(zlib.crc32(symbol.encode())))
 
 
-def stock_keys(key, symbols: Sequence[str], rule: str | None = None) -> list:
+_INT32 = np.iinfo(np.int32)
+
+
+def _folded(base, data, seeded: bool):
+    """``fold_in(key, d)`` for each ``d`` of ``data`` ((n,) uint32); the key is ``base``, or
+    ``jax.random.key(base)`` when ``seeded`` (an int32 seed)."""
+    key = jax.random.key(base) if seeded else base
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, data)
+
+
+# one program per (n, seeded), kept on disk with the compiled programs when the cache is on
+_FOLDED = ProgramCache(_folded, name="stock_keys", message=None)
+
+
+def stock_keys(key, symbols: Sequence[str], rule: str | None = None, *, seed: int | None = None) -> list:
     """Each stock's PRNG key under ``rule`` (:attr:`jaxsim.config.BacktestConfig.stock_key`):
-    ``"symbol"``/None :func:`stock_key`; ``"index"`` ``fold_in(key, i)`` for the i-th stock."""
+    ``"symbol"``/None :func:`stock_key`; ``"index"`` ``fold_in(key, i)`` for the i-th stock.
+
+    With ``key`` None the run key is ``jax.random.key(seed)``. The keys come from one compiled
+    program (equal to the one-at-a-time :func:`stock_key`) and are returned as separate host-built
+    keys, so that indexing or stacking them compiles nothing.
+    """
     if rule == "index":
-        return [jax.random.fold_in(key, np.uint32(i)) for i in range(len(symbols))]
-    return [stock_key(key, s) for s in symbols]
+        data = np.arange(len(symbols), dtype=np.uint32)
+    else:
+        data = np.array([zlib.crc32(s.encode()) for s in symbols], np.uint32)
+    token = f"stock_keys|{jax.config.jax_default_prng_impl}"  # the impl of key(seed) and of raw keys
+    if key is None and _INT32.min <= seed <= _INT32.max:
+        batch = _FOLDED(np.int32(seed), data, static=True, token=token)
+    else:  # a seed beyond int32: jax.random.key's own handling of a Python int
+        batch = _FOLDED(jax.random.key(seed) if key is None else key, data, static=False, token=token)
+    if not jax.dtypes.issubdtype(batch.dtype, jax.dtypes.prng_key):  # a raw uint32 key gives raw keys
+        return [jax.device_put(d) for d in np.asarray(batch)]
+    impl = jax.random.key_impl(batch)
+    return [jax.random.wrap_key_data(d, impl=impl) for d in np.asarray(jax.random.key_data(batch))]
+
+
+def stack_keys(keys: Sequence):
+    """The keys as one ``(B,)`` key array (raw uint32 keys: ``(B, 2)``), assembled on the host: unlike
+    ``jnp.stack`` it compiles no program per batch size."""
+    if jax.dtypes.issubdtype(keys[0].dtype, jax.dtypes.prng_key):
+        data = np.stack([np.asarray(jax.random.key_data(k)) for k in keys])
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(keys[0]))
+    return np.stack([np.asarray(k) for k in keys])
 
 
 def with_config_samples(forecaster: Forecaster, config: BacktestConfig) -> Forecaster:
@@ -297,7 +337,7 @@ def make_plan(
         if len(keys) != n:
             raise ConfigError(f"{caller}: got {len(keys)} keys for {n} stocks")
     else:
-        keys = stock_keys(run_key(key, config), names, config.stock_key)
+        keys = stock_keys(key, names, config.stock_key, seed=config.seed)
     stocks = [
         prepare_stock(p, config, symbol=name, fee=config.fee_of(i), spread=config.spread_of(i), forecaster=forecaster)
         for i, (p, name) in enumerate(zip(items, [name for name, _ in pairs]))

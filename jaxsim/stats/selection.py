@@ -102,12 +102,19 @@ class SelectionStats(NamedTuple):
     n_trials: Array
 
 
-def selection_stats(returns: Array, mask: Array | None = None, n_trials: int | Array | None = None) -> SelectionStats:
+def selection_stats(
+    returns: Array, mask: Array | None = None, n_trials: int | Array | None = None, columns: Array | None = None
+) -> SelectionStats:
     """PSR of every strategy and DSR of the best pick from a ``(T, N)`` matrix of daily returns.
 
     The trials' Sharpe variance is the ddof-1 variance of the N columns' Sharpe ratios; ``n_trials``
     (default N) may exceed N when more configurations were tried than are reported. Skewness and
     kurtosis are each strategy's own (population moments).
+
+    ``columns``: optional ``(N,)`` bool, the strategies that take part (a traced stand-in for
+    ``returns[:, columns]``, so that one compiled program serves every subset): the others get NaN
+    Sharpe and PSR and stay out of the pick and the Sharpe variance; ``n_trials`` then defaults to
+    their number and ``best`` indexes all N columns.
     """
     r = jnp.asarray(returns)
     if r.ndim != 2:
@@ -119,8 +126,15 @@ def selection_stats(returns: Array, mask: Array | None = None, n_trials: int | A
     skew, kurt = masked_skew_kurtosis(x, m)
     n = masked_count(m)
     psr = probabilistic_sharpe_ratio(sr, 0.0, n, skew, kurt)
-    n_tr = jnp.asarray(x.shape[0] if n_trials is None else n_trials, jnp.int32)
-    v = jnp.nanvar(sr, ddof=1) if x.shape[0] > 1 else jnp.zeros((), sr.dtype)
+    if columns is None:
+        n_tr = jnp.asarray(x.shape[0] if n_trials is None else n_trials, jnp.int32)
+        v = jnp.nanvar(sr, ddof=1) if x.shape[0] > 1 else jnp.zeros((), sr.dtype)
+    else:
+        live = jnp.asarray(columns, bool)
+        n_live = masked_count(live)
+        sr, psr = jnp.where(live, sr, jnp.nan), jnp.where(live, psr, jnp.nan)
+        n_tr = jnp.asarray(n_live if n_trials is None else n_trials, jnp.int32)
+        v = jnp.where(n_live > 1, jnp.nanvar(sr, ddof=1), jnp.zeros((), sr.dtype))
     best = jnp.nanargmax(sr).astype(jnp.int32)
     sr0 = expected_max_sharpe(v, n_tr)
     dsr = probabilistic_sharpe_ratio(sr[best], sr0, n[best], skew[best], kurt[best])
@@ -136,20 +150,33 @@ class PBOResult(NamedTuple):
     oos_rank: Array  # (C,) its out-of-sample rank, 1 (worst) .. N (best)
 
 
-def _block_moments(returns: Array, mask: Array | None, n_blocks: int):
+def _block_moments(returns: Array, mask: Array | None, n_blocks: int, rows: Array | None):
+    """Per block and strategy: valid days, sum and sum of squares, each ``(S, N)``, and the block size.
+
+    The used rows (``rows``, default all) are taken in order; their oldest ``n mod S`` are dropped
+    and the rest cut into S blocks of ``n // S`` (traced: the rows may be a traced mask). Each block
+    is gathered into a ``(S, T // S, N)`` array, zero beyond its size.
+    """
     r = jnp.asarray(returns)
     if not jnp.issubdtype(r.dtype, jnp.floating):
         r = r.astype(jnp.float32)
     m = valid_mask(r, mask)
     T, N = r.shape
-    size = T // n_blocks
-    drop = T - size * n_blocks  # the oldest days that do not fill a block
-    r = jnp.where(m, r, 0)[drop:].reshape(n_blocks, size, N)
-    w = m[drop:].reshape(n_blocks, size, N).astype(r.dtype)
-    return jnp.sum(w, 1), jnp.sum(r, 1), jnp.sum(r * r, 1)  # each (S, N)
+    used = jnp.ones(T, bool) if rows is None else jnp.asarray(rows, bool)
+    order = jnp.argsort(~used, stable=True)  # the used rows first, in order
+    n = masked_count(used)
+    size = n // n_blocks
+    drop = n - size * n_blocks  # the oldest days that do not fill a block
+    j = jnp.arange(T // n_blocks)
+    inside = j[None, :] < size  # (1, T // S)
+    at = order[jnp.where(inside, drop + jnp.arange(n_blocks)[:, None] * size + j[None, :], 0)]  # (S, T // S)
+    keep = inside[..., None] & m[at]
+    r = jnp.where(keep, r[at], 0)
+    w = keep.astype(r.dtype)
+    return jnp.sum(w, 1), jnp.sum(r, 1), jnp.sum(r * r, 1), size  # each (S, N)
 
 
-def pbo_cscv(returns: Array, mask: Array | None = None, n_blocks: int = 16) -> PBOResult:
+def pbo_cscv(returns: Array, mask: Array | None = None, n_blocks: int = 16, rows: Array | None = None) -> PBOResult:
     r"""Probability of backtest overfitting by combinatorially symmetric cross-validation.
 
     The ``(T, N)`` matrix is cut into ``n_blocks`` = S consecutive blocks of :math:`\lfloor T/S\rfloor`
@@ -161,18 +188,22 @@ def pbo_cscv(returns: Array, mask: Array | None = None, n_blocks: int = 16) -> P
     :math:`\lambda = \log(\bar\omega/(1-\bar\omega))`. PBO = share of splits with :math:`\lambda\le 0`.
 
     Deterministic (every split is used). The splits are built on the host at trace time; S <= 20.
+
+    ``rows``: optional ``(T,)`` bool, the days to use (a traced stand-in for ``returns[rows]``, e.g.
+    the days every strategy has a value, so that one compiled program serves every such subset):
+    the blocks are cut from those days as above; PBO is NaN when they leave fewer than 2 days per block.
     """
     r = jnp.asarray(returns)
     if r.ndim != 2:
         raise ConfigError(f"pbo_cscv takes a (T, n_strategies) matrix, got shape {r.shape}")
     if n_blocks < 2 or n_blocks % 2 or n_blocks > 20:
         raise ConfigError(f"n_blocks must be even and in [2, 20], got {n_blocks}")
-    if r.shape[0] < 2 * n_blocks:
+    if rows is None and r.shape[0] < 2 * n_blocks:
         raise ConfigError(f"pbo_cscv needs at least 2 days per block: {r.shape[0]} days for {n_blocks} blocks")
     combos = np.array(list(itertools.combinations(range(n_blocks), n_blocks // 2)))
     ins = np.zeros((len(combos), n_blocks), np.float32)
     ins[np.arange(len(combos))[:, None], combos] = 1
-    cnt, s1, s2 = _block_moments(r, mask, n_blocks)
+    cnt, s1, s2, size = _block_moments(r, mask, n_blocks, rows)
     ins = jnp.asarray(ins, s1.dtype)
 
     def sharpe(sel):  # (C, S) block selection -> (C, N) per-period Sharpe
@@ -188,4 +219,5 @@ def pbo_cscv(returns: Array, mask: Array | None = None, n_blocks: int = 16) -> P
     n_strat = r.shape[1]
     w = rank.astype(s1.dtype) / (n_strat + 1)
     logits = jnp.log(w / (1 - w))
-    return PBOResult(jnp.mean((logits <= 0).astype(logits.dtype)), logits, best, rank)
+    pbo = jnp.mean((logits <= 0).astype(logits.dtype))
+    return PBOResult(jnp.where(size >= 2, pbo, jnp.nan), logits, best, rank)
