@@ -77,14 +77,16 @@ def oos_fields(
     returns = jax.vmap(lambda w, v: jax.vmap(lambda col: window_returns(col, v), in_axes=1, out_axes=1)(w))(
         prices, valid
     )  # (N, W, C): r of every window row
+    # one gather per summary field for every target: (X, O, ...) -> (X, N, ...)
+    at = jax.tree.map(lambda a: a[:, origin], summary)
     out: dict[str, Array] = {}
     for i, x in enumerate(targets):
-        out[f"{PREFIX}{x}_point"] = summary.point[i][origin]
-        out[f"{PREFIX}{x}_band"] = summary.band[i][origin]
-        out[f"{PREFIX}{x}_quantiles"] = summary.quantiles[i][origin]
+        out[f"{PREFIX}{x}_point"] = at.point[i]
+        out[f"{PREFIX}{x}_band"] = at.band[i]
+        out[f"{PREFIX}{x}_quantiles"] = at.quantiles[i]
         out[f"{PREFIX}{x}_realised"] = returns[:, -1, PRICE_COLUMN[x]]
-        out[f"{PREFIX}{x}_crps"] = summary.crps[i][origin]
-        out[f"{PREFIX}{x}_pit"] = summary.pit[i][origin]
+        out[f"{PREFIX}{x}_crps"] = at.crps[i]
+        out[f"{PREFIX}{x}_pit"] = at.pit[i]
         if return_samples:
             draws = forecast.point[..., None] if forecast.samples is None else forecast.samples
             out[f"{PREFIX}{x}_draws"] = jnp.asarray(draws[i][origin], f32)

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.config import DEFAULT_SIM_CHUNK, DEFAULT_TARGETS, PROTOCOLS
+from jaxsim.engine.chunks import map_sims
 from jaxsim.engine.compilation import ProgramCache
 from jaxsim.engine.forecasted_pnl import stock_forecasted_pnl, strategy_series
 from jaxsim.engine.oos import oos_fields
@@ -112,19 +113,6 @@ class BacktestSetup:
             )
 
 
-def map_sims(fn, xs, chunk: int):
-    """``jax.vmap(fn)(xs)`` over the leading simulation axis, ``chunk`` simulations per step.
-
-    N <= chunk is exactly one vmap (the default N=50 program is unchanged); a longer N is a
-    ``lax.map`` over chunks of ``chunk`` vmapped simulations (its remainder one more vmap), so the
-    stage's temporaries (the optimizer's candidate grids, per-day P&L) scale with the chunk, not N.
-    """
-    n = jax.tree.leaves(xs)[0].shape[0]
-    if n <= chunk:
-        return jax.vmap(fn)(xs)
-    return jax.lax.map(fn, xs, batch_size=int(chunk))
-
-
 def real_sims(stock: StockArrays, setup: BacktestSetup) -> Array:
     """How many of the program's N simulations are the stock's own (int32 scalar; docs/compilation.md#length-buckets).
 
@@ -159,7 +147,8 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
         summary = forecaster.forecast_summary(stock, grid, setup.targets, key, setup.aggregate)
     point, width = summary.point, summary.band  # (X, N+6)
     index = sim_forecast_index(grid)  # (N, 7) origin of r_X[e-6+i]
-    preds = {x: point[i][index] for i, x in enumerate(setup.targets)}
+    point_at = point[:, index]  # (X, N, 7): one gather for every target
+    preds = {x: point_at[i] for i, x in enumerate(setup.targets)}
     close_band = width[setup.targets.index("close")][index]
     zeros = jnp.zeros_like(
         preds["close"]

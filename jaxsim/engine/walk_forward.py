@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsim.engine.chunks import map_sims
 from jaxsim.sim import maxdiff
 from jaxsim.sim.simulation import N_DAYS, SimulationInputs, StrategyConfig, simulation_days
 from jaxsim.sim.strategy_table import FITTED
@@ -46,24 +47,16 @@ def limit_arguments(inputs: SimulationInputs):
     return maxdiff.limit_inputs(days), days.enough_history
 
 
-def _fixed(mults: Array):
-    """An optimizer that ignores its problem and returns ``mults`` (parameters fitted elsewhere)."""
-
-    def optimizer(*_args, close_at_eod, fee):
-        del close_at_eod, fee
-        return mults
-
-    return optimizer
-
-
 def _rescore(strategy, args, enough, mults, eod, *, fee, config: StrategyConfig):
-    """Score one strategy with fixed multipliers under the fixed (dynamic) eod policy."""
+    """Score one strategy with fixed multipliers under the fixed (dynamic) eod policy: both policies'
+    records, selected (each policy's sums as ``legacy`` computes them)."""
     kw = dict(
         fee=fee,
-        optimizer=_fixed(mults),
+        optimizer=None,
         crypto=config.crypto,
         days_per_year=config.days_per_year,
         enough_history=enough,
+        multipliers=mults,
     )
     off = strategy(*args, close_at_eod=False, **kw)
     on = strategy(*args, close_at_eod=True, **kw)
@@ -117,10 +110,7 @@ def walk_forward_records(
         return out
 
     xs = (inputs, mults, eods)
-    if chunk is None or n <= chunk:
-        out = jax.vmap(one)(*xs)
-    else:  # bounded memory at long N (same per-simulation function)
-        out = jax.lax.map(lambda a: one(*a), xs, batch_size=int(chunk))
+    out = map_sims(lambda a: one(*a), xs, n if chunk is None else int(chunk))  # bounded memory at long N
     out["walk_forward_fitted"] = have
     out["walk_forward_source"] = jnp.where(have, jnp.asarray(source, jnp.int32), -1)
     return out

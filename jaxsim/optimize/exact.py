@@ -108,6 +108,8 @@ class ExactOptimizer:
 
     bounds: float = BOUND
 
+    traced_eod = True  # close_at_eod may be a traced bool (jaxsim.sim.profit.by_policy): vmappable over policies
+
     def __call__(self, close, high, high_pred, low, low_pred, positions, *, close_at_eod=False, fee=TRADING_FEE):
         """``(2,)`` multipliers of one problem (the optimizer protocol of :mod:`jaxsim.optimize`)."""
         problem = make_problem(close, high, high_pred, low, low_pred, positions)

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from jaxsim.errors import ConfigError
 from jaxsim.sim import ties
-from jaxsim.sim.profit import MULTIPLIER_BOUND, TRADING_FEE, profit_values
+from jaxsim.sim.profit import MULTIPLIER_BOUND, TRADING_FEE, by_policy, profit_values
 from jaxsim.sim.surrogate import soft_profit_values
 
 __all__ = [
@@ -87,11 +87,15 @@ def grid_values(problem: MultiplierProblem, mh, ml, *, close_at_eod, fee, soft_t
     hp = problem.high_pred + mh[sl]  # (Nh, 1, 1, days)
     lp = problem.low_pred + ml[None, :, None, None]  # (1, Nl, 1, days)
     args = (problem.close, problem.high, hp, problem.low, lp, problem.positions)
-    if soft_temperature is None:
-        pf = profit_values(*args, close_at_eod=close_at_eod, fee=fee)
-    else:
-        pf = soft_profit_values(*args, temperature=soft_temperature, close_at_eod=close_at_eod, fee=fee)
-    return jnp.sum(pf, axis=(-2, -1))
+
+    def values(eod):
+        if soft_temperature is None:
+            pf = profit_values(*args, close_at_eod=eod, fee=fee)
+        else:
+            pf = soft_profit_values(*args, temperature=soft_temperature, close_at_eod=eod, fee=fee)
+        return jnp.sum(pf, axis=(-2, -1))
+
+    return by_policy(close_at_eod, values)
 
 
 def _position_sums(q):
@@ -153,9 +157,13 @@ def separable_grid_values(problem: MultiplierProblem, mh, ml, *, close_at_eod, f
     summation order (~1e-8): use it to rank candidates and re-score the chosen ones with
     :func:`exact_objective`.
     """
-    f, r, g, s = separable_terms(problem, mh, ml, close_at_eod=close_at_eod, fee=fee)
-    cross = jnp.matmul(f, g.T, precision=jax.lax.Precision.HIGHEST)  # no TF32 on accelerators
-    return cross + r[:, None] + s[None, :]
+
+    def values(eod):
+        f, r, g, s = separable_terms(problem, mh, ml, close_at_eod=eod, fee=fee)
+        cross = jnp.matmul(f, g.T, precision=jax.lax.Precision.HIGHEST)  # no TF32 on accelerators
+        return cross + r[:, None] + s[None, :]
+
+    return by_policy(close_at_eod, values)
 
 
 def knife_edges(actual, pred, mults, lo_clamp, hi_clamp, active):
@@ -230,24 +238,23 @@ def exact_objective(mults, problem: MultiplierProblem, *, close_at_eod=False, fe
     Args:
       mults: ``(2,)`` multipliers ``(mh, ml)``.
       problem: a :class:`MultiplierProblem`, optionally with leading batch axes.
-      close_at_eod: keyword-only static bool (PF mode).
+      close_at_eod: keyword-only PF mode: a static bool, or a traced bool scalar (both policies'
+        sums computed and selected, :func:`jaxsim.sim.profit.by_policy`; vmappable over policies).
       fee: keyword-only fee per unit of position.
 
     Returns:
       float32 scalar ``sum_batch sum_p sum_i PF``.
     """
     m = jnp.asarray(mults, jnp.float32)
-    pf = profit_values(
+    args = (
         problem.close[..., None, :],
         problem.high[..., None, :],
         problem.high_pred[..., None, :] + m[0],
         problem.low[..., None, :],
         problem.low_pred[..., None, :] + m[1],
         problem.positions,
-        close_at_eod=close_at_eod,
-        fee=fee,
     )
-    return jnp.sum(pf)
+    return by_policy(close_at_eod, lambda eod: jnp.sum(profit_values(*args, close_at_eod=eod, fee=fee)))
 
 
 def surrogate_objective(mults, problem: MultiplierProblem, *, temperature, close_at_eod=False, fee=TRADING_FEE):
@@ -259,22 +266,22 @@ def surrogate_objective(mults, problem: MultiplierProblem, *, temperature, close
       mults: ``(2,)`` multipliers ``(mh, ml)``.
       problem: a :class:`MultiplierProblem`, optionally with leading batch axes.
       temperature: keyword-only relaxation width ``T`` in return units.
-      close_at_eod: keyword-only static bool.
+      close_at_eod: keyword-only static bool, or a traced bool (:func:`jaxsim.sim.profit.by_policy`).
       fee: keyword-only fee per unit of position.
 
     Returns:
       float32 scalar.
     """
     m = jnp.asarray(mults, jnp.float32)
-    pf = soft_profit_values(
+    args = (
         problem.close[..., None, :],
         problem.high[..., None, :],
         problem.high_pred[..., None, :] + m[0],
         problem.low[..., None, :],
         problem.low_pred[..., None, :] + m[1],
         problem.positions,
-        temperature=temperature,
-        close_at_eod=close_at_eod,
-        fee=fee,
     )
-    return jnp.sum(pf)
+    return by_policy(
+        close_at_eod,
+        lambda eod: jnp.sum(soft_profit_values(*args, temperature=temperature, close_at_eod=eod, fee=fee)),
+    )

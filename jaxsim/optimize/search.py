@@ -28,7 +28,7 @@ from jaxsim.optimize.objective import (
     surrogate_objective,
 )
 from jaxsim.sim import ties
-from jaxsim.sim.profit import TRADING_FEE
+from jaxsim.sim.profit import TRADING_FEE, by_policy, policies
 
 __all__ = ["SearchConfig", "default_adam", "search_problem", "OptaxOptimizer", "optax_optimizer", "default_optimizer"]
 
@@ -98,7 +98,7 @@ def _line_best(vals, cands, other):
     return k, jnp.take_along_axis(vals, k[:, None], axis=-1)[:, 0]
 
 
-def _ascents(starts, start_values, exact_fn, soft_fn, cfg: SearchConfig, tx):
+def _ascents(starts, start_values, exact_fn, soft_grad, cfg: SearchConfig, tx):
     """Step 2: the best exact iterate of each projected surrogate ascent from the first starts.
 
     Returns ``(ends, end values)`` (exact, robust values).
@@ -109,7 +109,6 @@ def _ascents(starts, start_values, exact_fn, soft_fn, cfg: SearchConfig, tx):
     b = cfg.bounds
     lo, hi = jnp.full((2,), -b, jnp.float32), jnp.full((2,), b, jnp.float32)
     temps = _temperature_schedule(cfg.temperatures, cfg.steps)
-    soft_grad = jax.grad(lambda m, t: -soft_fn(m, t))
 
     def ascend(m0, v0):
         def step(carry, t):
@@ -127,43 +126,74 @@ def _ascents(starts, start_values, exact_fn, soft_fn, cfg: SearchConfig, tx):
     return jax.vmap(ascend)(starts[:n_asc], start_values[:n_asc])  # top_k is sorted: the best first
 
 
-def _full_line_polish(problem, cands, cfg: SearchConfig, kw):
+class _Axis(NamedTuple):
+    """One axis of the full-line polish: its sorted candidates and their knife edges; per eod policy
+    (a dict keyed by it), the separable table and offset of the candidates (``f, r`` of ``mh`` or
+    ``g, s`` of ``ml``, :func:`jaxsim.optimize.objective.separable_terms`) and the rows of the
+    points' own coordinates (``point_*``)."""
+
+    cands: jax.Array
+    knife: jax.Array
+    table: dict
+    offset: dict
+    point_knife: jax.Array
+    point_table: dict
+    point_offset: dict
+
+
+def _full_line_polish(problem, cands, cfg: SearchConfig, *, close_at_eod, fee):
     """Step 3 on one problem: full-axis line searches, each one matrix product for all points.
 
     ``J(., ml)`` over every ``mh`` candidate is ``f . g(ml) + r + s(ml)``
     (:func:`jaxsim.optimize.objective.separable_terms`; the candidate tables are built once), and
-    alike per ``ml``. Returns ``polish(points (n, 2), values (n,)) -> (points, values)``.
+    alike per ``ml``. The ``2 line_sweeps`` line searches are the steps of one loop: a step searches
+    the first axis of its state (points ordered (searched, held)), then swaps the axes (one problem
+    has as many candidates per axis, so both sides have one shape). A traced ``close_at_eod`` keeps
+    the tables of both policies and selects their values (:func:`jaxsim.sim.profit.by_policy`).
+    Returns ``polish(points (n, 2), values (n,)) -> (points, values)``.
     """
-    mh_c, ml_c = cands
-    f_all, r_all, g_all, s_all = separable_terms(problem, mh_c, ml_c, **kw)
-    kh_all, kl_all = knife_masks(problem, mh_c, ml_c)
+    branches = policies(close_at_eod)
+    terms = lambda mh, ml: {e: separable_terms(problem, mh, ml, close_at_eod=e, fee=fee) for e in branches}
     dot = lambda a, b: jnp.matmul(a, b.T, precision=jax.lax.Precision.HIGHEST)
+    knife_all = knife_masks(problem, *cands)
+    tables = terms(*cands)  # per policy: (f, r, g, s) over the candidates
+
+    def line(_, state):
+        m, v, side, held = state
+
+        def values(e):
+            return dot(held.point_table[e], side.table[e]) + side.offset[e][None, :] + held.point_offset[e][:, None]
+
+        vals = jnp.where(side.knife[None, :] | held.point_knife[:, None], -jnp.inf, by_policy(close_at_eod, values))
+        k, vk = _line_best(vals, side.cands, m[:, 1])
+        new = jnp.stack([side.cands[k], m[:, 1]], -1)
+        better = ties.prefer(vk, _size(new), v, _size(m))  # NaN never wins
+        m = jnp.where(better[:, None], new, m)
+        v = jnp.where(better, vk, v)
+        take = lambda a, b: jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a[k], b)
+        side = side._replace(
+            point_knife=take(side.knife, side.point_knife),
+            point_table={e: take(side.table[e], side.point_table[e]) for e in branches},
+            point_offset={e: take(side.offset[e], side.point_offset[e]) for e in branches},
+        )
+        return m[:, ::-1], v, held, side
 
     def polish(points, values):
-        f, r, g, s = separable_terms(problem, points[:, 0], points[:, 1], **kw)
-        kh, kl = knife_masks(problem, points[:, 0], points[:, 1])
-        m, v = points, values
-        for _ in range(cfg.line_sweeps):
-            vals = jnp.where(kh_all[None, :] | kl[:, None], -jnp.inf, dot(g, f_all) + r_all[None, :] + s[:, None])
-            k, vk = _line_best(vals, mh_c, m[:, 1])
-            new = jnp.stack([mh_c[k], m[:, 1]], -1)
-            better = ties.prefer(vk, _size(new), v, _size(m))  # NaN never wins
-            m = jnp.where(better[:, None], new, m)
-            v = jnp.where(better, vk, v)
-            f, r, kh = (
-                jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a[k], b)
-                for a, b in ((f_all, f), (r_all, r), (kh_all, kh))
+        knife = knife_masks(problem, points[:, 0], points[:, 1])
+        rows = terms(points[:, 0], points[:, 1])
+        axes = tuple(
+            _Axis(
+                cands[a],
+                knife_all[a],
+                {e: tables[e][2 * a] for e in branches},
+                {e: tables[e][2 * a + 1] for e in branches},
+                knife[a],
+                {e: rows[e][2 * a] for e in branches},
+                {e: rows[e][2 * a + 1] for e in branches},
             )
-            vals = jnp.where(kl_all[None, :] | kh[:, None], -jnp.inf, dot(f, g_all) + s_all[None, :] + r[:, None])
-            k, vk = _line_best(vals, ml_c, m[:, 0])
-            new = jnp.stack([m[:, 0], ml_c[k]], -1)
-            better = ties.prefer(vk, _size(new), v, _size(m))
-            m = jnp.where(better[:, None], new, m)
-            v = jnp.where(better, vk, v)
-            g, s, kl = (
-                jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a[k], b)
-                for a, b in ((g_all, g), (s_all, s), (kl_all, kl))
-            )
+            for a in (0, 1)
+        )
+        m, v, *_ = jax.lax.fori_loop(0, 2 * cfg.line_sweeps, line, (points, values, *axes))  # even: (mh, ml) again
         return m, v
 
     return polish
@@ -207,7 +237,13 @@ def search_problem(problem: MultiplierProblem, cfg: SearchConfig, tx=None, *, cl
     tx = default_adam(max(cfg.steps, 1)) if tx is None else tx
     kw = dict(close_at_eod=close_at_eod, fee=fee)
     exact_fn = lambda m: robust_objective(m, problem, **kw)
-    soft_fn = lambda m, t: surrogate_objective(m, problem, temperature=t, **kw)
+
+    def soft_grad(m, t):  # grad of -J_T; per policy, then selected (by_policy), when close_at_eod is traced
+        grad = lambda eod: jax.grad(
+            lambda x: -surrogate_objective(x, problem, temperature=t, close_at_eod=eod, fee=fee)
+        )
+        return by_policy(close_at_eod, lambda eod: grad(eod)(m))
+
     grid_fn = lambda mh, ml: robust_grid_values(problem, mh, ml, **kw)
     coarse_fn = lambda mh, ml: robust_grid_values(problem, mh, ml, separable=True, **kw)
     cands = problem_candidates(problem, bound=cfg.bounds)
@@ -217,9 +253,9 @@ def search_problem(problem: MultiplierProblem, cfg: SearchConfig, tx=None, *, cl
         g = jnp.linspace(-cfg.bounds, cfg.bounds, cfg.grid, dtype=jnp.float32)
         starts = _best_pairs(coarse_fn(g, g), g, g, cfg.starts)
     start_values = jax.vmap(exact_fn)(starts)
-    ends, values = _ascents(starts, start_values, exact_fn, soft_fn, cfg, tx)
+    ends, values = _ascents(starts, start_values, exact_fn, soft_grad, cfg, tx)
     if problem.close.ndim == 1:
-        polish = _full_line_polish(problem, cands, cfg, kw)
+        polish = _full_line_polish(problem, cands, cfg, **kw)
     else:
         polish = _window_polish(grid_fn, cands, cfg)
     # starts and ascent ends carry exact values; polished points are re-scored exactly (the full-line
@@ -254,6 +290,8 @@ class OptaxOptimizer:
 
     config: SearchConfig = SearchConfig()
     tx: optax.GradientTransformation | None = None
+
+    traced_eod = True  # close_at_eod may be a traced bool (jaxsim.sim.profit.by_policy): vmappable over policies
 
     def __call__(self, close, high, high_pred, low, low_pred, positions, *, close_at_eod=False, fee=TRADING_FEE):
         """``(2,)`` multipliers of one problem (the optimizer protocol of :mod:`jaxsim.optimize`)."""

@@ -10,7 +10,9 @@ Functions are written for one example, ``(days,)`` vectors, and batch with ``jax
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "TRADING_FEE",
@@ -18,6 +20,8 @@ __all__ = [
     "MULTIPLIER_BOUND",
     "profit_values",
     "total_profit",
+    "policies",
+    "by_policy",
 ]
 
 TRADING_FEE = 0.0005  # the original's loss_utils.TRADING_FEE, charged once per filled trade
@@ -93,3 +97,26 @@ def total_profit(close, high, high_pred, low, low_pred, positions, *, close_at_e
     """Sum over days of :func:`profit_values`: the original's
     ``calculate_trading_profit_torch_with_entry_buysell`` and the MaxDiff objective."""
     return jnp.sum(profit_values(close, high, high_pred, low, low_pred, positions, close_at_eod=close_at_eod, fee=fee))
+
+
+def policies(close_at_eod) -> tuple[bool, ...]:
+    """The static eod policies ``close_at_eod`` stands for: itself if a Python (or numpy) bool, else
+    (a traced bool, e.g. vmapped over both policies) ``(False, True)``."""
+    if isinstance(close_at_eod, (bool, np.bool_)):
+        return (bool(close_at_eod),)
+    return (False, True)
+
+
+def by_policy(close_at_eod, fn):
+    """``fn(close_at_eod)`` for a static policy; for a traced bool, ``fn(False)`` and ``fn(True)``
+    (pytrees of one structure) selected elementwise by it.
+
+    Each policy's values are then exactly its static ones (the selection is the last operation), so
+    the multiplier optimizers can be vmapped over both policies (one program instead of two) and
+    return what the two static calls would.
+    """
+    branches = policies(close_at_eod)
+    if len(branches) == 1:
+        return fn(branches[0])
+    eod = jnp.asarray(close_at_eod, bool)
+    return jax.tree.map(lambda a, b: jnp.where(eod, b, a), fn(False), fn(True))

@@ -52,6 +52,9 @@ class Scoring(NamedTuple):
       fee, spread: trading fee and SPREAD (dynamic scalars).
       crypto: crypto rules (no shorts; static). days_per_year: 252 or 365 (static).
       optimizer: MaxDiff's multiplier optimizer (static; the protocol of :mod:`jaxsim.sim.simulation`).
+      fits: the multipliers of the strategies with fitted multipliers, ``{row: (2, 2)}`` per eod
+        policy, fitted together by :func:`jaxsim.sim.maxdiff.fit_rules`; None: each strategy fits
+        its own with ``optimizer``.
     """
 
     fee: Any
@@ -59,6 +62,7 @@ class Scoring(NamedTuple):
     crypto: bool
     days_per_year: int
     optimizer: Callable
+    fits: Any = None
 
 
 RecordFunction = Callable[[SimulationDays, Scoring], dict]

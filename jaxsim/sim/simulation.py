@@ -12,7 +12,10 @@ callable ``optimizer(close, high, high_pred, low, low_pred, positions, *, close_
 ``sum_p sum_i PF(close, high, high_pred + mh, low, low_pred + ml, positions[p]; close_at_eod, fee)``.
 ``positions`` has shape ``(P, days)``: ``P = 1`` for MaxDiff entry/exit, ``P = 2`` for always-on (a buy
 row of +1 and a sell row of -1, or 0 for crypto). ``close_at_eod`` is a static Python bool; all other
-inputs are per-simulation ``(days,)`` vectors (vmap outside).
+inputs are per-simulation ``(days,)`` vectors (vmap outside). An optimizer whose ``traced_eod`` attribute
+is True (the optax and exact optimizers) also accepts a traced bool scalar: the simulation then fits all
+four problems (MaxDiff and always-on, each under both policies) in one vmapped call
+(:func:`jaxsim.sim.maxdiff.fit_multipliers`); any other is called once per problem.
 """
 
 from __future__ import annotations
@@ -272,7 +275,7 @@ def simulation_fields(
         "low_val_loss": diagnostics.val_loss(al, fl),
         "close_ci_band": jnp.asarray(inputs.band_close, f32),
     }
-    rules = Scoring(fee, spread, config.crypto, config.days_per_year, optimizer)
+    rules = maxdiff.fit_rules(days, Scoring(fee, spread, config.crypto, config.days_per_year, optimizer))
     for strategy in STRATEGIES:
         record.update(RECORDS[strategy](days, rules))
     return record

@@ -50,7 +50,8 @@ def beats(new, old):
 def prefer(new_value, new_size, old_value, old_size):
     """Whether a new candidate replaces the current one: it beats it, or ties it with a strictly
     smaller ``|mh| + |ml|`` (the current one is the earlier candidate)."""
-    return beats(new_value, old_value) | (tied(new_value, old_value) & (new_size < old_size))
+    t = tied(new_value, old_value)  # once: beats() is (new > old) & ~t
+    return ((new_value > old_value) & ~t) | (t & (new_size < old_size))
 
 
 def multiplier_size(mh, ml):
