@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import ConfigError
-from jaxsim.forecast.grid import ForecastGrid
+from jaxsim.forecast.grid import ForecastGrid, row_positions
 from jaxsim.models.toto.forecast import prefix_scale, prefix_step_mixtures
 from jaxsim.models.toto.model import causal_patch_stats
 
@@ -113,11 +113,13 @@ def prefix_plan(grid: ForecastGrid, patch: int) -> tuple[PrefixPass, ...]:
 
 
 def _pass_contexts(returns: Array, grid: ForecastGrid, ps: PrefixPass) -> tuple[Array, Array]:
-    """``(X, m, L)`` rows r_X[t-L..t-1] (zeros before r_X[1]) and their ``(m, L)`` mask."""
-    index = ps.row_origins[:, None] - ps.length + np.arange(ps.length)[None, :]
+    """``(X, m, L)`` rows r_X[t-L..t-1] (zeros before r_X[1]) and their ``(m, L)`` mask.
+
+    The ``(m, L)`` indices are iota arithmetic in the program (not an embedded constant)."""
+    index = row_positions(ps.row_origins - ps.length, ps.length)
     valid = index >= 1
-    context = jnp.where(valid[None], jnp.asarray(returns)[:, np.clip(index, 0, grid.n_rows - 1)], 0.0)
-    return context.astype(jnp.float32), jnp.asarray(valid)
+    rows = jnp.asarray(returns)[:, jnp.clip(index, 0, grid.n_rows - 1)]
+    return jnp.where(valid[None], rows, 0.0).astype(jnp.float32), valid
 
 
 def _per_pass(params, config, returns, grid):
