@@ -142,3 +142,22 @@ def test_batched_toto_equals_one_context_at_a_time():
                     np.asarray(got), np.asarray(alone(jnp.asarray(ctx), jnp.asarray(valid), k)), rtol=1e-4, atol=1e-5
                 )
     assert lengths == {56, 64}
+
+
+def test_series_forecaster_draws_are_the_fast_samplers_draws():
+    import dataclasses
+
+    from jaxsim.models.toto import model as toto_model
+
+    config = toto_model.TOTO_SMALL
+    params = jax.jit(toto_model.init_toto, static_argnums=0)(config, jax.random.key(2))
+    fc = forecasters.toto(config=config, params=params)
+    rng = np.random.default_rng(5)
+    context = jnp.asarray(rng.normal(0, 0.01, (1, 9, 16)), jnp.float32)  # nine strategy series
+    valid = jnp.asarray(np.arange(16)[None, :] >= rng.integers(0, 12, (9, 1)))
+    keys = jax.random.split(jax.random.key(4), 9)[None]
+    draw = jax.jit(lambda f: f.forecast_group(context, valid, keys).samples)
+    for n_values, draws in ((40, 512), (5, 256)):
+        series = fc.series_forecaster(n_values)  # jax.random's samplers: a smaller program, the same values
+        assert series.num_samples == draws and not series.fast_sampler
+        np.testing.assert_array_equal(draw(series), draw(dataclasses.replace(series, fast_sampler=True)))

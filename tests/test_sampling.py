@@ -56,6 +56,49 @@ def test_categorical_and_first_argmax_equal_jax():
     np.testing.assert_array_equal(sampling.first_argmax(x.T, axis=0), jnp.argmax(x.T, axis=0))
 
 
+def test_bits_split_uniform_normal_equal_jax_plain_and_vmapped():
+    keys = jax.random.split(jax.random.key(11), 4)
+    data = jax.random.key_data(keys)
+
+    def ours(d):
+        return (
+            sampling.random_bits(d, (3, 5)),
+            sampling.random_bits(d, ()),
+            sampling.split(d, 3),
+            sampling.uniform(d, (7,)),
+            sampling.normal(d, (2, 3)),
+        )
+
+    def theirs(k):
+        return (
+            jax.random.bits(k, (3, 5)),
+            jax.random.bits(k),
+            jax.random.key_data(jax.random.split(k, 3)),
+            jax.random.uniform(k, (7,)),
+            jax.random.normal(k, (2, 3)),
+        )
+
+    twice = jax.vmap(jax.vmap(ours)), jax.vmap(jax.vmap(theirs))
+    checks = [
+        (jax.jit(ours)(data[0]), jax.jit(theirs)(keys[0])),
+        (jax.jit(jax.vmap(ours))(data), jax.jit(jax.vmap(theirs))(keys)),  # the hash's own batching rule
+        (jax.jit(twice[0])(data.reshape(2, 2, 2)), jax.jit(twice[1])(keys.reshape(2, 2))),
+    ]
+    for got, want in checks:
+        for g, w in zip(got, want):
+            assert g.shape == w.shape and bool(jnp.array_equal(g, w))
+    # several lanes' split and uniform as one hash
+    keys3, u = sampling.split_and_uniform(data, 3, data[::-1])
+    assert bool(jnp.array_equal(keys3, jax.vmap(lambda k: sampling.split(k, 3))(data)))
+    assert bool(jnp.array_equal(u, jax.vmap(lambda k: jax.random.uniform(k))(keys[::-1])))
+    # one key, batched counters (vmap over the counters only)
+    lo = jnp.arange(6, dtype=jnp.uint32)
+    hi = jnp.zeros((), jnp.uint32)
+    got = jax.vmap(lambda x: sampling.threefry2x32(data[0, 0], data[0, 1], hi, x))(lo)
+    want = sampling.threefry2x32(data[0, 0], data[0, 1], jnp.zeros_like(lo), lo)
+    assert all(bool(jnp.array_equal(g, w)) for g, w in zip(got, want))
+
+
 def test_lane_while_equals_vmapped_while():
     def cond(s):
         return s[0] < s[1]

@@ -272,15 +272,15 @@ def sort_draws(x: Array) -> Array:
     big = jnp.array(jnp.inf, x.dtype)
     y = jnp.concatenate([jnp.where(nan, big, x), jnp.full(lead + (n - n0,), big, x.dtype)], axis=-1)
     k = 2
-    while k <= n:
+    while k <= n:  # (the pair halves are kept as (..., 1, k/2) slices: no squeeze and re-expand per pass)
         pair = y.reshape(lead + (n // k, 2, k // 2))
-        a, b = pair[..., 0, :], pair[..., 1, ::-1]
-        y = jnp.stack([jnp.minimum(a, b), jnp.maximum(a, b)[..., ::-1]], axis=-2).reshape(lead + (n,))
+        a, b = pair[..., :1, :], pair[..., 1:, ::-1]
+        y = jnp.concatenate([jnp.minimum(a, b), jnp.maximum(a, b)[..., ::-1]], axis=-2).reshape(lead + (n,))
         j = k // 4
         while j >= 1:
             pair = y.reshape(lead + (n // (2 * j), 2, j))
-            a, b = pair[..., 0, :], pair[..., 1, :]
-            y = jnp.stack([jnp.minimum(a, b), jnp.maximum(a, b)], axis=-2).reshape(lead + (n,))
+            a, b = pair[..., :1, :], pair[..., 1:, :]
+            y = jnp.concatenate([jnp.minimum(a, b), jnp.maximum(a, b)], axis=-2).reshape(lead + (n,))
             j //= 2
         k *= 2
     y = y[..., :n0]

@@ -135,11 +135,15 @@ class TotoForecaster(Forecaster):
     sampler would see the same prefill output, so one forward plus S draws from the last position's
     mixture has the official distribution (docs/models.md#toto-one-step-sampling). Origin t of
     target X draws with the key of :func:`jaxsim.forecast.interface.context_keys` on both paths.
+
+    ``fast_sampler`` (static) picks :mod:`jaxsim.models.sampling`'s categorical and gamma draws (the
+    default) or jax.random's own; both give the same values (:func:`~jaxsim.models.toto.forecast.sample_mixture`).
     """
 
     config: Any = None
     num_samples: int = 3072
     params: Any = None
+    fast_sampler: bool = True
     kind = "toto"
     padding_invariant = True
 
@@ -157,7 +161,10 @@ class TotoForecaster(Forecaster):
 
     def series_forecaster(self, n_values):
         # The original forecasts a strategy's P&L series with 512 draws (256 for fewer than 7 values).
-        return self.with_draws_per_context(SERIES_FEW_DRAWS if n_values < SERIES_FEW_VALUES else SERIES_DRAWS)
+        # Those are drawn once per program: jax.random's samplers (the same values) keep the program
+        # ~2,400 ops smaller than the fast ones, for ~3 ms more run time.
+        draws = SERIES_FEW_DRAWS if n_values < SERIES_FEW_VALUES else SERIES_DRAWS
+        return dataclasses.replace(self.with_draws_per_context(draws), fast_sampler=False)
 
     def forecast_path(self, grid: ForecastGrid) -> str:
         return PREFIX if is_prefix_shareable(grid, self.config) else PER_CONTEXT
@@ -180,7 +187,8 @@ class TotoForecaster(Forecaster):
 
     def _draw_one(self, key, mixture):
         """The per-context sampler: S draws of one mixture (a batch of one distribution)."""
-        return toto_forecast.sample_mixture(key, jax.tree.map(lambda a: a[None], mixture), self.num_samples)[0]
+        one = jax.tree.map(lambda a: a[None], mixture)
+        return toto_forecast.sample_mixture(key, one, self.num_samples, self.fast_sampler)[0]
 
     def _draws(self, keys, mixture, chunk=DRAW_CHUNK):
         """``(..., S)`` draws of every entry of ``keys`` (leading axes shared with ``mixture``)."""

@@ -18,8 +18,8 @@ padded length are static, and a group is a contiguous run of origins forecast as
 members each get exactly the padding they would get alone. N+6 <= 64 consecutive lengths span at most
 two groups.
 
-Everything here is static index arithmetic (numpy) plus gathers; nothing loops over origins or
-simulations at run time.
+Everything here is static index arithmetic (numpy on the short per-row vectors, iota in the program for
+the full index matrices) plus gathers; nothing loops over origins or simulations at run time.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ __all__ = [
     "ForecastGrid",
     "ContextGroup",
     "context_groups",
+    "row_positions",
     "gather_contexts",
     "sim_forecast_index",
     "price_windows",
@@ -147,21 +148,30 @@ def context_groups(grid: ForecastGrid, multiple: int | None) -> tuple[ContextGro
     return tuple(groups)
 
 
-def context_index(grid: ForecastGrid, group: ContextGroup) -> tuple[np.ndarray, np.ndarray]:
-    """Static gather indices of a group's left-padded contexts.
+def row_positions(starts, length: int) -> jax.Array:
+    """int32 ``(n, length)``: row ``j`` is ``starts[j] + 0 .. starts[j] + length - 1``.
+
+    ``starts`` is a short static vector; the full matrix is iota arithmetic in the program, so a
+    compiled program carries no ``(n, length)`` index constant."""
+    starts = jnp.asarray(np.asarray(starts), jnp.int32)
+    return starts[:, None] + jax.lax.broadcasted_iota(jnp.int32, (starts.shape[0], length), 1)
+
+
+def context_index(grid: ForecastGrid, group: ContextGroup) -> tuple[jax.Array, jax.Array]:
+    """Gather indices of a group's left-padded contexts.
 
     Row j of the group is origin ``t = origins[start + j]``; position p of its padded context holds
     ``r_X[t - L + p]`` (so the last position is r_X[t-1]); it is valid when that index is >= 1 and
     within the context cap.
 
     Returns:
-      ``(index, valid)``: int ``(size, L)`` (clipped into range) and bool ``(size, L)``.
+      ``(index, valid)``: int32 ``(size, L)`` (clipped into range) and bool ``(size, L)``.
     """
-    t = grid.origins[group.start : group.stop][:, None]
-    n = grid.context_lengths()[group.start : group.stop][:, None]
-    index = t - group.length + np.arange(group.length)[None, :]
-    valid = index >= t - n
-    return np.clip(index, 0, grid.n_rows - 1), valid
+    t = grid.origins[group.start : group.stop]
+    n = grid.context_lengths()[group.start : group.stop]
+    index = row_positions(t - group.length, group.length)
+    valid = index >= jnp.asarray(t - n, jnp.int32)[:, None]
+    return jnp.clip(index, 0, grid.n_rows - 1), valid
 
 
 def gather_contexts(returns: jax.Array, grid: ForecastGrid, group: ContextGroup) -> tuple[jax.Array, jax.Array]:
@@ -204,8 +214,8 @@ def price_windows(prices: jax.Array, grid: ForecastGrid, window: int) -> tuple[j
     Returns:
       ``(windows, valid)``: ``(N, W, F)`` (invalid rows zero) and bool ``(N, W)``.
     """
-    index = grid.ends[:, None] - window + 1 + np.arange(window)[None, :]
-    rows = jnp.asarray(prices)[np.clip(index, 0, grid.n_rows - 1)]
+    index = row_positions(grid.ends - window + 1, window)
+    rows = jnp.asarray(prices)[jnp.clip(index, 0, grid.n_rows - 1)]
     valid = (index >= 0) & jnp.all(jnp.isfinite(rows), axis=-1)  # NaN rows: a length bucket's padding
     return jnp.where(valid[..., None], rows, 0.0), valid
 

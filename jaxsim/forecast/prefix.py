@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import ConfigError
-from jaxsim.forecast.grid import ForecastGrid
+from jaxsim.forecast.grid import ForecastGrid, row_positions
 from jaxsim.models.toto.forecast import prefix_scale, prefix_step_mixtures
 from jaxsim.models.toto.model import causal_patch_stats
 
@@ -113,12 +113,14 @@ def prefix_plan(grid: ForecastGrid, patch: int) -> tuple[PrefixPass, ...]:
 
 
 def _pass_contexts(returns: Array, grid: ForecastGrid, ps: PrefixPass) -> tuple[Array, Array]:
-    """``(X, m, L)`` rows r_X[t-L..t-1] (zeros before r_X[1]) and their ``(m, L)`` mask."""
-    index = ps.row_origins[:, None] - ps.length + np.arange(ps.length)[None, :]
-    values = jnp.asarray(returns)[:, np.clip(index, 0, grid.n_rows - 1)]
-    valid = (index >= 1) & jnp.all(jnp.isfinite(values), axis=0)  # NaN rows: a length bucket's padding
-    context = jnp.where(valid[None], values, 0.0)
-    return context.astype(jnp.float32), valid
+    """``(X, m, L)`` rows r_X[t-L..t-1] (zeros before r_X[1]) and their ``(m, L)`` mask (invalid where a
+    return is not finite: a length bucket's padding).
+
+    The ``(m, L)`` indices are iota arithmetic in the program (not an embedded constant)."""
+    index = row_positions(ps.row_origins - ps.length, ps.length)
+    values = jnp.asarray(returns)[:, jnp.clip(index, 0, grid.n_rows - 1)]
+    valid = (index >= 1) & jnp.all(jnp.isfinite(values), axis=0)
+    return jnp.where(valid[None], values, 0.0).astype(jnp.float32), valid
 
 
 def _per_pass(params, config, returns, grid):

@@ -8,7 +8,10 @@ of that time on work whose result is thrown away or recomputed:
   iterations (to keep compiles short), so each iteration reads and writes the whole batch.
   :func:`random_bits` and what is built on it (:func:`split`, :func:`uniform`, :func:`normal`,
   :func:`gumbel`) compute the same hash unrolled (one fused elementwise kernel) on the raw
-  ``uint32[..., 2]`` data of threefry keys.
+  ``uint32[..., 2]`` data of threefry keys, with one broadcast of each key and constant per hash,
+  under vmap too (its own batching rule), and where a lane hashes two independent keys in a row
+  (gamma's first round) as one hash over stacked counters (:func:`split_and_uniform`): a program
+  holds fewer ops per draw site.
 * ``categorical`` is ``argmax(gumbel + logits)``; XLA:CPU lowers an argmax over a short minor axis
   (K = 24 components) to a slow variadic reduction. :func:`first_argmax` computes the same index
   (the first maximum; the first NaN if any) from a max and a min.
@@ -29,13 +32,14 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
+from jax import custom_batching, lax
 
 __all__ = [
     "threefry2x32",
     "random_bits",
     "split",
     "uniform",
+    "split_and_uniform",
     "normal",
     "gumbel",
     "first_argmax",
@@ -54,20 +58,63 @@ _LANES_PER_SLOT = 16  # lanes still looping after one round get 1/16 of the batc
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 
 
-def threefry2x32(k0: Array, k1: Array, x0: Array, x1: Array) -> tuple[Array, Array]:
-    r"""Threefry-2x32 with 20 rounds (Salmon et al. 2011), as jax: key schedule
-    :math:`(k_0, k_1, k_0 \oplus k_1 \oplus \mathtt{0x1BD11BDA})`, injected after every 4 rounds."""
-    u32 = jnp.uint32
-    ks = (k0, k1, k0 ^ k1 ^ u32(0x1BD11BDA))
-    x0, x1 = x0 + ks[0], x1 + ks[1]
+def _threefry_rounds(k0: Array, k1: Array, x0: Array, x1: Array) -> tuple[Array, Array]:
+    """The 20 rounds on uint32 arrays whose shapes broadcast (trailing axes aligned), written with
+    one broadcast of each key and each constant for the whole hash."""
+    shape = jnp.broadcast_shapes(k0.shape, k1.shape, x0.shape, x1.shape)
+
+    def full(a):
+        return a if a.shape == shape else lax.broadcast_in_dim(a, shape, tuple(range(len(shape) - a.ndim, len(shape))))
+
+    consts = {}
+
+    def const(v):
+        if v not in consts:
+            consts[v] = lax.broadcast_in_dim(np.uint32(v), shape, ())
+        return consts[v]
+
+    k2 = lax.bitwise_xor(lax.bitwise_xor(k0, k1), lax.broadcast_in_dim(np.uint32(0x1BD11BDA), k0.shape, ()))
+    ks = tuple(full(k) for k in (k0, k1, k2))
+    x0, x1 = lax.add(full(x0), ks[0]), lax.add(full(x1), ks[1])
     for i in range(5):
         for r in _ROTATIONS[i % 2]:
-            x0 = x0 + x1
-            x1 = (x1 << u32(r)) | (x1 >> u32(32 - r))
-            x1 = x0 ^ x1
-        x0 = x0 + ks[(i + 1) % 3]
-        x1 = x1 + ks[(i + 2) % 3] + u32(i + 1)
+            x0 = lax.add(x0, x1)
+            x1 = lax.bitwise_or(lax.shift_left(x1, const(r)), lax.shift_right_logical(x1, const(32 - r)))
+            x1 = lax.bitwise_xor(x0, x1)
+        x0 = lax.add(x0, ks[(i + 1) % 3])
+        # (x1 + k) + (i + 1) as jax; x1 + (k + (i + 1)) is the same bits but compiles ~1.5x slower on XLA:CPU
+        x1 = lax.add(lax.add(x1, ks[(i + 2) % 3]), const(i + 1))
     return x0, x1
+
+
+@custom_batching.custom_vmap
+def _threefry(k0: Array, k1: Array, x0: Array, x1: Array) -> tuple[Array, Array]:
+    return _threefry_rounds(k0, k1, x0, x1)
+
+
+@_threefry.def_vmap
+def _threefry_vmap(axis_size, in_batched, *args):
+    """Under vmap the batch axis becomes an ordinary leading axis of every operand (unbatched ones
+    broadcast to it), so the rounds see plain arrays: vmap's rules would broadcast each constant of
+    the hash again at every use."""
+    rank = max(a.ndim - int(b) for a, b in zip(args, in_batched))
+
+    def lead(a, batched):
+        if not batched:
+            a = lax.broadcast_in_dim(a, (axis_size,) + a.shape, tuple(range(1, a.ndim + 1)))
+        return a.reshape((axis_size,) + (1,) * (rank + 1 - a.ndim) + a.shape[1:])
+
+    return _threefry(*(lead(a, b) for a, b in zip(args, in_batched))), (True, True)
+
+
+def threefry2x32(k0: Array, k1: Array, x0: Array, x1: Array) -> tuple[Array, Array]:
+    r"""Threefry-2x32 with 20 rounds (Salmon et al. 2011), as jax: key schedule
+    :math:`(k_0, k_1, k_0 \oplus k_1 \oplus \mathtt{0x1BD11BDA})`, injected after every 4 rounds.
+
+    Operands are uint32 arrays whose shapes broadcast (trailing axes aligned); returns the two
+    output words in the broadcast shape. The rounds are unrolled (one fused kernel; a rolled loop
+    over the 5 blocks, as jax lowers it on CPU, made the default backtest's warm run 1.7x slower)."""
+    return _threefry(*(jnp.asarray(a, jnp.uint32) for a in (k0, k1, x0, x1)))
 
 
 def _counters(shape):
@@ -92,13 +139,34 @@ def split(key_data: Array, num: int) -> Array:
     return jnp.stack(threefry2x32(key_data[0], key_data[1], hi, lo), axis=-1)
 
 
-def uniform(key_data: Array, shape=(), minval=0.0, maxval=1.0) -> Array:
-    """``jax.random.uniform`` (float32): 23 random mantissa bits of a float in [1, 2), minus 1, scaled."""
+def _uniform_bits(bits: Array, minval=0.0, maxval=1.0) -> Array:
+    """jax's uniform floats from uint32 ``bits``: 23 mantissa bits of a float in [1, 2), minus 1, scaled."""
     f32 = jnp.float32
     minval, maxval = jnp.asarray(minval, f32), jnp.asarray(maxval, f32)
-    bits = random_bits(key_data, tuple(shape))
     floats = lax.bitcast_convert_type((bits >> jnp.uint32(9)) | jnp.uint32(0x3F800000), f32) - f32(1.0)
     return lax.max(minval, floats * (maxval - minval) + minval)
+
+
+def uniform(key_data: Array, shape=(), minval=0.0, maxval=1.0) -> Array:
+    """``jax.random.uniform`` (float32): 23 random mantissa bits of a float in [1, 2), minus 1, scaled."""
+    return _uniform_bits(random_bits(key_data, tuple(shape)), minval, maxval)
+
+
+def split_and_uniform(split_keys: Array, num: int, draw_keys: Array) -> tuple[Array, Array]:
+    """``split(k, num)`` of every lane's ``split_keys[i]`` and ``uniform(k)`` (a scalar) of every lane's
+    ``draw_keys[i]`` (both ``(n, 2)`` key data), as ONE hash over ``(n, num + 1)`` counters.
+
+    Returns ``(n, num, 2)`` keys and ``(n,)`` float32 uniforms, the bits of the separate calls.
+    """
+    n = split_keys.shape[0]
+
+    def words(w):  # (n, num + 1): the split key's word for the num split counters, then the draw key's
+        return jnp.concatenate([jnp.broadcast_to(split_keys[:, w : w + 1], (n, num)), draw_keys[:, w : w + 1]], axis=1)
+
+    low = jnp.concatenate([lax.iota(jnp.uint32, num), jnp.zeros((1,), jnp.uint32)])
+    y0, y1 = threefry2x32(words(0), words(1), jnp.zeros_like(low), low)
+    keys = jnp.stack([y0[:, :num], y1[:, :num]], axis=-1)
+    return keys, _uniform_bits(y0[:, num] ^ y1[:, num])
 
 
 def normal(key_data: Array, shape=()) -> Array:
@@ -218,21 +286,27 @@ def gamma(key: Array, alpha: Array) -> Array:
         _, x, v, _ = lax.while_loop(normal_cond, normal_body, (x_key, jnp.float32(0.0), jnp.float32(-1.0), c_lane))
         return k, x * x, (v * v) * v, uniform(u_key), d_lane, c_lane
 
-    def all_lanes_round(s):  # lane_round over every lane at once, the normal redraws gathered too
-        k, _, _, _, d_all, c_all = s
-        keys = jax.vmap(lambda k: split(k, 3))(k)
-        k, x_key, u_key = keys[:, 0], keys[:, 1], keys[:, 2]
-        zeros = jnp.zeros_like(d_all)
-        _, x, v, _ = lane_while(normal_cond, normal_body, (x_key, zeros, zeros - one, c_all), slots)
-        u = jax.vmap(uniform)(u_key)
-        return k, x * x, (v * v) * v, u, d_all, c_all
-
     pairs = jax.vmap(lambda k: split(k, 2))(data)
     lane_key, boost_key = pairs[:, 0], pairs[:, 1]
+    # the first round's split of lane_key and the boost draw from boost_key: one hash
+    first_keys, u_boost = split_and_uniform(lane_key, 3, boost_key)
+
+    def all_lanes_round(s):  # lane_round on the start state, every lane at once, the normal redraws gathered
+        _, _, _, _, d_all, c_all = s
+        k, x_key, u_key = first_keys[:, 0], first_keys[:, 1], first_keys[:, 2]
+        normal_keys, u = split_and_uniform(x_key, 2, u_key)  # the first normal round's split, and U
+
+        def first_normal(_):  # normal_body on the start state (x_key, 0, -1, c) of every lane
+            x = jax.vmap(normal)(normal_keys[:, 1])
+            return normal_keys[:, 0], x, one + x * c_all, c_all
+
+        zeros = jnp.zeros_like(d_all)
+        _, x, v, _ = lane_while(normal_cond, normal_body, (x_key, zeros, zeros - one, c_all), slots, first_normal)
+        return k, x * x, (v * v) * v, u, d_all, c_all
+
     # the initial state (X, V, U) = (0, 1, 2) always enters jax's loop
     start = (lane_key, jnp.zeros_like(d), jnp.ones_like(d), jnp.full_like(d, 2.0), d, c)
     state = lane_while(accept_cond, lane_round, start, slots, first=all_lanes_round)
     v3 = state[2]
-    u_boost = one - jax.vmap(uniform)(boost_key)
-    boost = jnp.where(boosted, one, lax.pow(u_boost, one / lanes))
+    boost = jnp.where(boosted, one, lax.pow(one - u_boost, one / lanes))
     return ((d * v3) * boost).reshape(shape)

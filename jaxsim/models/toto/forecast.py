@@ -66,26 +66,32 @@ def mixture_mean(mixture: Mixture) -> Array:
     return replace_extreme_values(base * mixture.affine_scale + mixture.affine_loc)
 
 
-def sample_mixture(key: Array, mixture: Mixture, num_samples: int) -> Array:
+def sample_mixture(key: Array, mixture: Mixture, num_samples: int, fast: bool = True) -> Array:
     """Draw ``num_samples`` values per distribution: shape ``(..., S)`` float32.
 
     k ~ Cat(w); Z ~ N(0,1); C ~ Chi2(df_k) = 2 Gamma(df_k / 2); Y = mu_k + s_k Z / sqrt(C / df_k);
     X = affine_loc + affine_scale * Y; extreme values -> 0 (docs/models.md#toto-sampling). Drawing only the chosen
-    component has the same law as torch's draw-all-then-gather. The categorical and gamma draws are
-    :mod:`jaxsim.models.sampling`'s (jax's values bit for bit, faster on wide batches).
+    component has the same law as torch's draw-all-then-gather. With ``fast`` (static) the categorical
+    and gamma draws are :mod:`jaxsim.models.sampling`'s (jax's values bit for bit, several times faster
+    on wide batches, about 3x the program size); without it they are jax.random's own (the same
+    values: for a sampler that runs once per program, such as the forecasted P&L's 512 draws).
     """
     k_cat, k_norm, k_gamma = jax.random.split(key, 3)
     batch = mixture.weights.shape[:-1]
     shape = batch + (num_samples,)
     logits = jnp.log(mixture.weights)[..., None, :]  # (..., 1, K)
-    comp = sampling.categorical(k_cat, logits, shape)[..., None]  # (..., S, 1)
+    if fast:
+        comp = sampling.categorical(k_cat, logits, shape)
+    else:
+        comp = jax.random.categorical(k_cat, logits, axis=-1, shape=shape)
+    comp = comp[..., None]  # (..., S, 1)
 
     def pick(a):
         return jnp.take_along_axis(jnp.broadcast_to(a[..., None, :], shape + a.shape[-1:]), comp, -1)[..., 0]
 
     df, mu, s = pick(mixture.df), pick(mixture.loc), pick(mixture.scale)
     z = jax.random.normal(k_norm, shape)
-    chi2 = 2.0 * sampling.gamma(k_gamma, df / 2.0)
+    chi2 = 2.0 * (sampling.gamma if fast else jax.random.gamma)(k_gamma, df / 2.0)
     y = mu + s * z / jnp.sqrt(chi2 / df)
     return replace_extreme_values(mixture.affine_loc[..., None] + mixture.affine_scale[..., None] * y)
 
