@@ -103,7 +103,8 @@ def test_bucketed_forecasts_equal_exact_length_forecasts(toto, max_context):
     grid, got = _forecasts(toto, prices, BUCKET, max_context)
     assert grid.n_rows % BUCKET == 0 and exact_grid.n_rows < grid.n_rows
     for name in ("point", "band", "crps"):
-        np.testing.assert_allclose(np.asarray(getattr(got, name)), np.asarray(getattr(exact, name)), rtol=1e-5, atol=1e-6)
+        want = np.asarray(getattr(exact, name))
+        np.testing.assert_allclose(np.asarray(getattr(got, name)), want, rtol=1e-5, atol=1e-6)
 
 
 # lengths in one bucket (65..128) differing by less than a patch (100, 103) and by several patches (100, 121),
@@ -158,5 +159,5 @@ def test_one_bucket_traces_once(toto):
 
 def test_sample_program_of_aapl_is_a_bucket():
     plan = make_plan(jaxsim.sample("AAPL"), forecasters.naive(), BacktestConfig(), symbol="AAPL")
-    (rows, n, _), = plan.groups
+    ((rows, n, _),) = plan.groups
     assert rows % 512 == 0 and rows - 512 < len(plan.stocks[0].prices) <= rows and n == 50

@@ -247,7 +247,8 @@ def _open_ledger(out: Path, settings: dict, process: int, count: int, mine: Sequ
 def _scan(ledger: _Ledger, entries, config: BacktestConfig, adjusted: bool, clean: bool, forecaster=None) -> dict:
     """Pass 1: skip finished stocks; load each other one once, through the pipeline's
     :func:`~jaxsim.shell.plan.prepare_stock`, for validation and its shape group (its data is dropped).
-    Returns ``{(program rows, program N, crypto): [symbols]}`` (length buckets, :func:`~jaxsim.shell.plan.program_shape`)."""
+    Returns ``{(program rows, program N, crypto): [symbols]}`` (length buckets,
+    :func:`~jaxsim.shell.plan.program_shape`)."""
     known, groups = ledger.manifest["stocks"], {}
     for symbol, source in entries:
         if is_complete(ledger.out / symbol):
@@ -259,7 +260,11 @@ def _scan(ledger: _Ledger, entries, config: BacktestConfig, adjusted: bool, clea
             continue
         try:
             prep = prepare_stock(
-                _load(symbol, source, adjusted, clean), config, fee=config.fee, spread=config.spread, forecaster=forecaster
+                _load(symbol, source, adjusted, clean),
+                config,
+                fee=config.fee,
+                spread=config.spread,
+                forecaster=forecaster,
             )
             groups.setdefault(shape_key(prep), []).append(symbol)
         except (JaxsimError, OSError) as e:
