@@ -189,7 +189,10 @@ def test_second_run_loads_the_compiled_program(tmp_path):
     first = _cli(tmp_path, *argv)
     assert first.returncode == 0, first.stderr
     assert "compiling the backtest program (first run for this shape; cached afterwards)" in first.stderr
-    assert list((tmp_path / "c" / "programs").glob("backtest-*"))
+    programs = tmp_path / "c" / "programs"
+    assert list(programs.glob("backtest-*.jaxexport"))
+    # compiled for this machine too, and so is the verdict's statistics program: the next run loads both
+    assert list(programs.glob("backtest-*.xlaexe")) and list(programs.glob("uncertainty-*.xlaexe"))
     second = _cli(tmp_path, *argv)
     assert second.returncode == 0, second.stderr
     assert "compiling the backtest program" not in second.stderr
