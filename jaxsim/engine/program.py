@@ -16,7 +16,8 @@ Program for one stock (a pure function of forecaster params, price arrays and a 
 
 The stock axis is a ``jax.vmap`` of that program; a single stock is a batch of one. The program is
 jitted with the :class:`BacktestSetup` static, so it compiles once per distinct setup and input
-shape (T, N, S, forecaster config) and a second stock of the same shape does not retrace.
+shape (T, N, S, forecaster config) and a second stock of the same shape does not retrace; T is the
+stock's length bucket (docs/compilation.md#length-buckets), so stocks of different lengths share it.
 
 The shell around it (Prices in, results out, multi-stock batching) is :mod:`jaxsim.shell.api`.
 """
