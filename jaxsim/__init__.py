@@ -34,6 +34,11 @@ Public names:
 import importlib
 
 from jaxsim import errors as errors
+from jaxsim.engine.xla_cpu import apply_xla_flags
+
+# XLA:CPU's YNNPACK fusions crash some backtests (a stack overflow in jaxlib 0.10): single dots
+# only, set before jax starts its CPU backend (jaxsim.engine.xla_cpu; no jax import here)
+apply_xla_flags()
 
 __version__ = "0.1.0"
 

@@ -47,6 +47,7 @@ from jax import export
 from jax.experimental import serialize_executable
 
 from jaxsim.atomic import write_file
+from jaxsim.engine.xla_cpu import compiler_options
 
 try:
     from jax.experimental.compilation_cache import compilation_cache as _xla_cache
@@ -304,7 +305,7 @@ class ProgramCache:
             except Exception as e:  # a stored program is an optimisation: fall back to compiling
                 log.info("%s: program not storable (%s: %s); compiling it", self._name, type(e).__name__, e)
         with self._notice(self._message):
-            return self._jit.trace(*args, static).lower().compile()
+            return self._jit.trace(*args, static).lower().compile(compiler_options=compiler_options())
 
     @staticmethod
     def _notice(message: str | None):
@@ -383,7 +384,9 @@ class ProgramCache:
                 log.info("%s: loaded the cached program %s", self._name, path.name)
         if exported is not None:
             with self._notice(self._message and f"loading the cached {self._name} program"):
-                return jax.jit(exported.call).trace(*raw).lower().compile(), _calls_lapack(exported)
+                return jax.jit(exported.call).trace(*raw).lower().compile(
+                    compiler_options=compiler_options()
+                ), _calls_lapack(exported)
         impls = [str(jax.random.key_impl(x)) if k else None for x, k in zip(leaves, keys)]
 
         def flat(*raw):  # the program over flat leaves, keys as key data (no custom pytrees stored)
@@ -399,7 +402,9 @@ class ProgramCache:
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_file(path, data)  # a reader never sees a partial program
-            return jax.jit(exported.call).trace(*raw).lower().compile(), _calls_lapack(exported)
+            return jax.jit(exported.call).trace(*raw).lower().compile(
+                compiler_options=compiler_options()
+            ), _calls_lapack(exported)
 
 
 @contextlib.contextmanager
