@@ -33,6 +33,8 @@ from jaxsim import forecasters
 from jaxsim.models import registry
 from jaxsim.shell.api import backtest
 
+jaxsim.enable_compilation_cache()  # compiled programs kept on disk: a kernel restart loads them
+
 print("jaxsim", jaxsim.__version__, "| jax", jax.__version__, "| devices:", jax.devices())
 
 # %% [markdown]

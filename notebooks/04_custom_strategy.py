@@ -46,6 +46,8 @@ from jaxsim.report.plots import PlotFigure
 from jaxsim.sim.strategy import limit_offsets
 from jaxsim.stats.frames import stats_frame
 
+jaxsim.enable_compilation_cache()  # compiled programs kept on disk: a kernel restart loads them
+
 # %% [markdown]
 # ## Ten stocks
 # The real daily series of `../shared/data/daily` when this checkout has them (CI does), else the

@@ -48,7 +48,11 @@ def test_paths(tmp_path):
     assert (
         _error("--out", str(afile)) == f"--out {afile} is an existing file; give a folder (it is created when missing)"
     )
-    assert "parent folder" in _error("--out", str(tmp_path / "no" / "such"))
+    assert _error("--out", str(afile / "sub")) == f"--out {afile / 'sub'}: {afile} is a file, not a folder"
+    # missing parents are created (the folder itself is left to the writer); nothing else is
+    assert validate_backtest(_args("--out", str(tmp_path / "no" / "such")), available_samples=SAMPLES) is None
+    assert (tmp_path / "no").is_dir() and not (tmp_path / "no" / "such").exists()
+    assert [p.name for p in (tmp_path / "no").iterdir()] == []  # the write probe is gone
     assert _error("--data-dir", str(tmp_path)) == "--data-dir is only used with --symbols"
     assert "is a folder; give a file name" in _error("--output-json", str(tmp_path))
 

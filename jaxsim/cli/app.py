@@ -14,7 +14,10 @@ Exit codes: 0 ok; 1 some stocks failed (the others are written), or ``data show`
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
 import logging
+import re
 import sys
 import time
 from importlib.resources import as_file
@@ -28,7 +31,13 @@ from jaxsim.cli.models import MODELS, make_forecaster
 from jaxsim.cli.output_json import write_output_json
 from jaxsim.cli.signals import EXIT_INTERRUPTED, MESSAGE, Interrupted, graceful_interrupts
 from jaxsim.cli.stats_commands import add_compare_parser, print_verdict
-from jaxsim.cli.validate import EXIT_CODES_HELP, check_model_flags, validate_backtest
+from jaxsim.cli.validate import (
+    EXIT_CODES_HELP,
+    RESAMPLE_CHOICES,
+    RESAMPLE_HELP,
+    check_model_flags,
+    validate_backtest,
+)
 from jaxsim.cli.weights import add_commands
 from jaxsim.config import DEFAULT_LENGTH_BUCKET, PROTOCOLS, BacktestConfig
 from jaxsim.errors import ConfigError, JaxsimError
@@ -45,6 +54,7 @@ __all__ = [
     "stock_line",
     "cross_stock_table",
     "build_parser",
+    "OneLineParser",
     "cmd_bench",
     "main",
 ]
@@ -68,15 +78,20 @@ def cmd_data_show(args) -> int:
     path = _resolve_source(args.source)
     if path is None:
         with as_file(sample_dir() / f"{args.source.upper()}.csv.gz") as p:
-            s = describe_prices(p, symbol=args.source.upper(), adjusted=args.adjusted, clean=args.clean)
+            s = describe_prices(
+                p, symbol=args.source.upper(), adjusted=args.adjusted, clean=args.clean, resample=args.resample
+            )
         origin = f"bundled sample {args.source.upper()}"
     else:
-        s = describe_prices(path, symbol=args.symbol, adjusted=args.adjusted, clean=args.clean)
+        s = describe_prices(path, symbol=args.symbol, adjusted=args.adjusted, clean=args.clean, resample=args.resample)
         origin = str(path)
     out = print
     out(f"symbol:     {s.symbol}")
     out(f"source:     {origin} ({'adjusted' if args.adjusted else 'raw'} prices)")
-    out(f"rows:       {s.rows}")
+    out(
+        f"rows:       {s.rows}"
+        + (f" ({len(s.prices)} daily bars after --resample)" if args.resample and s.prices else "")
+    )
     out(f"dates:      {s.first_date} .. {s.last_date}" if s.first_date is not None else "dates:      none readable")
     if s.order != "ascending":
         out(f"order:      {s.order} dates (load_prices sorts them ascending)")
@@ -255,7 +270,9 @@ def _run_one(args, stop) -> int:
     from jaxsim.report.checks import setup_warnings
     from jaxsim.shell.api import backtest
 
-    prices = as_prices(args.csv if args.csv else args.symbol.upper(), adjusted=args.adjusted, clean=args.clean)
+    prices = as_prices(
+        args.csv if args.csv else args.symbol.upper(), adjusted=args.adjusted, clean=args.clean, resample=args.resample
+    )
     if args.clean:
         _print_cleaning(prices)
     hyper = _hyper(args, prices.symbol)
@@ -292,13 +309,32 @@ def stock_line(symbol: str, result, seconds: float | None = None) -> str:
 
 
 def cross_stock_table(results) -> str:
-    """Mean Return per strategy (columns) for each stock (rows), plus its best strategy."""
+    """Mean Return per strategy (columns) for each stock (rows), plus its best strategy.
+
+    ``results``: symbol -> a :class:`~jaxsim.report.result.BacktestResult`, or a ``(summary frame,
+    best strategy)`` pair read back from a stock folder (:func:`_saved_summary`)."""
     import pandas as pd
 
-    rows = {sym: {**r.summary["Return"].to_dict(), "best": r.best_strategy} for sym, r in results.items()}
+    def row(r):
+        summary, best = (r.summary, r.best_strategy) if hasattr(r, "summary") else r
+        return {**summary["Return"].to_dict(), "best": best}
+
+    rows = {sym: row(r) for sym, r in results.items()}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "Symbol"
     return frame.to_string(float_format=lambda v: f"{v:.4f}")
+
+
+def _saved_summary(folder: Path):
+    """``(summary frame, best strategy)`` of a finished stock folder of a run, or None when unreadable."""
+    import pandas as pd
+
+    try:
+        summary = pd.read_csv(folder / "summary.csv", index_col=0)
+        best = json.loads((folder / "metadata.json").read_text())["best_strategy"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return (summary, best) if "Return" in summary.columns else None
 
 
 def _run_symbols(args, files, stop) -> int:
@@ -354,6 +390,7 @@ def _run_symbols(args, files, stop) -> int:
             chunk_size=args.chunk_size,
             adjusted=args.adjusted,
             clean=args.clean,
+            resample=args.resample,
             plots=args.plots,
             progress=False,
             on_result=finished,
@@ -363,9 +400,12 @@ def _run_symbols(args, files, stop) -> int:
         )
         for sym, error in report.failed.items():
             print(f"{sym}: FAILED: {error}", file=sys.stderr)
-        if results:
+        # a resumed run's table holds every finished stock, read back from its folder, as stocks.csv does
+        saved = {s: _saved_summary(Path(args.out) / s) for s in report.skipped}
+        table = {s: results.get(s, saved.get(s)) for s in files if results.get(s, saved.get(s)) is not None}
+        if table:
             print()
-            print(cross_stock_table(results))
+            print(cross_stock_table(table))
         print(
             f"{len(report.done)} written, {len(report.skipped)} already complete, {len(report.failed)} failed "
             f"(manifest: {Path(args.out) / 'manifest.json'})"
@@ -378,7 +418,7 @@ def _run_symbols(args, files, stop) -> int:
 
     series = []
     for sym, path in files.items():
-        prices = as_prices(path, symbol=sym, adjusted=args.adjusted, clean=args.clean)
+        prices = as_prices(path, symbol=sym, adjusted=args.adjusted, clean=args.clean, resample=args.resample)
         if args.clean:
             _print_cleaning(prices)
         n_sims = config.sims_for(len(prices))
@@ -395,11 +435,57 @@ def _run_symbols(args, files, stop) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line, without the usage block: a mistyped flag or command names the
+    closest valid one (``jaxsim backtest: error: unrecognized argument --simz (did you mean --sims?)``).
+
+    Exit code 2, as argparse's own errors.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)  # for error(): which command ran
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str):
+        parser = _command_parser(self, getattr(self, "_argv", []))
+        self.exit(2, f"{parser.prog}: error: {_with_suggestions(message, parser)} (see {parser.prog} --help)\n")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return actions[0].choices if actions else {}
+
+
+def _command_parser(parser: argparse.ArgumentParser, argv) -> argparse.ArgumentParser:
+    """The (sub)parser of the command ``argv`` names, e.g. ``jaxsim backtest``'s for ``backtest --simz 3``."""
+    for token in argv:
+        sub = _subcommands(parser).get(token)
+        if sub is not None:
+            parser = sub
+    return parser
+
+
+def _with_suggestions(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with the closest valid flag after each unknown one, and the closest choice after an
+    invalid choice."""
+    if message.startswith("unrecognized arguments: "):
+        flags = [o for a in parser._actions for o in a.option_strings]
+        parts = []
+        for token in message[len("unrecognized arguments: ") :].split():
+            close = difflib.get_close_matches(token.split("=")[0], flags, n=1) if token.startswith("-") else []
+            parts.append(f"{token} (did you mean {close[0]}?)" if close else token)
+        return f"unrecognized argument{'s' if len(parts) > 1 else ''} " + ", ".join(parts)
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        close = difflib.get_close_matches(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)), n=1)
+        if close:
+            return f"{message}; did you mean {close[0]}?"
+    return message
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of the ``jaxsim`` command."""
-    parser = argparse.ArgumentParser(
-        prog="jaxsim", description="JAX walk-forward stock backtester.", epilog=EXIT_CODES_HELP
-    )
+    """The argparse parser of the ``jaxsim`` command (:class:`OneLineParser`; its subcommands inherit it)."""
+    parser = OneLineParser(prog="jaxsim", description="JAX walk-forward stock backtester.", epilog=EXIT_CODES_HELP)
     parser.add_argument("--version", action="version", version=f"jaxsim {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (INFO) to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -409,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("source", metavar="PATH_OR_SAMPLE", help="a .csv/.csv.gz/.parquet file or a sample symbol")
     show.add_argument("--adjusted", action="store_true", help="use split/dividend-adjusted prices")
     show.add_argument("--clean", action="store_true", help="show the data after load_prices(clean=True)")
+    show.add_argument("--resample", type=str.upper, choices=RESAMPLE_CHOICES, help=RESAMPLE_HELP)
     show.add_argument("--symbol", help="symbol name (default: the file stem)")
     show.set_defaults(func=cmd_data_show)
     samples = data.add_parser("samples", help="list the bundled sample series")
@@ -429,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--symbols", metavar="A,B,C", help="several symbols read from --data-dir")
     bt.add_argument("--data-dir", metavar="DIR", help="folder of <SYMBOL>.csv files for --symbols")
     bt.add_argument("--adjusted", action="store_true", help="use split/dividend-adjusted prices")
+    bt.add_argument("--resample", type=str.upper, choices=RESAMPLE_CHOICES, help=RESAMPLE_HELP)
     bt.add_argument("--model", choices=MODELS, default="default", help="forecaster (default: the embedded one)")
     bt.add_argument("--weights", metavar="DIR", help="converted model weight folder (toto, kronos)")
     bt.add_argument("--tokenizer", metavar="DIR", help="converted Kronos tokenizer folder")

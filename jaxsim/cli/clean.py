@@ -2,7 +2,9 @@
 
 Cleaning is :func:`jaxsim.data.prices.load_prices` with ``clean=True`` (drop unreadable rows and
 duplicate dates, swap High/Low where inverted, widen High/Low to contain Open/Close); the report
-lists every change with its rows. The output is written atomically and never over the input's
+lists every change with its rows. Intraday bars (several per date) are never cut to one per date:
+without ``--resample 1D`` the command refuses them (exit 2), with it they are cleaned as bars and
+aggregated to daily bars. The output is written atomically and never over the input's
 folder entry unless ``--force`` is given.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxsim.cli.validate import RESAMPLE_CHOICES, RESAMPLE_HELP
 from jaxsim.errors import ConfigError
 
 __all__ = ["add_clean_command", "cmd_data_clean"]
@@ -27,6 +30,7 @@ def add_clean_command(data_sub) -> argparse.ArgumentParser:
     clean.add_argument("source", metavar="IN", help="a .csv/.csv.gz/.parquet file or a bundled sample")
     clean.add_argument("dest", metavar="OUT", help="the cleaned CSV to write (.csv, or .csv.gz compressed)")
     clean.add_argument("--adjusted", action="store_true", help="write split/dividend-adjusted prices")
+    clean.add_argument("--resample", type=str.upper, choices=RESAMPLE_CHOICES, help=RESAMPLE_HELP)
     clean.add_argument("--symbol", help="symbol name (default: the file stem)")
     clean.add_argument("--force", action="store_true", help="replace OUT when it exists")
     clean.set_defaults(func=cmd_data_clean)
@@ -48,9 +52,11 @@ def cmd_data_clean(args) -> int:
         raise ConfigError(f"OUT {dest} exists; use --force to replace it")
     if not dest.name.lower().endswith((".csv", ".csv.gz")):
         raise ConfigError(f"OUT {dest}: the cleaned file is CSV; name it .csv or .csv.gz")
-    prices = as_prices(args.source, symbol=args.symbol, adjusted=args.adjusted, clean=True)
+    prices = as_prices(args.source, symbol=args.symbol, adjusted=args.adjusted, clean=True, resample=args.resample)
     report = prices.cleaning
     print(str(report) if report is not None else f"cleaning: no changes ({len(prices)} rows)")
+    if args.resample:
+        print(f"resampled to {len(prices)} daily bars (open first, high max, low min, close last, volume sum)")
     save_prices(prices, dest)
     print(f"wrote {len(prices)} rows ({prices.dates[0]} .. {prices.dates[-1]}) to {dest}")
     return 0

@@ -2,7 +2,8 @@
 
 On a terminal the line is redrawn in place every half second (``| compiling ... 12 s``) and ends
 with the total time; when stderr is a file or a pipe it is one line at the start and one at the end,
-so logs stay readable.
+so logs stay readable. The body may set the yielded line's ``note`` to say what happened instead
+of ``done`` (``compiling the backtest program from its stored trace: loaded from XLA's cache in 0.4 s``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ import time
 __all__ = ["elapsed", "compile_reporter"]
 
 _FRAMES = "|/-\\"
+
+
+class _Line:
+    """The line :func:`elapsed` shows; ``note`` replaces ``done`` at its end."""
+
+    __slots__ = ("note",)
+
+    def __init__(self):
+        self.note: str | None = None
 
 
 @contextlib.contextmanager
@@ -49,15 +59,16 @@ def elapsed(message: str, stream=None, *, interval: float = 0.5, tty: bool | Non
         stream.write(f"{message} ...\n")
         stream.flush()
     ok = False
+    line = _Line()
     try:
-        yield
+        yield line
         ok = True
     finally:
         done.set()
         if tty:
             thread.join()
         seconds = time.monotonic() - t0
-        end = f"done in {seconds:.1f} s" if ok else f"stopped after {seconds:.1f} s"
+        end = f"{line.note or 'done'} in {seconds:.1f} s" if ok else f"stopped after {seconds:.1f} s"
         stream.write(f"\r{message}: {end}\x1b[K\n" if tty else f"{message}: {end}\n")
         stream.flush()
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jaxsim.cli.feedback import compile_reporter, elapsed
 from jaxsim.cli.models import MODELS, make_forecaster
+from jaxsim.cli.validate import RESAMPLE_CHOICES, RESAMPLE_HELP, UsageError, prepare_out
 from jaxsim.config import PROTOCOLS, BacktestConfig
 from jaxsim.errors import JaxsimError
 
@@ -40,6 +42,7 @@ def add_compare_parser(sub) -> None:
     cp.add_argument("symbol", nargs="?", default="AAPL", metavar="SYMBOL", help="bundled sample (default AAPL)")
     cp.add_argument("--csv", metavar="PATH", help="price file instead of a bundled sample")
     cp.add_argument("--adjusted", action="store_true", help="use split/dividend-adjusted prices")
+    cp.add_argument("--resample", type=str.upper, choices=RESAMPLE_CHOICES, help=RESAMPLE_HELP)
     cp.add_argument(
         "--models",
         default="default,naive,historical-mean",
@@ -53,26 +56,59 @@ def add_compare_parser(sub) -> None:
     cp.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0), the same for every forecaster")
     cp.add_argument("--resamples", type=int, default=1000, metavar="R", help="bootstrap resamples (default 1000)")
     cp.add_argument("--out", metavar="PATH", help="also write the table as CSV to PATH")
+    cp.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="keep compiled programs in DIR (default $XDG_CACHE_HOME/jaxsim/xla or ~/.cache/jaxsim/xla)",
+    )
+    cp.add_argument("--no-cache", action="store_true", help="do not read or write compiled programs on disk")
     cp.set_defaults(func=cmd_compare)
 
 
+def _progress(name: str, i: int, n: int):
+    """One line as each forecaster's backtest starts and one as it ends (never redrawn: the compile
+    line of :mod:`jaxsim.cli.feedback` may show inside it)."""
+    return elapsed(f"[{i}/{n}] backtest with {name}", tty=False)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Run :func:`jaxsim.shell.compare.compare` and print its table (one row per forecaster)."""
+    """Run :func:`jaxsim.shell.compare.compare` and print its table (one row per forecaster).
+
+    Every argument is checked first (``--out`` created and written, before any compile); compiled
+    programs come from the compile cache as in ``jaxsim backtest`` (``--cache-dir``, ``--no-cache``),
+    and a line on stderr shows each forecaster's backtest as it starts and ends.
+    """
     import jax
     import pandas as pd
 
-    from jaxsim.data.prices import load_prices, sample
+    from jaxsim.data.prices import as_prices
+    from jaxsim.engine.compilation import CacheSettings, caching
     from jaxsim.shell.compare import compare
 
+    for flag, value in (("--sims", args.sims), ("--resamples", args.resamples)):
+        if value < 1:
+            raise UsageError(f"{flag} must be >= 1, got {value}")
+    if args.csv is not None and not Path(args.csv).is_file():
+        raise UsageError(f"--csv {args.csv}: {'not a file' if Path(args.csv).exists() else 'no such file'}")
     names = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
     if not names:
         raise JaxsimError("--models is empty")
     models = {
         name: make_forecaster(name, weights=args.weights, tokenizer=args.tokenizer, flag="--models") for name in names
     }
-    prices = load_prices(args.csv, adjusted=args.adjusted) if args.csv else sample(args.symbol, adjusted=args.adjusted)
+    prices = as_prices(args.csv or args.symbol, adjusted=args.adjusted, resample=args.resample)
+    prepare_out(args.out, file=True)  # after the checks that create nothing
     config = BacktestConfig(n_sims=args.sims, protocol=args.protocol, seed=args.seed)
-    result = compare(prices, models, config, key=jax.random.key(args.seed), baselines=False, n_resamples=args.resamples)
+    with caching(CacheSettings(args.cache_dir, not args.no_cache), compile_reporter()):
+        result = compare(
+            prices,
+            models,
+            config,
+            key=jax.random.key(args.seed),
+            baselines=False,
+            n_resamples=args.resamples,
+            progress=_progress,
+        )
     with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_colwidth", 80):
         print(
             f"Forecaster comparison for {prices.symbol or args.csv or args.symbol} ({args.sims} simulations, "
@@ -82,7 +118,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for name, line in result.table["Verdict"].items():
             print(f"{name}: {line}")
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         result.table.to_csv(args.out)
         print(f"saved to {args.out}")
     return 0

@@ -12,6 +12,7 @@ stocks failed; the others are written), :data:`EXIT_USAGE` 2 (bad input: flags, 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 from jaxsim.errors import ConfigError
@@ -24,6 +25,8 @@ __all__ = [
     "EXIT_CODES_HELP",
     "UsageError",
     "PRICE_SUFFIXES",
+    "RESAMPLE_CHOICES",
+    "RESAMPLE_HELP",
     "parse_symbols",
     "find_symbol_files",
     "check_counts",
@@ -32,6 +35,7 @@ __all__ = [
     "check_sources",
     "check_out",
     "check_output_json",
+    "prepare_out",
     "validate_backtest",
 ]
 
@@ -41,6 +45,11 @@ EXIT_CODES_HELP = (
     "paths, price data); 130 interrupted (rerun the same command to resume)"
 )
 PRICE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+RESAMPLE_CHOICES = ("1D",)  # jaxsim.data.table.RESAMPLE_RULES, named here so that the parser loads no pandas
+RESAMPLE_HELP = (
+    "aggregate bars finer than a day (hourly, 5-minute, ...) to daily bars: open of the first bar, "
+    "high max, low min, close of the last, volume sum, per calendar date in the timestamps' own time zone"
+)
 _POINT_MODELS = ("naive", "historical-mean")  # point forecasters: no weights, no samples
 
 
@@ -167,7 +176,9 @@ def _result_symbol(folder: Path) -> str | None:
 
 
 def check_out(out, symbols, *, multi: bool, force: bool = False) -> None:
-    """``--out`` must not be a file, nor a folder holding other results (unless ``--force``).
+    """``--out`` must not be a file (nor below one), nor a folder holding other results (unless ``--force``).
+
+    Whether it can be created and written is :func:`prepare_out`'s check (it creates folders).
 
     Args:
       out: the ``--out`` value (None: nothing to check).
@@ -181,8 +192,9 @@ def check_out(out, symbols, *, multi: bool, force: bool = False) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is an existing file; give a folder (it is created when missing)")
     if not out.is_dir():
-        if out.parent != out and not out.parent.exists():
-            raise UsageError(f"--out {out}: the parent folder {out.parent} does not exist")
+        blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+        if blocked is not None:
+            raise UsageError(f"--out {out}: {blocked} is a file, not a folder")
         return
     held = _result_symbol(out)
     has_manifest = (out / "manifest.json").exists()
@@ -200,6 +212,47 @@ def check_out(out, symbols, *, multi: bool, force: bool = False) -> None:
             f"--out {out} holds the results of {held}; writing {symbol} there would replace them "
             f"(use another folder, or --force)"
         )
+
+
+def _first_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
+
+
+def prepare_out(out, flag: str = "--out", *, file: bool = False) -> None:
+    """Create ``out``'s missing parent folders and prove that ``out`` can be written, before any compute.
+
+    The folder itself is left to the writer (a new result folder appears whole, renamed into place),
+    so what is checked is the folder a first write lands in: ``out`` when it exists, else its parent,
+    by creating and removing a probe file there.
+
+    Args:
+      out: the path (None: nothing to check).
+      flag: the flag named in the message.
+      file: ``out`` names a file (e.g. ``jaxsim compare --out table.csv``), not a folder.
+
+    Raises:
+      UsageError: one line naming the folder that cannot be created or written and why.
+    """
+    if out is None:
+        return
+    out = Path(out).expanduser()
+    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise UsageError(f"{flag} {out}: {blocked} is a file, not a folder")
+    if file and out.is_dir():
+        raise UsageError(f"{flag} {out} is a folder; give a file name")
+    target = out if out.is_dir() else out.parent
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        where = _first_existing(target)
+        raise UsageError(f"{flag} {out}: cannot create the folder {target} in {where} ({e.strerror or e})") from None
+    try:
+        with tempfile.TemporaryFile(dir=target, prefix=".jaxsim-probe-"):
+            pass
+    except OSError as e:
+        raise UsageError(f"{flag} {out}: cannot write in {target} ({e.strerror or e})") from None
 
 
 def check_output_json(path, *, multi: bool = False, label=None) -> None:
@@ -253,6 +306,7 @@ def validate_backtest(args, *, available_samples=()) -> dict[str, Path] | None:
     )
     if getattr(args, "plots", False) and not (files is not None and getattr(args, "out", None)):
         raise UsageError("--plots applies to --symbols with --out (a single stock's --out always has equity.png)")
+    prepare_out(getattr(args, "out", None))  # last: it creates missing parent folders
     return files
 
 

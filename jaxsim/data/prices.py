@@ -35,6 +35,8 @@ from jaxsim.data.table import (
     clean_frame,
     find_problems,
     read_table,
+    resample_daily,
+    resample_rule,
     row_labels,
     to_canonical,
 )
@@ -312,7 +314,27 @@ def _build(canon: pd.DataFrame, symbol: str, report: CleaningReport | None) -> P
     )
 
 
-def load_prices(source, *, symbol: str | None = None, adjusted: bool = False, clean: bool = False) -> Prices:
+def _canonical(source, symbol: str, adjusted: bool, clean: bool, resample):
+    """The checked canonical frame (daily when ``resample``), its problems, the cleaning report and the
+    number of rows read."""
+    rule = resample_rule(resample)
+    table, line_offset = read_table(source)
+    canon = to_canonical(table, symbol=symbol, adjusted=adjusted, line_offset=line_offset)
+    rows = len(canon)
+    by = "stamp" if rule else "date"  # resampling: intraday bars are expected, one row per timestamp
+    report = None
+    if clean:
+        canon, report = clean_frame(canon, by=by, symbol=symbol)
+    problems = find_problems(canon, by=by)
+    if rule and not any(p.fatal for p in problems):
+        canon = resample_daily(canon)
+        problems += [p for p in find_problems(canon) if p.fatal]  # none expected; never silently passed
+    return canon, problems, report, rows
+
+
+def load_prices(
+    source, *, symbol: str | None = None, adjusted: bool = False, clean: bool = False, resample: str | None = None
+) -> Prices:
     """Load one symbol's daily OHLC(V) from a file or a DataFrame, strictly validated.
 
     Reads ``.csv``, ``.csv.gz`` or ``.parquet`` files, or takes a DataFrame (dates in a column or
@@ -329,7 +351,14 @@ def load_prices(source, *, symbol: str | None = None, adjusted: bool = False, cl
       clean: repair instead of rejecting: drop rows with unparseable dates or non-numeric, missing,
         infinite or non-positive prices (or negative volume), drop duplicate dates keeping the last,
         swap High/Low where High < Low, widen High/Low to contain Open/Close. The changes are logged
-        and attached as ``Prices.cleaning``.
+        and attached as ``Prices.cleaning``. Intraday bars are never cleaned into daily ones (an error
+        points to ``resample``); with ``resample`` cleaning applies to the bars before they are
+        aggregated (duplicate timestamps, not dates, are dropped).
+      resample: ``"1D"``: aggregate bars finer than a day (hourly, 5-minute, ...) to daily bars, by
+        the calendar date of each bar's timestamp in its own time zone: Open of the day's first bar,
+        High the maximum, Low the minimum, Close of the last bar, Volume the sum (README "Intraday
+        data"). Daily data passes unchanged. Default None: several bars on one date are an error
+        naming them as intraday bars.
 
     Returns:
       A validated :class:`Prices`.
@@ -339,19 +368,15 @@ def load_prices(source, *, symbol: str | None = None, adjusted: bool = False, cl
       FileNotFoundError: when the path does not exist.
     """
     symbol = _symbol_for(source, symbol)
-    table, line_offset = read_table(source)
-    canon = to_canonical(table, symbol=symbol, adjusted=adjusted, line_offset=line_offset)
-    report = None
-    if clean:
-        canon, report = clean_frame(canon)
-        if report.changes:
-            log.warning("%s: cleaning changed the data:\n%s", symbol, report)
-    problems = find_problems(canon)
+    canon, problems, report, _ = _canonical(source, symbol, adjusted, clean, resample)
+    if report is not None and report.changes:
+        log.warning("%s: cleaning changed the data:\n%s", symbol, report)
     errors = [p for p in problems if p.fatal]
     if errors:
+        repairable = [p for p in errors if p.kind != "intraday_bars"]  # intraday bars: the message says what to do
         hint = (
             ""
-            if clean
+            if clean or not repairable
             else (
                 " (to repair what can be repaired: `jaxsim data clean IN OUT` writes a cleaned file, "
                 "`jaxsim backtest --clean` cleans in memory, load_prices(..., clean=True))"
@@ -365,20 +390,18 @@ def load_prices(source, *, symbol: str | None = None, adjusted: bool = False, cl
     return _build(canon, symbol, report)
 
 
-def describe_prices(source, *, symbol: str | None = None, adjusted: bool = False, clean: bool = False) -> PriceSummary:
+def describe_prices(
+    source, *, symbol: str | None = None, adjusted: bool = False, clean: bool = False, resample: str | None = None
+) -> PriceSummary:
     """Summarise a price source and list every problem without raising on bad rows.
 
     Same arguments as :func:`load_prices`. Structural errors (unreadable file, missing columns)
-    still raise :class:`~jaxsim.errors.PriceDataError`.
+    still raise :class:`~jaxsim.errors.PriceDataError`, and so does cleaning intraday bars without
+    ``resample``.
     """
     symbol = _symbol_for(source, symbol)
-    table, line_offset = read_table(source)
-    canon = to_canonical(table, symbol=symbol, adjusted=adjusted, line_offset=line_offset)
-    rows = len(canon)
-    report = None
-    if clean:
-        canon, report = clean_frame(canon)
-    problems = tuple(find_problems(canon))
+    canon, problems, report, rows = _canonical(source, symbol, adjusted, clean, resample)
+    problems = tuple(problems)
     dates = pd.to_datetime(canon["date"], errors="coerce").dropna()
     first = last = last_close = None
     if len(dates):
@@ -438,15 +461,17 @@ def sample(symbol: str = "AAPL", *, adjusted: bool = False) -> Prices:
         return load_prices(path, symbol=sym, adjusted=adjusted)
 
 
-def as_prices(source, *, symbol: str | None = None, adjusted: bool = False, clean: bool = False) -> Prices:
+def as_prices(
+    source, *, symbol: str | None = None, adjusted: bool = False, clean: bool = False, resample: str | None = None
+) -> Prices:
     """Whatever names a price series, as :class:`Prices`: what ``jaxsim.backtest`` accepts.
 
     Args:
       source: a :class:`Prices` (returned as is, renamed when ``symbol`` is given), a DataFrame, a
         path to a .csv/.csv.gz/.parquet file, or the name of a bundled sample (``"AAPL"``,
         case-insensitive; an existing file of that name wins).
-      symbol, adjusted, clean: as in :func:`load_prices` (``adjusted``/``clean`` do not apply to a
-        ``Prices``, which is already validated).
+      symbol, adjusted, clean, resample: as in :func:`load_prices` (``adjusted``/``clean``/``resample``
+        do not apply to a ``Prices``, which is already validated daily data).
 
     Raises:
       PriceDataError: invalid data, or a folder given as a file; FileNotFoundError: a path that is
@@ -455,6 +480,7 @@ def as_prices(source, *, symbol: str | None = None, adjusted: bool = False, clea
     if isinstance(source, Prices):
         if adjusted:
             raise ConfigError("adjusted=True needs the raw file or frame; a Prices is already loaded")
+        resample_rule(resample)  # a bad value is an error whatever the source
         if symbol and symbol != source.symbol:
             return Prices(
                 str(symbol),
@@ -465,20 +491,21 @@ def as_prices(source, *, symbol: str | None = None, adjusted: bool = False, clea
                 source.close,
                 source.volume,
                 source.cleaning,
+                residuals=source.residuals,  # the float64 offsets of the given prices stay
             )
         return source
     if isinstance(source, pd.DataFrame):
-        return load_prices(source, symbol=symbol, adjusted=adjusted, clean=clean)
+        return load_prices(source, symbol=symbol, adjusted=adjusted, clean=clean, resample=resample)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if path.is_dir():
             raise PriceDataError(f"{path} is a folder, not a price file (give one .csv/.csv.gz/.parquet file)")
         if path.exists():
-            return load_prices(path, symbol=symbol, adjusted=adjusted, clean=clean)
+            return load_prices(path, symbol=symbol, adjusted=adjusted, clean=clean, resample=resample)
         name = str(source).upper()
         if isinstance(source, str) and name in available_samples():
             with as_file(sample_dir() / f"{name}.csv.gz") as p:
-                return load_prices(p, symbol=symbol or name, adjusted=adjusted, clean=clean)
+                return load_prices(p, symbol=symbol or name, adjusted=adjusted, clean=clean, resample=resample)
         raise FileNotFoundError(
             f"{source!r} is neither a price file nor a bundled sample ({', '.join(available_samples())})"
         )

@@ -1,7 +1,8 @@
 """Raw price tables: reading files, matching column spellings, finding problems, explicit cleaning.
 
 Private helpers behind :mod:`jaxsim.data.prices`. The "canonical frame" they pass around has one row per
-input row, in input order, with columns ``date`` (datetime64, NaT when missing or unparseable),
+input row, in input order, with columns ``date`` (datetime64 day, NaT when missing or unparseable),
+``stamp`` (the full timestamp in its own time zone's wall time: intraday bars differ only there),
 ``open, high, low, close[, volume]`` (float64, NaN when missing or non-numeric), the masks
 ``bad_<field>`` (a value was present but not a number / not a date) and ``label`` (how error
 messages name the row: its date and its file line or frame position).
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jaxsim.errors import PriceDataError
+from jaxsim.errors import ConfigError, PriceDataError
 
 __all__ = [
     "PRICE_FIELDS",
@@ -29,9 +30,15 @@ __all__ = [
     "to_canonical",
     "find_problems",
     "clean_frame",
+    "intraday_rows",
+    "RESAMPLE_RULES",
+    "resample_rule",
+    "resample_daily",
 ]
 
 PRICE_FIELDS = ("open", "high", "low", "close")
+RESAMPLE_RULES = ("1D",)  # bars finer than a day aggregate to daily bars; other frequencies are not supported
+RESAMPLE_HINT = "aggregate them to daily bars with load_prices(..., resample='1D') or `--resample 1D`"
 _SHOW = 5  # rows named in a message before "..."
 
 # Normalised spelling (lower case, letters and digits only) -> canonical name.
@@ -209,6 +216,7 @@ def to_canonical(frame: pd.DataFrame, *, symbol: str, adjusted: bool, line_offse
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     dates = _parse_dates(raw_dates)
     out["date"] = dates.dt.floor("D").astype("datetime64[s]")
+    out["stamp"] = dates.astype("datetime64[s]")
     out["bad_date"] = dates.isna().to_numpy() & raw_dates.notna().to_numpy()
 
     src = dict(cols)
@@ -238,15 +246,30 @@ def to_canonical(frame: pd.DataFrame, *, symbol: str, adjusted: bool, line_offse
         if line_offset is not None
         else [f"row {i}" for i in range(len(frame))]
     )
-    date_text = out["date"].dt.strftime("%Y-%m-%d")
+    # intraday rows are named by their time as well, so that a day's bars can be told apart
+    date_text = (
+        out["stamp"].dt.strftime("%Y-%m-%d %H:%M") if intraday_rows(out).any() else out["date"].dt.strftime("%Y-%m-%d")
+    )
     out["label"] = [
         f"{d} ({w})" if isinstance(d, str) else f"{w} (date {r!r})" for d, w, r in zip(date_text, where, raw_dates)
     ]
     return out
 
 
-def _masks(canon: pd.DataFrame):
-    """(kind, message, mask, fatal) for every row check, in reporting order."""
+def intraday_rows(canon: pd.DataFrame) -> np.ndarray:
+    """Rows whose date holds several bars at different times of day: bars finer than a day."""
+    known = canon["date"].notna() & canon["stamp"].notna()
+    times = canon.loc[known].groupby("date")["stamp"].transform("nunique")
+    mask = np.zeros(len(canon), bool)
+    mask[np.flatnonzero(known.to_numpy())] = times.to_numpy() > 1
+    return mask
+
+
+def _masks(canon: pd.DataFrame, by: str = "date"):
+    """(kind, message, mask, fatal) for every row check, in reporting order.
+
+    ``by``: ``"date"`` (daily bars: one row per date, several bars on a date are intraday bars) or
+    ``"stamp"`` (bars at their own times, before :func:`resample_daily`: one row per timestamp)."""
     c = {f: canon[f].to_numpy() for f in PRICE_FIELDS}
     fields = PRICE_FIELDS + (("volume",) if "volume" in canon else ())
     yield "bad_date", "unparseable date", canon["bad_date"].to_numpy(), True
@@ -261,8 +284,14 @@ def _masks(canon: pd.DataFrame):
         else:
             yield f"non_positive_{f}", f"zero or negative {f}", x <= 0, True
     yield "high_below_low", "High below Low", c["high"] < c["low"], True
-    dup = canon["date"].duplicated(keep=False).to_numpy() & canon["date"].notna().to_numpy()
-    yield "duplicate_date", "duplicate date", dup, True
+    if by == "stamp":
+        dup = canon["stamp"].duplicated(keep=False).to_numpy() & canon["stamp"].notna().to_numpy()
+        yield "duplicate_date", "duplicate timestamp", dup, True
+    else:
+        intraday = intraday_rows(canon)
+        dup = canon["date"].duplicated(keep=False).to_numpy() & canon["date"].notna().to_numpy() & ~intraday
+        yield "intraday_bars", f"intraday bars, several per date at different times ({RESAMPLE_HINT})", intraday, True
+        yield "duplicate_date", "duplicate date", dup, True
     # Only rows whose four prices are otherwise valid, so one bad cell is not reported twice.
     valid = np.all([np.isfinite(x) & (x > 0) for x in c.values()], axis=0) & (c["high"] >= c["low"])
     for f in ("open", "close"):
@@ -270,37 +299,52 @@ def _masks(canon: pd.DataFrame):
         yield f"{f}_outside_range", f"{f.capitalize()} outside [Low, High]", outside, False
 
 
-def find_problems(canon: pd.DataFrame) -> list[DataProblem]:
-    """Every problem in the canonical frame (errors first in reporting order, then warnings)."""
+def find_problems(canon: pd.DataFrame, by: str = "date") -> list[DataProblem]:
+    """Every problem in the canonical frame (errors first in reporting order, then warnings); ``by`` as
+    :func:`_masks` (``"stamp"``: intraday bars are expected, only repeated timestamps are duplicates)."""
     if len(canon) == 0:
         return [DataProblem("empty", "no data rows", (), True)]
     labels = canon["label"].to_numpy()
-    probs = [DataProblem(kind, msg, tuple(labels[m]), fatal) for kind, msg, m, fatal in _masks(canon) if m.any()]
+    probs = [DataProblem(kind, msg, tuple(labels[m]), fatal) for kind, msg, m, fatal in _masks(canon, by) if m.any()]
     return sorted(probs, key=lambda p: not p.fatal)
 
 
-def clean_frame(canon: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
+def clean_frame(canon: pd.DataFrame, by: str = "date", symbol: str = "") -> tuple[pd.DataFrame, CleaningReport]:
     """Repair what can be repaired and list every change (see ``load_prices(clean=True)``).
 
     Drops rows with bad/missing dates or bad/missing/infinite/non-positive prices or bad volume,
-    drops duplicate dates keeping the last occurrence in input order, swaps High/Low where
-    High < Low, and widens High/Low to contain Open and Close.
+    drops duplicate dates (``by="stamp"``: duplicate timestamps) keeping the last occurrence in
+    input order, swaps High/Low where High < Low, and widens High/Low to contain Open and Close.
+
+    Raises:
+      PriceDataError: ``by="date"`` and the frame holds intraday bars: keeping one bar per date would
+        make wrong daily bars (a day's High and Low would be one hour's), so they are never dropped;
+        :func:`resample_daily` aggregates them.
     """
+    intraday = intraday_rows(canon)
+    if by == "date" and intraday.any():
+        days = canon.loc[intraday, "date"].nunique()
+        raise PriceDataError(
+            f"{symbol + ': ' if symbol else ''}intraday bars ({days} dates hold several bars at different "
+            f"times, e.g. {row_labels(canon['label'].to_numpy(), np.flatnonzero(intraday)[:3])}); cleaning would "
+            f"keep one bar per date and make wrong daily bars, so it refuses: {RESAMPLE_HINT}"
+        )
     rows_in = len(canon)
     canon = canon.copy()
     changes = []
     labels = canon["label"].to_numpy()
     dropped = np.zeros(rows_in, bool)
-    for kind, msg, mask, fatal in list(_masks(canon)):
+    for kind, msg, mask, fatal in list(_masks(canon, by)):
         new = mask & ~dropped  # a row is reported under its first problem only
         if fatal and kind not in ("high_below_low", "duplicate_date") and new.any():
             changes.append((f"dropped rows: {msg}", tuple(labels[new])))
             dropped |= new
     canon = canon[~dropped].reset_index(drop=True)
-    dup = canon["date"].duplicated(keep="last").to_numpy()
+    dup = canon[by].duplicated(keep="last").to_numpy()
     if dup.any():
+        what = "timestamp" if by == "stamp" else "date"
         changes.append(
-            ("dropped rows: duplicate date (kept the last occurrence)", tuple(canon["label"].to_numpy()[dup]))
+            (f"dropped rows: duplicate {what} (kept the last occurrence)", tuple(canon["label"].to_numpy()[dup]))
         )
         canon = canon[~dup].reset_index(drop=True)
     swap = (canon["high"] < canon["low"]).to_numpy()
@@ -314,3 +358,37 @@ def clean_frame(canon: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
         changes.append(("widened High/Low to contain Open/Close", tuple(canon["label"].to_numpy()[widen])))
         canon["high"], canon["low"] = hi, lo
     return canon, CleaningReport(rows_in, len(canon), tuple(changes))
+
+
+def resample_rule(resample) -> str | None:
+    """``resample`` checked: None, or ``"1D"`` (``"D"``, ``"1d"`` accepted)."""
+    if resample is None:
+        return None
+    rule = str(resample).strip().upper()
+    rule = "1D" if rule == "D" else rule
+    if rule not in RESAMPLE_RULES:
+        raise ConfigError(f"resample must be '1D' (daily bars from intraday ones) or None; got {resample!r}")
+    return rule
+
+
+def resample_daily(canon: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate valid bars (any frequency) to one bar per calendar date.
+
+    Each date's bars, in time order: Open of the first, High the maximum, Low the minimum, Close of the
+    last, Volume the sum. The date is the calendar date of each bar's timestamp in its own time zone
+    (a ``-05:00`` or ``America/New_York`` stamp counts in New York's day, a naive or UTC one as
+    written), i.e. bars stamped by their start time fall in their exchange day. Daily bars pass
+    unchanged. Rows must already be valid (:func:`find_problems` with ``by="stamp"``).
+    """
+    frame = canon.sort_values(["date", "stamp"], kind="stable")
+    grouped = frame.groupby("date", sort=True)
+    how = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    daily = grouped.agg({f: how[f] for f in how if f in frame}).reset_index()
+    bars = grouped.size().to_numpy()
+    daily["stamp"] = daily["date"]
+    daily["bad_date"] = False
+    for f in PRICE_FIELDS + (("volume",) if "volume" in frame else ()):
+        daily[f"bad_{f}"] = False
+    text = daily["date"].dt.strftime("%Y-%m-%d")
+    daily["label"] = [f"{d} ({n} bar{'s' if n != 1 else ''})" for d, n in zip(text, bars)]
+    return daily

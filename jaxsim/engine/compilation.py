@@ -63,6 +63,7 @@ __all__ = [
     "caching",
     "set_compile_reporter",
     "compile_notice",
+    "CompileOutcome",
     "ProgramCache",
     "source_digest",
     "clear_compiled_programs",
@@ -184,16 +185,32 @@ def set_compile_reporter(reporter: Callable[[str], AbstractContextManager] | Non
     return previous
 
 
+class CompileOutcome:
+    """What one compile turned out to be, known only at its end: the body of :func:`compile_notice` sets
+    ``note`` (e.g. ``"loaded from XLA's cache"``) and a reporter whose context value has a ``note``
+    attribute (:func:`jaxsim.cli.feedback.elapsed`'s) shows it instead of ``done``."""
+
+    __slots__ = ("note",)
+
+    def __init__(self):
+        self.note: str | None = None
+
+
 @contextlib.contextmanager
 def compile_notice(message: str):
-    """Wrap one compile: the installed reporter, else an INFO log line."""
+    """Wrap one compile: the installed reporter, else an INFO log line; yields a :class:`CompileOutcome`."""
+    outcome = CompileOutcome()
     reporter = _STATE["reporter"]
     if reporter is None:
         log.info("%s", message)
-        yield
+        yield outcome
+        if outcome.note is not None:
+            log.info("%s: %s", message, outcome.note)
         return
-    with reporter(message):
-        yield
+    with reporter(message) as shown:
+        yield outcome
+        if outcome.note is not None and hasattr(shown, "note"):
+            shown.note = outcome.note
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -355,7 +372,7 @@ class ProgramCache:
             except Exception as e:
                 log.warning("%s: unreadable compiled program %s (%s); rebuilding it", self._name, exe, e)
         with _xla_cache_hits() as hits:
-            compiled, lapack = self._lowered(path, leaves, tree, static, keys)
+            compiled, lapack = self._lowered(path, leaves, tree, static, keys, hits)
         if hits:  # XLA's cache answered the compile: such an executable serializes without its kernels
             log.info("%s: compiled program from XLA's cache, not stored as an executable", self._name)
             return _RawCall(compiled, keys)
@@ -366,9 +383,13 @@ class ProgramCache:
             log.info("%s: compiled program not storable (%s: %s)", self._name, type(e).__name__, e)
         return _RawCall(compiled, keys)
 
-    def _lowered(self, path: Path, leaves, tree, static, keys):
+    def _lowered(self, path: Path, leaves, tree, static, keys, hits):
         """Compile from the stored StableHLO, exporting and writing it first when missing (a program
         whose output pytree :mod:`jax.export` cannot serialize, e.g. NamedTuples, is not written).
+
+        The notice says what is certain when it starts (a stored trace still needs XLA: it compiles,
+        unless XLA's cache has the executable) and its end says when XLA's cache answered (``hits``,
+        :func:`_xla_cache_hits`): a program is "loaded" only when it was.
 
         Returns ``(compiled, lapack)``: lapack tells whether the program calls LAPACK (on a CPU jax
         registers those kernels when it lowers such a call, importing scipy; a loaded executable has
@@ -383,17 +404,18 @@ class ProgramCache:
             else:
                 log.info("%s: loaded the cached program %s", self._name, path.name)
         if exported is not None:
-            with self._notice(self._message and f"loading the cached {self._name} program"):
-                return jax.jit(exported.call).trace(*raw).lower().compile(
-                    compiler_options=compiler_options()
-                ), _calls_lapack(exported)
+            with self._notice(self._message and f"compiling the {self._name} program from its stored trace") as shown:
+                compiled = jax.jit(exported.call).trace(*raw).lower().compile(compiler_options=compiler_options())
+                if hits and shown is not None:
+                    shown.note = "loaded from XLA's cache"
+                return compiled, _calls_lapack(exported)
         impls = [str(jax.random.key_impl(x)) if k else None for x, k in zip(leaves, keys)]
 
         def flat(*raw):  # the program over flat leaves, keys as key data (no custom pytrees stored)
             restored = [jax.random.wrap_key_data(x, impl=i) if k else x for x, k, i in zip(raw, keys, impls)]
             return self._traced(*jax.tree.unflatten(tree, restored), static)
 
-        with self._notice(self._message):
+        with self._notice(self._message) as shown:
             exported = export.export(jax.jit(flat))(*raw)
             try:
                 data = exported.serialize()
@@ -402,9 +424,10 @@ class ProgramCache:
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_file(path, data)  # a reader never sees a partial program
-            return jax.jit(exported.call).trace(*raw).lower().compile(
-                compiler_options=compiler_options()
-            ), _calls_lapack(exported)
+            compiled = jax.jit(exported.call).trace(*raw).lower().compile(compiler_options=compiler_options())
+            if hits and shown is not None:
+                shown.note = "traced; the compiled program loaded from XLA's cache"
+            return compiled, _calls_lapack(exported)
 
 
 @contextlib.contextmanager

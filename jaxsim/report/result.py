@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from jaxsim.atomic import write_folder
+from jaxsim.data.prices import as_prices
 from jaxsim.engine.oos import PREFIX
 from jaxsim.errors import ConfigError
 from jaxsim.report import evaluation, plot_data
@@ -294,8 +295,10 @@ class BacktestResult:
             forecast bands, point and realised return), ``"heatmap"`` (simulation ``sim``'s MaxDiff
             objective ``J(mh, ml)`` with the chosen multipliers; needs ``prices``) or ``"bootstrap"``
             (bootstrap distribution of each strategy's Sharpe ratio).
-          prices: the :class:`jaxsim.data.prices.Prices` the backtest ran on (heatmap; for equity, the
-            buy-and-hold line then starts from the close before the first day).
+          prices: the prices the backtest ran on, as anything :func:`jaxsim.backtest` accepts (a
+            ``Prices``, a DataFrame, a file path or a bundled sample name; :func:`jaxsim.as_prices`):
+            needed by the heatmap; for equity, the buy-and-hold line then starts from the close before
+            the first day.
           sim, strategy, resolution: heatmap: the simulation (0 = most recent), ``"maxdiff"`` or
             ``"maxdiffalwayson"``, grid points per axis.
           key, n_resamples: bootstrap: PRNG key (default ``jax.random.key(0)``) and resample count.
@@ -305,6 +308,8 @@ class BacktestResult:
         """
         from jaxsim.report import plots  # deferred: matplotlib loads only when a figure is drawn
 
+        if prices is not None:
+            prices = as_prices(prices)
         name = self.symbol or ""
         if kind == "equity":
             return plots.equity_figure(

@@ -8,7 +8,9 @@ strategy's out-of-sample stats and the close forecast's skill side by side
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 
 import jax
 import pandas as pd
@@ -38,6 +40,7 @@ def compare(
     baselines: bool = True,
     n_resamples: int = 1000,
     symbol: str | None = None,
+    progress: Callable[[str, int, int], AbstractContextManager] | None = None,
     **settings,
 ) -> Comparison:
     """Backtest one stock with each forecaster and tabulate strategy stats and forecast skill.
@@ -52,6 +55,8 @@ def compare(
       baselines: add the naive (zero-return) and historical-mean forecasters unless named already.
       n_resamples: bootstrap resamples of each verdict.
       symbol: overrides ``prices.symbol``.
+      progress: ``progress(name, i, n)``, a context manager around forecaster ``name``'s backtest
+        (the i-th of n, from 1), e.g. to print what runs and how long it took (``jaxsim compare``).
 
     Returns:
       :class:`Comparison`.
@@ -67,7 +72,10 @@ def compare(
         raise ConfigError("compare needs at least one forecaster")
     key = jax.random.key(config.seed) if key is None else key
     prices = as_prices(prices, symbol=symbol)  # loaded and validated once for every forecaster
-    results = {name: backtest(prices, f, config, key=key, symbol=symbol) for name, f in models.items()}
+    results = {}
+    for i, (name, f) in enumerate(models.items(), start=1):
+        with progress(name, i, len(models)) if progress is not None else contextlib.nullcontext():
+            results[name] = backtest(prices, f, config, key=key, symbol=symbol)
     rows = {name: comparison_row(r, key=key, n_resamples=n_resamples) for name, r in results.items()}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "forecaster"

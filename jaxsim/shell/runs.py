@@ -158,12 +158,12 @@ def _entries(sources) -> list[tuple[str, Any]]:
     return entries
 
 
-def _load(symbol: str, source, adjusted: bool, clean: bool):
+def _load(symbol: str, source, adjusted: bool, clean: bool, resample=None):
     if not _SYMBOL.fullmatch(symbol):
         raise ConfigError(f"symbol {symbol!r} is not usable as a folder name (letters, digits, . _ ^ = -)")
     if isinstance(source, Prices):
         return source if source.symbol == symbol else dataclasses.replace(source, symbol=symbol, cleaning=None)
-    return load_prices(source, symbol=symbol, adjusted=adjusted, clean=clean)
+    return load_prices(source, symbol=symbol, adjusted=adjusted, clean=clean, resample=resample)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -244,7 +244,9 @@ def _open_ledger(out: Path, settings: dict, process: int, count: int, mine: Sequ
     return _Ledger(out, process, count, manifest, stocks)
 
 
-def _scan(ledger: _Ledger, entries, config: BacktestConfig, adjusted: bool, clean: bool, forecaster=None) -> dict:
+def _scan(
+    ledger: _Ledger, entries, config: BacktestConfig, adjusted: bool, clean: bool, forecaster=None, resample=None
+) -> dict:
     """Pass 1: skip finished stocks; load each other one once, through the pipeline's
     :func:`~jaxsim.shell.plan.prepare_stock`, for validation and its shape group (its data is dropped).
     Returns ``{(program rows, program N, crypto): [symbols]}`` (length buckets,
@@ -260,7 +262,7 @@ def _scan(ledger: _Ledger, entries, config: BacktestConfig, adjusted: bool, clea
             continue
         try:
             prep = prepare_stock(
-                _load(symbol, source, adjusted, clean),
+                _load(symbol, source, adjusted, clean, resample),
                 config,
                 fee=config.fee,
                 spread=config.spread,
@@ -347,6 +349,7 @@ def run_many(
     key=None,
     adjusted: bool = False,
     clean: bool = False,
+    resample: str | None = None,
     plots: bool = False,
     progress: bool = False,
     on_stock: Callable[[str, Path], None] | None = None,
@@ -373,7 +376,8 @@ def run_many(
       chunk_size: stocks per compiled batch (rounded up to the local device count); bounds memory.
       key: PRNG key of the run (default ``jax.random.key(config.seed)``); stock s uses
         :func:`jaxsim.shell.plan.stock_key`.
-      adjusted, clean: passed to :func:`jaxsim.data.prices.load_prices` for path/DataFrame sources.
+      adjusted, clean, resample: passed to :func:`jaxsim.data.prices.load_prices` for path/DataFrame
+        sources (``resample="1D"``: intraday bars aggregated to daily ones).
       plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock); a tuple of plot kinds
         (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each (:meth:`BacktestResult.files`).
       progress: a tqdm bar over stocks (with ETA).
@@ -434,6 +438,7 @@ def run_many(
         optimizer=None if config.optimizer is None else repr(config.optimizer),
         adjusted=bool(adjusted),
         clean=bool(clean),
+        **({"resample": resample} if resample else {}),  # absent when off: earlier run folders still match
         **({"min_context": config.min_context} if config.n_sims == "all" else {}),
         **({"strategies": [strategy_identity(u) for u in config.strategies]} if config.strategies else {}),
     )
@@ -444,7 +449,7 @@ def run_many(
     sources_of = dict(entries)
 
     def run_chunk(chunk, size):
-        prices = {s: _load(s, sources_of[s], adjusted, clean) for s in chunk}
+        prices = {s: _load(s, sources_of[s], adjusted, clean, resample) for s in chunk}
         keys = [stock_key(key, s) for s in chunk]
         devices = jax.local_devices()
         return api.backtest_many(
@@ -453,7 +458,7 @@ def run_many(
 
     with locked(out, ".lock" if count == 1 else f".lock-{process}-of-{count}"):
         ledger = _open_ledger(out, settings, process, count, [s for s, _ in entries])
-        groups = _scan(ledger, entries, config, adjusted, clean, forecaster)
+        groups = _scan(ledger, entries, config, adjusted, clean, forecaster, resample)
         ledger.save()
         if on_plan is not None:
             on_plan({g: list(m) for g, m in groups.items()})
