@@ -229,7 +229,9 @@ def test_data_commands_on_hourly_bars(tmp_path, capsys, hourly_csv):
     assert "intraday bars" in _one_line_error(capsys) and not dest.exists()
     # show names the intraday bars and rejects (exit 1); with --resample it is ok
     assert main(["data", "show", str(hourly_csv)]) == 1
-    assert "error: intraday bars" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "error: intraday bars (several per date at different times) in 280 rows: 2024-01-02 09:30 (line 2)" in shown
+    assert "verdict:    rejected by load_prices: intraday bars (--resample 1D aggregates them" in shown
     assert main(["data", "show", str(hourly_csv), "--resample", "1D"]) == 0
     shown = capsys.readouterr().out
     assert f"rows:       {DAYS * HOURS} ({DAYS} daily bars after --resample)" in shown and "verdict:    ok" in shown

@@ -112,6 +112,9 @@ def cmd_data_show(args) -> int:
             out(f"  error: {p}")
         for p in warnings:
             out(f"  warning: {p}")
+    if errors and any(p.kind == "intraday_bars" for p in errors):
+        out("verdict:    rejected by load_prices: intraday bars (--resample 1D aggregates them to daily bars)")
+        return 1
     if errors:
         out(
             "verdict:    rejected by load_prices (--clean shows what cleaning would repair; "

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from jaxsim.data.table import (
+    RESAMPLE_HINT,
     CleaningReport,
     DataProblem,
     clean_frame,
@@ -373,7 +374,7 @@ def load_prices(
         log.warning("%s: cleaning changed the data:\n%s", symbol, report)
     errors = [p for p in problems if p.fatal]
     if errors:
-        repairable = [p for p in errors if p.kind != "intraday_bars"]  # intraday bars: the message says what to do
+        repairable = [p for p in errors if p.kind != "intraday_bars"]  # cleaning never makes daily bars
         hint = (
             ""
             if clean or not repairable
@@ -382,6 +383,8 @@ def load_prices(
                 "`jaxsim backtest --clean` cleans in memory, load_prices(..., clean=True))"
             )
         )
+        if len(repairable) < len(errors):
+            hint += f" ({RESAMPLE_HINT})"
         raise PriceDataError(f"{symbol}: " + "; ".join(str(p) for p in errors) + hint)
     for p in problems:
         log.warning("%s: %s", symbol, p)

@@ -32,6 +32,7 @@ __all__ = [
     "clean_frame",
     "intraday_rows",
     "RESAMPLE_RULES",
+    "RESAMPLE_HINT",
     "resample_rule",
     "resample_daily",
 ]
@@ -290,7 +291,7 @@ def _masks(canon: pd.DataFrame, by: str = "date"):
     else:
         intraday = intraday_rows(canon)
         dup = canon["date"].duplicated(keep=False).to_numpy() & canon["date"].notna().to_numpy() & ~intraday
-        yield "intraday_bars", f"intraday bars, several per date at different times ({RESAMPLE_HINT})", intraday, True
+        yield "intraday_bars", "intraday bars (several per date at different times)", intraday, True
         yield "duplicate_date", "duplicate date", dup, True
     # Only rows whose four prices are otherwise valid, so one bad cell is not reported twice.
     valid = np.all([np.isfinite(x) & (x > 0) for x in c.values()], axis=0) & (c["high"] >= c["low"])
