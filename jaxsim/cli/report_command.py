@@ -75,7 +75,8 @@ def render_folder(directory, force: bool = False) -> tuple[Path, list[str], list
     Raises:
       FileNotFoundError: ``directory`` is not a folder, or holds no result.
     """
-    from jaxsim.report.html import INDEX, REPORT, write_index
+    from jaxsim.report.cross_stock import write_index
+    from jaxsim.report.html import INDEX, REPORT
 
     out = Path(directory)
     if not out.is_dir():

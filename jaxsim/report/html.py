@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from jaxsim.atomic import write_file
-from jaxsim.report.cross_stock import cross_stock_table
 
 __all__ = [
     "REPORT",
@@ -40,7 +39,6 @@ __all__ = [
     "read_folder",
     "folder_report",
     "write_folder_report",
-    "write_index",
     "flat_forecasts",
     "nested_forecasts",
 ]
@@ -341,17 +339,4 @@ def write_folder_report(folder: str | os.PathLike) -> Path:
     """Render :func:`folder_report` into ``<folder>/report.html`` (atomically); returns the path."""
     path = Path(folder) / REPORT
     write_file(path, folder_report(folder).encode())
-    return path
-
-
-def write_index(out_dir: str | os.PathLike, symbols=None) -> Path:
-    """Write the index page of a multi-stock run folder to ``<out_dir>/index.html``; returns the path."""
-    out = Path(out_dir)
-    table = cross_stock_table(out, symbols)
-    notes = [] if len(table) else ["no finished stock in this folder yet"]
-    missing = [s for s in table.index if not (out / s / REPORT).is_file()]
-    if missing:
-        notes.append(f"no {REPORT} yet for {', '.join(missing)} (run `jaxsim report {out}` to render them)")
-    path = out / INDEX
-    write_file(path, index_html(table, title=f"jaxsim run: {out.resolve().name}", notes=notes).encode())
     return path

@@ -69,8 +69,7 @@ from jaxsim.atomic import write_file
 from jaxsim.config import BacktestConfig, resolve_config
 from jaxsim.data.prices import Prices, load_prices
 from jaxsim.errors import ConfigError, JaxsimError
-from jaxsim.report.cross_stock import write_cross_stock_table
-from jaxsim.report.html import write_index
+from jaxsim.report.cross_stock import write_cross_stock_table, write_index
 from jaxsim.shell import api  # called as api.backtest_many: a replaced one is seen
 from jaxsim.shell.distributed import (
     DistributedConfig,
