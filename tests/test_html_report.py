@@ -168,11 +168,14 @@ def test_multi_stock_run_has_an_index_linking_every_report(run):
 
 
 def test_report_command_renders_saved_folders(run, tmp_path, capsys):
-    # an older folder: no report.html, no trades.csv; the page renders what it has and says what is missing
+    # an older folder: no report.html, no trades.csv, two-row forecasts.csv header; the page renders
+    # what it has and says what is missing
     old = tmp_path / "old"
     shutil.copytree(run.one, old)
     (old / "report.html").unlink()
     (old / "trades.csv").unlink()
+    flat = pd.read_csv(old / "forecasts.csv", index_col=0)
+    nested_forecasts(flat).to_csv(old / "forecasts.csv")  # the two header rows jaxsim wrote before
     assert main(["report", str(old)]) == 0
     html = (old / "report.html").read_text()
     assert _sections(html) == set(SECTIONS) and "trades.csv is not in this folder" in html

@@ -149,16 +149,14 @@ def _uncertainty_tables(unc: dict) -> dict:
         else:  # the block length: a setting of the resampling, no interval
             blocks = ", ".join(f"{name} {_num(v.get('estimate'), 3)}" for name, v in by_strategy.items())
     names = list(dict.fromkeys([n for stat in stats for n in boot[stat]] + list(selection)))
-    columns = ["strategy"]
-    for stat in stats:
-        columns += [stat, f"{level:.0%} interval"]
+    columns = ["strategy", *(f"{stat}: estimate [{level:.0%} interval]" for stat in stats)]
     columns += ["Sharpe (daily)", "PSR", "mean above 0"]
     rows = []
     for name in names:
         row = [name]
         for stat in stats:
             v = boot[stat].get(name, {})
-            row += [_num(v.get("estimate")), f"[{_num(v.get('lower'))}, {_num(v.get('upper'))}]"]
+            row.append(f"{_num(v.get('estimate'))} [{_num(v.get('lower'))}, {_num(v.get('upper'))}]")
         sel = selection.get(name, {})
         row += [_num(sel.get("Sharpe (daily)")), _num(sel.get("PSR")), _num(sel.get("Beats Zero"))]
         rows.append(row)
@@ -309,10 +307,15 @@ def _figures_from_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
             bench = records.set_index("date")["close"].sort_index()
         fig = plots.equity_figure(daily, bench, title=f"{name} equity per strategy ({meta.get('protocol', '?')})")
         out["equity"] = plots.figure_png(fig)
-    forecasts = _csv(files, "forecasts.csv", index_col=0, parse_dates=True)
-    if forecasts is not None and len(forecasts.columns):
-        if not isinstance(forecasts.columns, pd.MultiIndex):
+    forecasts = None
+    if "forecasts.csv" in files:
+        lines = files["forecasts.csv"].splitlines()
+        two_rows = len(lines) > 1 and lines[1].startswith(b"field,")  # written by jaxsim before flat columns
+        forecasts = _csv(files, "forecasts.csv", index_col=0, header=[0, 1] if two_rows else 0)
+        if not two_rows:
             forecasts = nested_forecasts(forecasts)
+        forecasts.index = pd.to_datetime(forecasts.index)
+    if forecasts is not None and len(forecasts.columns):
         frames = {str(t): forecasts[t] for t in dict.fromkeys(forecasts.columns.get_level_values(0))}
         fig = plots.fan_figure(frames, title=f"{name} one-step forecasts ({meta.get('forecaster', '?')})")
         out["fan"] = plots.figure_png(fig)
