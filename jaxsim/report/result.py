@@ -16,6 +16,8 @@ the jitted :mod:`jaxsim.stats` functions).
 * ``stats()``: backtesting.py's stats table per strategy; ``uncertainty()``: bootstrap intervals,
   PSR/DSR, PBO and the verdict; ``forecasts`` / ``draws`` / ``skill()``: each simulation's newest
   forecast against its realisation.
+* ``trades()``: the round trips (:mod:`jaxsim.report.trades`); ``report(path)``: the HTML page
+  (:mod:`jaxsim.report.html`); ``save(dir)``: every file of an ``--out`` folder (docs/output.md).
 """
 
 from __future__ import annotations
