@@ -116,7 +116,7 @@ CHILD = textwrap.dedent("""
     paths = sorted(Path(cfg["data"]).glob("*.csv"))[: cfg["stocks"]]
     t0 = time.perf_counter()
     rep = run_many(paths, cfg["out"], forecaster=f, chunk_size=cfg["chunk"], n_sims=cfg["n_sims"],
-                   max_context=cfg["max_context"], num_samples=cfg["samples"])
+                   max_context=cfg["max_context"], num_samples=cfg["samples"], report=False)  # no HTML pages
     wall = time.perf_counter() - t0
     print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss0_mib": rss0,
                       "wall_s": wall, "done": len(rep.done), "failed": len(rep.failed),

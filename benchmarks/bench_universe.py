@@ -62,7 +62,7 @@ CHILD = textwrap.dedent("""
         paths = sorted(Path(folder).glob("*.csv"))
         sources = {f"L{rows}_{p.stem}": p for p in paths}
         rep = run_many(sources, Path(cfg["out"]) / f"L{rows}", forecaster=f, chunk_size=cfg["chunk"],
-                       n_sims="all", progress=cfg["progress"], distributed=dist)
+                       n_sims="all", progress=cfg["progress"], distributed=dist, report=False)  # no HTML pages
         done += len(rep.done); failed += len(rep.failed)
         sims += len(rep.done) * sims_for_rows(rows, DEFAULT_MIN_CONTEXT)
     print(json.dumps({"wall_s": time.perf_counter() - t0, "peak_mib": resource.getrusage(

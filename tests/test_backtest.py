@@ -256,13 +256,16 @@ def test_cli_backtest_prints_the_summary_and_writes_results(daily_dir, tmp_path,
     assert "MaxDiff: baseline=" in text and "MaxDiffAlwaysOn: baseline=" in text and "-> adjusted=" in text
     assert sorted(p.name for p in out.iterdir()) == [
         "daily.csv",
+        "equity.csv",
         "equity.png",
         "forecasts.csv",
         "metadata.json",
         "records.csv",
+        "report.html",
         "skill.csv",
         "stats.csv",
         "summary.csv",
+        "trades.csv",
         "uncertainty.json",
     ]
     assert len(pd.read_csv(out / "records.csv")) == N

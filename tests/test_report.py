@@ -124,16 +124,20 @@ def test_save_writes_every_file_atomically(result, tmp_path):
     paths = result.save(out)
     assert sorted(p.name for p in out.iterdir()) == [
         "daily.csv",
+        "equity.csv",
         "equity.png",
         "metadata.json",
         "records.csv",
+        "report.html",
         "stats.csv",
         "summary.csv",
+        "trades.csv",
         "uncertainty.json",
     ]
     records = pd.read_csv(paths["records"])
-    assert len(records) == N
-    np.testing.assert_allclose(records["highlow_return"], result.records["highlow_return"], rtol=1e-6)
+    assert len(records) == N  # oldest first, as every table of the folder
+    np.testing.assert_allclose(records["highlow_return"], result.records["highlow_return"][::-1], rtol=1e-6)
+    assert pd.to_datetime(records["date"]).is_monotonic_increasing
     meta = json.loads(paths["metadata"].read_text())
     assert meta["protocol"] == "walk_forward" and meta["best_strategy"] == result.best_strategy
     assert paths["equity"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -166,4 +170,4 @@ def test_saved_results_are_readable_by_colleagues(result, tmp_path):
         os.umask(old)
     mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
     assert mode(tmp_path / "runs") == mode(tmp_path / "runs" / "one") == 0o755
-    assert {mode(p) for p in paths.values()} == {0o644} and len(paths) == 7
+    assert {mode(p) for p in paths.values()} == {0o644} and len(paths) == 10

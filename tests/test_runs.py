@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # where the jaxsim under test lives (the checkout, or site-packages when CI tests the installed wheel)
 PACKAGE_ROOT = str(Path(jaxsim.__file__).resolve().parents[1])
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG")
-OPTIONS = dict(forecaster=SAMPLED, chunk_size=4, n_sims=N_SIMS, max_context=CAP)
+# report=False: the stock pages cost ~1 s each (tests/test_html_report.py covers them)
+OPTIONS = dict(forecaster=SAMPLED, chunk_size=4, n_sims=N_SIMS, max_context=CAP, report=False)
 
 
 def _write_csvs(folder: Path, symbols=SYMBOLS) -> list[Path]:
@@ -98,7 +99,7 @@ def test_stock_result_equals_a_single_backtest_with_its_key(tmp_path):
     run_many(paths, tmp_path / "run", key=jax.random.key(9), **OPTIONS)
     import pandas as pd
 
-    records = pd.read_csv(tmp_path / "run" / "BBB" / "records.csv")
+    records = pd.read_csv(tmp_path / "run" / "BBB" / "records.csv").iloc[::-1]  # oldest first on disk
     # one key rule: the run key, folded with the symbol by backtest itself as by run_many
     alone = backtest(load_prices(paths[1]), SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(9))
     assert (
@@ -215,6 +216,8 @@ def test_corrupt_manifest_and_incomplete_done_file_are_reported(tmp_path):
         "summary.csv",
         "metadata.json",
         "daily.csv",
+        "equity.csv",
+        "trades.csv",
         "stats.csv",
         "uncertainty.json",
         "forecasts.csv",

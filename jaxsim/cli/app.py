@@ -29,6 +29,7 @@ from jaxsim.cli.feedback import compile_reporter
 from jaxsim.cli.hyperparams import read_hyperparams
 from jaxsim.cli.models import MODELS, make_forecaster
 from jaxsim.cli.output_json import write_output_json
+from jaxsim.cli.report_command import add_report_command
 from jaxsim.cli.signals import EXIT_INTERRUPTED, MESSAGE, Interrupted, graceful_interrupts
 from jaxsim.cli.stats_commands import add_compare_parser, print_verdict
 from jaxsim.cli.validate import (
@@ -248,7 +249,8 @@ def run_backtest(args) -> int:
     :func:`jaxsim.shell.runs.run_many`. Stock s always uses the key ``stock_key(key(seed), s)``,
     whichever of them runs it. For one stock it prints the original's "Backtest summary for SYM (N
     simulations)" table, row 0's ``MaxDiff`` lines and the best strategy; ``--out DIR`` writes
-    records.csv, summary.csv, metadata.json and equity.png; ``--output-json PATH`` the original's JSON
+    records.csv, summary.csv, metadata.json, the tables, report.html and equity.png (docs/output.md);
+    ``--output-json PATH`` the original's JSON
     summary (docs/cli-json.md). Several stocks print one line each as they finish, then a
     cross-stock table.
     """
@@ -295,8 +297,8 @@ def _run_one(args, stop) -> int:
     print_verdict(result, seed=args.seed)
     print()
     if args.out:
-        result.save(args.out)
-        print(f"saved to {args.out}")
+        result.save(args.out, prices=prices)  # with the prices: the report's MaxDiff heatmap and fill prices
+        print(f"saved to {args.out} (open {Path(args.out) / 'report.html'})")
     if args.output_json:
         write_output_json(args.output_json, result, label=args.output_label)
         print(f"JSON summary written to {args.output_json}")
@@ -411,7 +413,7 @@ def _run_symbols(args, files, stop) -> int:
             print(cross_stock_table(table))
         print(
             f"{len(report.done)} written, {len(report.skipped)} already complete, {len(report.failed)} failed "
-            f"(manifest: {Path(args.out) / 'manifest.json'})"
+            f"(manifest: {Path(args.out) / 'manifest.json'}; report: {Path(args.out) / 'index.html'})"
         )
         stop.check()
         return 1 if report.failed else 0
@@ -607,6 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--process-id", type=int, metavar="I", help="this process's id, 0..N-1")
     bt.set_defaults(func=run_backtest)
     add_compare_parser(sub)
+    add_report_command(sub)
 
     bench = sub.add_parser("bench", help="benchmarks that need only the package (tables + PNG plots)")
     bench.add_argument(

@@ -22,8 +22,9 @@ import pandas as pd
 
 from jaxsim.atomic import write_file
 from jaxsim.report.comparison import SKILL_FIELDS, STAT_ROWS
+from jaxsim.report.html import INDEX, REPORT, index_html
 
-__all__ = ["TABLE", "stock_row", "cross_stock_table", "write_cross_stock_table"]
+__all__ = ["TABLE", "stock_row", "cross_stock_table", "write_cross_stock_table", "write_index"]
 
 TABLE = "stocks.csv"
 
@@ -71,4 +72,18 @@ def write_cross_stock_table(out_dir: str | os.PathLike, symbols=None) -> Path:
     """Write :func:`cross_stock_table` to ``<out_dir>/stocks.csv`` atomically; returns the path."""
     path = Path(out_dir) / TABLE
     write_file(path, cross_stock_table(out_dir, symbols).to_csv().encode())
+    return path
+
+
+def write_index(out_dir: str | os.PathLike, symbols=None) -> Path:
+    """Write the run's index page (:func:`jaxsim.report.html.index_html`: :func:`cross_stock_table`,
+    each symbol linking to its ``report.html``) to ``<out_dir>/index.html`` atomically; returns the path."""
+    out = Path(out_dir)
+    table = cross_stock_table(out, symbols)
+    notes = [] if len(table) else ["no finished stock in this folder yet"]
+    missing = [s for s in table.index if not (out / s / REPORT).is_file()]
+    if missing:
+        notes.append(f"no {REPORT} yet for {', '.join(missing)} (`jaxsim report {out}` renders them)")
+    path = out / INDEX
+    write_file(path, index_html(table, title=f"jaxsim run: {out.resolve().name}", notes=notes).encode())
     return path

@@ -366,6 +366,14 @@ class Uncertainty:
                 k: {c: (bool(v) if c == "Beats Zero" else float(v)) for c, v in row.items()}
                 for k, row in self.selection.to_dict(orient="index").items()
             },
+            # statistic -> strategy -> {estimate, lower, upper} (the block length: estimate only)
+            "bootstrap": {
+                stat: {
+                    str(name): {part: float(self.bootstrap.loc[(stat, part), name]) for part in parts}
+                    for name in self.bootstrap.columns
+                }
+                for stat, parts in _bootstrap_parts(self.bootstrap).items()
+            },
         }
 
     def __str__(self) -> str:
@@ -375,6 +383,13 @@ class Uncertainty:
             f"Verdict: {self.verdict}. Best Sharpe: {self.best} (DSR {self.dsr:.2f}); "
             f"PBO {pbo} ({self.n_blocks} CSCV blocks){note}"
         )
+
+
+def _bootstrap_parts(table: pd.DataFrame) -> dict[str, list[str]]:
+    parts: dict[str, list[str]] = {}
+    for stat, part in table.index:
+        parts.setdefault(stat, []).append(part)
+    return parts
 
 
 def _pbo_blocks(n_days: int, wanted: int = 16) -> int:

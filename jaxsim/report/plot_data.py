@@ -38,6 +38,7 @@ __all__ = [
     "Landscape",
     "LANDSCAPE_FIELDS",
     "maxdiff_problem",
+    "maxdiff_problems",
     "maxdiff_landscape",
     "sharpe_bootstrap",
 ]
@@ -136,6 +137,19 @@ def maxdiff_problem(result, prices, *, sim: int = 0, strategy: str = MAXDIFF.nam
     """
     inputs = _simulation_inputs(result, prices, sim=sim, strategy=strategy)
     return _problem(inputs, strategy, crypto=bool(result.metadata.get("crypto", False)))
+
+
+@partial(jax.jit, static_argnames=("strategy", "crypto"))
+def _problems(inputs: SimulationInputs, *, strategy: str, crypto: bool):
+    return jax.vmap(lambda i: _problem(i, strategy, crypto=crypto))(inputs)
+
+
+def maxdiff_problems(result, prices, *, strategy: str = MAXDIFF.name):
+    """:func:`maxdiff_problem` of every simulation, stacked along a leading ``(N,)`` axis (one program)."""
+    inputs = [_simulation_inputs(result, prices, sim=k, strategy=strategy) for k in range(len(result.records))]
+    stacked = jax.tree.map(lambda *a: np.stack(a), *inputs)
+    crypto = bool(result.metadata.get("crypto", False))
+    return jax.device_get(_problems(stacked, strategy=strategy, crypto=crypto))
 
 
 def _simulation_inputs(result, prices, *, sim: int, strategy: str) -> SimulationInputs:

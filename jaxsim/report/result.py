@@ -16,6 +16,8 @@ the jitted :mod:`jaxsim.stats` functions).
 * ``stats()``: backtesting.py's stats table per strategy; ``uncertainty()``: bootstrap intervals,
   PSR/DSR, PBO and the verdict; ``forecasts`` / ``draws`` / ``skill()``: each simulation's newest
   forecast against its realisation.
+* ``trades()``: the round trips (:mod:`jaxsim.report.trades`); ``report(path)``: the HTML page
+  (:mod:`jaxsim.report.html`); ``save(dir)``: every file of an ``--out`` folder (docs/output.md).
 """
 
 from __future__ import annotations
@@ -342,28 +344,47 @@ class BacktestResult:
             )
         raise ConfigError(f"plot kind must be 'equity', 'fan', 'heatmap' or 'bootstrap', got {kind!r}")
 
-    def table_files(self) -> dict[str, bytes]:
-        """The out-of-sample tables as files: ``daily.csv`` (date x strategy), ``stats.csv``
-        (:meth:`stats`), ``uncertainty.json`` (:meth:`uncertainty` with the default key, 1000
-        resamples), and, when the program returned forecasts, ``forecasts.csv`` (two header rows:
-        target, field) and ``skill.csv`` (:meth:`skill`)."""
+    def trades(self, prices=None) -> pd.DataFrame:
+        """The round trips, one row per strategy and out-of-sample day with a position, oldest first
+        (:func:`jaxsim.report.trades.trades_frame`: strategy, side, entry/exit date and price, return,
+        kind). ``prices``: the prices the backtest ran on (a DataFrame, path or
+        :class:`~jaxsim.data.prices.Prices`), for the MaxDiff fill prices."""
+        from jaxsim.report.trades import trades_frame
+
+        return trades_frame(self, _as_prices(prices, self.symbol))
+
+    def table_files(self, prices=None) -> dict[str, bytes]:
+        """The out-of-sample tables as files, every one oldest first with flat column names:
+        ``daily.csv`` (date x strategy), ``equity.csv`` (:attr:`equity`), ``trades.csv``
+        (:meth:`trades`), ``stats.csv`` (:meth:`stats`), ``uncertainty.json`` (:meth:`uncertainty`
+        with the default key, 1000 resamples, bootstrap intervals included), and, when the program
+        returned forecasts, ``forecasts.csv`` (``<target>_<field>`` columns) and ``skill.csv``
+        (:meth:`skill`)."""
+        from jaxsim.report.html import flat_forecasts
+
         files = {
             "daily.csv": self.daily.to_csv().encode(),
+            "equity.csv": self.equity.to_csv().encode(),
+            "trades.csv": self.trades(prices).to_csv(index=False).encode(),
             "stats.csv": self.stats().to_csv().encode(),
             "uncertainty.json": json.dumps(self.uncertainty().as_dict(), indent=2, default=str).encode(),
         }
         if len(self.forecasts.columns):
-            files["forecasts.csv"] = self.forecasts.to_csv().encode()
+            files["forecasts.csv"] = flat_forecasts(self.forecasts).to_csv().encode()
             files["skill.csv"] = self.skill().to_csv().encode()
         return files
 
-    def files(self, plot=True) -> dict[str, bytes]:
-        """The result as files: ``records.csv``, ``summary.csv``, ``metadata.json``, the
-        :meth:`table_files` [and ``<kind>.png``].
+    def files(self, plot=True, prices=None, report=True) -> dict[str, bytes]:
+        """The result as files: ``records.csv`` (one row per simulation, oldest first),
+        ``summary.csv``, ``metadata.json``, the :meth:`table_files`, ``report.html`` (:meth:`report`)
+        [and ``<kind>.png``].
 
         ``plot``: True writes ``equity.png``; a sequence of kinds of :meth:`plot` that need no prices
-        (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each; False none.
+        (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each; False none. ``prices``: the
+        prices the backtest ran on: the report then shows the MaxDiff heatmap and trades.csv the
+        MaxDiff fill prices. ``report``: False leaves ``report.html`` out.
         """
+        prices = _as_prices(prices, self.symbol)
         meta = {
             "symbol": self.symbol,
             "protocol": self.protocol,
@@ -373,27 +394,67 @@ class BacktestResult:
             **self.metadata,
         }
         files = {
-            "records.csv": self.records.to_csv(index=False).encode(),
+            # oldest first, as every table of a result folder (docs/output.md)
+            "records.csv": self.records.iloc[::-1].to_csv(index=False).encode(),
             "summary.csv": self.summary.to_csv().encode(),
             "metadata.json": json.dumps(meta, indent=2, default=str).encode(),
         }
-        files.update(self.table_files())
+        files.update(self.table_files(prices))
         kinds = ("equity",) if plot is True else tuple(plot or ())
         bad = [k for k in kinds if k not in ("equity", "fan", "bootstrap")]
         if bad:
             raise ConfigError(f"plots to write must be among 'equity', 'fan', 'bootstrap', got {bad}")
+        figures = self._report_figures(prices, files) if report else {}
         if kinds:
             from jaxsim.report.plots import figure_png  # deferred: matplotlib, as in plot()
 
             for kind in kinds:
-                files[f"{kind}.png"] = figure_png(self.plot(kind))
+                files[f"{kind}.png"] = figures[kind] if kind in figures else figure_png(self.plot(kind))
+        if report:
+            from jaxsim.report.html import REPORT, report_html
+
+            files[REPORT] = report_html(files, figures).encode()
         return files
 
-    def save(self, directory, plots=True) -> dict[str, Path]:
-        """Write :meth:`files` (``records.csv``, ``summary.csv``, ``metadata.json``, the tables and
-        ``equity.png``) atomically.
+    def _report_figures(self, prices, files) -> dict[str, bytes]:
+        """The report's figures as PNG: equity, fan (with forecasts), heatmap (with prices)."""
+        from jaxsim.report.plots import figure_png
 
-        ``plots`` as :meth:`files`' ``plot`` (e.g. ``("equity", "fan")``).
+        figures = {"equity": figure_png(self.plot("equity", prices=prices))}
+        if "forecasts.csv" in files:
+            figures["fan"] = figure_png(self.plot("fan"))
+        if prices is not None and MAXDIFF.field("close_at_eod") in self.records:
+            try:
+                figures["heatmap"] = figure_png(self.plot("heatmap", prices=prices, resolution=41))
+            except ConfigError:  # other prices than the backtest's: the page says the figure is missing
+                pass
+        return figures
+
+    def report(self, path, prices=None) -> Path:
+        """Write the HTML report to ``path`` (a file, or a folder to hold ``report.html``), atomically.
+
+        One self-contained page (figures embedded, nothing loaded from the network; printable):
+        header, verdict, statistics, uncertainty, equity and drawdown, forecasts and skill, the
+        MaxDiff heatmap (with ``prices``, the prices the backtest ran on), trades
+        (:mod:`jaxsim.report.html`). Returns the written path.
+        """
+        from jaxsim.atomic import write_file
+        from jaxsim.report.html import REPORT
+
+        path = Path(path)
+        if path.is_dir() or not path.suffix:
+            path = path / REPORT
+        files = self.files(plot=False, prices=prices)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file(path, files[REPORT])
+        return path
+
+    def save(self, directory, plots=True, prices=None) -> dict[str, Path]:
+        """Write :meth:`files` (``records.csv``, ``summary.csv``, ``metadata.json``, the tables,
+        ``report.html`` and ``equity.png``) atomically.
+
+        ``plots`` as :meth:`files`' ``plot`` (e.g. ``("equity", "fan")``); ``prices`` as its
+        ``prices`` (the heatmap in the report, MaxDiff fill prices in trades.csv).
 
         Every file is rendered first, then written with :func:`jaxsim.atomic.write_folder`: a
         new folder appears complete, and in an existing one each file is replaced by a rename, so a
@@ -401,9 +462,23 @@ class BacktestResult:
         Permissions follow the umask (0644 / 0755 under 022).
 
         Returns:
-          the written paths by kind.
+          the written paths by kind: the file's stem (``"records"``, ``"report"``, ``"equity"`` for
+          equity.png, ...), its full name where a PNG took the stem (``"equity.csv"``).
         """
         out = Path(directory)
-        files = self.files(plot=plots)
+        files = self.files(plot=plots, prices=prices)
         write_folder(out, files, exist_ok=True)
-        return {name.split(".")[0]: out / name for name in files}
+        pngs = {name.split(".")[0] for name in files if name.endswith(".png")}
+        return {
+            (name if name.split(".")[0] in pngs and not name.endswith(".png") else name.split(".")[0]): out / name
+            for name in files
+        }
+
+
+def _as_prices(prices, symbol):
+    """``prices`` as a :class:`~jaxsim.data.prices.Prices` (None stays None): whatever backtest accepts."""
+    if prices is None:
+        return None
+    from jaxsim.data.prices import Prices, as_prices
+
+    return prices if isinstance(prices, Prices) else as_prices(prices, symbol=symbol)

@@ -38,6 +38,12 @@ __all__ = ["backtest", "backtest_many"]
 log = logging.getLogger(__name__)
 
 
+def _key_list(key) -> list[int]:
+    """A PRNG key's raw data as a list (the report's record of the stock key)."""
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    return np.asarray(jax.random.key_data(key) if typed else key).ravel().tolist()
+
+
 def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecaster, config, extra):
     n = setup.grid.n_sims  # the program's N: a length bucket's masked simulations follow the stock's own
     arrays = {k: (v[: prep.n_sims] if v.ndim and v.shape[0] == n else v) for k, v in arrays.items()}
@@ -125,7 +131,7 @@ def backtest(
         sources[0],
         plan.forecaster,
         config,
-        {"seconds": seconds, "compiled": trace_count() > traces},
+        {"seconds": seconds, "compiled": trace_count() > traces, "stock_key": _key_list(plan.keys[0])},
     )
 
 
@@ -213,7 +219,12 @@ def _run_chunk(plan: Plan, chunk: list[int], params, sharding, n_devices: int, o
         if name in skip or name in results:  # a padding repeat
             continue
         arrays = {k: np.asarray(v[b]) for k, v in records.items()}
-        extra = {"seconds_chunk": seconds, "chunk_stocks": len(chunk), "devices": n_devices}
+        extra = {
+            "seconds_chunk": seconds,
+            "chunk_stocks": len(chunk),
+            "devices": n_devices,
+            "stock_key": _key_list(plan.keys[i]),
+        }
         results[name] = _result(plan.stocks[i], setup, arrays, sources[b], plan.forecaster, plan.config, extra)
         if on_result is not None:
             on_result(name, results[name])

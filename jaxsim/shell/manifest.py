@@ -77,16 +77,17 @@ def json_bytes(obj) -> bytes:
     return json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
 
 
-def write_stock(out: Path, symbol: str, result, plots: bool) -> Path:
+def write_stock(out: Path, symbol: str, result, plots: bool, report: bool = True, prices=None) -> Path:
     """Write one stock's folder ``out/symbol`` atomically (the files of ``BacktestResult.save`` and
-    ``done.json`` last, listing them)."""
+    ``done.json`` last, listing them); ``report``: with ``report.html``; ``prices``: the stock's prices,
+    for its report's heatmap and MaxDiff fill prices."""
     final = out / symbol
     if final.exists():
         raise ConfigError(
             f"{final} exists but is not a complete stock folder (no valid {DONE}); "
             "it is left untouched: move it away to recompute this stock"
         )
-    files = result.files(plot=plots)
+    files = result.files(plot=plots, prices=prices, report=report)
     files[DONE] = json_bytes(
         {
             "symbol": symbol,

@@ -6,9 +6,10 @@ hundreds of stocks that write to disk and may be interrupted; the folder's bookk
 
     manifest.json      run settings + per-stock status, rewritten atomically after every chunk
     <SYMBOL>/          one folder per finished stock, renamed into place only once complete:
-        records.csv  summary.csv  metadata.json  daily.csv  stats.csv  uncertainty.json
-        forecasts.csv  skill.csv  [equity.png]  done.json
+        records.csv  summary.csv  metadata.json  daily.csv  equity.csv  trades.csv  stats.csv
+        uncertainty.json  forecasts.csv  skill.csv  report.html  [equity.png]  done.json
     stocks.csv         the cross-stock table (jaxsim.report.cross_stock), rewritten after every run
+    index.html         the run's report page: that table, linking to each <SYMBOL>/report.html
     .lock              advisory lock held while a run writes
 
 Guarantees:
@@ -68,7 +69,7 @@ from jaxsim.atomic import write_file
 from jaxsim.config import BacktestConfig, resolve_config
 from jaxsim.data.prices import Prices, load_prices
 from jaxsim.errors import ConfigError, JaxsimError
-from jaxsim.report.cross_stock import write_cross_stock_table
+from jaxsim.report.cross_stock import write_cross_stock_table, write_index
 from jaxsim.shell import api  # called as api.backtest_many: a replaced one is seen
 from jaxsim.shell.distributed import (
     DistributedConfig,
@@ -275,7 +276,16 @@ def _scan(
 
 
 def _run_groups(
-    ledger: _Ledger, groups: dict, run_chunk, chunk_size: int, plots: bool, should_stop, bar, on_stock, on_result
+    ledger: _Ledger,
+    groups: dict,
+    run_chunk,
+    chunk_size: int,
+    outputs: tuple,
+    should_stop,
+    bar,
+    on_stock,
+    on_result,
+    prices_of=lambda symbol: None,
 ) -> bool:
     """Pass 2: each group in chunks of one padded size (one program per group); each finished stock's
     folder written atomically, the manifest saved after every chunk. Returns True when interrupted."""
@@ -301,7 +311,7 @@ def _run_groups(
                 result = results.pop(s, None)
                 if result is not None:
                     try:
-                        folder = write_stock(ledger.out, s, result, plots)
+                        folder = write_stock(ledger.out, s, result, *outputs, prices=prices_of(s))
                     except (JaxsimError, OSError) as e:
                         ledger.fail(s, e, "write")
                     else:
@@ -328,6 +338,7 @@ def _merge_processes(ledger: _Ledger, settings: dict, symbols: set) -> None:
             merged["updated"] = now()
             write_file(out / MANIFEST, json_bytes(merged))
             write_cross_stock_table(out)  # stocks.csv of the whole run
+            write_index(out)  # index.html: the table, linking to each stock's report.html
         for i in range(count):
             with contextlib.suppress(OSError):
                 part_path(out, i, count).unlink()
@@ -351,6 +362,7 @@ def run_many(
     clean: bool = False,
     resample: str | None = None,
     plots: bool = False,
+    report: bool = True,
     progress: bool = False,
     on_stock: Callable[[str, Path], None] | None = None,
     on_result: Callable | None = None,
@@ -380,6 +392,8 @@ def run_many(
         sources (``resample="1D"``: intraday bars aggregated to daily ones).
       plots: also write ``equity.png`` per stock (slower: ~0.3 s per stock); a tuple of plot kinds
         (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each (:meth:`BacktestResult.files`).
+      report: write ``report.html`` per stock (:mod:`jaxsim.report.html`; about 1 s per stock) and
+        ``index.html``; False leaves the stock pages out (``jaxsim report OUT`` renders them later).
       progress: a tqdm bar over stocks (with ETA).
       on_stock: called as ``on_stock(symbol, folder)`` after each stock folder is in place (an
         exception from it stops the run; everything written so far stays).
@@ -448,8 +462,12 @@ def run_many(
         (out / PARTS).mkdir(exist_ok=True)
     sources_of = dict(entries)
 
+    loaded = {}  # the current chunk's prices, for its stocks' reports (one chunk alive at a time)
+
     def run_chunk(chunk, size):
+        loaded.clear()  # the previous chunk's prices go before this chunk's load
         prices = {s: _load(s, sources_of[s], adjusted, clean, resample) for s in chunk}
+        loaded.update(prices)
         keys = [stock_key(key, s) for s in chunk]
         devices = jax.local_devices()
         return api.backtest_many(
@@ -467,13 +485,23 @@ def run_many(
         bar = tqdm(total=total, desc=desc, unit="stock", leave=False, disable=not progress)
         try:
             interrupted = _run_groups(
-                ledger, groups, run_chunk, chunk_size, plots, should_stop, bar, on_stock, on_result
+                ledger,
+                groups,
+                run_chunk,
+                chunk_size,
+                (plots, report),
+                should_stop,
+                bar,
+                on_stock,
+                on_result,
+                loaded.get,
             )
         finally:
             bar.close()
             ledger.save()
         if count == 1:
             write_cross_stock_table(out)  # stocks.csv: one row per finished stock (this run's and earlier ones)
+            write_index(out)  # index.html: the table, linking to each stock's report.html
     if count > 1 and not interrupted:  # every part is written: meet, then process 0 merges them
         _merge_processes(ledger, settings, {s for s, _ in everyone})
     order = [s for s, _ in everyone]
