@@ -108,30 +108,34 @@ def test_bucketed_forecasts_equal_exact_length_forecasts(toto, max_context):
 
 
 # lengths in one bucket (65..128) differing by less than a patch (100, 103) and by several patches (100, 121),
-# and one across the bucket edge (130 -> 192 rows)
+# and one across the bucket edge (130 -> 192 rows); the other settings take one padded stock and the
+# one across the edge (each exact length is a program of its own: the test's cost)
 LENGTHS = (100, 103, 121, 130)
+FEW = (103, 130)
 
 
 @pytest.mark.parametrize(
-    "settings",
+    "settings, lengths, model",
     [
-        dict(n_sims=5),
-        dict(n_sims=5, max_context=40),
-        dict(n_sims=5, protocol="walk_forward"),
-        dict(n_sims="all", min_context=60, protocol="walk_forward"),
+        (dict(n_sims=5), LENGTHS, "toto"),
+        (dict(n_sims=5, max_context=40), (103,), "toto"),
+        # the protocol's and the padded simulations' masks are the engine's, whatever the model
+        (dict(n_sims=5, protocol="walk_forward"), FEW, "naive"),
+        (dict(n_sims="all", min_context=60, protocol="walk_forward"), FEW, "naive"),
     ],
     ids=["n5", "n5-cap40", "n5-walk_forward", "all-walk_forward"],
 )
-def test_bucketed_records_equal_exact_length_records(toto, settings):
-    stocks = {f"L{n}": synthetic_prices(f"L{n}", n, seed=n) for n in LENGTHS}
+def test_bucketed_records_equal_exact_length_records(toto, settings, lengths, model):
+    forecaster = toto if model == "toto" else forecasters.naive()
+    stocks = {f"L{n}": synthetic_prices(f"L{n}", n, seed=n) for n in lengths}
     key = jax.random.key(7)
-    bucketed = backtest_many(stocks, toto, key=key, length_bucket=BUCKET, progress=False, **settings)
+    bucketed = backtest_many(stocks, forecaster, key=key, length_bucket=BUCKET, progress=False, **settings)
     for name, prices in stocks.items():
-        exact = backtest(prices, toto, key=key, length_bucket=None, **settings)
+        exact = backtest(prices, forecaster, key=key, length_bucket=None, **settings)
         got = bucketed[name]
         rows = len(prices) - exact.metadata["rows_trimmed"]
         assert exact.metadata["program_rows"] == rows
-        assert got.metadata["program_rows"] == -(-rows // BUCKET) * BUCKET
+        assert got.metadata["program_rows"] == -(-rows // BUCKET) * BUCKET > rows
         n = 5 if settings["n_sims"] == 5 else len(prices) - exact.metadata["rows_trimmed"] - 8 - 60
         assert len(got.records) == len(exact.records) == n
         assert list(got.records.index) == list(exact.records.index)
