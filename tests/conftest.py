@@ -69,15 +69,28 @@ def _strict_promotion(request):
 
 
 @pytest.fixture(autouse=True)
-def _no_persistent_cache_in_process(monkeypatch):
+def _no_persistent_cache_in_process(request, monkeypatch):
     """In-process CLI calls keep jax's persistent compilation cache off: toggling it on and off inside one
     test process (jax decides once per process, jaxsim resets that decision) is what the command line
-    never does, and a long test session should not depend on it. Subprocess tests still use the caches."""
+    never does, and a long test session should not depend on it. Subprocess tests still use the caches.
+
+    A test (or a module fixture, which runs outside this one) that leaves jax's cache on is named in a
+    warning and the cache is turned off: two CI workers died inside XLA compiles that went through
+    jax's persistent cache, in tests that never asked for it."""
+    import jax
+
     from jaxsim.engine import compilation
 
     monkeypatch.setattr(compilation.CacheSettings, "apply", lambda self: compilation.disable_compilation_cache())
     yield
     compilation.disable_compilation_cache()
+    left = jax.config.jax_compilation_cache_dir
+    if left is not None:
+        import warnings
+
+        warnings.warn(f"{request.node.nodeid} left jax's compilation cache on ({left}); turned off", stacklevel=1)
+        jax.config.update("jax_compilation_cache_dir", None)
+        compilation._reset_xla_cache()
 
 
 def _memory_mappings() -> int:
@@ -96,7 +109,7 @@ def _bounded_compiled_programs():
     compiles thousands of them: past Linux's default ``vm.max_map_count`` (65,530) the next compile
     segfaults. Clearing costs only recompiles in later modules, so it waits until a third of that."""
     yield
-    if _memory_mappings() > 20_000:
+    if _memory_mappings() > 15_000:
         import gc
 
         from jaxsim.engine.compilation import clear_compiled_programs
