@@ -10,6 +10,7 @@ Cheap throughout: the naive forecaster, 3 simulations, one program shape for eve
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -139,13 +140,52 @@ def test_out_that_cannot_be_written_exits_2_before_any_compile(tmp_path, capsys,
     assert program.trace_count() == traces  # nothing compiled
 
 
+def test_output_json_that_cannot_be_written_exits_2_before_any_compile(tmp_path, capsys, monkeypatch, hourly_csv):
+    from jaxsim.cli.validate import validate_backtest
+    from jaxsim.engine import program
+    from jaxsim.shell import api
+
+    def never(*a, **k):
+        raise AssertionError("the backtest ran although --output-json was unusable")
+
+    monkeypatch.setattr(api, "backtest", never)
+    monkeypatch.setattr(api, "backtest_many", never)
+    traces = program.trace_count()
+    afile = tmp_path / "prices.csv"
+    afile.write_text("x")
+    base = ["backtest", "--csv", str(hourly_csv), "--resample", "1D", "--model", "naive", "--sims", N_SIMS]
+    cases = [(str(afile / "sub" / "s.json"), f"--output-json {afile / 'sub' / 's.json'}: {afile} is a file")]
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+        cases.append((str(locked / "s.json"), f"--output-json {locked / 's.json'}: cannot write in {locked}"))
+        cases.append((str(locked / "new" / "s.json"), f"cannot create the folder {locked / 'new'} in {locked}"))
+    for path, fragment in cases:
+        assert main([*base, "--output-json", path]) == 2
+        line = _one_line_error(capsys)
+        assert line.startswith("error: ") and fragment in line, line
+    multi = ["--symbols", "HR", "--data-dir", str(hourly_csv.parent), "--resample", "1D", "--model", "naive"]
+    assert main(["backtest", *multi, "--output-json", str(afile / "{symbol}.json")]) == 2
+    assert f"{afile} is a file" in _one_line_error(capsys)
+    assert program.trace_count() == traces  # nothing compiled
+    # a template's folders are created up to its first {symbol} part, and nothing is left in them
+    from jaxsim.cli.app import build_parser
+
+    args = build_parser().parse_args(["backtest", *multi, "--output-json", str(tmp_path / "j" / "{symbol}" / "s.json")])
+    validate_backtest(args)
+    assert (tmp_path / "j").is_dir() and list((tmp_path / "j").iterdir()) == []
+
+
 def test_missing_parents_of_out_are_created_and_the_run_lands_there(tmp_path, capsys, hourly_csv, result):
     out = tmp_path / "new" / "nested" / "run"
+    summary = tmp_path / "json" / "deep" / "HR.json"  # its missing folders are created too
     argv = ["backtest", "--csv", str(hourly_csv), "--resample", "1D", "--model", "naive", "--sims", N_SIMS]
-    code = main([*argv, "--out", str(out), "--no-cache"])
+    code = main([*argv, "--out", str(out), "--output-json", str(summary), "--no-cache"])
     stdout, err = capsys.readouterr()
     assert code == 0, err
     assert (out / "records.csv").is_file() and (out / "summary.csv").is_file()
+    assert json.loads(summary.read_text())["symbol"] == "HR"
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no probe or temporary left
     # the resampled series ran: the same numbers as the Python API on load_prices(..., resample="1D")
     saved = pd.read_csv(out / "summary.csv", index_col=0)
@@ -331,7 +371,6 @@ def test_loading_is_said_only_of_a_real_load(tmp_path):
     """The compile line says "loading" only when the executable is loaded; a stored trace that XLA must
     still compile (e.g. after a Ctrl-C during the compile) says "compiling", and its end says when XLA's
     own cache answered. A subprocess: in-process tests keep the disk caches off (conftest)."""
-    import json
     import subprocess
     import sys
 

@@ -136,6 +136,10 @@ def summary_json(result, *, label: str | None = None, generated_at: _dt.datetime
 
 
 def write_output_json(path, result, *, label: str | None = None, generated_at=None) -> Path:
-    """Write :func:`summary_json` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write :func:`summary_json` to ``path`` atomically (temporary file, fsync, rename).
+
+    Its folder is created when missing (a ``{symbol}`` template may put each stock in its own folder).
+    """
     data = json.dumps(summary_json(result, label=label, generated_at=generated_at), indent=2).encode()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     return write_file(path, data + b"\n")

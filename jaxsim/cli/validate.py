@@ -36,6 +36,7 @@ __all__ = [
     "check_out",
     "check_output_json",
     "prepare_out",
+    "prepare_output_json",
     "validate_backtest",
 ]
 
@@ -242,21 +243,33 @@ def prepare_out(out, flag: str = "--out", *, file: bool = False) -> None:
         raise UsageError(f"{flag} {out}: {blocked} is a file, not a folder")
     if file and out.is_dir():
         raise UsageError(f"{flag} {out} is a folder; give a file name")
-    target = out if out.is_dir() else out.parent
+    _make_writable(out if out.is_dir() else out.parent, f"{flag} {out}")
+
+
+def _make_writable(target: Path, shown: str) -> None:
+    """Create the folder ``target`` (and its parents) and write and remove a probe file in it.
+
+    Raises:
+      UsageError: ``"{shown}: cannot create/write ..."``.
+    """
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         where = _first_existing(target)
-        raise UsageError(f"{flag} {out}: cannot create the folder {target} in {where} ({e.strerror or e})") from None
+        raise UsageError(f"{shown}: cannot create the folder {target} in {where} ({e.strerror or e})") from None
     try:
         with tempfile.TemporaryFile(dir=target, prefix=".jaxsim-probe-"):
             pass
     except OSError as e:
-        raise UsageError(f"{flag} {out}: cannot write in {target} ({e.strerror or e})") from None
+        raise UsageError(f"{shown}: cannot write in {target} ({e.strerror or e})") from None
 
 
 def check_output_json(path, *, multi: bool = False, label=None) -> None:
-    """``--output-json PATH``: a file path whose folder exists; with ``--symbols`` it holds ``{symbol}``."""
+    """``--output-json PATH``: a file path (not a folder, nor below a file); with ``--symbols`` it holds
+    ``{symbol}``.
+
+    Whether its folder can be created and written is :func:`prepare_output_json`'s check (it creates
+    folders)."""
     if path is None:
         if label is not None:
             raise UsageError("--output-label applies to --output-json only")
@@ -271,8 +284,26 @@ def check_output_json(path, *, multi: bool = False, label=None) -> None:
     path = Path(str(path).replace("{symbol}", "SYMBOL"))
     if path.is_dir():
         raise UsageError(f"--output-json {path} is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise UsageError(f"--output-json {path}: the folder {path.parent} does not exist")
+    blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise UsageError(f"--output-json {path}: {blocked} is a file, not a folder")
+
+
+def prepare_output_json(path) -> None:
+    """Create ``--output-json``'s missing parent folders and prove they can be written, before any compute.
+
+    A ``{symbol}`` template is checked up to its first templated part: ``out/{symbol}.json`` checks
+    ``out``; ``runs/{symbol}/summary.json`` checks ``runs`` (each stock's own folder is made when its
+    file is written).
+    """
+    if path is None:
+        return
+    path = Path(path).expanduser()
+    templated = next((i for i, part in enumerate(path.parts) if "{symbol}" in part), None)
+    if templated is None:
+        prepare_out(path, "--output-json", file=True)
+    else:
+        _make_writable(Path(*path.parts[:templated]) if templated else Path("."), f"--output-json {path}")
 
 
 def validate_backtest(args, *, available_samples=()) -> dict[str, Path] | None:
@@ -306,7 +337,8 @@ def validate_backtest(args, *, available_samples=()) -> dict[str, Path] | None:
     )
     if getattr(args, "plots", False) and not (files is not None and getattr(args, "out", None)):
         raise UsageError("--plots applies to --symbols with --out (a single stock's --out always has equity.png)")
-    prepare_out(getattr(args, "out", None))  # last: it creates missing parent folders
+    prepare_out(getattr(args, "out", None))  # last: these create missing parent folders
+    prepare_output_json(getattr(args, "output_json", None))
     return files
 
 
