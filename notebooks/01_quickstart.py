@@ -16,8 +16,10 @@
 # trained by `jaxsim train`; see its `MODEL_CARD.md`, it is *not* the official Toto). With converted
 # official weights, swap in `forecasters.toto("weights/toto-open-base-1.0")`.
 #
-# `FULL = False` keeps the run small (CI executes this notebook); set `FULL = True` for the
-# original's 50 simulations and 3072 samples per forecast.
+# **Size.** As committed (`FULL = False`) it runs 5 simulations with 128 forecast samples each: CI
+# executes every notebook, so this is a smoke-sized run, and its numbers (5 trading days of results)
+# are a demonstration, not evidence. A real study sets `FULL = True`: the original's 50 simulations
+# and 3072 samples per forecast (minutes on a GPU, much longer on a CPU).
 
 # %%
 FULL = False

@@ -200,7 +200,7 @@ class TuneResult:
         """The in-sample objective per step (surrogate and exact); returns the matplotlib Figure."""
         from jaxsim.report.plots import PlotFigure  # deferred: matplotlib only when plotting
 
-        fig = PlotFigure(figsize=(7, 4)) if ax is None else ax.figure
+        fig = PlotFigure(figsize=(7, 4), layout="constrained") if ax is None else ax.figure  # labels never cut
         ax = fig.add_subplot() if ax is None else ax
         for w in range(self.objective.shape[0]):
             ax.plot(self.objective[w], label=f"surrogate, window {w}")
