@@ -152,3 +152,31 @@ def test_readme_example_is_the_real_output(capsys):
     shown = readme.split("$ jaxsim data show AAPL\n", 1)[1].split("```", 1)[0]
     code, out, _ = _run(capsys, "data", "show", "AAPL")
     assert code == 0 and out == shown
+
+
+def test_readme_generated_spans_are_known_and_the_cheap_ones_current():
+    """tools/regenerate_readme.py owns every marked span of the README; the spans that need no backtest
+    (data show, a flag typo) are checked here, the backtest ones by its --check (about 30 s)."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("regenerate_readme", root / "tools" / "regenerate_readme.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    text = (
+        "a <!-- BEGIN generated: x -->old<!-- END generated: x --> b\n"
+        "<!-- BEGIN generated: y -->\n1\n<!-- END generated: y -->"
+    )
+    assert tool.replace_generated(text, {"x": "`new`", "y": "\n2\n"}) == (
+        "a <!-- BEGIN generated: x -->`new`<!-- END generated: x --> b\n<!-- BEGIN generated: y -->\n2\n"
+        "<!-- END generated: y -->"
+    )
+    with pytest.raises(KeyError, match="y"):
+        tool.replace_generated(text, {"x": ""})
+    readme = (root / "README.md").read_text()
+    names = tool.marker_names(readme)
+    assert sorted(names) == sorted(tool.GENERATORS)  # each generated once, none unknown
+    cheap = {name: tool.GENERATORS[name]() for name in ("data-show", "flag-typo")}
+    current = {m["name"]: m["body"] for m in tool.MARKED.finditer(readme)}
+    assert {name: current[name] for name in cheap} == cheap
