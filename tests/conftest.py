@@ -74,9 +74,9 @@ def _no_persistent_cache_in_process(request, monkeypatch):
     test process (jax decides once per process, jaxsim resets that decision) is what the command line
     never does, and a long test session should not depend on it. Subprocess tests still use the caches.
 
-    A test (or a module fixture, which runs outside this one) that leaves jax's cache on is named in a
-    warning and the cache is turned off: two CI workers died inside XLA compiles that went through
-    jax's persistent cache, in tests that never asked for it."""
+    A test (or a module fixture, which runs outside this one) that leaves jax's cache folder set is
+    named in a warning and the cache is turned off, so later tests in the worker never read or write
+    it."""
     import jax
 
     from jaxsim.engine import compilation
@@ -101,13 +101,14 @@ def _memory_mappings() -> int:
         return 0
 
 
-@pytest.fixture(autouse=True, scope="module")
+@pytest.fixture(autouse=True)
 def _bounded_compiled_programs():
-    """Drop compiled programs between test modules once the process holds many memory mappings.
+    """Drop compiled programs after a test once the process holds many memory mappings.
 
     Every XLA:CPU executable keeps its machine code in mappings of its own, and a whole-suite session
     compiles thousands of them: past Linux's default ``vm.max_map_count`` (65,530) the next compile
-    segfaults. Clearing costs only recompiles in later modules, so it waits until a third of that."""
+    segfaults. Clearing costs only recompiles in later tests, so it waits until a quarter of that;
+    checked after every test (a module can compile dozens of programs), reading /proc/self/maps."""
     yield
     if _memory_mappings() > 15_000:
         import gc
