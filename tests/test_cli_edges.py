@@ -106,19 +106,42 @@ def test_a_mistyped_flag_is_one_line_with_the_closest_flag(capsys):
 # --out: created or refused before any compile
 
 
-def test_out_that_cannot_be_written_exits_2_before_any_compile(tmp_path, capsys, monkeypatch, hourly_csv):
+@pytest.fixture
+def refused(tmp_path, monkeypatch, hourly_csv):
+    """An argument that must be refused before any work: the backtest entry points fail if called.
+
+    Yields ``(afile, single, multi)``: a plain file to put paths under and the single- and multi-stock
+    command lines without the output flag; after the test, the trace count has not moved (nothing
+    was compiled)."""
     from jaxsim.engine import program
     from jaxsim.shell import api
 
     def never(*a, **k):
-        raise AssertionError("the backtest ran although --out was unusable")
+        raise AssertionError("the backtest ran although its output path was unusable")
 
     monkeypatch.setattr(api, "backtest", never)
     monkeypatch.setattr(api, "backtest_many", never)
     traces = program.trace_count()
     afile = tmp_path / "prices.csv"
     afile.write_text("x")
-    base = ["backtest", "--csv", str(hourly_csv), "--resample", "1D", "--model", "naive", "--sims", N_SIMS]
+    single = ["backtest", "--csv", str(hourly_csv), "--resample", "1D", "--model", "naive", "--sims", N_SIMS]
+    multi = [
+        "backtest",
+        "--symbols",
+        "HR",
+        "--data-dir",
+        str(hourly_csv.parent),
+        "--resample",
+        "1D",
+        "--model",
+        "naive",
+    ]
+    yield afile, single, multi
+    assert program.trace_count() == traces  # nothing compiled
+
+
+def test_out_that_cannot_be_written_exits_2_before_any_compile(tmp_path, capsys, refused):
+    afile, base, multi = refused
     cases = [
         (str(afile / "sub" / "run"), f"--out {afile / 'sub' / 'run'}: {afile} is a file, not a folder"),
         (str(afile), "is an existing file; give a folder"),
@@ -134,26 +157,14 @@ def test_out_that_cannot_be_written_exits_2_before_any_compile(tmp_path, capsys,
         assert main([*base, "--out", out]) == 2
         line = _one_line_error(capsys)
         assert line.startswith("error: ") and fragment in line, line
-    multi = ["--symbols", "HR", "--data-dir", str(hourly_csv.parent), "--resample", "1D", "--model", "naive"]
-    assert main(["backtest", *multi, "--out", str(afile / "run")]) == 2
+    assert main([*multi, "--out", str(afile / "run")]) == 2
     assert f"{afile} is a file, not a folder" in _one_line_error(capsys)
-    assert program.trace_count() == traces  # nothing compiled
 
 
-def test_output_json_that_cannot_be_written_exits_2_before_any_compile(tmp_path, capsys, monkeypatch, hourly_csv):
+def test_output_json_that_cannot_be_written_exits_2_before_any_compile(tmp_path, capsys, refused):
     from jaxsim.cli.validate import validate_backtest
-    from jaxsim.engine import program
-    from jaxsim.shell import api
 
-    def never(*a, **k):
-        raise AssertionError("the backtest ran although --output-json was unusable")
-
-    monkeypatch.setattr(api, "backtest", never)
-    monkeypatch.setattr(api, "backtest_many", never)
-    traces = program.trace_count()
-    afile = tmp_path / "prices.csv"
-    afile.write_text("x")
-    base = ["backtest", "--csv", str(hourly_csv), "--resample", "1D", "--model", "naive", "--sims", N_SIMS]
+    afile, base, multi = refused
     cases = [(str(afile / "sub" / "s.json"), f"--output-json {afile / 'sub' / 's.json'}: {afile} is a file")]
     if os.geteuid() != 0:
         locked = tmp_path / "locked"
@@ -165,14 +176,12 @@ def test_output_json_that_cannot_be_written_exits_2_before_any_compile(tmp_path,
         assert main([*base, "--output-json", path]) == 2
         line = _one_line_error(capsys)
         assert line.startswith("error: ") and fragment in line, line
-    multi = ["--symbols", "HR", "--data-dir", str(hourly_csv.parent), "--resample", "1D", "--model", "naive"]
-    assert main(["backtest", *multi, "--output-json", str(afile / "{symbol}.json")]) == 2
+    assert main([*multi, "--output-json", str(afile / "{symbol}.json")]) == 2
     assert f"{afile} is a file" in _one_line_error(capsys)
-    assert program.trace_count() == traces  # nothing compiled
     # a template's folders are created up to its first {symbol} part, and nothing is left in them
     from jaxsim.cli.app import build_parser
 
-    args = build_parser().parse_args(["backtest", *multi, "--output-json", str(tmp_path / "j" / "{symbol}" / "s.json")])
+    args = build_parser().parse_args([*multi, "--output-json", str(tmp_path / "j" / "{symbol}" / "s.json")])
     validate_backtest(args)
     assert (tmp_path / "j").is_dir() and list((tmp_path / "j").iterdir()) == []
 
