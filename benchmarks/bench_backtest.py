@@ -62,7 +62,15 @@ def main() -> None:
     )
 
     def run(key):
-        return backtest(prices, fc, n_sims=args.sims, num_samples=args.samples, key=key, max_context=args.max_context)
+        return backtest(
+            prices,
+            fc,
+            n_sims=args.sims,
+            num_samples=args.samples,
+            key=key,
+            max_context=args.max_context,
+            protocol="legacy",
+        )
 
     t0 = time.perf_counter()
     first = run(jax.random.key(0))

@@ -112,7 +112,13 @@ def jax_side(prices, config, params, sims, samples, repeats):
     with bench_suites.precision(ARGS.dtype):
         timing = bench.time_call(
             lambda: backtest(
-                prices, fc, n_sims=sims, targets=bench_suites.ALL_TARGETS, num_samples=samples, key=jax.random.key(0)
+                prices,
+                fc,
+                n_sims=sims,
+                targets=bench_suites.ALL_TARGETS,
+                num_samples=samples,
+                key=jax.random.key(0),
+                protocol="legacy",
             ),
             repeats=repeats,
         )

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_MIN_CONTEXT",
     "DEFAULT_SIM_CHUNK",
     "DEFAULT_LENGTH_BUCKET",
+    "LIKE_ORIGINAL",
     "BacktestConfig",
     "FIELDS",
     "resolve_config",
@@ -35,6 +36,9 @@ ALL_SIMS = "all"  # n_sims="all": every origin with at least min_context returns
 DEFAULT_MIN_CONTEXT = 64  # one Toto patch
 DEFAULT_SIM_CHUNK = 256  # simulations per step of the chunked simulation stage
 DEFAULT_LENGTH_BUCKET = 512  # rows: stocks are padded to the next multiple (one program per bucket)
+# The original's settings (``--like-original``): MaxDiff fitted in-sample, its last 50 simulations.
+# Its summary table is then comparable number for number (docs/protocols.md#defaults).
+LIKE_ORIGINAL = {"protocol": "legacy", "n_sims": 50}
 
 
 def sims_for_rows(n_rows: int, min_context: int) -> int:
@@ -61,13 +65,15 @@ class BacktestConfig:
     """The settings of a walk-forward backtest (frozen and hashable; equal when the settings are).
 
     Attributes:
-      n_sims: N simulations per stock (default 50: the original's default, about the last ten weeks
-        of trading; simulation k ends at row T-2-k), or ``"all"``: every origin whose context has at
-        least ``min_context`` returns, N = T - 8 - min_context per stock (the full history; Toto then
-        serves every origin from at most 64 prefix-shared passes per target, :mod:`jaxsim.forecast.prefix`).
-      protocol: ``"legacy"`` (default: MaxDiff's multipliers fitted in-sample on the days they are
-        scored on, as the original) or ``"walk_forward"`` (fitted on an earlier, non-overlapping
-        window, :mod:`jaxsim.engine.walk_forward`).
+      n_sims: ``"all"`` (default): every origin whose context has at least ``min_context`` returns,
+        N = T - 8 - min_context per stock (the full history; Toto serves every origin from at most 64
+        prefix-shared passes per target, :mod:`jaxsim.forecast.prefix`), or an integer N (the
+        original's 50 is about the last ten weeks of trading; simulation k ends at row T-2-k).
+        The default is the full history because 50 days say little: docs/protocols.md#defaults.
+      protocol: ``"walk_forward"`` (default: MaxDiff's multipliers fitted on an earlier,
+        non-overlapping window, :mod:`jaxsim.engine.walk_forward`: no look-ahead) or ``"legacy"``
+        (fitted in-sample on the days they are scored on, as the original; :data:`LIKE_ORIGINAL`
+        gives the original's settings).
       targets: forecast targets (default close, high, low: the series the eight strategies read;
         add ``"open"`` to forecast it too). Close is required.
       aggregate: how a context's draws become a point forecast (default ``"trimmed_mean_10"``: the
@@ -87,6 +93,12 @@ class BacktestConfig:
         result metadata; only forecasters that draw samples accept it.
       seed: the run's PRNG seed when no ``key=`` is passed (default 0): the key is
         ``jax.random.key(seed)``.
+      n_seeds: forecast seeds per stock (default 1). K > 1 runs the seeds ``seed, seed+1, ...,
+        seed+K-1`` as one vmapped key axis of the same compiled program (the model's forward pass is
+        shared; the draws and everything after them are per seed); seed j of stock s equals a run
+        with ``seed=seed+j``. The result is seed ``seed``'s, with every seed's in
+        :attr:`jaxsim.report.result.BacktestResult.seeds` and the spread in ``seed_spread()``
+        (docs/protocols.md#seeds). Needs ``key=None`` (the keys come from the seeds).
       stock_key: how a stock's key is derived from the run key. None (default) or ``"symbol"``:
         stock s uses ``fold_in(key, crc32(s))`` in every entry point (:func:`jaxsim.backtest`,
         :func:`jaxsim.backtest_many`, :func:`jaxsim.run_many`, the command line), so a stock and a
@@ -115,8 +127,8 @@ class BacktestConfig:
         run at their exact length.
     """
 
-    n_sims: int = 50
-    protocol: str = "legacy"
+    n_sims: int | str = ALL_SIMS
+    protocol: str = "walk_forward"
     targets: tuple[str, ...] = DEFAULT_TARGETS
     aggregate: str = "trimmed_mean_10"
     fee: Any = None
@@ -125,6 +137,7 @@ class BacktestConfig:
     optimizer: Any = None
     num_samples: int | None = None
     seed: int = 0
+    n_seeds: int = 1
     stock_key: str | None = None
     strategies: tuple = ()
     return_samples: bool = False
@@ -175,6 +188,9 @@ class BacktestConfig:
                 raise ConfigError(f"length_bucket must be an integer >= 1 or None, got {value!r}")
             put("length_bucket", int(value))
         put("seed", int(self.seed))
+        if isinstance(self.n_seeds, bool) or int(self.n_seeds) != self.n_seeds or self.n_seeds < 1:
+            raise ConfigError(f"n_seeds must be an integer >= 1, got {self.n_seeds!r}")
+        put("n_seeds", int(self.n_seeds))
         put("return_samples", bool(self.return_samples))
         if self.stock_key is not None and self.stock_key not in STOCK_KEY_RULES:
             raise ConfigError(f"stock_key must be one of {STOCK_KEY_RULES} or None, got {self.stock_key!r}")

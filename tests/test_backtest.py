@@ -81,7 +81,7 @@ def _assert_row_equals(records: pd.DataFrame, k: int, want: dict):
 
 @pytest.fixture(scope="module")
 def custom_result(aem):
-    return backtest(aem, CUSTOM, n_sims=N, key=jax.random.key(5), optimizer=OPT)
+    return backtest(aem, CUSTOM, n_sims=N, key=jax.random.key(5), optimizer=OPT, protocol="legacy")
 
 
 def test_custom_forecaster_records_equal_the_math_by_hand(aem, custom_result):
@@ -104,9 +104,11 @@ def test_custom_forecaster_records_equal_the_math_by_hand(aem, custom_result):
 
 
 def test_naive_forecaster_records_equal_the_math_by_hand_and_do_not_retrace(aem, alny):
-    first = backtest(aem, forecasters.naive(), n_sims=N, optimizer=OPT)
+    first = backtest(aem, forecasters.naive(), n_sims=N, optimizer=OPT, protocol="legacy")
     traces = trace_count()
-    second = backtest(alny, forecasters.naive(), n_sims=N, optimizer=OPT)  # same shapes, another stock
+    second = backtest(
+        alny, forecasters.naive(), n_sims=N, optimizer=OPT, protocol="legacy"
+    )  # same shapes, another stock
     assert trace_count() == traces, "backtest program retraced on a second stock of the same shape"
     assert second.metadata["compiled"] is False
     assert "predicted_open" not in first.records  # Open is forecast only when asked for
@@ -114,7 +116,7 @@ def test_naive_forecaster_records_equal_the_math_by_hand_and_do_not_retrace(aem,
     import jaxsim
 
     pd.testing.assert_frame_equal(
-        jaxsim.backtest(aem, forecasters.naive(), n_sims=N, optimizer=OPT).records, first.records
+        jaxsim.backtest(aem, forecasters.naive(), n_sims=N, optimizer=OPT, protocol="legacy").records, first.records
     )
     for prices, result in ((aem, first), (alny, second)):
         for k in (0, N - 1):
@@ -143,7 +145,7 @@ class Counting(Forecaster):
 def test_model_sees_exactly_n_plus_6_unique_contexts_per_target(aem):
     targets = ("close", "high", "low", "open")
     Counting.seen.clear()
-    result = backtest(aem, Counting(), n_sims=N, targets=targets, optimizer=OPT, max_context=None)
+    result = backtest(aem, Counting(), n_sims=N, targets=targets, optimizer=OPT, max_context=None, protocol="legacy")
     lengths = np.concatenate([s.reshape(len(targets), -1) for s in Counting.seen], axis=1)
     assert lengths.shape == (len(targets), N + 6)  # not N x 7
     t_rows = len(aem)
@@ -182,8 +184,8 @@ def test_walk_forward_uses_only_parameters_fitted_on_earlier_days(aem, custom_re
 def test_capped_context_reads_only_the_rows_it_needs(aem):
     # cap 100: dropping the oldest 600 rows changes nothing (the program trims the same rows itself)
     cut = aem[600:]  # slicing keeps the float64 residuals the MaxDiff offsets are computed from
-    full = backtest(aem, CUSTOM, n_sims=N, max_context=100, optimizer=OPT)
-    short = backtest(cut, CUSTOM, n_sims=N, max_context=100, optimizer=OPT)
+    full = backtest(aem, CUSTOM, n_sims=N, max_context=100, optimizer=OPT, protocol="legacy")
+    short = backtest(cut, CUSTOM, n_sims=N, max_context=100, optimizer=OPT, protocol="legacy")
     assert full.metadata["rows_trimmed"] > 0
     pd.testing.assert_frame_equal(full.records, short.records)
 
@@ -191,7 +193,7 @@ def test_capped_context_reads_only_the_rows_it_needs(aem):
 def test_too_short_history_raises(aem):
     tiny = Prices("X", aem.dates[:16], aem.open[:16], aem.high[:16], aem.low[:16], aem.close[:16])
     with pytest.raises(InsufficientHistoryError):
-        backtest(tiny, forecasters.naive(), n_sims=N)
+        backtest(tiny, forecasters.naive(), n_sims=N, protocol="legacy")
 
 
 def _assert_same_records(a: pd.DataFrame, b: pd.DataFrame):
@@ -214,17 +216,19 @@ def test_many_stocks_sharded_over_4_devices_equal_single_stock_calls(aem, alny, 
     assert len(jax.devices()) == 4, "conftest sets 4 fake CPU devices"
     key = jax.random.key(5)
     stocks = [alny, aem, cart]
-    many = backtest_many(stocks, CUSTOM, n_sims=N, key=key, optimizer=OPT)
+    many = backtest_many(stocks, CUSTOM, n_sims=N, key=key, optimizer=OPT, protocol="legacy")
     assert list(many) == ["ALNY", "AEM", "CART"]
     # stock s uses stock_key(key, s) in both calls. Single calls run unsharded on one device.
-    single_aem = backtest(aem, CUSTOM, n_sims=N, key=key, optimizer=OPT)
-    single_cart = backtest(cart, CUSTOM, n_sims=N, key=key, optimizer=OPT)
+    single_aem = backtest(aem, CUSTOM, n_sims=N, key=key, optimizer=OPT, protocol="legacy")
+    single_cart = backtest(cart, CUSTOM, n_sims=N, key=key, optimizer=OPT, protocol="legacy")
     _assert_same_records(many["AEM"].records, single_aem.records)
     _assert_same_records(many["CART"].records, single_cart.records)
     assert many["AEM"].metadata["devices"] == 4
     # backtest() dispatches a dict to backtest_many (same program: no new compile)
     traces = trace_count()
-    again = backtest({"ALNY": alny, "AEM": aem, "CART": cart}, CUSTOM, n_sims=N, key=key, optimizer=OPT)
+    again = backtest(
+        {"ALNY": alny, "AEM": aem, "CART": cart}, CUSTOM, n_sims=N, key=key, optimizer=OPT, protocol="legacy"
+    )
     assert trace_count() == traces
     _assert_same_records(again["CART"].records, many["CART"].records)
 
@@ -276,9 +280,9 @@ def test_chunked_multi_stock_run_equals_single_calls(daily_dir, aem):
     names = ["AEM", "ALNY", "ARGX", "BIDU", "BILL"]
     stocks = [load_prices(daily_dir / f"{n}.csv", symbol=n) for n in names]
     assert len({len(p) for p in stocks}) == 1
-    many = backtest_many(stocks, forecasters.naive(), n_sims=N, optimizer=OPT, chunk_size=4)
+    many = backtest_many(stocks, forecasters.naive(), n_sims=N, optimizer=OPT, chunk_size=4, protocol="legacy")
     assert list(many) == names
     assert {r.metadata["chunk_stocks"] for r in many.values()} == {4}
     for i in (0, 4):  # first stock of each chunk
-        single = backtest(stocks[i], forecasters.naive(), n_sims=N, optimizer=OPT)
+        single = backtest(stocks[i], forecasters.naive(), n_sims=N, optimizer=OPT, protocol="legacy")
         _assert_same_records(many[names[i]].records, single.records)

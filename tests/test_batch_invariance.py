@@ -60,7 +60,9 @@ def test_other_stocks_in_the_batch_do_not_matter():
     a = _many(_stocks([0, 1, 2, 3]))
     b = _many(_stocks([0, 5, 6, 7]))  # B0's key follows its symbol, different companions
     assert_records_close(a["B0"], b["B0"])
-    alone = backtest(_stocks([0])[0], SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(KEY))
+    alone = backtest(
+        _stocks([0])[0], SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(KEY), protocol="legacy"
+    )
     assert_records_close(a["B0"], alone)
 
 
@@ -81,8 +83,8 @@ def test_number_of_simulations_does_not_change_the_common_ones():
     legitimately change with N and are left out."""
     prices = _stocks([2])[0]
     key = jax.random.key(KEY)
-    five = backtest(prices, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=key)
-    eight = backtest(prices, SAMPLED, n_sims=8, max_context=CAP, key=key)
+    five = backtest(prices, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=key, protocol="legacy")
+    eight = backtest(prices, SAMPLED, n_sims=8, max_context=CAP, key=key, protocol="legacy")
     assert_records_close(five, eight, rows=N_SIMS, skip_suffix=("_forecasted_pnl",))
     assert eight.n_sims == 8
 

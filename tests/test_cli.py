@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from jaxsim.cli.app import build_parser, main, run_backtest
+from jaxsim.cli.app import backtest_config, build_parser, main, run_backtest
+from jaxsim.config import BacktestConfig
 
 GOOD = """Date,Open,High,Low,Close,Volume
 2020-01-02,10.0,11.0,9.5,10.5,1000
@@ -83,15 +84,25 @@ def test_data_samples(capsys):
 def test_backtest_flags_and_defaults():
     p = build_parser()
     a = p.parse_args(["backtest"])
-    assert (a.symbol, a.model, a.sims, a.protocol, a.seed, a.samples, a.csv) == (
+    assert (a.symbol, a.model, a.sims, a.protocol, a.seed, a.samples, a.csv, a.seeds) == (
         "AAPL",
         "default",
-        50,
-        "legacy",
+        None,  # resolved by apply_default_settings: the full history, walk-forward
+        None,
         0,
         None,
         None,
+        1,
     )
+    config = backtest_config(a)
+    assert (config.n_sims, config.protocol, config.n_seeds) == ("all", "walk_forward", 1)
+    assert config == BacktestConfig()  # the command line's defaults are the Python API's
+    # the original's settings: --like-original, and --hyperparams / --output-json users (explicit flags win)
+    for argv in (["--like-original"], ["--output-json", "x.json"]):
+        config = backtest_config(p.parse_args(["backtest", *argv]))
+        assert (config.n_sims, config.protocol) == (50, "legacy")
+    config = backtest_config(p.parse_args(["backtest", "--like-original", "--sims", "all", "--seeds", "3"]))
+    assert (config.n_sims, config.protocol, config.n_seeds) == ("all", "legacy", 3)
     a = p.parse_args(
         [
             "backtest",

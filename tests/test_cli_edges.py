@@ -73,7 +73,7 @@ def hourly_csv(tmp_path_factory) -> Path:
 def result(hourly_csv):
     """One backtest of the resampled hourly series (the program shape of every run in this module)."""
     prices = jaxsim.load_prices(hourly_csv, resample="1D")
-    return jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=int(N_SIMS))
+    return jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=int(N_SIMS), protocol="legacy")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -46,13 +46,20 @@ def alny(daily_dir):
 
 
 def test_config_is_hashable_equal_by_value_and_normalised():
-    a = BacktestConfig(n_sims=10, targets=["close", "low"], fee=[0.001, None], optimizer=OPT)
-    b = BacktestConfig(n_sims=10, targets=("close", "low"), fee=(0.001, None), optimizer=OPT)
+    a = BacktestConfig(n_sims=10, targets=["close", "low"], fee=[0.001, None], optimizer=OPT, protocol="legacy")
+    b = BacktestConfig(n_sims=10, targets=("close", "low"), fee=(0.001, None), optimizer=OPT, protocol="legacy")
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
     assert a.targets == ("close", "low") and a.fee == (0.001, None)
-    assert a != BacktestConfig(n_sims=11, targets=("close", "low"), fee=(0.001, None), optimizer=OPT)
-    assert BacktestConfig().targets == ("close", "high", "low") and BacktestConfig().num_samples is None
-    assert a.replace(n_sims=3).n_sims == 3 and a.fee_of(1) is None and BacktestConfig(fee=0.002).fee_of(5) == 0.002
+    assert a != BacktestConfig(n_sims=11, targets=("close", "low"), fee=(0.001, None), optimizer=OPT, protocol="legacy")
+    assert (
+        BacktestConfig(n_sims=50, protocol="legacy").targets == ("close", "high", "low")
+        and BacktestConfig(n_sims=50, protocol="legacy").num_samples is None
+    )
+    assert (
+        a.replace(n_sims=3).n_sims == 3
+        and a.fee_of(1) is None
+        and BacktestConfig(fee=0.002, n_sims=50, protocol="legacy").fee_of(5) == 0.002
+    )
     assert set(PROTOCOLS) == {"legacy", "walk_forward"}
 
 
@@ -75,7 +82,7 @@ def test_bad_settings_are_config_errors(bad):
 
 
 def test_keywords_and_config_agree_or_raise():
-    c = BacktestConfig(n_sims=10)
+    c = BacktestConfig(n_sims=10, protocol="legacy")
     assert resolve_config(c, {"n_sims": 10}) is c
     assert resolve_config(None, {"n_sims": 10}) == c
     with pytest.raises(ConfigError, match="n_sims"):
@@ -101,11 +108,18 @@ def test_backtest_with_config_equals_keywords_and_conflicts_raise(aem):
 
 
 def test_backtest_many_and_run_many_accept_the_config(aem, alny, tmp_path):
-    cfg = BacktestConfig(n_sims=8, optimizer=OPT, max_context=128)
+    cfg = BacktestConfig(n_sims=8, optimizer=OPT, max_context=128, protocol="legacy")
     stocks = {"AEM": aem, "ALNY": alny}
     by_config = jaxsim.backtest_many(stocks, forecasters.naive(), cfg, key=KEY, progress=False)
     by_keywords = jaxsim.backtest_many(
-        stocks, forecasters.naive(), n_sims=8, optimizer=OPT, max_context=128, key=KEY, progress=False
+        stocks,
+        forecasters.naive(),
+        n_sims=8,
+        optimizer=OPT,
+        max_context=128,
+        key=KEY,
+        progress=False,
+        protocol="legacy",
     )
     for s in stocks:
         pd.testing.assert_frame_equal(by_config[s].records, by_keywords[s].records)
@@ -113,7 +127,15 @@ def test_backtest_many_and_run_many_accept_the_config(aem, alny, tmp_path):
     by_symbol = jaxsim.backtest_many(stocks, NOISY_LAST, cfg.replace(stock_key="symbol"), key=KEY, progress=False)
     a = run_many(stocks, tmp_path / "a", forecaster=NOISY_LAST, config=cfg, key=KEY, chunk_size=2)
     b = run_many(
-        stocks, tmp_path / "b", forecaster=NOISY_LAST, n_sims=8, optimizer=OPT, max_context=128, key=KEY, chunk_size=2
+        stocks,
+        tmp_path / "b",
+        forecaster=NOISY_LAST,
+        n_sims=8,
+        optimizer=OPT,
+        max_context=128,
+        key=KEY,
+        chunk_size=2,
+        protocol="legacy",
     )
     assert a.done == b.done == ("AEM", "ALNY")
     for s in stocks:
@@ -140,7 +162,7 @@ def test_toto_num_samples_is_honoured(aem, tiny_toto):
     f256 = forecasters.toto(config=config, params=params, num_samples=256)
     f3072 = forecasters.toto(config=config, params=params, num_samples=3072)
     assert f256.draws_per_context() == 256 and f3072.draws_per_context() == 3072
-    cfg = BacktestConfig(n_sims=5, optimizer=OPT, max_context=64)
+    cfg = BacktestConfig(n_sims=5, optimizer=OPT, max_context=64, protocol="legacy")
     r256 = jaxsim.backtest(aem, f256, cfg, key=KEY)
     assert r256.metadata["num_samples"] == 256 and r256.metadata["num_samples_override"] is None
     # the draws themselves: 256 per context, the same 256 the forecaster draws alone
@@ -167,7 +189,7 @@ def test_forecasters_answer_by_methods():
     with pytest.raises(ConfigError, match="draw count"):
         NOISY_LAST.with_draws_per_context(8)  # the user function decides its draws
     with pytest.raises(ConfigError, match="draw count"):
-        plan.with_config_samples(naive, BacktestConfig(num_samples=8))
+        plan.with_config_samples(naive, BacktestConfig(num_samples=8, n_sims=50, protocol="legacy"))
 
 
 def test_cli_samples_builds_the_forecaster_with_that_count():
@@ -175,7 +197,7 @@ def test_cli_samples_builds_the_forecaster_with_that_count():
 
     args = build_parser().parse_args(["backtest", "--samples", "64", "--sims", "7", "--seed", "3"])
     assert _make_forecaster(args).draws_per_context() == 64
-    assert backtest_config(args) == BacktestConfig(n_sims=7, seed=3)
+    assert backtest_config(args) == BacktestConfig(n_sims=7, seed=3, protocol="legacy")
     args = build_parser().parse_args(["backtest", "--model", "naive", "--samples", "64"])
     with pytest.raises(jaxsim.errors.JaxsimError, match="--samples"):
         _make_forecaster(args)
@@ -287,7 +309,7 @@ def test_strategy_table_is_consistent(aem):
     assert strategy("maxdiff").final_day == "maxdiff_finalday_return"
     with pytest.raises(KeyError):
         strategy("nope")
-    result = jaxsim.backtest(aem, forecasters.naive(), n_sims=8, optimizer=OPT, max_context=128)
+    result = jaxsim.backtest(aem, forecasters.naive(), n_sims=8, optimizer=OPT, max_context=128, protocol="legacy")
     assert list(result.summary.index) == names
     for s in STRATEGIES:
         for field in ("return", "sharpe", "avg_daily_return", "annual_return", "forecasted_pnl"):

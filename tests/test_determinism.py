@@ -24,7 +24,7 @@ SAMPLED_FIELDS = (
 
 
 def _run(prices, forecaster, seed):
-    return backtest(prices, forecaster, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(seed))
+    return backtest(prices, forecaster, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(seed), protocol="legacy")
 
 
 def test_same_key_bit_identical():
@@ -40,6 +40,7 @@ def test_same_key_bit_identical():
         n_sims=N_SIMS,
         max_context=CAP,
         key=jax.random.wrap_key_data(jax.random.key_data(jax.random.key(7))),
+        protocol="legacy",
     )
     pd.testing.assert_frame_equal(a.records, c.records, check_exact=True)
 
@@ -64,10 +65,24 @@ def test_deterministic_forecaster_ignores_the_key():
 def test_backtest_many_same_key_bit_identical():
     stocks = [synthetic_prices(f"S{i}", 120 + 40 * i, seed=20 + i) for i in range(3)]
     a = backtest_many(
-        stocks, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(3), chunk_size=4, progress=False
+        stocks,
+        SAMPLED,
+        n_sims=N_SIMS,
+        max_context=CAP,
+        key=jax.random.key(3),
+        chunk_size=4,
+        progress=False,
+        protocol="legacy",
     )
     b = backtest_many(
-        stocks, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(3), chunk_size=4, progress=False
+        stocks,
+        SAMPLED,
+        n_sims=N_SIMS,
+        max_context=CAP,
+        key=jax.random.key(3),
+        chunk_size=4,
+        progress=False,
+        protocol="legacy",
     )
     for name in a:
         pd.testing.assert_frame_equal(a[name].records, b[name].records, check_exact=True)

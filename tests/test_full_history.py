@@ -37,22 +37,22 @@ def tiny_toto():
 
 
 def test_all_sims_setting():
-    config = BacktestConfig(n_sims="all")
+    config = BacktestConfig(n_sims="all", protocol="legacy")
     assert config.n_sims == "all" and config.min_context == 64
     assert config.sims_for(1000) == sims_for_rows(1000, 64) == 1000 - 8 - 64
     # the inverse of required_rows: N sims with min_context returns need exactly T rows
     assert required_rows(config.sims_for(1000), 64) == 1000
-    assert BacktestConfig(n_sims="ALL", min_context=10).sims_for(100) == 82
-    assert BacktestConfig(n_sims=50).sims_for(1000) == 50
+    assert BacktestConfig(n_sims="ALL", min_context=10, protocol="legacy").sims_for(100) == 82
+    assert BacktestConfig(n_sims=50, protocol="legacy").sims_for(1000) == 50
     with pytest.raises(InsufficientHistoryError, match="min_context"):
         config.sims_for(72)
     for bad in ("most", 0, True, 2.5):
         with pytest.raises(ConfigError, match="n_sims"):
-            BacktestConfig(n_sims=bad)
+            BacktestConfig(n_sims=bad, protocol="legacy")
     with pytest.raises(ConfigError, match="min_context"):
-        BacktestConfig(min_context=0)
+        BacktestConfig(min_context=0, n_sims=50, protocol="legacy")
     with pytest.raises(ConfigError, match="sim_chunk"):
-        BacktestConfig(sim_chunk=0)
+        BacktestConfig(sim_chunk=0, n_sims=50, protocol="legacy")
     assert build_parser().parse_args(["backtest", "--sims", "all"]).sims == "all"
     assert build_parser().parse_args(["backtest", "--sims", "7"]).sims == 7
 
@@ -75,14 +75,14 @@ def test_map_sims_chunks_equal_one_vmap():
 
 def test_all_sims_on_a_bundled_sample_starts_at_min_context():
     prices = jaxsim.sample("AAPL")
-    result = jaxsim.backtest(prices, forecasters.naive(), n_sims="all", optimizer=OPT)
+    result = jaxsim.backtest(prices, forecasters.naive(), n_sims="all", optimizer=OPT, protocol="legacy")
     t = len(prices.close)
     assert result.n_sims == t - 8 - 64
     # the oldest simulation ends at row e = T-N-1; its first forecast (origin e-6) has e-7 returns
     grid = ForecastGrid(t, result.n_sims)
     assert grid.ends[-1] - 6 - 1 == 64 == grid.context_lengths()[0]
     assert result.metadata["n_sims_setting"] == "all" and result.metadata["forecast_path"] == "per-context"
-    recent = jaxsim.backtest(prices, forecasters.naive(), n_sims=50, optimizer=OPT)
+    recent = jaxsim.backtest(prices, forecasters.naive(), n_sims=50, optimizer=OPT, protocol="legacy")
     full = result.records.iloc[:50]
     for name in recent.records.columns:  # equal up to float rounding (the chunked stage compiles apart)
         if not name.endswith(N_DEPENDENT) and not name.startswith("walk_forward"):  # wf: summaries over N
@@ -122,7 +122,7 @@ def test_recent_simulations_of_all_equal_n50(tiny_toto, protocol):
 
 
 def _temp_bytes(forecaster, prices, n_sims, chunk):
-    config = BacktestConfig(n_sims=n_sims, optimizer=OPT, sim_chunk=chunk)
+    config = BacktestConfig(n_sims=n_sims, optimizer=OPT, sim_chunk=chunk, protocol="legacy")
     prep = plan.prepare_stock(prices, config, symbol="MSFT")
     setup = plan.make_setup(prep, config)
     stocks = jax.tree.map(jnp.asarray, plan.stock_arrays(forecaster, [prep]))

@@ -35,12 +35,12 @@ def toto():
 
 
 def test_program_shape_rounds_rows_up_and_pads_all_sims():
-    fixed = BacktestConfig(n_sims=5, length_bucket=BUCKET)
+    fixed = BacktestConfig(n_sims=5, length_bucket=BUCKET, protocol="legacy")
     assert program_shape(100, 5, fixed, None) == (128, 5)
     assert program_shape(128, 5, fixed, None) == (128, 5)
-    every = BacktestConfig(n_sims="all", length_bucket=BUCKET, min_context=20)
+    every = BacktestConfig(n_sims="all", length_bucket=BUCKET, min_context=20, protocol="legacy")
     assert program_shape(100, 72, every, None) == (128, 100)  # one masked simulation per padding row
-    assert program_shape(100, 5, BacktestConfig(n_sims=5, length_bucket=None), None) == (100, 5)
+    assert program_shape(100, 5, BacktestConfig(n_sims=5, length_bucket=None, protocol="legacy"), None) == (100, 5)
     user = forecasters.from_function(lambda c, v, k: jnp.zeros(()))  # may look at the padded length
     assert program_shape(100, 5, fixed, user) == (100, 5)
     assert program_shape(70, 5, every, None) == (70, 5)  # 5 -> 11 values would cross SERIES_FEW_VALUES
@@ -88,7 +88,7 @@ def test_unmasked_padding_would_change_it(toto):
 
 
 def _forecasts(forecaster, prices, bucket, max_context):
-    config = BacktestConfig(n_sims=5, length_bucket=bucket, max_context=max_context)
+    config = BacktestConfig(n_sims=5, length_bucket=bucket, max_context=max_context, protocol="legacy")
     plan = make_plan(prices, forecaster, config, symbol="S")
     setup = plan.setup(0)
     stock = jax.tree.map(lambda a: jnp.asarray(a[0]), plan.arrays([0]))
@@ -154,7 +154,7 @@ def test_one_bucket_traces_once():
     trace count is the shell's grouping, whatever the model: the naive one keeps the compiles short."""
     model = forecasters.naive()
     stocks = {f"T{n}": synthetic_prices(f"T{n}", n, seed=n) for n in (70, 90, 111, 127)}
-    config = BacktestConfig(n_sims=4, length_bucket=BUCKET, seed=11)
+    config = BacktestConfig(n_sims=4, length_bucket=BUCKET, seed=11, protocol="legacy")
     plan = make_plan(stocks, model, config)
     assert list(plan.groups) == [(128, 4, False)]
     before = trace_count()
@@ -167,6 +167,8 @@ def test_one_bucket_traces_once():
 
 
 def test_sample_program_of_aapl_is_a_bucket():
-    plan = make_plan(jaxsim.sample("AAPL"), forecasters.naive(), BacktestConfig(), symbol="AAPL")
+    plan = make_plan(
+        jaxsim.sample("AAPL"), forecasters.naive(), BacktestConfig(n_sims=50, protocol="legacy"), symbol="AAPL"
+    )
     ((rows, n, _),) = plan.groups
     assert rows % 512 == 0 and rows - 512 < len(plan.stocks[0].prices) <= rows and n == 50

@@ -104,7 +104,7 @@ def test_backtest_offsets_equal_the_float64_offsets(daily_dir, day):
     for symbol in SYMBOLS:
         raw = _csv(daily_dir, symbol)
         p = load_prices(daily_dir / f"{symbol}.csv", symbol=symbol)
-        rec = backtest(p, naive, n_sims=N, optimizer=Spy(day)).records
+        rec = backtest(p, naive, n_sims=N, optimizer=Spy(day), protocol="legacy").records
         rows = len(p) - 2 - np.arange(N) - 7 + day  # simulation k, day i: offsets of row e-7+i
         ref = host_close_relative_offsets(raw["high"], raw["low"], raw["close"])
         for name, want in zip(("high", "low"), ref):
@@ -119,7 +119,7 @@ def test_walk_forward_limit_arguments_use_the_float64_offsets(daily_dir):
     """The walk-forward re-scoring builds its offsets from the same windows (limit_arguments)."""
     raw = _csv(daily_dir, "ALNY")
     p = load_prices(daily_dir / "ALNY.csv", symbol="ALNY")
-    config = BacktestConfig(n_sims=40)
+    config = BacktestConfig(n_sims=40, protocol="legacy")
     prep = prepare_stock(p, config)
     grid = ForecastGrid(len(prep.prices), config.n_sims, config.max_context)
     windows, valid = price_windows(jnp.asarray(prep.prices), grid, PRICE_WINDOW)

@@ -244,9 +244,9 @@ def test_two_optimizer_instances_share_one_compiled_backtest(make):
 
     prices = jaxsim.sample("AAPL").tail(200)
     before = trace_count()
-    first = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=5, optimizer=make())
+    first = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=5, optimizer=make(), protocol="legacy")
     after_first = trace_count()
-    second = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=5, optimizer=make())
+    second = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=5, optimizer=make(), protocol="legacy")
     assert after_first - before <= 1 and trace_count() == after_first
     np.testing.assert_array_equal(
         first.records["maxdiff_return"].to_numpy(), second.records["maxdiff_return"].to_numpy()

@@ -56,7 +56,7 @@ def test_simulation_data_sees_the_backtests_forecasts_bit_for_bit():
 
 def test_every_entry_point_keys_a_stock_by_its_symbol():
     p = synthetic_prices("KEYD", n=80)
-    config = BacktestConfig(n_sims=4, max_context=CAP, seed=3)
+    config = BacktestConfig(n_sims=4, max_context=CAP, seed=3, protocol="legacy")
     plan = make_plan({"KEYD": p}, SAMPLED, config)
     want = jax.random.key_data(stock_key(jax.random.key(3), "KEYD"))
     assert np.array_equal(jax.random.key_data(plan.keys[0]), want)
@@ -73,7 +73,9 @@ def test_every_entry_point_keys_a_stock_by_its_symbol():
 def test_plan_groups_stocks_by_shape_and_computes_n_once():
     short, long_ = synthetic_prices("S", n=100), synthetic_prices("L", n=130)
     plan = make_plan(
-        [short, long_, synthetic_prices("S2", n=100)], SAMPLED, BacktestConfig(n_sims="all", min_context=16)
+        [short, long_, synthetic_prices("S2", n=100)],
+        SAMPLED,
+        BacktestConfig(n_sims="all", min_context=16, protocol="legacy"),
     )
     assert [p.n_sims for p in plan.stocks] == [100 - 8 - 16, 130 - 8 - 16, 100 - 8 - 16]
     assert list(plan.groups.values()) == [(0, 2), (1,)]

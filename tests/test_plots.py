@@ -253,7 +253,9 @@ def real():
     from jaxsim import forecasters
 
     prices = jaxsim.sample("AAPL")
-    return prices, jaxsim.backtest(prices, forecasters.historical_mean(), n_sims=8, key=jax.random.key(0))
+    return prices, jaxsim.backtest(
+        prices, forecasters.historical_mean(), n_sims=8, key=jax.random.key(0), protocol="legacy"
+    )
 
 
 @pytest.mark.parametrize("strategy", ["maxdiff", "maxdiffalwayson"])

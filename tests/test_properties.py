@@ -95,14 +95,14 @@ def test_unsorted_rows_are_sorted_and_give_the_same_backtest(frame):
         for f in ("dates", "open", "high", "low", "close", "volume"):
             x, y = getattr(a, f), getattr(p, f)
             assert (x is None and y is None) or np.array_equal(x, y)
-    ra, rb = (backtest(p, SAMPLED, n_sims=N_SIMS, max_context=CAP) for p in (a, b))
+    ra, rb = (backtest(p, SAMPLED, n_sims=N_SIMS, max_context=CAP, protocol="legacy") for p in (a, b))
     pd.testing.assert_frame_equal(ra.records, rb.records, check_exact=True)
 
 
 def test_shortest_valid_history_is_finite():
     """T = N + 9 rows (the minimum): price windows reach before row 0 and are masked, not NaN."""
     frame = synthetic_frame(required_rows(N_SIMS), 3, events=("split_up",))
-    result = backtest(load_prices(frame, symbol="GEN"), NAIVE, n_sims=N_SIMS)
+    result = backtest(load_prices(frame, symbol="GEN"), NAIVE, n_sims=N_SIMS, protocol="legacy")
     assert non_finite_fields(result) == []
 
 
@@ -110,7 +110,7 @@ def test_20000_row_history_without_cap_is_finite():
     """The whole 20,000-row history as context (the original's behaviour), several 10x splits."""
     frame = synthetic_frame(20_000, 4, vol=0.03, events=("split_up", "split_down", "constant_segment"))
     prices = load_prices(frame, symbol="GEN")
-    result = backtest(prices, NAIVE, n_sims=N_SIMS)
+    result = backtest(prices, NAIVE, n_sims=N_SIMS, protocol="legacy")
     assert result.metadata["rows_trimmed"] == 0 and result.metadata["n_rows"] == 20_000
     assert non_finite_fields(result) == []
 
@@ -217,7 +217,7 @@ def test_prices_constructed_by_hand_are_checked(frame, swap):
 def test_too_short_history_raises_insufficient_history(rows, cap):
     prices = load_prices(synthetic_frame(rows, rows), symbol="SHORT")
     with pytest.raises(errors.InsufficientHistoryError, match=str(rows)):
-        backtest(prices, NAIVE, n_sims=N_SIMS, max_context=cap)
+        backtest(prices, NAIVE, n_sims=N_SIMS, max_context=cap, protocol="legacy")
 
 
 @pytest.mark.parametrize(
@@ -241,4 +241,4 @@ def test_bad_options_raise_config_error(options, words):
 def test_non_prices_input_is_a_typed_error():
     # a DataFrame is loaded like a file (jaxsim.as_prices); something that holds no prices is refused
     with pytest.raises(errors.PriceDataError, match="cannot read prices from a int"):
-        backtest(12345, NAIVE, n_sims=N_SIMS, max_context=CAP)
+        backtest(12345, NAIVE, n_sims=N_SIMS, max_context=CAP, protocol="legacy")

@@ -47,7 +47,7 @@ def naive_wf(prices):
 
 @pytest.fixture(scope="module")
 def gauss(prices):
-    return jaxsim.backtest(prices, GAUSS, n_sims=N, return_samples=True, key=jax.random.key(3))
+    return jaxsim.backtest(prices, GAUSS, n_sims=N, return_samples=True, key=jax.random.key(3), protocol="legacy")
 
 
 def test_daily_follows_the_final_day_rule_and_equity_compounds_it(naive_wf):
@@ -182,7 +182,7 @@ def test_uncertainty_is_keyed_and_reproducible(gauss):
 
 
 def test_compare_has_one_row_per_forecaster_with_the_baselines(prices):
-    cmp = jaxsim.compare(prices, {"gauss": GAUSS}, n_sims=N, n_resamples=100)
+    cmp = jaxsim.compare(prices, {"gauss": GAUSS}, n_sims=N, n_resamples=100, protocol="legacy")
     assert list(cmp.table.index) == ["gauss", "naive", "historical-mean"]
     assert cmp.table.shape[1] == 1 + 8 + 6 + 1 and "Verdict" in cmp.table
     naive = cmp.table.loc["naive"]
@@ -190,7 +190,7 @@ def test_compare_has_one_row_per_forecaster_with_the_baselines(prices):
     assert cmp.stats.columns.nlevels == 2 and cmp.stats.shape[1] == 3 * 8
     assert set(cmp.skill.index.get_level_values(0)) == {"gauss", "naive", "historical-mean"}
     # the same key and settings for each forecaster: its row equals a plain backtest with that key
-    alone = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=N, key=jax.random.key(0))
+    alone = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=N, key=jax.random.key(0), protocol="legacy")
     pd.testing.assert_frame_equal(alone.daily, cmp.results["naive"].daily)
 
 
@@ -232,7 +232,7 @@ def test_cli_compare_prints_the_table(capsys, tmp_path):
 def test_run_many_writes_the_cross_stock_table(tmp_path):
     sources = {s: jaxsim.sample(s) for s in ("AAPL", "IBM")}
     report = jaxsim.run_many(
-        sources, tmp_path / "run", forecaster=jaxsim.forecasters.naive(), n_sims=20, progress=False
+        sources, tmp_path / "run", forecaster=jaxsim.forecasters.naive(), n_sims=20, progress=False, protocol="legacy"
     )
     assert report.ok
     table = pd.read_csv(tmp_path / "run" / "stocks.csv", index_col=0)

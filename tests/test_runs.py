@@ -101,7 +101,9 @@ def test_stock_result_equals_a_single_backtest_with_its_key(tmp_path):
 
     records = pd.read_csv(tmp_path / "run" / "BBB" / "records.csv").iloc[::-1]  # oldest first on disk
     # one key rule: the run key, folded with the symbol by backtest itself as by run_many
-    alone = backtest(load_prices(paths[1]), SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(9))
+    alone = backtest(
+        load_prices(paths[1]), SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(9), protocol="legacy"
+    )
     assert (
         abs(records["simple_strategy_return"].to_numpy() - alone.records["simple_strategy_return"].to_numpy()).max()
         < 1e-6

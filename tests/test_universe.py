@@ -47,7 +47,12 @@ def test_one_compile_per_length_bucket_and_the_cross_stock_table(tmp_path):
         synthetic_frame(rows, 10 + i, vol=0.02).to_csv(data / f"{s}.csv", index=False)
     before = trace_count()
     report = run_many(
-        sorted(data.glob("*.csv")), tmp_path / "run", forecaster=forecasters.naive(), n_sims=5, chunk_size=4
+        sorted(data.glob("*.csv")),
+        tmp_path / "run",
+        forecaster=forecasters.naive(),
+        n_sims=5,
+        chunk_size=4,
+        protocol="legacy",
     )
     assert sorted(report.done) == sorted(lengths) and report.failed == {}
     assert trace_count() - before == 1  # 60 and 75 rows: one length bucket, one program

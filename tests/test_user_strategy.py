@@ -60,7 +60,14 @@ def test_builtins_through_the_interface_equal_the_records(symbol):
     p = jaxsim.sample("AAPL", adjusted=True)
     via = builtin_strategies(crypto=symbol is not None)
     r = jaxsim.backtest(
-        p, FORECASTER, n_sims=10, strategies=tuple(via.values()), symbol=symbol, max_context=32, optimizer=OPT
+        p,
+        FORECASTER,
+        n_sims=10,
+        strategies=tuple(via.values()),
+        symbol=symbol,
+        max_context=32,
+        optimizer=OPT,
+        protocol="legacy",
     )
     rec = r.records
     prefix = {
@@ -99,7 +106,9 @@ def test_builtins_through_the_interface_equal_the_records(symbol):
     if symbol is not None:
         return
     # and the built-ins' own fields did not change by adding strategies
-    plain = jaxsim.backtest(p, FORECASTER, n_sims=10, symbol=symbol, max_context=32, optimizer=OPT).records
+    plain = jaxsim.backtest(
+        p, FORECASTER, n_sims=10, symbol=symbol, max_context=32, optimizer=OPT, protocol="legacy"
+    ).records
     for c in plain.columns:
         if c not in ("date", "close_prediction_source") and np.issubdtype(plain[c].dtype, np.number):
             np.testing.assert_array_equal(rec[c].to_numpy(), plain[c].to_numpy(), err_msg=c)
@@ -187,6 +196,7 @@ def test_user_strategy_records_equal_a_numpy_loop_on_real_data(daily_dir):
         max_context=32,
         optimizer=OPT,
         progress=False,
+        protocol="legacy",
     )
     for p in prices:
         r = results[p.symbol]
@@ -213,7 +223,7 @@ def test_user_strategy_records_equal_a_numpy_loop_on_real_data(daily_dir):
 
 def test_tune_improves_in_sample_and_reports_out_of_sample_only(daily_dir):
     prices = _load(daily_dir, ["AEM", "BIDU", "CHWY"])
-    data = jaxsim.simulation_data(prices, FORECASTER, n_sims=30, aggregate="mean", max_context=32)
+    data = jaxsim.simulation_data(prices, FORECASTER, n_sims=30, aggregate="mean", max_context=32, protocol="legacy")
     res = jaxsim.tune(BAND, data, steps=60, windows=2, fit_fraction=0.4)
     assert res.objective.shape == (2, 60)
     assert (res.objective[:, -1] > res.objective[:, 0] + 1e-6).all()  # the surrogate went up
@@ -233,7 +243,14 @@ def test_tune_improves_in_sample_and_reports_out_of_sample_only(daily_dir):
     # the reported numbers are the exact records of the fitted strategy (here the last window's rows)
     last = res.records["AEM"].query("window == 1")
     r = jaxsim.backtest(
-        prices[0], FORECASTER, n_sims=30, aggregate="mean", strategies=(res.strategy,), max_context=32, optimizer=OPT
+        prices[0],
+        FORECASTER,
+        n_sims=30,
+        aggregate="mean",
+        strategies=(res.strategy,),
+        max_context=32,
+        optimizer=OPT,
+        protocol="legacy",
     )
     np.testing.assert_allclose(
         r.records["band_return"].to_numpy()[last["sim"]], last["band_return"], rtol=1e-5, atol=1e-7
@@ -247,13 +264,19 @@ def test_tune_improves_in_sample_and_reports_out_of_sample_only(daily_dir):
 
 def test_no_retrace_on_a_second_call():
     p = jaxsim.sample("IBM", adjusted=True)
-    jaxsim.backtest(p, FORECASTER, n_sims=8, strategies=(BAND,), max_context=32, optimizer=OPT)
+    jaxsim.backtest(p, FORECASTER, n_sims=8, strategies=(BAND,), max_context=32, optimizer=OPT, protocol="legacy")
     before = program.trace_count()
     r = jaxsim.backtest(
-        p, FORECASTER, n_sims=8, strategies=(BAND.replace(params={"k": 1.0, "k2": 0.0}),), max_context=32, optimizer=OPT
+        p,
+        FORECASTER,
+        n_sims=8,
+        strategies=(BAND.replace(params={"k": 1.0, "k2": 0.0}),),
+        max_context=32,
+        optimizer=OPT,
+        protocol="legacy",
     )
     assert program.trace_count() == before and not r.metadata["compiled"]
-    data = jaxsim.simulation_data([p], FORECASTER, n_sims=20, max_context=32)
+    data = jaxsim.simulation_data([p], FORECASTER, n_sims=20, max_context=32, protocol="legacy")
     jaxsim.tune(BAND, data, steps=5)
     before = tune_module.trace_count()
     jaxsim.tune(BAND, data, steps=5, params={"k": 0.1, "k2": 0.2})
@@ -289,7 +312,7 @@ def _leaky_take_profit(v, p):
 def test_lookahead_check_flags_leaky_strategies_and_passes_the_builtins():
     p = jaxsim.sample("AAPL", adjusted=True)
     for s in (*builtin_strategies().values(), BAND, TILT):
-        report = check_no_lookahead(s, p, forecaster=FORECASTER, n_sims=4, max_context=32)
+        report = check_no_lookahead(s, p, forecaster=FORECASTER, n_sims=4, max_context=32, protocol="legacy")
         assert report.ok and report.n_checked > 100, s.name
     for fn, kind in (
         (_leaky_low, "limits"),
@@ -298,7 +321,9 @@ def test_lookahead_check_flags_leaky_strategies_and_passes_the_builtins():
         (_leaky_take_profit, "day_trades"),
     ):
         with pytest.raises(LookaheadError, match="reads the future"):
-            check_no_lookahead(UserStrategy("leaky", kind, fn), p, forecaster=FORECASTER, n_sims=4, max_context=32)
+            check_no_lookahead(
+                UserStrategy("leaky", kind, fn), p, forecaster=FORECASTER, n_sims=4, max_context=32, protocol="legacy"
+            )
     report = check_no_lookahead(
         UserStrategy("leaky", "limits", _leaky_low),
         p,
@@ -306,6 +331,7 @@ def test_lookahead_check_flags_leaky_strategies_and_passes_the_builtins():
         n_sims=4,
         max_context=32,
         raise_on_failure=False,
+        protocol="legacy",
     )
     assert not report.ok and all(c >= 0 for c, *_ in report.violations)
 
@@ -315,7 +341,12 @@ def test_bad_strategies_are_clear_errors():
         UserStrategy("x", "orders", _band_fn)
     with pytest.raises(ConfigError, match="built-ins"):
         jaxsim.backtest(
-            jaxsim.sample("AAPL"), FORECASTER, n_sims=3, max_context=32, strategies=(BAND.replace(name="maxdiff"),)
+            jaxsim.sample("AAPL"),
+            FORECASTER,
+            n_sims=3,
+            max_context=32,
+            strategies=(BAND.replace(name="maxdiff"),),
+            protocol="legacy",
         )
     with pytest.raises(ConfigError, match="Limits"):
         jaxsim.backtest(
@@ -325,6 +356,7 @@ def test_bad_strategies_are_clear_errors():
             max_context=32,
             optimizer=OPT,
             strategies=(UserStrategy("bad", "limits", _tilt_fn, {"a": 1.0}),),
+            protocol="legacy",
         )
 
 
@@ -402,8 +434,8 @@ def test_maxdiff_at_its_fitted_multipliers_is_the_limits_rule():
 
     p = jaxsim.sample("AAPL", adjusted=True)
     n = 10
-    r = jaxsim.backtest(p, FORECASTER, n_sims=n, max_context=32, optimizer=OPT)
-    views = jaxsim.simulation_data(p, FORECASTER, n_sims=n, max_context=32).views
+    r = jaxsim.backtest(p, FORECASTER, n_sims=n, max_context=32, optimizer=OPT, protocol="legacy")
+    views = jaxsim.simulation_data(p, FORECASTER, n_sims=n, max_context=32, protocol="legacy").views
     views = jax.tree.map(lambda a: a[0], views)
     fee, spread = r.metadata["fee"], r.metadata["spread"]
     rec = r.records

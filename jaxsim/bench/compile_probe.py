@@ -474,7 +474,7 @@ def _plan_args(prices, forecaster, n_sims):
     from jaxsim.config import BacktestConfig
     from jaxsim.shell.plan import make_plan
 
-    plan = make_plan(prices, forecaster, BacktestConfig(n_sims=n_sims), symbol=prices.symbol)
+    plan = make_plan(prices, forecaster, BacktestConfig(n_sims=n_sims, protocol="legacy"), symbol=prices.symbol)
     _, members = next(iter(plan.groups.items()))
     setup = plan.setup(members[0])
     stocks = plan.arrays(members)
@@ -506,13 +506,13 @@ def run_first(n_sims) -> dict:
     forecaster = forecasters.default()
     setup_s = time.perf_counter() - t0 - import_s
     w0, c0, p0 = time.time(), time.perf_counter(), time.process_time()
-    jax.block_until_ready(jaxsim.backtest(prices, forecaster, n_sims=n_sims).records)
+    jax.block_until_ready(jaxsim.backtest(prices, forecaster, n_sims=n_sims, protocol="legacy").records)
     first_s, first_cpu_s = time.perf_counter() - c0, time.process_time() - p0
     spans = recorder.between(w0, time.time())
     warm = []
     for _ in range(2):
         c1 = time.perf_counter()
-        jax.block_until_ready(jaxsim.backtest(prices, forecaster, n_sims=n_sims).records)
+        jax.block_until_ready(jaxsim.backtest(prices, forecaster, n_sims=n_sims, protocol="legacy").records)
         warm.append(time.perf_counter() - c1)
     from jaxsim.engine.program import compiled_program, trace_count
 

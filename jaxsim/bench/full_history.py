@@ -115,7 +115,7 @@ def full_history_suite(
     samples = samples or (256 if quick else 3072)
     fc = toto_forecaster(config, num_samples=samples, dtype=dtype)
     n_rows = len(prices)
-    base = BacktestConfig()
+    base = BacktestConfig(n_sims=50, protocol="legacy")
     env = harness.environment()
     before = _uptime()
     peak = harness.matmul_peak(n=2048)
@@ -223,9 +223,9 @@ def full_history_suite(
             )
             row.update(old_draws_s=t.run_s)
             del t, mixture
-            sim = harness.time_call(lambda: jaxsim.backtest(prices, naive, n_sims=n_arg), repeats=1)
+            sim = harness.time_call(lambda: jaxsim.backtest(prices, naive, n_sims=n_arg, protocol="legacy"), repeats=1)
             row.update(sim_stage_s=sim.output.metadata["seconds"])
-            e2e = harness.time_call(lambda: jaxsim.backtest(prices, fc, n_sims=n_arg), repeats=1)
+            e2e = harness.time_call(lambda: jaxsim.backtest(prices, fc, n_sims=n_arg, protocol="legacy"), repeats=1)
             assert e2e.output.metadata["forecast_path"] == "prefix"
             row.update(
                 prefix_wall_s=e2e.run_s,
@@ -243,7 +243,7 @@ def full_history_suite(
                 )
             else:
                 e2e_pc = harness.time_call(
-                    lambda: jaxsim.backtest(prices, fc, n_sims=n_arg, max_context=n_rows), repeats=1
+                    lambda: jaxsim.backtest(prices, fc, n_sims=n_arg, max_context=n_rows, protocol="legacy"), repeats=1
                 )
                 assert e2e_pc.output.metadata["forecast_path"] == "per-context"
                 row.update(

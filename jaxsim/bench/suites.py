@@ -57,7 +57,9 @@ ALL_TARGETS = ("close", "high", "low", "open")  # the original forecasts all fou
 
 def _stock_batch(prices_list, n_sims, max_context, targets, aggregate):
     """The arguments of the compiled backtest program for a batch of same-shape stocks."""
-    config = BacktestConfig(n_sims=n_sims, max_context=max_context, targets=targets, aggregate=aggregate)
+    config = BacktestConfig(
+        n_sims=n_sims, max_context=max_context, targets=targets, aggregate=aggregate, protocol="legacy"
+    )
     preps = [prepare_stock(p, config) for p in prices_list]
     if len({len(p.prices) for p in preps}) != 1:
         raise ValueError("backtest_stats needs stocks with the same number of rows after trimming")
@@ -386,7 +388,8 @@ def e2e_jax_suite(out_dir, *, quick: bool = False, dtype: str = "float32", price
         fc = toto_forecaster(cfg, num_samples=samples, dtype=dtype)
         with precision(dtype):
             timing = bench.time_call(
-                lambda: backtest(prices, fc, n_sims=n_sims, targets=ALL_TARGETS).records, repeats=repeats
+                lambda: backtest(prices, fc, n_sims=n_sims, targets=ALL_TARGETS, protocol="legacy").records,
+                repeats=repeats,
             )
         rows.append(
             dict(

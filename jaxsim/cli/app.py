@@ -40,7 +40,7 @@ from jaxsim.cli.validate import (
     validate_backtest,
 )
 from jaxsim.cli.weights import add_commands
-from jaxsim.config import DEFAULT_LENGTH_BUCKET, PROTOCOLS, BacktestConfig
+from jaxsim.config import ALL_SIMS, DEFAULT_LENGTH_BUCKET, LIKE_ORIGINAL, PROTOCOLS, BacktestConfig
 from jaxsim.errors import ConfigError, JaxsimError
 
 # deferred: the function-local imports (jaxsim.data.prices, the engine, the bench, pandas) run when a command
@@ -50,8 +50,10 @@ __all__ = [
     "MODELS",
     "cmd_data_show",
     "cmd_data_samples",
+    "apply_default_settings",
     "backtest_config",
     "run_backtest",
+    "seed_spread_text",
     "stock_line",
     "cross_stock_table",
     "build_parser",
@@ -173,15 +175,31 @@ def _model_of(args, hyper) -> str:
     return "toto" if args.weights else "default"
 
 
+def apply_default_settings(args) -> None:
+    """Fill ``--sims`` and ``--protocol`` when not given: the full history, walk-forward (the defaults of
+    :class:`~jaxsim.config.BacktestConfig`), or the original's 50 simulations, legacy
+    (:data:`~jaxsim.config.LIKE_ORIGINAL`) with ``--like-original``, ``--hyperparams`` or ``--output-json``
+    (whose users compare with the original's numbers). Explicit flags win."""
+    like = bool(getattr(args, "like_original", False) or getattr(args, "hyperparams", None))
+    like = like or bool(getattr(args, "output_json", None))
+    defaults = LIKE_ORIGINAL if like else {"n_sims": ALL_SIMS, "protocol": "walk_forward"}
+    if getattr(args, "sims", None) is None:
+        args.sims = defaults["n_sims"]
+    if getattr(args, "protocol", None) is None:
+        args.protocol = defaults["protocol"]
+
+
 def backtest_config(args, hyper=None) -> BacktestConfig:
     """The :class:`~jaxsim.config.BacktestConfig` of the ``backtest`` flags (the seed is ``--seed``).
 
     With ``--hyperparams`` a Toto-family model takes the symbol's ``aggregate``.
     """
     bucket = getattr(args, "length_bucket", DEFAULT_LENGTH_BUCKET)
+    apply_default_settings(args)
     config = BacktestConfig(
         n_sims=args.sims,
         protocol=args.protocol,
+        n_seeds=getattr(args, "seeds", 1),
         max_context=getattr(args, "max_context", None),
         seed=args.seed,
         length_bucket=None if bucket == 0 else bucket,
@@ -256,6 +274,7 @@ def run_backtest(args) -> int:
     """
     from jaxsim.data.prices import available_samples
 
+    apply_default_settings(args)
     files = validate_backtest(args, available_samples=available_samples())
     try:
         from jaxsim import forecasters  # noqa: F401  (the engine and its forecasters are importable)
@@ -271,6 +290,8 @@ def run_backtest(args) -> int:
 
 
 def _run_one(args, stop) -> int:
+    import jax
+
     from jaxsim.data.prices import as_prices, check_history
     from jaxsim.report.checks import setup_warnings
     from jaxsim.shell.api import backtest
@@ -295,6 +316,9 @@ def _run_one(args, stop) -> int:
     stop.check()
     print(result.summary_text())
     print_verdict(result, seed=args.seed)
+    if len(result.seeds) > 1:
+        print(seed_spread_text(result))
+        print(result.seed_verdict(jax.random.key(args.seed)))
     print()
     if args.out:
         result.save(args.out, prices=prices)  # with the prices: the report's MaxDiff heatmap and fill prices
@@ -303,6 +327,21 @@ def _run_one(args, stop) -> int:
         write_output_json(args.output_json, result, label=args.output_label)
         print(f"JSON summary written to {args.output_json}")
     return 0
+
+
+def seed_spread_text(result) -> str:
+    """Each strategy's Return [%] and Sharpe Ratio as mean [min, max] over the forecast seeds."""
+    spread = result.seed_spread()
+    rows = []
+    for name in result.summary.index:
+        cells = []
+        for stat in ("Return [%]", "Sharpe Ratio"):
+            if (name, stat) in spread.index:
+                r = spread.loc[(name, stat)]
+                cells.append(f"{stat} {r['mean']:+.2f} [{r['min']:+.2f}, {r['max']:+.2f}]")
+        rows.append(f"  {name:18s} " + "   ".join(cells))
+    n = len(result.seeds)
+    return "\n".join([f"Over {n} forecast seeds (mean [min, max]; seed_spread.csv with --out):", *rows])
 
 
 def stock_line(symbol: str, result, seconds: float | None = None) -> str:
@@ -528,10 +567,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument(
         "--sims",
         type=_sims,
-        default=50,
         metavar="N",
-        help="number of simulations (default 50), or "
-        "'all': every origin with at least 64 context returns (the full history)",
+        help="number of simulations, or 'all' (the default): every origin with at least 64 context "
+        "returns, the full history (--like-original: 50)",
     )
     bt.add_argument(
         "--samples",
@@ -540,7 +578,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="forecast samples per context (Toto draws; Kronos "
         "sample paths averaged; default: the model's own, 3072 for Toto)",
     )
-    bt.add_argument("--protocol", choices=PROTOCOLS, default="legacy", help="legacy (the original) or walk_forward")
+    bt.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        help="walk_forward (the default: MaxDiff fitted on earlier days only) or legacy (the original's "
+        "in-sample fit; --like-original)",
+    )
+    bt.add_argument(
+        "--like-original",
+        action="store_true",
+        help="the original's settings: --protocol legacy --sims 50 (its summary table, number for number; "
+        "also the default with --hyperparams or --output-json); explicit flags still win",
+    )
+    bt.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="K",
+        help="forecast seeds --seed .. --seed+K-1 in one compiled program (default 1); prints the spread of "
+        "each strategy's statistics over the seeds, and the verdict holds only if it holds for every seed",
+    )
     bt.add_argument(
         "--out",
         metavar="DIR",

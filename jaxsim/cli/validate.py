@@ -95,13 +95,14 @@ def find_symbol_files(symbols, data_dir) -> dict[str, Path]:
 
 
 def check_counts(args) -> None:
-    """``--sims`` (or ``all``), ``--samples``, ``--chunk-size``, ``--max-context`` must be positive integers;
-    ``--length-bucket`` positive or 0."""
+    """``--sims`` (or ``all``), ``--samples``, ``--chunk-size``, ``--max-context``, ``--seeds`` must be
+    positive integers; ``--length-bucket`` positive or 0."""
     for flag, value in (
         ("--sims", getattr(args, "sims", 1)),
         ("--samples", getattr(args, "samples", None)),
         ("--chunk-size", getattr(args, "chunk_size", 1)),
         ("--max-context", getattr(args, "max_context", None)),
+        ("--seeds", getattr(args, "seeds", None)),
     ):
         if value is not None and value != "all" and value < 1:
             raise UsageError(f"{flag} must be >= 1, got {value}")

@@ -89,6 +89,8 @@ class BacktestSetup:
       padded_sims: ``n_sims="all"`` on a length bucket: each NaN row before a stock's first row
         (:func:`jaxsim.shell.plan.stock_arrays`) stands for one masked simulation at the old end, so
         only simulations k < N - (NaN rows) are real (:func:`real_sims`).
+      n_seeds: forecast seeds per stock (K). K > 1: each stock's key is a ``(K,)`` key array and the
+        program is vmapped over it (:func:`batched_program`), outputs ``(B, K, ...)``.
     """
 
     grid: ForecastGrid
@@ -101,6 +103,7 @@ class BacktestSetup:
     return_samples: bool = False
     sim_chunk: int = DEFAULT_SIM_CHUNK
     padded_sims: bool = False
+    n_seeds: int = 1
 
     def __post_init__(self):
         if self.optimizer is None:
@@ -222,10 +225,19 @@ def stock_program(forecaster: Forecaster, stock: StockArrays, fee, spread, key, 
 
 
 def batched_program(forecaster, stocks, fees, spreads, keys, setup):
-    """:func:`stock_program` vmapped over a leading stock axis (not jitted; see :data:`compiled_program`)."""
+    """:func:`stock_program` vmapped over a leading stock axis (not jitted; see :data:`compiled_program`).
+
+    With ``setup.n_seeds`` K > 1, ``keys`` is ``(B, K)`` and each stock's program is vmapped over its K
+    keys too: the work that does not depend on the key (the model's forward pass over the contexts,
+    the price windows) is traced once and stays unbatched; the draws and all that follows them are
+    per seed. Outputs gain a K axis after B.
+    """
     _TRACES["count"] += 1  # Python side effect: runs once per trace, never at run time
     log.info("tracing backtest program: %s, %d stocks", setup.grid, stocks.prices.shape[0])
-    return jax.vmap(stock_program, in_axes=(None, 0, 0, 0, 0, None))(forecaster, stocks, fees, spreads, keys, setup)
+    one_stock = stock_program
+    if setup.n_seeds > 1:
+        one_stock = jax.vmap(stock_program, in_axes=(None, None, None, None, 0, None))
+    return jax.vmap(one_stock, in_axes=(None, 0, 0, 0, 0, None))(forecaster, stocks, fees, spreads, keys, setup)
 
 
 # The jitted program, ``setup`` static: ``compiled_program.lower(forecaster, stocks, fees, spreads, keys,

@@ -50,12 +50,15 @@ __all__ = [
     "toto",
     "kronos",
     "DRAW_CHUNK",
+    "DEMO_LABEL",
 ]
 
 # Origin-target entries drawn per step (lax.map): jax.random.gamma's rejection loop runs until the
 # slowest lane of its batch accepts and touches every lane each round, so 8 x 3072 lanes (cache-sized)
 # draw ~2.5x faster on CPU than one batch of all N x S lanes, bit-for-bit the same values.
 DRAW_CHUNK = 8
+# How reports name the embedded default model: a small demo model, not the official Toto.
+DEMO_LABEL = "jaxsim demo model (Toto architecture, trained on the bundled samples; not the official Toto)"
 
 
 @register_forecaster
@@ -144,6 +147,7 @@ class TotoForecaster(Forecaster):
     num_samples: int = 3072
     params: Any = None
     fast_sampler: bool = True
+    label: str | None = None  # what reports call it (None: "toto"); default() names the demo model
     kind = "toto"
     padding_invariant = True
 
@@ -276,4 +280,4 @@ def default(num_samples: int = 3072) -> TotoForecaster:
     """The embedded default forecaster: a small Toto-architecture model trained by jaxsim on the
     bundled public-domain sample data (``weights/jaxsim-toto-tiny``, see its MODEL_CARD.md). It lets
     the pipeline run offline with real forecasts; it is not the official Toto."""
-    return toto(default_weights_dir(), num_samples=num_samples)
+    return dataclasses.replace(toto(default_weights_dir(), num_samples=num_samples), label=DEMO_LABEL)

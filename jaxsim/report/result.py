@@ -36,7 +36,7 @@ from jaxsim.atomic import write_folder
 from jaxsim.data.prices import as_prices
 from jaxsim.engine.oos import PREFIX
 from jaxsim.errors import ConfigError
-from jaxsim.report import evaluation, plot_data
+from jaxsim.report import evaluation, plot_data, seeds
 from jaxsim.sim.strategy_table import (
     BEST_TIE_ORDER,
     FITTED,
@@ -155,6 +155,66 @@ class BacktestResult:
     limit_prices: dict[str, float]
     metadata: dict[str, Any]
     oos: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    seeds: tuple = dataclasses.field(default=(), repr=False, compare=False)
+
+    def with_seeds(self, results) -> BacktestResult:
+        """This result holding every forecast seed's result (``results[0]`` is this one's seed)."""
+        return dataclasses.replace(self, seeds=tuple(results))
+
+    @property
+    def seed_results(self) -> tuple[BacktestResult, ...]:
+        """Every forecast seed's result (``n_seeds`` > 1), this one first; ``(self,)`` for one seed."""
+        return self.seeds or (self,)
+
+    def seed_spread(self, quantiles: tuple[float, float] = (0.1, 0.9)) -> pd.DataFrame:
+        """How much each statistic moves with the forecast seed (docs/protocols.md#seeds).
+
+        Rows ``(strategy, statistic)``: the summary's ``Return`` and ``Sharpe`` (six-day means) and every
+        numeric row of :meth:`stats`; columns ``mean``, ``min``, ``max``, the ``quantiles`` band
+        (``q10``, ``q90``) and one column per seed (``seed 0``, ...). One seed gives min = max = mean.
+        """
+        return seeds.seed_spread_frame(
+            [r.seed_table() for r in self.seed_results],
+            [r.metadata.get("seed", j) for j, r in enumerate(self.seed_results)],
+            quantiles,
+        )
+
+    def seed_table(self) -> pd.DataFrame:
+        """One seed's statistics, strategy x statistic (the rows :meth:`seed_spread` compares)."""
+        stats = self.stats().T
+        numeric = stats.apply(pd.to_numeric, errors="coerce")
+        numeric = numeric.loc[:, numeric.notna().any()].astype(float)
+        summary = self.summary[["Return", "Sharpe"]].add_prefix("Summary ")
+        return summary.join(numeric)
+
+    def seed_verdict(self, key=None, n_resamples: int = 1000, level: float = 0.95) -> str:
+        """The verdict pooled over the forecast seeds: a strategy beats zero only if its bootstrap
+        interval of the mean daily return lies above 0 for every seed (docs/protocols.md#seeds);
+        strategies fitted in-sample (``legacy``) never count."""
+        found = [r.uncertainty(key, n_resamples=n_resamples, level=level) for r in self.seed_results]
+        return seeds.pooled_verdict(found, level)
+
+    def header_lines(self) -> list[str]:
+        """What was run: the stock, the evaluated dates, N, protocol, forecaster and seed(s)."""
+        m, d = self.metadata, self.daily.index
+        span = f"{d[0].date()} .. {d[-1].date()}" if len(d) else "no days"
+        n = self.n_sims
+        sims = f"{n} simulations" + (
+            " (the full history: one per trading day)" if m.get("n_sims_setting") == "all" else ""
+        )
+        seeds = [r.metadata.get("seed", 0) for r in self.seed_results]
+        seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)})"
+        protocol = {
+            "walk_forward": "walk_forward (MaxDiff fitted on earlier days only)",
+            "legacy": "legacy (the original's: MaxDiff fitted in-sample, on the days it is scored on)",
+        }.get(self.protocol, self.protocol)
+        lines = [
+            f"{self.symbol or '?'}: evaluated {span}, {sims}",
+            f"protocol {protocol}; forecaster {m.get('forecaster_label', m.get('forecaster', '?'))}; {seed_text}",
+        ]
+        if isinstance(m.get("n_sims_setting"), int) and n < 252:
+            lines.append(f"note: {n} trading days (about {n / 21:.0f} months): annualised figures extrapolate them")
+        return lines
 
     @classmethod
     def from_arrays(cls, symbol, protocol, arrays, dates, metadata) -> BacktestResult:
@@ -277,7 +337,9 @@ class BacktestResult:
         """The table the original prints, plus the protocol and best strategy."""
         title = f"Backtest summary for {self.symbol or '?'} ({self.n_sims} simulations, protocol {self.protocol})"
         table = self.summary.to_string(float_format=lambda v: f"{v:.4f}")
-        return "\n".join([title, table, *self.maxdiff_lines(), f"Best strategy: {self.best_strategy}"])
+        return "\n".join(
+            [*self.header_lines(), title, table, *self.maxdiff_lines(), f"Best strategy: {self.best_strategy}"]
+        )
 
     def plot(
         self,
@@ -377,7 +439,7 @@ class BacktestResult:
     def files(self, plot=True, prices=None, report=True) -> dict[str, bytes]:
         """The result as files: ``records.csv`` (one row per simulation, oldest first),
         ``summary.csv``, ``metadata.json``, the :meth:`table_files`, ``report.html`` (:meth:`report`)
-        [and ``<kind>.png``].
+        [, ``seed_spread.csv`` with several forecast seeds, and ``<kind>.png``].
 
         ``plot``: True writes ``equity.png``; a sequence of kinds of :meth:`plot` that need no prices
         (``"equity"``, ``"fan"``, ``"bootstrap"``) writes one PNG each; False none. ``prices``: the
@@ -400,6 +462,8 @@ class BacktestResult:
             "metadata.json": json.dumps(meta, indent=2, default=str).encode(),
         }
         files.update(self.table_files(prices))
+        if len(self.seeds) > 1:  # n_seeds > 1: every statistic's spread over the forecast seeds
+            files["seed_spread.csv"] = self.seed_spread().to_csv().encode()
         kinds = ("equity",) if plot is True else tuple(plot or ())
         bad = [k for k in kinds if k not in ("equity", "fan", "bootstrap")]
         if bad:

@@ -51,8 +51,10 @@ def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecast
     chronological = setup.protocol == "walk_forward"
     meta = {
         "forecaster": forecaster.kind,
+        "forecaster_label": getattr(forecaster, "label", None) or forecaster.kind,
         "forecast_path": forecaster.forecast_path(setup.grid),
         "n_sims_setting": config.n_sims,
+        "seed": config.seed,
         "min_context": config.min_context,
         "sim_chunk": setup.sim_chunk,
         "targets": list(setup.targets),
@@ -80,6 +82,26 @@ def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecast
         **extra,
     }
     return BacktestResult.from_arrays(prep.symbol, setup.protocol, arrays, prep.dates[ends], meta)
+
+
+def _results(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecaster, config, extra, key):
+    """One stock's result from its program outputs; with ``setup.n_seeds`` K > 1 the outputs carry a
+    leading seed axis: seed 0's result, holding every seed's (``seeds``)."""
+    if setup.n_seeds == 1:
+        return _result(prep, setup, arrays, sources, forecaster, config, {**extra, "stock_key": _key_list(key)})
+    per_seed = [
+        _result(
+            prep,
+            setup,
+            {k: v[j] for k, v in arrays.items()},
+            sources[j],
+            forecaster,
+            config,
+            {**extra, "seed": config.seed + j, "n_seeds": setup.n_seeds, "stock_key": _key_list(key[j])},
+        )
+        for j in range(setup.n_seeds)
+    ]
+    return per_seed[0].with_seeds(per_seed)
 
 
 def backtest(
@@ -124,15 +146,8 @@ def backtest(
     seconds = time.perf_counter() - t0
     records, sources = jax.device_get(out)
     arrays = {k: np.asarray(v[0]) for k, v in records.items()}
-    return _result(
-        prep,
-        setup,
-        arrays,
-        sources[0],
-        plan.forecaster,
-        config,
-        {"seconds": seconds, "compiled": trace_count() > traces, "stock_key": _key_list(plan.keys[0])},
-    )
+    extra = {"seconds": seconds, "compiled": trace_count() > traces}
+    return _results(prep, setup, arrays, sources[0], plan.forecaster, config, extra, plan.keys[0])
 
 
 def backtest_many(
@@ -219,13 +234,10 @@ def _run_chunk(plan: Plan, chunk: list[int], params, sharding, n_devices: int, o
         if name in skip or name in results:  # a padding repeat
             continue
         arrays = {k: np.asarray(v[b]) for k, v in records.items()}
-        extra = {
-            "seconds_chunk": seconds,
-            "chunk_stocks": len(chunk),
-            "devices": n_devices,
-            "stock_key": _key_list(plan.keys[i]),
-        }
-        results[name] = _result(plan.stocks[i], setup, arrays, sources[b], plan.forecaster, plan.config, extra)
+        extra = {"seconds_chunk": seconds, "chunk_stocks": len(chunk), "devices": n_devices}
+        results[name] = _results(
+            plan.stocks[i], setup, arrays, sources[b], plan.forecaster, plan.config, extra, plan.keys[i]
+        )
         if on_result is not None:
             on_result(name, results[name])
     return results

@@ -169,6 +169,7 @@ def make_setup(prep: PreparedStock, config: BacktestConfig) -> BacktestSetup:
         strategies=check_names(config.strategies),
         return_samples=config.return_samples,
         sim_chunk=config.sim_chunk,
+        n_seeds=config.n_seeds,
     )
 
 
@@ -258,7 +259,7 @@ class Plan:
       forecaster: the forecaster with ``config.num_samples`` applied.
       names: each stock's name (the key rule's input and the results' key).
       stocks: each stock's :class:`PreparedStock`.
-      keys: each stock's PRNG key.
+      keys: each stock's PRNG key (``config.n_seeds`` > 1: a ``(K,)`` key array, seed j's at j).
       groups: shape group ``(rows, N, crypto)`` -> stock indices, in input order.
     """
 
@@ -332,7 +333,17 @@ def make_plan(
         value = getattr(config, field)
         if isinstance(value, tuple) and len(value) != n:
             raise ConfigError(f"{caller}: got {len(value)} values of {field} for {n} stocks")
-    if keys is not None:
+    if config.n_seeds > 1:  # seed j's keys are those of a run with seed + j (docs/protocols.md#seeds)
+        if key is not None:
+            raise ConfigError(
+                f"{caller}: n_seeds={config.n_seeds} derives its keys from seed={config.seed} .. "
+                f"{config.seed + config.n_seeds - 1}; pass seed=, not key="
+            )
+        if keys is not None and len(list(keys)) != n:
+            raise ConfigError(f"{caller}: got {len(list(keys))} keys for {n} stocks")
+        per_seed = [stock_keys(None, names, config.stock_key, seed=config.seed + j) for j in range(config.n_seeds)]
+        keys = [stack_keys([seed_keys[i] for seed_keys in per_seed]) for i in range(n)]  # (K,) per stock
+    elif keys is not None:
         keys = list(keys)
         if len(keys) != n:
             raise ConfigError(f"{caller}: got {len(keys)} keys for {n} stocks")

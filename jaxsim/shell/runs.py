@@ -433,6 +433,8 @@ def run_many(
         raise ConfigError(f"chunk_size must be >= 1, got {chunk_size}")
     dist = resolve_distributed(distributed)
     process, count = initialize(dist) if dist is not None else (0, 1)
+    if config.n_seeds > 1 and key is not None:
+        raise ConfigError(f"run_many: n_seeds={config.n_seeds} derives its keys from seed=; pass seed=, not key=")
     key = run_key(key, config)
     forecaster = with_config_samples(forecaster, config)
     everyone = entries = _entries(sources)
