@@ -84,7 +84,7 @@ def test_bad_settings_are_config_errors(bad):
 def test_keywords_and_config_agree_or_raise():
     c = BacktestConfig(n_sims=10, protocol="legacy")
     assert resolve_config(c, {"n_sims": 10}) is c
-    assert resolve_config(None, {"n_sims": 10}) == c
+    assert resolve_config(None, {"n_sims": 10, "protocol": "legacy"}) == c
     with pytest.raises(ConfigError, match="n_sims"):
         resolve_config(c, {"n_sims": 11})
     with pytest.raises(ConfigError, match="unknown backtest settings"):
@@ -197,7 +197,7 @@ def test_cli_samples_builds_the_forecaster_with_that_count():
 
     args = build_parser().parse_args(["backtest", "--samples", "64", "--sims", "7", "--seed", "3"])
     assert _make_forecaster(args).draws_per_context() == 64
-    assert backtest_config(args) == BacktestConfig(n_sims=7, seed=3, protocol="legacy")
+    assert backtest_config(args) == BacktestConfig(n_sims=7, seed=3)  # walk_forward: the default
     args = build_parser().parse_args(["backtest", "--model", "naive", "--samples", "64"])
     with pytest.raises(jaxsim.errors.JaxsimError, match="--samples"):
         _make_forecaster(args)
