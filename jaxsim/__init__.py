@@ -15,13 +15,13 @@ Public names:
   of one stock or many (:mod:`jaxsim.shell.api`, :mod:`jaxsim.report.result`).
 * :class:`BacktestConfig`: every setting of a backtest with its default and the reason for it
   (:mod:`jaxsim.config`); the entry points take ``config=`` or the same settings as keywords.
-* :func:`compare`, :class:`Comparison`: one stock backtested with several forecasters (the naive and
-  historical-mean baselines by default), strategy stats and forecast skill side by side
+* :func:`compare`, :class:`Comparison`: one stock backtested with several forecasters (the naive,
+  historical-mean and volatility baselines by default), strategy stats and forecast skill side by side
   (:mod:`jaxsim.shell.compare`).
 * :func:`run_many`, :class:`RunReport`: resumable, chunked multi-stock runs that write each stock's
   results atomically (:mod:`jaxsim.shell.runs`).
-* :mod:`jaxsim.forecasters` (the package :mod:`jaxsim.forecast`): ``naive()``, ``historical_mean()``, ``toto(dir)``,
-  ``kronos(dir, tok)``, ``from_function(fn)``, ``default()`` (the embedded model).
+* :mod:`jaxsim.forecasters` (the package :mod:`jaxsim.forecast`): ``naive()``, ``historical_mean()``,
+  ``volatility()``, ``toto(dir)``, ``kronos(dir, tok)``, ``from_function(fn)``, ``default()`` (the embedded model).
 * :func:`tune_multipliers`, :func:`optax_optimizer`, :func:`exact_optimizer`,
   :func:`surrogate_objective`: MaxDiff multiplier optimisation (:mod:`jaxsim.optimize`).
 * :class:`UserStrategy`, :func:`user_strategy`, :class:`StrategyInputs`, :class:`Limits`, :class:`DayTrades`: your own

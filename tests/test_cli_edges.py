@@ -232,7 +232,7 @@ def test_a_bars_day_is_its_own_time_zones_calendar_date():
         {"Date": stamps, "Open": [10, 11, 12, 13], "High": [11, 14, 12.5, 13.5], "Low": [9, 10.5, 11.5, 12.5]}
     )
     frame["Close"] = [11, 12, 12.2, 13.2]
-    prices = jaxsim.load_prices(frame, resample="1D")
+    prices = jaxsim.load_prices(frame, symbol="NY", resample="1D")
     assert list(prices.dates) == [np.datetime64("2024-01-02"), np.datetime64("2024-01-03")]
     np.testing.assert_array_equal(prices.open, np.float32([10, 13]))
     np.testing.assert_array_equal(prices.high, np.float32([14, 13.5]))
@@ -254,12 +254,12 @@ def test_intraday_bars_are_named_and_never_cut_to_one_bar_a_day():
     # a true duplicate (the same date, no time) is still a duplicate date, repairable by cleaning
     daily = _expected_daily(frame).reset_index(names="Date")
     with pytest.raises(PriceDataError, match="duplicate date in 2 rows.*data clean"):
-        jaxsim.load_prices(pd.concat([daily, daily.iloc[[1]]]))
+        jaxsim.load_prices(pd.concat([daily, daily.iloc[[1]]]), symbol="HR")
     # with resample, cleaning works on the bars: a repeated timestamp is dropped (the last kept)
     dup = pd.concat([frame, frame.iloc[[3]].assign(High=frame["High"].iloc[3] * 1.5)])
     with pytest.raises(PriceDataError, match="duplicate timestamp"):
-        jaxsim.load_prices(dup, resample="1D")
-    cleaned = jaxsim.load_prices(dup, resample="1D", clean=True)
+        jaxsim.load_prices(dup, symbol="HR", resample="1D")
+    cleaned = jaxsim.load_prices(dup, symbol="HR", resample="1D", clean=True)
     assert cleaned.high[0] == np.float32(frame["High"].iloc[3] * 1.5)
     assert "duplicate timestamp (kept the last occurrence)" in str(cleaned.cleaning)
     # daily data passes unchanged; an unknown rule is refused
@@ -268,7 +268,7 @@ def test_intraday_bars_are_named_and_never_cut_to_one_bar_a_day():
     np.testing.assert_array_equal(again.high, aapl.high)
     np.testing.assert_array_equal(again.dates, aapl.dates)
     with pytest.raises(ConfigError, match="resample must be '1D'"):
-        jaxsim.load_prices(frame, resample="1h")
+        jaxsim.load_prices(frame, symbol="HR", resample="1h")
 
 
 def test_data_commands_on_hourly_bars(tmp_path, capsys, hourly_csv):
@@ -324,7 +324,7 @@ def test_compare_uses_the_compile_cache_and_shows_progress(tmp_path, capsys, mon
         lambda self: seen.append(self.resolve()) or compilation.disable_compilation_cache(),
     )
     daily = tmp_path / "HRD.csv"
-    jaxsim.load_prices(_hourly(), resample="1D").to_frame().to_csv(daily)
+    jaxsim.load_prices(_hourly(), symbol="HRD", resample="1D").to_frame().to_csv(daily)
     cache = tmp_path / "cache"
     table = tmp_path / "made" / "for" / "table.csv"
     argv = ["compare", "--csv", str(daily), "--models", "naive", "--sims", N_SIMS, "--resamples", "20"]
@@ -405,7 +405,7 @@ def test_a_resumed_run_prints_every_stock(tmp_path, capsys, result):
     data = tmp_path / "data"
     data.mkdir()
     for i, sym in enumerate(("AA", "BB", "CC")):
-        jaxsim.load_prices(_hourly(seed=i), resample="1D").to_frame().to_csv(data / f"{sym}.csv")
+        jaxsim.load_prices(_hourly(seed=i), symbol=sym, resample="1D").to_frame().to_csv(data / f"{sym}.csv")
     out = tmp_path / "run"
     argv = ["backtest", "--data-dir", str(data), "--model", "naive", "--sims", N_SIMS, "--chunk-size", "1"]
     assert main([*argv, "--symbols", "AA,BB", "--out", str(out), "--no-cache"]) == 0

@@ -130,13 +130,28 @@ def test_dataframe_with_datetime_index_is_not_modified():
     pd.testing.assert_frame_equal(p.to_frame(), df.astype(np.float32), check_freq=False, check_index_type=False)
 
 
-def test_dataframe_index_named_date_and_default_symbol():
+def test_dataframe_index_named_date_and_the_frames_own_symbol():
     df = pd.DataFrame(
         {"open": [1.0, 2.0], "high": [2.0, 3.0], "low": [0.5, 1.0], "close": [1.5, 2.5]},
         index=pd.Index(["2020-05-01", "2020-05-04"], name="date"),
     )
-    p = load_prices(df)
-    assert p.symbol == "UNKNOWN" and str(p.dates[1]) == "2020-05-04"
+    # no silent "UNKNOWN": the name picks the stock's draws, so an unnamed frame is refused in one line
+    with pytest.raises(PriceDataError, match=r"^the DataFrame has no symbol: pass symbol='NAME'") as e:
+        load_prices(df)
+    assert "\n" not in str(e.value)
+    p = load_prices(df, symbol="AEM")
+    assert p.symbol == "AEM" and str(p.dates[1]) == "2020-05-04"
+    named = df.copy()
+    named.attrs["symbol"] = "ATTR"
+    assert load_prices(named).symbol == "ATTR" and load_prices(named, symbol="X").symbol == "X"
+    assert load_prices(df.assign(Ticker="COL")).symbol == "COL"  # a one-valued symbol/ticker column
+    with pytest.raises(PriceDataError, match="'symbol' column holds 2 symbols"):
+        load_prices(df.assign(symbol=["A", "B"]))
+    titled = df.copy()
+    object.__setattr__(titled, "name", "NAMED")  # df.name, set without pandas' attribute warning
+    assert load_prices(titled).symbol == "NAMED"
+    assert load_prices(df.assign(name=["x", "y"]), symbol="Y").symbol == "Y"  # a "name" column is no name
+    assert load_prices(p.to_frame()).symbol == "AEM"  # to_frame keeps the name
 
 
 def test_unsorted_dates_are_sorted_with_their_rows(tmp_path):
@@ -227,7 +242,7 @@ def test_missing_columns_named_with_found_columns(tmp_path):
     ):
         load_prices(_write(tmp_path, "Date,Open,Close\n2020-01-02,1,2\n"))
     with pytest.raises(PriceDataError, match=r"missing column\(s\) date"):
-        load_prices(pd.DataFrame({"Open": [1.0], "High": [1.0], "Low": [1.0], "Close": [1.0]}))
+        load_prices(pd.DataFrame({"Open": [1.0], "High": [1.0], "Low": [1.0], "Close": [1.0]}), symbol="X")
 
 
 def test_structural_errors(tmp_path):
@@ -393,8 +408,8 @@ def test_time_zones_keep_the_local_calendar_date():
             "Close": [1.5, 2, 3],
         }
     )
-    p = load_prices(df)
+    p = load_prices(df, symbol="TZ")
     assert [str(d) for d in p.dates] == ["2020-03-06", "2020-03-09", "2020-03-10"]
     idx = pd.DatetimeIndex(["2021-01-04", "2021-01-05"]).tz_localize("Asia/Tokyo")
-    q = load_prices(df.iloc[:2].drop(columns="Date").set_index(idx))
+    q = load_prices(df.iloc[:2].drop(columns="Date").set_index(idx), symbol="TZ")
     assert [str(d) for d in q.dates] == ["2021-01-04", "2021-01-05"]

@@ -47,7 +47,7 @@ def naive_wf(prices):
 
 @pytest.fixture(scope="module")
 def gauss(prices):
-    return jaxsim.backtest(prices, GAUSS, n_sims=N, return_samples=True, key=jax.random.key(3), protocol="legacy")
+    return jaxsim.backtest(prices, GAUSS, n_sims=N, return_samples=True, key=jax.random.key(3))
 
 
 def test_daily_follows_the_final_day_rule_and_equity_compounds_it(naive_wf):
@@ -182,15 +182,27 @@ def test_uncertainty_is_keyed_and_reproducible(gauss):
 
 
 def test_compare_has_one_row_per_forecaster_with_the_baselines(prices):
-    cmp = jaxsim.compare(prices, {"gauss": GAUSS}, n_sims=N, n_resamples=100, protocol="legacy")
-    assert list(cmp.table.index) == ["gauss", "naive", "historical-mean"]
-    assert cmp.table.shape[1] == 1 + 8 + 6 + 1 and "Verdict" in cmp.table
+    cmp = jaxsim.compare(prices, {"gauss": GAUSS}, n_sims=N, protocol="legacy", n_resamples=100)
+    assert list(cmp.table.index) == ["gauss", "naive", "historical-mean", "volatility"]
+    assert cmp.table.shape[1] == 1 + 8 + 7 + 1 and "Verdict" in cmp.table
     naive = cmp.table.loc["naive"]
     assert naive["Close MAE Skill"] == 0.0 and naive["Close RMSE Skill"] == 0.0 and naive["Close CRPS Skill"] == 0.0
-    assert cmp.stats.columns.nlevels == 2 and cmp.stats.shape[1] == 3 * 8
-    assert set(cmp.skill.index.get_level_values(0)) == {"gauss", "naive", "historical-mean"}
+    assert naive["Close CRPS"] == cmp.skill.loc[("naive", "close"), "MAE"] and naive["Close Coverage 10-90 [%]"] == 0
+    assert cmp.stats.columns.nlevels == 2 and cmp.stats.shape[1] == 4 * 8
+    assert set(cmp.skill.index.get_level_values(0)) == {"gauss", "naive", "historical-mean", "volatility"}
+    # the volatility baseline: the naive point forecast (so the naive strategies), a spread that scores
+    vol, vol_forecasts = cmp.table.loc["volatility"], cmp.results["volatility"].forecasts
+    assert (vol_forecasts.xs("point", axis=1, level=1) == 0).all().all()
+    assert vol["Close MAE Skill"] == 0.0 and 0 < vol["Close CRPS"] < naive["Close CRPS"]
+    assert vol["Close CRPS"] == pytest.approx(vol_forecasts[("close", "crps")].mean(), rel=1e-5)
+    assert 50 <= vol["Close Coverage 10-90 [%]"] <= 100
+    pd.testing.assert_frame_equal(cmp.results["volatility"].daily, cmp.results["naive"].daily)
+    # legacy: the verdict never credits MaxDiff's in-sample fit, and says it is in sample
+    for line in cmp.table["Verdict"]:
+        assert line.endswith("[in sample under legacy, not judged: maxdiff, maxdiffalwayson]")
+        assert not line.startswith(("maxdiff ", "maxdiffalwayson "))
     # the same key and settings for each forecaster: its row equals a plain backtest with that key
-    alone = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=N, key=jax.random.key(0), protocol="legacy")
+    alone = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=N, protocol="legacy", key=jax.random.key(0))
     pd.testing.assert_frame_equal(alone.daily, cmp.results["naive"].daily)
 
 
@@ -232,7 +244,7 @@ def test_cli_compare_prints_the_table(capsys, tmp_path):
 def test_run_many_writes_the_cross_stock_table(tmp_path):
     sources = {s: jaxsim.sample(s) for s in ("AAPL", "IBM")}
     report = jaxsim.run_many(
-        sources, tmp_path / "run", forecaster=jaxsim.forecasters.naive(), n_sims=20, progress=False, protocol="legacy"
+        sources, tmp_path / "run", forecaster=jaxsim.forecasters.naive(), n_sims=20, progress=False
     )
     assert report.ok
     table = pd.read_csv(tmp_path / "run" / "stocks.csv", index_col=0)

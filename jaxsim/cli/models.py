@@ -6,7 +6,7 @@ from jaxsim.errors import JaxsimError
 
 __all__ = ["MODELS", "POINT_MODELS", "make_forecaster"]
 
-MODELS = ("default", "naive", "historical-mean", "toto", "kronos")
+MODELS = ("default", "naive", "historical-mean", "volatility", "toto", "kronos")
 POINT_MODELS = ("naive", "historical-mean")  # point forecasters: no samples to set
 
 
@@ -24,8 +24,8 @@ def make_forecaster(
     Args:
       name: one of :data:`MODELS`.
       weights, tokenizer: converted weight folders (toto: weights; kronos: both).
-      samples: Toto draws per context, or Kronos' averaged sample paths (``sample_count``); None: the
-        model's own.
+      samples: Toto's (or the volatility baseline's) draws per context, or Kronos' averaged sample
+        paths (``sample_count``); None: the model's own.
       kronos_options: further Kronos sampling options (temperature, top_p, ...).
       flag: the option that named the model, for messages.
     """
@@ -38,6 +38,8 @@ def make_forecaster(
             raise JaxsimError(f"--samples does not apply to {flag} {name} (a point forecaster)")
         return forecasters.naive() if name == "naive" else forecasters.historical_mean()
     draws = {} if samples is None else {"num_samples": samples}
+    if name == "volatility":
+        return forecasters.volatility(**draws)  # the 20-day historical-volatility Gaussian baseline
     if name == "default":
         return forecasters.default(**draws)  # the embedded model trained by jaxsim (weights/jaxsim-toto-tiny)
     if name == "toto":

@@ -18,9 +18,11 @@ from jaxsim.errors import JaxsimError
 # deferred: the function-local imports (JAX, pandas, the prices, the engine) run when a command needs them;
 # the parser imports this module
 
-__all__ = ["COMPARE_MODELS", "verdict_text", "print_verdict", "add_compare_parser", "cmd_compare"]
+__all__ = ["COMPARE_MODELS", "DEFAULT_COMPARE", "verdict_text", "print_verdict", "add_compare_parser", "cmd_compare"]
 
 COMPARE_MODELS = MODELS
+# the embedded model against jaxsim.shell.compare.BASELINES (persistence, drift, historical volatility)
+DEFAULT_COMPARE = "default,naive,historical-mean,volatility"
 
 
 def verdict_text(result, seed: int = 0, n_resamples: int = 1000) -> str:
@@ -45,9 +47,10 @@ def add_compare_parser(sub) -> None:
     cp.add_argument("--resample", type=str.upper, choices=RESAMPLE_CHOICES, help=RESAMPLE_HELP)
     cp.add_argument(
         "--models",
-        default="default,naive,historical-mean",
+        default=DEFAULT_COMPARE,
         metavar="A,B",
-        help=f"forecasters to compare, from {','.join(COMPARE_MODELS)} (default: default,naive,historical-mean)",
+        help=f"forecasters to compare, from {','.join(COMPARE_MODELS)} (default: {DEFAULT_COMPARE}: the "
+        "embedded model and the three baselines)",
     )
     cp.add_argument("--weights", metavar="DIR", help="converted weight folder for toto / kronos")
     cp.add_argument("--tokenizer", metavar="DIR", help="converted Kronos tokenizer folder")

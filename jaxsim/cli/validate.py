@@ -52,6 +52,7 @@ RESAMPLE_HELP = (
     "high max, low min, close of the last, volume sum, per calendar date in the timestamps' own time zone"
 )
 _POINT_MODELS = ("naive", "historical-mean")  # point forecasters: no weights, no samples
+_BASELINE_MODELS = (*_POINT_MODELS, "volatility")  # no hyper-parameters
 
 
 class UsageError(ConfigError):
@@ -139,7 +140,7 @@ def check_hyperparams(args) -> None:
     hyper = getattr(args, "hyperparams", None)
     if hyper is None:
         return
-    if args.model in _POINT_MODELS:
+    if args.model in _BASELINE_MODELS:
         raise UsageError(f"--hyperparams configures toto or kronos; --model {args.model} takes no hyper-parameters")
     if not Path(hyper).is_dir():
         raise UsageError(f"--hyperparams {hyper}: {'not a folder' if Path(hyper).exists() else 'no such folder'}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 from importlib.resources import as_file, files
 from pathlib import Path
 
@@ -58,6 +59,7 @@ __all__ = [
     "available_samples",
     "sample_dir",
     "as_prices",
+    "frame_symbol",
 ]
 
 log = logging.getLogger(__name__)
@@ -238,11 +240,14 @@ class Prices:
     def to_frame(self) -> pd.DataFrame:
         """A DataFrame with a ``DatetimeIndex`` named ``Date`` and columns Open/High/Low/Close[/Volume].
 
-        The columns are the float32 values: loading the frame again gives zero :attr:`residuals`."""
+        The columns are the float32 values: loading the frame again gives zero :attr:`residuals`;
+        ``attrs["symbol"]`` is :attr:`symbol`."""
         cols = {"Open": self.open, "High": self.high, "Low": self.low, "Close": self.close}
         if self.volume is not None:
             cols["Volume"] = self.volume
-        return pd.DataFrame(cols, index=pd.DatetimeIndex(self.dates.astype("datetime64[ns]"), name="Date"))
+        frame = pd.DataFrame(cols, index=pd.DatetimeIndex(self.dates.astype("datetime64[ns]"), name="Date"))
+        frame.attrs["symbol"] = self.symbol  # loading the frame again keeps the name (and the draws)
+        return frame
 
     def __repr__(self) -> str:
         vol = "" if self.volume is None else " +volume"
@@ -290,9 +295,49 @@ class PriceSummary:
         return not any(p.fatal for p in self.problems)
 
 
+# column names (ignoring case and punctuation) that carry a frame's symbol
+_SYMBOL_COLUMNS = ("symbol", "ticker")
+
+
+def frame_symbol(frame: pd.DataFrame) -> str:
+    """The name a DataFrame carries: ``frame.attrs["symbol"]``, else the one value of its ``symbol`` /
+    ``ticker`` column, else a string ``frame.name``.
+
+    The name picks the stock's PRNG key (so its draws) and its crypto rule, so a frame without one
+    is refused rather than run under a made-up name (a CSV file gets its stem, and the same file read
+    with ``pd.read_csv`` and ``symbol=`` its stem gives the same draws).
+
+    Raises:
+      PriceDataError: no name, or a symbol column with several values.
+    """
+    named = frame.attrs.get("symbol")
+    if isinstance(named, str) and named.strip():
+        return named.strip()
+    for col in frame.columns:
+        if re.sub(r"[^a-z0-9]", "", str(col).lower()) in _SYMBOL_COLUMNS:
+            values = [str(v) for v in pd.unique(frame[col].dropna()) if str(v).strip()]
+            if len(values) == 1:
+                return values[0].strip()
+            if len(values) > 1:
+                shown = ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
+                raise PriceDataError(
+                    f"the frame's {col!r} column holds {len(values)} symbols ({shown}): pass one symbol's "
+                    "rows (a dict name -> frame for several stocks)"
+                )
+    name = getattr(frame, "name", None)  # a column called "name" is a Series, not a name
+    if isinstance(name, str) and name.strip():
+        return name.strip()
+    raise PriceDataError(
+        "the DataFrame has no symbol: pass symbol='NAME' (a dict name -> frame for several stocks) or set "
+        "df.attrs['symbol']; the name picks the stock's draws and its fee rule"
+    )
+
+
 def _symbol_for(source, symbol: str | None) -> str:
     if symbol:
         return str(symbol)
+    if isinstance(source, pd.DataFrame):
+        return frame_symbol(source)
     if isinstance(source, (str, os.PathLike)):
         name = Path(source).name
         for suffix in (".csv.gz", ".csv", ".parquet", ".pq"):
@@ -344,7 +389,9 @@ def load_prices(
 
     Args:
       source: a path (``str`` or ``PathLike``) or a ``pandas.DataFrame``; the frame is not modified.
-      symbol: name for the series; defaults to the file stem upper-cased (``"UNKNOWN"`` for frames).
+      symbol: name for the series; defaults to the file stem upper-cased, or for a frame to the name
+        it carries (:func:`frame_symbol`: ``df.attrs["symbol"]``, a one-valued ``symbol`` column or
+        ``df.name``; a frame without one is refused).
       adjusted: use split/dividend-adjusted prices: the ``Adj. Open/High/Low/Close[/Volume]``
         columns when present (Quandl WIKI layout), else scale Open/High/Low/Close by
         ``Adj Close / Close`` (Yahoo layout; volume stays raw). Default: raw prices, as the original

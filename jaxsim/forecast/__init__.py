@@ -2,7 +2,7 @@
 
 :mod:`.returns` (prices -> the returns a forecaster sees), :mod:`.interface` (what a forecaster
 answers), :mod:`.grid` (the origins and their contexts), :mod:`.aggregate` (draws -> point and band),
-:mod:`.forecasters` (naive, historical mean, user function, Toto, the embedded default),
+:mod:`.forecasters` (naive, historical mean, volatility, user function, Toto, the embedded default),
 :mod:`.prefix` (Toto's prefix-shared passes over an expanding context) and :mod:`.kronos_forecaster`.
 """
 
@@ -11,12 +11,14 @@ from jaxsim.forecast.forecasters import (
     HistoricalMeanForecaster,
     NaiveForecaster,
     TotoForecaster,
+    VolatilityForecaster,
     default,
     from_function,
     historical_mean,
     kronos,
     naive,
     toto,
+    volatility,
 )
 from jaxsim.forecast.grid import ForecastGrid
 from jaxsim.forecast.interface import (
@@ -32,6 +34,7 @@ from jaxsim.forecast.interface import (
 __all__ = [
     "naive",
     "historical_mean",
+    "volatility",
     "from_function",
     "toto",
     "kronos",
@@ -48,4 +51,5 @@ __all__ = [
     "HistoricalMeanForecaster",
     "FunctionForecaster",
     "TotoForecaster",
+    "VolatilityForecaster",
 ]

@@ -3,6 +3,7 @@
 The interface (:class:`Forecaster`, :class:`Forecast`, keys) is :mod:`jaxsim.forecast.interface`.
 
 Kinds: :func:`naive` (zero return), :func:`historical_mean` (mean of the context's valid returns),
+:func:`volatility` (a zero-mean Gaussian with the rolling historical volatility),
 :func:`from_function` (a user JAX function, vmapped), :func:`toto` (converted Toto weights),
 :func:`kronos` (see :mod:`jaxsim.forecast.kronos_forecaster`).
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import ndtri
 
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.grid import ContextGroup, ForecastGrid, context_groups, gather_contexts
@@ -26,10 +28,12 @@ from jaxsim.forecast.interface import (
     SERIES_FEW_VALUES,
     Forecast,
     Forecaster,
+    ForecastSummary,
     context_keys,
     origin_realised,
     register_forecaster,
     summarize_draws,
+    summarize_forecast,
     target_returns,
 )
 from jaxsim.forecast.kronos_forecaster import kronos
@@ -41,10 +45,12 @@ from jaxsim.models.toto.checkpoint import load_toto
 __all__ = [
     "NaiveForecaster",
     "HistoricalMeanForecaster",
+    "VolatilityForecaster",
     "FunctionForecaster",
     "TotoForecaster",
     "naive",
     "historical_mean",
+    "volatility",
     "default",
     "from_function",
     "toto",
@@ -87,6 +93,85 @@ class HistoricalMeanForecaster(Forecaster):
     def forecast_group(self, context, valid, keys):
         count = jnp.maximum(valid.sum(-1), 1).astype(jnp.float32)
         return Forecast(point=jnp.where(valid[None], context, 0.0).sum(-1) / count[None])
+
+
+def gaussian_quantile_draws(num_samples: int) -> jax.Array:
+    """``(S,)`` standard normal quantiles at the midpoints ``(i - 1/2)/S``, made exactly symmetric.
+
+    A deterministic ensemble (no key): its empirical CRPS and quantiles approach the Gaussian's as S
+    grows, and each draw's mirror is its exact negative, so a symmetric aggregation (mean, median,
+    trimmed mean) of ``sigma * draws`` is 0 up to float rounding (:meth:`VolatilityForecaster.forecast_summary`).
+    """
+    half = ndtri((jnp.arange(num_samples // 2, dtype=jnp.float32) + 0.5) / num_samples)  # the lower half, < 0
+    middle = jnp.zeros((num_samples % 2,), jnp.float32)
+    return jnp.concatenate([half, middle, -half[::-1]])
+
+
+@register_forecaster
+class VolatilityForecaster(Forecaster):
+    """Historical-volatility baseline: the next return is ``N(0, sigma^2)``, sigma the sample standard
+    deviation (ddof 1) of the context's last ``window`` valid returns.
+
+    Mean 0, not the rolling mean: a 20-day mean of daily returns is mostly noise (its standard error
+    is sigma/sqrt(20), several times any real daily drift), so the point forecast is the naive one and
+    what this baseline adds is the spread: CRPS and interval coverage that a forecaster's distribution
+    has to beat. The distribution is given as ``num_samples`` Gaussian quantile draws
+    (:func:`gaussian_quantile_draws`, no randomness). A context with fewer than two valid returns has
+    sigma 0 (every draw 0, the naive forecast).
+    """
+
+    window: int = 20
+    num_samples: int = 511
+    params: Any = ()
+    kind = "volatility"
+    padding_invariant = True
+
+    def draws_per_context(self):
+        return self.num_samples
+
+    def with_draws_per_context(self, num_samples):
+        if int(num_samples) < 1:
+            raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
+        return dataclasses.replace(self, num_samples=int(num_samples))
+
+    def series_forecaster(self, n_values):
+        # the P&L series is forecast by the median of the first 256 (or of 512) draws, the original's
+        # counts: draw exactly those so the median is the ensemble's own (0)
+        return self.with_draws_per_context(SERIES_FEW_DRAWS if n_values < SERIES_FEW_VALUES else SERIES_DRAWS)
+
+    def _draws(self, context: jax.Array, valid: jax.Array) -> jax.Array:
+        """``(X, n, S)`` draws of contexts ``(X, n, L)`` whose newest value is last (``valid`` ``(n, L)``)."""
+        context, valid = context[..., -self.window :], valid[:, -self.window :]
+        count = valid.sum(-1).astype(jnp.float32)[None]  # (1, n)
+        values = jnp.where(valid[None], context, 0.0)
+        mean = values.sum(-1) / jnp.maximum(count, 1.0)
+        deviation = jnp.where(valid[None], context - mean[..., None], 0.0)
+        variance = jnp.square(deviation).sum(-1) / jnp.maximum(count - 1.0, 1.0)
+        sigma = jnp.where(count >= 2, jnp.sqrt(variance), 0.0)
+        return sigma[..., None] * gaussian_quantile_draws(self.num_samples)
+
+    def forecast(self, stock, grid, targets, key):
+        del key  # deterministic draws
+        # only the last `window` returns of each context are read: gather those, not whole histories
+        context, valid = gather_contexts(target_returns(stock.prices, targets), grid, self._window_group(grid))
+        return Forecast(samples=self._draws(context, valid))
+
+    def _window_group(self, grid: ForecastGrid) -> ContextGroup:
+        return ContextGroup(0, grid.n_origins, self.window)
+
+    def forecast_summary(self, stock, grid, targets, key, aggregate_spec, chunk=None):
+        del chunk
+        forecast = self.forecast(stock, grid, targets, key)
+        summary = summarize_forecast(forecast, origin_realised(stock, grid, targets), aggregate_spec)
+        # a symmetric aggregation of the symmetric draws is 0: drop the float rounding, whose sign
+        # would otherwise be a direction the strategies trade on
+        scale = forecast.samples[..., -1]  # the largest draw, sigma * z_max
+        point = jnp.where(jnp.abs(summary.point) <= 1e-5 * scale, 0.0, summary.point)
+        return ForecastSummary(point, *summary[1:])
+
+    def forecast_group(self, context, valid, keys):
+        del keys
+        return Forecast(samples=self._draws(context, valid))
 
 
 @register_forecaster
@@ -234,6 +319,25 @@ def naive() -> NaiveForecaster:
 def historical_mean() -> HistoricalMeanForecaster:
     """Forecasts r_X[t] as the mean of the context's returns r_X[1..t-1] (capped by max_context)."""
     return HistoricalMeanForecaster()
+
+
+def volatility(window: int = 20, num_samples: int = 511) -> VolatilityForecaster:
+    """Historical-volatility Gaussian baseline: r_X[t] ~ N(0, sigma_t^2), sigma_t the standard deviation
+    (ddof 1) of the last ``window`` returns r_X[t-window..t-1] (fewer at the start of the history or
+    under a shorter context cap).
+
+    Args:
+      window: returns in the rolling window (default 20, one trading month).
+      num_samples: Gaussian quantile draws per context (odd keeps a 0 draw in the middle).
+
+    Returns:
+      A :class:`VolatilityForecaster` (frozen: equal settings reuse the compiled program).
+    """
+    if int(window) < 2:
+        raise ConfigError(f"volatility: window must be >= 2 returns, got {window}")
+    if int(num_samples) < 1:
+        raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
+    return VolatilityForecaster(window=int(window), num_samples=int(num_samples))
 
 
 def from_function(fn: Callable, num_samples: int | None = None) -> FunctionForecaster:

@@ -373,7 +373,7 @@ class BacktestResult:
         from jaxsim.report import plots  # deferred: matplotlib loads only when a figure is drawn
 
         if prices is not None:
-            prices = as_prices(prices)
+            prices = as_prices(prices, symbol=self.symbol)  # an unnamed frame is this result's stock
         name = self.symbol or ""
         if kind == "equity":
             return plots.equity_figure(

@@ -29,6 +29,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxsim.config import BacktestConfig, resolve_config
 from jaxsim.engine.forecasted_pnl import source_names
 from jaxsim.engine.program import BacktestSetup, run_program, trace_count
+from jaxsim.forecast import forecasters
 from jaxsim.report.result import BacktestResult
 from jaxsim.shell.plan import Plan, PreparedStock, make_plan, stack_keys
 from jaxsim.sim.strategy import strategy_table
@@ -105,7 +106,7 @@ def _results(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecas
 
 
 def backtest(
-    prices, forecaster, config: BacktestConfig | None = None, *, symbol: str | None = None, key=None, **settings
+    prices, forecaster=None, config: BacktestConfig | None = None, *, symbol: str | None = None, key=None, **settings
 ):
     """Walk-forward backtest of one stock (or several: a list or dict of ``Prices``).
 
@@ -117,8 +118,9 @@ def backtest(
     Args:
       prices: a :class:`jaxsim.data.prices.Prices`, a DataFrame, a price file path or a bundled sample
         name (:func:`jaxsim.data.prices.as_prices`); a list/tuple/dict of them runs :func:`backtest_many`.
-      forecaster: from :mod:`jaxsim.forecast.forecasters` (naive, historical_mean, from_function, toto,
-        kronos); its own settings (e.g. Toto's ``num_samples``) are used.
+      forecaster: from :mod:`jaxsim.forecast.forecasters` (naive, historical_mean, volatility,
+        from_function, toto, kronos); its own settings (e.g. Toto's ``num_samples``) are used. None:
+        the embedded default model (``jaxsim.forecasters.default()``), as ``jaxsim backtest``.
       config: a :class:`jaxsim.config.BacktestConfig` (every setting, with the reason for its default).
       symbol: overrides ``prices.symbol`` (it selects the crypto rule and default fee).
       key: the run's PRNG key (default ``jax.random.key(config.seed)``); the stock uses
@@ -133,6 +135,7 @@ def backtest(
       :class:`jaxsim.report.result.BacktestResult` (a dict symbol -> result for several stocks).
     """
     config = resolve_config(config, settings)
+    forecaster = forecasters.default() if forecaster is None else forecaster
     if isinstance(prices, (list, tuple, dict)):
         return backtest_many(prices, forecaster, config, key=key)
     plan = make_plan(prices, forecaster, config, key=key, symbol=symbol)
@@ -152,7 +155,7 @@ def backtest(
 
 def backtest_many(
     prices: Sequence | Mapping,
-    forecaster,
+    forecaster=None,
     config: BacktestConfig | None = None,
     *,
     key=None,
@@ -180,6 +183,7 @@ def backtest_many(
     Args:
       prices: a sequence of price sources, or a mapping symbol -> source; a source is a ``Prices``,
         a DataFrame, a file path or a bundled sample name (:func:`jaxsim.data.prices.as_prices`).
+      forecaster: as in :func:`backtest` (None: the embedded default model).
       on_plan: called once with ``{(rows, N, crypto): [symbols]}`` before anything runs (each group
         compiles one program).
       on_result: called as ``on_result(symbol, result)`` as each stock's result is ready.
@@ -190,6 +194,7 @@ def backtest_many(
       dict symbol -> :class:`jaxsim.report.result.BacktestResult`, in input order.
     """
     config = resolve_config(config, settings)
+    forecaster = forecasters.default() if forecaster is None else forecaster  # as backtest
     plan = make_plan(prices, forecaster, config, key=key, keys=keys, caller="backtest_many")
     names = plan.names
     if len(plan.groups) > 1:

@@ -1,7 +1,9 @@
 """Compare forecasters on one stock: same prices, protocol, settings and key for each.
 
-:func:`compare` backtests the stock once per forecaster (the naive zero-return forecaster and the
-historical mean are added by default, as the baselines a forecaster must beat) and puts the best
+:func:`compare` backtests the stock once per forecaster (:data:`BASELINES` are added by default,
+as the baselines a forecaster must beat: the naive zero return (persistence of the price), the
+historical mean (drift) and the 20-day historical-volatility Gaussian, whose CRPS and interval
+coverage a forecast distribution has to beat) and puts the best
 strategy's out-of-sample stats and the close forecast's skill side by side
 (:class:`jaxsim.report.comparison.Comparison`).
 """
@@ -24,11 +26,15 @@ from jaxsim.shell.api import backtest
 
 __all__ = ["BASELINES", "compare"]
 
-BASELINES = ("naive", "historical-mean")
+BASELINES = ("naive", "historical-mean", "volatility")
 
 
 def _baselines() -> dict:
-    return {"naive": forecast.naive(), "historical-mean": forecast.historical_mean()}
+    return {
+        "naive": forecast.naive(),
+        "historical-mean": forecast.historical_mean(),
+        "volatility": forecast.volatility(),
+    }
 
 
 def compare(
@@ -52,7 +58,8 @@ def compare(
         for every forecaster.
       key: the PRNG key, the same for every forecaster (default ``jax.random.key(config.seed)``);
         also the bootstrap key of the verdicts.
-      baselines: add the naive (zero-return) and historical-mean forecasters unless named already.
+      baselines: add :data:`BASELINES` (naive zero return, historical mean, ``volatility()``) unless
+        named already.
       n_resamples: bootstrap resamples of each verdict.
       symbol: overrides ``prices.symbol``.
       progress: ``progress(name, i, n)``, a context manager around forecaster ``name``'s backtest
