@@ -37,6 +37,7 @@ from jaxsim.cli.validate import (
     RESAMPLE_CHOICES,
     RESAMPLE_HELP,
     check_model_flags,
+    sims_arg,
     validate_backtest,
 )
 from jaxsim.cli.weights import add_commands
@@ -153,16 +154,6 @@ def _make_forecaster(args, hyper=None):
     return make_forecaster(
         name, weights=args.weights, tokenizer=args.tokenizer, samples=samples, kronos_options=kronos_options
     )
-
-
-def _sims(text: str):
-    """``--sims``: a positive integer, or ``all`` (the full history)."""
-    if text.strip().lower() == "all":
-        return "all"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--sims must be an integer or 'all', got {text!r}") from None
 
 
 def _model_of(args, hyper) -> str:
@@ -566,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--tokenizer", metavar="DIR", help="converted Kronos tokenizer folder")
     bt.add_argument(
         "--sims",
-        type=_sims,
+        type=sims_arg,
         metavar="N",
         help="number of simulations, or 'all' (the default): every origin with at least 64 context "
         "returns, the full history (--like-original: 50)",

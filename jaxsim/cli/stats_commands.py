@@ -11,8 +11,8 @@ from pathlib import Path
 
 from jaxsim.cli.feedback import compile_reporter, elapsed
 from jaxsim.cli.models import MODELS, make_forecaster
-from jaxsim.cli.validate import RESAMPLE_CHOICES, RESAMPLE_HELP, UsageError, prepare_out
-from jaxsim.config import PROTOCOLS, BacktestConfig
+from jaxsim.cli.validate import RESAMPLE_CHOICES, RESAMPLE_HELP, UsageError, prepare_out, sims_arg
+from jaxsim.config import ALL_SIMS, PROTOCOLS, BacktestConfig
 from jaxsim.errors import JaxsimError
 
 # deferred: the function-local imports (JAX, pandas, the prices, the engine) run when a command needs them;
@@ -54,8 +54,19 @@ def add_compare_parser(sub) -> None:
     )
     cp.add_argument("--weights", metavar="DIR", help="converted weight folder for toto / kronos")
     cp.add_argument("--tokenizer", metavar="DIR", help="converted Kronos tokenizer folder")
-    cp.add_argument("--sims", type=int, default=50, metavar="N", help="number of simulations (default 50)")
-    cp.add_argument("--protocol", choices=PROTOCOLS, default="legacy", help="legacy (the original) or walk_forward")
+    cp.add_argument(
+        "--sims",
+        type=sims_arg,
+        default=ALL_SIMS,
+        metavar="N",
+        help="number of simulations, or 'all' (the default: the full history, as jaxsim backtest)",
+    )
+    cp.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="walk_forward",
+        help="walk_forward (the default, as jaxsim backtest) or legacy (the original's in-sample MaxDiff fit)",
+    )
     cp.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0), the same for every forecaster")
     cp.add_argument("--resamples", type=int, default=1000, metavar="R", help="bootstrap resamples (default 1000)")
     cp.add_argument("--out", metavar="PATH", help="also write the table as CSV to PATH")
@@ -89,7 +100,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from jaxsim.shell.compare import compare
 
     for flag, value in (("--sims", args.sims), ("--resamples", args.resamples)):
-        if value < 1:
+        if value != ALL_SIMS and value < 1:
             raise UsageError(f"{flag} must be >= 1, got {value}")
     if args.csv is not None and not Path(args.csv).is_file():
         raise UsageError(f"--csv {args.csv}: {'not a file' if Path(args.csv).exists() else 'no such file'}")

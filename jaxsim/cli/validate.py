@@ -11,6 +11,7 @@ stocks failed; the others are written), :data:`EXIT_USAGE` 2 (bad input: flags, 
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "RESAMPLE_HELP",
     "parse_symbols",
     "find_symbol_files",
+    "sims_arg",
     "check_counts",
     "check_model_flags",
     "check_hyperparams",
@@ -93,6 +95,16 @@ def find_symbol_files(symbols, data_dir) -> dict[str, Path]:
             f"(looked for <SYMBOL>{'/'.join(PRICE_SUFFIXES)})"
         )
     return found
+
+
+def sims_arg(text: str):
+    """``--sims``: a positive integer, or ``all`` (the full history)."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sims must be an integer or 'all', got {text!r}") from None
 
 
 def check_counts(args) -> None:
