@@ -338,7 +338,14 @@ class BacktestResult:
         title = f"Backtest summary for {self.symbol or '?'} ({self.n_sims} simulations, protocol {self.protocol})"
         table = self.summary.to_string(float_format=lambda v: f"{v:.4f}")
         return "\n".join(
-            [*self.header_lines(), title, table, *self.maxdiff_lines(), f"Best strategy: {self.best_strategy}"]
+            [
+                *self.header_lines(),
+                title,
+                table,
+                *self.maxdiff_lines(),
+                f"Best strategy: {self.best_strategy} (the original's rule: the highest mean Return in this table; "
+                "the verdict below judges the out-of-sample daily P&L instead)",
+            ]
         )
 
     def plot(
