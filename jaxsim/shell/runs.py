@@ -456,6 +456,7 @@ def run_many(
         clean=bool(clean),
         **({"resample": resample} if resample else {}),  # absent when off: earlier run folders still match
         **({"min_context": config.min_context} if config.n_sims == "all" else {}),
+        **({"n_seeds": config.n_seeds} if config.n_seeds > 1 else {}),  # absent at 1: earlier folders match
         **({"strategies": [strategy_identity(u) for u in config.strategies]} if config.strategies else {}),
     )
     if count > 1:
