@@ -122,16 +122,18 @@ def exposure_frame(daily: pd.DataFrame, oos: dict[str, np.ndarray], user: dict[s
     return pd.DataFrame(cols, index=daily.index)
 
 
-def buy_hold_closes(records: pd.DataFrame, oos: dict[str, np.ndarray]) -> pd.Series | None:
-    """Closes of the simulation dates plus the close before the first one, C[e] / (1 + r_C[e]) (dated one
-    day earlier: only its value is used), for ``Buy & Hold Return [%]``; None without ``oos`` fields."""
+def buy_hold_closes(records: pd.DataFrame, oos: dict[str, np.ndarray], start=None) -> pd.Series | None:
+    """Closes of the simulation dates plus the close before the first one, C[e] / (1 + r_C[e]), for
+    ``Buy & Hold Return [%]`` and the stats' ``Start``; None without ``oos`` fields. ``start``: that
+    close's date (``metadata["pnl_start_date"]``); without it, one calendar day before the first date."""
     if f"{PREFIX}close_realised" not in oos:
         return None
     close = np.asarray(records["close"], np.float64)[::-1]
     realised = np.asarray(oos[f"{PREFIX}close_realised"], np.float64)[::-1]
     dates = _chrono_dates(records)
     before = close[0] / (1.0 + realised[0]) if realised[0] != -1 else np.nan
-    index = pd.DatetimeIndex([dates[0] - pd.Timedelta(days=1), *dates], name="date")
+    first = pd.Timestamp(start) if start is not None else dates[0] - pd.Timedelta(days=1)
+    index = pd.DatetimeIndex([first, *dates], name="date")
     return pd.Series(np.concatenate([[before], close]), index=index, name="close")
 
 
@@ -262,9 +264,13 @@ def _stats_program(values, exposure, close, years, periods_per_year):
     return _run("stats", values, exposure, close, years, static=periods_per_year)
 
 
-def stats_table(daily: pd.DataFrame, exposure=None, close=None, periods_per_year: int = 252) -> pd.DataFrame:
+def stats_table(
+    daily: pd.DataFrame, exposure=None, close=None, periods_per_year: int = 252, trades=None
+) -> pd.DataFrame:
     """:func:`jaxsim.stats.frames.stats_frame` of a result's frames, its program kept with the others."""
-    return stats_frame(daily, exposure=exposure, close=close, periods_per_year=periods_per_year, program=_stats_program)
+    return stats_frame(
+        daily, exposure=exposure, close=close, trades=trades, periods_per_year=periods_per_year, program=_stats_program
+    )
 
 
 def skill_frame(forecasts: pd.DataFrame, draws: LabelledArray | None = None, n_bins: int = 10) -> pd.DataFrame:

@@ -196,22 +196,29 @@ class BacktestResult:
     @property
     def closes(self) -> pd.Series | None:
         """Closes over the daily frame's dates (plus the close before the first) for Buy & Hold."""
-        return evaluation.buy_hold_closes(self.records, self.oos)
+        return evaluation.buy_hold_closes(self.records, self.oos, self.metadata.get("pnl_start_date"))
 
-    def stats(self) -> pd.DataFrame:
-        """backtesting.py-style statistics of :attr:`daily`, one column per strategy.
+    def stats(self, prices=None) -> pd.DataFrame:
+        """backtesting.py's statistics of :attr:`daily` and :meth:`trades`, one column per strategy.
 
-        Rows: Start, End, Duration, Exposure Time [%], Return [%], Buy & Hold Return [%] (the stock's
-        closes over the same dates), Return (Ann.) [%], Volatility (Ann.) [%], CAGR [%], Sharpe Ratio,
-        Sortino Ratio, Calmar Ratio, Max. Drawdown [%], Max. Drawdown Duration (trading days),
-        # Trades (days with a position), Win Rate [%], Profit Factor, Expectancy [%]
-        (:func:`jaxsim.stats.frames.stats_frame`, :mod:`jaxsim.stats.performance`).
-        Annualised with 252 days (365 under the crypto rule).
+        Rows: Start (the close the equity starts from), End, Duration, Exposure Time [%], Return [%],
+        Buy & Hold Return [%] (the stock's closes over the same dates), Return (Ann.) [%], Volatility
+        (Ann.) [%], CAGR [%], Sharpe Ratio, Sortino Ratio (backtesting.py's compounded formulas),
+        Sharpe (empyrical), Sortino (empyrical) (empyrical's and quantstats' arithmetic ones), Calmar
+        Ratio, Max. Drawdown [%], Max. Drawdown Duration (calendar Timedelta), # Trades (round trips),
+        Win Rate [%], Profit Factor, Expectancy [%] (over the round trips)
+        (:func:`jaxsim.stats.frames.stats_frame`; docs/statistics.md maps every row to its convention).
+        Annualised with 252 days (365 under the crypto rule). ``prices``: as :meth:`trades`' (with
+        them, an always-on day that filled both sides counts two round trips).
         """
+        return self._stats(self.trades(prices))
+
+    def _stats(self, trades: pd.DataFrame) -> pd.DataFrame:
         return evaluation.stats_table(
             self.daily,
             exposure=self.exposure,
             close=self.closes,
+            trades=trades,
             periods_per_year=evaluation.periods_per_year(self.metadata),
         )
 
@@ -362,11 +369,12 @@ class BacktestResult:
         (:meth:`skill`)."""
         from jaxsim.report.html import flat_forecasts
 
+        trades = self.trades(prices)
         files = {
             "daily.csv": self.daily.to_csv().encode(),
             "equity.csv": self.equity.to_csv().encode(),
-            "trades.csv": self.trades(prices).to_csv(index=False).encode(),
-            "stats.csv": self.stats().to_csv().encode(),
+            "trades.csv": trades.to_csv(index=False).encode(),
+            "stats.csv": self._stats(trades).to_csv().encode(),
             "uncertainty.json": json.dumps(self.uncertainty().as_dict(), indent=2, default=str).encode(),
         }
         if len(self.forecasts.columns):
