@@ -137,7 +137,7 @@ def _start_date(index: pd.DatetimeIndex, close: pd.Series | None, start) -> pd.T
         before = close.sort_index().loc[: index[0] - pd.Timedelta(1, "ns")]
         if len(before):
             return before.index[-1]
-    weekdays = bool((index.dayofweek < 5).all())
+    weekdays = bool((index.day_of_week < 5).all())
     return index[0] - (pd.offsets.BDay(1) if weekdays else pd.Timedelta(days=1))
 
 
