@@ -46,7 +46,7 @@ from jaxsim.sim.strategy_table import (
     with_user,
 )
 
-__all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy"]
+__all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "SUMMARY_DESCRIPTION", "SUMMARY_UNITS"]
 
 # row 0's limit prices of the fitted strategies, then the predicted prices
 LIMIT_PRICE_FIELDS = (
@@ -96,7 +96,23 @@ def summary_frame(records: pd.DataFrame, protocol: str, user: tuple | list = ())
         )
     frame = pd.DataFrame(rows).set_index("Strategy")
     frame.attrs["protocol"] = protocol
+    frame.attrs["description"] = SUMMARY_DESCRIPTION
     return frame
+
+
+SUMMARY_DESCRIPTION = (
+    "the original's six-day-window table: each column is the mean over the N simulations of a quantity of "
+    "that simulation's six evaluation days (Return: their total; Sharpe: of the six daily values x sqrt(252); "
+    "AnnualRet: their mean daily return x 252; fractions), not statistics of the equity curve (stats())"
+)
+# the command line's units of the summary table: column -> (printed name, scale)
+SUMMARY_UNITS = {
+    "Return": ("Return [%]", 100.0),
+    "Sharpe": ("Sharpe", 1.0),
+    "AnnualRet": ("AnnualRet [%]", 100.0),
+    "ForecastRet": ("ForecastRet [%]", 100.0),
+    "FinalDay": ("FinalDay [%]", 100.0),
+}
 
 
 def best_strategy(summary: pd.DataFrame) -> str:
@@ -138,7 +154,9 @@ class BacktestResult:
         * ``FinalDay``: the mean of the final-day field (entry_takeprofit, highlow: the six-day
           average, docs/deviations.md#kept-finalday-average).
 
-        Fractions, not percent. ``summary.attrs["protocol"]`` names the protocol.
+        Fractions, not percent (the command line prints percent: :meth:`summary_text`).
+        ``summary.attrs["protocol"]`` names the protocol, ``summary.attrs["description"]`` says what
+        the table is (:data:`SUMMARY_DESCRIPTION`).
       best_strategy: name of the best strategy (docs/backtest.md#best-strategy).
       limit_prices: row 0's MaxDiff / always-on limit prices and predicted close/high/low.
       metadata: run settings (forecaster, targets, fee, spread, N, sample count, timings) and, per
@@ -280,10 +298,29 @@ class BacktestResult:
             for s in FITTED
         ]
 
-    def summary_text(self) -> str:
-        """The table the original prints, plus the protocol and best strategy."""
-        title = f"Backtest summary for {self.symbol or '?'} ({self.n_sims} simulations, protocol {self.protocol})"
-        table = self.summary.to_string(float_format=lambda v: f"{v:.4f}")
+    def summary_text(self, units: bool = True) -> str:
+        """The table the original prints, plus the protocol and best strategy.
+
+        The title line says what the table is (:attr:`summary`: means of six-day windows). ``units``:
+        returns in percent with the unit in the column name (``AnnualRet [%]``, 2 decimals); False
+        prints the original's bare fractions (4 decimals).
+        """
+        title = (
+            f"Backtest summary for {self.symbol or '?'} ({self.n_sims} simulations, protocol {self.protocol}): "
+            "the original's six-day-window means, not the equity curve's statistics (result.stats())"
+        )
+        if units:
+            shown = pd.DataFrame(
+                {
+                    SUMMARY_UNITS[c][0] if c in SUMMARY_UNITS else c: v * SUMMARY_UNITS.get(c, ("", 1.0))[1]
+                    for c, v in self.summary.items()
+                }
+            )
+            table = shown.to_string(
+                formatters={c: (lambda v: f"{v:.4f}") if c == "Sharpe" else (lambda v: f"{v:.2f}") for c in shown}
+            )
+        else:
+            table = self.summary.to_string(float_format=lambda v: f"{v:.4f}")
         return "\n".join([title, table, *self.maxdiff_lines(), f"Best strategy: {self.best_strategy}"])
 
     def plot(
