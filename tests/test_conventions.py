@@ -14,7 +14,7 @@ import jaxsim
 from jaxsim.config import BacktestConfig
 from jaxsim.report import evaluation
 from jaxsim.stats import stats_frame
-from jaxsim.stats.spa import block_size, spa_test
+from jaxsim.stats.spa import block_size
 
 # rows equal to backtesting.py's (relative tolerance of float32 jaxsim stats where they are floats)
 SAME_AS_BACKTESTING = (

@@ -336,7 +336,7 @@ class Uncertainty:
         block length, one column per strategy.
       selection: one row per strategy: ``Sharpe (daily)`` (per-period, ddof 1), ``PSR`` (probability
         that the true Sharpe exceeds 0), ``Beats Zero`` (the bootstrap interval of the mean daily
-        return lies above 0).
+        return lies above 0; always False for a strategy fitted in sample).
       best: the strategy with the highest Sharpe (the pick the DSR corrects).
       dsr: deflated Sharpe ratio of that pick given ``n_trials`` strategies tried.
       sr0: the per-period Sharpe the best of ``n_trials`` unskilled strategies reaches by luck.
@@ -462,7 +462,8 @@ def uncertainty(
         best, dsr, sr0 = names[int(sel.best)], float(sel.dsr), float(sel.sr0)
     lower = boot.loc[("Mean Daily Return [%]", "lower")].to_numpy(np.float64)
     selection = pd.DataFrame(
-        {"Sharpe (daily)": sharpe, "PSR": psr, "Beats Zero": np.isfinite(lower) & (lower > 0)}, index=daily.columns
+        {"Sharpe (daily)": sharpe, "PSR": psr, "Beats Zero": np.isfinite(lower) & (lower > 0) & ~fitted},
+        index=daily.columns,
     )
     pbo = float(out.pbo) if blocks else np.nan
     line = verdict(names, lower, sharpe, dsr=dsr, n_trials=n_tr, level=level, in_sample=in_sample)

@@ -244,13 +244,15 @@ class BacktestResult:
         self, key=None, *, n_resamples: int = 1000, level: float = 0.95, n_trials: int | None = None, n_blocks: int = 16
     ) -> evaluation.Uncertainty:
         """Bootstrap intervals (Sharpe, CAGR, mean daily return), PSR/DSR of the best-Sharpe pick, PBO
-        (CSCV) over the strategies of :attr:`daily`, and the verdict line.
+        (CSCV), Hansen's SPA and Romano-Wolf's StepM against zero and buy & hold (arch.bootstrap)
+        over the strategies of :attr:`daily`, and the verdict line with its rule (docs/statistics.md).
 
-        Keyed and reproducible: the same ``key`` (default ``jax.random.key(0)``) gives the same
-        numbers. ``n_trials``: strategies tried (default 8, the table's). See
-        :class:`jaxsim.report.evaluation.Uncertainty`.
+        Keyed and reproducible: the same ``key`` (default ``jax.random.key(seed)``, the run's seed
+        where the metadata records one, else 0) gives the same numbers, the SPA / StepM p-values
+        included (their numpy seed is drawn from the key). ``n_trials``: strategies tried (default 8,
+        the table's). See :class:`jaxsim.report.evaluation.Uncertainty`.
         """
-        key = jax.random.key(0) if key is None else key
+        key = jax.random.key(int(self.metadata.get("seed", 0))) if key is None else key
         return evaluation.uncertainty(
             key,
             self.daily,
