@@ -175,3 +175,38 @@ def test_a_sure_winner_is_found_and_in_sample_strategies_never_named():
     assert legacy.best != "maxdiff" and legacy.verdict.startswith("edge beats zero at 95%")
     assert "maxdiff fitted in sample, not tested" in legacy.verdict
     assert "maxdiff beat" not in legacy.verdict and "maxdiff," not in legacy.verdict.split("SPA")[1]
+
+
+def test_summary_says_what_it_is_and_prints_units(naive_run):
+    s = naive_run.summary
+    assert "six-day" in s.attrs["description"] and "stats()" in s.attrs["description"]
+    text = naive_run.summary_text()
+    title, header = text.splitlines()[:2]
+    assert title.startswith("Backtest summary for AAPL (40 simulations, protocol walk_forward): the original's six-day")
+    assert header.split() == ["Return", "[%]", "Sharpe", "AnnualRet", "[%]", "ForecastRet", "[%]", "FinalDay", "[%]"]
+    row = next(line for line in text.splitlines() if line.startswith("simple "))
+    assert row.split()[1] == f"{100 * s.loc['simple', 'Return']:.2f}"  # percent, not the fraction
+    assert row.split()[3] == f"{100 * s.loc['simple', 'AnnualRet']:.2f}"
+    original = naive_run.summary_text(units=False)  # the original's fractions stay one argument away
+    assert next(ln for ln in original.splitlines() if ln.startswith("simple ")).split()[1] == (
+        f"{s.loc['simple', 'Return']:.4f}"
+    )
+
+
+def test_verdict_rules_in_sample_and_spa_clause():
+    from types import SimpleNamespace
+
+    from jaxsim.stats.verdict import spa_clause, verdict
+
+    names = ["simple", "maxdiff"]
+    assert verdict(names, [-1e-4, 2e-4], [0.1, 2.0], in_sample=["maxdiff"]) == (
+        "no strategy beats zero at 95% (2 strategies tried; maxdiff fitted in sample, not tested)"
+    )
+    assert verdict(names, [1e-4, 2e-4], [0.1, 2.0], in_sample=["maxdiff"]).startswith("simple beats zero")
+    tests = [
+        SimpleNamespace(benchmark="zero", pvalue=0.012, superior=("simple", "edge")),
+        SimpleNamespace(benchmark="buy_hold", pvalue=float("nan"), superior=()),
+    ]
+    assert spa_clause(tests) == "SPA vs zero p 0.01, vs buy_hold not tested: simple, edge beat zero (StepM at 5%)"
+    tests[0].superior = ()
+    assert spa_clause(tests, level=0.9).endswith("none beats zero or buy_hold (StepM at 10%)")
