@@ -23,7 +23,7 @@ from jaxsim.stats.verdict import verdict
 
 __all__ = [
     "stats_frame",
-    "max_drawdown_duration",
+    "calendar_drawdown_duration",
     "table_stats",
     "bootstrap_frame",
     "bootstrap_table",
@@ -148,7 +148,7 @@ def _buy_hold_closes(close: pd.Series, start: pd.Timestamp, index: pd.DatetimeIn
     return close.loc[first : index[-1]].to_numpy(dtype=np.float64)
 
 
-def max_drawdown_duration(equity: pd.Series):
+def calendar_drawdown_duration(equity: pd.Series):
     """backtesting.py's ``Max. Drawdown Duration`` (``_stats.compute_drawdown_duration_peaks``) of a
     date-indexed equity curve whose first bar is the starting equity: the longest calendar time from
     a bar at the running peak to the next bar at the peak, or to the last bar when the drawdown is
@@ -220,7 +220,7 @@ def stats_frame(
       (``start``; default: the last date of ``close`` before the first day, else the weekday before
       it); ``End``: the last day; ``Duration``: End - Start (a calendar ``Timedelta``); ``CAGR [%]``
       over Duration in days / 365.25.
-    * ``Max. Drawdown Duration``: :func:`max_drawdown_duration`, a calendar ``Timedelta`` (NaT
+    * ``Max. Drawdown Duration``: :func:`calendar_drawdown_duration`, a calendar ``Timedelta`` (NaT
       without a drawdown).
     * ``# Trades``: the round trips; ``Win Rate [%]``, ``Profit Factor``, ``Expectancy [%]`` over
       their returns; ``Exposure Time [%]``: the share of the bars from a trade's entry to its exit.
@@ -259,7 +259,7 @@ def stats_frame(
     bars = pd.DatetimeIndex([begin, *df.index])
     equity = np.vstack([np.ones(len(df.columns)), np.cumprod(1 + np.nan_to_num(values.T), axis=0)])
     out.loc["Max. Drawdown Duration"] = [
-        max_drawdown_duration(pd.Series(equity[:, j], index=bars)) for j in range(len(df.columns))
+        calendar_drawdown_duration(pd.Series(equity[:, j], index=bars)) for j in range(len(df.columns))
     ]
     if trades is None:
         trades = _day_trades(df, exposed)
