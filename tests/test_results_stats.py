@@ -90,11 +90,13 @@ def test_stats_equals_jaxsim_stats_on_the_same_series(gauss, prices):
     stats = gauss.stats()
     daily = gauss.daily
     assert list(stats.columns) == list(daily.columns)
-    assert stats.loc["Start", "simple"] == daily.index[0] and stats.loc["End", "simple"] == daily.index[-1]
-    years = (daily.index[-1] - daily.index[0]) / pd.Timedelta(days=365.25)
     # Buy & Hold from the stock's closes: the close before the first daily date to the last one
     close = pd.Series(prices.close, index=pd.DatetimeIndex(prices.dates)).astype(np.float64)
     pos = close.index.get_loc(daily.index[0])
+    # Start: the close the equity starts from (backtesting.py's first bar), the trading day before
+    assert stats.loc["Start", "simple"] == close.index[pos - 1] and stats.loc["End", "simple"] == daily.index[-1]
+    years = (daily.index[-1] - close.index[pos - 1]) / pd.Timedelta(days=365.25)
+    trades = gauss.trades()
     bh = close.iloc[pos - 1 : close.index.get_loc(daily.index[-1]) + 1].to_numpy()
     for name in ("simple", "maxdiff", "highlow"):
         x = daily[name].to_numpy()
@@ -106,16 +108,15 @@ def test_stats_equals_jaxsim_stats_on_the_same_series(gauss, prices):
             ("sharpe_ratio", "Sharpe Ratio"),
             ("cagr_pct", "CAGR [%]"),
             ("max_drawdown_pct", "Max. Drawdown [%]"),
-            ("n_trades", "# Trades"),
-            ("exposure_time_pct", "Exposure Time [%]"),
             ("buy_hold_return_pct", "Buy & Hold Return [%]"),
         ):
             np.testing.assert_allclose(
                 float(stats.loc[label, name]), float(getattr(s, field)), rtol=1e-5, err_msg=f"{name} {label}"
             )
+        assert stats.loc["# Trades", name] == (trades["strategy"] == name).sum()  # the round trips
     expected_bh = 100 * (bh[-1] / bh[0] - 1)
     np.testing.assert_allclose(float(stats.loc["Buy & Hold Return [%]", "simple"]), expected_bh, rtol=1e-4)
-    direct = stats_frame(daily, exposure=gauss.exposure, close=gauss.closes)
+    direct = stats_frame(daily, exposure=gauss.exposure, close=gauss.closes, trades=trades)
     pd.testing.assert_frame_equal(stats, direct)
 
 

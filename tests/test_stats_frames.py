@@ -20,6 +20,8 @@ ROWS = [
     "CAGR [%]",
     "Sharpe Ratio",
     "Sortino Ratio",
+    "Sharpe (empyrical)",
+    "Sortino (empyrical)",
     "Calmar Ratio",
     "Max. Drawdown [%]",
     "Max. Drawdown Duration",
@@ -46,15 +48,16 @@ def test_stats_frame_rows_units_and_values():
     table = stats_frame(df, close=close)
     assert list(table.index) == ROWS and list(table.columns) == ["maxdiff", "buy_hold"]
     assert list(STAT_LABELS.values()) == ROWS[3:]
-    assert table.loc["Start", "maxdiff"] == df.index[0]
-    assert table.loc["Duration", "buy_hold"] == df.index[-1] - df.index[0]
+    # Start: the close the equity starts from (the last close before the first day, 2021-02-26)
+    assert table.loc["Start", "maxdiff"] == pd.Timestamp("2021-02-26")
+    assert table.loc["Duration", "buy_hold"] == df.index[-1] - pd.Timestamp("2021-02-26")
     r = df["maxdiff"].dropna().to_numpy()
     assert table.loc["Return [%]", "maxdiff"] == pytest.approx(100 * (np.prod(1 + r) - 1), rel=1e-4)
     assert table.loc["# Trades", "maxdiff"] == len(r)
     # buy & hold from the last close before Start (2021-02-26) to End
     c = close.loc["2021-02-26" : df.index[-1]]
     assert table.loc["Buy & Hold Return [%]", "buy_hold"] == pytest.approx(100 * (c.iloc[-1] / c.iloc[0] - 1), rel=1e-5)
-    years = (df.index[-1] - df.index[0]).days / 365.25
+    years = (df.index[-1] - pd.Timestamp("2021-02-26")).days / 365.25
     want = 100 * (np.prod(1 + r) ** (1 / years) - 1)
     assert table.loc["CAGR [%]", "maxdiff"] == pytest.approx(want, rel=1e-4)
     one = stats_frame(df["buy_hold"])
@@ -105,7 +108,8 @@ def test_exposure_frame_and_daily_verdict():
     df, _ = _daily()
     exposure = pd.DataFrame({"maxdiff": True}, index=df.index[::2])  # missing rows/columns: no position
     table = stats_frame(df, exposure=exposure)
-    assert table.loc["Exposure Time [%]", "maxdiff"] == pytest.approx(100 * df["maxdiff"][::2].notna().sum() / 280)
+    # backtesting.py's bars: the start bar and every date (a day without a value is a flat bar)
+    assert table.loc["Exposure Time [%]", "maxdiff"] == pytest.approx(100 * df["maxdiff"][::2].notna().sum() / 301)
     assert table.loc["Exposure Time [%]", "buy_hold"] == 0.0 and table.loc["# Trades", "buy_hold"] == 0
     noise = pd.DataFrame(np.random.default_rng(5).normal(0, 0.01, (250, 4)), index=df.index[:250], columns=list("abcd"))
     line = daily_verdict(jax.random.PRNGKey(0), noise, n_resamples=200)

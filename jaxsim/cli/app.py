@@ -305,7 +305,7 @@ def _run_one(args, stop) -> int:
     stop.check()
     result = backtest(prices, forecaster, config, symbol=prices.symbol)
     stop.check()
-    print(result.summary_text())
+    print(result.summary_text(units=not args.like_original))  # --like-original: the original's fractions
     print_verdict(result, seed=args.seed)
     if len(result.seeds) > 1:
         print(seed_spread_text(result))
@@ -338,9 +338,10 @@ def seed_spread_text(result) -> str:
 def stock_line(symbol: str, result, seconds: float | None = None) -> str:
     """One stock's cross-stock line: best strategy and the mean Return of each strategy."""
     s = result.summary
-    rets = "  ".join(f"{name} {s.loc[name, 'Return']:+.4f}" for name in s.index)
+    rets = "  ".join(f"{name} {100 * s.loc[name, 'Return']:+.2f}%" for name in s.index)
     took = f"  ({seconds:.1f} s)" if seconds is not None else ""
-    return f"{symbol}: best {result.best_strategy} ({s.loc[result.best_strategy, 'Return']:+.4f})  |  {rets}{took}"
+    best = 100 * s.loc[result.best_strategy, "Return"]
+    return f"{symbol}: best {result.best_strategy} ({best:+.2f}%)  |  mean six-day Return: {rets}{took}"
 
 
 def cross_stock_table(results) -> str:
@@ -357,7 +358,7 @@ def cross_stock_table(results) -> str:
     rows = {sym: row(r) for sym, r in results.items()}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "Symbol"
-    return frame.to_string(float_format=lambda v: f"{v:.4f}")
+    return "Mean six-day Return [%] per strategy\n" + frame.to_string(float_format=lambda v: f"{100 * v:.2f}")
 
 
 def _saved_summary(folder: Path):

@@ -44,7 +44,8 @@ from jaxsim.sim.strategy_table import FITTED, STRATEGIES, with_user
 from jaxsim.stats.frames import UncertaintySettings, bootstrap_table, stats_frame, table_stats, uncertainty_arrays
 from jaxsim.stats.masked import masked_mean
 from jaxsim.stats.skill import forecast_skill
-from jaxsim.stats.verdict import verdict
+from jaxsim.stats.spa import SPAResult, spa_test
+from jaxsim.stats.verdict import SPA_RULE, spa_clause, verdict
 
 __all__ = [
     "IN_SAMPLE_LEGACY",
@@ -59,6 +60,7 @@ __all__ = [
     "uncertainty",
     "stats_table",
     "periods_per_year",
+    "spa_seed",
     "SKILL_COLUMNS",
     "PROGRAMS",
 ]
@@ -122,16 +124,18 @@ def exposure_frame(daily: pd.DataFrame, oos: dict[str, np.ndarray], user: dict[s
     return pd.DataFrame(cols, index=daily.index)
 
 
-def buy_hold_closes(records: pd.DataFrame, oos: dict[str, np.ndarray]) -> pd.Series | None:
-    """Closes of the simulation dates plus the close before the first one, C[e] / (1 + r_C[e]) (dated one
-    day earlier: only its value is used), for ``Buy & Hold Return [%]``; None without ``oos`` fields."""
+def buy_hold_closes(records: pd.DataFrame, oos: dict[str, np.ndarray], start=None) -> pd.Series | None:
+    """Closes of the simulation dates plus the close before the first one, C[e] / (1 + r_C[e]), for
+    ``Buy & Hold Return [%]`` and the stats' ``Start``; None without ``oos`` fields. ``start``: that
+    close's date (``metadata["pnl_start_date"]``); without it, one calendar day before the first date."""
     if f"{PREFIX}close_realised" not in oos:
         return None
     close = np.asarray(records["close"], np.float64)[::-1]
     realised = np.asarray(oos[f"{PREFIX}close_realised"], np.float64)[::-1]
     dates = _chrono_dates(records)
     before = close[0] / (1.0 + realised[0]) if realised[0] != -1 else np.nan
-    index = pd.DatetimeIndex([dates[0] - pd.Timedelta(days=1), *dates], name="date")
+    first = pd.Timestamp(start) if start is not None else dates[0] - pd.Timedelta(days=1)
+    index = pd.DatetimeIndex([first, *dates], name="date")
     return pd.Series(np.concatenate([[before], close]), index=index, name="close")
 
 
@@ -262,9 +266,13 @@ def _stats_program(values, exposure, close, years, periods_per_year):
     return _run("stats", values, exposure, close, years, static=periods_per_year)
 
 
-def stats_table(daily: pd.DataFrame, exposure=None, close=None, periods_per_year: int = 252) -> pd.DataFrame:
+def stats_table(
+    daily: pd.DataFrame, exposure=None, close=None, periods_per_year: int = 252, trades=None
+) -> pd.DataFrame:
     """:func:`jaxsim.stats.frames.stats_frame` of a result's frames, its program kept with the others."""
-    return stats_frame(daily, exposure=exposure, close=close, periods_per_year=periods_per_year, program=_stats_program)
+    return stats_frame(
+        daily, exposure=exposure, close=close, trades=trades, periods_per_year=periods_per_year, program=_stats_program
+    )
 
 
 def skill_frame(forecasts: pd.DataFrame, draws: LabelledArray | None = None, n_bins: int = 10) -> pd.DataFrame:
@@ -328,15 +336,19 @@ class Uncertainty:
         block length, one column per strategy.
       selection: one row per strategy: ``Sharpe (daily)`` (per-period, ddof 1), ``PSR`` (probability
         that the true Sharpe exceeds 0), ``Beats Zero`` (the bootstrap interval of the mean daily
-        return lies above 0).
+        return lies above 0; always False for a strategy fitted in sample).
       best: the strategy with the highest Sharpe (the pick the DSR corrects).
       dsr: deflated Sharpe ratio of that pick given ``n_trials`` strategies tried.
       sr0: the per-period Sharpe the best of ``n_trials`` unskilled strategies reaches by luck.
       n_trials: strategies tried. pbo: probability of backtest overfitting (CSCV, ``n_blocks`` blocks;
         NaN when the series is too short).
-      level: confidence level. verdict: the :func:`jaxsim.stats.verdict.verdict` line.
+      level: confidence level. verdict: the :func:`jaxsim.stats.verdict.verdict` line, then the
+        :func:`jaxsim.stats.verdict.spa_clause` (SPA p-values and StepM against each benchmark).
       in_sample: strategies whose parameters were fitted on the days they are scored
-        (``daily.attrs["in_sample"]``: MaxDiff and always-on under ``legacy``).
+        (``daily.attrs["in_sample"]``: MaxDiff and always-on under ``legacy``): out of the Sharpe
+        pick, the DSR, the SPA / StepM tests and never named by the verdict.
+      spa: :class:`jaxsim.stats.spa.SPAResult` against zero and against buy & hold (Hansen's SPA
+        p-values, Romano-Wolf's StepM set; arch.bootstrap seeded with ``spa_seed``).
     """
 
     bootstrap: pd.DataFrame
@@ -350,6 +362,7 @@ class Uncertainty:
     level: float
     verdict: str
     in_sample: tuple[str, ...] = ()
+    spa: tuple[SPAResult, ...] = ()
 
     def as_dict(self) -> dict:
         return {
@@ -362,6 +375,8 @@ class Uncertainty:
             "level": self.level,
             "verdict": self.verdict,
             "in_sample": list(self.in_sample),
+            "spa": [t.as_dict() for t in self.spa],
+            "spa_rule": SPA_RULE,
             "selection": {
                 k: {c: (bool(v) if c == "Beats Zero" else float(v)) for c, v in row.items()}
                 for k, row in self.selection.to_dict(orient="index").items()
@@ -379,9 +394,15 @@ class Uncertainty:
     def __str__(self) -> str:
         pbo = "n/a" if not np.isfinite(self.pbo) else f"{self.pbo:.2f}"
         note = f" [in sample under legacy: {', '.join(self.in_sample)}]" if self.in_sample else ""
+        pct = f"{100 * self.level:g}%"
+        rule = (
+            f"\nRule: a strategy beats zero at {pct} when the {pct} bootstrap interval of its mean daily "
+            f"return lies above 0 (DSR: after the strategies tried){'; ' + SPA_RULE if self.spa else ''}"
+            f"{'; strategies fitted in sample are never tested' if self.in_sample else ''}."
+        )
         return (
             f"Verdict: {self.verdict}. Best Sharpe: {self.best} (DSR {self.dsr:.2f}); "
-            f"PBO {pbo} ({self.n_blocks} CSCV blocks){note}"
+            f"PBO {pbo} ({self.n_blocks} CSCV blocks){note}{rule}"
         )
 
 
@@ -406,12 +427,16 @@ def uncertainty(
     n_trials: int | None = None,
     n_blocks: int = 16,
     periods_per_year: int = 252,
+    spa: bool = True,
 ) -> Uncertainty:
-    """Bootstrap intervals, PSR/DSR of the best-Sharpe pick, PBO and the verdict of ``daily``.
+    """Bootstrap intervals, PSR/DSR of the best-Sharpe pick, PBO, SPA / StepM and the verdict of ``daily``.
 
     Every strategy is resampled with the same ``key`` (:func:`jaxsim.stats.frames.bootstrap_frame`);
     PSR/DSR/PBO are deterministic. ``n_trials`` (default: the number of columns) counts the strategies
-    tried. PBO uses the days where every strategy has a value.
+    tried. PBO uses the days where every strategy has a value. ``spa``: Hansen's SPA and StepM
+    (:func:`jaxsim.stats.spa.spa_test`, ``n_resamples`` resamples) against zero and, when ``daily``
+    has a ``buy_hold`` column, against buy & hold, seeded with :func:`spa_seed` of ``key``. The
+    strategies of ``daily.attrs["in_sample"]`` stay out of the pick, the DSR and the tests.
     """
     if daily.shape[1] == 0:
         raise ConfigError("uncertainty needs at least one strategy column")
@@ -419,7 +444,9 @@ def uncertainty(
     # a strategy whose P&L never varies (e.g. always flat) has no Sharpe ratio: it stays out of the
     # Sharpe dispersion the DSR needs, but still counts as tried
     std = daily.std(ddof=1).to_numpy(np.float64)
-    live = np.isfinite(std) & (std > 0) & (daily.notna().sum().to_numpy() >= 3)
+    in_sample = tuple(daily.attrs.get("in_sample", ()))
+    fitted = daily.columns.isin(in_sample)  # fitted on their scoring days: never the pick
+    live = np.isfinite(std) & (std > 0) & (daily.notna().sum().to_numpy() >= 3) & ~fitted
     complete = daily.notna().all(axis=1).to_numpy()  # PBO: the days where every strategy has a value
     blocks = _pbo_blocks(int(complete.sum()), n_blocks)
     settings = UncertaintySettings(n_resamples, level, periods_per_year, blocks)
@@ -435,10 +462,23 @@ def uncertainty(
         best, dsr, sr0 = names[int(sel.best)], float(sel.dsr), float(sel.sr0)
     lower = boot.loc[("Mean Daily Return [%]", "lower")].to_numpy(np.float64)
     selection = pd.DataFrame(
-        {"Sharpe (daily)": sharpe, "PSR": psr, "Beats Zero": np.isfinite(lower) & (lower > 0)}, index=daily.columns
+        {"Sharpe (daily)": sharpe, "PSR": psr, "Beats Zero": np.isfinite(lower) & (lower > 0) & ~fitted},
+        index=daily.columns,
     )
     pbo = float(out.pbo) if blocks else np.nan
-    line = verdict(names, lower, sharpe, dsr=dsr, n_trials=n_tr, level=level)
-    return Uncertainty(
-        boot, selection, best, dsr, sr0, n_tr, pbo, blocks, level, line, tuple(daily.attrs.get("in_sample", ()))
-    )
+    line = verdict(names, lower, sharpe, dsr=dsr, n_trials=n_tr, level=level, in_sample=in_sample)
+    tests: tuple[SPAResult, ...] = ()
+    if spa:
+        seed = spa_seed(key)
+        benchmarks = [None, *(["buy_hold"] if "buy_hold" in daily.columns else [])]
+        tests = tuple(
+            spa_test(daily, b, seed=seed, reps=n_resamples, level=level, exclude=in_sample) for b in benchmarks
+        )
+        line = f"{line}; {spa_clause(tests, level)}"
+    return Uncertainty(boot, selection, best, dsr, sr0, n_tr, pbo, blocks, level, line, in_sample, tests)
+
+
+def spa_seed(key) -> int:
+    """The integer seed of the SPA / StepM bootstrap (numpy, in arch) drawn from the JAX ``key``: the
+    same key (``jax.random.key(seed)`` of the run's seed on the command line) gives the same p-values."""
+    return int(jax.random.randint(jax.random.fold_in(key, 0x5FA), (), 0, 2**31 - 1))

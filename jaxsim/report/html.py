@@ -171,7 +171,29 @@ def _uncertainty_tables(unc: dict) -> dict:
         "pbo": _num(unc.get("pbo")),
         "n_blocks": unc.get("n_blocks"),
         "in_sample": unc.get("in_sample") or [],
+        "spa": _spa_table(unc.get("spa") or []),
+        "spa_rule": unc.get("spa_rule"),
     }
+
+
+def _spa_table(tests: list[dict]) -> dict | None:
+    """One row per benchmark of the SPA / StepM tests (uncertainty.json's ``spa``)."""
+    if not tests:
+        return None
+    columns = ["benchmark", "SPA p-value [lower, upper]", "StepM: beat it", "tested", "not tested", "days", "bootstrap"]
+    rows = [
+        [
+            t.get("benchmark"),
+            f"{_num(t.get('pvalue'))} [{_num(t.get('lower'))}, {_num(t.get('upper'))}]",
+            ", ".join(t.get("superior") or []) or "none",
+            ", ".join(t.get("models") or []),
+            ", ".join(t.get("left_out") or []) or "–",
+            _num(t.get("n_days")),
+            f"{t.get('reps')} resamples, blocks of {t.get('block_size')}, seed {t.get('seed')}",
+        ]
+        for t in tests
+    ]
+    return {"columns": columns, "rows": rows}
 
 
 def _key_text(meta: dict) -> str:

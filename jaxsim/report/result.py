@@ -46,7 +46,7 @@ from jaxsim.sim.strategy_table import (
     with_user,
 )
 
-__all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy"]
+__all__ = ["BacktestResult", "records_frame", "summary_frame", "best_strategy", "SUMMARY_DESCRIPTION", "SUMMARY_UNITS"]
 
 # row 0's limit prices of the fitted strategies, then the predicted prices
 LIMIT_PRICE_FIELDS = (
@@ -96,7 +96,23 @@ def summary_frame(records: pd.DataFrame, protocol: str, user: tuple | list = ())
         )
     frame = pd.DataFrame(rows).set_index("Strategy")
     frame.attrs["protocol"] = protocol
+    frame.attrs["description"] = SUMMARY_DESCRIPTION
     return frame
+
+
+SUMMARY_DESCRIPTION = (
+    "the original's six-day-window table: each column is the mean over the N simulations of a quantity of "
+    "that simulation's six evaluation days (Return: their total; Sharpe: of the six daily values x sqrt(252); "
+    "AnnualRet: their mean daily return x 252; fractions), not statistics of the equity curve (stats())"
+)
+# the command line's units of the summary table: column -> (printed name, scale)
+SUMMARY_UNITS = {
+    "Return": ("Return [%]", 100.0),
+    "Sharpe": ("Sharpe", 1.0),
+    "AnnualRet": ("AnnualRet [%]", 100.0),
+    "ForecastRet": ("ForecastRet [%]", 100.0),
+    "FinalDay": ("FinalDay [%]", 100.0),
+}
 
 
 def best_strategy(summary: pd.DataFrame) -> str:
@@ -138,7 +154,9 @@ class BacktestResult:
         * ``FinalDay``: the mean of the final-day field (entry_takeprofit, highlow: the six-day
           average, docs/deviations.md#kept-finalday-average).
 
-        Fractions, not percent. ``summary.attrs["protocol"]`` names the protocol.
+        Fractions, not percent (the command line prints percent: :meth:`summary_text`).
+        ``summary.attrs["protocol"]`` names the protocol, ``summary.attrs["description"]`` says what
+        the table is (:data:`SUMMARY_DESCRIPTION`).
       best_strategy: name of the best strategy (docs/backtest.md#best-strategy).
       limit_prices: row 0's MaxDiff / always-on limit prices and predicted close/high/low.
       metadata: run settings (forecaster, targets, fee, spread, N, sample count, timings) and, per
@@ -256,22 +274,29 @@ class BacktestResult:
     @property
     def closes(self) -> pd.Series | None:
         """Closes over the daily frame's dates (plus the close before the first) for Buy & Hold."""
-        return evaluation.buy_hold_closes(self.records, self.oos)
+        return evaluation.buy_hold_closes(self.records, self.oos, self.metadata.get("pnl_start_date"))
 
-    def stats(self) -> pd.DataFrame:
-        """backtesting.py-style statistics of :attr:`daily`, one column per strategy.
+    def stats(self, prices=None) -> pd.DataFrame:
+        """backtesting.py's statistics of :attr:`daily` and :meth:`trades`, one column per strategy.
 
-        Rows: Start, End, Duration, Exposure Time [%], Return [%], Buy & Hold Return [%] (the stock's
-        closes over the same dates), Return (Ann.) [%], Volatility (Ann.) [%], CAGR [%], Sharpe Ratio,
-        Sortino Ratio, Calmar Ratio, Max. Drawdown [%], Max. Drawdown Duration (trading days),
-        # Trades (days with a position), Win Rate [%], Profit Factor, Expectancy [%]
-        (:func:`jaxsim.stats.frames.stats_frame`, :mod:`jaxsim.stats.performance`).
-        Annualised with 252 days (365 under the crypto rule).
+        Rows: Start (the close the equity starts from), End, Duration, Exposure Time [%], Return [%],
+        Buy & Hold Return [%] (the stock's closes over the same dates), Return (Ann.) [%], Volatility
+        (Ann.) [%], CAGR [%], Sharpe Ratio, Sortino Ratio (backtesting.py's compounded formulas),
+        Sharpe (empyrical), Sortino (empyrical) (empyrical's and quantstats' arithmetic ones), Calmar
+        Ratio, Max. Drawdown [%], Max. Drawdown Duration (calendar Timedelta), # Trades (round trips),
+        Win Rate [%], Profit Factor, Expectancy [%] (over the round trips)
+        (:func:`jaxsim.stats.frames.stats_frame`; docs/statistics.md maps every row to its convention).
+        Annualised with 252 days (365 under the crypto rule). ``prices``: as :meth:`trades`' (with
+        them, an always-on day that filled both sides counts two round trips).
         """
+        return self._stats(self.trades(prices))
+
+    def _stats(self, trades: pd.DataFrame) -> pd.DataFrame:
         return evaluation.stats_table(
             self.daily,
             exposure=self.exposure,
             close=self.closes,
+            trades=trades,
             periods_per_year=evaluation.periods_per_year(self.metadata),
         )
 
@@ -279,13 +304,15 @@ class BacktestResult:
         self, key=None, *, n_resamples: int = 1000, level: float = 0.95, n_trials: int | None = None, n_blocks: int = 16
     ) -> evaluation.Uncertainty:
         """Bootstrap intervals (Sharpe, CAGR, mean daily return), PSR/DSR of the best-Sharpe pick, PBO
-        (CSCV) over the strategies of :attr:`daily`, and the verdict line.
+        (CSCV), Hansen's SPA and Romano-Wolf's StepM against zero and buy & hold (arch.bootstrap)
+        over the strategies of :attr:`daily`, and the verdict line with its rule (docs/statistics.md).
 
-        Keyed and reproducible: the same ``key`` (default ``jax.random.key(0)``) gives the same
-        numbers. ``n_trials``: strategies tried (default 8, the table's). See
-        :class:`jaxsim.report.evaluation.Uncertainty`.
+        Keyed and reproducible: the same ``key`` (default ``jax.random.key(seed)``, the run's seed
+        where the metadata records one, else 0) gives the same numbers, the SPA / StepM p-values
+        included (their numpy seed is drawn from the key). ``n_trials``: strategies tried (default 8,
+        the table's). See :class:`jaxsim.report.evaluation.Uncertainty`.
         """
-        key = jax.random.key(0) if key is None else key
+        key = jax.random.key(int(self.metadata.get("seed", 0))) if key is None else key
         return evaluation.uncertainty(
             key,
             self.daily,
@@ -333,10 +360,29 @@ class BacktestResult:
             for s in FITTED
         ]
 
-    def summary_text(self) -> str:
-        """The table the original prints, plus the protocol and best strategy."""
-        title = f"Backtest summary for {self.symbol or '?'} ({self.n_sims} simulations, protocol {self.protocol})"
-        table = self.summary.to_string(float_format=lambda v: f"{v:.4f}")
+    def summary_text(self, units: bool = True) -> str:
+        """The table the original prints, plus the protocol and best strategy.
+
+        The title line says what the table is (:attr:`summary`: means of six-day windows). ``units``:
+        returns in percent with the unit in the column name (``AnnualRet [%]``, 2 decimals); False
+        prints the original's bare fractions (4 decimals).
+        """
+        title = (
+            f"Backtest summary for {self.symbol or '?'} ({self.n_sims} simulations, protocol {self.protocol}): "
+            "the original's six-day-window means, not the equity curve's statistics (result.stats())"
+        )
+        if units:
+            shown = pd.DataFrame(
+                {
+                    SUMMARY_UNITS[c][0] if c in SUMMARY_UNITS else c: v * SUMMARY_UNITS.get(c, ("", 1.0))[1]
+                    for c, v in self.summary.items()
+                }
+            )
+            table = shown.to_string(
+                formatters={c: (lambda v: f"{v:.4f}") if c == "Sharpe" else (lambda v: f"{v:.2f}") for c in shown}
+            )
+        else:
+            table = self.summary.to_string(float_format=lambda v: f"{v:.4f}")
         return "\n".join(
             [
                 *self.header_lines(),
@@ -431,11 +477,12 @@ class BacktestResult:
         (:meth:`skill`)."""
         from jaxsim.report.html import flat_forecasts
 
+        trades = self.trades(prices)
         files = {
             "daily.csv": self.daily.to_csv().encode(),
             "equity.csv": self.equity.to_csv().encode(),
-            "trades.csv": self.trades(prices).to_csv(index=False).encode(),
-            "stats.csv": self.stats().to_csv().encode(),
+            "trades.csv": trades.to_csv(index=False).encode(),
+            "stats.csv": self._stats(trades).to_csv().encode(),
             "uncertainty.json": json.dumps(self.uncertainty().as_dict(), indent=2, default=str).encode(),
         }
         if len(self.forecasts.columns):

@@ -104,7 +104,9 @@ def trades_frame(result, prices=None) -> pd.DataFrame:
     closes = result.records["close"].to_numpy(np.float64)[::-1] if "close" in result.records else None
     before = result.closes  # the close before the first date (its value only), for the oldest entry
     close_before = float(before.iloc[0]) if before is not None and len(before) else np.nan
-    date_before = pd.NaT  # the trading day before the first date: known from the prices only
+    # the trading day before the first date: from the prices, else the result's metadata
+    start = result.metadata.get("pnl_start_date")
+    date_before = pd.Timestamp(start) if start else pd.NaT
     if prices is not None and len(dates):
         known = pd.DatetimeIndex(np.asarray(prices.dates, "datetime64[ns]"))
         earlier = known[known < dates[0]]

@@ -72,6 +72,8 @@ def _result(prep: PreparedStock, setup: BacktestSetup, arrays, sources, forecast
         "program_sims": n,
         "first_date": str(prep.dates[0]),
         "last_date": str(prep.dates[-1]),
+        # the close the out-of-sample equity starts from: the day before the oldest simulation's date
+        "pnl_start_date": str(prep.dates[ends[-1] - 1]),
         "forecasted_pnl_source": {
             s.name: str(name) for s, name in zip(strategy_table(setup.strategies), source_names(sources))
         },

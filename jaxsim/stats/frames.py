@@ -23,6 +23,7 @@ from jaxsim.stats.verdict import verdict
 
 __all__ = [
     "stats_frame",
+    "calendar_drawdown_duration",
     "table_stats",
     "bootstrap_frame",
     "bootstrap_table",
@@ -124,12 +125,79 @@ def _check_index(df: pd.DataFrame) -> None:
         raise ConfigError("daily returns' dates must be sorted and unique")
 
 
-def _buy_hold_closes(close: pd.Series, index: pd.DatetimeIndex) -> np.ndarray:
-    # the last close before the first day (the day-1 P&L starts from it), else the first day's, to the last day
+def _start_date(index: pd.DatetimeIndex, close: pd.Series | None, start) -> pd.Timestamp:
+    """The bar the equity starts from (equity 1): ``start``, else the last close before the first day,
+    else the weekday before it (a calendar day for data with weekends; holidays are not known)."""
+    if start is not None:
+        start = pd.Timestamp(start)
+        if start >= index[0]:
+            raise ConfigError(f"start {start.date()} must be before the first daily return ({index[0].date()})")
+        return start
+    if close is not None:
+        before = close.sort_index().loc[: index[0] - pd.Timedelta(1, "ns")]
+        if len(before):
+            return before.index[-1]
+    weekdays = bool((index.day_of_week < 5).all())
+    return index[0] - (pd.offsets.BDay(1) if weekdays else pd.Timedelta(days=1))
+
+
+def _buy_hold_closes(close: pd.Series, start: pd.Timestamp, index: pd.DatetimeIndex) -> np.ndarray:
+    # from the close the equity starts from (if there is one, else the first day's) to the last day
     close = close.sort_index()
-    before = close.loc[: index[0] - pd.Timedelta(1, "ns")]
-    start = before.index[-1] if len(before) else index[0]
-    return close.loc[start : index[-1]].to_numpy(dtype=np.float64)
+    first = start if start in close.index else index[0]
+    return close.loc[first : index[-1]].to_numpy(dtype=np.float64)
+
+
+def calendar_drawdown_duration(equity: pd.Series):
+    """backtesting.py's ``Max. Drawdown Duration`` (``_stats.compute_drawdown_duration_peaks``) of a
+    date-indexed equity curve whose first bar is the starting equity: the longest calendar time from
+    a bar at the running peak to the next bar at the peak, or to the last bar when the drawdown is
+    still open (runs of one bar between two peaks do not count, as there). ``NaT`` without a drawdown."""
+    values = equity.to_numpy(np.float64)
+    dd = 1 - values / np.maximum.accumulate(values)
+    at_peak = np.unique(np.r_[np.flatnonzero(dd == 0), len(dd) - 1])
+    prev, cur = at_peak[:-1], at_peak[1:]
+    gap = cur > prev + 1
+    if not gap.any():
+        return pd.NaT
+    return (equity.index[cur[gap]] - equity.index[prev[gap]]).max()
+
+
+def _day_trades(df: pd.DataFrame, exposed: np.ndarray) -> pd.DataFrame:
+    """One round trip per exposed day (entered and exited that day), returning the day's value."""
+    rows = [
+        (name, df.index[t], df.index[t], df.iat[t, j])
+        for j, name in enumerate(df.columns)
+        for t in np.flatnonzero(exposed[j])
+    ]
+    return pd.DataFrame(rows, columns=["strategy", "entry_date", "exit_date", "return"])
+
+
+def _trade_rows(df: pd.DataFrame, bars: pd.DatetimeIndex, trades: pd.DataFrame) -> dict[str, list]:
+    """backtesting.py's trade rows per column from the round trips: ``Exposure Time [%]`` (share of
+    ``bars`` from a trade's entry bar to its exit bar, both counted), ``# Trades``, ``Win Rate [%]``
+    (trades with a positive return), ``Profit Factor``, ``Expectancy [%]`` (mean trade return)."""
+    out: dict[str, list] = {
+        k: [] for k in ("Exposure Time [%]", "# Trades", "Win Rate [%]", "Profit Factor", "Expectancy [%]")
+    }
+    by_name = dict(tuple(trades.groupby("strategy", sort=False))) if len(trades) else {}
+    for name in df.columns:
+        t = by_name.get(name, trades.iloc[:0])
+        ret = t["return"].to_numpy(np.float64)
+        held = np.zeros(len(bars), bool)
+        # an entry before the bars (or unknown, NaT: a close-to-close trade on the first day) is bar 0
+        entry = np.searchsorted(bars, pd.DatetimeIndex(t["entry_date"]).fillna(bars[0]))
+        exit_ = np.searchsorted(bars, pd.DatetimeIndex(t["exit_date"]))
+        for a, b in zip(entry, exit_):
+            held[a : b + 1] = True
+        n = len(ret)
+        losses = abs(ret[ret < 0].sum())
+        out["Exposure Time [%]"].append(100 * held.mean())
+        out["# Trades"].append(n)
+        out["Win Rate [%]"].append(100 * float(np.mean(ret > 0)) if n else np.nan)
+        out["Profit Factor"].append(ret[ret > 0].sum() / losses if losses else np.nan)
+        out["Expectancy [%]"].append(100 * ret.mean() if n else np.nan)
+    return out
 
 
 def stats_frame(
@@ -137,37 +205,66 @@ def stats_frame(
     *,
     exposure: pd.DataFrame | pd.Series | None = None,
     close: pd.Series | None = None,
+    trades: pd.DataFrame | None = None,
+    start=None,
     periods_per_year: float = PERIODS_PER_YEAR,
     program=None,
 ):
-    """backtesting.py-style stats: rows ``Start``, ``End``, ``Duration`` and :data:`STAT_LABELS`, one
-    column per strategy (a Series for a Series input).
+    """backtesting.py's stats: rows ``Start``, ``End``, ``Duration`` and :data:`STAT_LABELS`, one column
+    per strategy (a Series for a Series input); docs/statistics.md maps each row to its convention.
 
-    ``Duration`` is End - Start; ``CAGR [%]`` uses calendar years, Duration in days / 365.25 (as
-    backtesting.py); ``Max. Drawdown Duration`` counts trading days (rows with a value); ``Buy & Hold
-    Return [%]`` comes from ``close`` (from the last close before Start to End; NaN without ``close``).
-    ``exposure``: boolean frame of days with a position (default: non-zero return days).
+    Each column is what backtesting.py's ``compute_stats`` reports for bars ``[Start, *daily.index]``,
+    equity ``[1, cumprod(1 + r)]`` (flat on a day without a value) and the round trips ``trades``:
+
+    * ``Start``: the bar the equity starts from, the close before the first daily return
+      (``start``; default: the last date of ``close`` before the first day, else the weekday before
+      it); ``End``: the last day; ``Duration``: End - Start (a calendar ``Timedelta``); ``CAGR [%]``
+      over Duration in days / 365.25.
+    * ``Max. Drawdown Duration``: :func:`calendar_drawdown_duration`, a calendar ``Timedelta`` (NaT
+      without a drawdown).
+    * ``# Trades``: the round trips; ``Win Rate [%]``, ``Profit Factor``, ``Expectancy [%]`` over
+      their returns; ``Exposure Time [%]``: the share of the bars from a trade's entry to its exit.
+      ``trades``: a frame with columns ``strategy``, ``entry_date``, ``exit_date``, ``return``
+      (:func:`jaxsim.report.trades.trades_frame`); default: one round trip per day with a position
+      (``exposure``, a boolean frame; default: the days with a non-zero return).
+    * ``Buy & Hold Return [%]``: ``close`` from Start to End (NaN without ``close``).
+    * The return rows (Return, annualised return and volatility, Sharpe, Sortino, Calmar, Max.
+      Drawdown) use the column's days with a value (:mod:`jaxsim.stats.performance`); ``Sharpe
+      (empyrical)`` and ``Sortino (empyrical)`` are empyrical's (= quantstats') arithmetic ratios.
+
     ``program``: what runs :func:`table_stats` ``(values, exposure, close, years, periods_per_year)``
     (default: its jit, compiled once per input shape; the report layer passes one kept on disk).
     """
     df, single = _as_frame(daily)
     _check_index(df)
     values = df.to_numpy(dtype=np.float64).T  # (N, T): strategies on the batch axis
-    exp = None
+    valid = np.isfinite(values)
     if exposure is not None:
         e, _ = _as_frame(exposure)
         aligned = e.reindex(index=df.index, columns=df.columns).astype("boolean").fillna(False)
-        exp = aligned.to_numpy(bool).T
-    start, end = df.index[0], df.index[-1]
-    duration = end - start
+        exposed = aligned.to_numpy(bool).T & valid
+    else:
+        exposed = valid & (np.nan_to_num(values) != 0)
+    begin = _start_date(df.index, close, start)
+    end = df.index[-1]
+    duration = end - begin
     years = duration / pd.Timedelta(days=365.25)
-    c = None if close is None else _buy_hold_closes(close, df.index)
-    s = jax.device_get((program or _table_stats)(values, exp, c, years, periods_per_year))
+    c = None if close is None else _buy_hold_closes(close, begin, df.index)
+    s = jax.device_get((program or _table_stats)(values, exposed, c, years, periods_per_year))
     out = pd.DataFrame(index=["Start", "End", "Duration", *STAT_LABELS.values()], columns=df.columns, dtype=object)
-    out.loc["Start"], out.loc["End"], out.loc["Duration"] = start, end, duration
+    out.loc["Start"], out.loc["End"], out.loc["Duration"] = begin, end, duration
     for field, label in STAT_LABELS.items():
         vals = np.asarray(getattr(s, field))
         out.loc[label] = [v.item() for v in np.broadcast_to(vals, (len(df.columns),))]
+    bars = pd.DatetimeIndex([begin, *df.index])
+    equity = np.vstack([np.ones(len(df.columns)), np.cumprod(1 + np.nan_to_num(values.T), axis=0)])
+    out.loc["Max. Drawdown Duration"] = [
+        calendar_drawdown_duration(pd.Series(equity[:, j], index=bars)) for j in range(len(df.columns))
+    ]
+    if trades is None:
+        trades = _day_trades(df, exposed)
+    for label, row in _trade_rows(df, bars, trades).items():
+        out.loc[label] = row
     return out.iloc[:, 0].rename(df.columns[0]) if single else out
 
 

@@ -19,9 +19,12 @@ Two conventions live side by side:
   :func:`arithmetic_sortino_ratio`, :func:`simple_annual_volatility` (the bootstrap and the
   deflated Sharpe ratio use the arithmetic Sharpe).
 
-A "trade" of a daily series is one day with a position: the engine opens and closes each position
-within its simulation day, so ``# Trades`` counts exposed days and the trade return is that day's
-return.
+A "trade" of a daily series here is one day with a position: the engine opens and closes each
+position within its simulation day, so a round trip lasts one day and its return is that day's
+return. :func:`jaxsim.stats.frames.stats_frame` computes the table's ``# Trades``, ``Win Rate [%]``,
+``Profit Factor``, ``Expectancy [%]``, ``Exposure Time [%]`` and ``Max. Drawdown Duration`` on the
+host from the round trips and dates (backtesting.py's bar and calendar conventions); the fields of
+the same names here are their daily-array counterparts.
 """
 
 from __future__ import annotations
@@ -276,7 +279,8 @@ def simple_annual_volatility(
     return jnp.sqrt(periods_per_year) * jnp.sqrt(masked_var(r, m, ddof=1))
 
 
-# field of PerformanceStats -> row label of the stats table (backtesting.py's names and units)
+# field of PerformanceStats -> row label of the stats table: backtesting.py's names and units, plus
+# empyrical's (= quantstats') arithmetic Sharpe and Sortino under their own labels (docs/statistics.md)
 STAT_LABELS = {
     "exposure_time_pct": "Exposure Time [%]",
     "return_pct": "Return [%]",
@@ -286,6 +290,8 @@ STAT_LABELS = {
     "cagr_pct": "CAGR [%]",
     "sharpe_ratio": "Sharpe Ratio",
     "sortino_ratio": "Sortino Ratio",
+    "sharpe_empyrical": "Sharpe (empyrical)",
+    "sortino_empyrical": "Sortino (empyrical)",
     "calmar_ratio": "Calmar Ratio",
     "max_drawdown_pct": "Max. Drawdown [%]",
     "max_drawdown_duration": "Max. Drawdown Duration",
@@ -300,7 +306,9 @@ class PerformanceStats(NamedTuple):
     """The stats table of one or many daily series, in the table's units (percent where labelled [%]).
 
     Fields map to rows through :data:`STAT_LABELS`; ``max_drawdown_duration`` is in valid (trading)
-    days, ``n_trades`` and ``n_days`` are int32. Each field has the batch shape of the input.
+    days here (the pandas table reports calendar time), ``n_trades`` and ``n_days`` are int32;
+    ``sharpe_empyrical`` / ``sortino_empyrical`` are :func:`arithmetic_sharpe_ratio` /
+    :func:`arithmetic_sortino_ratio`. Each field has the batch shape of the input.
     """
 
     exposure_time_pct: Array
@@ -311,6 +319,8 @@ class PerformanceStats(NamedTuple):
     cagr_pct: Array
     sharpe_ratio: Array
     sortino_ratio: Array
+    sharpe_empyrical: Array
+    sortino_empyrical: Array
     calmar_ratio: Array
     max_drawdown_pct: Array
     max_drawdown_duration: Array
@@ -354,6 +364,8 @@ def performance_stats(
         cagr_pct=100 * cagr(r, m, years, periods_per_year),
         sharpe_ratio=sharpe_ratio(r, m, periods_per_year),
         sortino_ratio=sortino_ratio(r, m, periods_per_year),
+        sharpe_empyrical=arithmetic_sharpe_ratio(r, m, periods_per_year),
+        sortino_empyrical=arithmetic_sortino_ratio(r, m, periods_per_year),
         calmar_ratio=calmar_ratio(r, m, periods_per_year),
         max_drawdown_pct=100 * max_drawdown(r, m),
         max_drawdown_duration=max_drawdown_duration(r, m),
