@@ -196,6 +196,14 @@ def _spa_table(tests: list[dict]) -> dict | None:
     return {"columns": columns, "rows": rows}
 
 
+def _seed_text(meta: dict) -> str:
+    """The forecast seed, or the seeds of an ``n_seeds`` run (this page shows the first)."""
+    seed, k = meta.get("seed", "?"), meta.get("n_seeds", 1)
+    if isinstance(seed, int) and k > 1:
+        return f"{seed} (of {k} seeds {seed}..{seed + k - 1}: seed_spread.csv)"
+    return str(seed)
+
+
 def _key_text(meta: dict) -> str:
     key = meta.get("stock_key")
     if key is None:
@@ -228,7 +236,12 @@ def report_html(files: Mapping[str, bytes], figures: Mapping[str, bytes] | None 
         ("Data", f"{meta.get('first_date', '?')} .. {meta.get('last_date', '?')} ({_num(meta.get('n_rows'))} rows)"),
         ("Out-of-sample days", sim_dates or "–"),
         ("Protocol", meta.get("protocol", "?")),
-        ("Forecaster", f"{meta.get('forecaster', '?')} (targets: {', '.join(meta.get('targets', []))})"),
+        (
+            "Forecaster",
+            f"{meta.get('forecaster_label', meta.get('forecaster', '?'))} "
+            f"(targets: {', '.join(meta.get('targets', []))})",
+        ),
+        ("Seed", _seed_text(meta)),
         ("Simulations", _num(meta.get("n_sims"))),
         ("Draws per context", _num(meta.get("num_samples"))),
         ("Stock key", _key_text(meta)),
