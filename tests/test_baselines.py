@@ -17,7 +17,6 @@ from jaxsim.errors import PriceDataError
 from jaxsim.forecast.forecasters import TotoForecaster, gaussian_quantile_draws
 from jaxsim.forecast.grid import ForecastGrid
 from jaxsim.forecast.interface import StockArrays, origin_realised
-from jaxsim.report.comparison import out_of_sample_verdict
 from jaxsim.report.evaluation import IN_SAMPLE_LEGACY, uncertainty
 from jaxsim.shell import api
 from jaxsim.shell.plan import make_plan
@@ -94,18 +93,16 @@ def test_volatility_is_a_frozen_config_and_checks_its_window():
         jaxsim.forecasters.volatility(window=1)
 
 
-def test_the_legacy_verdict_of_compare_judges_only_out_of_sample_strategies():
+def test_the_legacy_verdict_judges_only_out_of_sample_strategies():
     rng = np.random.default_rng(1)
     daily = pd.DataFrame(rng.normal(0.0, 0.01, (120, 4)), columns=["simple", "buy_hold", *IN_SAMPLE_LEGACY])
     daily["maxdiff"] = np.abs(daily["maxdiff"]) + 0.01  # fitted on the days it is scored on: always wins
     daily.attrs["in_sample"] = list(IN_SAMPLE_LEGACY)
     unc = uncertainty(jax.random.key(0), daily, n_resamples=200)
-    line = out_of_sample_verdict(unc)
-    assert "maxdiff beats zero" in unc.verdict  # the raw rule would credit the in-sample fit
-    assert line.startswith("no strategy beats zero at 95% (4 strategies tried)")
-    assert line.endswith("[in sample under legacy, not judged: maxdiff, maxdiffalwayson]")
-    daily.attrs["in_sample"] = []  # walk_forward: the verdict as is
-    assert out_of_sample_verdict(uncertainty(jax.random.key(0), daily, n_resamples=200)) == unc.verdict
+    assert unc.verdict.startswith("no strategy beats zero at 95% (4 strategies tried; maxdiff, maxdiffalwayson")
+    assert "fitted in sample, not tested" in unc.verdict
+    daily.attrs["in_sample"] = []  # walk_forward: maxdiff is judged, and wins
+    assert uncertainty(jax.random.key(0), daily, n_resamples=200).verdict.startswith("maxdiff beats zero at 95%")
 
 
 def test_compare_runs_the_three_baselines_by_default(monkeypatch):

@@ -181,7 +181,9 @@ def test_summary_says_what_it_is_and_prints_units(naive_run):
     s = naive_run.summary
     assert "six-day" in s.attrs["description"] and "stats()" in s.attrs["description"]
     text = naive_run.summary_text()
-    title, header = text.splitlines()[:2]
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("Backtest summary"))  # after the run's header
+    title, header = lines[at : at + 2]
     assert title.startswith("Backtest summary for AAPL (40 simulations, protocol walk_forward): the original's six-day")
     assert header.split() == ["Return", "[%]", "Sharpe", "AnnualRet", "[%]", "ForecastRet", "[%]", "FinalDay", "[%]"]
     row = next(line for line in text.splitlines() if line.startswith("simple "))

@@ -59,7 +59,9 @@ def test_summary_is_the_column_means_per_strategy(result):
         np.testing.assert_allclose(summary.loc[name, "AnnualRet"], arrays[f"{prefix}_annual_return"].mean(), rtol=1e-6)
         np.testing.assert_allclose(summary.loc[name, "FinalDay"], arrays[final].mean(), rtol=1e-6)
         np.testing.assert_allclose(summary.loc[name, "ForecastRet"], arrays[f"{prefix}_forecasted_pnl"][0], rtol=1e-6)
-    assert "ForecastRet" in result.summary_text().splitlines()[1]
+    lines = result.summary_text().splitlines()
+    title = next(i for i, line in enumerate(lines) if line.startswith("Backtest summary"))
+    assert "ForecastRet" in lines[title + 1]
 
 
 def test_summary_without_forecasted_pnl_columns_has_nan_forecast_ret():

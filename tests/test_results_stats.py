@@ -47,7 +47,7 @@ def naive_wf(prices):
 
 @pytest.fixture(scope="module")
 def gauss(prices):
-    return jaxsim.backtest(prices, GAUSS, n_sims=N, return_samples=True, key=jax.random.key(3))
+    return jaxsim.backtest(prices, GAUSS, n_sims=N, return_samples=True, key=jax.random.key(3), protocol="legacy")
 
 
 def test_daily_follows_the_final_day_rule_and_equity_compounds_it(naive_wf):
@@ -200,7 +200,7 @@ def test_compare_has_one_row_per_forecaster_with_the_baselines(prices):
     pd.testing.assert_frame_equal(cmp.results["volatility"].daily, cmp.results["naive"].daily)
     # legacy: the verdict never credits MaxDiff's in-sample fit, and says it is in sample
     for line in cmp.table["Verdict"]:
-        assert line.endswith("[in sample under legacy, not judged: maxdiff, maxdiffalwayson]")
+        assert "maxdiff, maxdiffalwayson fitted in sample, not tested" in line
         assert not line.startswith(("maxdiff ", "maxdiffalwayson "))
     # the same key and settings for each forecaster: its row equals a plain backtest with that key
     alone = jaxsim.backtest(prices, jaxsim.forecasters.naive(), n_sims=N, protocol="legacy", key=jax.random.key(0))
@@ -245,7 +245,7 @@ def test_cli_compare_prints_the_table(capsys, tmp_path):
 def test_run_many_writes_the_cross_stock_table(tmp_path):
     sources = {s: jaxsim.sample(s) for s in ("AAPL", "IBM")}
     report = jaxsim.run_many(
-        sources, tmp_path / "run", forecaster=jaxsim.forecasters.naive(), n_sims=20, progress=False
+        sources, tmp_path / "run", forecaster=jaxsim.forecasters.naive(), n_sims=20, progress=False, protocol="legacy"
     )
     assert report.ok
     table = pd.read_csv(tmp_path / "run" / "stocks.csv", index_col=0)

@@ -2,7 +2,7 @@
 
 One row per backtest result: the best strategy (the original's rule, docs/backtest.md#best-strategy),
 its :data:`STAT_ROWS` of ``stats()``, the close forecast's :data:`SKILL_FIELDS` and the verdict
-(:func:`out_of_sample_verdict`: under ``legacy`` only the strategies not fitted in sample are judged). The
+(under ``legacy`` only the strategies not fitted in sample are judged: :meth:`BacktestResult.uncertainty`'s rule). The
 same row is the cross-stock table's (:mod:`jaxsim.report.cross_stock`); :func:`jaxsim.shell.compare.compare`
 runs the backtests.
 """
@@ -13,11 +13,9 @@ import dataclasses
 
 import pandas as pd
 
-from jaxsim.report.evaluation import Uncertainty
 from jaxsim.report.result import BacktestResult
-from jaxsim.stats.verdict import verdict
 
-__all__ = ["STAT_ROWS", "SKILL_FIELDS", "Comparison", "comparison_row", "out_of_sample_verdict"]
+__all__ = ["STAT_ROWS", "SKILL_FIELDS", "Comparison", "comparison_row"]
 
 # the best strategy's rows of BacktestResult.stats() in the comparison table
 STAT_ROWS = (
@@ -73,28 +71,5 @@ def comparison_row(result: BacktestResult, *, key=None, n_resamples: int = 1000)
     skill = result.skill()
     if "close" in skill.index:
         row.update({f"Close {field}": skill.loc["close", field] for field in SKILL_FIELDS})
-    row["Verdict"] = out_of_sample_verdict(result.uncertainty(key, n_resamples=n_resamples))
+    row["Verdict"] = result.uncertainty(key, n_resamples=n_resamples).verdict  # in-sample fits never judged
     return row
-
-
-def out_of_sample_verdict(uncertainty: Uncertainty) -> str:
-    """The verdict line judging only the strategies that were not fitted on the days they are scored.
-
-    Under ``legacy`` MaxDiff and always-on are fitted in sample (``uncertainty.in_sample``): their
-    "beats zero" would be look-ahead, so the rule of :func:`jaxsim.stats.verdict.verdict` runs over
-    the other strategies (the DSR only when the best-Sharpe pick is one of them; every strategy still
-    counts as tried) and the line names the in-sample ones. Without in-sample strategies: the verdict
-    as is.
-    """
-    if not uncertainty.in_sample:
-        return uncertainty.verdict
-    names = [str(n) for n in uncertainty.selection.index if n not in uncertainty.in_sample]
-    judged = ""
-    if names:
-        lower = uncertainty.bootstrap.loc[("Mean Daily Return [%]", "lower"), names]
-        sharpe = uncertainty.selection.loc[names, "Sharpe (daily)"]
-        dsr = uncertainty.dsr if uncertainty.best in names else None
-        judged = verdict(
-            names, lower.to_numpy(), sharpe.to_numpy(), dsr=dsr, n_trials=uncertainty.n_trials, level=uncertainty.level
-        )
-    return f"{judged} [in sample under legacy, not judged: {', '.join(uncertainty.in_sample)}]".strip()
