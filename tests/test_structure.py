@@ -443,6 +443,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),  # the compiled program, pure
     ("report",),  # results, tables, figures (after device_get)
     ("shell",),  # the one pipeline, backtest/backtest_many/run_many, compare
+    ("portfolio",),  # the walk-forward portfolio of many stocks, tomorrow's plan
     ("research",),  # simulation data, tune, look-ahead check
     ("bench",),  # benchmark suites
     ("cli",),  # the command line
