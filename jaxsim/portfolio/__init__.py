@@ -23,6 +23,7 @@ class _CallableModule(types.ModuleType):
     package as ``jaxsim.portfolio``, so the package itself answers ``jaxsim.portfolio(results, ...)``."""
 
     def __call__(self, *args, **kwargs):
+        """:func:`jaxsim.portfolio.api.portfolio`."""
         return portfolio(*args, **kwargs)
 
 

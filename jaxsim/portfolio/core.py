@@ -1,12 +1,14 @@
 """The walk-forward portfolio replay, pure JAX over arrays date x stock x strategy.
 
 One ``lax.scan`` over the dates of the union calendar (docs/portfolio.md#replay). The carried state
-is, per stock, a window of its last ``window`` trading days of out-of-sample daily P&L and of the
+is, per stock, a window of its last ``window`` trading days of out-of-sample daily P&L (as known at each
+day's close, ``PortfolioInputs.known``) and of the
 per-simulation average daily return (the series the forecasted P&L forecasts), its latest forecast
 inputs (expected move, volatility), and the portfolio's weights and returns of the previous day. Day
 d's step:
 
-1. statistics of each (stock, strategy) window, which holds data up to the close of d-1 only
+1. statistics of each (stock, strategy) window, which holds what the backtest ending at the close of
+   d-1 knows (so the plan, decided from the last backtest, is the replay's decision)
    (:func:`window_stats`): mean, Sharpe, volatility, max and current drawdown, turnover, samples,
    forecasted P&L;
 2. the rule's decision (:func:`decide`): weights (stock x strategy, a fraction of the equity at the
@@ -42,7 +44,11 @@ class PortfolioInputs(NamedTuple):
     """The replay's inputs on the union calendar (D dates, S stocks, J strategies).
 
     Attributes:
-      pnl: ``(D, S, J)`` out-of-sample daily P&L (fractions; NaN: no value that day).
+      pnl: ``(D, S, J)`` out-of-sample daily P&L (fractions; NaN: no value that day): what a weight earns.
+      known: ``(D, S, J)`` the P&L value that a backtest ending on that day knows newest: ``pnl`` for
+        the signal strategies; for the others (final day t_5 = e - 1) their value of the stock's
+        previous trading day, since the backtest ending on e scores them up to e - 1 only
+        (docs/portfolio.md#alignment). The windows hold these.
       series: ``(D, S, J)`` each strategy's per-simulation average daily return, on the date of its
         simulation's last row (NaN: none); the forecasted P&L forecasts this series.
       trading: ``(D, S)`` bool: the stock has a row that day (listed and trading).
@@ -56,6 +62,7 @@ class PortfolioInputs(NamedTuple):
     """
 
     pnl: jax.Array
+    known: jax.Array
     series: jax.Array
     trading: jax.Array
     edge: jax.Array
@@ -159,7 +166,9 @@ def _one_hot_weights(weight, choice, n_strategies):
 def _original(stats: WindowStats, edge, sigma, fee, spread_bps, crypto, eligible, p, s):
     spread = jnp.minimum(spread_bps, p["spread_cap_bps"])
     cost_bps = 2.0 * fee * 1e4 + spread  # a round trip's fees plus the spread
-    min_return = jnp.maximum(cost_bps + p["cost_margin_bps"], jnp.where(crypto, p["min_return_bps_crypto"], p["min_return_bps"]))
+    min_return = jnp.maximum(
+        cost_bps + p["cost_margin_bps"], jnp.where(crypto, p["min_return_bps_crypto"], p["min_return_bps"])
+    )
     min_samples = jnp.where(crypto, p["min_samples_crypto"], p["min_samples"])
     gate = (
         (stats.mean * 1e4 >= min_return[:, None])
@@ -269,7 +278,7 @@ def _replay(inputs: PortfolioInputs, params: dict, skeleton) -> Replay:
         return decide(skeleton, params, stats, state.edge, state.sigma, fee, inputs.spread_bps, inputs.crypto, eligible)
 
     def step(state: _State, day):
-        pnl, series, trading, edge, sigma = day
+        pnl, known, series, trading, edge, sigma = day
         d = decision(state, trading)
         w_stock = d.weights.sum(-1)
         x = jnp.where(trading[:, None] & jnp.isfinite(pnl), pnl, 0.0)
@@ -278,7 +287,7 @@ def _replay(inputs: PortfolioInputs, params: dict, skeleton) -> Replay:
         cost = (fee * jnp.abs(w_stock - drift)).sum()
         day_return = contributions.sum() - cost
         new = _State(
-            _push(state.buf_pnl, pnl, trading),
+            _push(state.buf_pnl, known, trading),
             _push(state.buf_series, series, trading),
             jnp.where(trading & jnp.isfinite(edge), edge, state.edge),
             jnp.where(trading & jnp.isfinite(sigma), sigma, state.sigma),
@@ -291,7 +300,14 @@ def _replay(inputs: PortfolioInputs, params: dict, skeleton) -> Replay:
     empty = jnp.full((n_stocks, n_strategies, window), jnp.nan, dtype)
     zeros = jnp.zeros(n_stocks, dtype)
     start = _State(empty, empty, zeros * jnp.nan, zeros * jnp.nan, zeros, zeros, jnp.zeros((), dtype))
-    days = (inputs.pnl, inputs.series, inputs.trading, inputs.edge.astype(dtype), inputs.sigma.astype(dtype))
+    days = (
+        inputs.pnl,
+        inputs.known,
+        inputs.series,
+        inputs.trading,
+        inputs.edge.astype(dtype),
+        inputs.sigma.astype(dtype),
+    )
     final, (weights, choice, score, contributions, costs, daily) = jax.lax.scan(step, start, days)
     return Replay(weights, choice, score, contributions, costs, daily, decision(final, inputs.active_next))
 

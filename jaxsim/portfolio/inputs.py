@@ -1,9 +1,10 @@
 """The portfolio's pandas edge: backtest results (or a run folder) -> arrays on the union calendar.
 
 Alignment (docs/portfolio.md#alignment). A stock's daily frame (:attr:`BacktestResult.daily`) has one
-row per simulation date e_k, the P&L earned on that day; its records (row 0 the newest) carry, per
-simulation dated e_k, the per-simulation average daily return of each strategy (the series the
-forecasted P&L forecasts) and the forecasts made at the close of e_k for the stock's next row
+row per simulation date e_k, the P&L earned on that day (MaxDiff, always-on, entry/take-profit and
+highlow: scored by the simulation ending one row later, so known one trading day late); its records
+(row 0 the newest) carry, per simulation dated e_k, the per-simulation average daily return of each
+strategy (the series the forecasted P&L forecasts) and the forecasts made at the close of e_k for the stock's next row
 (``predicted_close``, ``realized_volatility_pct``, the limit prices). Both are placed on the union of
 all stocks' dates; a stock has a value only on its own dates (``trading``).
 """
@@ -132,10 +133,17 @@ def build_inputs(stocks: list[StockFrames]) -> tuple[PortfolioInputs, Labels]:
     trading = np.zeros((n_dates, n_stocks), bool)
     edge = np.full((n_dates, n_stocks), np.nan)
     sigma = np.full_like(edge, np.nan)
-    prefixes = {s.name: s.prefix for s in with_user([c for c in strategies if c not in {x.name for x in with_user()}])}
+    known = np.full_like(pnl, np.nan)
+    user = [c for c in strategies if c not in {x.name for x in with_user()}]
+    table = with_user(user, stocks[0].metadata.get("user_strategy_kinds") or {})
+    prefixes = {s.name: s.prefix for s in table}
+    # t_5 strategies: the backtest ending on e scores them up to e - 1: known one trading day late
+    late = np.array([not next(s for s in table if s.name == name).signal for name in strategies])
     for i, s in enumerate(stocks):
         rows = dates.get_indexer(s.daily.index)
-        pnl[rows, i, :] = s.daily.to_numpy(np.float64)
+        values = s.daily.to_numpy(np.float64)
+        pnl[rows, i, :] = values
+        known[rows, i, :] = np.where(late, np.vstack([np.full((1, len(strategies)), np.nan), values[:-1]]), values)
         trading[rows, i] = True
         rec = s.records.set_index(pd.DatetimeIndex(s.records["date"])).reindex(s.daily.index)
         for j, name in enumerate(strategies):
@@ -149,6 +157,6 @@ def build_inputs(stocks: list[StockFrames]) -> tuple[PortfolioInputs, Labels]:
     spread = np.array([float(s.metadata.get("spread") or 1.0) for s in stocks])
     crypto = np.array([bool(s.metadata.get("crypto")) for s in stocks])
     active = trading[-1].copy()  # stocks with a row on the calendar's last day may trade the next
-    inputs = PortfolioInputs(pnl, series, trading, edge, sigma, fee, np.abs(spread - 1.0) * 1e4, crypto, active)
+    inputs = PortfolioInputs(pnl, known, series, trading, edge, sigma, fee, np.abs(spread - 1.0) * 1e4, crypto, active)
     labels = Labels(dates, tuple(s.symbol for s in stocks), strategies, plan_date(stocks, dates[-1], active))
     return inputs, labels

@@ -119,7 +119,9 @@ class PortfolioResult:
         exposure = pd.DataFrame(
             {"portfolio": self.weights.sum(axis=1) > 0, "equal_weight": self.benchmark.notna()}, index=frame.index
         )
-        return evaluation.stats_table(frame, exposure=exposure, periods_per_year=self.metadata.get("periods_per_year", 252))
+        return evaluation.stats_table(
+            frame, exposure=exposure, periods_per_year=self.metadata.get("periods_per_year", 252)
+        )
 
     def plot(self, figsize=(10, 6.5)):
         """Equity against the universe's equal-weight buy & hold, and the weights over time (stacked)."""
@@ -186,7 +188,13 @@ def build_result(rule, replay, labels, stocks, benchmark: pd.Series, equity: flo
     plan_choices = dict(zip(symbols, names[np.asarray(plan.choice)]))
     rows = {s.symbol: s.records.iloc[0] for s in stocks}
     crypto = {s.symbol: bool(s.metadata.get("crypto")) for s in stocks}
-    plan_inputs = {"date": labels.next_date, "weights": plan_weights, "choices": plan_choices, "rows": rows, "crypto": crypto}
+    plan_inputs = {
+        "date": labels.next_date,
+        "weights": plan_weights,
+        "choices": plan_choices,
+        "rows": rows,
+        "crypto": crypto,
+    }
     crypto_all = all(crypto.values())
     metadata = {
         "rule": type(rule).__name__,
