@@ -379,13 +379,18 @@ def test_smooth_rule_is_differentiable_and_vmaps(results):
         np.testing.assert_allclose(many[1], single, rtol=1e-12)
 
 
-def test_run_folder_gives_the_same_portfolio(results, top2, tmp_path):
+def _write_run_folder(results, root):
+    """The files of a run folder the portfolio reads (docs/output.md), without the slow ones (report, plots)."""
     for symbol, r in results.items():
-        folder = tmp_path / symbol
+        folder = root / symbol
         folder.mkdir()
         r.daily.to_csv(folder / "daily.csv")
         r.records.iloc[::-1].to_csv(folder / "records.csv", index=False)
         (folder / "metadata.json").write_text(json.dumps({"symbol": symbol, **r.metadata}, default=str))
+
+
+def test_run_folder_gives_the_same_portfolio(results, top2, tmp_path):
+    _write_run_folder(results, tmp_path)
     again = jaxsim.portfolio(tmp_path, "top_k", k=2, window=WINDOW, leverage=0.95)
     np.testing.assert_allclose(
         again.weights[top2.weights.columns].to_numpy(), top2.weights.to_numpy(), rtol=0, atol=1e-12
@@ -425,3 +430,47 @@ def test_stats_and_plot(top2):
         "portfolio_stats.csv",
         "portfolio.json",
     }
+
+
+# ------------------------------------------------------------------ the command line
+def test_cli_portfolio_writes_the_run_folder(results, tmp_path, capsys):
+    from jaxsim.cli.app import main
+
+    _write_run_folder(results, tmp_path)
+    assert main(["portfolio", str(tmp_path), "--rule", "top_k", "--window", str(WINDOW), "--equity", "5e4"]) == 0
+    out = capsys.readouterr().out
+    assert "Plan for " in out and "Sharpe Ratio" in out
+    expected = jaxsim.portfolio(results, "top_k", window=WINDOW)
+    weights = pd.read_csv(tmp_path / "weights.csv", index_col=0, parse_dates=True)
+    np.testing.assert_allclose(weights[expected.weights.columns].to_numpy(), expected.weights.to_numpy(), atol=1e-12)
+    plan = pd.read_csv(tmp_path / "plan.csv")
+    assert plan["symbol"].tolist() == expected.plan["symbol"].tolist()
+    assert plan["shares"].tolist() == expected.plan_for(5e4)["shares"].tolist()
+    for name in ("portfolio.csv", "choices.csv", "portfolio_stats.csv", "portfolio.json"):
+        assert (tmp_path / name).is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["portfolio", "/nonexistent/run"], "no such folder"),
+        (["portfolio", ".", "--window", "1"], "--window must be >= 2"),
+        (["portfolio", ".", "--equity", "-5"], "--equity must be > 0"),
+        (["portfolio", ".", "--rule", "best"], "invalid choice: 'best'"),
+        (["backtest", "--portfolio"], "--portfolio needs --symbols and --out"),
+        (["plan", "--symbols", "AAPL", "--data-dir", "/nonexistent/dir"], "no such folder"),
+        (["plan", "--symbols", "AAPL", "--data-dir", ".", "--sims", "0"], "--sims must be >= 1"),
+    ],
+)
+def test_cli_refuses_bad_arguments_before_compute(argv, message, capsys, monkeypatch):
+    from jaxsim.cli.app import main
+    from jaxsim.portfolio import api
+
+    monkeypatch.setattr(api, "run_replay", lambda *a, **k: pytest.fail("computed before checking"))
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

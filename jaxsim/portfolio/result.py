@@ -51,9 +51,9 @@ def _side_and_prices(strategy: str, row: pd.Series, crypto: bool) -> tuple[str, 
 
 
 def plan_frame(date, weights: dict, choices: dict, rows: dict, crypto: dict, equity: float) -> pd.DataFrame:
-    """Orders for ``date``: one row per symbol with a weight > 0 (largest first)."""
+    """Orders for ``date``: one row per symbol with a weight > 0 (largest first, then by symbol)."""
     out = []
-    for symbol, weight in sorted(weights.items(), key=lambda kv: -kv[1]):
+    for symbol, weight in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0])):
         if not weight > 0:
             continue
         strategy, row = choices[symbol], rows[symbol]
