@@ -420,6 +420,8 @@ def test_stats_and_plot(top2):
     np.testing.assert_allclose(
         stats.loc["Return [%]", "portfolio"], (top2.equity.iloc[-1] - 1) * 100, rtol=1e-4
     )  # float32 statistics
+    unc = top2.uncertainty(n_trials=5, n_resamples=100)
+    assert "5 strategies tried" in unc.verdict and list(unc.selection.index) == ["portfolio", "equal_weight"]
     fig = top2.plot()
     assert len(fig.axes) == 2
     assert set(top2.files()) == {

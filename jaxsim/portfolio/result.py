@@ -123,6 +123,27 @@ class PortfolioResult:
             frame, exposure=exposure, periods_per_year=self.metadata.get("periods_per_year", 252)
         )
 
+    def uncertainty(self, key=None, *, n_trials: int | None = None, n_resamples: int = 1000, level: float = 0.95):
+        """Bootstrap intervals, PSR/DSR and PBO of the portfolio and the equal-weight buy & hold
+        (:func:`jaxsim.report.evaluation.uncertainty`, as a single stock's ``uncertainty()``).
+
+        ``n_trials``: every rule (and setting) tried before this one, plus the benchmark, so the DSR
+        deflates for the search (default 2: this rule and the benchmark). Keyed: the same ``key``
+        (default ``jax.random.key(0)``) gives the same numbers.
+        """
+        import jax
+
+        frame = self.returns_frame()
+        return evaluation.uncertainty(
+            jax.random.key(0) if key is None else key,
+            frame,
+            n_resamples=n_resamples,
+            level=level,
+            n_trials=n_trials or frame.shape[1],
+            n_blocks=8 if len(frame) < 128 else 16,
+            periods_per_year=self.metadata.get("periods_per_year", 252),
+        )
+
     def plot(self, figsize=(10, 6.5)):
         """Equity against the universe's equal-weight buy & hold, and the weights over time (stacked)."""
         from jaxsim.report.plots import PlotFigure, equity_from_returns  # deferred: matplotlib
