@@ -29,7 +29,8 @@ Public names:
   :func:`tune`, :class:`TuneResult`, :func:`simulation_data`: walk-forward gradient tuning of its
   parameters (:mod:`jaxsim.research.tune`); :func:`check_no_lookahead`: the look-ahead guard rail.
 * :func:`portfolio`, :class:`PortfolioResult`: the walk-forward portfolio of many backtested stocks,
-  one cash pool, and tomorrow's orders (:mod:`jaxsim.portfolio`, docs/portfolio.md).
+  one cash pool, and tomorrow's orders (:mod:`jaxsim.portfolio`, docs/portfolio.md);
+  :func:`tune_portfolio`: a smooth rule's settings fitted by optax on earlier days, later days reported.
 * :mod:`jaxsim.errors`: the typed errors (``JaxsimError``, ``PriceDataError``, ...).
 """
 
@@ -74,6 +75,7 @@ _LAZY = {
     "TuneResult": "jaxsim.research.tune",
     "check_no_lookahead": "jaxsim.research.lookahead",
     "PortfolioResult": "jaxsim.portfolio.result",
+    "tune_portfolio": "jaxsim.portfolio.tuning",
 }
 # public name -> module that IS the value (``jaxsim.forecasters.toto(...)``)
 _LAZY_MODULES = {
@@ -114,6 +116,7 @@ __all__ = [
     "check_no_lookahead",
     "portfolio",
     "PortfolioResult",
+    "tune_portfolio",
 ]
 
 

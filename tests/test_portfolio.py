@@ -389,6 +389,19 @@ def _write_run_folder(results, root):
         (folder / "metadata.json").write_text(json.dumps({"symbol": symbol, **r.metadata}, default=str))
 
 
+def test_tune_portfolio_fits_on_earlier_days_and_reports_later_ones(results):
+    tuned = jaxsim.tune_portfolio(results, "smooth", window=WINDOW, steps=15, learning_rate=0.1)
+    assert tuned.history[-1] > tuned.history[0]  # the fit days' Sharpe rises
+    assert tuned.table.loc["fit", "tuned"] == pytest.approx(tuned.history[-1], abs=0.05)
+    assert tuned.rule.temperature != tuned.start.temperature and tuned.rule.window == WINDOW
+    # the test days' number is the tuned rule's own replay on those days
+    daily = jaxsim.portfolio(results, tuned.rule).daily
+    test = daily[daily.index >= tuned.split]
+    assert tuned.table.loc["test", "tuned"] == pytest.approx(test.mean() / test.std() * np.sqrt(252), rel=1e-6)
+    with pytest.raises(ConfigError, match="no gradient"):
+        jaxsim.tune_portfolio(results, "original")
+
+
 def test_run_folder_gives_the_same_portfolio(results, top2, tmp_path):
     _write_run_folder(results, tmp_path)
     again = jaxsim.portfolio(tmp_path, "top_k", k=2, window=WINDOW, leverage=0.95)

@@ -6,6 +6,7 @@
 * :mod:`.inputs`: backtest results or a run folder -> arrays on the union calendar (the pandas edge).
 * :mod:`.result`: :class:`PortfolioResult` (frames, stats, plot, files, tomorrow's plan).
 * :mod:`.api`: :func:`portfolio`, the entry point (``jaxsim.portfolio``).
+* :mod:`.tuning`: :func:`tune_portfolio` (``jaxsim.tune_portfolio``), optax on earlier days.
 """
 
 import sys
@@ -14,8 +15,19 @@ import types
 from jaxsim.portfolio.api import portfolio
 from jaxsim.portfolio.result import PortfolioResult
 from jaxsim.portfolio.rules import InverseVol, Original, ScoreProportional, Smooth, TopK
+from jaxsim.portfolio.tuning import PortfolioTuneResult, tune_portfolio
 
-__all__ = ["portfolio", "PortfolioResult", "Original", "TopK", "InverseVol", "ScoreProportional", "Smooth"]
+__all__ = [
+    "portfolio",
+    "PortfolioResult",
+    "tune_portfolio",
+    "PortfolioTuneResult",
+    "Original",
+    "TopK",
+    "InverseVol",
+    "ScoreProportional",
+    "Smooth",
+]
 
 
 class _CallableModule(types.ModuleType):
