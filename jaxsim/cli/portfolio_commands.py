@@ -157,7 +157,10 @@ def _print_plan(result) -> None:
         print(f"Plan for {date}: no positions (every stock fails the rule)")
         return
     print(f"Plan for {date} (equity {result.metadata['plan_equity']:,.0f}):")
-    print(plan.drop(columns="date").to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    shown = plan.drop(columns="date")
+    if (shown["shares"] == shown["shares"].round()).all():  # whole shares: print them as integers
+        shown = shown.assign(shares=shown["shares"].astype(int))
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
 def cmd_portfolio(args) -> int:

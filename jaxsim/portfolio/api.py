@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -74,6 +75,13 @@ def portfolio(results, rule="original", *, equity: float = 100_000.0, **rule_set
     if not (isinstance(equity, (int, float)) and np.isfinite(equity) and equity > 0):
         raise ConfigError(f"equity must be a positive number, got {equity!r}")
     stocks = load_stocks(results)
+    legacy = [s.symbol for s in stocks if s.protocol == "legacy"]
+    if legacy:  # MaxDiff's multipliers fitted on the days it is scored: its daily P&L is in sample
+        warnings.warn(
+            f"portfolio: {', '.join(legacy)} ran under protocol 'legacy' (in-sample MaxDiff fits, "
+            "docs/deviations.md#kept-in-sample-fit); backtest with protocol='walk_forward' for an out-of-sample replay",
+            stacklevel=2,
+        )
     inputs, labels = build_inputs(stocks)
     out = run_replay(inputs, rule)
     return build_result(rule, out, labels, stocks, equal_weight_returns(stocks, labels.dates), float(equity))

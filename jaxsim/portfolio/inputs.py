@@ -38,6 +38,7 @@ class StockFrames:
     daily: pd.DataFrame
     records: pd.DataFrame
     metadata: dict
+    protocol: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +60,11 @@ def stocks_from_results(results: Mapping) -> list[StockFrames]:
     for symbol, result in results.items():
         if not hasattr(result, "daily") or not hasattr(result, "records"):
             raise ConfigError(f"portfolio: {symbol!r} is not a BacktestResult (got {type(result).__name__})")
-        stocks.append(StockFrames(str(symbol), result.daily, result.records, dict(result.metadata)))
+        stocks.append(
+            StockFrames(
+                str(symbol), result.daily, result.records, dict(result.metadata), getattr(result, "protocol", None)
+            )
+        )
     return stocks
 
 
@@ -74,7 +79,7 @@ def _stock_folder(folder: Path) -> StockFrames:
     daily.index.name = "date"
     records = pd.read_csv(folder / "records.csv", parse_dates=["date"]).iloc[::-1].reset_index(drop=True)
     metadata = json.loads((folder / "metadata.json").read_text())
-    return StockFrames(str(metadata.get("symbol") or folder.name), daily, records, metadata)
+    return StockFrames(str(metadata.get("symbol") or folder.name), daily, records, metadata, metadata.get("protocol"))
 
 
 def stocks_from_folder(path) -> list[StockFrames]:
