@@ -149,9 +149,11 @@ def window_stats(buf_pnl, buf_series, periods_per_year, forecast_point: str) -> 
     return WindowStats(mean, sharpe, vol, dd.min(-1), dd[..., -1], turnover, n.astype(mean.dtype), forecast)
 
 
-def _ranks(key, include):
-    """Rank 0 = the largest ``key`` among ``include`` (ties: lower index first); excluded rank last."""
-    order = jnp.lexsort((jnp.arange(key.shape[0]), -jnp.where(include, key, -jnp.inf), ~include))
+def _ranks(key, group):
+    """Rank 0 = the largest ``group`` (an int; excluded stocks the smallest), within it the largest ``key``;
+    ties by index. Two stable argsorts (cheaper than a lexsort of several keys)."""
+    order = jnp.argsort(-jnp.where(jnp.isfinite(key), key, -jnp.inf), stable=True)
+    order = order[jnp.argsort(-group[order], stable=True)]
     return jnp.zeros_like(order).at[order].set(jnp.arange(order.shape[0]))
 
 
@@ -189,8 +191,7 @@ def _original(stats: WindowStats, edge, sigma, fee, spread_bps, crypto, eligible
     passed = has & (chosen_mean > 0) & (score > 0)
     # passing stocks first by score, then the others by score: the first max_positions passing ones,
     # filled up to min_positions with the best of the rest
-    order = jnp.lexsort((jnp.arange(score.shape[0]), -score, ~passed, ~has))
-    rank = jnp.zeros_like(order).at[order].set(jnp.arange(order.shape[0]))
+    rank = _ranks(score, has.astype(jnp.int32) + passed.astype(jnp.int32))
     keep = has & ((passed & (rank < s["max_positions"])) | (rank < s["min_positions"]))
 
     e = jnp.where(jnp.isfinite(edge), edge, 0.0)
@@ -228,7 +229,7 @@ def _generic(kind, stats: WindowStats, eligible, p, s):
     choice = jnp.argmax(jnp.where(usable, scores, -jnp.inf), axis=-1)
     best = _take(jnp.where(usable, scores, -jnp.inf), choice)
     has = usable.any(-1) & (best > 0)
-    keep = has & (_ranks(best, has) < s["k"])
+    keep = has & (_ranks(best, has.astype(jnp.int32)) < s["k"])
     if kind == "top_k":
         weight = jnp.where(keep, p["leverage"] / s["k"], 0.0)
     else:
