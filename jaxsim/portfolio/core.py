@@ -128,8 +128,9 @@ def window_stats(buf_pnl, buf_series, periods_per_year, forecast_point: str) -> 
     dev = jnp.where(valid, buf_pnl - mean[..., None], 0.0)
     vol = jnp.sqrt(_safe_div((dev**2).sum(-1), jnp.maximum(n - 1, 0)))
     sharpe = _safe_div(mean, vol) * jnp.sqrt(periods_per_year)[:, None]
-    equity = jnp.cumprod(1.0 + x, axis=-1)
-    peak = jnp.maximum(jax.lax.cummax(equity, axis=equity.ndim - 1), 1.0)  # the window starts at 1
+    # associative scans: O(K log K) (XLA:CPU's cumulative ops are windowed reductions, O(K^2))
+    equity = jax.lax.associative_scan(jnp.multiply, 1.0 + x, axis=-1)
+    peak = jnp.maximum(jax.lax.associative_scan(jnp.maximum, equity, axis=-1), 1.0)  # the window starts at 1
     dd = equity / peak - 1.0
     turnover = _safe_div(jnp.abs(x).sum(-1), n)
 
