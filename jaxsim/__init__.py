@@ -28,6 +28,9 @@ Public names:
   strategy in the compiled program (:mod:`jaxsim.sim.strategy`; ``backtest(..., strategies=(s,))``);
   :func:`tune`, :class:`TuneResult`, :func:`simulation_data`: walk-forward gradient tuning of its
   parameters (:mod:`jaxsim.research.tune`); :func:`check_no_lookahead`: the look-ahead guard rail.
+* :func:`portfolio`, :class:`PortfolioResult`: the walk-forward portfolio of many backtested stocks,
+  one cash pool, and tomorrow's orders (:mod:`jaxsim.portfolio`, docs/portfolio.md);
+  :func:`tune_portfolio`: a smooth rule's settings fitted by optax on earlier days, later days reported.
 * :mod:`jaxsim.errors`: the typed errors (``JaxsimError``, ``PriceDataError``, ...).
 """
 
@@ -71,10 +74,14 @@ _LAZY = {
     "tune": "jaxsim.research.tune",
     "TuneResult": "jaxsim.research.tune",
     "check_no_lookahead": "jaxsim.research.lookahead",
+    "PortfolioResult": "jaxsim.portfolio.result",
+    "tune_portfolio": "jaxsim.portfolio.tuning",
 }
 # public name -> module that IS the value (``jaxsim.forecasters.toto(...)``)
 _LAZY_MODULES = {
     "forecasters": "jaxsim.forecast",
+    # the room jaxsim/portfolio/ is also the function: calling the module calls jaxsim.portfolio.api.portfolio
+    "portfolio": "jaxsim.portfolio",
 }
 
 __all__ = [
@@ -107,6 +114,9 @@ __all__ = [
     "tune",
     "TuneResult",
     "check_no_lookahead",
+    "portfolio",
+    "PortfolioResult",
+    "tune_portfolio",
 ]
 
 

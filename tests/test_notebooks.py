@@ -12,7 +12,13 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 # figures each executed notebook shows inline (image/png outputs), at least
-MIN_IMAGES = {"01_quickstart": 4, "02_multiplier_tuning": 3, "03_forecaster_parity_speed": 0, "04_custom_strategy": 2}
+MIN_IMAGES = {
+    "01_quickstart": 4,
+    "02_multiplier_tuning": 3,
+    "03_forecaster_parity_speed": 0,
+    "04_custom_strategy": 2,
+    "05_portfolio": 1,
+}
 
 
 def test_the_notebooks_exist():
@@ -21,6 +27,7 @@ def test_the_notebooks_exist():
         "02_multiplier_tuning",
         "03_forecaster_parity_speed",
         "04_custom_strategy",
+        "05_portfolio",
     ]
 
 

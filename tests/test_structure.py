@@ -443,6 +443,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),  # the compiled program, pure
     ("report",),  # results, tables, figures (after device_get)
     ("shell",),  # the one pipeline, backtest/backtest_many/run_many, compare
+    ("portfolio",),  # the walk-forward portfolio of many stocks, tomorrow's plan
     ("research",),  # simulation data, tune, look-ahead check
     ("bench",),  # benchmark suites
     ("cli",),  # the command line
@@ -510,7 +511,11 @@ def test_no_subpackage_shadows_a_public_function():
     import jaxsim
 
     children = {p.stem if p.suffix == ".py" else p.name for p in PACKAGE.iterdir() if not p.name.startswith("_")}
-    assert not children & set(jaxsim.__all__) - {"errors", "forecasters"}, children & set(jaxsim.__all__)
+    # "portfolio" is a room whose package is callable (jaxsim/portfolio/__init__.py): still a function
+    assert not children & set(jaxsim.__all__) - {"errors", "forecasters", "portfolio"}, children & set(jaxsim.__all__)
+    import jaxsim.portfolio.api  # noqa: F401  (importing a submodule binds the package as jaxsim.portfolio)
+
+    assert callable(jaxsim.portfolio) and jaxsim.portfolio.__call__.__doc__
 
 
 # ----------------------------------------------------------------------------------------------------

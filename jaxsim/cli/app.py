@@ -29,6 +29,12 @@ from jaxsim.cli.feedback import compile_reporter
 from jaxsim.cli.hyperparams import read_hyperparams
 from jaxsim.cli.models import MODELS, make_forecaster
 from jaxsim.cli.output_json import write_output_json
+from jaxsim.cli.portfolio_commands import (
+    add_portfolio_commands,
+    add_portfolio_flag,
+    check_portfolio_flag,
+    write_portfolio,
+)
 from jaxsim.cli.report_command import add_report_command
 from jaxsim.cli.signals import EXIT_INTERRUPTED, MESSAGE, Interrupted, graceful_interrupts
 from jaxsim.cli.stats_commands import add_compare_parser, print_verdict
@@ -267,6 +273,7 @@ def run_backtest(args) -> int:
 
     apply_default_settings(args)
     files = validate_backtest(args, available_samples=available_samples())
+    check_portfolio_flag(args)
     try:
         from jaxsim import forecasters  # noqa: F401  (the engine and its forecasters are importable)
         from jaxsim.shell.api import backtest  # noqa: F401
@@ -276,7 +283,10 @@ def run_backtest(args) -> int:
     args.distributed_config = _start_distributed(args)  # before any JAX computation
     with _caching(args), graceful_interrupts() as stop:
         if files is not None:
-            return _run_symbols(args, files, stop)
+            code = _run_symbols(args, files, stop)
+            if args.portfolio:  # from the run folder: every finished stock, this run's and earlier ones'
+                write_portfolio(args.out, args.portfolio, window=70, equity=100_000.0)
+            return code
         return _run_one(args, stop)
 
 
@@ -656,9 +666,11 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address and a free port")
     dist.add_argument("--num-processes", type=int, metavar="N", help="number of processes")
     dist.add_argument("--process-id", type=int, metavar="I", help="this process's id, 0..N-1")
+    add_portfolio_flag(bt)
     bt.set_defaults(func=run_backtest)
     add_compare_parser(sub)
     add_report_command(sub)
+    add_portfolio_commands(sub)
 
     bench = sub.add_parser("bench", help="benchmarks that need only the package (tables + PNG plots)")
     bench.add_argument(
