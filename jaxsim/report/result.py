@@ -220,8 +220,10 @@ class BacktestResult:
         sims = f"{n} simulations" + (
             " (the full history: one per trading day)" if m.get("n_sims_setting") == "all" else ""
         )
-        seeds = [r.metadata.get("seed", 0) for r in self.seed_results]
-        seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)})"
+        used = [r.metadata.get("seed", 0) for r in self.seed_results]
+        seed_text = f"seed {used[0]}" if len(used) == 1 else f"seeds {used[0]}..{used[-1]} ({len(used)})"
+        if m.get("key_given"):
+            seed_text = "the run key passed as key="
         protocol = {
             "walk_forward": "walk_forward (MaxDiff fitted on earlier days only)",
             "legacy": "legacy (the original's: MaxDiff fitted in-sample, on the days it is scored on)",

@@ -151,7 +151,7 @@ def backtest(
     seconds = time.perf_counter() - t0
     records, sources = jax.device_get(out)
     arrays = {k: np.asarray(v[0]) for k, v in records.items()}
-    extra = {"seconds": seconds, "compiled": trace_count() > traces}
+    extra = {"seconds": seconds, "compiled": trace_count() > traces, **({"key_given": True} if key is not None else {})}
     return _results(prep, setup, arrays, sources[0], plan.forecaster, config, extra, plan.keys[0])
 
 
