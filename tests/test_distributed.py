@@ -167,9 +167,9 @@ def _normalised(folder: Path) -> dict:
 def runs(tmp_path_factory, data, env):
     """One single-process run and one two-process run of the same command."""
     base = tmp_path_factory.mktemp("runs")
-    single = _run_all([_cli_args(data, base / "single")], env)[0]
+    single = _run_all([_cli_args(data, base / "single", "--portfolio")], env)[0]
     port = _free_port()
-    pair = _run_all([_cli_args(data, base / "pair", *_distributed(2, port, i)) for i in range(2)], env)
+    pair = _run_all([_cli_args(data, base / "pair", "--portfolio", *_distributed(2, port, i)) for i in range(2)], env)
     return base, single, pair
 
 
@@ -213,6 +213,9 @@ def test_two_processes_write_the_same_bytes_as_one(runs):
         assert _normalised(base / "pair" / s) == _normalised(base / "single" / s), s
     assert not (base / "pair" / ".parts").exists()  # merged and removed by process 0
     assert (base / "pair" / TABLE).read_bytes() == (base / "single" / TABLE).read_bytes()  # whole-run table
+    # --portfolio: process 0 replays it after the barrier, from the merged folder: the single run's portfolio
+    for name in ("portfolio.csv", "weights.csv", "plan.csv"):
+        assert (base / "pair" / name).read_bytes() == (base / "single" / name).read_bytes(), name
 
 
 def test_a_stock_failing_in_one_process_is_in_the_merged_manifest(runs):

@@ -239,6 +239,15 @@ def _caching(args):
     return caching(settings, compile_reporter())
 
 
+def _process_zero(args) -> bool:
+    """Whether this process writes the run-wide files (always, unless a ``--distributed`` peer)."""
+    if getattr(args, "distributed_config", None) is None:
+        return True
+    import jax
+
+    return jax.process_index() == 0
+
+
 def _start_distributed(args):
     """``--distributed``: join the multi-process run (:mod:`jaxsim.shell.distributed`), else None."""
     given = {k: getattr(args, k, None) for k in ("coordinator", "num_processes", "process_id")}
@@ -284,7 +293,9 @@ def run_backtest(args) -> int:
     with _caching(args), graceful_interrupts() as stop:
         if files is not None:
             code = _run_symbols(args, files, stop)
-            if args.portfolio:  # from the run folder: every finished stock, this run's and earlier ones'
+            # from the run folder: every finished stock, this run's and earlier ones'; in a distributed run
+            # process 0, whose run returns after the final barrier and the merge (jaxsim.shell.runs)
+            if args.portfolio and code != EXIT_INTERRUPTED and _process_zero(args):
                 write_portfolio(args.out, args.portfolio, window=70, equity=100_000.0)
             return code
         return _run_one(args, stop)

@@ -90,14 +90,12 @@ def add_portfolio_flag(backtest_parser) -> None:
 
 
 def check_portfolio_flag(args) -> None:
-    """``--portfolio`` needs ``--symbols`` and ``--out`` (the portfolio reads the run folder), and is computed
-    after a ``--distributed`` run by ``jaxsim portfolio OUT``."""
+    """``--portfolio`` needs ``--symbols`` and ``--out`` (the portfolio reads the run folder; with
+    ``--distributed`` process 0 computes it after the final barrier, from the merged folder)."""
     if getattr(args, "portfolio", None) is None:
         return
     if not getattr(args, "symbols", None) or not getattr(args, "out", None):
         raise UsageError("--portfolio needs --symbols and --out (it is computed from the run folder)")
-    if getattr(args, "distributed", False):
-        raise UsageError("--portfolio with --distributed: run `jaxsim portfolio OUT` once every process has finished")
 
 
 def add_portfolio_commands(sub) -> None:
