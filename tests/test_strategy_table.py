@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.sim.simulation import PRICE_WINDOW, RECORDS, SimulationInputs, evaluate_simulation, simulation_fields
-from jaxsim.sim.strategy_table import OOS_PREFIX, STRATEGIES, Strategy
+from jaxsim.sim.strategy_table import ENTRY_TAKEPROFIT, HIGHLOW, OOS_PREFIX, STRATEGIES, Strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE_MODULE = "jaxsim.sim.strategy_table"
@@ -141,11 +141,14 @@ def test_the_fields_the_table_names_are_in_the_record():
         wanted = [s.field(f) for f in ("return", "sharpe", "avg_daily_return", "annual_return")] + [s.final_day]
         wanted += [s.position_field] if s.kind != "limits" else []
         wanted += [s.last_day_field] if s.final_day_average else []
+        wanted += [s.exit_field] if s.kind == "day_trades" else []
         if s.fit is not None:
             wanted += [s.fit.high_multiplier, s.fit.low_multiplier, s.fit.high_price, s.fit.low_price]
             wanted += [s.field(f) for f in ("close_at_eod", "baseline_return", "optimized_return", "turnover")]
         assert not [f for f in wanted if f not in record], s.name
     oos = {k for k in record if k.startswith(OOS_PREFIX)}
-    assert oos == {f for s in STRATEGIES for f in (s.position_field, s.last_day_field) if f in record}
+    fields = ("position_field", "last_day_field", "entry_field", "exit_field")
+    assert oos == {getattr(s, f) for s in STRATEGIES for f in fields if getattr(s, f) in record}
+    assert HIGHLOW.entry_field in record and ENTRY_TAKEPROFIT.entry_field not in record  # in at the close
     plain = jax.eval_shape(lambda x: evaluate_simulation(x, fee=0.0005, spread=1.0, optimizer=optimizer), inputs)
     assert set(plain) == set(record) - oos

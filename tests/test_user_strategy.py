@@ -88,6 +88,11 @@ def test_builtins_through_the_interface_equal_the_records(symbol):
         for f in ("return", "sharpe", "avg_daily_return", "annual_return"):
             np.testing.assert_array_equal(rec[f"{name}_via_interface_{f}"], rec[f"{name}_{f}"], err_msg=f"{name}_{f}")
         np.testing.assert_array_equal(rec[f"{name}_via_interface_finalday"], r.oos[f"oos_finalday_{name}"])
+        for f in ("entry", "exit"):  # the final day's fill levels (trades.csv's prices)
+            field = f"oos_{f}_{name}"
+            assert (field in r.oos) == (f"oos_{f}_{name}_via_interface" in r.oos) == (f == "exit" or name == "highlow")
+            if field in r.oos:
+                np.testing.assert_array_equal(r.oos[f"oos_{f}_{name}_via_interface"], r.oos[field])
         assert rec[f"{name}_return"].std() > 0
     assert rec["simple_strategy_return"].std() > 0  # not a trivially constant comparison
     # the out-of-sample frames: a signal strategy through the interface is the built-in's column

@@ -29,6 +29,11 @@ Per strategy (a row of :mod:`jaxsim.sim.strategy_table`), on the simulation's fi
 * ``oos_finalday_<prefix>`` (:attr:`~jaxsim.sim.strategy_table.Strategy.last_day_field`), for the
   strategies whose record final-day field is the six-day average
   (docs/deviations.md#kept-finalday-average): the P&L g_5 of day t_5 itself.
+* ``oos_exit_<prefix>`` and, with a limit entry (highlow), ``oos_entry_<prefix>``
+  (:attr:`~jaxsim.sim.strategy_table.Strategy.exit_field`, ``entry_field``), for the day-trade
+  strategies (and ``"day_trades"`` user strategies): day t_5's exit and entry levels, changes relative
+  to C[t_5 - 1] (:func:`jaxsim.sim.strategies.day_trade_fills`; trades.csv's prices,
+  :mod:`jaxsim.report.trades`). Without an entry level the entry is C[t_5 - 1] itself.
 """
 
 from __future__ import annotations

@@ -102,10 +102,15 @@ def _num(value, digits: int = 4) -> str:
     return text.removesuffix(" 00:00:00")  # dates and day counts of whole days
 
 
-def _table(frame: pd.DataFrame, index_name: str | None = None) -> dict:
-    """A frame as ``{"columns": [...], "rows": [[...], ...]}`` of display strings (index first)."""
+def _table(frame: pd.DataFrame, index_name: str | None = None, digits: Mapping[str, int] | None = None) -> dict:
+    """A frame as ``{"columns": [...], "rows": [[...], ...]}`` of display strings (index first);
+    ``digits``: significant digits of some columns (default 4)."""
     columns = [index_name if index_name is not None else (frame.index.name or "")] + [str(c) for c in frame.columns]
-    rows = [[_num(i)] + [_num(v) for v in row] for i, row in zip(frame.index, frame.itertuples(index=False))]
+    places = [(digits or {}).get(str(c), 4) for c in frame.columns]
+    rows = [
+        [_num(i)] + [_num(v, d) for v, d in zip(row, places)]
+        for i, row in zip(frame.index, frame.itertuples(index=False))
+    ]
     return {"columns": columns, "rows": rows}
 
 
@@ -253,7 +258,7 @@ def report_html(files: Mapping[str, bytes], figures: Mapping[str, bytes] | None 
     if trades is not None:
         n = len(trades)
         shown = trades.iloc[::-1].head(MAX_TRADE_ROWS)  # newest first on the page: what a trader checks
-        trade_table = _table(shown.set_index("strategy"), "strategy")
+        trade_table = _table(shown.set_index("strategy"), "strategy", {"entry_price": 6, "exit_price": 6})
         trade_note = (
             f"{n} round trips; newest first"
             + (f", the newest {MAX_TRADE_ROWS} shown" if n > MAX_TRADE_ROWS else "")

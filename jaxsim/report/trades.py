@@ -9,17 +9,31 @@ says a position was held, and its ``return`` is that day's P&L (fractions, net o
 * ``entry_date``, ``entry_price``, ``exit_date``, ``exit_price``;
 * ``return``: the day's P&L (a fraction of the previous close, net of fees: the ``daily`` value);
 * ``kind``: ``close_to_close`` (a signal strategy: bought or sold at the previous close, closed at the
-  day's close; both prices exact) or ``intraday`` (the order strategies: entry and exit on one day).
+  day's close; both prices exact), ``from_close`` (entry_takeprofit and user day trades without an
+  entry level: in at the previous close, out at the take-profit or the day's close) or ``intraday``
+  (the limit-order strategies: entry and exit on one day).
 
 Intraday fills (docs/backtest.md#the-profit-function-pf): a MaxDiff long buys at its limit
 ``C[t-1] (1 + lp')`` when the day's low goes below it and sells at the take-profit ``C[t-1] (1 + hp')``
 when the high reaches it (intraday policy), else at the close; a short mirrors it; always-on holds a
 buy row and a sell row, so a day can hold one trade of each side. Those levels are rebuilt from the
 prices the backtest ran on (:func:`jaxsim.report.plot_data.maxdiff_problems`), so the MaxDiff prices
-are filled in only when ``prices`` are given; without them, and for the day-trade strategies
-(entry_takeprofit, highlow, user order strategies), ``entry_price`` / ``exit_price`` are empty and
-the row still carries the side (where the program returned it), the dates and the return. Rows are
-oldest first (by exit date, then the strategy order of ``daily``).
+are filled in only when ``prices`` are given; without them the row still carries the dates and the
+return.
+
+Day trades (entry_takeprofit, highlow, ``"day_trades"`` user strategies): the program returns the fill
+levels of each simulation's final day t_5 (``oos_exit_<prefix>``, and ``oos_entry_<prefix>`` where the
+entry is a limit; :func:`jaxsim.sim.strategies.day_trade_fills`), changes relative to the close before
+t_5, the base of the rule's P&L; a price is that close times (1 + level), a fill at the close is the
+day's close. So ``return = side (exit_price - entry_price) / C[t-1]`` minus the side-switch fees,
+exactly the rule's P&L (float32 rounding aside). The built-ins compare a High (Low) level with the
+High (Low) change versus the previous High (Low) (docs/backtest.md#entry-takeprofit, #highlow), so
+their price is bounded on the side the rule checks (a long's limit entry is at or above the day's low,
+its take-profit at or below the day's high; a short mirrored) but can lie beyond the other end of
+the day's range: after a gap through the level a real order would have filled at the open. Closes
+are the prices' (exact) where ``prices`` are given, else the records' float32 closes.
+
+Rows are oldest first (by exit date, then the strategy order of ``daily``).
 """
 
 from __future__ import annotations
@@ -95,15 +109,62 @@ def _maxdiff_fills(result, prices, strategy) -> dict | None:
     return {"legs": legs}
 
 
+# a price within this relative distance of the day's close is the close: a fill at the close comes
+# back as the float32 change aC, whose price base (1 + aC) differs from the close by float32 rounding
+_AT_CLOSE = 1e-6
+
+
+def _level_price(base: float, level: float, close: float) -> float:
+    """The price of a day-trade level (a change relative to the previous close ``base``)."""
+    price = base * (1.0 + level)
+    return close if np.isfinite(close) and abs(price - close) <= _AT_CLOSE * abs(close) else price
+
+
+def _day_trade_rows(s, oos, values, held, dates, closes, close_before, date_before) -> list[tuple]:
+    """Round trips of a ``"day_trades"`` strategy from its final-day fill levels (``oos_exit_*`` and, with
+    a limit entry, ``oos_entry_*``; :func:`jaxsim.sim.strategies.day_trade_fills`): prices are the
+    previous close times (1 + level), a fill at the close is the close."""
+    pos = _placed_order(oos[s.position_field]) if s.position_field in oos else np.full(len(dates), np.nan)
+    exit_level = _placed_order(oos[s.exit_field])
+    limit = s.entry_field in oos  # else in at the previous close, on the previous day
+    entry_level = _placed_order(oos[s.entry_field]) if limit else None
+    if closes is None:
+        closes = np.full(len(dates), np.nan)
+    base = np.concatenate([[close_before], closes[:-1]])  # C[t-1] of each date t
+    rows = []
+    for j in np.flatnonzero(held):
+        exit_ = _level_price(base[j], exit_level[j], closes[j])
+        if limit:
+            entry, entry_date, kind = _level_price(base[j], entry_level[j], closes[j]), dates[j], "intraday"
+        else:
+            entry, entry_date, kind = base[j], (dates[j - 1] if j else date_before), "from_close"
+        rows.append((s.name, _side(pos[j]), entry_date, entry, dates[j], exit_, values[j], kind))
+    return rows
+
+
+def _chrono_closes(result, prices, dates) -> tuple[np.ndarray | None, float]:
+    """Closes of the daily frame's dates and the close before the first, chronological: exact from
+    ``prices`` where given, else the records' (float32) closes and ``result.closes``."""
+    if prices is not None and len(dates):
+        known = np.asarray(prices.dates, "datetime64[D]")
+        rows = np.searchsorted(known, np.asarray(dates, "datetime64[D]"))
+        close = np.asarray(prices.close, np.float64)
+        if (rows < len(known)).all() and (
+            known[np.minimum(rows, len(known) - 1)] == np.asarray(dates, "datetime64[D]")
+        ).all():
+            return close[rows], (float(close[rows[0] - 1]) if rows[0] else np.nan)
+    closes = result.records["close"].to_numpy(np.float64)[::-1] if "close" in result.records else None
+    before = result.closes  # the close before the first date (its value only), for the oldest entry
+    return closes, (float(before.iloc[0]) if before is not None and len(before) else np.nan)
+
+
 def trades_frame(result, prices=None) -> pd.DataFrame:
     """The round trips of ``result`` (a :class:`~jaxsim.report.result.BacktestResult`): see the module
     docstring. ``prices``: the :class:`~jaxsim.data.prices.Prices` the backtest ran on (MaxDiff fill prices)."""
     daily, exposure = result.daily, result.exposure
     dates = daily.index
     oos = result.oos
-    closes = result.records["close"].to_numpy(np.float64)[::-1] if "close" in result.records else None
-    before = result.closes  # the close before the first date (its value only), for the oldest entry
-    close_before = float(before.iloc[0]) if before is not None and len(before) else np.nan
+    closes, close_before = _chrono_closes(result, prices, dates)
     # the trading day before the first date: from the prices, else the result's metadata
     start = result.metadata.get("pnl_start_date")
     date_before = pd.Timestamp(start) if start else pd.NaT
@@ -128,6 +189,9 @@ def trades_frame(result, prices=None) -> pd.DataFrame:
                     entry, exit_ = (closes[j - 1] if j else close_before), closes[j]
                 prev = dates[j - 1] if j else date_before
                 rows.append((s.name, side, prev, entry, dates[j], exit_, values[j], "close_to_close"))
+            continue
+        if s.exit_field in oos:  # a day-trade strategy: the program returned its fill levels
+            rows += _day_trade_rows(s, oos, values, held, dates, closes, close_before, date_before)
             continue
         fills = None
         if prices is not None and s.name in fitted:

@@ -230,7 +230,8 @@ def simulation_fields(
     ``{close,high,low}_val_loss``, ``close_ci_band`` (7,), the strategy fields of
     :mod:`jaxsim.sim.strategies` and :mod:`jaxsim.sim.maxdiff` (``maxdiffprofit_profit_values`` and
     ``maxdiffalwayson_profit_values`` are (6,)), and the strategies' out-of-sample fields of their final day
-    (``oos_position_<prefix>``, ``oos_finalday_<prefix>``, :mod:`jaxsim.engine.oos`: kept out of the records).
+    (``oos_position_<prefix>``, ``oos_finalday_<prefix>``, the day trades' ``oos_exit_<prefix>`` /
+    ``oos_entry_<prefix>``, :mod:`jaxsim.engine.oos`: kept out of the records).
 
     Args:
       inputs: one :class:`SimulationInputs`.

@@ -13,7 +13,9 @@ runs next) sees altered inputs. That mutation is NOT reproduced: every function 
 Each ``*_strategy`` function returns the record fields of docs/backtest.md#record-fields for its strategy
 (``<prefix>_return``, ``_sharpe``, ``_avg_daily_return``, ``_annual_return`` and a final-day field, named by
 its row of :mod:`jaxsim.sim.strategy_table`) and the out-of-sample fields of its final day (the position held,
-``oos_position_<prefix>``, and for entry+take-profit and highlow the day's own P&L, ``oos_finalday_<prefix>``).
+``oos_position_<prefix>``, and for entry+take-profit and highlow the day's own P&L, ``oos_finalday_<prefix>``,
+and its fill levels relative to the previous close, ``oos_exit_<prefix>`` and, with a limit entry (highlow),
+``oos_entry_<prefix>``).
 All functions take one simulation's ``(days,)`` vectors; vmap outside. :data:`RECORDS` maps each row to its
 scoring function on :class:`jaxsim.sim.scoring.SimulationDays`.
 
@@ -53,6 +55,7 @@ __all__ = [
     "highlow_strategy",
     "side_switch_fees",
     "day_trade_daily",
+    "day_trade_fills",
     "entry_takeprofit_orders",
     "highlow_orders",
     "RECORDS",
@@ -290,6 +293,26 @@ def day_trade_daily(side, entry, take_profit, close, high, low, *, fee, temperat
     return size * g - size * side_switch_fees(sign, fee)
 
 
+def day_trade_fills(side, entry, take_profit, close, high, low) -> tuple[Array, Array]:
+    r"""The fill levels ``(entry, exit)``, ``(days,)`` each, of :func:`day_trade_daily`'s round trips
+    (exact indicators), in the units of its prices: changes relative to the levels' base, the previous
+    close (0: the previous close itself; ``close``: the day's close). Entry: the limit level when it
+    filled, else the close; without an entry level the previous close (0). Exit: the take-profit level
+    when reached after a fill, else the close. So :func:`day_trade_daily` is
+    ``side (exit - entry) - |side| fees`` on every day with a side (0 where the side is 0)."""
+    (close, high, low) = _vec(close, high, low)
+    long = jnp.asarray(side, f32) > 0
+    tp_exit = close
+    if take_profit is not None:  # day_trade_daily's reached(): high >= level (long), level >= low (short)
+        (tp,) = _vec(take_profit)
+        tp_exit = jnp.where(jnp.where(long, high >= tp, tp >= low), tp, close)
+    if entry is None:
+        return jnp.zeros_like(close), tp_exit
+    (level,) = _vec(entry)
+    filled = jnp.where(long, level >= low, high >= level)
+    return jnp.where(filled, level, close), jnp.where(filled, tp_exit, close)
+
+
 def _truncate(*xs):
     n = min(x.shape[-1] for x in xs)
     return tuple(x[:n] for x in xs)
@@ -314,16 +337,24 @@ def highlow_orders(close_pred, high_pred, low_pred, *, crypto: bool = False) -> 
     return side, jnp.where(side > 0, fl, fh), None
 
 
-def _day_trade_fields(row: Strategy, side: Array, daily: Array, days_per_year) -> dict[str, Array]:
-    """E_sum fields of a day-trade P&L g, the final-day field total / len(g) (an average,
-    docs/deviations.md#kept-finalday-average), and the final day t_5's own side and P&L."""
+def _day_trade_fields(row: Strategy, orders: tuple, realised: tuple, *, fee, days_per_year) -> dict[str, Array]:
+    """E_sum fields of the day-trade P&L g of ``orders`` on ``realised`` (close, high, low), the final-day
+    field total / len(g) (an average, docs/deviations.md#kept-finalday-average), and the final day t_5's
+    own side, P&L and fill levels (:func:`day_trade_fills`, relative to C[t_5 - 1]; the entry level only
+    with a limit entry)."""
+    daily = day_trade_daily(*orders, *realised, fee=fee)
+    entry, exit_ = day_trade_fills(*orders, *realised)
     m = evaluate_daily_returns(daily, days_per_year)
-    return {
+    out = {
         **_fields(row, m),
         row.final_day: m.total / daily.shape[-1],
-        row.position_field: side[-1],
+        row.position_field: orders[0][-1],
         row.last_day_field: daily[-1],
+        row.exit_field: exit_[-1],
     }
+    if orders[1] is not None:  # a limit entry; without one the entry is the previous close
+        out[row.entry_field] = entry[-1]
+    return out
 
 
 def entry_takeprofit_daily(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low, *, fee) -> Array:
@@ -351,12 +382,12 @@ def entry_takeprofit_strategy(
 
     Returns:
       ``entry_takeprofit_{return,sharpe,avg_daily_return,annual_return,finalday}``,
-      ``oos_position_entry_takeprofit`` (side_5) and ``oos_finalday_entry_takeprofit`` (g_5).
+      ``oos_position_entry_takeprofit`` (side_5), ``oos_finalday_entry_takeprofit`` (g_5) and
+      ``oos_exit_entry_takeprofit`` (day t_5's exit level; the entry is the previous close).
     """
     fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
     orders = entry_takeprofit_orders(fc, fh, fl)
-    g = day_trade_daily(*orders, ac, ah, al, fee=fee)
-    return _day_trade_fields(ENTRY_TAKEPROFIT, orders[0], g, days_per_year)
+    return _day_trade_fields(ENTRY_TAKEPROFIT, orders, (ac, ah, al), fee=fee, days_per_year=days_per_year)
 
 
 def highlow_daily(
@@ -394,12 +425,12 @@ def highlow_strategy(
 
     Returns:
       ``highlow_{return,sharpe,avg_daily_return,annual_return}``, ``highlow_finalday_return``,
-      ``oos_position_highlow`` (side_5) and ``oos_finalday_highlow`` (g_5).
+      ``oos_position_highlow`` (side_5), ``oos_finalday_highlow`` (g_5) and ``oos_entry_highlow``,
+      ``oos_exit_highlow`` (day t_5's fill levels).
     """
     fc, fh, fl, ac, ah, al = _truncate(*_vec(close_pred, high_pred, low_pred, actual_close, actual_high, actual_low))
     orders = highlow_orders(fc, fh, fl, crypto=crypto)
-    g = day_trade_daily(*orders, ac, ah, al, fee=fee)
-    return _day_trade_fields(HIGHLOW, orders[0], g, days_per_year)
+    return _day_trade_fields(HIGHLOW, orders, (ac, ah, al), fee=fee, days_per_year=days_per_year)
 
 
 # ------------------------------------------------------------------------- scored by the simulation

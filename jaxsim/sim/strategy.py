@@ -46,7 +46,10 @@ What it returns, by ``kind`` (what may be read for day i is checked by
 Record fields of a strategy named ``name`` (the pattern of the built-ins,
 docs/backtest.md#record-fields): ``<name>_return``, ``_sharpe``, ``_avg_daily_return``,
 ``_annual_return``, ``_finalday`` (the last day's P&L; for signals ``s_5 R_5 - 2 fee SPREAD`` as
-the built-ins), ``_profit_values`` ``(6,)`` (the daily P&L) and ``_turnover`` (mean ``|s|``).
+the built-ins), ``_profit_values`` ``(6,)`` (the daily P&L) and ``_turnover`` (mean ``|s|``); out of
+the records, the final day's position ``oos_position_<name>`` (not for limits) and for day trades its
+fill levels ``oos_exit_<name>`` and, with an entry level, ``oos_entry_<name>`` (relative to the
+previous close: :func:`day_trade_fills`, trades.csv's prices).
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ __all__ = [
     "limit_offsets",
     "strategy_output",
     "day_trade_pnl",
+    "day_trade_fills",
     "day_pnl",
     "soft_day_pnl",
     "strategy_fields",
@@ -265,6 +269,13 @@ def day_trade_pnl(trades: DayTrades, realised: Outcomes, *, fee, levels: str = "
     )
 
 
+def day_trade_fills(trades: DayTrades, realised: Outcomes, *, levels: str = "close") -> tuple[Array, Array]:
+    """The fill levels ``(entry, exit)`` ``(6,)`` of :func:`day_trade_pnl`'s round trips, relative to
+    the previous close (:func:`jaxsim.sim.strategies.day_trade_fills`)."""
+    h, l = (realised.own_high, realised.own_low) if levels == "own" else (realised.high, realised.low)
+    return builtin.day_trade_fills(trades.side, trades.entry, trades.take_profit, realised.close, h, l)
+
+
 def day_pnl(strategy: UserStrategy, output, realised: Outcomes, *, fee, spread) -> Array:
     """Exact daily P&L ``(6,)`` of a strategy output: E_cmp net returns, PF or the day-trade rules."""
     if strategy.kind == "signals":
@@ -338,6 +349,11 @@ def strategy_fields(
     }
     if strategy.kind != "limits":  # the final day's position or side, for exposure (a limit's is its fill)
         fields[f"{OOS_PREFIX}position_{name}"] = positions[-1]  # an out-of-sample field, kept out of the records
+    if strategy.kind == "day_trades":  # the final day's fill levels, for trades.csv's prices
+        entry, exit_ = day_trade_fills(out, realised, levels=strategy.levels)
+        fields[f"{OOS_PREFIX}exit_{name}"] = exit_[-1]
+        if out.entry is not None:  # without an entry level the entry is the previous close
+            fields[f"{OOS_PREFIX}entry_{name}"] = entry[-1]
     return fields
 
 

@@ -136,6 +136,17 @@ class Strategy:
         return f"{OOS_PREFIX}finalday_{self.prefix}"
 
     @property
+    def entry_field(self) -> str:
+        """Out-of-sample field of a ``"day_trades"`` strategy's final-day entry level (relative to the
+        previous close; :func:`jaxsim.sim.strategies.day_trade_fills`)."""
+        return f"{OOS_PREFIX}entry_{self.prefix}"
+
+    @property
+    def exit_field(self) -> str:
+        """Out-of-sample field of a ``"day_trades"`` strategy's final-day exit level (as :attr:`entry_field`)."""
+        return f"{OOS_PREFIX}exit_{self.prefix}"
+
+    @property
     def walk_forward_sharpe(self) -> str:
         """The records' column of its mean Sharpe (docs/backtest.md#walk-forward-stats)."""
         return f"walk_forward_{self.prefix}_sharpe"

@@ -1,0 +1,166 @@
+"""trades.csv's prices of the day-trade strategies (entry_takeprofit, highlow): the final day's fill
+levels the program returns (``oos_entry_*`` / ``oos_exit_*``, :func:`jaxsim.sim.strategies.day_trade_fills`)
+times the previous close, checked against the program's P&L and against a recomputation from the
+day's OHLC and the forecasts.
+
+Cheap: one module-scoped walk-forward backtest of the bundled AAPL sample with a point momentum
+forecaster (24 simulations, a 32-row context cap); the fill-rule identity is checked on random arrays."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxsim
+from jaxsim.sim.strategies import day_trade_daily, day_trade_fills, side_switch_fees
+
+N = 24
+
+
+def _momentum(context, valid, key):
+    del valid, key
+    return 0.8 * context[-1]  # the last return, shrunk: forecasts of both signs, limits that fill and not
+
+
+@pytest.fixture(scope="module")
+def run():
+    prices = jaxsim.sample("AAPL")
+    forecaster = jaxsim.forecasters.from_function(_momentum)
+    result = jaxsim.backtest(prices, forecaster, n_sims=N, protocol="walk_forward", max_context=32)
+    bars = pd.DataFrame(
+        {"high": prices.high, "low": prices.low, "close": prices.close},
+        index=pd.DatetimeIndex(np.asarray(prices.dates, "datetime64[ns]")),
+    )
+    return result, result.trades(prices), bars
+
+
+def test_fill_levels_are_the_fill_rule():
+    """day_trade_fills' levels give day_trade_daily's P&L bit for bit: side (exit - entry) - |side| fees,
+    for a limit entry with and without a take-profit and for an entry at the previous close."""
+    k = jax.random.split(jax.random.key(5), 6)
+    n = 400
+    side = jax.random.choice(k[0], jnp.array([-1.0, 0.0, 1.0, 0.5]), (n,))
+    close = 0.02 * jax.random.normal(k[1], (n,))
+    high = jnp.abs(0.02 * jax.random.normal(k[2], (n,)))
+    low = -jnp.abs(0.02 * jax.random.normal(k[3], (n,)))
+    entry = 0.01 * jax.random.normal(k[4], (n,))
+    take_profit = 0.01 * jax.random.normal(k[5], (n,))
+    fee = 0.0005
+    for e, x in ((entry, None), (None, take_profit), (entry, take_profit), (None, None)):
+        g = day_trade_daily(side, e, x, close, high, low, fee=fee)
+        fill, exit_ = day_trade_fills(side, e, x, close, high, low)
+        size = jnp.abs(side)
+        want = jnp.where(side != 0, size * (jnp.sign(side) * (exit_ - fill)), 0.0) - size * side_switch_fees(
+            jnp.sign(side), fee
+        )
+        np.testing.assert_array_equal(g, want)
+        if e is not None:  # both outcomes occur: some limits fill, some do not (then in and out at the close)
+            unfilled = fill == close
+            assert 0 < int(unfilled.sum()) < n and bool(jnp.all(jnp.where(unfilled, exit_ == close, True)))
+
+
+def test_day_trade_prices_are_filled_and_give_the_return(run):
+    """Every entry_takeprofit and highlow trade has both prices, and its return is
+    side (exit - entry) / C[t-1] minus the side-switch fees, as daily.csv has it."""
+    result, trades, bars = run
+    fee = float(result.metadata["fee"])
+    close = bars["close"]
+    for name in ("entry_takeprofit", "highlow"):
+        t = trades[trades["strategy"] == name]
+        assert len(t) >= N - 6 and t[["side", "entry_price", "exit_price"]].notna().all().all(), name
+        assert (t["return"].to_numpy() == result.daily.loc[t["exit_date"], name].to_numpy()).all()
+        base = close.shift(1).loc[t["exit_date"]].to_numpy()
+        sign = np.where(t["side"] == "long", 1.0, -1.0)
+        gross = sign * (t["exit_price"].to_numpy() - t["entry_price"].to_numpy()) / base
+        fees = gross - t["return"].to_numpy()
+        # the side-switch fee rule: 0, one fee (open) or two (close the other side too)
+        nearest = fee * np.round(fees / fee)
+        np.testing.assert_allclose(fees, nearest, atol=2e-6)
+        assert set(np.round(fees / fee).astype(int)) <= {0, 1, 2}
+        assert (np.round(fees / fee) > 0).any() and (np.round(fees / fee) == 0).any()
+
+
+def test_day_trade_prices_are_bounded_as_the_rule_fills(run):
+    """Where a trade leaves at the close or enters at the previous close those are the closes; a limit
+    fill lies on the filled side of the day's range (the rule fills when the Low (High) change reaches
+    the level: a long's limit entry is >= the day's low, a take-profit sale <= the day's high)."""
+    _, trades, bars = run
+    eps = 1e-9
+    etp = trades[trades["strategy"] == "entry_takeprofit"]
+    assert (etp["kind"] == "from_close").all()
+    prev = bars["close"].shift(1).loc[etp["exit_date"]].to_numpy()
+    np.testing.assert_array_equal(etp["entry_price"].to_numpy(), prev)
+    np.testing.assert_array_equal(etp["entry_price"].to_numpy(), bars["close"].loc[etp["entry_date"]].to_numpy())
+    day = bars.loc[etp["exit_date"]]
+    long = (etp["side"] == "long").to_numpy()
+    at_close = etp["exit_price"].to_numpy() == day["close"].to_numpy()
+    assert at_close.any() and (~at_close).any()  # take-profits reached and not
+    tp = etp["exit_price"].to_numpy()
+    assert (tp[long] <= day["high"].to_numpy()[long] * (1 + eps)).all()
+    assert (tp[~long] >= day["low"].to_numpy()[~long] * (1 - eps)).all()
+
+    hl = trades[trades["strategy"] == "highlow"]
+    assert (hl["kind"] == "intraday").all() and (hl["entry_date"] == hl["exit_date"]).all()
+    day = bars.loc[hl["exit_date"]]
+    np.testing.assert_array_equal(hl["exit_price"].to_numpy(), day["close"].to_numpy())
+    long = (hl["side"] == "long").to_numpy()
+    entry = hl["entry_price"].to_numpy()
+    unfilled = entry == day["close"].to_numpy()
+    assert unfilled.any() and (~unfilled).any()
+    assert (entry[long] >= day["low"].to_numpy()[long] * (1 - eps)).all()
+    assert (entry[~long] <= day["high"].to_numpy()[~long] * (1 + eps)).all()
+
+
+def test_day_trade_prices_equal_a_recomputation_from_ohlc_and_forecasts(run):
+    """An independent recomputation of every trade from the day's OHLC and the forecasts of its date
+    (a point forecaster: the forecast of r_X[t] is the same in every simulation that scores day t):
+    side, entry and exit prices and the return with its side-switch fee."""
+    result, trades, bars = run
+    fee = float(result.metadata["fee"])
+    point = result.forecasts.xs("point", axis=1, level=1)
+    change = bars / bars.shift(1) - 1  # r_C, and High (Low) versus the previous High (Low)
+    checked = 0
+    for _, t in trades[trades["strategy"].isin(["entry_takeprofit", "highlow"])].iterrows():
+        d = t["exit_date"]
+        prev_date = bars.index[bars.index.get_loc(d) - 1]
+        if prev_date not in point.index:
+            continue
+        fc, fh, fl = (float(point.loc[d, x]) for x in ("close", "high", "low"))
+        ah, al = float(change.loc[d, "high"]), float(change.loc[d, "low"])
+        base, c = float(bars.loc[prev_date, "close"]), float(bars.loc[d, "close"])
+        pc = float(point.loc[prev_date, "close"])
+        if t["strategy"] == "entry_takeprofit":
+            side, prev_side = (1.0 if fc > 0 else -1.0), (1.0 if pc > 0 else -1.0)
+            entry = base
+            hit = ah >= fh if side > 0 else al <= fl
+            exit_ = base * (1 + (fh if side > 0 else fl)) if hit else c
+        else:
+            side, prev_side = float(np.sign(fc)), float(np.sign(pc))
+            filled = al <= fl if side > 0 else ah >= fh
+            entry = base * (1 + (fl if side > 0 else fh)) if filled else c
+            exit_ = c
+        switch_fee = fee * (side != prev_side) * (1 + (prev_side != 0))
+        assert t["side"] == ("long" if side > 0 else "short")
+        np.testing.assert_allclose([t["entry_price"], t["exit_price"]], [entry, exit_], rtol=1e-6)
+        np.testing.assert_allclose(t["return"], side * (exit_ - entry) / base - switch_fee, atol=2e-6)
+        checked += 1
+    assert checked >= 2 * (N - 8)
+
+
+def test_report_html_shows_the_day_trade_prices(run, tmp_path):
+    """report.html's trades table (newest first) shows both prices of the day-trade rows."""
+    result, trades, _ = run
+    html = result.report(tmp_path / "page.html").read_text()
+    section = html[html.index('<section id="trades">') : html.index('<section id="summary">')]
+    rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", section)]
+    shown = {name: [r for r in rows if r and r[0] == name] for name in ("entry_takeprofit", "highlow")}
+    for name, got in shown.items():
+        t = trades[trades["strategy"] == name].iloc[::-1]
+        assert len(got) == len(t), name
+        for cells, (_, trade) in zip(got, t.iterrows()):
+            assert cells[3] == f"{trade['entry_price']:,.6g}" and cells[5] == f"{trade['exit_price']:,.6g}"
