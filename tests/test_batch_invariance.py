@@ -52,7 +52,8 @@ def _stocks(seeds, prefix="B"):
 
 
 def _many(stocks, **kw):
-    kw = {"n_sims": N_SIMS, "max_context": CAP, "key": jax.random.key(KEY), "chunk_size": 4, "progress": False, **kw}
+    kw = {"n_sims": N_SIMS, "protocol": "legacy", "max_context": CAP, "key": jax.random.key(KEY), **kw}
+    kw = {"chunk_size": 4, "progress": False, **kw}
     return backtest_many(stocks, SAMPLED, **kw)
 
 

@@ -15,12 +15,21 @@ import numpy as np
 import pandas as pd
 
 from jaxsim.report import evaluation
-from jaxsim.sim.strategy_table import MAXDIFF, MAXDIFF_ALWAYS_ON
+from jaxsim.sim.strategy_table import (
+    ALL_SIGNALS,
+    BUY_HOLD,
+    ENTRY_TAKEPROFIT,
+    HIGHLOW,
+    MAXDIFF,
+    MAXDIFF_ALWAYS_ON,
+    SIMPLE,
+    UNPROFIT_SHUTDOWN,
+)
 
 __all__ = ["PortfolioResult", "plan_frame", "PLAN_COLUMNS"]
 
 PLAN_COLUMNS = ("date", "symbol", "strategy", "side", "entry_price", "exit_price", "weight", "shares")
-_SIGNALS = ("simple", "all_signals", "buy_hold", "unprofit_shutdown")
+_SIGNALS = tuple(s.name for s in (SIMPLE, ALL_SIGNALS, BUY_HOLD, UNPROFIT_SHUTDOWN))
 
 
 def _side_and_prices(strategy: str, row: pd.Series, crypto: bool) -> tuple[str, float, float]:
@@ -39,11 +48,11 @@ def _side_and_prices(strategy: str, row: pd.Series, crypto: bool) -> tuple[str, 
     if strategy == MAXDIFF_ALWAYS_ON.name:
         fit = MAXDIFF_ALWAYS_ON.fit
         return ("long" if crypto else "both"), get(fit.low_price), get(fit.high_price)
-    if strategy == "buy_hold":
+    if strategy == BUY_HOLD.name:
         return "long", close, math.nan
-    if strategy == "entry_takeprofit":
+    if strategy == ENTRY_TAKEPROFIT.name:
         return up, close, get("predicted_high") if up == "long" else get("predicted_low")
-    if strategy == "highlow":
+    if strategy == HIGHLOW.name:
         if move == 0:
             return "flat", math.nan, math.nan
         return up, (get("predicted_low") if up == "long" else get("predicted_high")), math.nan

@@ -40,7 +40,7 @@ import pandas as pd
 from jaxsim.engine.compilation import ProgramCache
 from jaxsim.engine.oos import PREFIX, QUANTILES
 from jaxsim.errors import ConfigError
-from jaxsim.sim.strategy_table import FITTED, STRATEGIES, with_user
+from jaxsim.sim.strategy_table import BUY_HOLD, FITTED, STRATEGIES, with_user
 from jaxsim.stats.frames import UncertaintySettings, bootstrap_table, stats_frame, table_stats, uncertainty_arrays
 from jaxsim.stats.masked import masked_mean
 from jaxsim.stats.skill import forecast_skill
@@ -470,7 +470,7 @@ def uncertainty(
     tests: tuple[SPAResult, ...] = ()
     if spa:
         seed = spa_seed(key)
-        benchmarks = [None, *(["buy_hold"] if "buy_hold" in daily.columns else [])]
+        benchmarks = [None, *([BUY_HOLD.name] if BUY_HOLD.name in daily.columns else [])]
         tests = tuple(
             spa_test(daily, b, seed=seed, reps=n_resamples, level=level, exclude=in_sample) for b in benchmarks
         )
