@@ -365,7 +365,7 @@ def test_smooth_rule_is_differentiable_and_vmaps(results):
     inputs, _ = build_inputs(stocks_from_results(results))
     skeleton, params = rules.split_rule(rules.Smooth(window=WINDOW))
     with jax.enable_x64(True):
-        arrays = core.PortfolioInputs(*(jnp.asarray(a) for a in inputs))
+        arrays = core.PortfolioInputs(*(None if a is None else jnp.asarray(a) for a in inputs))
 
         def mean_return(temperature, threshold):
             p = {**{k: jnp.float64(v) for k, v in params.items()}, "temperature": temperature, "threshold": threshold}
