@@ -1,4 +1,6 @@
-"""Forecasted P&L as of every day: the backtest's rule on each prefix of a strategy's series (docs/backtest.md#daily-forecasted-pnl).
+"""Forecasted P&L as of every day: the backtest's rule on each prefix of a strategy's series.
+
+docs/backtest.md#daily-forecasted-pnl, docs/portfolio.md#forecast.
 
 A backtest forecasts each strategy's ``<prefix>_avg_daily_return`` series once, from all of it
 (:mod:`jaxsim.engine.forecasted_pnl`). A replay that decides day by day (the portfolio,
@@ -45,8 +47,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsim.engine.forecasted_pnl import FEW, MIN_VALUES, MODEL, NEGATIVE, NONFINITE, PNL_KEY_SALT, UNSUPPORTED
-from jaxsim.engine.forecasted_pnl import source_names
+from jaxsim.engine.forecasted_pnl import (
+    FEW,
+    MIN_VALUES,
+    MODEL,
+    NEGATIVE,
+    NONFINITE,
+    PNL_KEY_SALT,
+    UNSUPPORTED,
+    source_names,
+)
 from jaxsim.errors import ConfigError
 from jaxsim.forecast.forecasters import TotoForecaster
 from jaxsim.forecast.interface import SERIES_FEW_DRAWS, SERIES_FEW_VALUES

@@ -226,7 +226,12 @@ def series_prefix_mixtures(params, config, values: Array, valid: Array):
         flat_rows = (np.arange(n_series)[:, None] * m + rows[None, :]).reshape(-1)
         flat_tokens = np.broadcast_to(tokens[None, :], (n_series, served.size)).reshape(-1)
         mixture, _ = prefix_step_mixtures(
-            params, config, context.reshape(n_series * m, length), ok.reshape(n_series * m, length), flat_rows, flat_tokens
+            params,
+            config,
+            context.reshape(n_series * m, length),
+            ok.reshape(n_series * m, length),
+            flat_rows,
+            flat_tokens,
         )
         parts.append(jax.tree.map(lambda a: a.reshape((n_series, served.size) + a.shape[1:]), mixture))
         served_all.append(served)
