@@ -474,6 +474,8 @@ def test_cli_portfolio_writes_the_run_folder(results, tmp_path, capsys):
         (["portfolio", ".", "--window", "1"], "--window must be >= 2"),
         (["portfolio", ".", "--equity", "-5"], "--equity must be > 0"),
         (["portfolio", ".", "--rule", "best"], "invalid choice: 'best'"),
+        (["portfolio", ".", "--forecaster", "kronos"], "invalid choice: 'kronos'"),
+        (["plan", "--symbols", "AAPL", "--data-dir", ".", "--forecaster", "toto"], "invalid choice: 'toto'"),
         (["backtest", "--portfolio"], "--portfolio needs --symbols and --out"),
         (["plan", "--symbols", "AAPL", "--data-dir", "/nonexistent/dir"], "no such folder"),
         (["plan", "--symbols", "AAPL", "--data-dir", ".", "--sims", "0"], "--sims must be >= 1"),

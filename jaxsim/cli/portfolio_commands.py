@@ -214,8 +214,10 @@ def cmd_plan(args) -> int:
         prices[symbol] = as_prices(path, symbol=symbol)
         check_history(prices[symbol], args.sims, 1)
     results = backtest_many(prices, forecaster, n_sims=args.sims, protocol="walk_forward", progress=False)
-    daily = {None: None, "model": forecaster}.get(args.forecaster)
-    if args.forecaster not in (None, "model"):
+    daily = None  # the forecasted P&L as of every day: the point rule, or a forecaster's
+    if args.forecaster == "model":
+        daily = forecaster
+    elif args.forecaster is not None:
         daily = make_forecaster(args.forecaster, flag="--forecaster")
     result = portfolio(results, args.rule, window=args.window, equity=args.equity, forecaster=daily)
     _print_plan(result)
