@@ -84,12 +84,12 @@ def _median(draws, count):
     return jnp.where(count < SERIES_FEW_VALUES, few, jnp.median(draws, axis=-1))
 
 
-def _chunked_map(fn, xs, n_draws: int | None):
-    """``lax.map(fn, xs)`` a cache-sized chunk of entries at a time (about :data:`DRAW_LANES` draws),
-    the entries padded (repeating the last) to a whole number of chunks: a remainder would compile the
-    sampler a second time."""
+def _chunked_map(fn, xs, lanes: int):
+    """``lax.map(fn, xs)`` a cache-sized chunk of entries at a time (about :data:`DRAW_LANES` values
+    alive, ``lanes`` per entry), the entries padded (repeating the last) to a whole number of chunks:
+    a remainder would compile the sampler a second time."""
     n = jax.tree.leaves(xs)[0].shape[0]
-    chunk = max(1, min(n, DRAW_LANES // max(int(n_draws or 1), 1)))
+    chunk = max(1, min(n, DRAW_LANES // max(int(lanes), 1)))
     short = -n % chunk
     padded = jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], short, axis=0)]) if short else a, xs)
     return jax.lax.map(fn, padded, batch_size=chunk)[:n]
@@ -147,7 +147,8 @@ def _prefix_range(sf, compact, valid, keys, first: int, last: int):
     size = last - first + 1
     js = jnp.repeat(jnp.arange(p), size)
     ms = jnp.tile(jnp.arange(first, last + 1), p)
-    points = _chunked_map(one, (js, ms, _per_prefix(keys, size)), sf.draws_per_context())
+    lanes = max(sf.draws_per_context() or 1, length)  # a context and its draws per entry
+    points = _chunked_map(one, (js, ms, _per_prefix(keys, size)), lanes)
     return points.reshape(p, size)
 
 
