@@ -20,7 +20,8 @@ import jaxsim
 from jaxsim.errors import ConfigError
 from jaxsim.portfolio import core, rules
 from jaxsim.portfolio.api import run_replay
-from jaxsim.portfolio.inputs import build_inputs, stocks_from_results
+from jaxsim.portfolio.inputs import build_inputs, stocks_from_results, with_daily_forecasts
+from jaxsim.sim.strategy_table import with_user
 
 N_SIMS = 30
 ROWS = 120  # rows per stock: every stock the same shape, one compiled program
@@ -156,9 +157,10 @@ def test_no_lookahead(results):
         f.loc[after, ohlc] = f.loc[after, ohlc].mul(factor, axis=0).astype(f[ohlc].dtypes.iloc[0])
         perturbed[symbol] = f
     other = run(perturbed)
-    for rule in ("original", "top_k"):
-        a = jaxsim.portfolio(results, rule, window=WINDOW)
-        b = jaxsim.portfolio(other, rule, window=WINDOW)
+    # with a forecaster: its forecasted P&L as of each day (the daily program), not the point rule
+    for rule, forecaster in (("original", None), ("top_k", None), ("original", FORECASTER)):
+        a = jaxsim.portfolio(results, rule, window=WINDOW, forecaster=forecaster)
+        b = jaxsim.portfolio(other, rule, window=WINDOW, forecaster=forecaster)
         upto = a.daily.index <= cut
         assert not np.allclose(a.daily[~upto], b.daily[~upto])  # the perturbation reaches the portfolio
         pd.testing.assert_frame_equal(a.weights[upto], b.weights[upto], rtol=0, atol=1e-12)
@@ -365,7 +367,7 @@ def test_smooth_rule_is_differentiable_and_vmaps(results):
     inputs, _ = build_inputs(stocks_from_results(results))
     skeleton, params = rules.split_rule(rules.Smooth(window=WINDOW))
     with jax.enable_x64(True):
-        arrays = core.PortfolioInputs(*(jnp.asarray(a) for a in inputs))
+        arrays = core.PortfolioInputs(*(None if a is None else jnp.asarray(a) for a in inputs))
 
         def mean_return(temperature, threshold):
             p = {**{k: jnp.float64(v) for k, v in params.items()}, "temperature": temperature, "threshold": threshold}
@@ -472,6 +474,8 @@ def test_cli_portfolio_writes_the_run_folder(results, tmp_path, capsys):
         (["portfolio", ".", "--window", "1"], "--window must be >= 2"),
         (["portfolio", ".", "--equity", "-5"], "--equity must be > 0"),
         (["portfolio", ".", "--rule", "best"], "invalid choice: 'best'"),
+        (["portfolio", ".", "--forecaster", "kronos"], "invalid choice: 'kronos'"),
+        (["plan", "--symbols", "AAPL", "--data-dir", ".", "--forecaster", "toto"], "invalid choice: 'toto'"),
         (["backtest", "--portfolio"], "--portfolio needs --symbols and --out"),
         (["plan", "--symbols", "AAPL", "--data-dir", "/nonexistent/dir"], "no such folder"),
         (["plan", "--symbols", "AAPL", "--data-dir", ".", "--sims", "0"], "--sims must be >= 1"),
@@ -489,3 +493,67 @@ def test_cli_refuses_bad_arguments_before_compute(argv, message, capsys, monkeyp
     assert code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ the forecasted P&L as of every day
+@pytest.fixture(scope="module")
+def daily_inputs(results):
+    stocks = stocks_from_results(results)
+    inputs, labels = build_inputs(stocks)
+    return with_daily_forecasts(inputs, stocks, FORECASTER), labels
+
+
+def test_daily_forecast_on_the_last_day_is_the_backtests_forecasted_pnl(results, daily_inputs):
+    """The value known at a stock's newest close is the backtest's own ``<prefix>_forecasted_pnl``
+    (same rule, same series, same key); earlier days use only the series up to them."""
+    inputs, labels = daily_inputs
+    table = {s.name: s.prefix for s in with_user()}
+    for i, symbol in enumerate(labels.symbols):
+        last = labels.dates.get_loc(results[symbol].daily.index[-1])
+        records = results[symbol].records
+        for j, name in enumerate(labels.strategies):
+            want = float(records[f"{table[name]}_forecasted_pnl"].iloc[0])
+            np.testing.assert_allclose(inputs.forecast[last, i, j], want, rtol=1e-6, atol=1e-12)
+        assert np.isnan(inputs.forecast[: labels.dates.get_loc(results[symbol].daily.index[0]), i]).all()
+
+
+def test_replay_uses_the_given_forecast_as_of_the_previous_trading_day(daily_inputs):
+    """A hand-made forecast with one positive strategy per (day, stock): the top_k rule scored by
+    forecast holds, on each day, the strategy that was positive on the stock's previous trading day."""
+    inputs, labels = daily_inputs
+    n_days, n_stocks, n_strategies = inputs.pnl.shape
+    best = (np.arange(n_days)[:, None] + np.arange(n_stocks)[None, :]) % n_strategies
+    forecast = np.where(np.arange(n_strategies)[None, None, :] == best[..., None], 0.01, -0.01)
+    forecast = np.where(inputs.trading[..., None], forecast, np.nan)  # a value only on the stock's own days
+    out = run_replay(
+        inputs._replace(forecast=forecast), rules.TopK(k=4, score="forecast", window=WINDOW, min_samples=1)
+    )
+    checked = 0
+    for i in range(n_stocks):
+        days = np.flatnonzero(inputs.trading[:, i])
+        for previous, d in zip(days[:-1], days[1:]):
+            if out.choice[d, i] >= 0:
+                assert out.choice[d, i] == best[previous, i]
+                checked += 1
+    assert checked > 50
+
+
+def test_portfolio_with_a_forecaster_from_a_run_folder_and_the_cli(results, daily_inputs, tmp_path, capsys):
+    from jaxsim.cli.app import main
+
+    api_result = jaxsim.portfolio(results, "original", window=WINDOW, forecaster=jaxsim.forecasters.naive())
+    assert api_result.metadata["forecasted_pnl"] == "naive"
+    _write_run_folder(results, tmp_path)
+    argv = ["portfolio", str(tmp_path), "--window", str(WINDOW), "--forecaster", "naive"]
+    assert main(argv) == 0
+    assert "Plan for " in capsys.readouterr().out
+    weights = pd.read_csv(tmp_path / "weights.csv", index_col=0, parse_dates=True)[api_result.weights.columns]
+    # the sizing reads the expected move and volatility back from records.csv: equal to float32 rounding
+    np.testing.assert_allclose(weights.to_numpy(), api_result.weights.to_numpy(), rtol=1e-4, atol=1e-12)
+    choices = pd.read_csv(tmp_path / "choices.csv", index_col=0, parse_dates=True)[api_result.choices.columns]
+    assert (
+        choices.astype(object).fillna("").values.tolist()
+        == api_result.choices.astype(object).fillna("").values.tolist()
+    )
+    with pytest.raises(ConfigError, match="forecaster must be None or a jaxsim forecaster"):
+        jaxsim.portfolio(results, forecaster="naive")

@@ -1,11 +1,14 @@
 """``jaxsim portfolio RUN_DIR``, ``jaxsim plan --symbols ...`` and ``jaxsim backtest --portfolio [RULE]``.
 
-* ``portfolio RUN_DIR [--rule R] [--window K] [--equity X]``: the walk-forward portfolio of a finished
+* ``portfolio RUN_DIR [--rule R] [--window K] [--equity X] [--forecaster F]``: the walk-forward portfolio of a finished
   run folder (``jaxsim backtest --symbols ... --out DIR``), written into it: ``portfolio.csv``,
   ``weights.csv``, ``choices.csv``, ``plan.csv``, ``portfolio_stats.csv``, ``portfolio.json``
   (:meth:`jaxsim.portfolio.result.PortfolioResult.files`); prints the statistics and tomorrow's orders.
-* ``plan --symbols A,B --data-dir DIR [--equity X]``: backtests the symbols (walk_forward) and prints
-  tomorrow's orders, writing nothing.
+* ``plan --symbols A,B --data-dir DIR [--equity X] [--forecaster model|F]``: backtests the symbols
+  (walk_forward) and prints tomorrow's orders, writing nothing.
+
+``--forecaster F``: the forecasted P&L as of every day by forecaster F (``model``: the plan's own
+``--model``) instead of the rule's point rule (docs/portfolio.md#forecast).
 * ``backtest --symbols ... --out DIR --portfolio [RULE]``: the run, then ``portfolio DIR``.
 
 Every argument is checked before anything is loaded or computed; a bad one is a one-line error (exit 2).
@@ -32,6 +35,8 @@ __all__ = [
 ]
 
 RULE_NAMES = ("original", "top_k", "inverse_vol", "score_proportional", "smooth")  # jaxsim.portfolio.rules.RULES
+# forecasters of the daily forecasted P&L (jaxsim.cli.models names; Kronos does not forecast return series)
+FORECASTER_NAMES = ("default", "naive", "historical-mean", "volatility")
 PORTFOLIO_FILES = "portfolio.csv, weights.csv, choices.csv, plan.csv, portfolio_stats.csv, portfolio.json"
 
 
@@ -56,6 +61,16 @@ def _window(text):
     if value < 2:
         raise argparse.ArgumentTypeError(f"--window must be >= 2, got {value}")
     return value
+
+
+def _forecaster_flag(parser, names) -> None:
+    parser.add_argument(
+        "--forecaster",
+        choices=names,
+        metavar="F",
+        help=f"forecast each strategy's P&L as of every day with F ({', '.join(names)}; docs/portfolio.md#forecast) "
+        "instead of the rule's point rule (default: the point rule)",
+    )
 
 
 def _rule_flags(parser) -> None:
@@ -108,6 +123,7 @@ def add_portfolio_commands(sub) -> None:
     )
     pf.add_argument("dir", metavar="RUN_DIR", help="a folder written by jaxsim backtest --symbols ... --out RUN_DIR")
     _rule_flags(pf)
+    _forecaster_flag(pf, FORECASTER_NAMES)
     pf.set_defaults(func=cmd_portfolio)
 
     plan = sub.add_parser(
@@ -125,14 +141,15 @@ def add_portfolio_commands(sub) -> None:
         "--sims", type=int, default=70, metavar="N", help="simulations per stock (default 70, the live loop's)"
     )
     _rule_flags(plan)
+    _forecaster_flag(plan, ("model",) + FORECASTER_NAMES)
     plan.set_defaults(func=cmd_plan)
 
 
-def write_portfolio(run_dir, rule: str, window: int, equity: float):
+def write_portfolio(run_dir, rule: str, window: int, equity: float, forecaster=None):
     """The portfolio of ``run_dir`` written into it; prints its statistics and plan. Returns it."""
     from jaxsim.portfolio.api import portfolio
 
-    result = portfolio(Path(run_dir), rule, window=window, equity=equity)
+    result = portfolio(Path(run_dir), rule, window=window, equity=equity, forecaster=forecaster)
     result.save(run_dir)
     _print(result)
     print(f"portfolio written to {run_dir} ({PORTFOLIO_FILES})")
@@ -142,7 +159,11 @@ def write_portfolio(run_dir, rule: str, window: int, equity: float):
 def _print(result) -> None:
     stats = result.stats()
     rows = ["Return [%]", "Sharpe Ratio", "Max. Drawdown [%]", "CAGR [%]"]
-    print(f"Portfolio ({result.metadata['rule']}, window {result.metadata['window']}) vs equal-weight buy & hold:")
+    meta = result.metadata
+    print(
+        f"Portfolio ({meta['rule']}, window {meta['window']}, forecasted P&L: {meta.get('forecasted_pnl')}) "
+        "vs equal-weight buy & hold:"
+    )
     print(stats.loc[rows].to_string(float_format=lambda v: f"{v:.4f}"))
     print()
     _print_plan(result)
@@ -170,7 +191,8 @@ def cmd_portfolio(args) -> int:
         raise UsageError(
             f"RUN_DIR {folder} holds no stock folders with daily.csv (a jaxsim backtest --symbols --out run)"
         )
-    write_portfolio(folder, args.rule, args.window, args.equity)
+    forecaster = None if args.forecaster is None else make_forecaster(args.forecaster, flag="--forecaster")
+    write_portfolio(folder, args.rule, args.window, args.equity, forecaster)
     return 0
 
 
@@ -192,7 +214,12 @@ def cmd_plan(args) -> int:
         prices[symbol] = as_prices(path, symbol=symbol)
         check_history(prices[symbol], args.sims, 1)
     results = backtest_many(prices, forecaster, n_sims=args.sims, protocol="walk_forward", progress=False)
-    result = portfolio(results, args.rule, window=args.window, equity=args.equity)
+    daily = None  # the forecasted P&L as of every day: the point rule, or a forecaster's
+    if args.forecaster == "model":
+        daily = forecaster
+    elif args.forecaster is not None:
+        daily = make_forecaster(args.forecaster, flag="--forecaster")
+    result = portfolio(results, args.rule, window=args.window, equity=args.equity, forecaster=daily)
     _print_plan(result)
     sys.stdout.flush()
     return 0

@@ -43,6 +43,7 @@ __all__ = [
     "prefix_plan",
     "prefix_mixtures",
     "prefix_clamp_exact",
+    "series_prefix_mixtures",
 ]
 
 Array = jax.Array
@@ -94,22 +95,30 @@ def prefix_plan(grid: ForecastGrid, patch: int) -> tuple[PrefixPass, ...]:
         )
     if patch < 1:
         raise ConfigError(f"patch size must be >= 1, got {patch}")
-    origins = grid.origins
-    lengths = origins - 1  # context r_X[1..t-1]
+    # origin t's context r_X[1..t-1] has t-1 values: a row ending at r_X[t-1] is a row of origin t
+    return tuple(
+        PrefixPass(length, longest + 1, served, rows, tokens)
+        for length, longest, served, rows, tokens in _length_classes(grid.origins - 1, patch)
+    )
+
+
+def _length_classes(lengths: np.ndarray, patch: int):
+    """Passes over contexts of ``lengths`` (each a prefix of the longest one, all ending where their
+    values end): ``(L, longest, served, rows, tokens)`` per padded length L, ``longest`` the context
+    length of each row (the longest of its class, length mod ``patch``)."""
     residue = lengths % patch
-    # longest context of each class: the latest origin with that residue
-    longest = {int(c): int(origins[residue == c].max()) for c in np.unique(residue)}
-    padded_of_class = {c: -(-(t - 1) // patch) * patch for c, t in longest.items()}
+    longest = {int(c): int(lengths[residue == c].max()) for c in np.unique(residue)}
+    padded_of_class = {c: -(-n // patch) * patch for c, n in longest.items()}
     passes = []
     for length in sorted(set(padded_of_class.values())):
         classes = sorted(c for c, v in padded_of_class.items() if v == length)
-        row_origins = np.array([longest[c] for c in classes])
+        row_lengths = np.array([longest[c] for c in classes])
         served = np.flatnonzero(np.isin(residue, classes))
         rows = np.array([classes.index(int(residue[o])) for o in served])
-        # the origin's padded length is L minus the whole patches it lacks against its row
-        own_padded = length - (row_origins[rows] - origins[served])
-        passes.append(PrefixPass(length, row_origins, served, rows, own_padded // patch - 1))
-    return tuple(passes)
+        # a context's padded length is L minus the whole patches it lacks against its row
+        own_padded = length - (row_lengths[rows] - lengths[served])
+        passes.append((length, row_lengths, served, rows, own_padded // patch - 1))
+    return passes
 
 
 def _pass_contexts(returns: Array, grid: ForecastGrid, ps: PrefixPass) -> tuple[Array, Array]:
@@ -183,3 +192,47 @@ def prefix_clamp_exact(config, returns: Array, grid: ForecastGrid) -> Array:
         parts.append(exact.reshape(n_targets, ps.served.size))
         served.append(ps.served)
     return _in_origin_order(parts, served)
+
+
+def series_prefix_mixtures(params, config, values: Array, valid: Array):
+    """Next-step mixture of every prefix of each series, from one pass per length class and series.
+
+    Prefix m (m = 1..N) of series b is ``values[b, :m]``, left-padded with zeros to the next multiple
+    of the patch P (the official rule for a context of m values). Prefixes whose lengths agree modulo
+    P share that padding, so (as for the origins of :func:`prefix_mixtures`) one causal pass over the
+    class's longest prefix serves all of them: ``min(P, N)`` passes per series, at most two padded
+    lengths. Values past a series' own count (``valid`` False) are only ever read by longer
+    prefixes' tokens.
+
+    Args:
+      params: Toto parameters.
+      config: a ``TotoConfig`` (static).
+      values: ``(B, N)`` series, oldest first, their values at the left (``valid`` a prefix of each row).
+      valid: bool ``(B, N)``.
+
+    Returns:
+      :class:`jaxsim.models.toto.forecast.Mixture` with ``(B, N, K)`` components and ``(B, N)`` affine
+      loc/scale; entry ``[b, m-1]`` is the mixture of the value after ``values[b, :m]``.
+    """
+    n_series, n = values.shape
+    parts, served_all = [], []
+    for length, row_lengths, served, rows, tokens in _length_classes(np.arange(1, n + 1), config.patch_size):
+        index = row_positions(row_lengths - length, length)  # (m, L): values[end-L .. end-1]
+        inside = index >= 0
+        clipped = jnp.clip(index, 0, n - 1)
+        context = jnp.where(inside[None], values[:, clipped], 0.0).astype(jnp.float32)  # (B, m, L)
+        ok = inside[None] & valid[:, clipped]
+        m = context.shape[1]
+        flat_rows = (np.arange(n_series)[:, None] * m + rows[None, :]).reshape(-1)
+        flat_tokens = np.broadcast_to(tokens[None, :], (n_series, served.size)).reshape(-1)
+        mixture, _ = prefix_step_mixtures(
+            params,
+            config,
+            context.reshape(n_series * m, length),
+            ok.reshape(n_series * m, length),
+            flat_rows,
+            flat_tokens,
+        )
+        parts.append(jax.tree.map(lambda a: a.reshape((n_series, served.size) + a.shape[1:]), mixture))
+        served_all.append(served)
+    return jax.tree.map(lambda *a: _in_origin_order(a, served_all), *parts)

@@ -12,8 +12,15 @@ import numpy as np
 import pandas as pd
 
 from jaxsim.errors import ConfigError
+from jaxsim.forecast.interface import Forecaster
 from jaxsim.portfolio.core import PortfolioInputs, replay
-from jaxsim.portfolio.inputs import StockFrames, build_inputs, stocks_from_folder, stocks_from_results
+from jaxsim.portfolio.inputs import (
+    StockFrames,
+    build_inputs,
+    stocks_from_folder,
+    stocks_from_results,
+    with_daily_forecasts,
+)
 from jaxsim.portfolio.result import PortfolioResult, build_result
 from jaxsim.portfolio.rules import rule_from_name, split_rule
 
@@ -36,7 +43,7 @@ def run_replay(inputs: PortfolioInputs, rule):
     numpy outputs."""
     skeleton, params = split_rule(rule)
     with jax.enable_x64(True):  # accounting to 1e-8 per day needs float64
-        arrays = PortfolioInputs(*(jnp.asarray(a) for a in inputs))
+        arrays = PortfolioInputs(*(None if a is None else jnp.asarray(a) for a in inputs))
         out = replay(arrays, {k: jnp.float64(v) for k, v in params.items()}, skeleton)
         return jax.device_get(out)
 
@@ -51,7 +58,9 @@ def equal_weight_returns(stocks: list[StockFrames], dates: pd.DatetimeIndex) -> 
     return pd.concat(returns, axis=1).mean(axis=1, skipna=True).fillna(0.0)
 
 
-def portfolio(results, rule="original", *, equity: float = 100_000.0, **rule_settings) -> PortfolioResult:
+def portfolio(
+    results, rule="original", *, equity: float = 100_000.0, forecaster=None, **rule_settings
+) -> PortfolioResult:
     """Replay a portfolio rule walk-forward over every day of many stocks' out-of-sample backtests.
 
     Each day d the rule sees only data up to the close of d-1: per (stock, strategy) rolling
@@ -66,12 +75,21 @@ def portfolio(results, rule="original", *, equity: float = 100_000.0, **rule_set
       rule: a rule name (``"original"``, ``"top_k"``, ``"inverse_vol"``, ``"score_proportional"``,
         ``"smooth"``) or a rule value from :mod:`jaxsim.portfolio.rules`.
       equity: the account size the plan's share counts are for.
+      forecaster: None: the forecasted P&L is the rule's point rule on the window (``forecast_point``);
+        a forecaster (e.g. the backtests' own, ``jaxsim.forecasters.default()``): each strategy's
+        forecasted P&L as of every day by the backtest's rule on its series up to that day
+        (docs/portfolio.md#forecast; one extra compiled program, its cost is there too).
       **rule_settings: fields of the rule (e.g. ``window=30``, ``k=5``) overriding its defaults.
 
     Returns:
       :class:`jaxsim.portfolio.result.PortfolioResult`.
     """
     rule = rule_from_name(rule, **rule_settings)
+    if forecaster is not None and not isinstance(forecaster, Forecaster):
+        raise ConfigError(
+            f"portfolio: forecaster must be None or a jaxsim forecaster (jaxsim.forecasters.*), "
+            f"got {type(forecaster).__name__}"
+        )
     if not (isinstance(equity, (int, float)) and np.isfinite(equity) and equity > 0):
         raise ConfigError(f"equity must be a positive number, got {equity!r}")
     stocks = load_stocks(results)
@@ -83,5 +101,9 @@ def portfolio(results, rule="original", *, equity: float = 100_000.0, **rule_set
             stacklevel=2,
         )
     inputs, labels = build_inputs(stocks)
+    if forecaster is not None:
+        inputs = with_daily_forecasts(inputs, stocks, forecaster)
     out = run_replay(inputs, rule)
-    return build_result(rule, out, labels, stocks, equal_weight_returns(stocks, labels.dates), float(equity))
+    result = build_result(rule, out, labels, stocks, equal_weight_returns(stocks, labels.dates), float(equity))
+    result.metadata["forecasted_pnl"] = f"point rule {rule.forecast_point!r}" if forecaster is None else forecaster.kind
+    return result

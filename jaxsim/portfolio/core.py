@@ -10,7 +10,8 @@ d's step:
 1. statistics of each (stock, strategy) window, which holds what the backtest ending at the close of
    d-1 knows (so the plan, decided from the last backtest, is the replay's decision)
    (:func:`window_stats`): mean, Sharpe, volatility, max and current drawdown, turnover, samples,
-   forecasted P&L;
+   forecasted P&L (the forecaster's as of d-1 when ``PortfolioInputs.forecast`` is given, else the
+   window's point rule);
 2. the rule's decision (:func:`decide`): weights (stock x strategy, a fraction of the equity at the
    close of d-1), the chosen strategy per stock and its score;
 3. the day's P&L: ``sum_i w_i x_i - cost_d`` with ``x_i`` the P&L on d of stock i's strategy mix
@@ -59,6 +60,10 @@ class PortfolioInputs(NamedTuple):
       spread_bps: ``(S,)`` the stock's bid/ask spread in bps (|SPREAD - 1| x 1e4).
       crypto: ``(S,)`` bool: the crypto rule (365 days a year, the crypto gate thresholds).
       active_next: ``(S,)`` bool: the stock may be traded on the plan's day.
+      forecast: ``(D, S, J)`` or None: each strategy's forecasted P&L from its ``series`` up to that day
+        (:func:`jaxsim.engine.daily_forecasted_pnl.daily_forecasted_pnl`; NaN: none yet), used from the
+        next day on; None: the rule's point rule on the window (``forecast_point``,
+        docs/portfolio.md#forecast).
     """
 
     pnl: jax.Array
@@ -71,6 +76,7 @@ class PortfolioInputs(NamedTuple):
     spread_bps: jax.Array
     crypto: jax.Array
     active_next: jax.Array
+    forecast: jax.Array | None = None
 
 
 class WindowStats(NamedTuple):
@@ -256,6 +262,7 @@ class _State(NamedTuple):
     buf_series: jax.Array  # (S, J, K)
     edge: jax.Array  # (S,) latest
     sigma: jax.Array  # (S,) latest
+    forecast: jax.Array  # (S, J) the latest daily forecasted P&L (with PortfolioInputs.forecast)
     weight: jax.Array  # (S,) yesterday's stock weights
     stock_return: jax.Array  # (S,) yesterday's P&L of each stock's mix
     day_return: jax.Array  # () yesterday's portfolio return
@@ -275,12 +282,16 @@ def _replay(inputs: PortfolioInputs, params: dict, skeleton) -> Replay:
     periods = jnp.where(inputs.crypto, 365.0, 252.0).astype(dtype)
     fee = inputs.fee.astype(dtype)
 
+    given = inputs.forecast is not None  # static: the pytree's structure
+
     def decision(state: _State, eligible) -> Decision:
         stats = window_stats(state.buf_pnl, state.buf_series, periods, forecast_point)
+        if given:  # the forecaster's value as of the previous close replaces the point rule
+            stats = stats._replace(forecast=state.forecast)
         return decide(skeleton, params, stats, state.edge, state.sigma, fee, inputs.spread_bps, inputs.crypto, eligible)
 
     def step(state: _State, day):
-        pnl, known, series, trading, edge, sigma = day
+        pnl, known, series, trading, edge, sigma, forecast = day
         d = decision(state, trading)
         w_stock = d.weights.sum(-1)
         x = jnp.where(trading[:, None] & jnp.isfinite(pnl), pnl, 0.0)
@@ -293,6 +304,7 @@ def _replay(inputs: PortfolioInputs, params: dict, skeleton) -> Replay:
             _push(state.buf_series, series, trading),
             jnp.where(trading & jnp.isfinite(edge), edge, state.edge),
             jnp.where(trading & jnp.isfinite(sigma), sigma, state.sigma),
+            jnp.where(trading[:, None], forecast, state.forecast),
             w_stock,
             _safe_div(contributions, w_stock),
             day_return,
@@ -301,7 +313,8 @@ def _replay(inputs: PortfolioInputs, params: dict, skeleton) -> Replay:
 
     empty = jnp.full((n_stocks, n_strategies, window), jnp.nan, dtype)
     zeros = jnp.zeros(n_stocks, dtype)
-    start = _State(empty, empty, zeros * jnp.nan, zeros * jnp.nan, zeros, zeros, jnp.zeros((), dtype))
+    nan = jnp.full((n_stocks, n_strategies), jnp.nan, dtype)
+    start = _State(empty, empty, zeros * jnp.nan, zeros * jnp.nan, nan, zeros, zeros, jnp.zeros((), dtype))
     days = (
         inputs.pnl,
         inputs.known,
@@ -309,6 +322,7 @@ def _replay(inputs: PortfolioInputs, params: dict, skeleton) -> Replay:
         inputs.trading,
         inputs.edge.astype(dtype),
         inputs.sigma.astype(dtype),
+        jnp.broadcast_to(nan, inputs.pnl.shape) if inputs.forecast is None else inputs.forecast.astype(dtype),
     )
     final, (weights, choice, score, contributions, costs, daily) = jax.lax.scan(step, start, days)
     return Replay(weights, choice, score, contributions, costs, daily, decision(final, inputs.active_next))

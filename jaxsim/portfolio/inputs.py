@@ -16,14 +16,25 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
 
+from jaxsim.engine.daily_forecasted_pnl import daily_forecasted_pnl
 from jaxsim.errors import ConfigError
 from jaxsim.portfolio.core import PortfolioInputs
 from jaxsim.sim.strategy_table import with_user
 
-__all__ = ["StockFrames", "Labels", "stocks_from_results", "stocks_from_folder", "build_inputs", "plan_date"]
+__all__ = [
+    "StockFrames",
+    "Labels",
+    "stocks_from_results",
+    "stocks_from_folder",
+    "build_inputs",
+    "plan_date",
+    "stock_keys",
+    "with_daily_forecasts",
+]
 
 # record fields the portfolio reads (besides each strategy's <prefix>_avg_daily_return)
 NEEDED_RECORD_FIELDS = ("date", "close", "predicted_close", "realized_volatility_pct")
@@ -165,3 +176,30 @@ def build_inputs(stocks: list[StockFrames]) -> tuple[PortfolioInputs, Labels]:
     inputs = PortfolioInputs(pnl, known, series, trading, edge, sigma, fee, np.abs(spread - 1.0) * 1e4, crypto, active)
     labels = Labels(dates, tuple(s.symbol for s in stocks), strategies, plan_date(stocks, dates[-1], active))
     return inputs, labels
+
+
+def stock_keys(stocks: list[StockFrames]) -> list:
+    """Each stock's backtest key (``metadata["stock_key"]``, the key its forecasted P&L drew with), or,
+    for results that do not record it, the symbol rule's key of the run's seed
+    (:func:`jaxsim.shell.plan.stock_key`)."""
+    from jaxsim.shell.plan import stock_key
+
+    keys = []
+    for s in stocks:
+        data = s.metadata.get("stock_key")
+        if data is not None:
+            keys.append(jax.random.wrap_key_data(np.asarray(data, np.uint32)))
+        else:
+            keys.append(stock_key(jax.random.key(int(s.metadata.get("seed") or 0)), s.symbol))
+    return keys
+
+
+def with_daily_forecasts(inputs: PortfolioInputs, stocks: list[StockFrames], forecaster, stock_chunk: int = 8):
+    """``inputs`` with ``forecast``: each strategy's forecasted P&L from its series up to each date of
+    the union calendar, by ``forecaster`` (:func:`jaxsim.engine.daily_forecasted_pnl.daily_forecasted_pnl`;
+    a stock's missing days are NaN, which the rule drops, so a date's value is that of the stock's
+    own series up to it)."""
+    series = np.transpose(inputs.series, (1, 2, 0))  # (S, J, D), oldest first
+    keys = jax.numpy.stack(stock_keys(stocks))
+    values, _ = daily_forecasted_pnl(forecaster, series, keys, stock_chunk=stock_chunk)
+    return inputs._replace(forecast=np.transpose(values, (2, 0, 1)))

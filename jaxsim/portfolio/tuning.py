@@ -98,7 +98,7 @@ def tune_portfolio(
     periods = 365.0 if bool(np.all(inputs.crypto)) else 252.0
 
     with jax.enable_x64(True):
-        arrays = PortfolioInputs(*(jnp.asarray(a) for a in inputs))
+        arrays = PortfolioInputs(*(None if a is None else jnp.asarray(a) for a in inputs))
         fixed = {k: jnp.float64(v) for k, v in params.items() if k not in tune}
         fit_mask = jnp.arange(len(labels.dates)) < n_fit
 
