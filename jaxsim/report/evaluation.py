@@ -30,6 +30,7 @@ So the frame has one row per simulation date; the t_5 strategies have no value o
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from typing import Any
 
 import jax
@@ -480,5 +481,9 @@ def uncertainty(
 
 def spa_seed(key) -> int:
     """The integer seed of the SPA / StepM bootstrap (numpy, in arch) drawn from the JAX ``key``: the
-    same key (``jax.random.key(seed)`` of the run's seed on the command line) gives the same p-values."""
-    return int(jax.random.randint(jax.random.fold_in(key, 0x5FA), (), 0, 2**31 - 1))
+    same key (``jax.random.key(seed)`` of the run's seed on the command line) gives the same p-values.
+
+    crc32 of the key's data and a salt, on the host: no JAX operation, so nothing is compiled for it."""
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    data = np.asarray(jax.random.key_data(key) if typed else key, np.uint32)
+    return zlib.crc32(data.tobytes() + b"spa") & 0x7FFFFFFF
