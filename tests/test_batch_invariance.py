@@ -97,7 +97,7 @@ _DEVICE_SCRIPT = textwrap.dedent("""
     assert len(jax.devices()) == int(sys.argv[2]), jax.devices()
     stocks = [synthetic_prices(f"B{s}", 100 + 37 * s, seed=s, vol=0.01 + 0.01 * (s % 3),
                                events=("split_down",) if s % 4 == 1 else ()) for s in range(5)]
-    out = backtest_many(stocks, SAMPLED, n_sims=N_SIMS, max_context=CAP, key=jax.random.key(5),
+    out = backtest_many(stocks, SAMPLED, n_sims=N_SIMS, protocol="legacy", max_context=CAP, key=jax.random.key(5),
                         chunk_size=4, progress=False)
     arrays = {f"{s}:{k}": v for s, r in out.items() for k, v in numeric_columns(r.records).items()}
     np.savez(sys.argv[1], **arrays)
