@@ -107,8 +107,20 @@ def gaussian_quantile_draws(num_samples: int) -> jax.Array:
     return jnp.concatenate([half, middle, -half[::-1]])
 
 
+class _DrawCount:
+    """Draws per context from the ``num_samples`` field (Toto, the volatility baseline)."""
+
+    def draws_per_context(self):
+        return self.num_samples
+
+    def with_draws_per_context(self, num_samples):
+        if int(num_samples) < 1:
+            raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
+        return dataclasses.replace(self, num_samples=int(num_samples))
+
+
 @register_forecaster
-class VolatilityForecaster(Forecaster):
+class VolatilityForecaster(_DrawCount, Forecaster):
     """Historical-volatility baseline: the next return is ``N(0, sigma^2)``, sigma the sample standard
     deviation (ddof 1) of the context's last ``window`` valid returns.
 
@@ -125,14 +137,6 @@ class VolatilityForecaster(Forecaster):
     params: Any = ()
     kind = "volatility"
     padding_invariant = True
-
-    def draws_per_context(self):
-        return self.num_samples
-
-    def with_draws_per_context(self, num_samples):
-        if int(num_samples) < 1:
-            raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
-        return dataclasses.replace(self, num_samples=int(num_samples))
 
     def series_forecaster(self, n_values):
         # the P&L series is forecast by the median of the first 256 (or of 512) draws, the original's
@@ -208,7 +212,7 @@ class FunctionForecaster(Forecaster):
 
 
 @register_forecaster
-class TotoForecaster(Forecaster):
+class TotoForecaster(_DrawCount, Forecaster):
     """Toto one-step forecasts: S draws per origin from the next-step Student-T mixture.
 
     Two paths to the mixtures (:meth:`forecast_path`), the same draws from them:
@@ -239,14 +243,6 @@ class TotoForecaster(Forecaster):
     @property
     def pad_multiple(self):
         return int(self.config.patch_size)
-
-    def draws_per_context(self):
-        return self.num_samples
-
-    def with_draws_per_context(self, num_samples):
-        if int(num_samples) < 1:
-            raise ConfigError(f"num_samples must be >= 1, got {num_samples}")
-        return dataclasses.replace(self, num_samples=int(num_samples))
 
     def series_forecaster(self, n_values):
         # The original forecasts a strategy's P&L series with 512 draws (256 for fewer than 7 values).

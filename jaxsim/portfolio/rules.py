@@ -123,9 +123,9 @@ class TopK:
 
 
 @dataclasses.dataclass(frozen=True)
-class InverseVol:
-    """:class:`TopK`'s selection; weights proportional to 1 / the chosen strategy's daily volatility,
-    summing to ``leverage``, each capped at ``max_weight`` (the excess stays in cash)."""
+class _CappedSelection:
+    """:class:`TopK`'s selection with weights summing to ``leverage``, each capped at ``max_weight``
+    (the excess stays in cash): the settings :class:`InverseVol` and :class:`ScoreProportional` share."""
 
     k: int = 4
     score: str = "sharpe"
@@ -140,20 +140,15 @@ class InverseVol:
 
 
 @dataclasses.dataclass(frozen=True)
-class ScoreProportional:
+class InverseVol(_CappedSelection):
+    """:class:`TopK`'s selection; weights proportional to 1 / the chosen strategy's daily volatility,
+    summing to ``leverage``, each capped at ``max_weight`` (the excess stays in cash)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreProportional(_CappedSelection):
     """:class:`TopK`'s selection; weights proportional to the (positive) score, summing to
     ``leverage``, each capped at ``max_weight`` (the excess stays in cash)."""
-
-    k: int = 4
-    score: str = "sharpe"
-    window: int = 70
-    min_samples: int = 10
-    forecast_point: str = "mean"
-    max_weight: float = 0.6
-    leverage: float = 1.0
-
-    def __post_init__(self):
-        _check_selection(self)
 
 
 @dataclasses.dataclass(frozen=True)
