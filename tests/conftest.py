@@ -14,6 +14,18 @@ os.environ.setdefault(
 os.environ.setdefault("TQDM_DISABLE", "1")
 # the command line keeps compiled programs in $XDG_CACHE_HOME; in-process CLI tests must not fill the user's
 os.environ.setdefault("XDG_CACHE_HOME", __import__("tempfile").mkdtemp(prefix="jaxsim-test-cache-"))
+# One XLA compilation cache for the session, shared by the xdist workers (they inherit the controller's
+# environment) and by the subprocesses tests start: many tests compile the same program (the default
+# backtest of a sample, a module's fixture that another module builds too), and the suite's time is
+# mostly XLA compiles. Only XLA's executables are shared: jaxsim's own program store stays off in
+# process, so every test still traces what it traces (trace counters keep their meaning). Entries are
+# written under a file lock (a size limit turns jax's locking on), so a worker never reads a partial one.
+SESSION_XLA_CACHE = os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", __import__("tempfile").mkdtemp(prefix="jaxsim-test-xla-")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
 
 from pathlib import Path  # noqa: E402
 
@@ -70,13 +82,13 @@ def _strict_promotion(request):
 
 @pytest.fixture(autouse=True)
 def _no_persistent_cache_in_process(request, monkeypatch):
-    """In-process CLI calls keep jax's persistent compilation cache off: toggling it on and off inside one
+    """In-process CLI calls keep jaxsim's program store off: toggling it on and off inside one
     test process (jax decides once per process, jaxsim resets that decision) is what the command line
     never does, and a long test session should not depend on it. Subprocess tests still use the caches.
 
-    A test (or a module fixture, which runs outside this one) that leaves jax's cache folder set is
-    named in a warning and the cache is turned off, so later tests in the worker never read or write
-    it."""
+    XLA's own cache stays at the session folder (:data:`SESSION_XLA_CACHE`): a test (or a module
+    fixture, which runs outside this one) that leaves jax's cache folder elsewhere is named in a
+    warning and the folder is set back, so later tests in the worker never read or write its own."""
     import jax
 
     from jaxsim.engine import compilation
@@ -85,11 +97,11 @@ def _no_persistent_cache_in_process(request, monkeypatch):
     yield
     compilation.disable_compilation_cache()
     left = jax.config.jax_compilation_cache_dir
-    if left is not None:
+    if left != SESSION_XLA_CACHE:
         import warnings
 
-        warnings.warn(f"{request.node.nodeid} left jax's compilation cache on ({left}); turned off", stacklevel=1)
-        jax.config.update("jax_compilation_cache_dir", None)
+        warnings.warn(f"{request.node.nodeid} left jax's compilation cache at {left}; set back", stacklevel=1)
+        jax.config.update("jax_compilation_cache_dir", SESSION_XLA_CACHE)
         compilation._reset_xla_cache()
 
 

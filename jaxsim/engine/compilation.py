@@ -108,6 +108,9 @@ class CacheSettings:
         path = self.resolve()
         if path is None:
             disable_compilation_cache()
+            if jax.config.jax_compilation_cache_dir is not None:  # e.g. JAX_COMPILATION_CACHE_DIR: off means off
+                jax.config.update("jax_compilation_cache_dir", None)
+                _reset_xla_cache()
             return None
         return enable_compilation_cache(path)
 
