@@ -1,10 +1,12 @@
-"""trades.csv's prices of the day-trade strategies (entry_takeprofit, highlow): the final day's fill
-levels the program returns (``oos_entry_*`` / ``oos_exit_*``, :func:`jaxsim.sim.strategies.day_trade_fills`)
-times the previous close, checked against the program's P&L and against a recomputation from the
-day's OHLC and the forecasts.
+"""trades.csv's prices of the day-trade strategies (entry_takeprofit, highlow) and of user limit
+strategies: the final day's fill levels the program returns (``oos_entry_*`` / ``oos_exit_*``,
+:func:`jaxsim.sim.strategies.day_trade_fills`, :func:`jaxsim.sim.profit.limit_fills`) times the previous
+close, checked against the program's P&L and against a recomputation from the day's OHLC and the
+forecasts.
 
 Cheap: one module-scoped walk-forward backtest of the bundled AAPL sample with a point momentum
-forecaster (24 simulations, a 32-row context cap); the fill-rule identity is checked on random arrays."""
+forecaster (24 simulations, a 32-row context cap) and two user limit strategies (intraday and
+close-at-eod policies); the fill-rule identities are checked on random arrays."""
 
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ import pandas as pd
 import pytest
 
 import jaxsim
+from jaxsim.sim.profit import limit_fills, profit_values
 from jaxsim.sim.strategies import day_trade_daily, day_trade_fills, side_switch_fees
+from jaxsim.sim.strategy import Limits, UserStrategy, limit_offsets
 
 N = 24
 
@@ -27,11 +31,25 @@ def _momentum(context, valid, key):
     return 0.8 * context[-1]  # the last return, shrunk: forecasts of both signs, limits that fill and not
 
 
+def _band(v, p):
+    """Long (short) by the close forecast's sign; buy at the predicted low, sell at the predicted high."""
+    del p
+    k_high, k_low = limit_offsets(v)
+    side = jnp.where(v.point["close"][:6] > 0, 1.0, -1.0)
+    return Limits(v.point["high"][:6] + k_high, v.point["low"][:6] - k_low, side)
+
+
+BAND = UserStrategy("band", "limits", _band, {})
+BAND_EOD = UserStrategy("band_eod", "limits", _band, {}, close_at_eod=True)
+
+
 @pytest.fixture(scope="module")
 def run():
     prices = jaxsim.sample("AAPL")
     forecaster = jaxsim.forecasters.from_function(_momentum)
-    result = jaxsim.backtest(prices, forecaster, n_sims=N, protocol="walk_forward", max_context=32)
+    result = jaxsim.backtest(
+        prices, forecaster, n_sims=N, protocol="walk_forward", max_context=32, strategies=(BAND, BAND_EOD)
+    )
     bars = pd.DataFrame(
         {"high": prices.high, "low": prices.low, "close": prices.close},
         index=pd.DatetimeIndex(np.asarray(prices.dates, "datetime64[ns]")),
@@ -164,3 +182,83 @@ def test_report_html_shows_the_day_trade_prices(run, tmp_path):
         assert len(got) == len(t), name
         for cells, (_, trade) in zip(got, t.iterrows()):
             assert cells[3] == f"{trade['entry_price']:,.6g}" and cells[5] == f"{trade['exit_price']:,.6g}"
+
+
+@pytest.mark.parametrize("close_at_eod", [False, True])
+def test_limit_fill_levels_are_pf(close_at_eod):
+    """limit_fills' filled positions and levels give profit_values bit for bit: held (exit - entry) minus
+    PF's fee (intraday: one fee per unit when both levels filled; eod: when either did), 0 unfilled."""
+    k = jax.random.split(jax.random.key(7), 6)
+    n = 500
+    q = jax.random.choice(k[0], jnp.array([-1.0, 0.0, 1.0, 0.5, -12.0]), (n,))
+    close = 0.02 * jax.random.normal(k[1], (n,))
+    high = jnp.abs(0.02 * jax.random.normal(k[2], (n,)))
+    low = -jnp.abs(0.02 * jax.random.normal(k[3], (n,)))
+    hp = 0.015 * jax.random.normal(k[4], (n,))
+    lp = 0.015 * jax.random.normal(k[5], (n,))
+    fee = 0.0005
+    pnl = profit_values(close, high, hp, low, lp, q, close_at_eod=close_at_eod, fee=fee)
+    held, entry, exit_ = limit_fills(close, high, hp, low, lp, q, close_at_eod=close_at_eod)
+    buy, sell = jnp.clip(lp, -1.0, 0.0) > low, jnp.clip(hp, 0.0, 10.0) < high
+    charged = (buy | sell) if close_at_eod else (buy & sell)
+    want = held * (exit_ - entry) - fee * jnp.abs(q) * charged
+    np.testing.assert_array_equal(pnl, want)
+    filled = held != 0
+    assert 0 < int(filled.sum()) < int((q != 0).sum())  # orders that fill and orders that do not
+    assert bool(jnp.all(jnp.where(filled, True, (entry == close) & (exit_ == close))))
+    assert float(jnp.max(jnp.abs(held))) == 10.0  # PF's clip of the position
+    if close_at_eod:
+        assert bool(jnp.all(exit_ == close))
+    else:  # take-profits reached and not
+        tp = filled & (exit_ != close)
+        assert 0 < int(tp.sum()) < int(filled.sum())
+
+
+@pytest.mark.parametrize("name", ["band", "band_eod"])
+def test_user_limit_trades_equal_a_recomputation_from_ohlc_and_forecasts(run, name):
+    """Every filled order of a user limit strategy is one trade with both prices, recomputed here from
+    the day's OHLC and the forecasts of its date (PF on h = aH + kH, l = aL - kL): which days fill, the
+    side, the entry and exit prices and the return with PF's fee; days without a fill are no trade."""
+    result, trades, bars = run
+    fee = float(result.metadata["fee"])
+    eod = name == "band_eod"
+    t = trades[trades["strategy"] == name].set_index("exit_date")
+    assert (t["kind"] == "intraday").all() and (t.index == t["entry_date"]).all()
+    assert t[["side", "entry_price", "exit_price"]].notna().all().all()
+    np.testing.assert_array_equal(t["return"].to_numpy(), result.daily.loc[t.index, name].to_numpy())
+    point = result.forecasts.xs("point", axis=1, level=1)
+    daily = result.daily[name].dropna()
+    expected = {}
+    for d in daily.index:
+        i = bars.index.get_loc(d)
+        prev = bars.iloc[i - 1]
+        fc, fh, fl = (float(point.loc[d, x]) for x in ("close", "high", "low"))
+        k_high, k_low = abs(1 - prev["high"] / prev["close"]), abs(1 - prev["low"] / prev["close"])
+        c = bars.iloc[i]["close"] / prev["close"] - 1
+        h = bars.iloc[i]["high"] / prev["high"] - 1 + k_high
+        l = bars.iloc[i]["low"] / prev["low"] - 1 - k_low
+        hp, lp = min(max(fh + k_high, 0.0), 10.0), min(max(fl - k_low, -1.0), 0.0)
+        if min(abs(lp - l), abs(hp - h)) < 1e-6:
+            continue  # a float32 tie at a level: the program's side of it is rounding
+        side = 1.0 if fc > 0 else -1.0
+        buy, sell = lp > l, hp < h
+        if not (buy if side > 0 else sell):
+            expected[d] = None
+            continue
+        entry = lp if side > 0 else hp
+        if eod:
+            exit_ = c
+        else:
+            exit_ = (hp if hp <= h else c) if side > 0 else (lp if lp >= l else c)
+        charged = (buy or sell) if eod else (buy and sell)
+        ret = side * (exit_ - entry) - fee * charged
+        expected[d] = (side, prev["close"] * (1 + entry), prev["close"] * (1 + exit_), ret)
+    filled = [d for d, e in expected.items() if e is not None]
+    assert len(filled) >= 5 and len(expected) - len(filled) >= 3  # fills and misses both checked
+    assert set(filled) == set(t.index) & set(expected)
+    for d in filled:
+        side, entry, exit_, ret = expected[d]
+        row = t.loc[d]
+        assert row["side"] == ("long" if side > 0 else "short")
+        np.testing.assert_allclose([row["entry_price"], row["exit_price"]], [entry, exit_], rtol=2e-6)
+        np.testing.assert_allclose(row["return"], ret, atol=2e-6)

@@ -25,15 +25,17 @@ Per strategy (a row of :mod:`jaxsim.sim.strategy_table`), on the simulation's fi
 * ``oos_position_<prefix>`` (:attr:`~jaxsim.sim.strategy_table.Strategy.position_field`): the position
   held: s_5 for the signal strategies (applied to R_5 = r_C[e]), 1 for buy_hold (an unconditional
   hold), the side of the day-trade strategies (entry_takeprofit, highlow) on t_5 = e-1 (0 = none). A
-  ``"limits"`` strategy's (MaxDiff's) fill is read from its P&L instead (non-zero = filled).
+  built-in ``"limits"`` strategy's (MaxDiff's) fill is read from its P&L instead (non-zero = filled); a
+  user ``"limits"`` strategy's field is its filled position (:func:`jaxsim.sim.profit.limit_fills`).
 * ``oos_finalday_<prefix>`` (:attr:`~jaxsim.sim.strategy_table.Strategy.last_day_field`), for the
   strategies whose record final-day field is the six-day average
   (docs/deviations.md#kept-finalday-average): the P&L g_5 of day t_5 itself.
 * ``oos_exit_<prefix>`` and, with a limit entry (highlow), ``oos_entry_<prefix>``
   (:attr:`~jaxsim.sim.strategy_table.Strategy.exit_field`, ``entry_field``), for the day-trade
-  strategies (and ``"day_trades"`` user strategies): day t_5's exit and entry levels, changes relative
-  to C[t_5 - 1] (:func:`jaxsim.sim.strategies.day_trade_fills`; trades.csv's prices,
-  :mod:`jaxsim.report.trades`). Without an entry level the entry is C[t_5 - 1] itself.
+  strategies (and ``"day_trades"`` and ``"limits"`` user strategies): day t_5's exit and entry levels,
+  changes relative to C[t_5 - 1] (:func:`jaxsim.sim.strategies.day_trade_fills`,
+  :func:`jaxsim.sim.profit.limit_fills`; trades.csv's prices, :mod:`jaxsim.report.trades`). Without an
+  entry level the entry is C[t_5 - 1] itself.
 """
 
 from __future__ import annotations

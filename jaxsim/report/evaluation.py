@@ -111,8 +111,8 @@ def daily_frame(
 
 def exposure_frame(daily: pd.DataFrame, oos: dict[str, np.ndarray], user: dict[str, str] | None = None) -> pd.DataFrame:
     """Days with a position, date x strategy (bool): the final-day position where the program returns
-    it (``oos_position_*``; user signals and day-trade strategies too), else a non-zero P&L (MaxDiff and
-    user limit strategies: a fill); False on days without a value. ``user``: as :func:`daily_frame`'s."""
+    it (``oos_position_*``; user strategies too, a limit one's being its filled position), else a
+    non-zero P&L (MaxDiff: a fill); False on days without a value. ``user``: as :func:`daily_frame`'s."""
     cols = {}
     user = user or {}
     for s in with_user([c for c in daily.columns if c not in _BUILTIN_NAMES], user):

@@ -21,6 +21,11 @@ prices the backtest ran on (:func:`jaxsim.report.plot_data.maxdiff_problems`), s
 are filled in only when ``prices`` are given; without them the row still carries the dates and the
 return.
 
+User ``"limits"`` strategies: the program returns the final day's filled position and its fill levels
+(``oos_position_<name>``, ``oos_entry_<name>``, ``oos_exit_<name>``;
+:func:`jaxsim.sim.profit.limit_fills`), priced as the day trades below (kind ``intraday``); so
+``return = position (exit_price - entry_price) / C[t-1]`` minus PF's fee.
+
 Day trades (entry_takeprofit, highlow, ``"day_trades"`` user strategies): the program returns the fill
 levels of each simulation's final day t_5 (``oos_exit_<prefix>``, and ``oos_entry_<prefix>`` where the
 entry is a limit; :func:`jaxsim.sim.strategies.day_trade_fills`), changes relative to the close before

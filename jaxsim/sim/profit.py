@@ -19,10 +19,13 @@ __all__ = [
     "CRYPTO_TRADING_FEE",
     "MULTIPLIER_BOUND",
     "profit_values",
+    "limit_fills",
     "total_profit",
     "policies",
     "by_policy",
 ]
+
+Array = jax.Array
 
 TRADING_FEE = 0.0005  # the original's loss_utils.TRADING_FEE, charged once per filled trade
 CRYPTO_TRADING_FEE = 0.0015  # fee for the five active crypto symbols (docs/backtest.md#crypto-rules)
@@ -91,6 +94,32 @@ def profit_values(close, high, high_pred, low, low_pred, positions, *, close_at_
         pnl = q_long * buy * long_exit + q_short * sell * short_exit
         traded = buy_fill & sell_fill
     return pnl - fee * jnp.abs(q) * traded.astype(f32)
+
+
+def limit_fills(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False) -> tuple[Array, Array, Array]:
+    r"""The round trips of :func:`profit_values`: ``(held, entry, exit)``, ``(days,)`` each.
+
+    ``held`` is the position of a filled order (``q``, clipped to [-10, 10] as PF's, where :math:`q > 0 \land BuyFill` or
+    :math:`q < 0 \land SellFill`, else 0); ``entry`` its fill level (lp' long, hp' short) and ``exit``
+    where it left (intraday: the take-profit hp' (lp') when :math:`hp' \le h` (:math:`lp' \ge l`), else
+    the close c; eod: always c), in PF's units: changes relative to the previous close. So
+    :func:`profit_values` is ``held (exit - entry)`` minus its fee term on every day (0 where
+    ``held`` is 0; the fee rules charge some unfilled days, docs/deviations.md#kept-pf-fee-rules).
+    Where nothing filled, ``entry`` and ``exit`` are the close.
+    """
+    f32 = jnp.float32
+    c, h, hp, l, lp, q = (jnp.asarray(a, f32) for a in (close, high, high_pred, low, low_pred, positions))
+    hp = jnp.clip(hp, 0.0, 10.0)
+    lp = jnp.clip(lp, -1.0, 0.0)
+    long = (q > 0) & (lp > l)
+    short = (q < 0) & (hp < h)
+    if close_at_eod:
+        exit_ = c
+    else:
+        exit_ = jnp.where(long, jnp.where(hp <= h, hp, c), jnp.where(short & (lp >= l), lp, c))
+    filled = long | short
+    entry = jnp.where(long, lp, jnp.where(short, hp, c))
+    return jnp.where(filled, jnp.clip(q, -10.0, 10.0), 0.0), entry, jnp.where(filled, exit_, c)
 
 
 def total_profit(close, high, high_pred, low, low_pred, positions, *, close_at_eod=False, fee=TRADING_FEE):

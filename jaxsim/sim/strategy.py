@@ -47,9 +47,10 @@ Record fields of a strategy named ``name`` (the pattern of the built-ins,
 docs/backtest.md#record-fields): ``<name>_return``, ``_sharpe``, ``_avg_daily_return``,
 ``_annual_return``, ``_finalday`` (the last day's P&L; for signals ``s_5 R_5 - 2 fee SPREAD`` as
 the built-ins), ``_profit_values`` ``(6,)`` (the daily P&L) and ``_turnover`` (mean ``|s|``); out of
-the records, the final day's position ``oos_position_<name>`` (not for limits) and for day trades its
-fill levels ``oos_exit_<name>`` and, with an entry level, ``oos_entry_<name>`` (relative to the
-previous close: :func:`day_trade_fills`, trades.csv's prices).
+the records, the final day's position ``oos_position_<name>`` (for limits the filled position:
+:func:`jaxsim.sim.profit.limit_fills`) and for day trades and limits its fill levels
+``oos_exit_<name>`` and, with an entry level (always for limits), ``oos_entry_<name>`` (relative to the
+previous close: :func:`day_trade_fills`, :func:`~jaxsim.sim.profit.limit_fills`; trades.csv's prices).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from jaxsim.forecast.returns import window_returns
 from jaxsim.sim import maxdiff
 from jaxsim.sim import strategies as builtin
 from jaxsim.sim.metrics import evaluate_daily_returns, evaluate_signals
-from jaxsim.sim.profit import profit_values
+from jaxsim.sim.profit import limit_fills, profit_values
 from jaxsim.sim.simulation import N_DAYS, StrategyConfig, window_offsets
 from jaxsim.sim.strategy_table import (
     ALL_SIGNALS,
@@ -347,8 +348,21 @@ def strategy_fields(
         f"{name}_profit_values": m.daily,
         f"{name}_turnover": jnp.mean(jnp.abs(positions)),
     }
-    if strategy.kind != "limits":  # the final day's position or side, for exposure (a limit's is its fill)
-        fields[f"{OOS_PREFIX}position_{name}"] = positions[-1]  # an out-of-sample field, kept out of the records
+    if strategy.kind == "limits":  # the final day's filled position and fill levels (exposure, trades.csv)
+        held, entry, exit_ = limit_fills(
+            realised.close,
+            realised.high,
+            out.high,
+            realised.low,
+            out.low,
+            out.positions,
+            close_at_eod=strategy.close_at_eod,
+        )
+        fields[f"{OOS_PREFIX}position_{name}"] = held[-1]
+        fields[f"{OOS_PREFIX}entry_{name}"] = entry[-1]
+        fields[f"{OOS_PREFIX}exit_{name}"] = exit_[-1]
+        return fields
+    fields[f"{OOS_PREFIX}position_{name}"] = positions[-1]  # out-of-sample fields, kept out of the records
     if strategy.kind == "day_trades":  # the final day's fill levels, for trades.csv's prices
         entry, exit_ = day_trade_fills(out, realised, levels=strategy.levels)
         fields[f"{OOS_PREFIX}exit_{name}"] = exit_[-1]

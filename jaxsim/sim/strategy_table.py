@@ -84,8 +84,8 @@ class Strategy:
         order (0 wins a tie).
       kind: how it trades, one of :data:`KINDS` (None: not known, a user strategy's row). A
         ``"signals"`` strategy's final day is the return R_5 = r_C[e], realised on row e; the order
-        kinds' final day is t_5 = e - 1. A ``"limits"`` strategy has no position field: its fill is
-        read from its P&L.
+        kinds' final day is t_5 = e - 1. A built-in ``"limits"`` strategy (MaxDiff) has no position
+        field: its fill is read from its P&L; a user one's is its filled position.
       levels: the levels of its day-trade rule (``"own"``: High levels relative to the previous High,
         Low to the previous Low, as the original's forecasts are).
       final_day_average: the ``final_day`` field is the six-day average, so the day's own P&L is the
@@ -127,7 +127,8 @@ class Strategy:
 
     @property
     def position_field(self) -> str:
-        """Out-of-sample field of the position held on the final day (none for ``"limits"``)."""
+        """Out-of-sample field of the position held on the final day (for a user ``"limits"`` strategy the
+        filled position; none for MaxDiff)."""
         return f"{OOS_PREFIX}position_{self.prefix}"
 
     @property
@@ -137,8 +138,9 @@ class Strategy:
 
     @property
     def entry_field(self) -> str:
-        """Out-of-sample field of a ``"day_trades"`` strategy's final-day entry level (relative to the
-        previous close; :func:`jaxsim.sim.strategies.day_trade_fills`)."""
+        """Out-of-sample field of a ``"day_trades"`` (or user ``"limits"``) strategy's final-day entry level
+        (relative to the previous close; :func:`jaxsim.sim.strategies.day_trade_fills`,
+        :func:`jaxsim.sim.profit.limit_fills`)."""
         return f"{OOS_PREFIX}entry_{self.prefix}"
 
     @property
