@@ -140,6 +140,18 @@ def refused(tmp_path, monkeypatch, hourly_csv):
     assert program.trace_count() == traces  # nothing compiled
 
 
+def _read_only_folder(tmp_path: Path) -> Path | None:
+    """An existing folder this process cannot write in: a folder made read-only, or, for root (who
+    writes anywhere on a normal file system), /sys/fs of the read-only sysfs; None where neither is."""
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+        return locked
+    sysfs = Path("/sys/fs")
+    return sysfs if sysfs.is_dir() and not os.access(sysfs, os.W_OK) else None
+
+
 def test_out_that_cannot_be_written_exits_2_before_any_compile(tmp_path, capsys, refused):
     afile, base, multi = refused
     cases = [
@@ -148,10 +160,8 @@ def test_out_that_cannot_be_written_exits_2_before_any_compile(tmp_path, capsys,
     ]
     if Path("/sys").is_dir() and not os.access("/sys", os.W_OK):
         cases.append(("/sys/jaxsim-test/run", "--out /sys/jaxsim-test/run: cannot create the folder /sys/jaxsim-test"))
-    if os.geteuid() != 0:  # root writes anywhere: a read-only folder is only read-only to others
-        locked = tmp_path / "locked"
-        locked.mkdir()
-        locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    locked = _read_only_folder(tmp_path)
+    if locked is not None:
         cases.append((str(locked / "run"), f"--out {locked / 'run'}: cannot write in {locked}"))
     for out, fragment in cases:
         assert main([*base, "--out", out]) == 2
@@ -166,10 +176,8 @@ def test_output_json_that_cannot_be_written_exits_2_before_any_compile(tmp_path,
 
     afile, base, multi = refused
     cases = [(str(afile / "sub" / "s.json"), f"--output-json {afile / 'sub' / 's.json'}: {afile} is a file")]
-    if os.geteuid() != 0:
-        locked = tmp_path / "locked"
-        locked.mkdir()
-        locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    locked = _read_only_folder(tmp_path)
+    if locked is not None:
         cases.append((str(locked / "s.json"), f"--output-json {locked / 's.json'}: cannot write in {locked}"))
         cases.append((str(locked / "new" / "s.json"), f"cannot create the folder {locked / 'new'} in {locked}"))
     for path, fragment in cases:
