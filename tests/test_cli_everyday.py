@@ -180,6 +180,11 @@ def test_one_key_rule_for_a_stock(tmp_path):
     for other in (b, c):
         _close(a["strategies"], other["strategies"])
         _close(a["jaxsim"]["limit_prices"], other["jaxsim"]["limit_prices"])
+        # one device, one stock per call: the universe runs load the single-stock program (not compiled,
+        # docs/compilation.md#shared-programs), so the numbers are the same bits
+        assert other["strategies"] == a["strategies"]
+    for p in (many, run):
+        assert "loading the cached backtest program" in p.stderr and "compiling the backtest" not in p.stderr, p.stderr
     assert a["strategies"]["simple"]["return"] is not None
 
 

@@ -170,7 +170,9 @@ def test_toto_num_samples_is_honoured(aem, tiny_toto):
     stock = jax.tree.map(np.asarray, plan.stock_arrays(f256, [prep]))
     stock = type(stock)(*(a[0] for a in stock))
     grid = ForecastGrid(len(prep.prices), cfg.n_sims, cfg.max_context)
-    assert f256.forecast(stock, grid, cfg.targets, KEY).samples.shape == (3, grid.n_origins, 256)
+    # (traced for its shape: run op by op its thousands of small programs would each compile)
+    draws = jax.eval_shape(lambda f, s, k: f.forecast(s, grid, cfg.targets, k).samples, f256, stock, KEY)
+    assert draws.shape == (3, grid.n_origins, 256)
     r3072 = jaxsim.backtest(aem, f3072, cfg, key=KEY)
     assert r3072.metadata["num_samples"] == 3072
     assert not np.allclose(r256.records["predicted_close"], r3072.records["predicted_close"])

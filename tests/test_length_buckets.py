@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 from reliability_helpers import assert_records_close, synthetic_prices
 
@@ -21,11 +22,13 @@ from jaxsim.config import BacktestConfig
 from jaxsim.engine.program import trace_count
 from jaxsim.models.toto import model as toto_model
 from jaxsim.models.toto.forecast import left_pad, next_step_mixture
+from jaxsim.optimize import grid_optimizer
 from jaxsim.shell.api import backtest, backtest_many
 from jaxsim.shell.plan import make_plan, program_shape
 
 BUCKET = 64  # rows: small programs (the default is 512)
 PATCH = 8  # TOTO_SMALL
+OPT = grid_optimizer(5)  # the tests of the shell's grouping do not need the default optimizer's compile
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +167,23 @@ def test_one_bucket_traces_once():
     backtest(synthetic_prices("T100", 100, seed=100), model, config)
     backtest(synthetic_prices("T75", 75, seed=75), model, config)
     assert trace_count() - before == 2
+
+
+def test_a_universe_one_stock_per_call_runs_the_single_stock_program():
+    """On one device with chunk_size=1 a universe's program is the single-stock backtest's of that
+    bucket: a backtest of another length in the bucket traces nothing new, and a universe member's
+    backtest repeats the universe's result bit for bit."""
+    model = forecasters.naive()
+    stocks = {f"U{n}": synthetic_prices(f"U{n}", n, seed=n) for n in (72, 99, 126)}
+    config = BacktestConfig(n_sims=4, length_bucket=BUCKET, seed=12, protocol="legacy", optimizer=OPT)
+    before = trace_count()
+    out = backtest_many(stocks, model, config, chunk_size=1, devices=jax.devices()[:1], progress=False)
+    assert trace_count() - before == 1
+    single = backtest(synthetic_prices("U80", 80, seed=80), model, config)
+    again = backtest(stocks["U99"], model, config)
+    assert trace_count() - before == 1
+    assert single.metadata["program_rows"] == out["U72"].metadata["program_rows"] == 128
+    pd.testing.assert_frame_equal(again.records, out["U99"].records)
 
 
 def test_sample_program_of_aapl_is_a_bucket():

@@ -174,13 +174,15 @@ def backtest_many(
 
     Stock s uses :func:`jaxsim.shell.plan.stock_key` ``(key, s)`` (the default ``config.stock_key``), so
     its result equals ``backtest(prices_of_s, ..., key=key)`` whichever stocks run with it; ``"index"``
-    gives stock i ``fold_in(key, i)`` instead. Stocks are grouped by (rows after trimming, N, crypto
-    rule): each group is one compiled program, and runs in chunks of ``chunk_size`` stocks (default: all
-    of the group, rounded up to a multiple of the device count), with a tqdm bar when there is more
-    than one chunk. ``config.fee``/``spread`` may be scalars or per-stock sequences. ``keys`` (one
-    PRNG key per stock) overrides the key rule, so a caller that batches a subset of a larger run (a
-    resumed :func:`jaxsim.shell.runs.run_many`) keeps each stock's draws. ``config``/``**settings``
-    as in :func:`backtest`.
+    gives stock i ``fold_in(key, i)`` instead. Stocks are grouped by (program rows, N, crypto rule):
+    each group is one compiled program, and runs in chunks of ``chunk_size`` stocks (default: the whole
+    group; rounded up to a multiple of the device count), with a tqdm bar when there is more than one
+    chunk. On one device ``chunk_size=1`` calls exactly :func:`backtest`'s program of each length
+    bucket, so the universe and single-stock runs share compiled programs
+    (docs/compilation.md#shared-programs). ``config.fee``/``spread`` may be scalars or per-stock
+    sequences. ``keys`` (one PRNG key per stock) overrides the key rule, so a caller that batches a
+    subset of a larger run (a resumed :func:`jaxsim.shell.runs.run_many`) keeps each stock's draws.
+    ``config``/``**settings`` as in :func:`backtest`.
 
     Args:
       prices: a sequence of price sources, or a mapping symbol -> source; a source is a ``Prices``,
@@ -209,30 +211,62 @@ def backtest_many(
     if on_plan is not None:
         on_plan({g: [names[i] for i in members] for g, members in plan.groups.items()})
     devices = list(devices or jax.local_devices())  # a process drives its own devices (multi-process runs)
-    mesh = Mesh(np.array(devices), ("stock",))
-    along_stocks, replicated = NamedSharding(mesh, PartitionSpec("stock")), NamedSharding(mesh, PartitionSpec())
     chunks = plan.chunks(chunk_size, len(devices))
     bar = _progress(len(chunks), enabled=progress and len(chunks) > 1)
-    params = jax.device_put(plan.forecaster, replicated)
+    params, place = _placement(plan.forecaster, devices)
     results = {}
+    pending = None  # the chunk in flight: the next one is dispatched before its results are built
     for chunk in chunks:
         if should_stop is not None and should_stop():
             break
-        results.update(_run_chunk(plan, chunk, params, along_stocks, len(devices), on_result, skip=results))
+        started = _start_chunk(plan, chunk, params, place)
+        if pending is not None:
+            results.update(_finish_chunk(plan, *pending, len(devices), on_result, skip=results))
+            bar.update(1)
+        pending = (chunk, *started)
+    if pending is not None:
+        results.update(_finish_chunk(plan, *pending, len(devices), on_result, skip=results))
         bar.update(1)
     bar.close()
     return {name: results[name] for name in names if name in results}
 
 
-def _run_chunk(plan: Plan, chunk: list[int], params, sharding, n_devices: int, on_result, skip) -> dict:
-    """Run one chunk of a shape group (padded stocks repeat a member) and build its results."""
+def _placement(forecaster, devices: Sequence) -> tuple[object, Callable]:
+    """The forecaster's parameters and a function placing a chunk's arguments on ``devices``: the stock
+    axis sharded over several devices; on one device the arguments :func:`backtest` passes (arrays on
+    the device, fees and spreads on the host), so a chunk of one stock calls :func:`backtest`'s program."""
+    if len(devices) == 1:
+
+        def place(arrays, fees, spreads, keys):
+            return jax.device_put(arrays, devices[0]), fees, spreads, keys
+
+        return forecaster, place
+    mesh = Mesh(np.array(devices), ("stock",))
+    along_stocks, replicated = NamedSharding(mesh, PartitionSpec("stock")), NamedSharding(mesh, PartitionSpec())
+
+    def place(arrays, fees, spreads, keys):
+        return jax.device_put((arrays, fees, spreads, keys), along_stocks)
+
+    return jax.device_put(forecaster, replicated), place
+
+
+def _start_chunk(plan: Plan, chunk: list[int], params, place: Callable) -> tuple:
+    """Dispatch one chunk of a shape group (padded stocks repeat a member): compiled (or loaded) first if
+    its program is new, then running asynchronously, so the host builds the previous chunk's results
+    meanwhile. Returns ``(outputs, start time)``."""
     setup = plan.setup(chunk[0])
     preps = [plan.stocks[i] for i in chunk]
     fees = np.array([p.fee for p in preps], np.float32)
     spreads = np.array([p.spread for p in preps], np.float32)
-    args = jax.device_put((plan.arrays(chunk), fees, spreads, stack_keys([plan.keys[i] for i in chunk])), sharding)
+    args = place(plan.arrays(chunk), fees, spreads, stack_keys([plan.keys[i] for i in chunk]))
     t0 = time.perf_counter()
-    out = jax.block_until_ready(run_program(params, *args, setup))
+    return run_program(params, *args, setup), t0
+
+
+def _finish_chunk(plan: Plan, chunk: list[int], out, t0: float, n_devices: int, on_result, skip) -> dict:
+    """Wait for a dispatched chunk and build its results (``seconds_chunk``: dispatch to ready)."""
+    setup = plan.setup(chunk[0])
+    out = jax.block_until_ready(out)
     seconds = time.perf_counter() - t0
     records, sources = jax.device_get(out)
     results = {}

@@ -279,11 +279,12 @@ class Plan:
         return stock_arrays(self.forecaster, [self.stocks[i] for i in members])
 
     def chunks(self, chunk_size: int | None = None, multiple: int = 1) -> list[list[int]]:
-        """Each group in chunks of ``chunk_size`` stocks (default: the whole group), rounded up to a
-        multiple of ``multiple`` (the device count) by repeating a chunk's last stock."""
+        """Each group in chunks of ``chunk_size`` stocks (default, or when the group is smaller: the whole
+        group), rounded up to a multiple of ``multiple`` (the device count) by repeating a chunk's last
+        stock."""
         out = []
         for members in self.groups.values():
-            size = chunk_size or len(members)
+            size = min(chunk_size or len(members), len(members))
             size = -(-size // multiple) * multiple
             for j in range(0, len(members), size):
                 chunk = list(members[j : j + size])

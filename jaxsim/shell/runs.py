@@ -386,6 +386,8 @@ def run_many(
         (as in :func:`jaxsim.shell.api.backtest`; fee/spread scalars or None for the per-symbol
         rule). The stock key rule is always ``"symbol"`` here (``stock_key="index"`` is refused).
       chunk_size: stocks per compiled batch (rounded up to the local device count); bounds memory.
+        1 on one device: every program is :func:`~jaxsim.shell.api.backtest`'s for its length bucket
+        (docs/compilation.md#shared-programs).
       key: PRNG key of the run (default ``jax.random.key(config.seed)``); stock s uses
         :func:`jaxsim.shell.plan.stock_key`.
       adjusted, clean, resample: passed to :func:`jaxsim.data.prices.load_prices` for path/DataFrame
