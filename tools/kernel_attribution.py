@@ -8,7 +8,10 @@ innermost jaxsim frame of its stack (the HLO text's ``StackFrames`` table):
 
     python tools/kernel_attribution.py [--sims 50] [--top 30] [--dump DIR]
 
-It prints the kernel count, the object files LLVM wrote, and the kernels per jaxsim function.
+It prints the kernel count, the object files LLVM wrote, and the kernels per jaxsim function. An op
+inside a jitted helper that jax traces once and reuses (the PRNG's threefry hash, for one) carries the
+frames of the helper's first trace, which may be another program's (``shell/plan.py:_folded``, the
+stock keys, for the threefry kernels of the draws).
 """
 
 from __future__ import annotations
@@ -57,7 +60,10 @@ def attribute(text: str, marker: str = "/jaxsim/") -> tuple[int, collections.Cou
     for k, v in tables.get("FileLocations", {}).items():
         ids = _ids(v)
         locs[k] = (files.get(ids["file_name_id"], "?"), funcs.get(ids["function_name_id"], "?"))
-    frames = {k: (_ids(v)["file_location_id"], _ids(v)["parent_frame_id"]) for k, v in tables.get("StackFrames", {}).items()}
+    frames = {}
+    for k, v in tables.get("StackFrames", {}).items():
+        ids = _ids(v)
+        frames[k] = (ids["file_location_id"], ids["parent_frame_id"])
 
     def innermost(frame: int) -> str:
         seen = set()
