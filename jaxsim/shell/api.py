@@ -214,11 +214,17 @@ def backtest_many(
     chunks = plan.chunks(chunk_size, len(devices))
     bar = _progress(len(chunks), enabled=progress and len(chunks) > 1)
     params, place = _placement(plan.forecaster, devices)
+    group_of = {i: g for g, members in plan.groups.items() for i in members}
     results = {}
-    pending = None  # the chunk in flight: the next one is dispatched before its results are built
+    pending = None  # the chunk in flight: the next chunk of its group is dispatched before its results are built
     for chunk in chunks:
         if should_stop is not None and should_stop():
             break
+        if pending is not None and group_of[chunk[0]] != group_of[pending[0][0]]:
+            # another group's program compiles first: the pending results come out before that wait
+            results.update(_finish_chunk(plan, *pending, len(devices), on_result, skip=results))
+            bar.update(1)
+            pending = None
         started = _start_chunk(plan, chunk, params, place)
         if pending is not None:
             results.update(_finish_chunk(plan, *pending, len(devices), on_result, skip=results))
