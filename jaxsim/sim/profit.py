@@ -103,9 +103,9 @@ def limit_fills(close, high, high_pred, low, low_pred, positions, *, close_at_eo
     :math:`q > 0 \land BuyFill` or :math:`q < 0 \land SellFill`, else 0); ``entry`` its fill level
     (lp' long, hp' short) and ``exit`` where it left (intraday: the take-profit hp' (lp') when
     :math:`hp' \le h` (:math:`lp' \ge l`), else the close c; eod: always c), in PF's units: changes
-    relative to the previous close. So
-    :func:`profit_values` is ``held (exit - entry)`` minus its fee term on every day (0 where
-    ``held`` is 0; the fee rules charge some unfilled days, docs/deviations.md#kept-pf-fee-rules).
+    relative to the previous close. So :func:`profit_values` is ``held (exit - entry)`` minus its fee
+    term on every day (0 where ``held`` is 0; the fee rules charge some unfilled days,
+    docs/deviations.md#kept-pf-fee-rules).
     Where nothing filled, ``entry`` and ``exit`` are the close.
     """
     f32 = jnp.float32
