@@ -57,17 +57,22 @@ def run():
     return result, result.trades(prices), bars
 
 
-def test_fill_levels_are_the_fill_rule():
-    """day_trade_fills' levels give day_trade_daily's P&L bit for bit: side (exit - entry) - |side| fees,
-    for a limit entry with and without a take-profit and for an entry at the previous close."""
-    k = jax.random.split(jax.random.key(5), 6)
-    n = 400
-    side = jax.random.choice(k[0], jnp.array([-1.0, 0.0, 1.0, 0.5]), (n,))
+def _random_days(seed: int, n: int, positions, level_scale: float):
+    """``n`` random days: positions drawn from ``positions``, the close change, the high (>= 0) and low
+    (<= 0) relative to the previous close, and two levels of scale ``level_scale``."""
+    k = jax.random.split(jax.random.key(seed), 6)
+    position = jax.random.choice(k[0], jnp.array(positions), (n,))
     close = 0.02 * jax.random.normal(k[1], (n,))
     high = jnp.abs(0.02 * jax.random.normal(k[2], (n,)))
     low = -jnp.abs(0.02 * jax.random.normal(k[3], (n,)))
-    entry = 0.01 * jax.random.normal(k[4], (n,))
-    take_profit = 0.01 * jax.random.normal(k[5], (n,))
+    return position, close, high, low, *(level_scale * jax.random.normal(k[i], (n,)) for i in (4, 5))
+
+
+def test_fill_levels_are_the_fill_rule():
+    """day_trade_fills' levels give day_trade_daily's P&L bit for bit: side (exit - entry) - |side| fees,
+    for a limit entry with and without a take-profit and for an entry at the previous close."""
+    n = 400
+    side, close, high, low, entry, take_profit = _random_days(5, n, [-1.0, 0.0, 1.0, 0.5], 0.01)
     fee = 0.0005
     for e, x in ((entry, None), (None, take_profit), (entry, take_profit), (None, None)):
         g = day_trade_daily(side, e, x, close, high, low, fee=fee)
@@ -188,14 +193,7 @@ def test_report_html_shows_the_day_trade_prices(run, tmp_path):
 def test_limit_fill_levels_are_pf(close_at_eod):
     """limit_fills' filled positions and levels give profit_values bit for bit: held (exit - entry) minus
     PF's fee (intraday: one fee per unit when both levels filled; eod: when either did), 0 unfilled."""
-    k = jax.random.split(jax.random.key(7), 6)
-    n = 500
-    q = jax.random.choice(k[0], jnp.array([-1.0, 0.0, 1.0, 0.5, -12.0]), (n,))
-    close = 0.02 * jax.random.normal(k[1], (n,))
-    high = jnp.abs(0.02 * jax.random.normal(k[2], (n,)))
-    low = -jnp.abs(0.02 * jax.random.normal(k[3], (n,)))
-    hp = 0.015 * jax.random.normal(k[4], (n,))
-    lp = 0.015 * jax.random.normal(k[5], (n,))
+    q, close, high, low, hp, lp = _random_days(7, 500, [-1.0, 0.0, 1.0, 0.5, -12.0], 0.015)
     fee = 0.0005
     pnl = profit_values(close, high, hp, low, lp, q, close_at_eod=close_at_eod, fee=fee)
     held, entry, exit_ = limit_fills(close, high, hp, low, lp, q, close_at_eod=close_at_eod)

@@ -259,19 +259,20 @@ def _placement(forecaster, devices: Sequence) -> tuple[object, Callable]:
 def _start_chunk(plan: Plan, chunk: list[int], params, place: Callable) -> tuple:
     """Dispatch one chunk of a shape group (padded stocks repeat a member): compiled (or loaded) first if
     its program is new, then running asynchronously, so the host builds the previous chunk's results
-    meanwhile. Returns ``(outputs, start time)``."""
+    meanwhile. Returns ``(setup, outputs, start time)``."""
     setup = plan.setup(chunk[0])
     preps = [plan.stocks[i] for i in chunk]
     fees = np.array([p.fee for p in preps], np.float32)
     spreads = np.array([p.spread for p in preps], np.float32)
     args = place(plan.arrays(chunk), fees, spreads, stack_keys([plan.keys[i] for i in chunk]))
     t0 = time.perf_counter()
-    return run_program(params, *args, setup), t0
+    return setup, run_program(params, *args, setup), t0
 
 
-def _finish_chunk(plan: Plan, chunk: list[int], out, t0: float, n_devices: int, on_result, skip) -> dict:
+def _finish_chunk(
+    plan: Plan, chunk: list[int], setup: BacktestSetup, out, t0: float, n_devices: int, on_result, skip
+) -> dict:
     """Wait for a dispatched chunk and build its results (``seconds_chunk``: dispatch to ready)."""
-    setup = plan.setup(chunk[0])
     out = jax.block_until_ready(out)
     seconds = time.perf_counter() - t0
     records, sources = jax.device_get(out)
